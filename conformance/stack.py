@@ -1,0 +1,68 @@
+"""The stack's in-cluster services, read from stack/services.yaml (the one place they are named)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+STACK_DIR = Path(__file__).resolve().parent.parent / "stack"
+SERVICES_FILE = STACK_DIR / "services.yaml"
+
+
+@dataclass(frozen=True)
+class CredentialsSecret:
+    """A Secret whose keys hold a basic-auth user and password."""
+
+    name: str
+    user_key: str
+    password_key: str
+
+
+@dataclass(frozen=True)
+class StackService:
+    """One HTTP service of the stack as deployed by the bring-up."""
+
+    key: str
+    namespace: str
+    service: str
+    port: int
+    scheme: str = "http"
+    web_root: str = ""
+    roles: tuple[str, ...] = ("primary",)
+    credentials_secret: CredentialsSecret | None = None
+
+    def proxy_path(self) -> str:
+        """The API server's service-proxy path to this service's web root."""
+        return (
+            f"/api/v1/namespaces/{self.namespace}/services/"
+            f"{self.scheme}:{self.service}:{self.port}/proxy{self.web_root}"
+        )
+
+
+@cache
+def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
+    """All stack services by key (prometheus, loki, grafana, kiali)."""
+    doc = yaml.safe_load(path.read_text())
+    namespace = doc["namespace"]
+    services = {}
+    for key, spec in doc["services"].items():
+        secret = spec.get("credentials_secret")
+        services[key] = StackService(
+            key=key,
+            namespace=spec.get("namespace", namespace),
+            service=spec["service"],
+            port=int(spec["port"]),
+            scheme=spec.get("scheme", "http"),
+            web_root=spec.get("web_root", ""),
+            roles=tuple(spec.get("roles", ["primary"])),
+            credentials_secret=CredentialsSecret(**secret) if secret else None,
+        )
+    return services
+
+
+def stack_namespace(path: Path = SERVICES_FILE) -> str:
+    """The namespace the monitoring stack is installed into."""
+    return yaml.safe_load(path.read_text())["namespace"]

@@ -1,0 +1,281 @@
+"""The topology file: which clusters exist, their roles, and how to reach them.
+
+Everything else asks the topology for cluster names; nothing hard-codes one.
+Bad input raises ConfigError with a one-line message naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from conformance.errors import ConfigError
+from conformance.stack import stack_services
+
+PROVIDERS = ("kind", "existing", "endpoints")
+ROLES = ("primary", "remote")
+CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "log_canary", "grafana_log")
+SERVICE_KEYS = ("url", "auth")
+AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
+# A cluster name becomes a label value and a kind cluster name: keep it DNS-safe.
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials named by environment variable, resolved only when a request is made."""
+
+    bearer_env: str | None = None
+    basic_user: str | None = None
+    basic_password_env: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Authorization header for a bearer token; empty for basic auth."""
+        if self.bearer_env:
+            return {"Authorization": f"Bearer {os.environ[self.bearer_env]}"}
+        return {}
+
+    def basic(self) -> tuple[str, str] | None:
+        """(user, password) for basic auth, or None."""
+        if self.basic_user is None:
+            return None
+        return self.basic_user, os.environ[self.basic_password_env or ""]
+
+
+@dataclass(frozen=True)
+class ServiceOverride:
+    """A URL that replaces the service proxy for one service (the URL includes any web root)."""
+
+    url: str
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster of the topology."""
+
+    name: str
+    role: str
+    provider: str
+    context: str | None = None
+    kubeconfig: Path | None = None
+    services: dict[str, ServiceOverride] = field(default_factory=dict)
+    log_canary_file: Path | None = None
+    grafana_log_file: Path | None = None
+
+    @property
+    def is_primary(self) -> bool:
+        return self.role == "primary"
+
+    @property
+    def has_kube(self) -> bool:
+        """True when the cluster is reached through a Kubernetes API server."""
+        return self.provider != "endpoints"
+
+    @property
+    def kube_context(self) -> str | None:
+        """The kubeconfig context; kind clusters default to kind's own `kind-<name>`."""
+        if self.context:
+            return self.context
+        return f"kind-{self.name}" if self.provider == "kind" else None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Topology:
+    """All clusters; exactly one primary."""
+
+    path: Path
+    clusters: tuple[Cluster, ...]
+
+    @property
+    def primary(self) -> Cluster:
+        return next(c for c in self.clusters if c.is_primary)
+
+    @property
+    def remotes(self) -> tuple[Cluster, ...]:
+        return tuple(c for c in self.clusters if not c.is_primary)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.clusters)
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read and validate a topology file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"topology {path}: file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"topology {path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    return _Parser(path).topology(doc)
+
+
+class _Parser:
+    def __init__(self, path: Path):
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"topology {self.path}: {key}: {message}")
+
+    def topology(self, doc: Any) -> Topology:
+        if not isinstance(doc, dict):
+            raise ConfigError(f"topology {self.path}: expected a mapping with key 'clusters'")
+        self.no_unknown_keys(doc, ("clusters",), "")
+        items = doc.get("clusters")
+        if not isinstance(items, list) or not items:
+            raise self.fail("clusters", "expected a non-empty list of clusters")
+        clusters = tuple(self.cluster(item, f"clusters[{i}]") for i, item in enumerate(items))
+        names = [c.name for c in clusters]
+        for name in names:
+            if names.count(name) > 1:
+                raise self.fail("clusters", f"cluster name {name!r} is used more than once")
+        primaries = [c.name for c in clusters if c.is_primary]
+        if not primaries:
+            raise self.fail("clusters", "no cluster has role: primary (exactly one is required)")
+        if len(primaries) > 1:
+            raise self.fail("clusters", f"{len(primaries)} clusters have role: primary ({', '.join(primaries)}); exactly one is allowed")
+        return Topology(path=self.path, clusters=clusters)
+
+    def cluster(self, item: Any, key: str) -> Cluster:
+        if not isinstance(item, dict):
+            raise self.fail(key, "expected a mapping with name, role and provider")
+        self.no_unknown_keys(item, CLUSTER_KEYS, key)
+        name = item.get("name")
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise self.fail(f"{key}.name", f"expected a lowercase DNS label (a-z, 0-9, -), got {name!r}")
+        key = f"{key} ({name})"
+        role = item.get("role")
+        if role not in ROLES:
+            raise self.fail(f"{key}.role", f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        provider = item.get("provider")
+        if provider not in PROVIDERS:
+            raise self.fail(f"{key}.provider", f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
+        services = self.services(item.get("services"), role, f"{key}.services")
+        if provider == "endpoints":
+            if not services:
+                raise self.fail(f"{key}.services", "provider endpoints needs services: a URL for each service to check")
+            for k in ("context", "kubeconfig"):
+                if k in item:
+                    raise self.fail(f"{key}.{k}", "provider endpoints has no Kubernetes access; remove this key")
+        context = self.optional_str(item, "context", key)
+        kubeconfig = self.existing_file(item.get("kubeconfig"), f"{key}.kubeconfig")
+        if provider == "existing" and not (context or kubeconfig):
+            raise self.fail(f"{key}.context", "provider existing needs a kubeconfig context (or a kubeconfig file)")
+        return Cluster(
+            name=name,
+            role=role,
+            provider=provider,
+            context=context,
+            kubeconfig=kubeconfig,
+            services=services,
+            log_canary_file=self.file_ref(item.get("log_canary"), f"{key}.log_canary"),
+            grafana_log_file=self.file_ref(item.get("grafana_log"), f"{key}.grafana_log"),
+        )
+
+    def services(self, raw: Any, role: str, key: str) -> dict[str, ServiceOverride]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.fail(key, "expected a mapping of service name to URL")
+        known = stack_services()
+        out = {}
+        for name, spec in raw.items():
+            skey = f"{key}.{name}"
+            if name not in known:
+                raise self.fail(skey, f"unknown service; expected one of {', '.join(known)}")
+            if role not in known[name].roles:
+                raise self.fail(skey, f"{name} runs on the primary only in this stack")
+            if isinstance(spec, str):
+                spec = {"url": spec}
+            if not isinstance(spec, dict):
+                raise self.fail(skey, "expected a URL or a mapping with url and auth")
+            self.no_unknown_keys(spec, SERVICE_KEYS, skey)
+            out[name] = ServiceOverride(url=self.url(spec.get("url"), f"{skey}.url"), auth=self.auth(spec.get("auth"), f"{skey}.auth"))
+        return out
+
+    def url(self, raw: Any, key: str) -> str:
+        if not isinstance(raw, str):
+            raise self.fail(key, f"expected a URL, got {raw!r}")
+        try:
+            url = httpx.URL(raw)
+        except (httpx.InvalidURL, TypeError) as e:
+            raise self.fail(key, f"URL {raw!r} does not parse: {e}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise self.fail(key, f"URL {raw!r} does not parse: expected http(s)://host[:port][/path]")
+        return raw.rstrip("/")
+
+    def auth(self, raw: Any, key: str) -> Auth | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            raise self.fail(key, "expected {bearer_env: NAME} or {basic_user: U, basic_password_env: NAME}")
+        self.no_unknown_keys(raw, AUTH_KEYS, key, hint="credentials are named by environment variable, never inline")
+        auth = Auth(**raw)
+        if auth.bearer_env and auth.basic_user:
+            raise self.fail(key, "give either bearer_env or basic_user, not both")
+        if auth.basic_user and not auth.basic_password_env:
+            raise self.fail(f"{key}.basic_password_env", "basic_user needs basic_password_env")
+        if not (auth.bearer_env or auth.basic_user):
+            raise self.fail(key, "expected bearer_env or basic_user")
+        for env_key in ("bearer_env", "basic_password_env"):
+            env = getattr(auth, env_key)
+            if env and env not in os.environ:
+                raise self.fail(f"{key}.{env_key}", f"environment variable {env} is not set")
+        return auth
+
+    def file_ref(self, raw: Any, key: str) -> Path | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, dict) or set(raw) != {"file"} or not isinstance(raw["file"], str):
+            raise self.fail(key, "expected {file: PATH}")
+        path = self.resolve(raw["file"])
+        if not path.parent.is_dir():
+            raise self.fail(f"{key}.file", f"folder {path.parent} does not exist")
+        return path
+
+    def existing_file(self, raw: Any, key: str) -> Path | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, str):
+            raise self.fail(key, f"expected a path, got {raw!r}")
+        path = self.resolve(raw)
+        if not path.is_file():
+            raise self.fail(key, f"file {path} not found")
+        return path
+
+    def optional_str(self, item: dict, name: str, key: str) -> str | None:
+        value = item.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(f"{key}.{name}", f"expected a string, got {value!r}")
+        return value
+
+    def resolve(self, raw: str) -> Path:
+        path = Path(os.path.expanduser(raw))
+        return path if path.is_absolute() else self.base / path
+
+    def no_unknown_keys(self, item: dict, allowed: tuple[str, ...], key: str, hint: str = "") -> None:
+        for k in item:
+            if k not in allowed:
+                where = f"{key}.{k}" if key else str(k)
+                extra = f" ({hint})" if hint else ""
+                raise self.fail(where, f"unknown key; expected one of {', '.join(allowed)}{extra}")
