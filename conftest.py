@@ -21,5 +21,5 @@ def pytest_addoption(parser):
                     help="multiply every wait's timeout by FACTOR (for slow CI)")
     group.addoption("--read-only", action="store_true",
                     help="write nothing to the system under test; checks that need writes are skipped")
-    group.addoption("--strict", action="store_true",
-                    help="a failing `should` check fails the run too")
+    # --strict is pytest's own flag (strict markers and config); the suite also
+    # reads it: a failing `should` check then fails the run too.

@@ -1,0 +1,72 @@
+"""Grafana HTTP API: health, search, dashboards with provisioning meta, folders, datasources and their health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.access import Endpoint
+from conformance.http import HTTPService
+
+
+class GrafanaClient:
+    """One Grafana; logs in once with a session cookie when reached through the service proxy.
+
+    The API server strips the Authorization header before proxying, so basic auth
+    cannot pass through it; a session cookie can.
+    """
+
+    def __init__(self, endpoint: Endpoint | HTTPService) -> None:
+        if isinstance(endpoint, HTTPService):
+            endpoint = Endpoint(endpoint, via="url")
+        self.http = endpoint.http
+        self._login = endpoint.login
+        self._logged_in = endpoint.login is None
+
+    @property
+    def name(self) -> str:
+        return self.http.name
+
+    def _get(self, path: str, params: Any = None, **kw: Any) -> Any:
+        if not self._logged_in:
+            user, password = self._login
+            self.http.request("POST", "/login", json={"user": user, "password": password})
+            self._logged_in = True
+        return self.http.get_json(path, params, **kw)
+
+    def health(self) -> dict:
+        """GET /api/health (no auth): {commit, database, version}."""
+        return self.http.get_json("/api/health")
+
+    def search(self, type: str = "dash-db", query: str | None = None, folder_uids: list[str] | None = None) -> list[dict]:
+        """Search hits (uid, title, type, folderUid, folderTitle, url, ...)."""
+        params: list[tuple[str, str]] = [("type", type), ("limit", "5000")]
+        if query:
+            params.append(("query", query))
+        for uid in folder_uids or []:
+            params.append(("folderUIDs", uid))
+        return self._get("/api/search", params)
+
+    def dashboard(self, uid: str) -> dict:
+        """{meta: {provisioned, provisionedExternalId, folderTitle, folderUid, ...}, dashboard: {...}}."""
+        return self._get(f"/api/dashboards/uid/{uid}")
+
+    def folders(self) -> list[dict]:
+        return self._get("/api/folders")
+
+    def datasources(self) -> list[dict]:
+        return self._get("/api/datasources")
+
+    def datasource_health(self, uid: str) -> dict:
+        """{status: OK|ERROR, message}; Grafana answers a failed check with 400 and the same shape."""
+        return self._get(f"/api/datasources/uid/{uid}/health", ok=(400,))
+
+    def query(self, datasource: dict, target: dict, start_ms: int, end_ms: int) -> dict:
+        """Run one panel target through POST /api/ds/query (read-only: it only queries)."""
+        if not self._logged_in:
+            self._get("/api/health")
+        body = {
+            "from": str(start_ms),
+            "to": str(end_ms),
+            "queries": [{**target, "refId": target.get("refId", "A"), "datasource": {"uid": datasource["uid"], "type": datasource["type"]}}],
+        }
+        return self.http.request("POST", "/api/ds/query", json=body, ok=(400,)).json()

@@ -1,0 +1,45 @@
+"""Kiali 2.x REST API (routing/routes.go): config with clusters, namespaces, workloads per cluster, mesh graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.http import HTTPService
+
+
+class KialiClient:
+    """One Kiali; the HTTPService is rooted at Kiali's web root (e.g. .../proxy/kiali)."""
+
+    def __init__(self, http: HTTPService) -> None:
+        self.http = http
+
+    @property
+    def name(self) -> str:
+        return self.http.name
+
+    def status(self) -> dict:
+        """GET /api/status: {status: {"Kiali version", "Kiali state"}, externalServices, ...}."""
+        return self.http.get_json("/api/status")
+
+    def config(self) -> dict:
+        """GET /api/config: the public config, including the clusters map."""
+        return self.http.get_json("/api/config")
+
+    def clusters(self) -> dict[str, dict]:
+        """Clusters by name: {accessible, apiEndpoint, isKialiHome, kialiInstances, name, secretName}."""
+        return self.config().get("clusters") or {}
+
+    def namespaces(self) -> list[dict]:
+        """Every accessible cluster's namespaces: [{name, cluster, isControlPlane, labels, ...}]."""
+        return self.http.get_json("/api/namespaces")
+
+    def workloads(self, cluster: str, namespaces: list[str] | None = None) -> dict:
+        """GET /api/clusters/workloads for one cluster: {cluster, workloads: [...], validations}."""
+        params = {"clusterName": cluster}
+        if namespaces:
+            params["namespaces"] = ",".join(namespaces)
+        return self.http.get_json("/api/clusters/workloads", params)
+
+    def mesh_graph(self, **params: Any) -> dict:
+        """GET /api/mesh/graph: nodes carry cluster, infraType and healthData."""
+        return self.http.get_json("/api/mesh/graph", params or None)

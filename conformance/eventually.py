@@ -1,0 +1,137 @@
+"""Eventual assertions: the one helper every wait in the suite goes through.
+
+A probe is called until it returns; it raises NotYet(state) while the system
+has not converged, and Failed or PreconditionUnmet to stop at once. On timeout
+the failure carries the last state seen. Tenacity does the scheduling.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, TypeVar
+
+import httpx
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from conformance.http import APIError, Unreachable
+from conformance.outcomes import CheckFailure, PreconditionUnmet, TimedOut
+
+T = TypeVar("T")
+
+_timeout_scale = 1.0
+
+
+def set_timeout_scale(factor: float) -> None:
+    """Multiply every wait's timeout by factor (the --timeout-scale option)."""
+    global _timeout_scale
+    if factor <= 0:
+        raise ValueError("timeout scale must be positive")
+    _timeout_scale = factor
+
+
+def timeout_scale() -> float:
+    return _timeout_scale
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How long and how often to try."""
+
+    timeout: float = 30.0  # Give up after this many seconds (times --timeout-scale).
+    delay: float = 0.25  # Pause after the first unsuccessful attempt.
+    max_delay: float = 5.0  # Backoff doubles the pause up to this cap.
+    converge: int = 1  # Successes in a row needed before the value is accepted.
+
+    def scaled(self) -> float:
+        """The timeout after --timeout-scale."""
+        return self.timeout * _timeout_scale
+
+    def with_(self, **changes: float) -> "Wait":
+        return replace(self, **changes)
+
+
+class NotYet(Exception):
+    """Raised by a probe while the system has not converged; state is what it saw."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
+def eventually(
+    probe: Callable[[], T],
+    *,
+    hop: str,
+    what: str,
+    wait: Wait = Wait(),
+    diagnose: Callable[[], str] | None = None,
+) -> T:
+    """Call probe until it returns (wait.converge times in a row); return its last value.
+
+    `what` names what is missing, as the failure's headline says it ("no canary
+    line"). Raises TimedOut with the last state when wait.timeout passes, and lets
+    Failed / PreconditionUnmet from the probe through at once. An API answer that
+    cannot change by waiting (4xx other than 429), or a service still unreachable
+    after the client's own retries, is a PreconditionUnmet at once.
+    diagnose() may add a clause to the timeout's headline (e.g. what Loki does have).
+    """
+    timeout = wait.scaled()
+    start = time.monotonic()
+    deadline = start + timeout
+    streak = 0
+    last_state = "no attempt finished"
+
+    def attempt() -> T:
+        nonlocal streak, last_state
+        try:
+            value = probe()
+        except NotYet as e:
+            streak, last_state = 0, e.state
+            raise
+        except APIError as e:
+            if not e.transient:
+                raise PreconditionUnmet(hop, e.headline, f"while waiting for: {what}\n{e.detail}") from None
+            streak, last_state = 0, str(e)
+            raise NotYet(last_state) from None
+        except Unreachable as e:
+            # The client already retried for its whole budget: the service is not there.
+            raise PreconditionUnmet(hop, str(e), f"while waiting for: {what}") from None
+        except httpx.TransportError as e:
+            streak, last_state = 0, f"{type(e).__name__}: {e}"
+            raise NotYet(last_state) from None
+        streak += 1
+        if streak < wait.converge:
+            last_state = f"held {streak} of {wait.converge} times in a row"
+            raise NotYet(last_state)
+        return value
+
+    exponential = wait_exponential(multiplier=wait.delay, max=wait.max_delay)
+
+    def pause(retry_state) -> float:
+        # Never sleep past the deadline: the last attempt happens at the deadline, not before it.
+        return max(0.0, min(exponential(retry_state), deadline - time.monotonic()))
+
+    retrying = Retrying(
+        stop=stop_after_delay(timeout),
+        wait=pause,
+        retry=retry_if_exception_type(NotYet),
+        reraise=False,
+    )
+    try:
+        return retrying(attempt)
+    except CheckFailure:
+        raise
+    except RetryError:
+        elapsed = time.monotonic() - start
+        attempts = retrying.statistics.get("attempt_number", 0)
+        extra = ""
+        if diagnose is not None:
+            try:
+                extra = diagnose()
+            except Exception as e:  # the diagnosis must never hide the timeout
+                extra = f"(diagnosis failed: {type(e).__name__}: {e})"
+        headline = f"{what} after {elapsed:.0f} s"
+        if extra:
+            headline += f"; {extra}"
+        raise TimedOut(hop, headline, f"last observed ({attempts} attempts): {last_state}") from None

@@ -1,0 +1,38 @@
+"""Keep secrets out of output, reports and diagnostics."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+MASK = "***"
+
+_known: set[str] = set()
+_lock = threading.Lock()
+
+# Shapes of credentials that may show up in text we did not produce ourselves.
+_PATTERNS = [
+    (re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)\S+"), r"\1" + MASK),
+    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MASK),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), MASK),  # JWTs (service-account tokens)
+    (re.compile(r"(?i)((?:password|passwd|token|secret|client-key-data|client-certificate-data)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1" + MASK),
+    (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),  # user:password@ in URLs
+]
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so redact() masks it wherever it appears."""
+    if value and len(value) >= 4:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask registered secrets and credential-shaped strings in text."""
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    for value in known:
+        text = text.replace(value, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

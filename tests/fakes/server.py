@@ -1,0 +1,161 @@
+"""A loopback HTTP server base for the contract-faithful fakes.
+
+Each fake subclasses FakeServer, registers routes, and answers with the real
+server's status codes, headers and bodies. Every request is recorded so tests
+can assert what was sent (for example, that --read-only sent no write).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Request:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a query parameter (or form field for form-encoded POSTs)."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in WRITE_METHODS
+
+
+@dataclass
+class Response:
+    """What a handler returns."""
+
+    status: int = 200
+    body: bytes | str | dict | list | None = None
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, (dict, list)):
+            return json.dumps(self.body).encode(), self.content_type or "application/json"
+        if isinstance(self.body, str):
+            return self.body.encode(), self.content_type or "text/plain; charset=utf-8"
+        return self.body or b"", self.content_type or "text/plain; charset=utf-8"
+
+
+Handler = Callable[[Request], Response]
+
+
+class FakeServer:
+    """A threaded HTTP server on 127.0.0.1 with a free port; use as a context manager."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- routes --------------------------------------------------------------
+    def route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Answer METHOD requests whose path fully matches the regex pattern."""
+        self._routes.append((method, re.compile(pattern), handler))
+
+    def not_found(self, request: Request) -> Response:
+        """The answer for an unknown path; subclasses mimic their server's 404."""
+        return Response(404, "404 page not found\n")
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._httpd, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                split = urlsplit(self.path)
+                query = parse_qs(split.query, keep_blank_values=True)
+                if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+                    for k, v in parse_qs(body.decode(), keep_blank_values=True).items():
+                        query.setdefault(k, []).extend(v)
+                request = Request(self.command, split.path, query, dict(self.headers.items()), body)
+                with fake._lock:
+                    fake.requests.append(request)
+                response = fake.dispatch(request)
+                payload, ctype = response.encoded()
+                self.send_response(response.status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in response.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch ------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        path_matched = False
+        for method, pattern, handler in self._routes:
+            m = pattern.fullmatch(request.path)
+            if not m:
+                continue
+            path_matched = True
+            if method != request.method and not (method == "GET" and request.method == "HEAD"):
+                continue
+            request.params = m.groupdict()
+            return handler(request)
+        if path_matched:
+            return Response(405, "405 method not allowed\n")
+        return self.not_found(request)
+
+    def writes(self) -> list[Request]:
+        """Every recorded request that could change state."""
+        with self._lock:
+            return [r for r in self.requests if r.is_write]

@@ -1,0 +1,57 @@
+"""Run the conformance suites in a child pytest, as a user would, and read back the JUnit report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SuiteRun:
+    """What a child run left: exit code, terminal output, JUnit cases, wall time."""
+
+    code: int
+    output: str
+    junit: Path
+    seconds: float
+
+    def cases(self) -> dict[str, ET.Element]:
+        """JUnit testcases by 'classname::name' (e.g. 'platform::preflight[kind]')."""
+        root = ET.parse(self.junit).getroot()
+        return {f"{c.get('classname')}::{c.get('name')}": c for c in root.iter("testcase")}
+
+    def properties(self, case: str) -> dict[str, str]:
+        element = self.cases()[case]
+        return {p.get("name"): p.get("value") for p in element.iter("property")}
+
+    def failure(self, case: str) -> str:
+        element = self.cases()[case]
+        node = element.find("failure")
+        if node is None:
+            node = element.find("error")
+        return "" if node is None else (node.get("message") or "") + "\n" + (node.text or "")
+
+
+def write_topology(folder: Path, clusters: list[dict], name: str = "topology.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump({"clusters": clusters}, sort_keys=False))
+    return path
+
+
+def run_suites(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> SuiteRun:
+    """pytest suites ARGS in a child process, JUnit into tmp_path."""
+    junit = tmp_path / "junit.xml"
+    command = [sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", f"--junitxml={junit}", *args]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **(env or {})})
+    return SuiteRun(result.returncode, result.stdout + result.stderr, junit, time.monotonic() - started)
