@@ -7,11 +7,13 @@ import ssl
 from functools import cached_property
 
 import kubernetes
+import urllib3
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from conformance.http import HTTPService
 from conformance.outcomes import PreconditionUnmet
-from conformance.redact import register_secret
+from conformance.redact import redact, register_secret
 from conformance.topology import Cluster
 
 
@@ -91,6 +93,18 @@ class KubeAccess:
 
     def custom(self) -> kubernetes.client.CustomObjectsApi:
         return kubernetes.client.CustomObjectsApi(self.api_client)
+
+    def call(self, what: str, fn, *args, **kwargs):
+        """Call a kubernetes client method; errors that waiting cannot fix become PreconditionUnmet."""
+        kwargs.setdefault("_request_timeout", 15)
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as e:
+            if e.status in (429,) or (e.status or 0) >= 500:
+                raise
+            raise PreconditionUnmet(self.hop, f"{what}: {e.status} {e.reason}", redact(str(e.body or ""))[:500]) from None
+        except urllib3.exceptions.HTTPError as e:
+            raise PreconditionUnmet(self.hop, f"{what}: API server unreachable at {self.server} ({type(e).__name__})") from None
 
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One decoded key of a Secret; the value is registered for redaction before it is returned."""

@@ -66,3 +66,8 @@ def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
 def stack_namespace(path: Path = SERVICES_FILE) -> str:
     """The namespace the monitoring stack is installed into."""
     return yaml.safe_load(path.read_text())["namespace"]
+
+
+def stack_pod_namespaces(path: Path = SERVICES_FILE) -> list[str]:
+    """Namespaces whose pods the platform check requires Ready."""
+    return list(yaml.safe_load(path.read_text()).get("pod_namespaces") or [stack_namespace(path)])

@@ -65,6 +65,16 @@ class PrometheusProcess:
         self.stop()
         raise RuntimeError(f"prometheus {self.name} not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
 
+    def wait_for_targets(self, count: int, timeout: float = 10.0) -> None:
+        """Block until service discovery lists count active targets, each scraped once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            targets = httpx.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+            if len(targets) >= count and all(t["health"] != "unknown" for t in targets):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"prometheus {self.name}: fewer than {count} scraped targets after {timeout} s")
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

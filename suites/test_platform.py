@@ -1,0 +1,97 @@
+"""platform: every Prometheus target is up, and every pod of the stack is Ready."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.access import ServiceAbsent, service_title
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.outcomes import Failed
+from conformance.pods import pod_problems
+from conformance.redact import redact
+from conformance.stack import stack_pod_namespaces
+from conformance.timefmt import rfc3339_seconds
+
+pytestmark = pytest.mark.platform
+
+# A down target gets one fresh scrape before it counts as down: the chart scrapes every 30 s.
+TARGETS_WAIT = Wait(timeout=75, delay=1, max_delay=5)
+# Pods of a freshly installed stack settle within a couple of minutes (image pulls included).
+PODS_WAIT = Wait(timeout=180, delay=1, max_delay=10)
+LOG_LINES = 20
+
+
+def describe_target(t: dict) -> str:
+    return f"{t.get('scrapePool')} {t.get('scrapeUrl')}: {t.get('health')} ({t.get('lastError') or 'no error'})"
+
+
+@pytest.mark.requirement("must")
+def test_every_prometheus_target_is_up(cluster, prometheus, record_property):
+    """Every active target of the cluster's Prometheus is up; down ones are listed with pool, URL and error."""
+    started = time.time()
+
+    def probe():
+        targets = prometheus.active_targets()
+        not_up = [t for t in targets if t.get("health") != "up"]
+        # Only a scrape that happened after the check started proves a target down now.
+        stale = [t for t in not_up if _scraped_at(t) < started]
+        if stale:
+            raise NotYet(f"{len(stale)} targets not freshly scraped yet: " + "; ".join(describe_target(t) for t in stale[:5]))
+        return targets, not_up
+
+    targets, down = eventually(probe, hop=f"{service_title(cluster, 'prometheus')} → its scrape targets",
+                               what="targets not scraped", wait=TARGETS_WAIT)
+    record_property("targets", len(targets))
+    record_property("targets_down", len(down))
+    if down:
+        pools = sorted({t.get("scrapePool", "") for t in down})
+        raise Failed(f"{service_title(cluster, 'prometheus')} → its scrape targets",
+                     f"{len(down)} of {len(targets)} targets down (pools: {', '.join(pools)})",
+                     "\n".join(describe_target(t) for t in down))
+
+
+def _scraped_at(target: dict) -> float:
+    return rfc3339_seconds(target.get("lastScrape") or "")
+
+
+@pytest.mark.requirement("must")
+def test_every_stack_pod_is_ready(cluster, access, record_property):
+    """Every pod in the stack's namespaces is Ready; a CrashLoopBackOff fails at once with its last log lines."""
+    try:
+        kube = access.kube(cluster)
+    except ServiceAbsent as e:
+        pytest.skip(str(e))
+    core = kube.core()
+    namespaces = stack_pod_namespaces()
+    hop = f"{cluster.name} stack pods"
+
+    def probe():
+        pods = []
+        for ns in namespaces:
+            pods += kube.call(f"list pods in {ns}", core.list_namespaced_pod, ns).items
+        problems = [p for pod in pods for p in pod_problems(pod)]
+        fatal = [p for p in problems if p.unrecoverable]
+        if fatal:
+            evidence = "\n\n".join(f"{p}\n{_last_logs(kube, core, p)}" for p in fatal[:3])
+            raise Failed(hop, f"{fatal[0]}" + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""), evidence)
+        if problems:
+            raise NotYet("; ".join(str(p) for p in problems[:5]))
+        return pods
+
+    pods = eventually(probe, hop=hop, what="pods not Ready", wait=PODS_WAIT)
+    record_property("pods_ready", len(pods))
+
+
+def _last_logs(kube, core, problem) -> str:
+    """The container's previous (crashed) log tail, else its current one."""
+    for previous in (True, False):
+        try:
+            text = core.read_namespaced_pod_log(problem.pod, problem.namespace, container=problem.container,
+                                                previous=previous, tail_lines=LOG_LINES, _request_timeout=10)
+        except Exception:
+            continue
+        label = "previous" if previous else "current"
+        return f"last {LOG_LINES} lines ({label} container):\n" + redact(text or "(empty)")
+    return "(no logs could be read)"

@@ -1,0 +1,143 @@
+"""The metrics and platform suites against real Prometheus processes, healthy and with each fault."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from tests.proving_ground import PrometheusPair, free_port, start_pair, start_prometheus
+from tests.suite_runner import run_suites, write_topology
+
+REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
+FRESH = "suites.test_metrics::test_remote_series_are_fresh[workstation]"
+SENDER = "suites.test_metrics::test_remote_write_sender_is_healthy[workstation]"
+TARGETS = "suites.test_platform::test_every_prometheus_target_is_up"
+
+
+def endpoints_topology(folder, primary_url: str, remote_url: str | None):
+    clusters = [{"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": primary_url}}]
+    remote = {"name": "workstation", "role": "remote", "provider": "endpoints", "services": {"prometheus": remote_url}}
+    clusters.append(remote if remote_url else {**remote, "services": {"prometheus": primary_url}})
+    return write_topology(folder, clusters)
+
+
+@pytest.fixture
+def pair(tmp_path) -> PrometheusPair:
+    p = start_pair(tmp_path / "prom")
+    yield p
+    p.stop()
+
+
+def test_healthy_pair_passes_every_metrics_check_and_records_measurements(tmp_path, prometheus_pair):
+    topo = endpoints_topology(tmp_path, prometheus_pair.primary.url, prometheus_pair.remote.url)
+    run = run_suites(tmp_path, "--topology", str(topo), "-m", "metrics")
+    assert run.code == 0, run.output
+    age = float(run.properties(FRESH)["remote_write_sample_age_seconds"])
+    # Scrape interval 1 s and batch_send_deadline 1 s in the proving ground: a few seconds at most.
+    assert 0 <= age < 5
+    assert run.properties(FRESH)["remote_scrape_interval_seconds"] == "1.0"
+    assert run.properties(SENDER)["requirement"] == "should"
+    assert run.seconds < 60
+
+
+def test_wrong_external_label_is_named_in_the_diagnosis(tmp_path):
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstaton", remote_write_url=f"{primary.url}/api/v1/write")
+    try:
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "reach_the_primary", "--timeout-scale", "0.1")
+    finally:
+        remote.stop()
+        primary.stop()
+    failure = run.failure(REMOTE_SERIES)
+    assert "workstation Prometheus → oke Prometheus (remote_write): no series with cluster=workstation after" in failure
+    assert "the workstation Prometheus sends cluster=workstaton (global.external_labels); expected cluster=workstation" in failure
+    assert "cluster values there: ['', 'workstaton']" in failure  # what the primary does have
+    assert run.properties(REMOTE_SERIES)["outcome"] == "timed_out"
+
+
+def test_remote_without_remote_write_says_nothing_was_sent(tmp_path):
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation")
+    try:
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "reach_the_primary", "--timeout-scale", "0.05")
+    finally:
+        remote.stop()
+        primary.stop()
+    assert "nothing was sent: the workstation Prometheus has no remote_write queue" in run.failure(REMOTE_SERIES)
+
+
+def test_disabled_receiver_fails_the_series_check_at_once_and_the_sender_reports_failures(tmp_path):
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=False)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=f"{primary.url}/api/v1/write")
+    try:
+        time.sleep(3)  # let the sender try, and fail, at least once
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-m", "metrics", "-k", "reach_the_primary or sender", "--strict")
+    finally:
+        remote.stop()
+        primary.stop()
+    series = run.failure(REMOTE_SERIES)
+    assert "the remote-write receiver is disabled; set prometheus.prometheusSpec.enableRemoteWriteReceiver" in series
+    assert run.properties(REMOTE_SERIES)["outcome"] == "precondition"
+    assert "samples failed to http://127.0.0.1:" in run.failure(SENDER)
+    assert run.code == 1  # --strict: the failing `should` fails the run too
+
+
+def test_a_failing_should_check_alone_does_not_fail_the_run(tmp_path):
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=False)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=f"{primary.url}/api/v1/write")
+    try:
+        time.sleep(3)
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "sender")
+    finally:
+        remote.stop()
+        primary.stop()
+    assert "samples failed" in run.failure(SENDER)  # reported in JUnit
+    assert run.code == 0  # but only --strict turns a `should` into a failed run
+
+
+def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):
+    topo = endpoints_topology(tmp_path, pair.primary.url, pair.remote.url)
+    warm = run_suites(tmp_path, "--topology", str(topo), "-k", "fresh")
+    assert warm.code == 0, warm.output
+    pair.remote.proc.send_signal(signal.SIGKILL)  # no staleness markers: the last samples just age
+    time.sleep(17)  # past scrape interval (1 s) + margin (15 s)
+    run = run_suites(tmp_path, "--topology", str(endpoints_topology(tmp_path, pair.primary.url, None)), "-k", "fresh")
+    failure = run.failure(FRESH)
+    assert "the newest sample with cluster=workstation is" in failure
+    assert "expected under 45 s" in failure or "expected under 16 s" in failure
+    age = float(run.properties(FRESH)["remote_write_sample_age_seconds"])
+    assert age >= 17
+
+
+def test_a_down_target_is_listed_with_pool_url_and_error(tmp_path):
+    closed = free_port()
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True,
+                               scrape_jobs=[{"job_name": "envoy-stats", "static_configs": [{"targets": [f"127.0.0.1:{closed}"]}]}])
+    try:
+        primary.wait_for_targets(2)
+        topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "endpoints",
+                                          "services": {"prometheus": primary.url}}])
+        run = run_suites(tmp_path, "--topology", str(topo), "-m", "platform")
+    finally:
+        primary.stop()
+    failure = run.failure(f"{TARGETS}[oke]")
+    assert "oke Prometheus → its scrape targets: 1 of 2 targets down (pools: envoy-stats)" in failure
+    assert f"envoy-stats http://127.0.0.1:{closed}/metrics: down" in failure
+    assert "connection refused" in failure
+    assert run.properties(f"{TARGETS}[oke]")["targets_down"] == "1"
+
+
+def test_healthy_targets_pass(tmp_path, prometheus_pair):
+    topo = endpoints_topology(tmp_path, prometheus_pair.primary.url, prometheus_pair.remote.url)
+    run = run_suites(tmp_path, "--topology", str(topo), "-m", "platform")
+    assert run.code == 0, run.output
+    cases = run.cases()
+    # Pods need Kubernetes: skipped with the reason for endpoints clusters.
+    skipped = cases["suites.test_platform::test_every_stack_pod_is_ready[oke]"].find("skipped")
+    assert "provider endpoints: no Kubernetes API access" in skipped.get("message")
