@@ -28,6 +28,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
+    raw_query: str = ""  # the query string exactly as sent (for fakes that forward requests)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first value of a query parameter (or form field for form-encoded POSTs)."""
@@ -105,7 +106,8 @@ class FakeServer:
                 if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
                     for k, v in parse_qs(body.decode(), keep_blank_values=True).items():
                         query.setdefault(k, []).extend(v)
-                request = Request(self.command, split.path, query, dict(self.headers.items()), body)
+                request = Request(self.command, split.path, query, dict(self.headers.items()), body,
+                                  raw_query=split.query)
                 with fake._lock:
                     fake.requests.append(request)
                 response = fake.dispatch(request)
@@ -123,7 +125,9 @@ class FakeServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        # A short poll interval keeps stop() (shutdown) fast in tests.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

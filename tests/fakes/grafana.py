@@ -1,0 +1,484 @@
+"""FakeGrafana: Grafana 11/12 HTTP API with basic auth, provisioned dashboards and datasources.
+
+Shapes follow grafana/grafana pkg/api (dtos.DashboardMeta, search model.Hit, dtos.DataSourceListItem),
+pkg/api/datasources.go checkDatasourceHealth (ERROR -> HTTP 400), pkg/tsdb/loki/healthcheck.go and
+pkg/promlib/healthcheck.go. Health checks and /api/ds/query really query the datasource's backing URL
+(loopback only), so a FakeLoki(version="2.6.1") reproduces failure-modes #8 end to end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.server import FakeServer, Request, Response
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+UNAUTHORIZED = {"message": "Unauthorized", "messageId": "auth.unauthorized", "statusCode": 401, "traceID": ""}
+BAD_PASSWORD = {"message": "Invalid username or password", "messageId": "password-auth.failed",
+                "statusCode": 401, "traceID": ""}
+TWO_DEFAULTS = ("Datasource provisioning error: datasource.yaml config is invalid. "
+                "Only one datasource per organization can be marked as default")
+TYPE_NAMES = {"prometheus": "Prometheus", "loki": "Loki"}
+LOGOS = {"prometheus": "public/app/plugins/datasource/prometheus/img/prometheus_logo.svg",
+         "loki": "public/app/plugins/datasource/loki/img/loki_icon.svg"}
+EPOCH = "0001-01-01T00:00:00Z"
+
+
+def slugify(title: str) -> str:
+    """Grafana's slug: lower case, runs of other characters become one dash."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def logfmt_value(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if (text == "" or re.search(r'[\s"=]', text)) else text
+
+
+@dataclass
+class Datasource:
+    """A provisioned datasource; `backend_url` is where the fake really sends queries (defaults to `url`)."""
+
+    uid: str
+    name: str
+    type: str
+    url: str
+    is_default: bool = False
+    backend_url: str | None = None
+    json_data: dict[str, Any] = field(default_factory=dict)
+    read_only: bool = True  # provisioned datasources are read-only
+    id: int = 0
+
+
+@dataclass
+class Dashboard:
+    uid: str
+    title: str
+    folder: str | None = None  # folder title; None = General
+    provisioned: bool = True
+    panels: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    file: str = ""  # provisioning file (provisionedExternalId); defaults to <uid>.json
+    wrapped: bool = False  # file wraps the JSON in {"dashboard": {...}}: failure-modes #20
+    provider: str = "default"
+    id: int = 0
+
+
+class FakeGrafana(FakeServer):
+    """Grafana on loopback; configure with dashboards() / datasources() specs before or after start()."""
+
+    def __init__(self, admin_user: str = "admin", admin_password: str = "admin", version: str = "11.4.0",
+                 log_path: str | Path | None = None,
+                 dashboards: list[dict[str, Any]] | None = None,
+                 datasources: list[dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self.admin_user, self.admin_password, self.version = admin_user, admin_password, version
+        self.log_path = Path(log_path) if log_path else None
+        self.log_lines: list[str] = []
+        self._log_lock = threading.Lock()
+        self._datasources: list[Datasource] = []
+        self._dashboards: dict[str, Dashboard] = {}
+        self._folders: dict[str, dict[str, Any]] = {}  # title -> {id, uid, title}
+        self._rejected: list[Dashboard] = []
+        # Fault switches -------------------------------------------------------
+        self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
+        self.crashed = False  # set by start() when two provisioned datasources are default (failure-modes #23)
+        self._crash_url = ""
+        for spec in datasources or []:
+            self.add_datasource(spec)
+        for spec in dashboards or []:
+            self.add_dashboard(spec)
+        for method, pattern, handler in [
+            ("GET", r"/api/health", self._health),
+            ("GET", r"/api/search", self._search),
+            ("GET", r"/api/dashboards/uid/(?P<uid>[^/]+)", self._dashboard),
+            ("GET", r"/api/folders", self._folder_list),
+            ("GET", r"/api/datasources", self._datasource_list),
+            ("GET", r"/api/datasources/uid/(?P<uid>[^/]+)", self._datasource),
+            ("GET", r"/api/datasources/uid/(?P<uid>[^/]+)/health", self._datasource_health),
+            ("POST", r"/api/ds/query", self._ds_query),
+        ]:
+            self.route(method, pattern, handler)
+
+    # -- configuration ---------------------------------------------------------
+    def add_datasource(self, spec: dict[str, Any]) -> Datasource:
+        """spec: {uid, name, type, url, isDefault?, backend_url?, jsonData?, readOnly?}."""
+        ds = Datasource(spec["uid"], spec.get("name", spec["uid"]), spec["type"], spec.get("url", ""),
+                        bool(spec.get("isDefault", False)), spec.get("backend_url"), dict(spec.get("jsonData", {})),
+                        bool(spec.get("readOnly", True)), id=len(self._datasources) + 1)
+        self._datasources.append(ds)
+        return ds
+
+    def add_dashboard(self, spec: dict[str, Any]) -> None:
+        """spec: {uid, title, folder?, provisioned?, tags?, panels: [{title, targets: [{expr, refId, datasource}]}]}."""
+        dash = Dashboard(spec["uid"], spec.get("title", ""), spec.get("folder"), bool(spec.get("provisioned", True)),
+                         list(spec.get("panels", [])), list(spec.get("tags", [])),
+                         spec.get("file") or f"{spec['uid']}.json", bool(spec.get("wrapped", False)),
+                         spec.get("provider", "default"))
+        file_path = f"/var/lib/grafana/dashboards/{dash.provider}/{dash.file}"
+        if dash.provisioned and (dash.wrapped or not dash.title):
+            self._rejected.append(dash)
+            self.log("provisioning.dashboard", "error", "failed to load dashboard from ",
+                     context={"type": "file", "name": dash.provider}, file=file_path,
+                     error="Dashboard title cannot be empty")
+            return
+        if dash.uid in self._dashboards:
+            first = self._dashboards[dash.uid]
+            if dash.provisioned and first.provisioned:
+                self.log("provisioning.dashboard", "warn", "the same UID is used more than once",
+                         context={"type": "file", "name": dash.provider}, uid=dash.uid, times=2,
+                         providers=f"[{' '.join(sorted({first.provider, dash.provider}))}]")
+                self.log("provisioning.dashboard", "warn",
+                         "dashboards provisioning provider has no database write permissions because of duplicates",
+                         context={"type": "file", "name": dash.provider}, provider=dash.provider, orgId=1)
+            return  # the first writer wins; the duplicate never lands
+        if dash.folder and dash.folder not in self._folders:
+            n = len(self._folders) + 1
+            self._folders[dash.folder] = {"id": n, "uid": slugify(dash.folder) or f"folder{n}", "title": dash.folder}
+        dash.id = len(self._dashboards) + 1
+        self._dashboards[dash.uid] = dash
+
+    def log(self, logger: str, level: str, msg: str, context: dict[str, Any] | None = None, **fields: Any) -> None:
+        """Append one Grafana logfmt line (`logger=... t=... level=... msg=...`) to the log file."""
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+        parts = [f"logger={logger}"] + [f"{k}={logfmt_value(v)}" for k, v in (context or {}).items()]
+        parts += [f"t={stamp}", f"level={level}", f"msg={json.dumps(msg)}"]
+        parts += [f"{k}={logfmt_value(v)}" for k, v in fields.items()]
+        line = " ".join(parts)
+        with self._log_lock:
+            self.log_lines.append(line)
+            if self.log_path:
+                with self.log_path.open("a") as f:
+                    f.write(line + "\n")
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> "FakeGrafana":
+        self.log("provisioning.datasources", "info", "starting to provision datasources")
+        if sum(1 for ds in self._datasources if ds.is_default and ds.read_only) > 1:
+            # Real Grafana exits at startup and the pod CrashLoops: nothing listens.
+            self.crashed = True
+            self.log("provisioning.datasources", "error", "Failed to provision data sources", error=TWO_DEFAULTS)
+            self.log("server", "error", "Stopped background service", reason=f"Datasource provisioning error: {TWO_DEFAULTS}")
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self._crash_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+            return self
+        self.log("provisioning.dashboard", "info", "starting to provision dashboards")
+        self.log("provisioning.dashboard", "info", "finished to provision dashboards")
+        super().start()
+        return self
+
+    @property
+    def url(self) -> str:
+        return self._crash_url if self.crashed else super().url
+
+    def stop(self) -> None:
+        if not self.crashed:
+            super().stop()
+
+    def dispatch(self, request: Request) -> Response:
+        if request.path != "/api/health" and request.path.startswith("/api/"):
+            denied = self._check_auth(request)
+            if denied:
+                return denied
+        response = super().dispatch(request)
+        if response.status == 404 and response.body == "404 page not found\n":
+            return Response(404, {"message": "Not found"})
+        return response
+
+    def _check_auth(self, request: Request) -> Response | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return Response(401, UNAUTHORIZED)
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return Response(400, {"message": "Invalid Basic Auth Header", "messageId": "basic-auth.invalid-header",
+                                  "statusCode": 400, "traceID": ""})
+        if (user, password) != (self.admin_user, self.admin_password):
+            return Response(401, BAD_PASSWORD)
+        return None
+
+    # -- handlers ---------------------------------------------------------------------
+    def _health(self, request: Request) -> Response:
+        return Response(200, {"commit": "fake0000", "database": "ok", "version": self.version})
+
+    def _folder_hit(self, folder: dict[str, Any]) -> dict[str, Any]:
+        slug = slugify(folder["title"])
+        return {"id": folder["id"], "uid": folder["uid"], "title": folder["title"], "uri": f"db/{slug}",
+                "url": f"/dashboards/f/{folder['uid']}/{slug}", "slug": "", "type": "dash-folder", "tags": [],
+                "isStarred": False, "sortMeta": 0}
+
+    def _dash_hit(self, dash: Dashboard) -> dict[str, Any]:
+        slug = slugify(dash.title)
+        hit: dict[str, Any] = {"id": dash.id, "uid": dash.uid, "title": dash.title, "uri": f"db/{slug}",
+                               "url": f"/d/{dash.uid}/{slug}", "slug": "", "type": "dash-db", "tags": dash.tags,
+                               "isStarred": False}
+        if dash.folder:
+            folder = self._folders[dash.folder]
+            hit.update({"folderId": folder["id"], "folderUid": folder["uid"], "folderTitle": folder["title"],
+                        "folderUrl": f"/dashboards/f/{folder['uid']}/{slugify(folder['title'])}"})
+        hit["sortMeta"] = 0
+        return hit
+
+    def _search(self, request: Request) -> Response:
+        kind = request.arg("type")
+        text = (request.arg("query") or "").lower()
+        folder_uids = {u for v in request.query.get("folderUIDs", []) for u in v.split(",") if u}
+        dash_uids = set(request.query.get("dashboardUIDs", []))
+        tags = set(request.query.get("tag", []))
+        limit = int(request.arg("limit") or 1000)
+        hits: list[dict[str, Any]] = []
+        if kind in (None, "", "dash-folder") and not folder_uids and not dash_uids and not tags:
+            hits += [self._folder_hit(f) for f in self._folders.values() if text in f["title"].lower()]
+        if kind in (None, "", "dash-db"):
+            for dash in self._dashboards.values():
+                folder_uid = self._folders[dash.folder]["uid"] if dash.folder else "general"
+                if text not in dash.title.lower() or (folder_uids and folder_uid not in folder_uids):
+                    continue
+                if (dash_uids and dash.uid not in dash_uids) or not tags <= set(dash.tags):
+                    continue
+                hits.append(self._dash_hit(dash))
+        hits.sort(key=lambda h: (h["type"] != "dash-folder", h["title"].lower()))
+        return Response(200, hits[:limit])
+
+    def _dashboard(self, request: Request) -> Response:
+        dash = self._dashboards.get(request.params["uid"])
+        if dash is None:
+            return Response(404, {"message": "Dashboard not found"})
+        slug = slugify(dash.title)
+        folder = self._folders.get(dash.folder or "", {"id": 0, "uid": "", "title": "General"})
+        stamp = "2024-01-01T00:00:00Z"
+        meta = {
+            "type": "db", "canSave": True, "canEdit": True, "canAdmin": True, "canStar": True, "canDelete": True,
+            "slug": slug, "url": f"/d/{dash.uid}/{slug}", "expires": EPOCH, "created": stamp, "updated": stamp,
+            "updatedBy": "Anonymous" if dash.provisioned else self.admin_user,
+            "createdBy": "Anonymous" if dash.provisioned else self.admin_user, "version": 1, "hasAcl": False,
+            "isFolder": False, "folderId": folder["id"], "folderUid": folder["uid"], "folderTitle": folder["title"],
+            "folderUrl": f"/dashboards/f/{folder['uid']}/{slugify(folder['title'])}" if folder["uid"] else "",
+            "provisioned": dash.provisioned, "provisionedExternalId": dash.file if dash.provisioned else "",
+            "annotationsPermissions": {
+                "dashboard": {"canAdd": True, "canEdit": True, "canDelete": True},
+                "organization": {"canAdd": True, "canEdit": True, "canDelete": True},
+            },
+        }
+        panels = []
+        for i, panel in enumerate(dash.panels, start=1):
+            targets = [dict(t) for t in panel.get("targets", [])]
+            for j, target in enumerate(targets):
+                target.setdefault("refId", chr(ord("A") + j))
+            first_ds = targets[0].get("datasource") if targets else None
+            panels.append({"id": i, "type": panel.get("type", "timeseries"), "title": panel.get("title", ""),
+                           "datasource": panel.get("datasource", first_ds), "targets": targets,
+                           "gridPos": {"h": 8, "w": 12, "x": 0, "y": (i - 1) * 8}})
+        body = {"id": dash.id, "uid": dash.uid, "title": dash.title, "tags": dash.tags, "panels": panels,
+                "schemaVersion": 39, "version": 1, "editable": True, "time": {"from": "now-6h", "to": "now"},
+                "templating": {"list": []}, "annotations": {"list": []}}
+        return Response(200, {"meta": meta, "dashboard": body})
+
+    def _folder_list(self, request: Request) -> Response:
+        return Response(200, [{"id": f["id"], "uid": f["uid"], "title": f["title"]} for f in self._folders.values()])
+
+    def _ds_item(self, ds: Datasource) -> dict[str, Any]:
+        return {"id": ds.id, "uid": ds.uid, "orgId": 1, "name": ds.name, "type": ds.type,
+                "typeName": TYPE_NAMES.get(ds.type, ds.type), "typeLogoUrl": LOGOS.get(ds.type, ""),
+                "access": "proxy", "url": ds.url, "user": "", "database": "", "basicAuth": False,
+                "isDefault": ds.is_default, "jsonData": ds.json_data, "readOnly": ds.read_only}
+
+    def _datasource_list(self, request: Request) -> Response:
+        return Response(200, sorted((self._ds_item(d) for d in self._datasources), key=lambda d: d["name"].lower()))
+
+    def _find_ds(self, uid: str) -> Datasource | None:
+        return next((d for d in self._datasources if d.uid == uid), None)
+
+    def _datasource(self, request: Request) -> Response:
+        ds = self._find_ds(request.params["uid"])
+        if ds is None:
+            return Response(404, {"message": "Data source not found"})
+        item = self._ds_item(ds)
+        item.update({"basicAuthUser": "", "withCredentials": False, "secureJsonFields": {}, "version": 1})
+        return Response(200, item)
+
+    def _datasource_health(self, request: Request) -> Response:
+        uid = request.params["uid"]
+        if not re.fullmatch(r"[a-zA-Z0-9\-_]{1,40}", uid):
+            return Response(400, {"message": "UID is invalid"})
+        ds = self._find_ds(uid)
+        if ds is None:
+            return Response(500, {"message": "Unable to load datasource metadata"})
+        if uid in self.health_errors:
+            ok, message = False, self.health_errors[uid]
+        elif ds.type == "loki":
+            ok, message = self._loki_health(ds)
+        elif ds.type == "prometheus":
+            ok, message = self._prometheus_health(ds)
+        else:
+            return Response(500, {"message": "Plugin health check failed", "messageId": "plugin.healthCheckFailed",
+                                  "statusCode": 500, "traceID": ""})
+        return Response(200 if ok else 400, {"status": "OK" if ok else "ERROR", "message": message})
+
+    # -- talking to the backing datasource -----------------------------------------------
+    def _fetch(self, ds: Datasource, method: str, path: str, params: dict[str, str]) -> tuple[int, str, str]:
+        """(status, body, go_error) against the backing URL; status 0 when the connection fails."""
+        base = (ds.backend_url or ds.url).rstrip("/")
+        query = urllib.parse.urlencode(params)
+        url = f"{base}{path}" + (f"?{query}" if method == "GET" else "")
+        go_url = f"{ds.url.rstrip('/')}{path}" + (f"?{query}" if method == "GET" else "")
+        verb = "Get" if method == "GET" else "Post"
+        host = urllib.parse.urlsplit(base).hostname or ""
+        if host not in _LOOPBACK:  # never leave loopback: behave like an unresolvable in-cluster name
+            return 0, "", f'{verb} "{go_url}": dial tcp: lookup {host} on 10.96.0.10:53: no such host'
+        data = urllib.parse.urlencode(params).encode() if method == "POST" else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"} if data else {})
+        try:
+            with _OPENER.open(req, timeout=5) as resp:
+                return resp.status, resp.read().decode(errors="replace"), ""
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace"), ""
+        except (urllib.error.URLError, OSError):
+            port = urllib.parse.urlsplit(base).port
+            return 0, "", f'{verb} "{go_url}": dial tcp {host}:{port}: connect: connection refused'
+
+    def _loki_error(self, ds: Datasource, status: int, body: str, go_error: str, query: str) -> str:
+        """Grafana's readLokiError: the JSON "message" field or the whole text; logs like tsdb.loki."""
+        text = go_error
+        if not go_error:
+            try:
+                text = json.loads(body).get("message") or body
+            except (ValueError, AttributeError):
+                text = body
+        text = text.strip()
+        self.log("tsdb.loki", "error", "Error received from Loki",
+                 context={"endpoint": "checkHealth", "pluginId": "loki", "dsName": ds.name, "dsUID": ds.uid,
+                          "uname": self.admin_user, "fromAlert": "false"},
+                 stage="databaseRequest", statusCode=status, query=query, lokiPath="/loki/api/v1/query",
+                 status="error", error=text, statusSource="downstream")
+        return text
+
+    def _loki_health(self, ds: Datasource) -> tuple[bool, str]:
+        prefix = "There was an error returned querying the Loki API."
+        query = "vector(1)+vector(1)"
+        status, body, go_error = self._fetch(ds, "GET", "/loki/api/v1/query",
+                                             {"direction": "backward", "query": query, "time": "4000000000"})
+        if go_error or not 200 <= status < 300:
+            return False, f"{prefix}: {self._loki_error(ds, status, body, go_error, query)}"
+        try:
+            result = json.loads(body)["data"]["result"]
+            if len(result) != 1 or float(result[0]["value"][1]) != 2:
+                return False, f"{prefix}: invalid response"
+        except (ValueError, KeyError, IndexError, TypeError):
+            return False, f"{prefix}: no frames"
+        return True, "Successfully queried the Loki API."
+
+    def _prometheus_health(self, ds: Datasource) -> tuple[bool, str]:
+        suffix = "There was an error returned querying the Prometheus API."
+        status, body, go_error = self._fetch(ds, "POST", "/api/v1/query", {"query": "1+1", "time": "4"})
+        if go_error:
+            return False, f"{go_error} - {suffix}"
+        if not 200 <= status < 300:
+            try:
+                err = json.loads(body).get("error") or body
+            except (ValueError, AttributeError):
+                err = body
+            return False, f"{err.strip()} - {suffix}"
+        return True, "Successfully queried the Prometheus API."
+
+    # -- /api/ds/query ---------------------------------------------------------------------
+    def _ds_query(self, request: Request) -> Response:
+        try:
+            payload = request.json()
+            queries = payload["queries"]
+        except (ValueError, KeyError, TypeError):
+            return Response(400, {"message": "bad request data"})
+        now_ms = int(time.time() * 1000)
+        start_ms = _grafana_time(payload.get("from", "now-1h"), now_ms)
+        end_ms = _grafana_time(payload.get("to", "now"), now_ms)
+        results: dict[str, Any] = {}
+        for q in queries:
+            ref = q.get("refId", "A")
+            ds = self._find_ds((q.get("datasource") or {}).get("uid", ""))
+            if ds is None:
+                return Response(400, {"message": "Query data error", "messageId": "query.dataSourceNotFound",
+                                      "statusCode": 400, "traceID": ""})
+            results[ref] = self._run_query(ds, q, start_ms, end_ms)
+        status = 400 if any("error" in r for r in results.values()) else 200
+        return Response(status, {"results": results})
+
+    def _run_query(self, ds: Datasource, q: dict[str, Any], start_ms: int, end_ms: int) -> dict[str, Any]:
+        expr = q.get("expr", "")
+        step_s = max(int(q.get("intervalMs", 15000)) // 1000, 1)
+        instant = bool(q.get("instant")) or q.get("queryType") == "instant"
+        if ds.type == "prometheus":
+            path, params = (("/api/v1/query", {"query": expr, "time": str(end_ms / 1000)}) if instant else
+                            ("/api/v1/query_range", {"query": expr, "start": str(start_ms / 1000),
+                                                     "end": str(end_ms / 1000), "step": str(step_s)}))
+            status, body, go_error = self._fetch(ds, "POST", path, params)
+        else:
+            params = {"query": expr, "direction": q.get("direction", "backward"), "limit": str(q.get("maxLines", 1000))}
+            if instant:
+                path = "/loki/api/v1/query"
+                params["time"] = str(end_ms * 1_000_000)
+            else:
+                path = "/loki/api/v1/query_range"
+                params.update(start=str(start_ms * 1_000_000), end=str(end_ms * 1_000_000), step=f"{step_s * 1000}ms")
+            status, body, go_error = self._fetch(ds, "GET", path, params)
+        if go_error:
+            return {"error": go_error, "errorSource": "downstream", "status": 500}
+        if not 200 <= status < 300:
+            try:
+                text = json.loads(body).get("error") or json.loads(body).get("message") or body
+            except (ValueError, AttributeError):
+                text = body
+            return {"error": text.strip(), "errorSource": "downstream", "status": status}
+        return {"status": 200, "frames": _frames(q.get("refId", "A"), json.loads(body)["data"])}
+
+
+def _grafana_time(value: str, now_ms: int) -> int:
+    """Grafana time range strings: epoch ms or now[-<n><unit>]."""
+    if re.fullmatch(r"\d+", str(value)):
+        return int(value)
+    m = re.fullmatch(r"now(?:-(\d+)([smhdw]))?", str(value))
+    if not m:
+        return now_ms
+    if not m.group(1):
+        return now_ms
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return now_ms - int(m.group(1)) * unit * 1000
+
+
+def _frames(ref: str, data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Data frames (schema + data.values) for a Prometheus/Loki result, one frame per series or stream."""
+    frames = []
+    kind = data.get("resultType")
+    for series in data.get("result", []):
+        if kind == "streams":
+            values = series.get("values", [])
+            fields = [{"name": "labels", "type": "other", "typeInfo": {"frame": "json.RawMessage"}},
+                      {"name": "Time", "type": "time", "typeInfo": {"frame": "time.Time"}},
+                      {"name": "Line", "type": "string", "typeInfo": {"frame": "string"}},
+                      {"name": "tsNs", "type": "string", "typeInfo": {"frame": "string"}}]
+            cols = [[series.get("stream", {})] * len(values), [int(v[0]) // 1_000_000 for v in values],
+                    [v[1] for v in values], [v[0] for v in values]]
+            meta = {"type": "log-lines", "typeVersion": [0, 0]}
+        else:
+            points = series.get("values") or ([series["value"]] if "value" in series else [])
+            fields = [{"name": "Time", "type": "time", "typeInfo": {"frame": "time.Time"}},
+                      {"name": "Value", "type": "number", "typeInfo": {"frame": "float64"},
+                       "labels": series.get("metric", {})}]
+            cols = [[int(float(p[0]) * 1000) for p in points], [float(p[1]) for p in points]]
+            meta = {"type": "numeric-multi" if kind == "vector" else "timeseries-multi", "typeVersion": [0, 1]}
+        frames.append({"schema": {"refId": ref, "meta": meta, "fields": fields}, "data": {"values": cols}})
+    return frames

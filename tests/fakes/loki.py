@@ -1,0 +1,803 @@
+"""FakeLoki: Loki 2.9.3 single binary (auth_enabled: false) as the suite sees it over HTTP.
+
+Texts, status codes and discard reasons follow grafana/loki v2.9.3 (pkg/distributor, pkg/ingester/stream.go,
+pkg/validation, pkg/loghttp, pkg/logql/syntax). Fault switches are plain attributes; see __init__.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from tests.fakes import logql
+from tests.fakes.server import FakeServer, Request, Response
+
+TENANT = "fake"  # Loki's tenant id when auth_enabled is false
+NS = 1_000_000_000
+HOUR_NS = 3600 * NS
+MAX_AGE_NS = 168 * HOUR_NS  # reject_old_samples_max_age (loki chart 2.16.0 and Loki >= 2.4 default)
+TOO_FAR_BEHIND_NS = HOUR_NS  # max_chunk_age (2h) / 2: the unordered-writes window
+CREATION_GRACE_NS = 10 * 60 * NS  # creation_grace_period
+INGESTION_RATE_BYTES = 4 * 1024 * 1024  # ingestion_rate_mb: 4
+MAX_RETURNED_ERRORS = 10  # ingester.max-ignored-stream-errors default
+MALFORMED_STRING = "Value is string, but can't find closing '\"' symbol"  # jsonparser.MalformedStringError
+MALFORMED_VALUE = "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
+DEFAULT_QUERY_FAILURE = (
+    'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
+    'dial tcp 127.0.0.1:9095: connect: connection refused"'
+)
+
+
+# -- Go formatting helpers ---------------------------------------------------------
+def go_rfc3339(ns: int) -> str:
+    """time.Time.Format(time.RFC3339) in UTC (no fraction)."""
+    return datetime.fromtimestamp(ns // NS, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def go_time_string(ns: int) -> str:
+    """time.Time.String() in UTC: `2006-01-02 15:04:05.999999999 +0000 UTC` with trailing zeros trimmed."""
+    base = datetime.fromtimestamp(ns // NS, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    frac = f"{ns % NS:09d}".rstrip("0")
+    return f"{base}{'.' + frac if frac else ''} +0000 UTC"
+
+
+def go_float(value: float) -> str:
+    """strconv.FormatFloat(v, 'f', -1, 64) for the values Loki returns."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def prom_time(ns: int) -> float | int:
+    """model.Time JSON: seconds with millisecond precision."""
+    ms = ns // 1_000_000
+    return ms // 1000 if ms % 1000 == 0 else ms / 1000
+
+
+def labels_string(labels: dict[str, str]) -> str:
+    """labels.Labels.String(): `{a="1", b="2"}` sorted by name."""
+    return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+
+
+def go_duration(ns: int) -> str:
+    """prometheus model.Duration String() for whole units (1w, 2h, 10m)."""
+    for unit, size in (("w", 7 * 24 * HOUR_NS), ("d", 24 * HOUR_NS), ("h", HOUR_NS), ("m", 60 * NS), ("s", NS)):
+        if ns % size == 0:
+            return f"{ns // size}{unit}"
+    return f"{ns // 1_000_000}ms"
+
+
+class PushError(Exception):
+    """A push rejected before storage; `status` and `body` are what Loki answers."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(body)
+        self.status = status
+        self.body = body
+
+
+# -- request decoding ------------------------------------------------------------
+def _jsoniter_error(body: bytes, head: int, msg: str) -> str:
+    """jsoniter's ReportError text, wrapped as PushRequest.Streams' decoders wrap it."""
+    peek_start = max(head - 10, 0)
+    parsing = body[peek_start : head + 10].decode(errors="replace")
+    context = body[max(head - 50, 0) : head + 50].decode(errors="replace")
+    return (
+        "loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
+        f"{msg}, error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
+    )
+
+
+def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
+    """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PushError(400, f"ReadObjectCB: expect {{ or n, but found {body[:1].decode(errors='replace')!s}, "
+                             f"error found in #1 byte of ...|{body[:20].decode(errors='replace')}|... ({exc})")
+    if not isinstance(doc, dict):
+        raise PushError(400, "ReadObjectCB: expect { or n, but found " + json.dumps(doc)[:1])
+    streams = doc.get("streams") or []
+    if not isinstance(streams, list):
+        raise PushError(400, "loghttp.PushRequest.Streams: []loghttp.LogProtoStream: decode slice: expect [ or n")
+    out = []
+    # Locate each stream object's end offset in the raw body to mimic jsoniter's error position.
+    text = body.decode(errors="replace")
+    cursor = text.find('"streams"')
+    for stream in streams:
+        start = text.find("{", text.find("{", cursor + 1) if cursor >= 0 else 0)
+        head = _object_end(text, start) if start >= 0 else len(body)
+        cursor = head
+        if not isinstance(stream, dict):
+            raise PushError(400, _jsoniter_error(body, head, "Value looks like object, but can't find closing '}' symbol"))
+        labels = stream.get("stream") or {}
+        if not isinstance(labels, dict) or any(not isinstance(v, str) for v in labels.values()):
+            raise PushError(400, _jsoniter_error(body, head, MALFORMED_STRING))
+        entries: list[tuple[int, str]] = []
+        for value in stream.get("values") or []:
+            if value is None:
+                continue
+            if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) for v in value[:2]):
+                raise PushError(400, _jsoniter_error(body, head, MALFORMED_STRING))
+            if not re.fullmatch(r"-?\d+", value[0]):
+                raise PushError(400, _jsoniter_error(body, head, MALFORMED_VALUE))
+            if not -(2**63) <= int(value[0]) < 2**63:
+                raise PushError(400, _jsoniter_error(body, head, "Value is number, but overflowed while parsing"))
+            entries.append((int(value[0]), value[1]))
+        out.append((None, labels, entries))
+    return out
+
+
+def _object_end(text: str, start: int) -> int:
+    """Offset just past the JSON object that starts at `start` (strings aware)."""
+    depth, i, in_str = 0, start, False
+    while i < len(text):
+        ch = text[i]
+        if in_str:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if i >= len(buf) or shift > 63:
+            raise ValueError("unexpected EOF")
+        b = buf[i]
+        result |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+def snappy_decode(buf: bytes) -> bytes:
+    """Raw (block) snappy decompression, as golang/snappy.Decode; ValueError('snappy: corrupt input')."""
+    try:
+        length, i = _varint(buf, 0)
+    except ValueError:
+        raise ValueError("snappy: corrupt input")
+    out = bytearray()
+    while i < len(buf):
+        tag = buf[i]
+        kind = tag & 3
+        if kind == 0:
+            n = tag >> 2
+            i += 1
+            if n >= 60:
+                extra = n - 59
+                n = int.from_bytes(buf[i : i + extra], "little")
+                i += extra
+            n += 1
+            if i + n > len(buf):
+                raise ValueError("snappy: corrupt input")
+            out += buf[i : i + n]
+            i += n
+            continue
+        if kind == 1:
+            n = 4 + ((tag >> 2) & 7)
+            if i + 1 >= len(buf):
+                raise ValueError("snappy: corrupt input")
+            offset = ((tag >> 5) << 8) | buf[i + 1]
+            i += 2
+        else:
+            size = 2 if kind == 2 else 4
+            n = 1 + (tag >> 2)
+            if i + 1 + size > len(buf):
+                raise ValueError("snappy: corrupt input")
+            offset = int.from_bytes(buf[i + 1 : i + 1 + size], "little")
+            i += 1 + size
+        if offset == 0 or offset > len(out):
+            raise ValueError("snappy: corrupt input")
+        for _ in range(n):
+            out.append(out[-offset])
+    if len(out) != length:
+        raise ValueError("snappy: corrupt input")
+    return bytes(out)
+
+
+def _proto_fields(buf: bytes) -> list[tuple[int, int, Any]]:
+    """(field number, wire type, value) for each field of one protobuf message."""
+    fields, i = [], 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if num == 0:
+            raise ValueError(f"proto: illegal tag 0 (wire type {wire})")
+        if wire == 0:
+            value, i = _varint(buf, i)
+        elif wire == 2:
+            size, i = _varint(buf, i)
+            if i + size > len(buf):
+                raise ValueError("unexpected EOF")
+            value, i = buf[i : i + size], i + size
+        elif wire == 1:
+            value, i = buf[i : i + 8], i + 8
+        elif wire == 5:
+            value, i = buf[i : i + 4], i + 4
+        else:
+            raise ValueError(f"proto: illegal wireType {wire}")
+        fields.append((num, wire, value))
+    return fields
+
+
+def _decode_proto_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
+    """logproto.PushRequest from a snappy body; PushError(400) with Loki's error text if it does not decode."""
+    try:
+        raw = snappy_decode(body)
+        out = []
+        for num, wire, value in _proto_fields(raw):
+            if num != 1 or wire != 2:
+                continue
+            labels, entries = "", []
+            for snum, swire, svalue in _proto_fields(value):
+                if snum == 1 and swire == 2:
+                    labels = svalue.decode()
+                elif snum == 2 and swire == 2:
+                    ts, line = 0, ""
+                    for enum, ewire, evalue in _proto_fields(svalue):
+                        if enum == 1 and ewire == 2:
+                            secs = nanos = 0
+                            for tnum, _, tvalue in _proto_fields(evalue):
+                                if tnum == 1:
+                                    secs = tvalue - (1 << 64) if tvalue >= 1 << 63 else tvalue
+                                elif tnum == 2:
+                                    nanos = tvalue
+                            ts = secs * NS + nanos
+                        elif enum == 2 and ewire == 2:
+                            line = evalue.decode()
+                    entries.append((ts, line))
+            out.append((labels, None, entries))
+        return out
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PushError(400, str(exc))
+
+
+_LABEL_PAIR = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """promql ParseMetric for `{a="b", ...}`; ValueError with the parser's `1:N: parse error: ...` text."""
+    if not text.startswith("{"):
+        raise ValueError(f"1:1: parse error: unexpected character: {text[:1]!r}")
+    labels: dict[str, str] = {}
+    i = 1
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i < len(text) and text[i] == "}" and text[i + 1 :].strip() == "":
+            break
+        m = _LABEL_PAIR.match(text, i)
+        if not m:
+            j = i
+            while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+                j += 1
+            if j >= len(text):
+                raise ValueError(f"1:{j + 1}: parse error: unexpected end of input inside braces")
+            ch = text[j]
+            raise ValueError(f"1:{j + 1}: parse error: unexpected character inside braces: '{ch}'")
+        labels[m.group(1)] = json.loads(f'"{m.group(2)}"')
+        i = m.end()
+        if i < len(text) and text[i] == ",":
+            i += 1
+    return {k: v for k, v in labels.items() if v != ""}  # empty values are trimmed (loki PR #7355)
+
+
+# -- storage -----------------------------------------------------------------------
+@dataclass
+class Entry:
+    ts: int  # ns
+    line: str
+    visible_at: float  # time.time() after which queries see it
+
+
+@dataclass
+class Stream:
+    labels: dict[str, str]
+    entries: list[Entry] = field(default_factory=list)
+    highest_ts: int = 0
+    last: tuple[int, str] | None = None
+
+
+class FakeLoki(FakeServer):
+    """Loki 2.9.3 (or 2.6.1 for the health-query failure) on loopback."""
+
+    def __init__(self, version: str = "2.9.3") -> None:
+        super().__init__()
+        self.version = version
+        # Fault switches -------------------------------------------------------
+        self.not_ready_for_seconds = 0.0  # /ready answers 503 "Ingester not ready: waiting for 15s..." (failure-modes #7)
+        self.rate_limited = False  # pushes get 429 "Ingestion rate limit exceeded ..." (failure-modes #3)
+        self.drop_pushes = False  # 204 but nothing stored: the ingester loses data (failure-modes #5 symptom)
+        self.visibility_delay_seconds = 0.0  # entries become queryable only after N s (slow ingestion path)
+        self.query_failure: str | None = None  # queries answer 500 with this text (querier/ingester unreachable)
+        # State ----------------------------------------------------------------
+        self._streams: dict[tuple[tuple[str, str], ...], Stream] = {}
+        self._store_lock = threading.Lock()
+        self._started_at = time.time()
+        self.discarded: dict[str, int] = {}  # reason -> loki_discarded_samples_total{tenant="fake"}
+        self.lines_received = 0  # loki_distributor_lines_received_total{tenant="fake"}
+        self.push_statuses: list[int] = []
+        self.route("GET", r"/ready", self._ready)
+        self.route("POST", r"/loki/api/v1/push", self._push)
+        self.route("GET", r"/loki/api/v1/query_range", self._query_range)
+        self.route("POST", r"/loki/api/v1/query_range", self._query_range)
+        self.route("GET", r"/loki/api/v1/query", self._query)
+        self.route("POST", r"/loki/api/v1/query", self._query)
+        self.route("GET", r"/loki/api/v1/labels", self._labels)
+        self.route("GET", r"/loki/api/v1/label/(?P<name>[^/]+)/values", self._label_values)
+        self.route("GET", r"/loki/api/v1/series", self._series)
+        self.route("POST", r"/loki/api/v1/series", self._series)
+        self.route("GET", r"/metrics", self._metrics)
+        self.route("GET", r"/config", self._config)
+
+    @property
+    def vector_supported(self) -> bool:
+        """vector() arrived in Loki 2.7; 2.6.1 lexes it as an IDENTIFIER."""
+        major, minor = (int(x) for x in self.version.split(".")[:2])
+        return (major, minor) >= (2, 7)
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def dispatch(self, request: Request) -> Response:
+        response = super().dispatch(request)
+        if response.status == 405:  # gorilla/mux answers a method mismatch with an empty 405
+            return Response(405, b"")
+        return response
+
+    # -- helpers for tests -------------------------------------------------------
+    def streams(self) -> list[dict[str, Any]]:
+        """Every stored stream: {"stream": labels, "values": [[ns string, line], ...]} in push order."""
+        with self._store_lock:
+            return [
+                {"stream": dict(s.labels), "values": [[str(e.ts), e.line] for e in s.entries]}
+                for s in self._streams.values()
+            ]
+
+    def reset_ready_clock(self) -> None:
+        """Restart the not-ready window from now."""
+        self._started_at = time.time()
+
+    def _discard(self, reason: str, count: int) -> None:
+        if count:
+            self.discarded[reason] = self.discarded.get(reason, 0) + count
+
+    @staticmethod
+    def _text_error(status: int, text: str) -> Response:
+        """Go's http.Error: text/plain, trailing newline, nosniff."""
+        return Response(status, text + "\n", "text/plain; charset=utf-8", {"X-Content-Type-Options": "nosniff"})
+
+    # -- /ready ---------------------------------------------------------------------
+    def _ready(self, request: Request) -> Response:
+        if time.time() - self._started_at < self.not_ready_for_seconds:
+            return self._text_error(503, "Ingester not ready: waiting for 15s after being ready")
+        return self._text_error(200, "ready")
+
+    # -- push -------------------------------------------------------------------------
+    def _push(self, request: Request) -> Response:
+        try:
+            self._push_checked(request)
+            status, body = 204, ""
+        except PushError as exc:
+            status, body = exc.status, exc.body
+        self.push_statuses.append(status)
+        return Response(204) if status == 204 else self._text_error(status, body)
+
+    def _decode_body(self, request: Request) -> bytes:
+        encoding = request.headers.get("Content-Encoding", "")
+        body = request.body
+        try:
+            if encoding == "gzip":
+                return gzip.decompress(body)
+            if encoding == "deflate":
+                return zlib.decompress(body, -15)
+        except (OSError, zlib.error, EOFError) as exc:
+            raise PushError(400, "gzip: invalid header" if encoding == "gzip" else f"flate: {exc}")
+        if encoding not in ("", "snappy"):
+            raise PushError(400, f'Content-Encoding "{encoding}" not supported')
+        return body
+
+    def _push_checked(self, request: Request) -> None:
+        body = self._decode_body(request)
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not ctype:
+            raise PushError(400, "mime: no media type")
+        raw_streams = _decode_json_push(body) if ctype == "application/json" else _decode_proto_push(body)
+        self.lines_received += sum(len(entries) for _, _, entries in raw_streams)
+        if self.drop_pushes:
+            return
+
+        now = self.now_ns()
+        errors: list[str] = []
+        accepted: list[tuple[dict[str, str], list[tuple[int, str]]]] = []
+        line_count = line_bytes = 0
+        for raw, label_map, entries in raw_streams:
+            if not entries:
+                continue
+            key = raw if raw is not None else labels_string(label_map or {})
+            try:
+                labels = parse_labels(key)
+            except ValueError as exc:
+                errors.append(f"Error parsing labels '{key}' with error: {exc}")
+                self._discard("invalid_labels", len(entries))
+                continue
+            label_error = self._validate_labels(labels)
+            if label_error:
+                errors.append(label_error)
+                self._discard("invalid_labels", len(entries))
+                continue
+            name = labels_string(labels)
+            valid = []
+            for ts, line in entries:
+                if ts < now - MAX_AGE_NS:
+                    errors.append(f"entry for stream '{name}' has timestamp too old: {go_rfc3339(ts)}, "
+                                  f"oldest acceptable timestamp is: {go_rfc3339(now - MAX_AGE_NS)}")
+                    self._discard("greater_than_max_sample_age", 1)
+                elif ts > now + CREATION_GRACE_NS:
+                    errors.append(f"entry for stream '{name}' has timestamp too new: {go_rfc3339(ts)}")
+                    self._discard("too_far_in_future", 1)
+                else:
+                    valid.append((ts, line))
+                    line_count += 1
+                    line_bytes += len(line.encode())
+            accepted.append((labels, valid))
+
+        validation_error = _grouped(errors) if errors else None
+        if not accepted:
+            if validation_error:
+                raise PushError(400, validation_error)
+            return
+        if self.rate_limited and line_bytes > 0:  # a zero-byte request always passes the limiter
+            self._discard("rate_limited", line_count)
+            raise PushError(429, (
+                f"Ingestion rate limit exceeded for user {TENANT} (limit: {INGESTION_RATE_BYTES} bytes/sec) while "
+                f"attempting to ingest '{line_count}' lines totaling '{line_bytes}' bytes, reduce log volume or "
+                "contact your Loki administrator to see if the limit can be increased"))
+        ingester_error = None
+        for labels, valid in accepted:
+            ingester_error = self._ingest(labels, valid)  # like instance.Push, the last stream's result wins
+        if ingester_error:
+            raise PushError(400, ingester_error)
+        if validation_error:
+            raise PushError(400, validation_error)
+
+    @staticmethod
+    def _validate_labels(labels: dict[str, str]) -> str | None:
+        name = labels_string(labels)
+        if not labels:
+            return "error at least one label pair is required per stream"
+        if len(labels) > 30:
+            return f"entry for stream '{name}' has {len(labels)} label names; limit 30"
+        for k, v in sorted(labels.items()):
+            if len(k) > 1024:
+                return f"stream '{name}' has label name too long: '{k}'"
+            if len(v) > 2048:
+                return f"stream '{name}' has label value too long: '{v}'"
+        return None
+
+    def _ingest(self, labels: dict[str, str], entries: list[tuple[int, str]]) -> str | None:
+        """The ingester's stream.Push: dedup, unordered-write window, then store."""
+        key = tuple(sorted(labels.items()))
+        visible_at = time.time() + self.visibility_delay_seconds
+        failed: list[tuple[int, int]] = []  # (entry ts, cutoff)
+        with self._store_lock:
+            stream = self._streams.setdefault(key, Stream(dict(labels)))
+            for ts, line in entries:
+                if stream.last == (ts, line):
+                    continue
+                cutoff = stream.highest_ts - TOO_FAR_BEHIND_NS
+                if stream.highest_ts and ts < cutoff:
+                    failed.append((ts, cutoff))
+                    continue
+                stream.entries.append(Entry(ts, line, visible_at))
+                stream.last = (ts, line)
+                stream.highest_ts = max(stream.highest_ts, ts)
+        if not failed:
+            return None
+        self._discard("too_far_behind", len(failed))
+        lines = "".join(
+            f"entry with timestamp {go_time_string(ts)} ignored, reason: "
+            f"'entry too far behind, oldest acceptable timestamp is: {go_rfc3339(cutoff)}',\n"
+            for ts, cutoff in failed[:MAX_RETURNED_ERRORS]
+        )
+        return (f"{lines}user '{TENANT}', total ignored: {len(failed)} out of {len(entries)} "
+                f"for stream: {labels_string(labels)}")
+
+    # -- query parameters -----------------------------------------------------------
+    def _bounds(self, request: Request) -> tuple[int, int]:
+        now = self.now_ns()
+        since = HOUR_NS
+        if request.arg("since"):
+            dur = logql._duration_ns(request.arg("since") or "")
+            if dur is None:
+                raise ValueError(f"could not parse 'since' parameter: not a valid duration string: \"{request.arg('since')}\"")
+            since = dur
+        end = _parse_ts(request.arg("end"), now, "end")
+        start = _parse_ts(request.arg("start"), min(end, now) - since, "start")
+        return start, end
+
+    def _visible(self, matcher: logql.LogQuery | None, start: int, end: int) -> list[tuple[Stream, list[Entry]]]:
+        now = time.time()
+        out = []
+        with self._store_lock:
+            for stream in self._streams.values():
+                if matcher is not None and not matcher.selects(stream.labels):
+                    continue
+                entries = [e for e in stream.entries if start <= e.ts < end and e.visible_at <= now]
+                if entries:
+                    out.append((stream, entries))
+        return out
+
+    # -- query_range / query ------------------------------------------------------------
+    def _query_range(self, request: Request) -> Response:
+        try:
+            start, end = self._bounds(request)
+            if end < start:
+                raise ValueError("end timestamp must not be before or equal to start time")
+            limit = _parse_limit(request.arg("limit"))
+            direction = _parse_direction(request.arg("direction"))
+            step = _parse_step(request.arg("step"), start, end)
+            if step <= 0:
+                raise ValueError("zero or negative query resolution step widths are not accepted. Try a positive integer")
+            if (end - start) // step > 11000:
+                raise ValueError("exceeded maximum resolution of 11,000 points per time series. "
+                                 "Try increasing the value of the step parameter")
+            expr = logql.parse(request.arg("query") or "", self.vector_supported)
+            _check_entry_limit(expr, limit)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc))
+        if self.query_failure is not None:
+            return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
+        if isinstance(expr, logql.LogQuery):
+            return self._success("streams", self._select_logs(expr, start, end, limit, direction))
+        steps = list(range(start, end + 1, step))
+        series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
+        for t in steps:
+            for labels, value in self._eval(expr, t):
+                series.setdefault(tuple(sorted(labels.items())), []).append([prom_time(t), go_float(value)])
+        result = [{"metric": dict(k), "values": v} for k, v in sorted(series.items())]
+        return self._success("matrix", result)
+
+    def _query(self, request: Request) -> Response:
+        try:
+            limit = _parse_limit(request.arg("limit"))
+            ts = _parse_ts(request.arg("time"), self.now_ns(), "time")
+            direction = _parse_direction(request.arg("direction"))
+            expr = logql.parse(request.arg("query") or "", self.vector_supported)
+            _check_entry_limit(expr, limit)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc))
+        if self.query_failure is not None:
+            return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
+        if isinstance(expr, logql.LogQuery):
+            # 2.9 still answers log queries here; start == end, so the [start, end) window is empty.
+            return self._success("streams", self._select_logs(expr, ts, ts, limit, direction))
+        result = [{"metric": labels, "value": [prom_time(ts), go_float(v)]} for labels, v in self._eval(expr, ts)]
+        return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())))
+
+    def _select_logs(self, expr: logql.LogQuery, start: int, end: int, limit: int, direction: str) -> list[dict]:
+        picked: list[tuple[int, str, Stream]] = []
+        for stream, entries in self._visible(expr, start, end):
+            picked += [(e.ts, e.line, stream) for e in entries if expr.keeps(e.line)]
+        picked.sort(key=lambda p: p[0], reverse=direction == "BACKWARD")
+        picked = picked[:limit]
+        grouped: dict[int, tuple[Stream, list[list[str]]]] = {}
+        for ts, line, stream in picked:
+            grouped.setdefault(id(stream), (stream, []))[1].append([str(ts), line])
+        result = [{"stream": dict(s.labels), "values": values} for s, values in grouped.values()]
+        return sorted(result, key=lambda r: labels_string(r["stream"]))
+
+    def _eval(self, expr: logql.MetricQuery, t: int) -> list[tuple[dict[str, str], float]]:
+        """Instant value of a metric expression at t (ns); series with no samples are absent."""
+        if isinstance(expr, logql.VectorLit):
+            return [({}, expr.value)]
+        if isinstance(expr, logql.CountOverTime):
+            out = []
+            for stream, entries in self._visible(expr.query, t - expr.range_ns + 1, t + 1):
+                n = sum(1 for e in entries if expr.query.keeps(e.line))
+                if n:
+                    out.append((dict(stream.labels), float(n)))
+            return out
+        if isinstance(expr, logql.SumBy):
+            sums: dict[tuple[tuple[str, str], ...], float] = {}
+            for labels, value in self._eval(expr.inner, t):
+                if expr.by is None:
+                    kept: dict[str, str] = {}
+                elif expr.without:
+                    kept = {k: v for k, v in labels.items() if k not in expr.by}
+                else:
+                    kept = {k: v for k, v in labels.items() if k in expr.by}
+                key = tuple(sorted(kept.items()))
+                sums[key] = sums.get(key, 0.0) + value
+            return [(dict(k), v) for k, v in sums.items()]
+        assert isinstance(expr, logql.BinAdd)
+        right = {tuple(sorted(lbl.items())): v for lbl, v in self._eval(expr.right, t)}
+        return [(lbl, v + right[tuple(sorted(lbl.items()))]) for lbl, v in self._eval(expr.left, t)
+                if tuple(sorted(lbl.items())) in right]
+
+    def _success(self, result_type: str, result: list[dict]) -> Response:
+        entries = sum(len(r.get("values", [])) for r in result) if result_type == "streams" else 0
+        stats = {
+            "summary": {"bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0, "totalBytesProcessed": 0,
+                        "totalLinesProcessed": entries, "execTime": 0.001, "queueTime": 0.0, "subqueries": 0,
+                        "totalEntriesReturned": entries, "splits": 0, "shards": 0, "totalPostFilterLines": entries,
+                        "totalStructuredMetadataBytesProcessed": 0},
+            "querier": {"store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
+                                  "chunk": {"headChunkBytes": 0, "headChunkLines": 0, "decompressedBytes": 0,
+                                            "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
+                                            "postFilterLines": 0, "headChunkStructuredMetadataBytes": 0,
+                                            "decompressedStructuredMetadataBytes": 0}}},
+            "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
+                         "store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
+                                   "chunk": {"headChunkBytes": 0, "headChunkLines": entries, "decompressedBytes": 0,
+                                             "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
+                                             "postFilterLines": entries, "headChunkStructuredMetadataBytes": 0,
+                                             "decompressedStructuredMetadataBytes": 0}}},
+            "cache": {name: {"entriesFound": 0, "entriesRequested": 0, "entriesStored": 0, "bytesReceived": 0,
+                             "bytesSent": 0, "requests": 0, "downloadTime": 0}
+                      for name in ("chunk", "index", "result", "statsResult")},
+        }
+        return Response(200, {"status": "success", "data": {"resultType": result_type, "result": result,
+                                                            "stats": stats}})
+
+    # -- labels / series ----------------------------------------------------------------
+    def _labels(self, request: Request) -> Response:
+        try:
+            start, end = self._bounds(request)
+        except ValueError as exc:
+            return self._text_error(400, str(exc))
+        names = sorted({k for s, _ in self._visible(None, start, end) for k in s.labels})
+        return Response(200, {"status": "success", "data": names})
+
+    def _label_values(self, request: Request) -> Response:
+        name = unquote(request.params["name"])
+        try:
+            start, end = self._bounds(request)
+            selector = logql.parse_selector(request.arg("query") or "") if request.arg("query") else None
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc))
+        values = sorted({s.labels[name] for s, _ in self._visible(selector, start, end) if name in s.labels})
+        return Response(200, {"status": "success", "data": values})
+
+    def _series(self, request: Request) -> Response:
+        groups = sorted(set(request.query.get("match[]", []) + request.query.get("match", [])))
+        if len(groups) == 1 and groups[0].replace(" ", "") == "{}":
+            groups = []  # 2.9 treats a single `{}` like no match[] at all: every series
+        try:
+            start, end = self._bounds(request)
+            selectors = [logql.parse_selector(g) for g in groups]
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc))
+        found = [dict(s.labels) for s, _ in self._visible(None, start, end)
+                 if not selectors or any(sel.selects(s.labels) for sel in selectors)]
+        return Response(200, {"status": "success", "data": sorted(found, key=labels_string)})
+
+    # -- /metrics, /config ------------------------------------------------------------------
+    def _metrics(self, request: Request) -> Response:
+        lines = [
+            "# HELP loki_discarded_samples_total The total number of samples that were discarded.",
+            "# TYPE loki_discarded_samples_total counter",
+        ]
+        lines += [f'loki_discarded_samples_total{{reason="{r}",tenant="{TENANT}"}} {n}'
+                  for r, n in sorted(self.discarded.items())]
+        lines += [
+            "# HELP loki_distributor_lines_received_total The total number of lines received per tenant",
+            "# TYPE loki_distributor_lines_received_total counter",
+            f'loki_distributor_lines_received_total{{tenant="{TENANT}"}} {self.lines_received}',
+            "# HELP loki_build_info A metric with a constant '1' value labeled by version, revision, branch, "
+            "goversion from which loki was built, and the goos and goarch for the build.",
+            "# TYPE loki_build_info gauge",
+            f'loki_build_info{{branch="HEAD",goarch="amd64",goos="linux",goversion="go1.21.3",'
+            f'revision="fake",tags="netgo",version="{self.version}"}} 1',
+        ]
+        return Response(200, "\n".join(lines) + "\n", "text/plain; version=0.0.4; charset=utf-8")
+
+    def _config(self, request: Request) -> Response:
+        text = (
+            "auth_enabled: false\n"
+            "ingester:\n"
+            "  max_chunk_age: 2h\n"
+            "limits_config:\n"
+            "  ingestion_rate_strategy: local\n"
+            f"  ingestion_rate_mb: {INGESTION_RATE_BYTES // (1024 * 1024)}\n"
+            "  ingestion_burst_size_mb: 6\n"
+            "  max_label_names_per_series: 30\n"
+            "  reject_old_samples: true\n"
+            f"  reject_old_samples_max_age: {go_duration(MAX_AGE_NS)}\n"
+            f"  creation_grace_period: {go_duration(CREATION_GRACE_NS)}\n"
+            "  max_entries_limit_per_query: 5000\n"
+            "  per_stream_rate_limit: 3MB\n"
+            "  per_stream_rate_limit_burst: 15MB\n"
+        )
+        return Response(200, text, "text/plain; charset=utf-8")
+
+
+def _grouped(errors: list[str]) -> str:
+    """util.GroupedErrors.Error(): `N errors like: msg; ...` when more than one."""
+    counts: dict[str, int] = {}
+    for e in errors:
+        counts[e] = counts.get(e, 0) + 1
+    if len(counts) == 1 and len(errors) == 1:
+        return errors[0]
+    return "; ".join(f"{n} errors like: {msg}" for msg, n in counts.items())
+
+
+def _parse_ts(value: str | None, default: int, name: str) -> int:
+    """loghttp.parseTimestamp: ns ints (<= 10 digits = seconds), float seconds, RFC3339Nano."""
+    if not value:
+        return default
+    if "." in value:
+        try:
+            secs = float(value)
+            whole = int(secs)
+            frac = round((secs - whole) * 1000) / 1000
+            return whole * NS + int(frac * NS)
+        except ValueError:
+            pass
+    if re.fullmatch(r"[+-]?\d+", value):
+        n = int(value)
+        return n * NS if len(value) <= 10 else n
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise ValueError
+        frac_match = re.search(r"\.(\d+)", value)
+        frac_ns = int((frac_match.group(1) + "000000000")[:9]) if frac_match else 0
+        return int(parsed.replace(microsecond=0).timestamp()) * NS + frac_ns
+    except ValueError:
+        raise ValueError(f"could not parse '{name}' parameter: strconv.ParseInt: parsing \"{value}\": invalid syntax")
+
+
+def _check_entry_limit(expr: object, limit: int) -> None:
+    """max_entries_limit_per_query (5000) applies to log queries only."""
+    if isinstance(expr, logql.LogQuery) and limit > 5000:
+        raise ValueError(f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > 5000)")
+
+
+def _parse_limit(value: str | None) -> int:
+    if not value:
+        return 100
+    if not re.fullmatch(r"[+-]?\d+", value):
+        raise ValueError(f'strconv.Atoi: parsing "{value}": invalid syntax')
+    if int(value) <= 0:
+        raise ValueError("limit must be a positive value")
+    return int(value)
+
+
+def _parse_direction(value: str | None) -> str:
+    if not value:
+        return "BACKWARD"
+    if value.upper() not in ("FORWARD", "BACKWARD"):
+        raise ValueError(f"invalid direction '{value}'")
+    return value.upper()
+
+
+def _parse_step(value: str | None, start: int, end: int) -> int:
+    if not value:
+        return max((end - start) // NS // 250, 1) * NS
+    try:
+        return int(float(value) * NS)
+    except ValueError:
+        dur = logql._duration_ns(value)
+        if dur is None:
+            raise ValueError(f'cannot parse "{value}" to a valid duration')
+        return dur

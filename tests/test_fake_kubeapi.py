@@ -1,0 +1,578 @@
+"""Contract tests of FakeKubeAPI: real paths, shapes, Status bodies, proxy, lifecycle and faults."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tests.fakes import kube_objects as ko
+from tests.fakes.kubeapi import WATCH_REFUSED, FakeKubeAPI
+from tests.fakes.server import FakeServer, Request, Response
+
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
+                "reason": "Unauthorized", "code": 401}
+
+
+# -- fixtures ---------------------------------------------------------------------------
+
+
+def _echo(request: Request) -> Response:
+    """A backend that reports what reached it."""
+    return Response(200, {"method": request.method, "path": request.path, "query": request.raw_query,
+                          "body": request.body.decode(), "content_type": request.headers.get("Content-Type"),
+                          "headers": {k.lower(): v for k, v in request.headers.items()}})
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[FakeServer]:
+    server = FakeServer()
+    server.route("GET", "/boom", lambda r: Response(500, "backend failed\n", "text/plain"))
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        server.route(method, "/.*", _echo)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_kube() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI(pod_start_delay=0.15, pod_run_time=0.15, pod_delete_delay=0.05,
+                     namespace_delete_delay=0.2) as api:
+        yield api
+
+
+@pytest.fixture
+def kube(shared_kube: FakeKubeAPI) -> Iterator[FakeKubeAPI]:
+    """The shared fake with every fault switch reset after the test."""
+    yield shared_kube
+    shared_kube.denials.clear()
+    shared_kube.anonymous_auth = False
+    shared_kube.image_pull_errors.clear()
+    shared_kube.removed_groups.clear()
+    shared_kube.on_pod_started = None
+    shared_kube.hook_errors.clear()
+
+
+@pytest.fixture
+def ns(kube: FakeKubeAPI) -> str:
+    """A fresh namespace per test."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.add_namespace(name)
+    return name
+
+
+@pytest.fixture
+def api_client(kube: FakeKubeAPI, tmp_path: Path) -> client.ApiClient:
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    return config.new_client_from_config(config_file=str(kubeconfig), context="kind-oke")
+
+
+@pytest.fixture
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture
+def http(kube: FakeKubeAPI) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=kube.url, headers={"Authorization": f"Bearer {kube.token}"}) as c:
+        yield c
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 2.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def status_of(exc: ApiException) -> dict:
+    return json.loads(exc.body)
+
+
+def echo_pod(name: str, script: str, restart: str = "Never", image: str = "busybox:1.36") -> dict:
+    return {"metadata": {"name": name, "labels": {"app": "canary"}},
+            "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": image, "command": ["sh", "-c", script]}]}}
+
+
+# -- kubeconfig, discovery, wire format --------------------------------------------------
+
+
+def test_kubeconfig_merges_two_clusters(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    with FakeKubeAPI("oke") as oke, FakeKubeAPI("workstation") as ws:
+        oke.write_kubeconfig(path)
+        ws.write_kubeconfig(path)
+        for ctx, fake in (("kind-oke", oke), ("kind-workstation", ws)):
+            nodes = client.CoreV1Api(config.new_client_from_config(str(path), context=ctx)).list_node()
+            assert [n.metadata.name for n in nodes.items] == [f"{fake.cluster}-control-plane"]
+        assert config.list_kube_config_contexts(str(path))[1]["name"] == "kind-oke"
+
+
+def test_version_and_discovery(api_client: client.ApiClient, http: httpx.Client) -> None:
+    assert client.VersionApi(api_client).get_code().git_version == "v1.33.1"
+    assert http.get("/api").json()["versions"] == ["v1"]
+    groups = {g["name"]: g["preferredVersion"]["version"] for g in http.get("/apis").json()["groups"]}
+    assert groups == {"monitoring.coreos.com": "v1", "kiali.io": "v1alpha1"}
+    names = [r["name"] for r in http.get("/apis/monitoring.coreos.com/v1").json()["resources"]]
+    assert names == ["servicemonitors", "podmonitors", "prometheuses"]
+
+
+def test_bodies_are_compact_json_with_newline(http: httpx.Client) -> None:
+    r = http.get("/api/v1/namespaces/default")
+    assert r.headers["content-type"] == "application/json"
+    assert r.text.endswith("}\n") and ", " not in r.text and '"kind":"Namespace"' in r.text
+
+
+# -- authentication and authorization ----------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic eDp5"}])
+def test_missing_or_wrong_token_is_401(kube: FakeKubeAPI, headers: dict) -> None:
+    r = httpx.get(kube.url + "/api/v1/namespaces", headers=headers)
+    assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
+
+
+def test_client_with_rotated_token_gets_401(kube: FakeKubeAPI, tmp_path: Path) -> None:
+    path = kube.write_kubeconfig(tmp_path / "kc")
+    path.write_text(path.read_text().replace(kube.token, "rotated-away"))
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(config.new_client_from_config(str(path))).list_namespace()
+    assert err.value.status == 401 and status_of(err.value) == UNAUTHORIZED
+
+
+def test_anonymous_auth_reads_version_only(kube: FakeKubeAPI) -> None:
+    kube.anonymous_auth = True
+    assert httpx.get(kube.url + "/version").status_code == 200
+    r = httpx.get(kube.url + "/api/v1/namespaces/monitoring/pods")
+    assert r.status_code == 403
+    assert r.json()["message"] == ('pods is forbidden: User "system:anonymous" cannot list resource "pods" '
+                                   'in API group "" in the namespace "monitoring"')
+    assert httpx.get(kube.url + "/api").json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/api"'
+
+
+def test_rbac_denial_of_service_proxy(kube: FakeKubeAPI, http: httpx.Client) -> None:
+    kube.deny("services/proxy")
+    r = http.get("/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy/api/v1/query")
+    assert r.status_code == 403
+    assert r.json() == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": ('services "kube-prometheus-stack-prometheus:9090" is forbidden: User '
+                    '"system:serviceaccount:monitoring:conformance" cannot get resource "services/proxy" '
+                    'in API group "" in the namespace "monitoring"'),
+        "reason": "Forbidden", "details": {"name": "kube-prometheus-stack-prometheus:9090", "kind": "services"},
+        "code": 403}
+    post = http.post("/api/v1/namespaces/monitoring/services/loki-stack:3100/proxy/loki/api/v1/push")
+    assert 'cannot create resource "services/proxy"' in post.json()["message"]
+
+
+def test_rbac_denial_seen_by_client(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_secret(ns, "s", {"k": "v"})
+    kube.deny("secrets", "get", namespace=ns)
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_secret("s", ns)
+    assert err.value.status == 403
+    assert status_of(err.value)["message"].startswith(f'secrets "s" is forbidden: User "{kube.user}" cannot get')
+    assert core.list_namespaced_secret(ns).items[0].metadata.name == "s"  # only `get` is denied
+
+
+# -- service proxy --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxied(kube: FakeKubeAPI, backend: FakeServer, ns: str) -> str:
+    kube.add_service(ns, "prom", backend.url, port=9090, port_name="http-web")
+    kube.add_service(ns, "kiali", ports=[{"name": "http", "port": 20001, "backend": backend.url},
+                                          {"name": "http-metrics", "port": 9090}])
+    kube.add_service(ns, "plain", backend.url, port=3100, port_name="")
+    return ns
+
+
+@pytest.mark.parametrize("service_id", ["prom:9090", "prom:http-web", "http:prom:9090", "http:prom:http-web"])
+def test_proxy_forwards_get_with_raw_query(http: httpx.Client, proxied: str, service_id: str) -> None:
+    r = http.get(f"/api/v1/namespaces/{proxied}/services/{service_id}/proxy/api/v1/series?match[]=up&match[]=b%20c")
+    assert r.status_code == 200
+    seen = r.json()
+    assert (seen["method"], seen["path"], seen["query"]) == ("GET", "/api/v1/series", "match[]=up&match[]=b%20c")
+    assert "authorization" not in seen["headers"]  # the API server strips the caller's credentials
+
+
+def test_proxy_forwards_post_body_and_content_type(http: httpx.Client, proxied: str) -> None:
+    r = http.post(f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy/api/v1/query?x=1",
+                  content=b"query=up&time=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    seen = r.json()
+    assert (seen["method"], seen["query"], seen["body"]) == ("POST", "x=1", "query=up&time=1")
+    assert seen["content_type"] == "application/x-www-form-urlencoded"
+
+
+def test_proxy_keeps_web_root_and_relays_status(http: httpx.Client, proxied: str, kube: FakeKubeAPI,
+                                                 backend: FakeServer) -> None:
+    assert http.get(f"/api/v1/namespaces/{proxied}/services/kiali:20001/proxy/kiali/api/status").json()["path"] == \
+        "/kiali/api/status"
+    kube.set_backend(proxied, "plain", backend.url)
+    r = http.get(f"/api/v1/namespaces/{proxied}/services/plain/proxy/boom")  # unnamed port: bare name works
+    assert (r.status_code, r.text, r.headers["content-type"]) == (500, "backend failed\n", "text/plain")
+
+
+def test_proxy_empty_path_redirects(http: httpx.Client, proxied: str) -> None:
+    r = http.get(f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy?a=1")
+    assert (r.status_code, r.headers["location"]) == (301, f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy/?a=1")
+
+
+@pytest.mark.parametrize("service_id, code, reason, message", [
+    ("nope:9090", 404, "NotFound", 'services "nope" not found'),
+    ("nope:http", 404, "NotFound", 'endpoints "nope" not found'),
+    ("nope", 404, "NotFound", 'endpoints "nope" not found'),
+    ("prom:9999", 503, "ServiceUnavailable", 'no service port 9999 found for service "prom"'),
+    ("prom:metrics", 503, "ServiceUnavailable", 'no endpoints available for service "prom:metrics"'),
+    ("prom", 503, "ServiceUnavailable", 'no endpoints available for service "prom"'),
+    ("kiali:http-metrics", 503, "ServiceUnavailable", 'no endpoints available for service "kiali:http-metrics"'),
+    ("ftp:prom:9090", 400, "BadRequest", 'invalid service request "ftp:prom:9090"'),
+    ("https:prom:9090", 503, "ServiceUnavailable",
+     "error trying to reach service: tls: first record does not look like a TLS handshake"),
+])
+def test_proxy_errors(http: httpx.Client, proxied: str, service_id: str, code: int, reason: str, message: str) -> None:
+    r = http.get(f"/api/v1/namespaces/{proxied}/services/{service_id}/proxy/")
+    body = r.json()
+    assert (r.status_code, body["code"], body["reason"], body["message"]) == (code, code, reason, message)
+
+
+def test_stack_services(kube: FakeKubeAPI, http: httpx.Client, backend: FakeServer, ns: str) -> None:
+    kube.add_stack_services(ns, prometheus=backend.url, loki=backend.url, grafana=backend.url, kiali=backend.url)
+    for service_id, path in (("kube-prometheus-stack-prometheus:9090", "/api/v1/query"), ("loki-stack:3100", "/ready"),
+                             ("kube-prometheus-stack-grafana:80", "/api/health"), ("kiali:20001", "/kiali/api/status")):
+        r = http.get(f"/api/v1/namespaces/{ns}/services/{service_id}/proxy{path}")
+        assert (r.status_code, r.json()["path"]) == (200, path)
+    assert http.get(f"/api/v1/namespaces/{ns}/services/kiali:9090/proxy/metrics").status_code == 503
+
+
+def test_proxy_no_endpoints_fault(kube: FakeKubeAPI, http: httpx.Client, proxied: str) -> None:
+    kube.set_endpoints_ready(proxied, "prom", False)
+    r = http.get(f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy/-/ready")
+    assert (r.status_code, r.json()["message"]) == (503, 'no endpoints available for service "prom"')
+
+
+def test_proxy_connection_refused(kube: FakeKubeAPI, http: httpx.Client, ns: str) -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kube.add_service(ns, "loki", f"http://127.0.0.1:{port}", port=3100, port_name="http-metrics")
+    r = http.get(f"/api/v1/namespaces/{ns}/services/loki:3100/proxy/ready")
+    assert r.status_code == 503
+    assert r.json()["message"] == f"error trying to reach service: dial tcp 127.0.0.1:{port}: connect: connection refused"
+
+
+def test_proxy_through_the_official_client(core: client.CoreV1Api, proxied: str) -> None:
+    # The client sends `prom%3A9090/proxy/api%2Fv1%2Fquery`; the API server decodes both.
+    raw = core.connect_get_namespaced_service_proxy_with_path("prom:9090", proxied, "api/v1/query")
+    assert "'path': '/api/v1/query'" in raw
+
+
+# -- core resources through the official client --------------------------------------------
+
+
+def test_pods_list_with_selectors(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_pod(ns, "prometheus-0", labels={"app.kubernetes.io/name": "prometheus"})
+    kube.add_pod(ns, "grafana-1", labels={"app.kubernetes.io/name": "grafana"}, ready=False)
+    kube.add_pod(ns, "job-x", phase="Succeeded", labels={"app.kubernetes.io/name": "job"})
+    names = lambda **kw: [p.metadata.name for p in core.list_namespaced_pod(ns, **kw).items]  # noqa: E731
+    assert names() == ["grafana-1", "job-x", "prometheus-0"]
+    assert names(label_selector="app.kubernetes.io/name in (grafana,prometheus)") == ["grafana-1", "prometheus-0"]
+    assert names(label_selector="app.kubernetes.io/name!=grafana") == ["job-x", "prometheus-0"]
+    assert names(field_selector="status.phase!=Succeeded,metadata.name=grafana-1") == ["grafana-1"]
+    grafana = core.read_namespaced_pod("grafana-1", ns)
+    ready = {c.type: c.status for c in grafana.status.conditions}
+    assert (grafana.status.phase, ready["Ready"], grafana.status.container_statuses[0].ready) == ("Running", "False", False)
+    assert core.list_pod_for_all_namespaces(label_selector="app.kubernetes.io/name=job").items[0].metadata.namespace == ns
+
+
+def test_list_shapes_match_the_real_server(kube: FakeKubeAPI, http: httpx.Client, ns: str) -> None:
+    kube.add_pod(ns, "p")
+    body = http.get(f"/api/v1/namespaces/{ns}/pods").json()
+    assert (body["kind"], body["apiVersion"], list(body["metadata"])) == ("PodList", "v1", ["resourceVersion"])
+    assert "kind" not in body["items"][0] and body["items"][0]["metadata"]["uid"]
+    bad = http.get(f"/api/v1/namespaces/{ns}/pods", params={"fieldSelector": "spec.foo=x"})
+    assert (bad.status_code, bad.json()["message"]) == (400, "field label not supported: spec.foo")
+
+
+def test_pagination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    for i in range(5):
+        kube.add_pod(ns, f"p{i}")
+    first = core.list_namespaced_pod(ns, limit=2)
+    assert [p.metadata.name for p in first.items] == ["p0", "p1"] and first.metadata.remaining_item_count == 3
+    second = core.list_namespaced_pod(ns, limit=10, _continue=first.metadata._continue)
+    assert [p.metadata.name for p in second.items] == ["p2", "p3", "p4"] and not second.metadata._continue
+
+
+def test_secret_services_nodes_events(kube: FakeKubeAPI, core: client.CoreV1Api, backend: FakeServer, ns: str) -> None:
+    kube.add_secret(ns, "kube-prometheus-stack-grafana", {"admin-user": "admin", "admin-password": "pw"})
+    secret = core.read_namespaced_secret("kube-prometheus-stack-grafana", ns)
+    assert secret.data == {"admin-user": "YWRtaW4=", "admin-password": "cHc="} and secret.type == "Opaque"
+    kube.add_service(ns, "kube-prometheus-stack-grafana", backend.url, port=80, port_name="http-web", target_port=3000)
+    svc = core.read_namespaced_service("kube-prometheus-stack-grafana", ns)
+    assert (svc.spec.ports[0].port, svc.spec.ports[0].target_port, svc.spec.type) == (80, 3000, "ClusterIP")
+    assert [s.metadata.name for s in core.list_namespaced_service(ns).items] == ["kube-prometheus-stack-grafana"]
+    node = core.list_node().items[0]
+    assert node.status.node_info.kubelet_version == "v1.33.1"
+    pod = kube.add_pod(ns, "loki-stack-0", crashloop=True)
+    kube.add_event(ns, pod, "Unhealthy", "Readiness probe failed", type_="Warning")
+    events = core.list_namespaced_event(ns, field_selector="involvedObject.name=loki-stack-0,type=Warning").items
+    assert sorted(e.reason for e in events) == ["BackOff", "Unhealthy"]
+    assert events[0].involved_object.uid == pod["metadata"]["uid"]
+    assert any(e.metadata.namespace == ns for e in core.list_event_for_all_namespaces().items)
+
+
+def test_get_missing_is_404_status(core: client.CoreV1Api, http: httpx.Client, ns: str) -> None:
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod("x", ns)
+    assert err.value.status == 404
+    assert status_of(err.value) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                    "message": 'pods "x" not found', "reason": "NotFound",
+                                    "details": {"name": "x", "kind": "pods"}, "code": 404}
+    r = http.get("/api/v1/foos")
+    assert (r.status_code, r.json()["message"]) == (404, "the server could not find the requested resource")
+    assert http.get("/apis/nope.io/v1/bars").text == "404 page not found\n"
+
+
+def test_method_not_allowed(http: httpx.Client, ns: str) -> None:
+    r = http.put(f"/api/v1/namespaces/{ns}/pods/x", json={})
+    assert (r.status_code, r.json()["reason"]) == (405, "MethodNotAllowed")
+
+
+def test_watch_is_refused(http: httpx.Client, ns: str) -> None:
+    r = http.get(f"/api/v1/namespaces/{ns}/pods", params={"watch": "true"})
+    assert (r.status_code, r.json()["message"]) == (400, WATCH_REFUSED)
+    assert http.get(f"/api/v1/watch/namespaces/{ns}/pods").status_code == 400
+
+
+# -- creation, conflicts, namespaces --------------------------------------------------------
+
+
+def test_create_conflicts_and_missing_namespace(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    core.create_namespaced_pod(ns, echo_pod("a", "echo hi"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod(ns, echo_pod("a", "echo hi"))
+    assert (err.value.status, status_of(err.value)["reason"], status_of(err.value)["message"]) == \
+        (409, "AlreadyExists", 'pods "a" already exists')
+    with pytest.raises(ApiException) as err:
+        core.create_namespace({"metadata": {"name": ns}})
+    assert status_of(err.value)["message"] == f'namespaces "{ns}" already exists'
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod("no-such-ns", echo_pod("a", "echo hi"))
+    assert (err.value.status, status_of(err.value)["message"]) == (404, 'namespaces "no-such-ns" not found')
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod(ns, echo_pod("Bad_Name", "echo"))
+    assert err.value.status == 422 and "a lowercase RFC 1123 subdomain" in status_of(err.value)["message"]
+
+
+def test_generate_name_and_dry_run(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    pod = echo_pod("", "echo x")
+    pod["metadata"] = {"generateName": "canary-"}
+    created = core.create_namespaced_pod(ns, pod)
+    assert created.metadata.name.startswith("canary-") and len(created.metadata.name) == len("canary-") + 5
+    core.create_namespaced_pod(ns, echo_pod("dry", "echo"), dry_run="All")
+    assert kube.get_object("pods", ns, "dry") is None
+
+
+def test_namespace_termination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_pod(ns, "old")
+    deleted = core.delete_namespace(ns)  # the real server answers with the Namespace, not a Status
+    assert deleted["status"]["phase"] == "Terminating" and deleted["metadata"]["deletionTimestamp"]
+    assert core.read_namespace(ns).status.phase == "Terminating"
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod(ns, echo_pod("late", "echo"))
+    body = status_of(err.value)
+    assert (err.value.status, body["message"]) == (
+        403, f'pods "late" is forbidden: unable to create new content in namespace {ns} because it is being terminated')
+    assert body["details"]["causes"] == [{"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated",
+                                          "field": "metadata.namespace"}]
+    with pytest.raises(ApiException) as err:
+        core.delete_namespace(ns)
+    assert status_of(err.value)["message"].startswith(f'Operation cannot be fulfilled on namespaces "{ns}": The system')
+    with pytest.raises(ApiException) as err:
+        core.create_namespace({"metadata": {"name": ns}})
+    assert status_of(err.value)["message"] == f'object is being deleted: namespaces "{ns}" already exists'
+
+    def gone() -> bool:
+        try:
+            core.read_namespace(ns)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    wait_for(gone)
+    assert kube.get_object("pods", ns, "old") is None
+    with pytest.raises(ApiException) as err:
+        core.delete_namespace("default")
+    assert status_of(err.value)["message"] == 'namespaces "default" is forbidden: this namespace may not be deleted'
+
+
+# -- pod lifecycle and logs ------------------------------------------------------------------
+
+
+def test_pod_lifecycle_and_hook(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    seen: list[dict] = []
+    kube.on_pod_started = lambda pod: pod["metadata"]["namespace"] == ns and seen.append(pod)
+    created = core.create_namespaced_pod(ns, echo_pod("canary", "echo 'LINE one'; echo \"two\""))
+    assert created.status.phase == "Pending" and created.spec.node_name is None
+    assert created.spec.restart_policy == "Never" and created.spec.containers[0].image_pull_policy == "IfNotPresent"
+
+    pending = wait_for(lambda: (p := core.read_namespaced_pod("canary", ns)).spec.node_name and p)
+    assert pending.status.container_statuses[0].state.waiting.reason == "ContainerCreating"
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log("canary", ns)
+    assert status_of(err.value)["message"] == 'container "c" in pod "canary" is waiting to start: ContainerCreating'
+
+    running = wait_for(lambda: (p := core.read_namespaced_pod("canary", ns)).status.phase == "Running" and p)
+    assert {c.type: c.status for c in running.status.conditions}["Ready"] == "True"
+    assert running.status.container_statuses[0].state.running.started_at
+    assert [p["metadata"]["name"] for p in seen] == ["canary"] and seen[0]["status"]["phase"] == "Running"
+
+    done = wait_for(lambda: (p := core.read_namespaced_pod("canary", ns)).status.phase == "Succeeded" and p)
+    term = done.status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.reason) == (0, "Completed")
+    assert {c.type: c.reason for c in done.status.conditions}["Ready"] == "PodCompleted"
+    assert core.read_namespaced_pod_log("canary", ns) == "LINE one\ntwo\n"
+    assert core.read_namespaced_pod_log("canary", ns, tail_lines=1) == "two\n"
+    assert len(seen) == 1 and not kube.hook_errors
+    reasons = [e.reason for e in core.list_namespaced_event(ns, field_selector="involvedObject.name=canary").items]
+    assert sorted(reasons) == ["Created", "Pulled", "Scheduled", "Started"]
+
+
+def test_failing_and_long_running_pods(core: client.CoreV1Api, ns: str) -> None:
+    core.create_namespaced_pod(ns, echo_pod("fails", "echo oops; exit 3"))
+    core.create_namespaced_pod(ns, echo_pod("server", "echo up", restart="Always"))
+    failed = wait_for(lambda: (p := core.read_namespaced_pod("fails", ns)).status.phase == "Failed" and p)
+    assert (failed.status.container_statuses[0].state.terminated.exit_code,
+            failed.status.container_statuses[0].state.terminated.reason) == (3, "Error")
+    time.sleep(0.05)
+    assert core.read_namespaced_pod("server", ns).status.phase == "Running"  # created together, still running
+
+
+def test_hook_errors_are_kept(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    def broken(pod: dict) -> None:
+        raise RuntimeError("agent down")
+
+    kube.on_pod_started = broken
+    core.create_namespaced_pod(ns, echo_pod("p", "echo x"))
+    wait_for(lambda: kube.hook_errors)
+    assert str(kube.hook_errors[0]) == "agent down"
+
+
+def test_image_pull_error(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.image_pull_errors["busybox:9"] = "toomanyrequests: You have reached your pull rate limit"
+    core.create_namespaced_pod(ns, echo_pod("p", "echo x", image="busybox:9"))
+    pod = wait_for(lambda: (p := core.read_namespaced_pod("p", ns)).spec.node_name and p)
+    assert pod.status.container_statuses[0].state.waiting.reason == "ErrImagePull"
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log("p", ns)
+    assert status_of(err.value)["message"] == 'container "c" in pod "p" is waiting to start: image can\'t be pulled'
+
+
+def test_crashloop_logs(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_pod(ns, "loki-stack-0", containers=[{"name": "loki", "image": "grafana/loki:2.6.1"}], crashloop=True,
+                 previous_logs="level=error msg=\"error running loki\"\n")
+    pod = core.read_namespaced_pod("loki-stack-0", ns)
+    cs = pod.status.container_statuses[0]
+    assert (cs.state.waiting.reason, cs.restart_count, cs.last_state.terminated.exit_code) == ("CrashLoopBackOff", 5, 1)
+    assert cs.image == "docker.io/grafana/loki:2.6.1"
+    expected = 'level=error msg="error running loki"\n'
+    assert core.read_namespaced_pod_log("loki-stack-0", ns, previous=True) == expected
+    assert core.read_namespaced_pod_log("loki-stack-0", ns) == expected  # the kubelet falls back to lastState
+
+
+def test_log_errors(kube: FakeKubeAPI, http: httpx.Client, ns: str) -> None:
+    kube.add_pod(ns, "one", logs="a\n")
+    kube.add_pod(ns, "two", containers=[{"name": "app", "image": "x:1"}, {"name": "istio-proxy", "image": "y:1"}])
+    cases = [
+        (f"/api/v1/namespaces/{ns}/pods/one/log?previous=true", 400,
+         'previous terminated container "main" in pod "one" not found'),
+        (f"/api/v1/namespaces/{ns}/pods/one/log?container=nope", 400, "container nope is not valid for pod one"),
+        (f"/api/v1/namespaces/{ns}/pods/two/log", 400,
+         "a container name must be specified for pod two, choose one of: [app istio-proxy]"),
+        (f"/api/v1/namespaces/{ns}/pods/ghost/log", 404, 'pods "ghost" not found'),
+    ]
+    for path, code, message in cases:
+        r = http.get(path)
+        assert (r.status_code, r.json()["message"]) == (code, message)
+    assert http.get(f"/api/v1/namespaces/{ns}/pods/one/log").text == "a\n"
+
+
+def test_pod_delete_is_graceful(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_pod(ns, "p")
+    resp = core.delete_namespaced_pod("p", ns, body=client.V1DeleteOptions(propagation_policy="Background"))
+    assert resp.metadata.deletion_timestamp and resp.metadata.deletion_grace_period_seconds == 30
+    wait_for(lambda: kube.get_object("pods", ns, "p") is None)
+    writes = [(r.method, r.path) for r in kube.writes() if r.path.endswith(f"/{ns}/pods/p")]
+    assert writes == [("DELETE", f"/api/v1/namespaces/{ns}/pods/p")]
+    assert json.loads(kube.writes()[-1].body)["propagationPolicy"] == "Background"
+
+
+# -- custom objects -----------------------------------------------------------------------------
+
+
+def test_custom_objects(kube: FakeKubeAPI, api_client: client.ApiClient, http: httpx.Client, ns: str) -> None:
+    kube.add_service_monitor(ns, "istiod", {"release": "kube-prometheus-stack"}, {"endpoints": [{"port": "http-monitoring"}]})
+    kube.add_prometheus(ns, "kube-prometheus-stack-prometheus", {"externalLabels": {"cluster": "oke"}})
+    kube.add_kiali(ns)
+    custom = client.CustomObjectsApi(api_client)
+    monitors = custom.list_namespaced_custom_object("monitoring.coreos.com", "v1", ns, "servicemonitors")
+    assert monitors["kind"] == "ServiceMonitorList" and monitors["items"][0]["kind"] == "ServiceMonitor"
+    assert monitors["items"][0]["metadata"]["labels"] == {"release": "kube-prometheus-stack"}
+    prom = custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", ns, "prometheuses",
+                                               "kube-prometheus-stack-prometheus")
+    assert prom["spec"]["externalLabels"] == {"cluster": "oke"}
+    assert custom.list_namespaced_custom_object("kiali.io", "v1alpha1", ns, "kialis")["items"][0]["metadata"]["name"] == "kiali"
+    with pytest.raises(ApiException) as err:
+        custom.get_namespaced_custom_object("monitoring.coreos.com", "v1", ns, "servicemonitors", "nope")
+    assert status_of(err.value)["message"] == 'servicemonitors.monitoring.coreos.com "nope" not found'
+    assert status_of(err.value)["details"] == {"name": "nope", "group": "monitoring.coreos.com", "kind": "servicemonitors"}
+    kube.removed_groups.add("kiali.io")
+    r = http.get(f"/apis/kiali.io/v1alpha1/namespaces/{ns}/kialis")
+    assert (r.status_code, r.text) == (404, "404 page not found\n")
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def test_reads_record_no_writes(kube: FakeKubeAPI, core: client.CoreV1Api, http: httpx.Client, proxied: str) -> None:
+    before = len(kube.writes())
+    core.list_namespaced_pod(proxied)
+    core.list_event_for_all_namespaces()
+    http.get(f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy/api/v1/query?query=up")
+    assert len(kube.writes()) == before
+    http.post(f"/api/v1/namespaces/{proxied}/services/prom:9090/proxy/api/v1/query", data={"query": "up"})
+    assert kube.writes()[-1].method == "POST"  # a proxied POST counts as a write, as --read-only must see it
+
+
+# -- unit: mini shell and selectors ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("container, expected", [
+    ({"command": ["sh", "-c", "echo 'LINE'"]}, (["LINE"], 0)),
+    ({"command": ["/bin/sh", "-c"], "args": ["echo \"a b\" && echo -n c; exit 2; echo never"]}, (["a b", "c"], 2)),
+    ({"command": ["echo", "hello", "world"]}, (["hello world"], 0)),
+    ({"command": ["sh", "-c", "echo x > /tmp/f; sleep infinity"]}, ([], None)),
+    ({"image": "prom/prometheus"}, ([], None)),
+])
+def test_container_run(container: dict, expected: tuple) -> None:
+    assert ko.container_run(container) == expected
+
+
+def test_label_selector_semantics() -> None:
+    reqs = ko.parse_label_selector("app in (a, b),tier!=db,!legacy,release")
+    labels = {"app": "a", "release": "x"}
+    assert all(r.matches(labels) for r in reqs)
+    assert not all(r.matches({"app": "c", "release": "x"}) for r in reqs)
+    with pytest.raises(ValueError):
+        ko.parse_label_selector("app in (a")

@@ -1,0 +1,499 @@
+"""Contract tests for the service fakes: FakeLoki, FakePromtail, FakeGrafana, FakeKiali."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes import logql
+from tests.fakes.grafana import FakeGrafana
+from tests.fakes.kiali import FakeKiali
+from tests.fakes.loki import FakeLoki, go_time_string, snappy_decode
+from tests.fakes.promtail import FakePromtail
+
+NS = 1_000_000_000
+PUSH = "/loki/api/v1/push"
+
+
+@pytest.fixture
+def loki() -> Iterator[FakeLoki]:
+    with FakeLoki() as server:
+        yield server  # type: ignore[misc]
+
+
+def push(loki: FakeLoki, streams: list[dict], **kw: object) -> httpx.Response:
+    return httpx.post(loki.url + PUSH, json={"streams": streams}, **kw)  # type: ignore[arg-type]
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def stream(labels: dict[str, str], *entries: tuple[int, str]) -> dict:
+    return {"stream": labels, "values": [[str(ts), line] for ts, line in entries]}
+
+
+def query_range(loki: FakeLoki, query: str, **params: object) -> httpx.Response:
+    return httpx.get(loki.url + "/loki/api/v1/query_range", params={"query": query, **params})
+
+
+# -- logql -----------------------------------------------------------------------------
+@pytest.mark.parametrize("query, error", [
+    ('{cluster=~".*"}', "parse error : queries require at least one regexp or equality matcher"),
+    ('{a="b"', "parse error at line 1, col 7: syntax error: unexpected $end, expecting } or ,"),
+    ('{a "b"}', "parse error at line 1, col 4: syntax error: unexpected STRING, expecting = or =~ or !~ or !="),
+    ("foo", "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"),
+    ('rate({a="b"}[1m])', "not supported by FakeLoki"),
+    ('{a="b"} | json', "not supported by FakeLoki"),
+])
+def test_logql_errors_read_like_loki(query: str, error: str) -> None:
+    with pytest.raises(logql.LogQLError) as exc:
+        logql.parse(query)
+    assert error in str(exc.value)
+
+
+def test_logql_accepts_selectors_filters_and_metrics() -> None:
+    assert isinstance(logql.parse('{cluster=~".+", job!="x"} |= "a" != "b" |~ "c" !~ "d"'), logql.LogQuery)
+    assert isinstance(logql.parse('sum by (cluster) (count_over_time({job="j"}[5m]))'), logql.SumBy)
+    assert isinstance(logql.parse("vector(1)+vector(1)"), logql.BinAdd)
+
+
+# -- FakeLoki: ready, push ---------------------------------------------------------------
+def test_ready_and_not_ready_switch(loki: FakeLoki) -> None:
+    r = httpx.get(loki.url + "/ready")
+    assert (r.status_code, r.text) == (200, "ready\n")
+    loki.not_ready_for_seconds = 60
+    r = httpx.get(loki.url + "/ready")
+    assert (r.status_code, r.text) == (503, "Ingester not ready: waiting for 15s after being ready\n")
+
+
+def test_push_then_query_range_shape(loki: FakeLoki) -> None:
+    t = now_ns()
+    r = push(loki, [stream({"job": "j", "cluster": "workstation"}, (t - 2 * NS, "one"), (t - NS, "two"))])
+    assert r.status_code == 204 and r.content == b""
+    r = query_range(loki, '{cluster="workstation"}', start=str(t - 60 * NS), end=str(t + NS))
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "success"
+    assert body["data"]["resultType"] == "streams"
+    assert body["data"]["result"] == [{"stream": {"cluster": "workstation", "job": "j"},
+                                       "values": [[str(t - NS), "two"], [str(t - 2 * NS), "one"]]}]
+    assert "summary" in body["data"]["stats"]
+    forward = query_range(loki, '{job="j"}', direction="forward", limit="1", start=str(t - 60 * NS))
+    assert forward.json()["data"]["result"][0]["values"] == [[str(t - 2 * NS), "one"]]
+
+
+def test_query_time_window_and_formats(loki: FakeLoki) -> None:
+    t = (now_ns() // NS) * NS - 10 * NS
+    push(loki, [stream({"job": "j"}, (t, "at-t"))])
+    assert query_range(loki, '{job="j"}', start=str(t + 1), end=str(t + NS)).json()["data"]["result"] == []
+    assert query_range(loki, '{job="j"}', start=str(t - NS), end=str(t)).json()["data"]["result"] == []  # end exclusive
+    for start in (str(t // NS), f"{t / NS - 1:.3f}", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t // NS))):
+        got = query_range(loki, '{job="j"}', start=start, end=str(t + NS)).json()["data"]["result"]
+        assert got and got[0]["values"] == [[str(t), "at-t"]], start
+
+
+def test_line_filters_and_regex_matchers(loki: FakeLoki) -> None:
+    t = now_ns()
+    push(loki, [stream({"app": "canary-1"}, (t - 3 * NS, "hello world"), (t - 2 * NS, "goodbye")),
+                stream({"app": "other"}, (t - NS, "hello"))])
+    values = lambda q: [v[1] for s in query_range(loki, q).json()["data"]["result"] for v in s["values"]]  # noqa: E731
+    assert values('{app=~"canary-.*"} |= "hello"') == ["hello world"]
+    assert values('{app=~"canary"}') == []  # anchored regex
+    assert values('{app!~"canary-.+", app=~".+"} != "x"') == ["hello"]
+    assert sorted(values('{app=~".+"} |~ "o+d"')) == ["goodbye"]
+
+
+def test_empty_compatible_selector_rejected_with_loki_text(loki: FakeLoki) -> None:
+    r = query_range(loki, '{cluster=~".*"}')
+    assert r.status_code == 400
+    assert r.text == ("parse error : queries require at least one regexp or equality matcher that does not have an "
+                      'empty-compatible value. For instance, app=~".*" does not meet this requirement, '
+                      'but app=~".+" will\n')
+    assert query_range(loki, '{cluster=~".+"}').status_code == 200
+
+
+def test_bad_params_are_400(loki: FakeLoki) -> None:
+    assert query_range(loki, '{a="b"}', limit="0").text == "limit must be a positive value\n"
+    assert query_range(loki, '{a="b"}', direction="up").text == "invalid direction 'up'\n"
+    r = query_range(loki, '{a="b"}', start="2000000000", end="1000000000")
+    assert (r.status_code, r.text) == (400, "end timestamp must not be before or equal to start time\n")
+    assert "could not parse 'start' parameter" in query_range(loki, '{a="b"}', start="yesterday").text
+    assert query_range(loki, '{a="b"}', limit="6000").text == (
+        "max entries limit per query exceeded, limit > max_entries_limit (6000 > 5000)\n")
+
+
+def test_timestamps_must_be_strings(loki: FakeLoki) -> None:
+    r = httpx.post(loki.url + PUSH, json={"streams": [{"stream": {"job": "j"}, "values": [[now_ns(), "x"]]}]})
+    assert r.status_code == 400
+    assert r.text.startswith("loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
+                             "Value is string, but can't find closing '\"' symbol, error found in #10 byte of")
+    assert loki.streams() == []
+
+
+def test_unparsable_json_and_missing_content_type(loki: FakeLoki) -> None:
+    r = httpx.post(loki.url + PUSH, content=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.text
+    r = httpx.post(loki.url + PUSH, content=b"{}", headers={"Content-Type": ""})
+    assert (r.status_code, r.text) == (400, "mime: no media type\n")
+
+
+def test_invalid_and_missing_labels(loki: FakeLoki) -> None:
+    r = push(loki, [stream({"my-label": "x"}, (now_ns(), "l"))])
+    assert (r.status_code, r.text) == (
+        400, "Error parsing labels '{my-label=\"x\"}' with error: 1:4: parse error: unexpected character inside braces: '-'\n")
+    r = push(loki, [stream({}, (now_ns(), "l"))])
+    assert (r.status_code, r.text) == (400, "error at least one label pair is required per stream\n")
+    assert loki.discarded["invalid_labels"] == 2
+
+
+def test_too_old_is_400_and_counted(loki: FakeLoki) -> None:
+    old = now_ns() - 200 * 3600 * NS
+    r = push(loki, [stream({"job": "j"}, (old, "stale"), (now_ns(), "fresh"))])
+    assert r.status_code == 400
+    assert r.text.startswith("entry for stream '{job=\"j\"}' has timestamp too old: ")
+    assert ", oldest acceptable timestamp is: " in r.text
+    assert loki.discarded == {"greater_than_max_sample_age": 1}
+    assert [v[1] for v in loki.streams()[0]["values"]] == ["fresh"]  # valid entries still land
+
+
+def test_too_far_behind_uses_newest_in_stream(loki: FakeLoki) -> None:
+    t = now_ns()
+    assert push(loki, [stream({"job": "j"}, (t, "newest"))]).status_code == 204
+    behind = t - 2 * 3600 * NS
+    r = push(loki, [stream({"job": "j"}, (behind, "late"), (t - 30 * 60 * NS, "inside-window"))])
+    assert r.status_code == 400
+    assert r.text.startswith(f"entry with timestamp {go_time_string(behind)} ignored, reason: "
+                             "'entry too far behind, oldest acceptable timestamp is: ")
+    assert r.text.endswith("user 'fake', total ignored: 1 out of 2 for stream: {job=\"j\"}\n")
+    assert loki.discarded == {"too_far_behind": 1}
+    metrics = httpx.get(loki.url + "/metrics").text
+    assert 'loki_discarded_samples_total{reason="too_far_behind",tenant="fake"} 1' in metrics
+    assert 'loki_distributor_lines_received_total{tenant="fake"} 3' in metrics
+    # Another stream (different cluster label) has its own window.
+    assert push(loki, [stream({"job": "j", "cluster": "oke"}, (behind, "late"))]).status_code == 204
+
+
+def test_rate_limit_switch(loki: FakeLoki) -> None:
+    loki.rate_limited = True
+    r = push(loki, [stream({"job": "j"}, (now_ns(), "abc"))])
+    assert r.status_code == 429
+    assert r.text == ("Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec) while attempting to "
+                      "ingest '1' lines totaling '3' bytes, reduce log volume or contact your Loki administrator "
+                      "to see if the limit can be increased\n")
+    assert loki.discarded == {"rate_limited": 1} and loki.streams() == []
+
+
+def test_drop_and_delay_switches(loki: FakeLoki) -> None:
+    loki.drop_pushes = True
+    assert push(loki, [stream({"job": "j"}, (now_ns(), "lost"))]).status_code == 204
+    assert loki.streams() == []
+    loki.drop_pushes = False
+    loki.visibility_delay_seconds = 0.3
+    push(loki, [stream({"job": "j"}, (now_ns(), "late"))])
+    assert query_range(loki, '{job="j"}').json()["data"]["result"] == []
+    time.sleep(0.35)
+    assert query_range(loki, '{job="j"}').json()["data"]["result"][0]["values"][0][1] == "late"
+
+
+def test_query_failure_switch(loki: FakeLoki) -> None:
+    loki.query_failure = "rpc error: code = Unavailable"
+    r = query_range(loki, '{job="j"}')
+    assert (r.status_code, r.text) == (500, "rpc error: code = Unavailable\n")
+
+
+def test_protobuf_push(loki: FakeLoki) -> None:
+    r = httpx.post(loki.url + PUSH, content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"})
+    assert (r.status_code, r.text) == (400, "snappy: corrupt input\n")
+    t = now_ns()
+
+    def field(num: int, payload: bytes) -> bytes:
+        return bytes([num << 3 | 2, len(payload)]) + payload
+
+    def varint_field(num: int, value: int) -> bytes:
+        out = bytearray([num << 3])
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+
+    ts = varint_field(1, t // NS) + varint_field(2, t % NS)
+    entry = field(1, ts) + field(2, b"proto line")
+    req = field(1, field(1, b'{job="p"}') + field(2, entry))
+    body = bytes([len(req)]) + bytes([(len(req) - 1) << 2]) + req  # snappy: length varint + one literal
+    assert snappy_decode(body) == req
+    r = httpx.post(loki.url + PUSH, content=body, headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 204
+    assert loki.streams() == [{"stream": {"job": "p"}, "values": [[str(t), "proto line"]]}]
+
+
+def test_metric_queries(loki: FakeLoki) -> None:
+    t = (now_ns() // NS) * NS
+    push(loki, [stream({"job": "j", "cluster": "oke"}, (t - 3 * NS, "a"), (t - 2 * NS, "b")),
+                stream({"job": "j", "cluster": "workstation"}, (t - 2 * NS, "c"))])
+    r = query_range(loki, 'sum by (cluster) (count_over_time({job="j"}[1m]))', start=str(t - NS), end=str(t), step="1")
+    data = r.json()["data"]
+    assert data["resultType"] == "matrix"
+    assert {s["metric"]["cluster"]: s["values"][-1][1] for s in data["result"]} == {"oke": "2", "workstation": "1"}
+    inst = httpx.get(loki.url + "/loki/api/v1/query", params={"query": 'count_over_time({job="j"}[1m])', "time": str(t)})
+    assert inst.json()["data"]["resultType"] == "vector" and len(inst.json()["data"]["result"]) == 2
+
+
+def test_health_query_on_293_and_261() -> None:
+    params = {"query": "vector(1)+vector(1)", "time": "4000000000", "direction": "backward"}
+    with FakeLoki() as new:
+        body = httpx.get(new.url + "/loki/api/v1/query", params=params).json()  # type: ignore[attr-defined]
+        assert body["data"]["resultType"] == "vector" and body["data"]["result"][0]["value"][1] == "2"
+    with FakeLoki(version="2.6.1") as old:
+        r = httpx.get(old.url + "/loki/api/v1/query", params=params)  # type: ignore[attr-defined]
+        assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER\n")
+
+
+def test_labels_values_series_and_misc(loki: FakeLoki) -> None:
+    t = now_ns()
+    push(loki, [stream({"job": "j", "cluster": "workstation"}, (t - NS, "x")), stream({"job": "k"}, (t - NS, "y"))])
+    assert httpx.get(loki.url + "/loki/api/v1/labels").json() == {"status": "success", "data": ["cluster", "job"]}
+    values = httpx.get(loki.url + "/loki/api/v1/label/cluster/values").json()
+    assert values == {"status": "success", "data": ["workstation"]}
+    scoped = httpx.get(loki.url + "/loki/api/v1/label/job/values", params={"query": '{cluster="workstation"}'})
+    assert scoped.json()["data"] == ["j"]
+    series = httpx.get(loki.url + "/loki/api/v1/series", params={"match[]": '{job="k"}'}).json()
+    assert series == {"status": "success", "data": [{"job": "k"}]}
+    assert len(httpx.get(loki.url + "/loki/api/v1/series").json()["data"]) == 2  # 2.9: no match[] = all series
+    assert httpx.get(loki.url + "/loki/api/v1/series", params={"match[]": '{job=~".*"}'}).status_code == 400
+    assert "reject_old_samples_max_age: 1w" in httpx.get(loki.url + "/config").text
+    r = httpx.get(loki.url + "/nope")
+    assert (r.status_code, r.text) == (404, "404 page not found\n")
+    assert httpx.get(loki.url + PUSH).status_code == 405
+
+
+# -- FakePromtail ------------------------------------------------------------------------
+def wait_for(predicate, timeout: float = 3.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_promtail_ships_only_new_lines_with_labels(loki: FakeLoki, tmp_path: Path) -> None:
+    log = tmp_path / "canary.log"
+    log.write_text("before start\n")
+    with FakePromtail(loki.url + PUSH, log, external_labels={"cluster": "workstation"}) as agent:
+        with log.open("a") as f:
+            f.write("line 1\nline 2\n")
+        assert wait_for(lambda: agent.sent_entries == 2)
+    streams = loki.streams()
+    assert streams[0]["stream"] == {"cluster": "workstation", "job": "conformance-canary", "filename": str(log)}
+    assert [v[1] for v in streams[0]["values"]] == ["line 1", "line 2"]
+    assert set(agent.statuses) == {204}
+
+
+def test_promtail_paused_and_missing_external_labels(loki: FakeLoki, tmp_path: Path) -> None:
+    log = tmp_path / "canary.log"
+    with FakePromtail(loki.url + PUSH, log) as agent:
+        agent.paused = True
+        log.write_text("ignored while paused\n")
+        time.sleep(0.1)
+        assert agent.read_bytes == 0 and loki.streams() == []
+    assert all("cluster" not in s["stream"] for s in loki.streams())
+
+
+def test_promtail_drops_4xx_and_retries_429(loki: FakeLoki, tmp_path: Path) -> None:
+    agent = FakePromtail(loki.url + PUSH, tmp_path / "x.log", max_retries=2, min_backoff=0.01)
+    loki.rate_limited = True
+    agent.emit("throttled", namespace="canary", pod="p", container="c", app="canary")
+    assert agent.statuses == [429, 429, 429] and agent.dropped_entries == 1
+    loki.rate_limited = False
+    old = now_ns() - 200 * 3600 * NS
+    agent._ship([((("job", "j"),), old, "stale")])
+    assert agent.statuses[-1] == 400 and agent.dropped_entries == 2 and len(agent.statuses) == 4
+
+
+def test_promtail_emit_adds_pod_labels(loki: FakeLoki, tmp_path: Path) -> None:
+    with FakePromtail(loki.url + PUSH, tmp_path / "x.log", external_labels={"cluster": "workstation"}) as agent:
+        agent.emit("hello", namespace="canary", pod="canary-abc", container="main", app="canary")
+        assert wait_for(lambda: agent.sent_entries == 1)
+    labels = loki.streams()[0]["stream"]
+    assert {k: labels[k] for k in ("cluster", "namespace", "pod", "container", "app", "job")} == {
+        "cluster": "workstation", "namespace": "canary", "pod": "canary-abc", "container": "main", "app": "canary",
+        "job": "canary/canary"}
+
+
+# -- FakeGrafana -------------------------------------------------------------------------
+DASHBOARDS = [
+    {"uid": "istio-mesh", "title": "Istio Mesh Dashboard", "folder": "Istio", "tags": ["istio"],
+     "panels": [{"title": "Requests", "targets": [{"expr": "sum(istio_requests_total)",
+                                                    "datasource": {"type": "prometheus", "uid": "prometheus"}}]}]},
+    {"uid": "logs", "title": "Canary Logs", "provisioned": False, "panels": []},
+]
+
+
+@pytest.fixture
+def grafana(loki: FakeLoki, tmp_path: Path) -> Iterator[FakeGrafana]:
+    datasources = [
+        {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": "http://prometheus:9090",
+         "isDefault": True},
+        {"uid": "loki", "name": "Loki", "type": "loki", "url": "http://loki-stack:3100", "backend_url": loki.url},
+    ]
+    with FakeGrafana("admin", "s3cret", log_path=tmp_path / "grafana.log", dashboards=DASHBOARDS,
+                     datasources=datasources) as server:
+        yield server  # type: ignore[misc]
+
+
+AUTH = ("admin", "s3cret")
+
+
+def test_grafana_auth(grafana: FakeGrafana) -> None:
+    health = httpx.get(grafana.url + "/api/health")
+    assert health.status_code == 200 and health.json()["database"] == "ok" and "version" in health.json()
+    r = httpx.get(grafana.url + "/api/search")
+    assert (r.status_code, r.json()) == (401, {"message": "Unauthorized", "messageId": "auth.unauthorized",
+                                               "statusCode": 401, "traceID": ""})
+    r = httpx.get(grafana.url + "/api/search", auth=("admin", "wrong"))
+    assert r.status_code == 401 and r.json()["message"] == "Invalid username or password"
+
+
+def test_grafana_search_and_dashboard(grafana: FakeGrafana) -> None:
+    hits = httpx.get(grafana.url + "/api/search", params={"type": "dash-db"}, auth=AUTH).json()
+    mesh = next(h for h in hits if h["uid"] == "istio-mesh")
+    assert mesh["folderTitle"] == "Istio" and mesh["type"] == "dash-db" and mesh["url"] == "/d/istio-mesh/istio-mesh-dashboard"
+    assert {"uri", "tags", "isStarred", "folderUid", "folderId"} <= set(mesh)
+    assert "folderTitle" not in next(h for h in hits if h["uid"] == "logs")  # General: omitted
+    folders = httpx.get(grafana.url + "/api/search", params={"type": "dash-folder"}, auth=AUTH).json()
+    assert [f["title"] for f in folders] == ["Istio"]
+    only = httpx.get(grafana.url + "/api/search", params={"query": "mesh", "folderUIDs": mesh["folderUid"]}, auth=AUTH)
+    assert [h["uid"] for h in only.json()] == ["istio-mesh"]
+    full = httpx.get(grafana.url + "/api/dashboards/uid/istio-mesh", auth=AUTH).json()
+    assert full["meta"]["provisioned"] is True and full["meta"]["provisionedExternalId"] == "istio-mesh.json"
+    assert full["meta"]["folderTitle"] == "Istio" and full["dashboard"]["panels"][0]["targets"][0]["refId"] == "A"
+    r = httpx.get(grafana.url + "/api/dashboards/uid/nope", auth=AUTH)
+    assert (r.status_code, r.json()) == (404, {"message": "Dashboard not found"})
+    assert httpx.get(grafana.url + "/api/folders", auth=AUTH).json()[0]["title"] == "Istio"
+
+
+def test_grafana_datasources_and_health(grafana: FakeGrafana, loki: FakeLoki) -> None:
+    listed = httpx.get(grafana.url + "/api/datasources", auth=AUTH).json()
+    assert [d["isDefault"] for d in listed] == [False, True]
+    assert {"id", "uid", "orgId", "name", "type", "access", "url", "isDefault", "jsonData", "readOnly"} <= set(listed[0])
+    ok = httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH)
+    assert (ok.status_code, ok.json()) == (200, {"status": "OK", "message": "Successfully queried the Loki API."})
+    prom = httpx.get(grafana.url + "/api/datasources/uid/prometheus/health", auth=AUTH)
+    assert prom.status_code == 400 and prom.json()["status"] == "ERROR"
+    assert "no such host" in prom.json()["message"]  # never leaves loopback
+    grafana.health_errors["loki"] = "forced"
+    assert httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH).json() == {
+        "status": "ERROR", "message": "forced"}
+
+
+def test_grafana_loki_health_against_old_loki(tmp_path: Path) -> None:
+    with FakeLoki(version="2.6.1") as old:
+        ds = [{"uid": "loki", "name": "Loki", "type": "loki", "url": "http://loki-stack:3100",
+               "backend_url": old.url}]  # type: ignore[attr-defined]
+        with FakeGrafana(datasources=ds, log_path=tmp_path / "g.log") as grafana:
+            r = httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=("admin", "admin"))  # type: ignore[attr-defined]
+    assert r.status_code == 400
+    assert r.json() == {"status": "ERROR", "message": "There was an error returned querying the Loki API.: "
+                                                      "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"}
+    log = (tmp_path / "g.log").read_text()
+    assert 'query=vector(1)+vector(1)' in log
+    assert 'error="parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"' in log
+
+
+def test_grafana_ds_query_forwards_to_loki(grafana: FakeGrafana, loki: FakeLoki) -> None:
+    push(loki, [stream({"cluster": "workstation", "job": "j"}, (now_ns() - NS, "hello"))])
+    body = {"queries": [{"refId": "A", "datasource": {"type": "loki", "uid": "loki"}, "expr": '{cluster="workstation"}'}],
+            "from": "now-5m", "to": "now"}
+    r = httpx.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
+    frame = r.json()["results"]["A"]["frames"][0]
+    assert r.status_code == 200 and frame["data"]["values"][2] == ["hello"]
+    body["queries"][0]["expr"] = '{cluster=~".*"}'
+    r = httpx.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
+    assert r.status_code == 400 and "empty-compatible value" in r.json()["results"]["A"]["error"]
+
+
+def test_grafana_provisioning_faults(tmp_path: Path) -> None:
+    dashboards = [{"uid": "a", "title": ""}, {"uid": "b", "title": "B"}, {"uid": "b", "title": "B copy"},
+                  {"uid": "c", "title": "Wrapped", "wrapped": True}]
+    with FakeGrafana(log_path=tmp_path / "g.log", dashboards=dashboards) as grafana:
+        hits = httpx.get(grafana.url + "/api/search", auth=("admin", "admin")).json()  # type: ignore[attr-defined]
+    assert [h["title"] for h in hits] == ["B"]
+    log = (tmp_path / "g.log").read_text().splitlines()
+    errors = [line for line in log if 'msg="failed to load dashboard from "' in line]
+    assert len(errors) == 2 and all(line.startswith("logger=provisioning.dashboard type=file name=default t=")
+                                    for line in errors)
+    assert all('level=error' in line and 'error="Dashboard title cannot be empty"' in line for line in errors)
+    assert any('msg="the same UID is used more than once" uid=b times=2' in line for line in log)
+
+
+def test_grafana_two_default_datasources_crash(tmp_path: Path) -> None:
+    ds = [{"uid": "p", "type": "prometheus", "url": "http://p", "isDefault": True},
+          {"uid": "l", "type": "loki", "url": "http://l", "isDefault": True}]
+    grafana = FakeGrafana(datasources=ds, log_path=tmp_path / "g.log").start()
+    try:
+        assert grafana.crashed
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(grafana.url + "/api/health")
+        assert "Only one datasource per organization can be marked as default" in (tmp_path / "g.log").read_text()
+    finally:
+        grafana.stop()
+
+
+# -- FakeKiali ---------------------------------------------------------------------------
+CLUSTERS = {
+    "oke": {"home": True, "namespaces": {
+        "istio-system": {"controlPlane": True, "workloads": [{"name": "istiod", "istioSidecar": False}]},
+        "canary": {"labels": {"istio-injection": "enabled"}, "workloads": [{"name": "canary"}]}}},
+    "workstation": {"secretName": "kiali-remote-cluster-secret-workstation", "apiEndpoint": "https://172.18.0.3:6443",
+                    "namespaces": {"canary": {"labels": {"istio-injection": "enabled"},
+                                              "workloads": [{"name": "canary"}]}}},
+}
+
+
+@pytest.fixture
+def kiali() -> Iterator[FakeKiali]:
+    with FakeKiali(CLUSTERS) as server:
+        yield server  # type: ignore[misc]
+
+
+def test_kiali_config_namespaces_workloads(kiali: FakeKiali) -> None:
+    cfg = httpx.get(kiali.url + "/kiali/api/config").json()
+    assert cfg["authStrategy"] == "anonymous" and cfg["controlPlanes"] == {"oke": "istio-system"}
+    remote = cfg["clusters"]["workstation"]
+    assert set(remote) == {"accessible", "apiEndpoint", "isKialiHome", "kialiInstances", "name", "secretName"}
+    assert remote["accessible"] and not remote["isKialiHome"] and cfg["clusters"]["oke"]["isKialiHome"]
+    namespaces = httpx.get(kiali.url + "/kiali/api/namespaces").json()
+    assert {(n["cluster"], n["name"]) for n in namespaces} == {("oke", "istio-system"), ("oke", "canary"),
+                                                               ("workstation", "canary")}
+    canary = next(n for n in namespaces if n["cluster"] == "workstation")
+    assert canary["revision"] == "default" and set(canary) >= {"isAmbient", "isControlPlane", "labels", "annotations"}
+    wl = httpx.get(kiali.url + "/kiali/api/clusters/workloads", params={"clusterName": "workstation"}).json()
+    assert wl["cluster"] == "workstation" and [w["name"] for w in wl["workloads"]] == ["canary"]
+    assert wl["validations"] == {}
+    graph = httpx.get(kiali.url + "/kiali/api/mesh/graph").json()
+    assert {n["data"]["cluster"] for n in graph["elements"]["nodes"]} == {"oke", "workstation"}
+    assert httpx.get(kiali.url + "/kiali/api/status").json()["status"]["Kiali state"] == "running"
+    assert httpx.get(kiali.url + "/api/config").status_code == 404  # only under web_root
+
+
+def test_kiali_faults(kiali: FakeKiali) -> None:
+    kiali.inaccessible.add("workstation")
+    cfg = httpx.get(kiali.url + "/kiali/api/config").json()
+    assert cfg["clusters"]["workstation"]["accessible"] is False
+    assert all(n["cluster"] == "oke" for n in httpx.get(kiali.url + "/kiali/api/namespaces").json())
+    wl = httpx.get(kiali.url + "/kiali/api/clusters/workloads", params={"clusterName": "workstation"})
+    assert wl.status_code == 200 and wl.json()["workloads"] == []  # Kiali 2.29 does not fail here
+    kiali.hidden.add("workstation")
+    assert "workstation" not in httpx.get(kiali.url + "/kiali/api/config").json()["clusters"]
+    kiali.hidden.clear()
+    kiali.inaccessible.clear()
+    kiali.home_override = "workstation"
+    cfg = httpx.get(kiali.url + "/kiali/api/config").json()
+    assert cfg["clusters"]["workstation"]["isKialiHome"] and not cfg["clusters"]["oke"]["isKialiHome"]
+    assert json.dumps(cfg)  # serialisable
