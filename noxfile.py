@@ -1,10 +1,11 @@
-"""Sessions: `tests` (self-tests) and `conformance` (the suites). Extra pytest arguments go after `--`."""
+"""Sessions: `tests` (self-tests), `conformance` (the suites), `up`/`down` (kind bring-up). Extra arguments go after `--`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -32,11 +33,73 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
-def conformance(session: nox.Session) -> None:
-    """The conformance suites against the clusters of the topology (default kind/topology.yaml)."""
+def up(session: nox.Session) -> None:
+    """Create the kind clusters of the topology and install the stack (`-- --dry-run` prints the plan)."""
     install(session)
-    session.run(
-        "pytest", "suites",
-        f"--junitxml={REPORTS / 'junit.xml'}",
-        *session.posargs,
-    )
+    session.run("python", "-m", "conformance.provision", "up", *session.posargs)
+
+
+@nox.session
+def down(session: nox.Session) -> None:
+    """Delete the kind clusters this tool created (never a cluster it did not create)."""
+    install(session)
+    session.run("python", "-m", "conformance.provision", "down", *session.posargs)
+
+
+# Options of `nox -s conformance -- ...` that belong to the bring-up, not to pytest
+# (the value-taking ones consume the next argument). --topology goes to both.
+BRINGUP_FLAGS = ("--keep", "--preload")
+BRINGUP_OPTIONS = ("--offline", "--cache-dir")
+
+
+def split_posargs(posargs: list[str]) -> tuple[str, list[str], list[str]]:
+    """(topology, bring-up args, pytest args) from the session's posargs."""
+    topology, bringup, pytest_args = str(ROOT / "kind" / "topology.yaml"), [], []
+    args = iter(posargs)
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        if name == "--topology":
+            topology = value if eq else next(args, topology)
+            pytest_args.append(f"--topology={topology}")
+        elif name in BRINGUP_FLAGS:
+            bringup.append(arg)
+        elif name in BRINGUP_OPTIONS:
+            bringup += [name, value if eq else next(args, "")]
+        else:
+            pytest_args.append(arg)
+    return topology, bringup, pytest_args
+
+
+@nox.session
+def conformance(session: nox.Session) -> None:
+    """The conformance suites against the clusters of the topology (default kind/topology.yaml).
+
+    With kind clusters in the topology: `up` first, then the suites, then `down`
+    unless `--keep`. Any failure leaves reports/junit.xml and a diagnostics bundle.
+    """
+    install(session)
+    topology, bringup, pytest_args = split_posargs(list(session.posargs))
+    junit = REPORTS / "junit.xml"
+    # Every provision command must see the same cluster state as `up`.
+    cache = bringup[bringup.index("--cache-dir"):][:2] if "--cache-dir" in bringup else []
+    provision = ("python", "-m", "conformance.provision")
+    where = session.run(*provision, "kubeconfig", "--topology", topology, *cache, silent=True, success_codes=[0, 2]) or ""
+    kubeconfig = next((line.split("=", 1)[1] for line in where.splitlines() if line.startswith("KUBECONFIG=")), "")
+    env = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
+    keep = "--keep" in bringup
+    try:
+        if kubeconfig:
+            try:
+                session.run(*provision, "up", "--topology", topology, "--junit", str(junit), *bringup)
+            except nox.command.CommandFailed:
+                session.error(f"bring-up failed (see above); {junit} names the phase")
+        try:
+            session.run("pytest", "suites", f"--junitxml={junit}", *pytest_args, env=env)
+        except nox.command.CommandFailed:
+            if kubeconfig:
+                session.run(*provision, "diagnose", "--topology", topology, *cache, "--junit", str(junit),
+                            success_codes=[0, 1])
+            session.error(f"conformance checks failed; see {junit}")
+    finally:
+        if kubeconfig and not keep:
+            session.run(*provision, "down", "--topology", topology, *cache, success_codes=[0, 1])

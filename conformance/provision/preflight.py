@@ -1,0 +1,168 @@
+"""Host checks before anything is created, each bounded, all finished well within 30 seconds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance.provision.clusters import KindConfig
+
+# Per-command bound; the checks run one after the other, so the worst case is
+# DOCKER_TIMEOUT * 2 + HTTP_TIMEOUT, under the issue's 30 seconds.
+DOCKER_TIMEOUT = 8.0
+HTTP_TIMEOUT = 5.0
+# kind's known-issues page; Ubuntu's defaults (8192 / 128) are too low for
+# Promtail on two clusters (failure-modes.md 1; grafana/loki#1153).
+INOTIFY_MIN = {"max_user_watches": 524288, "max_user_instances": 512}
+# Two kind nodes with the whole stack; a guess from the charts' requests, not a measurement.
+MIN_MEMORY_GIB = 6.0
+MIN_DISK_GIB = 20.0
+GRAFANA_COM = "https://grafana.com/api/dashboards/1860"
+WAYS_FORWARD = ("start Docker (e.g. `sudo systemctl start docker` or Docker Desktop), or run the suites against "
+                "clusters you already have: --topology FILE with provider existing or endpoints")
+
+
+class PreflightFailed(Exception):
+    """One or more checks failed; `problems` are one line each, saying what to do."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where preflight looks; tests point these at fakes."""
+
+    proc: Path = Path("/proc")
+    grafana_url: str = GRAFANA_COM
+    min_memory_gib: float = MIN_MEMORY_GIB
+    min_disk_gib: float = MIN_DISK_GIB
+
+
+def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = False) -> list[str]:
+    """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made)."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    info = docker_info(problems)
+    if info is not None:
+        check_resources(info, host, problems, warnings)
+        running = kind_clusters_running(warnings)
+        check_ports({n: c for n, c in configs.items() if n not in running}, problems)
+    check_inotify(host, problems, warnings)
+    if not offline:
+        check_grafana_com(host, problems)
+    if problems:
+        raise PreflightFailed(problems)
+    return warnings
+
+
+def docker_info(problems: list[str]) -> dict | None:
+    """`docker info` as JSON, or None with the reason added to problems."""
+    if shutil.which("docker") is None:
+        problems.append("docker: command not found; install Docker (https://docs.docker.com/engine/install/), or " + WAYS_FORWARD)
+        return None
+    try:
+        proc = subprocess.run(["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True,
+                              timeout=DOCKER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        problems.append(f"Docker engine did not answer `docker info` within {DOCKER_TIMEOUT:.0f}s; " + WAYS_FORWARD)
+        return None
+    try:
+        info = json.loads(proc.stdout or "null")
+    except ValueError:
+        info = None
+    # With no engine, docker prints the client part and a ServerErrors list (exit 1 on newer clients).
+    errors = (info or {}).get("ServerErrors") or []
+    if proc.returncode != 0 or not info or errors or not info.get("ServerVersion"):
+        reason = (errors[0] if errors else proc.stderr.strip().splitlines()[-1:] or ["no answer"])
+        reason = reason if isinstance(reason, str) else reason[0]
+        problems.append(f"Docker engine not reachable ({reason.strip()[:160]}); " + WAYS_FORWARD)
+        return None
+    return info
+
+
+def check_resources(info: dict, host: Host, problems: list[str], warnings: list[str]) -> None:
+    """Memory of the Docker engine (the VM on Docker Desktop) and disk under its root dir."""
+    mem = int(info.get("MemTotal") or 0) / 2**30
+    if mem and mem < host.min_memory_gib:
+        problems.append(f"Docker has {mem:.1f} GiB of memory, the two clusters need about {host.min_memory_gib:.0f} GiB; "
+                        "give Docker more memory (Docker Desktop: Settings > Resources) or close other containers")
+    root = Path(info.get("DockerRootDir") or "/var/lib/docker")
+    try:
+        free = shutil.disk_usage(root).free / 2**30
+    except OSError:
+        warnings.append(f"disk space under {root} not checked (not visible from this host, e.g. Docker Desktop's VM)")
+        return
+    if free < host.min_disk_gib:
+        problems.append(f"{free:.1f} GiB free under {root}, need about {host.min_disk_gib:.0f} GiB for node images "
+                        "and stack images; free space (e.g. `docker system prune`)")
+
+
+def kind_clusters_running(warnings: list[str]) -> set[str]:
+    """Names of kind clusters whose node containers run (their ports are theirs, not a conflict)."""
+    try:
+        proc = subprocess.run(["docker", "ps", "--filter", "label=io.x-k8s.kind.cluster",
+                               "--format", '{{.Label "io.x-k8s.kind.cluster"}}'],
+                              capture_output=True, text=True, timeout=DOCKER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        warnings.append("could not list running kind clusters (docker ps timed out)")
+        return set()
+    return set(proc.stdout.split())
+
+
+def check_ports(configs: dict[str, KindConfig], problems: list[str]) -> None:
+    """Every host port a kind config maps must be free to bind (failure-modes.md 34)."""
+    for name, cfg in configs.items():
+        for address, port in cfg.host_ports:
+            if not port_free(address, port):
+                problems.append(f"host port {address}:{port} (kind/{cfg.path.name}) is in use; stop what listens "
+                                f"there (e.g. `ss -ltnp 'sport = :{port}'`) or change the port in {cfg.path}")
+
+
+def port_free(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def check_inotify(host: Host, problems: list[str], warnings: list[str]) -> None:
+    """Host-wide inotify limits, shared by every kind node (not namespaced)."""
+    low = []
+    for key, minimum in INOTIFY_MIN.items():
+        path = host.proc / "sys" / "fs" / "inotify" / key
+        try:
+            value = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            warnings.append(f"{path} not readable; if Promtail logs 'too many open files', raise fs.inotify.{key}")
+            continue
+        if value < minimum:
+            low.append((key, value, minimum))
+    if low:
+        now = ", ".join(f"fs.inotify.{k}={v}" for k, v, _ in low)
+        fix = " && ".join(f"sudo sysctl fs.inotify.{k}={m}" for k, _, m in low)
+        problems.append(f"inotify limits too low for Promtail on two clusters ({now}); run: {fix} "
+                        "(add them to /etc/sysctl.d/ to keep them)")
+
+
+def check_grafana_com(host: Host, problems: list[str]) -> None:
+    """Grafana's init container downloads dashboards by id; without grafana.com its pod never starts."""
+    try:
+        req = urllib.request.Request(host.grafana_url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT):
+            return
+    except urllib.error.HTTPError:
+        return  # it answered: reachable
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        problems.append(f"cannot reach {host.grafana_url} ({getattr(e, 'reason', e)}): Grafana downloads its dashboards "
+                        "from grafana.com and would never start; pass --offline DIR with the dashboards as <key>.json files")

@@ -1,0 +1,165 @@
+"""kind, kubectl, helm, istioctl: from PATH at the pinned version, else a verified download in the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from conformance.provision.versions import Tool
+
+# The cache the issue names; --cache-dir or MONITORING_CONFORMANCE_CACHE override it.
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "monitoring-conformance"
+# A version check of a tool on PATH must not hang the run.
+VERSION_TIMEOUT = 10.0
+DOWNLOAD_TIMEOUT = 120.0
+
+
+class ToolError(Exception):
+    """A tool cannot be provided; the message names the tool, the URL and the manual way."""
+
+
+def host_platform() -> tuple[str, str]:
+    """("linux"|"darwin", "amd64"|"arm64") of this machine."""
+    os_name = platform.system().lower()
+    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
+    return os_name, arch
+
+
+def cached_path(tool: Tool, cache_dir: Path) -> Path:
+    """Where the verified binary of this tool version lives in the cache."""
+    return cache_dir / "tools" / f"{tool.name}-{tool.version}" / tool.name
+
+
+def manual_hint(tool: Tool, cache_dir: Path, os_name: str, arch: str) -> str:
+    """How a user provides the binary by hand."""
+    return (f"provide it by hand: install {tool.name} {tool.version} on PATH, or place the binary at "
+            f"{cached_path(tool, cache_dir)} (from {tool.url_for(os_name, arch)})")
+
+
+def resolve(tool: Tool, cache_dir: Path, os_name: str | None = None, arch: str | None = None) -> Path:
+    """The path of a binary of the pinned version; downloads and verifies it when needed."""
+    if os_name is None or arch is None:
+        os_name, arch = host_platform()
+    on_path = shutil.which(tool.name)
+    if on_path and reports_version(Path(on_path), tool):
+        return Path(on_path)
+    cached = cached_path(tool, cache_dir)
+    expected = tool.sha256.get(f"{os_name}-{arch}")
+    if cached.is_file():
+        # A binary placed by hand has no archive checksum to compare with; its
+        # version output is what we can check.
+        if reports_version(cached, tool):
+            return cached
+        raise ToolError(f"{tool.name}: {cached} does not report version {tool.version}; delete it or replace it; "
+                        + manual_hint(tool, cache_dir, os_name, arch))
+    return download(tool, cache_dir, os_name, arch, expected)
+
+
+def reports_version(path: Path, tool: Tool) -> bool:
+    """True when `<path> <version_args>` prints the pinned version."""
+    try:
+        out = subprocess.run([str(path), *tool.version_args], capture_output=True, text=True, timeout=VERSION_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return _mentions_version(out.stdout + out.stderr, tool.version)
+
+
+def _mentions_version(text: str, version: str) -> bool:
+    bare = version.lstrip("v")
+    for token in text.replace(",", " ").replace('"', " ").split():
+        token = token.lstrip("v").split("+")[0]
+        if token == bare:
+            return True
+    return False
+
+
+def download(tool: Tool, cache_dir: Path, os_name: str, arch: str, expected: str | None) -> Path:
+    """Fetch, verify against the pinned sha256, unpack, and move into place atomically."""
+    url = tool.url_for(os_name, arch)
+    if not expected:
+        raise ToolError(
+            f"{tool.name} {tool.version}: no pinned sha256 for {os_name}-{arch} in stack/versions.yaml, "
+            f"so {url} will not be downloaded unverified; add the digest from {tool.sha256_url_for(os_name, arch)}, or "
+            + manual_hint(tool, cache_dir, os_name, arch))
+    dest = cached_path(tool, cache_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.parent / (dest.name + ".part")
+    try:
+        try:
+            _fetch(url, part)
+        except _FetchError as e:
+            raise ToolError(f"{tool.name} {tool.version}: cannot download {url} ({e}); "
+                            + manual_hint(tool, cache_dir, os_name, arch)) from None
+        digest = _sha256(part)
+        if digest != expected.lower():
+            raise ToolError(f"{tool.name} {tool.version}: checksum mismatch for {url}: got sha256 {digest}, "
+                            f"pinned {expected}; refusing it; " + manual_hint(tool, cache_dir, os_name, arch))
+        if tool.archive_member:
+            _extract(part, tool.member_for(os_name, arch), dest, tool, url)
+            part.unlink()
+        else:
+            part.chmod(0o755)
+            part.replace(dest)
+    finally:
+        # A partial or refused download is never left where it could be used.
+        part.unlink(missing_ok=True)
+    return dest
+
+
+class _FetchError(Exception):
+    pass
+
+
+def _fetch(url: str, part: Path) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r, part.open("wb") as f:
+            expected_len = r.headers.get("Content-Length")
+            shutil.copyfileobj(r, f)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as e:
+        raise _FetchError(getattr(e, "reason", e)) from None
+    # A connection cut short is a partial file, whatever its checksum would say.
+    if expected_len is not None and part.stat().st_size != int(expected_len):
+        raise _FetchError(f"incomplete: {part.stat().st_size} of {expected_len} bytes")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _extract(archive: Path, member: str, dest: Path, tool: Tool, url: str) -> None:
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            f = tar.extractfile(member)
+            if f is None:
+                raise KeyError(member)
+            data = f.read()
+    except (tarfile.TarError, KeyError, OSError) as e:
+        raise ToolError(f"{tool.name}: {url} has no usable {member} ({e})") from None
+    tmp = dest.parent / (dest.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    tmp.replace(dest)
+
+
+def best_effort(tools: dict[str, Tool], cache_dir: Path) -> dict[str, Path]:
+    """Paths for diagnostics and `down`: the cached binary when there is one, else the name on PATH; never downloads."""
+    return {name: (cached_path(t, cache_dir) if cached_path(t, cache_dir).is_file() else Path(name))
+            for name, t in tools.items()}
+
+
+def resolve_all(tools: dict[str, Tool], cache_dir: Path) -> dict[str, Path]:
+    """Every tool's path; the first tool that cannot be provided raises ToolError."""
+    return {name: resolve(tool, cache_dir) for name, tool in tools.items()}
+
