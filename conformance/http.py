@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
+from conformance.outcomes import PreconditionUnmet
 from conformance.redact import redact
 
 BODY_LIMIT = 1000  # characters of an error body kept in messages
@@ -63,14 +64,17 @@ class APIError(Exception):
         return self.headline
 
 
-class Unreachable(Exception):
-    """The service could not be reached at all after the retries."""
+class Unreachable(PreconditionUnmet):
+    """The service could not be reached at all after the retries; waiting longer will not help."""
 
     def __init__(self, service: str, url: str, reason: str) -> None:
         self.service = service
         self.url = redact(url)
         self.reason = redact(reason)
-        super().__init__(f"{service} unreachable at {self.url}: {self.reason}")
+        super().__init__(f"conformance → {service}", f"{service} unreachable at {self.url}: {self.reason}")
+
+    def __str__(self) -> str:
+        return self.diagnosis
 
 
 def _transient(exc: BaseException) -> bool:

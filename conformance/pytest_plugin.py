@@ -12,7 +12,7 @@ import pytest
 
 from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
-from conformance.outcomes import PreconditionUnmet, outcome_kind
+from conformance.outcomes import CheckFailure, PreconditionUnmet, outcome_kind
 from conformance.preflight import docker_engine_problem, kind_preflight_message
 from conformance.redact import redact
 from conformance.topology import Topology, load_topology
@@ -135,7 +135,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             item.user_properties.append(("requirement", requirement_of(item)))
         item.user_properties.append(("outcome", kind))
         report.user_properties = list(item.user_properties)
-    if report.failed and report.longrepr is not None:
+    exc = call.excinfo.value if call.excinfo else None
+    if report.failed and isinstance(exc, CheckFailure):
+        # The diagnosis is the report: hop and verdict first, then the evidence; no source dump.
+        path, line, _ = item.reportinfo()
+        report.longrepr = redact(f"{exc.message}\n\n[{exc.kind}] {item.nodeid} ({path}:{(line or 0) + 1})")
+    elif report.failed and report.longrepr is not None:
         report.longrepr = redact(str(report.longrepr))
     if report.failed and isinstance(item, PreflightItem):
         item.session.shouldstop = "preflight failed; nothing else can run (see the first failure)"

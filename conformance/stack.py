@@ -33,6 +33,8 @@ class StackService:
     web_root: str = ""
     roles: tuple[str, ...] = ("primary",)
     credentials_secret: CredentialsSecret | None = None
+    pod_selector: str | None = None  # label selector of the service's pods (to read their logs)
+    container: str | None = None
 
     def proxy_path(self) -> str:
         """The API server's service-proxy path to this service's web root."""
@@ -59,6 +61,8 @@ def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
             web_root=spec.get("web_root", ""),
             roles=tuple(spec.get("roles", ["primary"])),
             credentials_secret=CredentialsSecret(**secret) if secret else None,
+            pod_selector=spec.get("pod_selector"),
+            container=spec.get("container"),
         )
     return services
 
@@ -71,3 +75,14 @@ def stack_namespace(path: Path = SERVICES_FILE) -> str:
 def stack_pod_namespaces(path: Path = SERVICES_FILE) -> list[str]:
     """Namespaces whose pods the platform check requires Ready."""
     return list(yaml.safe_load(path.read_text()).get("pod_namespaces") or [stack_namespace(path)])
+
+
+@dataclass(frozen=True)
+class CanarySpec:
+    namespace: str
+    image: str
+
+
+def canary_spec(path: Path = SERVICES_FILE) -> CanarySpec:
+    """Where and with which image the log canary pod runs."""
+    return CanarySpec(**yaml.safe_load(path.read_text())["canary"])

@@ -1,0 +1,84 @@
+"""kiali: Kiali on the primary sees every cluster of the topology, their namespaces and the remote's workloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.http import APIError
+from conformance.outcomes import Failed
+
+pytestmark = pytest.mark.kiali
+
+# Kiali refreshes its namespace and workload caches on a short interval; a minute covers a cold cache.
+KIALI_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+REMOTE_SECRET_HINT = ("Kiali reaches a remote through a Secret in its namespace labelled kiali.io/multiCluster=true, "
+                      "annotated kiali.io/cluster=<name>, whose kubeconfig has exactly one cluster named <name> "
+                      "and a non-loopback server; the operator reads it on reconcile (failure-modes.md 25-26)")
+
+
+def hop(primary, cluster) -> str:
+    return f"{primary.name} Kiali → {cluster.name} API server"
+
+
+def kiali_reason(kiali, cluster_name: str) -> str:
+    """Kiali's own words on why a cluster is not usable: the error of a workloads call against it."""
+    try:
+        kiali.workloads(cluster_name)
+    except APIError as e:
+        return e.headline
+    return "Kiali gave no error for a workloads call"
+
+
+def require_accessible(kiali, primary, cluster) -> dict:
+    """The cluster's entry in Kiali's config; fails at once when absent or inaccessible."""
+    clusters = kiali.clusters()
+    entry = clusters.get(cluster.name)
+    if entry is None:
+        raise Failed(hop(primary, cluster), f"Kiali does not list cluster {cluster.name} (it lists: {', '.join(sorted(clusters)) or 'none'})",
+                     REMOTE_SECRET_HINT)
+    if not entry.get("accessible"):
+        raise Failed(hop(primary, cluster), f"Kiali lists {cluster.name} but cannot access it: {kiali_reason(kiali, cluster.name)}",
+                     f"config entry: {entry}\n{REMOTE_SECRET_HINT}")
+    return entry
+
+
+@pytest.mark.requirement("must")
+def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, primary, kiali, record_property):
+    """Kiali's config lists the cluster, accessible; the primary is Kiali's home."""
+    entry = require_accessible(kiali, primary, cluster)
+    record_property("kiali_api_endpoint", entry.get("apiEndpoint", ""))
+    if bool(entry.get("isKialiHome")) != cluster.is_primary:
+        expected = "home" if cluster.is_primary else "not home"
+        raise Failed(hop(primary, cluster), f"Kiali marks {cluster.name} isKialiHome={entry.get('isKialiHome')}; expected {expected}",
+                     f"config entry: {entry}")
+
+
+@pytest.mark.requirement("must")
+def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_property):
+    """Kiali's namespace list includes namespaces from the cluster."""
+    require_accessible(kiali, primary, cluster)
+
+    def probe():
+        namespaces = [n["name"] for n in kiali.namespaces() if n.get("cluster") == cluster.name]
+        if not namespaces:
+            raise NotYet(f"no namespace with cluster={cluster.name} in /api/namespaces")
+        return namespaces
+
+    namespaces = eventually(probe, hop=hop(primary, cluster), what=f"no namespaces of {cluster.name}", wait=KIALI_WAIT)
+    record_property("kiali_namespaces", len(namespaces))
+
+
+@pytest.mark.requirement("must")
+def test_kiali_lists_the_remote_workloads(remote, primary, kiali, record_property):
+    """Kiali lists workloads running in the remote cluster."""
+    require_accessible(kiali, primary, remote)
+
+    def probe():
+        workloads = kiali.workloads(remote.name).get("workloads") or []
+        if not workloads:
+            raise NotYet(f"/api/clusters/workloads?clusterName={remote.name} lists no workloads")
+        return workloads
+
+    workloads = eventually(probe, hop=hop(primary, remote), what=f"no workloads of {remote.name}", wait=KIALI_WAIT)
+    record_property("kiali_remote_workloads", len(workloads))

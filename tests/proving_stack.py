@@ -1,0 +1,109 @@
+"""The whole stack on loopback for suite self-tests: real Prometheus pair plus Loki, Promtail, Grafana and Kiali fakes.
+
+Each cluster gets a log file that a FakePromtail tails and ships to FakeLoki with
+its external labels, exactly the path the endpoints provider's log canary takes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conformance.provision.dashboards import declared
+from tests.fakes.grafana import FakeGrafana
+from tests.fakes.kiali import FakeKiali
+from tests.fakes.loki import FakeLoki
+from tests.fakes.promtail import FakePromtail
+from tests.proving_ground import PrometheusPair
+from tests.suite_runner import write_topology
+
+CLUSTERS = ("oke", "workstation")
+GRAFANA_PASSWORD_ENV = "CONFORMANCE_TEST_GRAFANA_PASSWORD"
+GRAFANA_PASSWORD = "not-the-real-one-8f2c"
+
+
+def declared_dashboards(panels_expr: str = "up") -> list[dict[str, Any]]:
+    """Grafana dashboard specs for every dashboard the stack's values declare, one panel each."""
+    return [{
+        "uid": f"uid-{d.key}", "title": d.key.replace("-", " ").title(), "folder": d.folder,
+        "provider": d.provider, "file": f"{d.key}.json",
+        "panels": [{"id": 1, "title": "Targets up", "type": "timeseries",
+                    "targets": [{"refId": "A", "expr": panels_expr, "datasource": {"type": "prometheus", "uid": "prometheus"}}]}],
+    } for d in declared()]
+
+
+def kiali_spec() -> dict[str, dict]:
+    return {
+        "oke": {"home": True, "namespaces": {"istio-system": {"controlPlane": True, "workloads": [{"name": "istiod"}]},
+                                             "monitoring": {"workloads": [{"name": "kube-prometheus-stack-grafana"}]}}},
+        "workstation": {"namespaces": {"istio-system": {"workloads": [{"name": "istio-eastwestgateway"}]},
+                                       "sample": {"labels": {"istio-injection": "enabled"}, "workloads": [{"name": "helloworld-v1"}]}}},
+    }
+
+
+@dataclass
+class ProvingStack:
+    """Running fakes and the topology that points at them."""
+
+    folder: Path
+    pair: PrometheusPair
+    loki: FakeLoki
+    grafana: FakeGrafana
+    kiali: FakeKiali
+    promtails: dict[str, FakePromtail] = field(default_factory=dict)
+
+    def log_file(self, cluster: str) -> Path:
+        return self.folder / "logs" / f"{cluster}.log"
+
+    @property
+    def grafana_log(self) -> Path:
+        return self.folder / "grafana.log"
+
+    def topology(self, name: str = "topology.yaml", drop: dict[str, set[str]] | None = None) -> Path:
+        """An endpoints topology for the stack; drop={cluster: {service,...}} leaves services out."""
+        drop = drop or {}
+        primary_services = {
+            "prometheus": self.pair.primary.url,
+            "loki": self.loki.url,
+            "grafana": {"url": self.grafana.url, "auth": {"basic_user": "admin", "basic_password_env": GRAFANA_PASSWORD_ENV}},
+            "kiali": f"{self.kiali.url}/kiali",
+        }
+        clusters = [
+            {"name": "oke", "role": "primary", "provider": "endpoints",
+             "services": {k: v for k, v in primary_services.items() if k not in drop.get("oke", set())},
+             "log_canary": {"file": str(self.log_file("oke"))}, "grafana_log": {"file": str(self.grafana_log)}},
+            {"name": "workstation", "role": "remote", "provider": "endpoints",
+             "services": {k: v for k, v in {"prometheus": self.pair.remote.url}.items() if k not in drop.get("workstation", set())}
+             or {"prometheus": self.pair.remote.url},
+             "log_canary": {"file": str(self.log_file("workstation"))}},
+        ]
+        return write_topology(self.folder, clusters, name)
+
+    def stop(self) -> None:
+        for p in self.promtails.values():
+            p.stop()
+        for server in (self.kiali, self.grafana, self.loki):
+            server.stop()
+
+
+def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
+                loki_version: str = "2.9.3", dashboards: list[dict] | None = None) -> ProvingStack:
+    """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali."""
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    loki = FakeLoki(version=loki_version).start()
+    grafana = FakeGrafana(
+        admin_password=GRAFANA_PASSWORD, log_path=folder / "grafana.log",
+        datasources=[
+            {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
+            {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
+        ],
+        dashboards=declared_dashboards() if dashboards is None else dashboards,
+    ).start()
+    kiali = FakeKiali(kiali_spec()).start()
+    stack = ProvingStack(folder, pair, loki, grafana, kiali)
+    for cluster in CLUSTERS:
+        labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
+        stack.log_file(cluster).touch()
+        stack.promtails[cluster] = FakePromtail(f"{loki.url}/loki/api/v1/push", stack.log_file(cluster), external_labels=labels).start()
+    return stack
