@@ -42,9 +42,13 @@ class KubeAccess:
         except (ConfigException, OSError) as e:
             context = self.cluster.kube_context or "its current context"
             raise PreconditionUnmet(self.hop, f"cannot use kubeconfig context {context} from {source}: {e}") from None
-        token = (cfg.api_key or {}).get("authorization", "")
-        register_secret(token.removeprefix("Bearer ").strip())
+        register_secret((self._token(cfg) or "").removeprefix("Bearer ").strip())
         return cfg
+
+    @staticmethod
+    def _token(cfg: kubernetes.client.Configuration) -> str | None:
+        """'Bearer <token>' as the client stores it (key BearerToken since v2x, authorization before)."""
+        return cfg.get_api_key_with_prefix("BearerToken", alias="authorization")
 
     @property
     def server(self) -> str:
@@ -53,9 +57,7 @@ class KubeAccess:
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header for the API server, refreshed if the kubeconfig uses a plugin."""
         cfg = self.configuration
-        if cfg.refresh_api_key_hook is not None:
-            cfg.refresh_api_key_hook(cfg)
-        token = (cfg.api_key or {}).get("authorization")
+        token = self._token(cfg)  # runs the refresh hook of exec/OIDC kubeconfigs
         if token:
             register_secret(token.removeprefix("Bearer ").strip())
             return {"Authorization": token}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ from tests.fakes.server import FakeServer, Request, Response
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+SESSION_COOKIE = "grafana_session"  # pkg/services/auth: login_cookie_name default
 UNAUTHORIZED = {"message": "Unauthorized", "messageId": "auth.unauthorized", "statusCode": 401, "traceID": ""}
 BAD_PASSWORD = {"message": "Invalid username or password", "messageId": "password-auth.failed",
                 "statusCode": 401, "traceID": ""}
@@ -92,6 +94,7 @@ class FakeGrafana(FakeServer):
         self._dashboards: dict[str, Dashboard] = {}
         self._folders: dict[str, dict[str, Any]] = {}  # title -> {id, uid, title}
         self._rejected: list[Dashboard] = []
+        self._sessions: set[str] = set()  # session cookies handed out by POST /login
         # Fault switches -------------------------------------------------------
         self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
         self.crashed = False  # set by start() when two provisioned datasources are default (failure-modes #23)
@@ -102,6 +105,7 @@ class FakeGrafana(FakeServer):
             self.add_dashboard(spec)
         for method, pattern, handler in [
             ("GET", r"/api/health", self._health),
+            ("POST", r"/login", self._login),
             ("GET", r"/api/search", self._search),
             ("GET", r"/api/dashboards/uid/(?P<uid>[^/]+)", self._dashboard),
             ("GET", r"/api/folders", self._folder_list),
@@ -200,6 +204,9 @@ class FakeGrafana(FakeServer):
 
     def _check_auth(self, request: Request) -> Response | None:
         header = request.headers.get("Authorization", "")
+        cookies = dict(part.strip().split("=", 1) for part in request.headers.get("Cookie", "").split(";") if "=" in part)
+        if not header and cookies.get(SESSION_COOKIE) in self._sessions:
+            return None
         if not header.startswith("Basic "):
             return Response(401, UNAUTHORIZED)
         try:
@@ -212,6 +219,19 @@ class FakeGrafana(FakeServer):
         return None
 
     # -- handlers ---------------------------------------------------------------------
+    def _login(self, request: Request) -> Response:
+        """POST /login {user, password}: 200 and a session cookie, as the login form does (pkg/api/login.go)."""
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return Response(400, {"message": "bad request data", "statusCode": 400, "traceID": ""})
+        if (body.get("user"), body.get("password")) != (self.admin_user, self.admin_password):
+            return Response(401, BAD_PASSWORD)
+        token = secrets.token_hex(16)
+        self._sessions.add(token)
+        return Response(200, {"message": "Logged in", "redirectUrl": "/"},
+                        headers={"Set-Cookie": f"{SESSION_COOKIE}={token}; Path=/; Max-Age=2592000; HttpOnly; SameSite=Lax"})
+
     def _health(self, request: Request) -> Response:
         return Response(200, {"commit": "fake0000", "database": "ok", "version": self.version})
 

@@ -1,0 +1,137 @@
+"""The access layer: URL overrides win, otherwise the API server's service proxy with the kubeconfig's token."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.access import Access, ServiceAbsent
+from conformance.clients.grafana import GrafanaClient
+from conformance.clients.kiali import KialiClient
+from conformance.clients.loki import LokiClient, Stream
+from conformance.clients.prometheus import PrometheusClient
+from conformance.eventually import Wait, eventually
+from conformance.http import APIError
+from conformance.outcomes import PreconditionUnmet
+from conformance.topology import load_topology
+from tests.fakes.grafana import FakeGrafana
+from tests.fakes.kiali import FakeKiali
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.fakes.loki import FakeLoki
+from tests.proving_stack import kiali_spec
+from tests.suite_runner import write_topology
+
+GRAFANA_PASSWORD = "grafana-secret-pw-7d1e"
+
+
+@pytest.fixture
+def kube(prometheus_pair):
+    """A fake oke API server whose stack Services proxy to real Prometheus and the fakes."""
+    with FakeLoki() as loki, FakeKiali(kiali_spec()) as kiali, \
+            FakeGrafana(admin_user="admin", admin_password=GRAFANA_PASSWORD) as grafana, FakeKubeAPI("oke") as api:
+        api.add_stack_services(prometheus=prometheus_pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
+        api.add_secret("monitoring", "kube-prometheus-stack-grafana", {"admin-user": "admin", "admin-password": GRAFANA_PASSWORD})
+        api.backends = {"loki": loki, "grafana": grafana, "kiali": kiali}
+        yield api
+
+
+def access_for(tmp_path, api, **cluster):
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "existing",
+                                      "context": "kind-oke", "kubeconfig": str(kubeconfig), **cluster}])
+    topology = load_topology(topo)
+    return Access(topology), topology.primary
+
+
+def test_prometheus_through_the_service_proxy(tmp_path, kube):
+    access, oke = access_for(tmp_path, kube)
+    endpoint = access.endpoint(oke, "prometheus")
+    assert endpoint.via == "proxy"
+    assert endpoint.http.base_url == f"{kube.url}/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-prometheus:9090/proxy"
+    assert PrometheusClient(endpoint.http).buildinfo()["version"]
+    proxied = [r for r in kube.requests if "/proxy/" in r.path]
+    assert proxied and all(r.headers.get("Authorization") == f"Bearer {kube.token}" for r in proxied)
+
+
+def test_loki_push_and_query_through_the_proxy(tmp_path, kube):
+    import time
+
+    access, oke = access_for(tmp_path, kube)
+    loki = LokiClient(access.endpoint(oke, "loki").http)
+    now = time.time_ns()
+    loki.push([Stream({"cluster": "oke", "job": "t"}, [(now, "hello through the proxy")])])
+    streams = eventually(lambda: loki.streams('{cluster="oke"}', start=now / 1e9 - 60, end=now / 1e9 + 60) or
+                         (_ for _ in ()).throw(__import__("conformance.eventually").eventually.NotYet("none")),
+                         hop="h", what="w", wait=Wait(timeout=5, delay=0.05))
+    assert streams[0]["values"][0][1] == "hello through the proxy"
+
+
+def test_kiali_web_root_through_the_proxy(tmp_path, kube):
+    access, oke = access_for(tmp_path, kube)
+    endpoint = access.endpoint(oke, "kiali")
+    assert endpoint.http.base_url.endswith("/services/http:kiali:20001/proxy/kiali")
+    assert set(KialiClient(endpoint.http).clusters()) == {"oke", "workstation"}
+
+
+def test_grafana_logs_in_with_the_secret_because_the_proxy_strips_authorization(tmp_path, kube, capsys):
+    access, oke = access_for(tmp_path, kube)
+    grafana = GrafanaClient(access.endpoint(oke, "grafana"))
+    assert isinstance(grafana.search("dash-db"), list)  # needs the session cookie from /login
+    logins = [r for r in kube.backends["grafana"].requests if r.path == "/login"]
+    assert len(logins) == 1
+    assert GRAFANA_PASSWORD not in capsys.readouterr().out
+
+
+def test_the_secret_value_is_masked_in_errors(tmp_path, kube):
+    from conformance.redact import redact
+
+    access, oke = access_for(tmp_path, kube)
+    access.endpoint(oke, "grafana")
+    assert GRAFANA_PASSWORD not in redact(f"login failed with {GRAFANA_PASSWORD}")
+
+
+def test_a_url_override_wins_over_the_proxy(tmp_path, kube, prometheus_pair):
+    access, oke = access_for(tmp_path, kube, services={"prometheus": prometheus_pair.remote.url})
+    endpoint = access.endpoint(oke, "prometheus")
+    assert endpoint.via == "url" and endpoint.http.base_url == prometheus_pair.remote.url
+    before = len(kube.requests)
+    PrometheusClient(endpoint.http).flags()
+    assert len(kube.requests) == before  # nothing went through the API server
+
+
+def test_a_wrong_token_is_a_precondition_at_once(tmp_path, kube):
+    access, oke = access_for(tmp_path, kube)
+    prometheus = PrometheusClient(access.endpoint(oke, "prometheus").http)
+    kube.token = "rotated"  # the kubeconfig's token no longer works (failure-modes 26)
+    with pytest.raises(PreconditionUnmet) as e:
+        eventually(prometheus.flags, hop="conformance → oke Prometheus", what="no flags", wait=Wait(timeout=30))
+    assert "answered 401: " in e.value.headline and "Unauthorized" in e.value.headline
+
+
+def test_no_endpoints_is_transient_and_retried(tmp_path, kube):
+    access, oke = access_for(tmp_path, kube)
+    loki = LokiClient(access.endpoint(oke, "loki").http)
+    kube.set_endpoints_ready("monitoring", "loki-stack", False)
+    with pytest.raises(APIError) as e:
+        loki.labels()
+    assert e.value.status == 503 and e.value.transient
+    assert 'no endpoints available for service \\"loki-stack\\"' in e.value.body or 'no endpoints available for service "loki-stack"' in e.value.body
+
+
+def test_a_missing_context_is_a_precondition_naming_it(tmp_path, kube):
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+    topo = load_topology(write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "existing",
+                                                    "context": "kind-nope", "kubeconfig": str(kubeconfig)}]))
+    with pytest.raises(PreconditionUnmet, match="cannot use kubeconfig context kind-nope"):
+        Access(topo).endpoint(topo.primary, "prometheus")
+
+
+def test_absent_services_say_which_and_where(tmp_path):
+    topo = load_topology(write_topology(tmp_path, [
+        {"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": "http://127.0.0.1:1"}},
+        {"name": "workstation", "role": "remote", "provider": "kind"},
+    ]))
+    access = Access(topo)
+    with pytest.raises(ServiceAbsent, match=r"loki is not in the topology for cluster oke \(provider endpoints lists no services.loki\)"):
+        access.endpoint(topo.primary, "loki")
+    with pytest.raises(ServiceAbsent, match="the stack runs no grafana on remote cluster workstation"):
+        access.endpoint(topo.cluster("workstation"), "grafana")
