@@ -140,6 +140,18 @@ class PrometheusPair:
     primary: PrometheusProcess
     remote: PrometheusProcess
 
+    def wait_until_remote_arrives(self, jobs: int = 1, cluster: str = "workstation", timeout: float = 30.0) -> None:
+        """Block until the primary has up{cluster=...} for `jobs` remote scrape jobs (remote write ran)."""
+        deadline = time.monotonic() + timeout
+        query = f'count(up{{cluster="{cluster}"}})'
+        while time.monotonic() < deadline:
+            result = httpx.get(f"{self.primary.url}/api/v1/query", params={"query": query}, timeout=2).json()["data"]["result"]
+            if result and int(float(result[0]["value"][1])) >= jobs:
+                time.sleep(1.5)  # one more scrape and send, so every series of those jobs has arrived
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"no {jobs} remote jobs on the primary after {timeout} s")
+
     def stop(self) -> None:
         self.remote.stop()
         self.primary.stop()

@@ -60,7 +60,8 @@ class ProvingStack:
     def grafana_log(self) -> Path:
         return self.folder / "grafana.log"
 
-    def topology(self, name: str = "topology.yaml", drop: dict[str, set[str]] | None = None) -> Path:
+    def topology(self, name: str = "topology.yaml", drop: dict[str, set[str]] | None = None,
+                 grafana_log: bool = True) -> Path:
         """An endpoints topology for the stack; drop={cluster: {service,...}} leaves services out."""
         drop = drop or {}
         primary_services = {
@@ -72,7 +73,8 @@ class ProvingStack:
         clusters = [
             {"name": "oke", "role": "primary", "provider": "endpoints",
              "services": {k: v for k, v in primary_services.items() if k not in drop.get("oke", set())},
-             "log_canary": {"file": str(self.log_file("oke"))}, "grafana_log": {"file": str(self.grafana_log)}},
+             "log_canary": {"file": str(self.log_file("oke"))},
+             **({"grafana_log": {"file": str(self.grafana_log)}} if grafana_log else {})},
             {"name": "workstation", "role": "remote", "provider": "endpoints",
              "services": {k: v for k, v in {"prometheus": self.pair.remote.url}.items() if k not in drop.get("workstation", set())}
              or {"prometheus": self.pair.remote.url},

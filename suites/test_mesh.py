@@ -1,0 +1,127 @@
+"""mesh: Envoy sidecars and istiod are scraped in every cluster, and mesh traffic is measured across clusters."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import pytest
+
+from conformance.access import service_title
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
+from conformance.outcomes import Failed
+from conformance.promql import on_primary
+from conformance.traffic import AppMissing, traffic_running
+
+pytestmark = pytest.mark.mesh
+
+# The monitors scrape every 15 s; the operator needs a reload after a monitor changes.
+SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
+# istio_requests_total exists only after traffic; two scrape intervals plus remote write (failure-modes 18).
+TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
+NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label "
+                "release: kube-prometheus-stack; failure-modes 13) or no pod matches it")
+
+
+def pool_targets(prometheus, pool: str) -> list[dict]:
+    return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
+
+
+def require_pool_up(prometheus, pool: str, hop: str) -> list[dict]:
+    """Wait for the scrape pool to have targets; fail at once, listing them, when any is down."""
+    def probe():
+        targets = pool_targets(prometheus, pool)
+        if not targets:
+            pools = sorted({t.get("scrapePool", "") for t in prometheus.active_targets()})
+            raise NotYet(f"no scrape pool {pool}; pools: {pools}")
+        if any(t.get("health") == "unknown" for t in targets):
+            raise NotYet(f"{pool}: targets not scraped yet")
+        return targets
+
+    targets = eventually(probe, hop=hop, what=f"no targets in scrape pool {pool}", wait=SCRAPE_WAIT,
+                         diagnose=lambda: NOT_SELECTED)
+    down = [t for t in targets if t.get("health") != "up"]
+    if down:
+        raise Failed(hop, f"{len(down)} of {len(targets)} targets in {pool} are down",
+                     "\n".join(f"{t.get('scrapeUrl')}: {t.get('lastError')}" for t in down))
+    return targets
+
+
+@pytest.mark.requirement("must")
+def test_envoy_sidecars_are_scraped(cluster, prometheus, record_property):
+    """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
+    targets = require_pool_up(prometheus, ENVOY_POOL, f"{cluster.name} Envoy sidecars → {service_title(cluster, 'prometheus')}")
+    record_property("envoy_targets", len(targets))
+
+
+@pytest.mark.requirement("must")
+def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_prometheus, record_property):
+    """Envoy series from the cluster are on the primary (the remote's through remote write)."""
+    via = "" if cluster.is_primary else " (remote_write)"
+    hop = f"{cluster.name} Envoy → {primary.name} Prometheus{via}"
+    query = f"count(envoy_server_uptime{{{on_primary(cluster)}}})"
+
+    def probe():
+        result = primary_prometheus.query(query)
+        if not result:
+            raise NotYet(f"{query} is empty on the primary")
+        return int(float(result[0]["value"][1]))
+
+    count = eventually(probe, hop=hop, what=f"no Envoy series of {cluster.name}", wait=SCRAPE_WAIT)
+    record_property("envoy_series", count)
+
+
+@pytest.mark.requirement("must")
+def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_property):
+    """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
+    hop = f"{primary.name} istiod → {primary.name} Prometheus"
+    require_pool_up(primary_prometheus, ISTIOD_POOL, hop)
+    missing = []
+    for metric in ("pilot_xds_pushes", "istio_build"):
+        result = primary_prometheus.query(f'count({metric}{{job=~".*istiod.*"}}) or count({metric}{{component="pilot"}})')
+        if not result:
+            missing.append(metric)
+    record_property("istiod_metrics_missing", len(missing))
+    if missing:
+        raise Failed(hop, f"istiod is scraped but {', '.join(missing)} is missing",
+                     "istiod exports pilot_xds_pushes and istio_build on http-monitoring (15014)")
+
+
+@pytest.mark.writes
+@pytest.mark.requirement("must")
+def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
+    """With the sample app's traffic, istio_requests_total shows a request from the remote to the primary."""
+    hop = f"{remote.name} sample client → {primary.name} sample server (mesh)"
+    query = (f'sum by (source_cluster, destination_cluster, reporter) '
+             f'(istio_requests_total{{source_cluster="{remote.name}"}})')
+
+    def probe():
+        pairs = [s["metric"] for s in primary_prometheus.query(query)]
+        crossing = [p for p in pairs if p.get("destination_cluster") == primary.name]
+        if not crossing:
+            raise NotYet(f"pairs from {remote.name}: {pairs or 'none'}")
+        return pairs, crossing
+
+    traffic = _traffic(access, remote, read_only)
+    if traffic is None and not primary_prometheus.query(query):
+        pytest.skip(f"no mesh traffic from {remote.name} to observe, and this run cannot start the sample app's "
+                    f"traffic generator ({'--read-only' if read_only else 'no Kubernetes access'})")
+    try:
+        with traffic or nullcontext():
+            pairs, crossing = eventually(probe, hop=hop, what=f"no istio_requests_total from {remote.name} to {primary.name}",
+                                         wait=TRAFFIC_WAIT)
+    except AppMissing as e:
+        pytest.skip(f"the sample mesh app is not deployed ({e}); `nox -s up` deploys it from stack/app/")
+    record_property("cross_cluster_series", len(crossing))
+    reporters = {p.get("reporter") for p in crossing}
+    if reporters != {"source", "destination"}:
+        raise Failed(hop, f"the crossing request is reported by {sorted(reporters)} only; both sidecars should report it",
+                     f"series: {crossing}")
+
+
+def _traffic(access, remote, read_only: bool):
+    """A context that runs the traffic generator on the remote; None when this run may not start it."""
+    if read_only or not remote.has_kube:
+        return None
+    return traffic_running(access.kube(remote), traffic_generator())
+

@@ -1,0 +1,123 @@
+"""The dashboards suite against FakeGrafana (datasources on real Prometheus and FakeLoki): healthy and each fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, declared_dashboards, start_stack
+from tests.suite_runner import run_suites
+
+HEALTHY = "suites.test_dashboards::test_grafana_is_healthy"
+PROVISIONED = "suites.test_dashboards::test_every_expected_dashboard_is_provisioned_in_its_folder"
+LOG = "suites.test_dashboards::test_grafana_log_shows_no_provisioning_errors"
+DEFAULT = "suites.test_dashboards::test_exactly_one_default_datasource"
+DATASOURCE = "suites.test_dashboards::test_datasource_is_healthy[{}]"
+PANELS = "suites.test_dashboards::test_every_panel_query_returns_data"
+ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
+
+
+def run(stack, *args):
+    return run_suites(stack.folder, "--topology", str(stack.topology()), "-m", "dashboards", *args, env=ENV)
+
+
+@pytest.fixture
+def stack(tmp_path, prometheus_pair):
+    s = start_stack(tmp_path, prometheus_pair)
+    yield s
+    s.stop()
+
+
+def test_healthy_grafana_passes_every_dashboards_check(stack):
+    result = run(stack)
+    assert result.code == 0, result.output
+    assert result.properties(PROVISIONED)["dashboards_provisioned"] == "7"
+    assert result.properties(PANELS)["panel_queries_checked"] == "7"
+    assert result.properties(LOG)["grafana_provisioning_errors"] == "0"
+    assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
+
+
+def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_pair):
+    specs = declared_dashboards()
+    specs = [s for s in specs if s["file"] != "istio-mesh.json"]  # the download failed (failure-modes 22)
+    next(s for s in specs if s["file"] == "logs-app.json")["folder"] = "General"  # no folderAnnotation (24)
+    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "provisioned", "--timeout-scale", "0.05")
+    finally:
+        stack.stop()
+    failure = result.failure(PROVISIONED)
+    assert "oke Grafana provisioning: not all of 7 dashboards provisioned after" in failure
+    assert "istio-mesh (grafana.com 7639) is missing" in failure
+    assert "logs-app is in folder 'General', expected 'Logs'" in failure
+
+
+def test_a_wrapped_dashboard_file_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
+    specs = declared_dashboards()
+    specs[0]["wrapped"] = True  # {"dashboard": {...}} on disk: "Dashboard title cannot be empty" (failure-modes 20)
+    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "log_shows")
+    finally:
+        stack.stop()
+    failure = result.failure(LOG)
+    assert "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: Dashboard title cannot be empty" in failure
+    assert "logger=provisioning.dashboard" in failure
+
+
+def test_a_duplicate_uid_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
+    specs = declared_dashboards()
+    specs.append({**specs[1], "provider": "logs", "file": "copy.json"})  # same uid from two providers (failure-modes 21)
+    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "log_shows")
+    finally:
+        stack.stop()
+    assert "the same UID is used more than once" in result.failure(LOG)
+
+
+def test_old_loki_fails_the_loki_datasource_health_with_grafanas_words(tmp_path, prometheus_pair):
+    stack = start_stack(tmp_path, prometheus_pair, loki_version="2.6.1")  # loki-stack's default image (failure-modes 8)
+    try:
+        result = run(stack, "-k", "datasource_is_healthy")
+    finally:
+        stack.stop()
+    failure = result.failure(DATASOURCE.format("loki"))
+    assert "oke Grafana → loki (Loki, http://127.0.0.1:" in failure
+    assert "health check says ERROR" in failure and "unexpected IDENTIFIER" in failure
+    assert "loki.image.tag: 2.9.3" in failure
+    assert "failure" not in {c.tag for c in result.cases()[DATASOURCE.format("prometheus")]}
+
+
+def test_two_default_datasources_are_reported(stack):
+    stack.grafana.add_datasource({"uid": "loki2", "name": "Loki (loki-stack)", "type": "loki", "url": stack.loki.url, "isDefault": True})
+    result = run(stack, "-k", "default")
+    assert "oke Grafana → datasources: 2 default datasources: ['Loki (loki-stack)', 'Prometheus']" in result.failure(DEFAULT) \
+        or "2 default datasources" in result.failure(DEFAULT)
+
+
+def test_empty_panel_queries_are_listed_as_a_should(tmp_path, prometheus_pair):
+    stack = start_stack(tmp_path, prometheus_pair, dashboards=declared_dashboards(panels_expr='up{job="no-such-job"}'))
+    try:
+        result = run(stack, "-k", "panel")
+    finally:
+        stack.stop()
+    failure = result.failure(PANELS)
+    assert "oke dashboards → datasources: 7 of 7 panel queries return no data" in failure
+    assert "stack/dashboard-exclusions.yaml" in failure
+    assert result.code == 0  # a `should`: reported, but the run passes without --strict
+
+
+def test_no_grafana_log_source_is_skipped_with_the_reason(stack):
+    topo = stack.topology(name="no-log.yaml", grafana_log=False)
+    result = run_suites(stack.folder, "--topology", str(topo), "-m", "dashboards", "-k", "log_shows", env=ENV)
+    skipped = result.cases()[LOG].find("skipped")
+    assert "no log source for grafana on cluster oke" in skipped.get("message")
+
+
+def test_wrong_grafana_password_is_reported_with_grafanas_body(stack):
+    result = run_suites(stack.folder, "--topology", str(stack.topology()), "-m", "dashboards", "-k", "default",
+                        env={GRAFANA_PASSWORD_ENV: "wrong"})
+    failure = result.failure(DEFAULT)
+    assert "answered 401" in failure and "Invalid username or password" in failure
+
+
