@@ -129,6 +129,8 @@ def eventually(
         if diagnose is not None:
             try:
                 extra = diagnose()
+            except (APIError, Unreachable):
+                extra = ""  # the same service is failing; the last state already says how
             except Exception as e:  # the diagnosis must never hide the timeout
                 extra = f"(diagnosis failed: {type(e).__name__}: {e})"
         headline = f"{what} after {elapsed:.0f} s"

@@ -123,7 +123,8 @@ def test_version_and_discovery(api_client: client.ApiClient, http: httpx.Client)
     assert client.VersionApi(api_client).get_code().git_version == "v1.33.1"
     assert http.get("/api").json()["versions"] == ["v1"]
     groups = {g["name"]: g["preferredVersion"]["version"] for g in http.get("/apis").json()["groups"]}
-    assert groups == {"monitoring.coreos.com": "v1", "kiali.io": "v1alpha1"}
+    assert groups == {"apps": "v1", "monitoring.coreos.com": "v1", "kiali.io": "v1alpha1"}
+    assert [r["name"] for r in http.get("/apis/apps/v1").json()["resources"]] == ["deployments", "deployments/scale"]
     names = [r["name"] for r in http.get("/apis/monitoring.coreos.com/v1").json()["resources"]]
     assert names == ["servicemonitors", "podmonitors", "prometheuses"]
 
@@ -540,6 +541,91 @@ def test_custom_objects(kube: FakeKubeAPI, api_client: client.ApiClient, http: h
     kube.removed_groups.add("kiali.io")
     r = http.get(f"/apis/kiali.io/v1alpha1/namespaces/{ns}/kialis")
     assert (r.status_code, r.text) == (404, "404 page not found\n")
+
+
+# -- apps/v1 Deployments and the scale subresource ------------------------------------------------
+
+
+@pytest.fixture
+def apps(api_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api_client)
+
+
+def test_deployment_get_and_list(kube: FakeKubeAPI, apps: client.AppsV1Api, core: client.CoreV1Api, ns: str) -> None:
+    kube.add_deployment(ns, "traffic", replicas=2, labels={"app": "traffic"})
+    d = apps.read_namespaced_deployment("traffic", ns)
+    assert (d.spec.replicas, d.spec.selector.match_labels, d.metadata.generation) == (2, {"app": "traffic"}, 1)
+    assert (d.status.observed_generation, d.status.ready_replicas, d.status.available_replicas) == (1, 2, 2)
+    assert [c.type for c in d.status.conditions] == ["Available", "Progressing"]
+    assert [x.metadata.name for x in apps.list_namespaced_deployment(ns, label_selector="app=traffic").items] == ["traffic"]
+    assert "traffic" in [x.metadata.name for x in apps.list_deployment_for_all_namespaces().items]
+    pods = core.list_namespaced_pod(ns, label_selector="app=traffic").items
+    assert len(pods) == 2 and all(p.metadata.name.startswith("traffic-") for p in pods)
+    assert {p.metadata.owner_references[0].kind for p in pods} == {"ReplicaSet"}
+    with pytest.raises(ApiException) as err:
+        apps.read_namespaced_deployment("nope", ns)
+    assert status_of(err.value)["message"] == 'deployments.apps "nope" not found'
+
+
+def test_scale_subresource_read_has_the_real_shape(kube: FakeKubeAPI, http: httpx.Client, ns: str) -> None:
+    deployment = kube.add_deployment(ns, "traffic", replicas=1, labels={"app": "traffic", "tier": "load"})
+    body = http.get(f"/apis/apps/v1/namespaces/{ns}/deployments/traffic/scale").json()
+    assert body["kind"] == "Scale" and body["apiVersion"] == "autoscaling/v1"
+    assert body["metadata"]["uid"] == deployment["metadata"]["uid"]
+    assert body["spec"] == {"replicas": 1}
+    assert body["status"] == {"replicas": 1, "selector": "app=traffic,tier=load"}  # selector as a sorted string
+
+
+def test_scale_to_zero_and_back_through_the_client(kube: FakeKubeAPI, apps: client.AppsV1Api, core: client.CoreV1Api,
+                                                   ns: str) -> None:
+    kube.add_deployment(ns, "traffic", replicas=1)
+    scaled = apps.patch_namespaced_deployment_scale("traffic", ns, {"spec": {"replicas": 0}})
+    assert scaled.spec.replicas is None and scaled.status.replicas == 1  # replicas is omitempty; status not caught up yet
+    assert kube.writes()[-1].headers["Content-Type"] == "application/strategic-merge-patch+json"
+    assert apps.read_namespaced_deployment("traffic", ns).metadata.generation == 2
+    wait_for(lambda: apps.read_namespaced_deployment("traffic", ns).status.observed_generation == 2)
+    status = apps.read_namespaced_deployment("traffic", ns).status
+    assert (status.replicas, status.ready_replicas) == (None, None)  # zero counts are omitted
+    wait_for(lambda: not core.list_namespaced_pod(ns, label_selector="app=traffic").items)
+    with pytest.raises(ApiException) as err:  # at 0 the Scale's JSON has `"spec": {}`: nothing to replace
+        apps.patch_namespaced_deployment_scale("traffic", ns, [{"op": "replace", "path": "/spec/replicas", "value": 3}])
+    assert err.value.status == 422
+    apps.patch_namespaced_deployment_scale("traffic", ns, [{"op": "add", "path": "/spec/replicas", "value": 3}])
+    assert kube.writes()[-1].headers["Content-Type"] == "application/json-patch+json"
+    wait_for(lambda: apps.read_namespaced_deployment("traffic", ns).status.ready_replicas == 3)
+    assert len(core.list_namespaced_pod(ns, label_selector="app=traffic").items) == 3
+
+
+def test_scale_merge_patch_and_errors(kube: FakeKubeAPI, http: httpx.Client, ns: str) -> None:
+    kube.add_deployment(ns, "traffic", replicas=1)
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments/traffic/scale"
+
+    def patch(body: object, content_type: str = "application/merge-patch+json", target: str = path) -> httpx.Response:
+        return http.patch(target, content=json.dumps(body), headers={"Content-Type": content_type})
+
+    assert patch({"spec": {"replicas": 2}}).json()["spec"] == {"replicas": 2}
+    negative = patch({"spec": {"replicas": -1}})
+    assert (negative.status_code, negative.json()["message"]) == (
+        422, 'Scale.autoscaling "traffic" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0')
+    assert negative.json()["details"]["causes"][0]["field"] == "spec.replicas"
+    unsupported = patch({"spec": {"replicas": 2}}, "application/json")
+    assert (unsupported.status_code, unsupported.json()["reason"]) == (415, "UnsupportedMediaType")
+    bad_op = patch([{"op": "replace", "path": "/spec/nope/x", "value": 1}], "application/json-patch+json")
+    assert (bad_op.status_code, bad_op.json()["message"]) == (422, "the server rejected our request due to an error in our request")
+    missing = patch({"spec": {"replicas": 1}}, target=f"/apis/apps/v1/namespaces/{ns}/deployments/ghost/scale")
+    assert (missing.status_code, missing.json()["message"]) == (404, 'deployments.apps "ghost" not found')
+    assert http.put(path, json={}).status_code == 405
+
+
+def test_scale_rbac_denial(kube: FakeKubeAPI, apps: client.AppsV1Api, ns: str) -> None:
+    kube.add_deployment(ns, "traffic")
+    kube.deny("deployments/scale", "patch")
+    with pytest.raises(ApiException) as err:
+        apps.patch_namespaced_deployment_scale("traffic", ns, {"spec": {"replicas": 0}})
+    assert err.value.status == 403
+    assert status_of(err.value)["message"] == (
+        f'deployments.apps "traffic" is forbidden: User "system:serviceaccount:monitoring:conformance" cannot patch '
+        f'resource "deployments/scale" in API group "apps" in the namespace "{ns}"')
 
 
 # -- recording ----------------------------------------------------------------------------------

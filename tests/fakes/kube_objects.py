@@ -535,3 +535,94 @@ def field_value(obj: dict, path: str) -> str:
     if isinstance(cur, bool):
         return "true" if cur else "false"
     return "" if cur is None else str(cur)
+
+
+# -- apps/v1 Deployments and the autoscaling/v1 Scale subresource -----------------------
+
+
+def pod_template_hash(deployment_uid: str) -> str:
+    """A ReplicaSet's pod-template-hash: 10 characters of the safe alphabet (rand.SafeEncodeString)."""
+    digest = hex_id(deployment_uid)
+    return "".join(GENERATE_NAME_ALPHABET[int(digest[i:i + 2], 16) % len(GENERATE_NAME_ALPHABET)] for i in range(0, 20, 2))
+
+
+def deployment_obj(namespace: str, name: str, replicas: int, labels: dict, rv: int, containers: list[dict]) -> dict:
+    """A Deployment as `kubectl create deployment` leaves it, with the API server's defaults."""
+    template_spec = default_pod({"spec": {"containers": containers}})["spec"]
+    for key in ("serviceAccountName", "serviceAccount", "tolerations", "priority", "enableServiceLinks",
+                "preemptionPolicy"):
+        template_spec.pop(key, None)  # set by admission on pods, not defaulted in a pod template
+    m = meta(name, namespace, rv, labels, {"deployment.kubernetes.io/revision": "1"})
+    m["generation"] = 1
+    return {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": m,
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": template_spec},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+                     "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600},
+            "status": {}}
+
+
+def deployment_status(deployment: dict, ready: int) -> dict:
+    """status once the controller has observed the generation and `ready` pods are available (zeros omitted)."""
+    m = deployment["metadata"]
+    now = rfc3339()
+    rs = f"{m['name']}-{pod_template_hash(m['uid'])}"
+    counts = {k: ready for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas") if ready}
+    conditions = [
+        {"type": "Available", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now,
+         "reason": "MinimumReplicasAvailable", "message": "Deployment has minimum availability."},
+        {"type": "Progressing", "status": "True", "lastUpdateTime": now, "lastTransitionTime": now,
+         "reason": "NewReplicaSetAvailable", "message": f'ReplicaSet "{rs}" has successfully progressed.'}]
+    return {"observedGeneration": m["generation"], **counts, "conditions": conditions}
+
+
+def selector_string(match_labels: dict) -> str:
+    """metav1.LabelSelectorAsSelector(...).String(): requirements sorted by key."""
+    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
+
+
+def scale_obj(deployment: dict) -> dict:
+    """autoscaling/v1 Scale of a Deployment (scaleFromDeployment); spec.replicas is omitempty."""
+    m = deployment["metadata"]
+    spec = {"replicas": deployment["spec"]["replicas"]} if deployment["spec"]["replicas"] else {}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+            "spec": spec,
+            "status": {"replicas": deployment["status"].get("replicas", 0),
+                       "selector": selector_string(deployment["spec"]["selector"]["matchLabels"])}}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (also strategic merge for objects without lists, like Scale)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def json_patch(target: dict, operations: list) -> dict:
+    """RFC 6902 add/replace/remove/test on object members (no move/copy, no array indices); ValueError when it does not apply."""
+    doc = json.loads(json.dumps(target))
+    for op in operations:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove", "test"):
+            raise ValueError(f"Unexpected kind: {op.get('op') if isinstance(op, dict) else op}")
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in str(op.get("path", "")).split("/")[1:]]
+        node = doc
+        for key in parents:
+            if not isinstance(node, dict) or key not in node:
+                raise ValueError(f"replace operation does not apply: doc is missing path: {op['path']}")
+            node = node[key]
+        if op["op"] != "add" and last not in node:
+            raise ValueError(f"{op['op']} operation does not apply: doc is missing path: {op['path']}")
+        if op["op"] == "test" and node[last] != op.get("value"):
+            raise ValueError(f"testing value {op['path']} failed: test failed")
+        if op["op"] == "remove":
+            del node[last]
+        elif op["op"] in ("add", "replace"):
+            node[last] = op.get("value")
+    return doc

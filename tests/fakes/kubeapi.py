@@ -67,6 +67,10 @@ CUSTOM = {(k.group, k.version, k.resource): k for k in (
     Kind("podmonitors", "PodMonitor", "monitoring.coreos.com"),
     Kind("prometheuses", "Prometheus", "monitoring.coreos.com"),
     Kind("kialis", "Kiali", "kiali.io", "v1alpha1"))}
+DEPLOYMENTS = Kind("deployments", "Deployment", "apps")
+# Content types the API server accepts for PATCH of built-in resources (apiserver handlers/patch.go).
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json",
+               "application/apply-patch+yaml")
 
 
 @dataclass
@@ -212,6 +216,7 @@ class FakeKubeAPI(FakeServer):
         self._pod_deletions: dict[tuple[str, str], float] = {}
         self._ns_deletions: dict[str, float] = {}
         self._services: dict[tuple[str, str], ServicePorts] = {}
+        self._rollouts: dict[tuple[str, str], float] = {}  # deployment -> when its pods and status catch up
         self._ip_counter = 10
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -449,6 +454,18 @@ class FakeKubeAPI(FakeServer):
         return self.add_custom_object("kiali.io", "v1alpha1", "kialis", namespace,
                                       {"metadata": {"name": name}, "spec": spec or {}})
 
+    def add_deployment(self, namespace: str, name: str, replicas: int = 1, labels: dict | None = None, *,
+                       containers: list[dict] | None = None) -> dict:
+        """An apps/v1 Deployment, already rolled out: `replicas` Ready pods carry its labels and pod-template-hash."""
+        self.add_namespace(namespace)
+        labels = labels or {"app": name}
+        with self._state:
+            obj = ko.deployment_obj(namespace, name, replicas, labels, self._next_rv(),
+                                    copy.deepcopy(containers) or [{"name": name, "image": "busybox:1.36"}])
+            self._put(DEPLOYMENTS, obj)
+            self._roll_out(obj)
+            return copy.deepcopy(obj)
+
     def deny(self, resource: str, verb: str = "*", namespace: str | None = None) -> None:
         """Fault: RBAC lacks `verb` on `resource` (`services/proxy`, `pods/log`, `secrets`, `*`, or a path)."""
         self.denials.append(Denial(resource, verb, namespace))
@@ -485,6 +502,10 @@ class FakeKubeAPI(FakeServer):
             for ns, at in list(self._ns_deletions.items()):
                 if now >= at:
                     self._purge_namespace(ns)
+            for key, at in list(self._rollouts.items()):
+                deployment = self._get(DEPLOYMENTS, *key)
+                if deployment is not None and now >= at:
+                    self._roll_out(deployment)
         for pod in started:
             if self.on_pod_started:
                 try:
@@ -550,6 +571,8 @@ class FakeKubeAPI(FakeServer):
             del self._clocks[key]
         for key in [k for k in self._services if k[0] == ns]:
             del self._services[key]
+        for key in [k for k in self._rollouts if k[0] == ns]:
+            del self._rollouts[key]
         self._ns_deletions.pop(ns, None)
         self._next_rv()
 
@@ -589,7 +612,7 @@ class FakeKubeAPI(FakeServer):
 
     def not_found(self, request: Request) -> Response:
         """Unknown paths under a served group-version get a Status; anything else the mux's plain 404."""
-        served = request.path.startswith("/api/v1/") or any(
+        served = request.path.startswith(("/api/v1/", "/apis/apps/v1/")) or any(
             request.path.startswith(f"/apis/{g}/{v}/") for g, v, _ in CUSTOM if g not in self.removed_groups)
         if served:
             return _json(404, ko.status(404, "NotFound", "the server could not find the requested resource",
@@ -631,6 +654,11 @@ class FakeKubeAPI(FakeServer):
                  GET=lambda r: self._list(CORE[r.params["resource"]], r.params["ns"], r))
         self._on(f"/api/v1/namespaces/{ns}/{core}/{name}",
                  GET=lambda r: self._read(CORE[r.params["resource"]], r.params["ns"], r))
+        self._on("/apis/apps/v1/deployments", GET=lambda r: self._list(DEPLOYMENTS, "", r))
+        self._on(f"/apis/apps/v1/namespaces/{ns}/deployments", GET=lambda r: self._list(DEPLOYMENTS, r.params["ns"], r))
+        self._on(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+                 GET=lambda r: self._read(DEPLOYMENTS, r.params["ns"], r))
+        self._on(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", GET=self._read_scale, PATCH=self._patch_scale)
         self._on(f"/apis/{group}/(?P<resource>[^/]+)", GET=lambda r: self._custom(r, ""))
         self._on(f"/apis/{group}/namespaces/{ns}/(?P<resource>[^/]+)", GET=lambda r: self._custom(r, r.params["ns"]))
         self._on(f"/apis/{group}/namespaces/{ns}/(?P<resource>[^/]+)/{name}",
@@ -649,7 +677,7 @@ class FakeKubeAPI(FakeServer):
                            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": f"{self.host_ip}:6443"}]})
 
     def _served_groups(self) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {}
+        groups: dict[str, list[str]] = {"apps": ["v1"]}  # built-in groups come first in /apis
         for g, v, _ in CUSTOM:
             if g not in self.removed_groups and v not in groups.setdefault(g, []):
                 groups[g].append(v)
@@ -672,6 +700,13 @@ class FakeKubeAPI(FakeServer):
 
     def _get_group_resources(self, request: Request) -> Response:
         g, v = request.params["group"], request.params["version"]
+        if (g, v) == ("apps", "v1"):
+            body = self._resource_list("apps/v1", [DEPLOYMENTS])
+            body["resources"][0]["verbs"] = ["get", "list", "patch"]
+            body["resources"].append({"name": "deployments/scale", "singularName": "", "namespaced": True,
+                                      "group": "autoscaling", "version": "v1", "kind": "Scale",
+                                      "verbs": ["get", "patch", "update"]})
+            return _json(200, body)
         kinds = [k for (kg, kv, _), k in CUSTOM.items() if (kg, kv) == (g, v) and g not in self.removed_groups]
         return _json(200, self._resource_list(f"{g}/{v}", kinds)) if kinds else Response(404, "404 page not found\n")
 
@@ -870,6 +905,80 @@ class FakeKubeAPI(FakeServer):
                 self._mark_deleting(pod, grace)
                 self._pod_deletions[(ns, name)] = time.monotonic() + self.pod_delete_delay
             return _json(200, copy.deepcopy(pod))
+
+    # -- deployments -----------------------------------------------------------------
+    def _roll_out(self, deployment: dict) -> None:
+        """The controllers' work, done at once: pods match spec.replicas, status reports them."""
+        m = deployment["metadata"]
+        ns, name, replicas = m["namespace"], m["name"], deployment["spec"]["replicas"]
+        template_hash = ko.pod_template_hash(m["uid"])
+        owned = sorted(k for k, pod in self._objects.get("pods", {}).items()
+                       if k[0] == ns and (pod["metadata"].get("labels") or {}).get("pod-template-hash") == template_hash
+                       and not pod["metadata"].get("deletionTimestamp"))
+        for key in owned[replicas:]:
+            self._mark_deleting(self._objects["pods"][key], 30)
+            self._pod_deletions[key] = time.monotonic() + self.pod_delete_delay
+        template = deployment["spec"]["template"]
+        rs = f"{name}-{template_hash}"
+        for _ in range(replicas - len(owned)):
+            pod = self.add_pod(ns, ko.generated_name(f"{rs}-"), containers=template["spec"]["containers"],
+                               labels={**template["metadata"]["labels"], "pod-template-hash": template_hash})
+            stored = self._get(CORE["pods"], ns, pod["metadata"]["name"])
+            stored["metadata"]["generateName"] = f"{rs}-"
+            stored["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+                                                      "uid": ko.new_uid(), "controller": True, "blockOwnerDeletion": True}]
+        deployment["status"] = ko.deployment_status(deployment, replicas)
+        self._touch(deployment)
+        self._rollouts.pop((ns, name), None)
+
+    def _read_scale(self, request: Request) -> Response:
+        ns, name = request.params["ns"], request.params["name"]
+        with self._state:
+            deployment = self._get(DEPLOYMENTS, ns, name)
+            if deployment is None:
+                return _json(404, ko.not_found("deployments", name, "apps"))
+            return _json(200, ko.scale_obj(deployment))
+
+    def _patch_scale(self, request: Request) -> Response:
+        """PATCH .../deployments/NAME/scale: json, merge or strategic-merge patch of the Scale; spec.replicas lands."""
+        ns, name = request.params["ns"], request.params["name"]
+        content_type = (_header(request, "Content-Type") or "").split(";")[0].strip()
+        if content_type not in PATCH_TYPES:
+            return _json(415, ko.status(415, "UnsupportedMediaType",
+                                        "the body of the request was in an unknown format - accepted media types include: "
+                                        + ", ".join(PATCH_TYPES)))
+        if content_type == "application/apply-patch+yaml":
+            return _json(415, ko.status(415, "UnsupportedMediaType", "server-side apply is not supported by FakeKubeAPI"))
+        try:
+            patch = json.loads(request.body or b"")
+        except ValueError as exc:
+            return _json(400, ko.bad_request(f"error decoding patch: {exc}"))
+        with self._state:
+            deployment = self._get(DEPLOYMENTS, ns, name)
+            if deployment is None:
+                return _json(404, ko.not_found("deployments", name, "apps"))
+            current = ko.scale_obj(deployment)
+            try:
+                patched = ko.json_patch(current, patch) if content_type == PATCH_TYPES[0] else ko.merge_patch(current, patch)
+            except (ValueError, TypeError, AttributeError):  # jsonpatch Apply failed: NewGenericServerResponse(422, ...)
+                return _json(422, ko.status(422, "Invalid", "the server rejected our request due to an error in our request", {}))
+            replicas = (patched.get("spec") or {}).get("replicas", 0)
+            if not isinstance(replicas, int) or isinstance(replicas, bool):
+                return _json(400, ko.bad_request(f"json: cannot unmarshal {type(replicas).__name__} into Go struct field "
+                                                 "ScaleSpec.spec.replicas of type int32"))
+            if replicas < 0:
+                detail = f"Invalid value: {replicas}: must be greater than or equal to 0"
+                return _json(422, ko.status(422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas: {detail}',
+                                            {"name": name, "group": "autoscaling", "kind": "Scale", "causes": [
+                                                {"reason": "FieldValueInvalid", "message": detail, "field": "spec.replicas"}]}))
+            if request.arg("dryRun") == "All":
+                return _json(200, {**current, "spec": {"replicas": replicas} if replicas else {}})
+            if replicas != deployment["spec"]["replicas"]:
+                deployment["spec"]["replicas"] = replicas
+                deployment["metadata"]["generation"] += 1
+                self._touch(deployment)
+                self._rollouts[(ns, name)] = time.monotonic() + self.pod_start_delay
+            return _json(200, ko.scale_obj(deployment))
 
     # -- pod logs --------------------------------------------------------------------
     def _read_log(self, request: Request) -> Response:

@@ -1,0 +1,147 @@
+"""The whole stack behind two fake Kubernetes API servers, for suite self-tests through the service proxy.
+
+Two FakeKubeAPIs (`oke`, `workstation`) share one kubeconfig (contexts `kind-oke`, `kind-workstation`);
+the topology gives both as `provider: existing`, so every service is reached through the API server's
+service proxy with the kubeconfig's token. Behind the proxies: the real Prometheus pair, FakeLoki,
+FakeGrafana (admin Secret, datasources on the real Prometheus and FakeLoki) and FakeKiali.
+
+The log agent is modelled as Promtail's kubernetes-pods job: when a pod starts on a cluster, that
+cluster's FakePromtail ships the pod's stdout with the cluster's external labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fakes.grafana import FakeGrafana
+from tests.fakes.kiali import FakeKiali
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.fakes.loki import FakeLoki
+from tests.fakes.promtail import FakePromtail
+from tests.fakes.server import FakeServer, Request
+from tests.proving_ground import PrometheusPair
+from tests.proving_stack import CLUSTERS, GRAFANA_PASSWORD, declared_dashboards, kiali_spec
+from tests.suite_runner import write_topology
+
+GRAFANA_SECRET = "kube-prometheus-stack-grafana"  # stack/services.yaml credentials_secret
+GRAFANA_POD = "kube-prometheus-stack-grafana-6d8f7c9b5-x2k4q"
+# Ready pods a healthy install has in the stack's namespaces (stack/services.yaml pod_namespaces).
+STACK_PODS = {
+    "oke": {"monitoring": ["kube-prometheus-stack-operator-5c9d8b7f6-abcde", "prometheus-kube-prometheus-stack-prometheus-0",
+                           "loki-stack-0", "loki-stack-promtail-7xk2p"],
+            "istio-system": ["istiod-7b9c8d6f5-fghij", "kiali-6f7d8c9b4-klmno"]},
+    "workstation": {"monitoring": ["kube-prometheus-stack-operator-5c9d8b7f6-pqrst",
+                                   "prometheus-kube-prometheus-stack-prometheus-0", "loki-stack-promtail-9zq3w"],
+                    "istio-system": ["istiod-7b9c8d6f5-uvwxy", "istio-eastwestgateway-5d6c7b8a9-zabcd"]},
+}
+
+
+@dataclass
+class KubeStack:
+    """Running fakes, the kubeconfig that reaches both API servers, and the topology that uses it."""
+
+    folder: Path
+    pair: PrometheusPair
+    loki: FakeLoki
+    grafana: FakeGrafana
+    kiali: FakeKiali
+    apis: dict[str, FakeKubeAPI] = field(default_factory=dict)
+    promtails: dict[str, FakePromtail] = field(default_factory=dict)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    def topology(self, name: str = "topology.yaml") -> Path:
+        """Both clusters as provider existing: no service URL, everything through the API servers."""
+        clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
+                     "context": f"kind-{c}", "kubeconfig": str(self.kubeconfig)} for c in CLUSTERS]
+        return write_topology(self.folder, clusters, name)
+
+    def servers(self) -> dict[str, FakeServer]:
+        """Every fake the suite can talk to, by name."""
+        return {**{f"kube-{c}": api for c, api in self.apis.items()},
+                "loki": self.loki, "grafana": self.grafana, "kiali": self.kiali}
+
+    def writes(self) -> dict[str, list[Request]]:
+        """Writing requests each fake received, by fake."""
+        return {name: server.writes() for name, server in self.servers().items()}
+
+    def hook_errors(self) -> list[BaseException]:
+        return [e for api in self.apis.values() for e in api.hook_errors]
+
+    def stop(self) -> None:
+        for api in self.apis.values():
+            api.stop()
+        for p in self.promtails.values():
+            p.stop()
+        for server in (self.kiali, self.grafana, self.loki):
+            server.stop()
+
+
+def promtail_hook(api: FakeKubeAPI, promtail: FakePromtail):
+    """on_pod_started: ship every line the pod's containers printed, as Promtail's kubernetes-pods job would."""
+    def ship(pod: dict) -> None:
+        meta = pod["metadata"]
+        for container in pod["spec"]["containers"]:
+            text = api.pod_log(meta["namespace"], meta["name"], container["name"])
+            for line in text.splitlines():
+                promtail.emit(line, meta["namespace"], meta["name"], container["name"],
+                              (meta.get("labels") or {}).get("app", ""))
+    return ship
+
+
+def seed_stack_pods(api: FakeKubeAPI, promtail: FakePromtail) -> None:
+    """Ready stack pods, each with one log line its cluster's agent ships (a real cluster's Loki is never empty)."""
+    for namespace, pods in STACK_PODS[api.cluster].items():
+        for pod in pods:
+            line = f'level=info msg="started" pod={pod}'
+            api.add_pod(namespace, pod, labels={"app": pod.split("-")[0]}, logs=line + "\n")
+            promtail.emit(line, namespace, pod, "main", pod.split("-")[0])
+
+
+def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> None:
+    """The admin Secret and the Grafana pod; its log is Grafana's own unless `log` replaces it."""
+    api.add_secret("monitoring", GRAFANA_SECRET, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
+    text = log if log is not None else "".join(line + "\n" for line in grafana.log_lines)
+    api.add_pod("monitoring", GRAFANA_POD, labels={"app.kubernetes.io/name": "grafana"},
+                containers=[{"name": "grafana", "image": "docker.io/grafana/grafana:11.4.0"},
+                            {"name": "grafana-sc-dashboard", "image": "quay.io/kiwigrid/k8s-sidecar:1.28.0"}],
+                logs={"grafana": text, "grafana-sc-dashboard": ""})
+
+
+def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
+                     dashboards: list[dict] | None = None, grafana_log: str | None = None) -> KubeStack:
+    """Start the fakes, both API servers and their agents; write the kubeconfig."""
+    folder.mkdir(parents=True, exist_ok=True)
+    loki = FakeLoki().start()
+    grafana = FakeGrafana(
+        admin_password=GRAFANA_PASSWORD,
+        datasources=[
+            {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
+            {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
+        ],
+        dashboards=declared_dashboards() if dashboards is None else dashboards,
+    ).start()
+    kiali = FakeKiali(kiali_spec()).start()
+    stack = KubeStack(folder, pair, loki, grafana, kiali)
+    try:
+        for cluster in CLUSTERS:
+            labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
+            promtail = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{cluster}-unused.log",
+                                    external_labels=labels).start()
+            stack.promtails[cluster] = promtail
+            api = FakeKubeAPI(cluster)
+            api.on_pod_started = promtail_hook(api, promtail)
+            stack.apis[cluster] = api.start()
+            api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
+            seed_stack_pods(api, promtail)
+        oke, workstation = stack.apis["oke"], stack.apis["workstation"]
+        oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
+        seed_grafana(oke, grafana, grafana_log)
+        workstation.add_stack_services(prometheus=pair.remote.url)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

@@ -1,0 +1,224 @@
+"""The suites through the API servers' service proxy (provider existing): healthy, and each broken hop."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.fakes.server import Request
+from tests.proving_ground import PrometheusPair
+from tests.proving_kube import KubeStack, start_kube_stack
+from tests.proving_stack import GRAFANA_PASSWORD, declared_dashboards
+from tests.suite_runner import SuiteRun, run_suites
+
+EVERY_AREA = "logs or metrics or platform or kiali or dashboards"
+CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
+LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"
+PODS = "suites.test_platform::test_every_stack_pod_is_ready[{}]"
+TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
+GRAFANA_LOG = "suites.test_dashboards::test_grafana_log_shows_no_provisioning_errors"
+KIALI_LISTS = "suites.test_kiali::test_kiali_lists_every_cluster_accessible_with_the_primary_as_home[workstation]"
+KIALI_WORKLOADS = "suites.test_kiali::test_kiali_lists_the_remote_workloads[workstation]"
+CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
+
+
+@pytest.fixture
+def stack(tmp_path: Path, prometheus_pair: PrometheusPair) -> Iterator[KubeStack]:
+    s = start_kube_stack(tmp_path / "stack", prometheus_pair)
+    yield s
+    s.stop()
+
+
+def run(stack: KubeStack, *args: str) -> SuiteRun:
+    return run_suites(stack.folder, "--topology", str(stack.topology()), *args)
+
+
+def outcome(result: SuiteRun, case: str) -> str:
+    return result.properties(case)["outcome"]
+
+
+def canary_cleaned_up(api: FakeKubeAPI) -> bool:
+    """The canary namespace and pod were created, the namespace deleted, and it is gone."""
+    writes = [(w.method, w.path) for w in api.writes()]
+    return (("POST", "/api/v1/namespaces") in writes and ("POST", f"/api/v1/namespaces/{CANARY_NS}/pods") in writes
+            and ("DELETE", f"/api/v1/namespaces/{CANARY_NS}") in writes
+            and api.get_object("namespaces", "", CANARY_NS) is None)
+
+
+# -- healthy ------------------------------------------------------------------------------------
+
+
+def test_every_area_passes_through_the_proxy_and_leaves_nothing_behind(stack: KubeStack) -> None:
+    """Healthy stack: all checks pass through the proxy; canary recorded and cleaned up; no secret leaks."""
+    result = run(stack, "-m", EVERY_AREA)
+    assert result.code == 0, result.output
+    for cluster, api in stack.apis.items():
+        seconds = float(result.properties(CANARY.format(cluster))["log_propagation_seconds"])
+        assert 0 <= seconds < 3  # the agent ships within 0.2 s of the pod start; polls are at most 1 s apart
+        assert canary_cleaned_up(api)
+    assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
+    assert result.properties(PODS.format("workstation"))["pods_ready"] == "5"  # STACK_PODS of workstation
+    assert not stack.hook_errors()
+    for secret in [GRAFANA_PASSWORD] + [api.token for api in stack.apis.values()]:
+        assert secret not in result.output and secret not in result.junit.read_text()
+
+
+# -- log canary -----------------------------------------------------------------------------------
+
+
+def test_canary_under_the_wrong_label_fails_at_once_and_still_deletes_its_namespace(
+        tmp_path: Path, prometheus_pair: PrometheusPair) -> None:
+    """A remote agent labelling cluster=oke: Failed naming the labels; the canary namespace is gone anyway."""
+    stack = start_kube_stack(tmp_path / "stack", prometheus_pair, promtail_labels={"workstation": {"cluster": "oke"}})
+    try:
+        result = run(stack, "-k", "canary and workstation")
+    finally:
+        stack.stop()
+    failure = result.failure(CANARY.format("workstation"))
+    assert "remote workstation Promtail → oke Loki: the canary line arrived with cluster=oke, not cluster=workstation" in failure
+    assert f"'namespace': '{CANARY_NS}'" in failure  # the stray line was found by its pod's namespace
+    assert outcome(result, CANARY.format("workstation")) == "failed"
+    assert canary_cleaned_up(stack.apis["workstation"])
+    assert result.seconds < 15
+
+
+def test_loki_without_endpoints_times_out_with_the_proxy_503(stack: KubeStack) -> None:
+    """No ready Loki pod: the proxy's 503 is transient, so the logs checks wait and time out with it."""
+    stack.apis["oke"].set_endpoints_ready("monitoring", "loki-stack", False)
+    result = run(stack, "-m", "logs", "-k", "canary and oke or cluster_label", "--timeout-scale", "0.02")
+    for case in (CANARY.format("oke"), LABELS):
+        failure = result.failure(case)
+        assert outcome(result, case) == "timed_out", failure
+        # 60 s x 0.02, but one probe lasts about 1.4 s: the client retries each 503 three times first.
+        assert re.search(r"(no canary line|cluster label values incomplete) after [12] s", failure)
+        assert 'last observed' in failure and 'answered 503' in failure
+        assert 'no endpoints available for service \\"loki-stack\\"' in failure
+    assert canary_cleaned_up(stack.apis["oke"])
+
+
+# -- platform -------------------------------------------------------------------------------------
+
+
+def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(stack: KubeStack) -> None:
+    """CrashLoopBackOff cannot clear by waiting: Failed well before the 180 s timeout, with the crash's log."""
+    stack.apis["workstation"].add_pod(
+        "monitoring", "loki-stack-promtail-crash", containers=[{"name": "promtail", "image": "grafana/promtail:2.9.3"}],
+        crashloop=True, previous_logs='level=error msg="error creating promtail" error="yaml: unmarshal errors"\n')
+    result = run(stack, "-k", "stack_pod and workstation")
+    failure = result.failure(PODS.format("workstation"))
+    assert "workstation stack pods: monitoring/loki-stack-promtail-crash container promtail CrashLoopBackOff (5 restarts)" in failure
+    assert "last 20 lines (previous container):" in failure
+    assert 'error="yaml: unmarshal errors"' in failure
+    assert outcome(result, PODS.format("workstation")) == "failed"
+    assert result.seconds < 15
+
+
+def test_pod_that_never_gets_ready_times_out_naming_it(stack: KubeStack) -> None:
+    """A running pod whose readiness probe keeps failing: the wait times out with that pod as last state."""
+    stack.apis["oke"].add_pod("istio-system", "istiod-7b9c8d6f5-stuck", containers=[{"name": "discovery", "image": "istio/pilot:1.24.0"}],
+                              ready=False)
+    result = run(stack, "-k", "stack_pod and oke", "--timeout-scale", "0.02")
+    failure = result.failure(PODS.format("oke"))
+    assert "oke stack pods: pods not Ready after 4 s" in failure  # 180 s scaled by 0.02 is 3.6 s
+    assert "istio-system/istiod-7b9c8d6f5-stuck container discovery NotReady: running but its readiness probe fails" in failure
+    assert outcome(result, PODS.format("oke")) == "timed_out"
+
+
+@pytest.mark.parametrize("fault, status", [
+    ("token", "401"),  # the kubeconfig's token was rotated on the server
+    ("rbac", "403"),   # the token's subject may not use the service proxy nor list pods
+])
+def test_remote_api_server_refusing_is_a_precondition_named_at_once(stack: KubeStack, fault: str, status: str) -> None:
+    """401/403 from the remote API server cannot clear by waiting: precondition with the status, fast."""
+    remote = stack.apis["workstation"]
+    if fault == "token":
+        remote.token = "rotated-" + remote.token
+    else:
+        remote.deny("services/proxy")
+        remote.deny("pods", "list")
+    result = run(stack, "-m", "platform", "-k", "workstation")
+    targets, pods = result.failure(TARGETS.format("workstation")), result.failure(PODS.format("workstation"))
+    assert f"workstation Prometheus GET /api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-prometheus:9090/proxy/api/v1/targets answered {status}" in targets
+    assert f"conformance → workstation API server: list pods in monitoring: {status}" in pods
+    if fault == "rbac":  # the API server's own Status body, JSON-escaped, is the evidence
+        assert 'cannot get resource \\"services/proxy\\" in API group \\"\\" in the namespace \\"monitoring\\"' in targets
+        assert 'cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"monitoring\\"' in pods
+    for case in (TARGETS.format("workstation"), PODS.format("workstation")):
+        assert outcome(result, case) == "precondition"
+    assert result.seconds < 15
+
+
+# -- dashboards -----------------------------------------------------------------------------------
+
+
+def test_provisioning_error_in_the_grafana_pod_log_is_named(tmp_path: Path, prometheus_pair: PrometheusPair) -> None:
+    """A dashboard file Grafana rejects: its error line is read from the Grafana pod's container log."""
+    broken = {"uid": "uid-broken", "title": "", "folder": "Mesh", "file": "broken.json", "panels": []}
+    stack = start_kube_stack(tmp_path / "stack", prometheus_pair, dashboards=declared_dashboards() + [broken])
+    try:
+        result = run(stack, "-k", "provisioning_errors")
+    finally:
+        stack.stop()
+    failure = result.failure(GRAFANA_LOG)
+    assert "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: Dashboard title cannot be empty" in failure
+    assert "file=/var/lib/grafana/dashboards/default/broken.json" in failure
+    assert outcome(result, GRAFANA_LOG) == "failed"
+    assert result.properties(GRAFANA_LOG)["grafana_provisioning_errors"] == "1"
+
+
+# -- kiali ----------------------------------------------------------------------------------------
+
+
+def test_remote_inaccessible_in_kiali_fails_at_once_naming_it(stack: KubeStack) -> None:
+    """Kiali lists the remote but cannot reach it: every kiali check of the remote fails at once."""
+    stack.kiali.inaccessible.add("workstation")
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    for case in (KIALI_LISTS, KIALI_WORKLOADS):
+        failure = result.failure(case)
+        assert "oke Kiali → workstation API server: Kiali lists workstation but cannot access it" in failure
+        assert outcome(result, case) == "failed"
+    assert result.seconds < 15
+
+
+def test_remote_hidden_from_kiali_says_it_is_not_listed(stack: KubeStack) -> None:
+    """No remote secret at all: Kiali's config does not list the remote."""
+    stack.kiali.hidden.add("workstation")
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(KIALI_LISTS)
+    assert "oke Kiali → workstation API server: Kiali does not list cluster workstation (it lists: oke)" in failure
+    assert "kiali.io/multiCluster=true" in failure  # the hint that says how Kiali finds a remote
+    assert outcome(result, KIALI_LISTS) == "failed"
+
+
+# -- read-only ------------------------------------------------------------------------------------
+
+
+def allowed_write(fake: str, request: Request) -> bool:
+    """The writes a --read-only run may cause.
+
+    Grafana's session login: basic auth cannot pass the API server's proxy (it drops Authorization),
+    so the suite logs in once; it changes nothing Grafana serves. Loki pushes from the log agent:
+    the system itself, not the suite (the test also checks no canary line is among them).
+    """
+    grafana_login = "/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-grafana:80/proxy/login"
+    if (fake, request.method, request.path) in {("grafana", "POST", "/login"), ("kube-oke", "POST", grafana_login)}:
+        return True
+    return fake == "loki" and request.path == "/loki/api/v1/push" and request.headers.get("User-Agent") == "promtail/fake"
+
+
+def test_read_only_sends_no_write_to_any_fake_and_creates_no_canary(stack: KubeStack) -> None:
+    """--read-only: no writing request reaches any fake, apart from the Grafana login; no canary pod."""
+    result = run(stack, "-m", EVERY_AREA, "--read-only")
+    assert result.code == 0, result.output
+    writes = stack.writes()
+    unexpected = {name: [(w.method, w.path) for w in ws if not allowed_write(name, w)] for name, ws in writes.items()}
+    assert unexpected == {name: [] for name in writes}
+    assert [(w.method, w.path) for w in writes["grafana"]] == [("POST", "/login")]  # one session for the whole run
+    assert not any(CANARY_NS.encode() in w.body for w in writes["loki"])
+    for cluster in stack.apis:
+        skipped = result.cases()[CANARY.format(cluster)].find("skipped")
+        assert "--read-only: this check writes" in skipped.get("message")
