@@ -1,29 +1,13 @@
-"""Host checks that must pass before checks against kind clusters can mean anything."""
+"""The host check the suites make before kind clusters can mean anything (the bring-up makes the full set)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
-DOCKER_INFO_TIMEOUT = 15  # seconds; `docker info` answers in well under a second when the engine is up
+from conformance.provision.preflight import query_docker
 
 
-def docker_engine_problem(timeout: float = DOCKER_INFO_TIMEOUT) -> str | None:
+def docker_engine_problem() -> str | None:
     """None when a Docker engine answers `docker info`; otherwise what is wrong, in one line."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return "the docker CLI is not on PATH"
-    try:
-        result = subprocess.run(
-            [docker, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True, text=True, timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return f"`docker info` did not answer within {timeout:.0f} s"
-    if result.returncode != 0 or not result.stdout.strip():
-        reason = (result.stderr.strip().splitlines() or ["no server version reported"])[-1]
-        return f"no Docker engine is reachable (`docker info`: {reason})"
-    return None
+    return query_docker()[1]
 
 
 def kind_preflight_message(topology_path: str, kind_clusters: list[str], problem: str) -> str:

@@ -15,7 +15,9 @@ _PATTERNS = [
     (re.compile(r"(?i)(authorization:\s*(?:bearer|basic)\s+)\S+"), r"\1" + MASK),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1" + MASK),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), MASK),  # JWTs (service-account tokens)
-    (re.compile(r"(?i)((?:password|passwd|token|secret|client-key-data|client-certificate-data)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), r"\1" + MASK),
+    (re.compile(r"(?i)((?:password|passwd|token|secret|client-key-data|client-certificate-data|tls\.key|tls\.crt|ca\.crt)"
+                r"[\"']?\s*[:=]\s*[\"']?(?:Bearer\s+)?)[^\s\"',}]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(PASSWORD[A-Z_]*\s*[:=]\s*)\S+"), r"\1" + MASK),  # GF_SECURITY_ADMIN_PASSWORD=... in describe output
     (re.compile(r"(://[^/\s:@]+:)[^@\s/]+@"), r"\1" + MASK + "@"),  # user:password@ in URLs
 ]
 
@@ -36,3 +38,19 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def redact_secret_data(text: str) -> str:
+    """Mask the values under `data:`/`stringData:` of Secret YAML (base64 credentials)."""
+    out, skipping, indent = [], False, 0
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        depth = len(line) - len(stripped)
+        if skipping and stripped and depth > indent:
+            out.append(" " * depth + MASK)
+            continue
+        skipping = False
+        if stripped in ("data:", "stringData:"):
+            skipping, indent = True, depth
+        out.append(line)
+    return "\n".join(out)

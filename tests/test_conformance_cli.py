@@ -17,7 +17,7 @@ def fake_docker(folder: Path, *, engine_up: bool) -> dict[str, str]:
     bin_dir.mkdir()
     script = bin_dir / "docker"
     if engine_up:
-        script.write_text("#!/bin/sh\necho 28.2.2\n")
+        script.write_text("#!/bin/sh\necho '{\"ServerVersion\": \"28.2.2\"}'\n")
     else:
         script.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
                           "Is the docker daemon running?' >&2\nexit 1\n")
@@ -30,7 +30,7 @@ def test_kind_topology_without_docker_fails_fast_with_the_ways_forward(tmp_path)
     assert run.code != 0
     assert run.seconds < 30
     assert "Traceback" not in run.output
-    assert "no Docker engine is reachable" in run.output
+    assert "Docker engine not reachable (Cannot connect to the Docker daemon" in run.output
     assert "provider: existing" in run.output and "provider: endpoints" in run.output
     assert list(run.cases()) == ["platform::preflight[kind]"]  # nothing else ran
     assert run.properties("platform::preflight[kind]")["outcome"] == "precondition"

@@ -64,16 +64,22 @@ def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = Fal
 
 
 def docker_info(problems: list[str]) -> dict | None:
-    """`docker info` as JSON, or None with the reason added to problems."""
+    """`docker info` as JSON, or None with the reason and the ways forward added to problems."""
+    info, reason = query_docker()
+    if reason:
+        problems.append(f"{reason}; {WAYS_FORWARD}")
+    return info
+
+
+def query_docker() -> tuple[dict | None, str | None]:
+    """(`docker info` as JSON, None), or (None, why no engine answered) in one line without advice."""
     if shutil.which("docker") is None:
-        problems.append("docker: command not found; install Docker (https://docs.docker.com/engine/install/), or " + WAYS_FORWARD)
-        return None
+        return None, "docker: command not found; install Docker (https://docs.docker.com/engine/install/)"
     try:
         proc = subprocess.run(["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True,
                               timeout=DOCKER_TIMEOUT)
     except subprocess.TimeoutExpired:
-        problems.append(f"Docker engine did not answer `docker info` within {DOCKER_TIMEOUT:.0f}s; " + WAYS_FORWARD)
-        return None
+        return None, f"Docker engine did not answer `docker info` within {DOCKER_TIMEOUT:.0f}s"
     try:
         info = json.loads(proc.stdout or "null")
     except ValueError:
@@ -83,9 +89,8 @@ def docker_info(problems: list[str]) -> dict | None:
     if proc.returncode != 0 or not info or errors or not info.get("ServerVersion"):
         reason = (errors[0] if errors else proc.stderr.strip().splitlines()[-1:] or ["no answer"])
         reason = reason if isinstance(reason, str) else reason[0]
-        problems.append(f"Docker engine not reachable ({reason.strip()[:160]}); " + WAYS_FORWARD)
-        return None
-    return info
+        return None, f"Docker engine not reachable ({reason.strip()[:160]})"
+    return info, None
 
 
 def check_resources(info: dict, host: Host, problems: list[str], warnings: list[str]) -> None:
