@@ -65,6 +65,14 @@ class PrometheusProcess:
         self.stop()
         raise RuntimeError(f"prometheus {self.name} not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
 
+    def stop_remote_write(self) -> None:
+        """Drop remote_write from the config and reload: the process keeps running, nothing is sent any more."""
+        path = self.folder / "prometheus.yml"
+        config = yaml.safe_load(path.read_text())
+        config.pop("remote_write", None)
+        path.write_text(yaml.safe_dump(config))
+        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+
     def wait_for_targets(self, count: int, timeout: float = 10.0) -> None:
         """Block until service discovery lists count active targets, each scraped once."""
         deadline = time.monotonic() + timeout

@@ -108,4 +108,7 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
         labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
         stack.log_file(cluster).touch()
         stack.promtails[cluster] = FakePromtail(f"{loki.url}/loki/api/v1/push", stack.log_file(cluster), external_labels=labels).start()
+        # A real agent always has something to ship; so Loki knows every cluster before any canary.
+        with stack.log_file(cluster).open("a") as f:
+            f.write(f"level=info msg=\"{cluster} log agent started\"\n")
     return stack

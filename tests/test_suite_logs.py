@@ -90,7 +90,7 @@ def test_missing_cluster_value_names_the_hop(stack):
 
 def test_rate_limited_pushes_show_as_discards(stack):
     stack.loki.rate_limited = True  # 429 'Ingestion rate limit exceeded' (failure-modes 3)
-    result = run(stack, "-k", "canary or discards", "--timeout-scale", "0.1")
+    result = run(stack, "-k", "(canary and workstation) or discards", "--timeout-scale", "0.1")
     failure = result.failure(DISCARDS)
     assert "Loki discarded samples during the run (rate_limited: " in failure
     assert result.properties(DISCARDS)["requirement"] == "should"

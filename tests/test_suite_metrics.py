@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -105,14 +104,24 @@ def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):
     topo = endpoints_topology(tmp_path, pair.primary.url, pair.remote.url)
     warm = run_suites(tmp_path, "--topology", str(topo), "-k", "fresh")
     assert warm.code == 0, warm.output
-    pair.remote.proc.send_signal(signal.SIGKILL)  # no staleness markers: the last samples just age
-    time.sleep(17)  # past scrape interval (1 s) + margin (15 s)
-    run = run_suites(tmp_path, "--topology", str(endpoints_topology(tmp_path, pair.primary.url, None)), "-k", "fresh")
+    pair.remote.stop_remote_write()  # the remote keeps running; its last samples on the primary just age
+    time.sleep(5)  # past scrape interval (1 s) + margin (15 s x 0.2 = 3 s)
+    run = run_suites(tmp_path, "--topology", str(topo), "-k", "fresh", "--timeout-scale", "0.2")
     failure = run.failure(FRESH)
-    assert "the newest sample with cluster=workstation is" in failure
-    assert "expected under 45 s" in failure or "expected under 16 s" in failure
-    age = float(run.properties(FRESH)["remote_write_sample_age_seconds"])
-    assert age >= 17
+    assert "workstation Prometheus → oke Prometheus (remote_write): the newest sample with cluster=workstation is" in failure
+    assert "expected under 4 s (scrape interval 1 s + 3 s)" in failure
+    assert float(run.properties(FRESH)["remote_write_sample_age_seconds"]) >= 4
+    assert run.properties(FRESH)["outcome"] == "failed"
+
+
+def test_an_unreachable_remote_is_judged_by_the_chart_scrape_interval():
+    from conformance.clients.prometheus import PrometheusClient
+    from conformance.http import HTTPService, RetryPolicy
+    from suites.test_metrics import CHART_SCRAPE_INTERVAL, remote_scrape_interval
+
+    gone = PrometheusClient(HTTPService("workstation Prometheus", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1)))
+    assert remote_scrape_interval(gone) == CHART_SCRAPE_INTERVAL == 30.0
+    assert remote_scrape_interval(None) == 30.0
 
 
 def test_a_down_target_is_listed_with_pool_url_and_error(tmp_path):
