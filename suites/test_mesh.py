@@ -89,7 +89,7 @@ def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_
 
 @pytest.mark.writes
 @pytest.mark.requirement("must")
-def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
+def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, record_property):
     """With the sample app's traffic, istio_requests_total shows a request from the remote to the primary."""
     hop = f"{remote.name} sample client → {primary.name} sample server (mesh)"
     query = (f'sum by (source_cluster, destination_cluster, reporter) '
@@ -102,10 +102,11 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
             raise NotYet(f"pairs from {remote.name}: {pairs or 'none'}")
         return pairs, crossing
 
-    traffic = _traffic(access, remote, read_only)
+    # With Kubernetes access the check makes its own traffic (hence `writes`); without, it can only observe.
+    traffic = traffic_running(access.kube(remote), traffic_generator()) if remote.has_kube else None
     if traffic is None and not primary_prometheus.query(query):
         pytest.skip(f"no mesh traffic from {remote.name} to observe, and this run cannot start the sample app's "
-                    f"traffic generator ({'--read-only' if read_only else 'no Kubernetes access'})")
+                    f"traffic generator (no Kubernetes access)")
     try:
         with traffic or nullcontext():
             pairs, crossing = eventually(probe, hop=hop, what=f"no istio_requests_total from {remote.name} to {primary.name}",
@@ -117,11 +118,4 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
     if reporters != {"source", "destination"}:
         raise Failed(hop, f"the crossing request is reported by {sorted(reporters)} only; both sidecars should report it",
                      f"series: {crossing}")
-
-
-def _traffic(access, remote, read_only: bool):
-    """A context that runs the traffic generator on the remote; None when this run may not start it."""
-    if read_only or not remote.has_kube:
-        return None
-    return traffic_running(access.kube(remote), traffic_generator())
 

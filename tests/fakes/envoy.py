@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from tests.fakes.server import FakeServer, Response
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -14,16 +16,24 @@ def request_series(reporter: str, source: str, destination: str, count: int = 42
 
 
 class FakeEnvoy(FakeServer):
-    """A sidecar's Envoy-only stats; `requests` holds istio_requests_total lines (empty: no traffic yet)."""
+    """A sidecar's Envoy-only stats; `requests` holds istio_requests_total lines (empty: no traffic yet).
 
-    def __init__(self, requests: list[str] | None = None) -> None:
+    With `traffic_flowing`, the request lines appear only while it returns True (series are created
+    lazily, on the first request through the sidecar; failure-modes 18).
+    """
+
+    def __init__(self, requests: list[str] | None = None, traffic_flowing: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.request_lines = list(requests or [])
+        self.traffic_flowing = traffic_flowing
+        self._seen_traffic = False
         self.route("GET", "/stats/prometheus", self._stats)
 
     def _stats(self, _request) -> Response:
         body = "# TYPE envoy_server_uptime gauge\nenvoy_server_uptime 1234\n"
-        if self.request_lines:
+        if self.traffic_flowing is not None:
+            self._seen_traffic = self._seen_traffic or self.traffic_flowing()
+        if self.request_lines and (self.traffic_flowing is None or self._seen_traffic):
             body += "# TYPE istio_requests_total counter\n" + "".join(self.request_lines)
         return Response(200, body, content_type=PROMETHEUS_TEXT)
 

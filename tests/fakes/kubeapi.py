@@ -471,6 +471,13 @@ class FakeKubeAPI(FakeServer):
         self.denials.append(Denial(resource, verb, namespace))
 
     # -- inspection ------------------------------------------------------------------
+    def deployment_replicas(self, namespace: str, name: str) -> int | None:
+        """spec.replicas of a Deployment as last written (None: no such Deployment)."""
+        self._advance()
+        with self._state:
+            obj = self._get(DEPLOYMENTS, namespace, name)
+            return None if obj is None else int(obj["spec"].get("replicas", 1))
+
     def get_object(self, resource: str, namespace: str, name: str) -> dict | None:
         """A copy of a stored core object (`pods`, `namespaces`, ...) or None."""
         self._advance()
