@@ -8,8 +8,10 @@ DEFAULT_TOPOLOGY = Path(__file__).parent / "kind" / "topology.yaml"
 
 pytest_plugins = [
     "conformance.pytest_plugin",
+    "conformance.report_plugin",
     "fixtures.clusters",
     "fixtures.clients",
+    "fixtures.upgrade",
 ]
 
 

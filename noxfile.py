@@ -1,4 +1,5 @@
-"""Sessions: `tests` (self-tests), `conformance` (the suites), `up`/`down` (kind bring-up). Extra arguments go after `--`."""
+"""Sessions: `tests` (self-tests), `conformance` (the suites), `up`/`down` (kind bring-up), `report` (history),
+`upgrade` (old pins -> current pins). Extra arguments go after `--`."""
 
 from __future__ import annotations
 
@@ -99,7 +100,28 @@ def conformance(session: nox.Session) -> None:
             if kubeconfig:
                 session.run(*provision, "diagnose", "--topology", topology, *cache, "--junit", str(junit),
                             success_codes=[0, 1])
-            session.error(f"conformance checks failed; see {junit}")
+                # Again, now that junit.xml names the bundle.
+                session.run("python", "-m", "conformance.reports", "render", "--junit", str(junit), success_codes=[0, 1])
+            session.error(f"conformance checks failed; see {REPORTS / 'index.html'} and {junit}")
     finally:
         if kubeconfig and not keep:
             session.run(*provision, "down", "--topology", topology, *cache, success_codes=[0, 1])
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """The last runs of reports/history.jsonl as a table (`-- --last N`); regressions in latency stand out."""
+    install(session)
+    session.run("python", "-m", "conformance.reports", "history", "--history", str(REPORTS / "history.jsonl"),
+                *session.posargs)
+
+
+@nox.session
+def upgrade(session: nox.Session) -> None:
+    """Bring the stack up at the pins of `--from PATH`, run the suites, upgrade to the current pins, run them again.
+
+    Reports both runs side by side in reports/upgrade/. Extra options as for `up`
+    (--topology, --cache-dir, --preload, --offline, --keep); pytest arguments after `--pytest`.
+    """
+    install(session)
+    session.run("python", "-m", "conformance.provision.upgrade", *session.posargs)

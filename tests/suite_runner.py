@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from conformance.reports.junit import legacy_key
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -25,9 +27,21 @@ class SuiteRun:
     seconds: float
 
     def cases(self) -> dict[str, ET.Element]:
-        """JUnit testcases by 'classname::name' (e.g. 'platform::preflight[kind]')."""
+        """JUnit testcases by their report name ('logs::log canary reaches the primary loki[oke]')
+        and, for tests written against pytest's own names, by 'suites.test_logs::test_log_canary_...[oke]'."""
         root = ET.parse(self.junit).getroot()
-        return {f"{c.get('classname')}::{c.get('name')}": c for c in root.iter("testcase")}
+        found: dict[str, ET.Element] = {}
+        for case in root.iter("testcase"):
+            found[f"{case.get('classname')}::{case.get('name')}"] = case
+            nodeid = next((p.get("value") for p in case.iter("property") if p.get("name") == "nodeid"), None)
+            if nodeid:
+                found.setdefault(legacy_key(nodeid), case)
+        return found
+
+    def names(self) -> list[str]:
+        """The report names of the testcases, in report order."""
+        root = ET.parse(self.junit).getroot()
+        return [f"{c.get('classname')}::{c.get('name')}" for c in root.iter("testcase")]
 
     def properties(self, case: str) -> dict[str, str]:
         element = self.cases()[case]

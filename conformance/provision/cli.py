@@ -1,4 +1,4 @@
-"""`python -m conformance.provision up|down|diagnose|kubeconfig`: errors are one line, never a traceback."""
+"""`python -m conformance.provision up|down|diagnose|kubeconfig|images`: errors are one line, never a traceback."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Callable, TextIO
 from conformance.errors import ConfigError
 from conformance.provision import diagnostics, junit, preflight, tools
 from conformance.provision.clusters import KindConfig, State
-from conformance.provision.plan import Options, down_plan, up_plan, validate
+from conformance.provision.plan import Options, down_plan, preload_images, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
-from conformance.provision.versions import load_versions
+from conformance.provision.versions import VERSIONS_FILE, load_versions
 from conformance.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ DEFAULT_REPORTS = ROOT / "reports"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance.provision",
                                 description="Bring the kind clusters of a topology up or down.")
-    p.add_argument("command", choices=("up", "down", "diagnose", "kubeconfig"))
+    p.add_argument("command", choices=("up", "down", "diagnose", "kubeconfig", "images"))
     p.add_argument("--topology", type=Path, default=DEFAULT_TOPOLOGY, help="topology file (default kind/topology.yaml)")
     p.add_argument("--dry-run", action="store_true", help="print the ordered plan and execute nothing")
     p.add_argument("--keep", action="store_true", help="leave clusters up after `nox -s conformance` (up never deletes)")
@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
                    help="tools and cluster state (default ~/.cache/monitoring-conformance)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="trace.json and diagnostics/ go here")
     p.add_argument("--junit", type=Path, help="on failure, write a JUnit report here naming the failed phase")
+    p.add_argument("--versions", type=Path, default=VERSIONS_FILE,
+                   help="versions file to bring up (default stack/versions.yaml; `nox -s upgrade` passes the old pins)")
     # For tests: where preflight reads inotify limits, and the URL it probes for dashboards.
     p.add_argument("--proc", type=Path, default=Path("/proc"), help=argparse.SUPPRESS)
     p.add_argument("--grafana-url", default=preflight.GRAFANA_COM, help=argparse.SUPPRESS)
@@ -47,9 +49,13 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         topology = load_topology(args.topology)
-        versions = load_versions()
+        versions = load_versions(args.versions)
         opts = Options(topology=topology, versions=versions, cache_dir=args.cache_dir,
                        preload=args.preload, offline=args.offline)
+        if args.command == "images":
+            # For CI caches: pull and save these, then `up --preload` loads them into the nodes.
+            print("\n".join(preload_images(versions)), file=sys.stdout)
+            return 0
         if args.command == "kubeconfig":
             # Machine-readable for noxfile.py: nothing when there is no kind cluster to bring up.
             if any(c.provider == "kind" for c in topology.clusters):

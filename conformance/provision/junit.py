@@ -21,7 +21,8 @@ def write_failure(path: Path, phase: str, message: str, bundle: Path | None) -> 
 
 
 def annotate(path: Path, bundle: Path) -> None:
-    """Add a `diagnostics` property to every testsuite of an existing report (after failing tests)."""
+    """Point an existing report at the bundle: a `diagnostics` property on every testsuite and
+    a system-out line on every failing testcase (where CI shows it next to the failure)."""
     try:
         tree = ET.parse(path)
     except (OSError, ET.ParseError):
@@ -34,4 +35,10 @@ def annotate(path: Path, bundle: Path) -> None:
             props = ET.Element("properties")
             suite.insert(0, props)
         ET.SubElement(props, "property", name="diagnostics", value=str(bundle))
+        for case in suite.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                out = case.find("system-out")
+                if out is None:
+                    out = ET.SubElement(case, "system-out")
+                out.text = f"diagnostics bundle: {bundle}\n" + (out.text or "")
     tree.write(path, encoding="utf-8", xml_declaration=True)

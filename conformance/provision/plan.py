@@ -213,13 +213,19 @@ def _record_or_verify(name: str, cfg: KindConfig, image: str, state: State, f: F
                         f"delete it (kind delete cluster --name {name}) or list it with provider: existing")
 
 
-def preload_phase(opts: Options) -> list[Step]:
-    """Load the pinned images from the local docker into every node (rate limits, air-gapped runs)."""
-    images = list(opts.versions.images)
+def preload_images(versions: Versions) -> list[str]:
+    """The images --preload loads: the pinned ones plus the suites' log canary image."""
+    images = list(versions.images)
     # The suites' log canary image, when stack/services.yaml names one.
     canary = (yaml.safe_load(SERVICES_FILE.read_text()).get("canary") or {}).get("image")
     if canary and canary not in images:
         images.append(canary)
+    return images
+
+
+def preload_phase(opts: Options) -> list[Step]:
+    """Load the pinned images from the local docker into every node (rate limits, air-gapped runs)."""
+    images = preload_images(opts.versions)
     steps = [Step("preload", None, "images present in the local docker",
                   ("docker", "image", "inspect", "--format", "{{.Id}}", *images), timeout=60)]
     for c in opts.topology.clusters:

@@ -34,7 +34,8 @@ def main() -> int:
     with (HERE / "lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with (HERE / "calls.jsonl").open("a") as log:
-            log.write(json.dumps({"tool": TOOL, "argv": ARGV, "KUBECONFIG": os.environ.get("KUBECONFIG")}) + "\n")
+            log.write(json.dumps({"tool": TOOL, "argv": ARGV, "KUBECONFIG": os.environ.get("KUBECONFIG"),
+                                  "version": os.environ.get("FAKE_VERSION")}) + "\n")
         rule = _rule()
         if rule is None:
             code, out, err = answer()
@@ -178,7 +179,8 @@ def helm() -> tuple[int, str, str]:
 
 def istioctl() -> tuple[int, str, str]:
     if ARGV[:1] == ["version"]:
-        return 0, "client version: 1.29.6\n", ""
+        # FAKE_VERSION: a wrapper in the tool cache poses as another pinned istioctl (tests of the upgrade).
+        return 0, f"client version: {os.environ.get('FAKE_VERSION') or '1.29.6'}\n", ""
     if ARGV[:1] == ["create-remote-secret"]:
         name = _flag("--name")
         server = _flag("--server") or "https://127.0.0.1:44321"  # istioctl's default: the kubeconfig's server

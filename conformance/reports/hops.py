@@ -1,0 +1,98 @@
+"""The hops of the topology picture and which checks decide each one's colour.
+
+A hop belongs to an area (the check's marker) and a cluster: the remote Promtail →
+primary Loki hop of `workstation` is coloured by the `logs` checks of `workstation`.
+Checks that are not per cluster (e.g. Loki's cluster label values) count for the primary,
+except a failure whose diagnosis names another hop (titles match the suites' hop names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.reports.model import Check, Run
+
+# Worst first: the hop shows the worst outcome among its checks.
+SEVERITY = ("failed", "warning", "skipped", "passed", "unchecked")
+# Which measurement to print on a hop's arrow.
+HEADLINE_LATENCY = {
+    "logs": ("log_propagation_seconds", "log propagation"),
+    "metrics": ("remote_write_sample_age_seconds", "sample age"),
+}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """An arrow of the picture: `source` → `target`, decided by the checks of (area, cluster)."""
+
+    area: str
+    cluster: str
+    source: str
+    target: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.source} → {self.target}"
+
+
+def hops_for(run: Run, primary: str) -> list[Hop]:
+    """Every hop of the mission, for each cluster of the run."""
+    hops = [
+        Hop("logs", primary, f"{primary} Promtail", f"{primary} Loki"),
+        Hop("mesh", primary, f"{primary} Envoy", f"{primary} Prometheus"),
+        Hop("dashboards", primary, f"{primary} Grafana", "its datasources (Prometheus, Loki)"),
+        Hop("kiali", primary, f"{primary} Kiali", f"{primary} API server"),
+    ]
+    for remote in [c for c in run.clusters if c != primary]:
+        hops += [
+            Hop("logs", remote, f"remote {remote} Promtail", f"{primary} Loki"),
+            Hop("metrics", remote, f"{remote} Prometheus", f"{primary} Prometheus (remote_write)"),
+            Hop("mesh", remote, f"{remote} Envoy", f"{remote} Prometheus"),
+            Hop("kiali", remote, f"{primary} Kiali", f"{remote} API server"),
+        ]
+    return hops
+
+
+def checks_of(run: Run, area: str, cluster: str) -> list[Check]:
+    """The checks of one area on one cluster."""
+    return [c for c in run.checks if c.area == area and c.cluster == cluster]
+
+
+def checks_of_hop(run: Run, hop: Hop, hops: list[Hop]) -> list[Check]:
+    """The checks that colour a hop: its area and cluster, or a failure that names it."""
+    titles = [h.title for h in hops if h.area == hop.area]
+    out = []
+    for c in run.checks:
+        if c.area != hop.area:
+            continue
+        named = [t for t in titles if t in c.message] if c.failing else []
+        if (hop.title in named) if named else c.cluster == hop.cluster:
+            out.append(c)
+    return out
+
+
+def status(checks: list[Check]) -> str:
+    """failed (a must failed), warning (a should failed), skipped, passed, or unchecked (no check ran)."""
+    if not checks:
+        return "unchecked"
+    if any(c.failing and c.requirement == "must" for c in checks):
+        return "failed"
+    if any(c.failing for c in checks):
+        return "warning"
+    if all(c.outcome == "skipped" for c in checks):
+        return "skipped"
+    return "passed"
+
+
+def latency_label(area: str, checks: list[Check]) -> str:
+    """E.g. `log propagation 0.42 s` from the hop's checks, or empty."""
+    if area not in HEADLINE_LATENCY:
+        return ""
+    prop, words = HEADLINE_LATENCY[area]
+    values = [c.latencies[prop] for c in checks if prop in c.latencies]
+    return f"{words} {max(values):.2f} s" if values else ""
+
+
+def primary_of(run: Run) -> str:
+    """The primary's name from the run properties (the first cluster when absent)."""
+    return run.properties.get("primary") or (run.clusters[0] if run.clusters else "primary")

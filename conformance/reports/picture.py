@@ -1,0 +1,112 @@
+"""The topology picture: an inline SVG of both clusters with every hop coloured by its checks."""
+
+from __future__ import annotations
+
+from html import escape
+
+from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, primary_of, status
+from conformance.reports.model import Run
+from conformance.reports.text import GLYPH
+
+COLOUR = {"failed": "#c62828", "warning": "#ef8f00", "skipped": "#9e9e9e", "passed": "#2e7d32", "unchecked": "#bdbdbd"}
+NODE_W, NODE_H = 150, 40
+REMOTE_H = 330  # height of one remote cluster's box
+PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
+    "Promtail": (40, 60), "Loki": (260, 60), "Grafana": (40, 150), "Prometheus": (260, 150),
+    "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
+}
+REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
+
+
+def render(run: Run) -> str:
+    primary = primary_of(run)
+    remotes = [c for c in run.clusters if c != primary]
+    height = max(420, 40 + REMOTE_H * len(remotes) + 20)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 {height}" width="940" height="{height}" '
+             f'role="img" aria-label="topology with every hop coloured by its checks">',
+             _defs(),
+             _cluster_box(20, 20, 420, height - 40, primary, "primary", _status_of(run, "platform", primary))]
+    for i, remote in enumerate(remotes):
+        parts.append(_cluster_box(560, 20 + i * REMOTE_H, 360, REMOTE_H - 20, remote, "remote",
+                                  _status_of(run, "platform", remote)))
+    nodes = {f"{primary} {n}": xy for n, xy in PRIMARY_NODES.items()}
+    for i, remote in enumerate(remotes):
+        nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
+    lines, labels = [], []
+    hops = hops_for(run, primary)
+    for hop in hops:
+        checks = checks_of_hop(run, hop, hops)
+        for source, target in _ends(hop, primary):
+            line, label = _edge(hop, nodes[source], nodes[target], status(checks), latency_label(hop.area, checks))
+            lines.append(line)
+            labels.append(label)
+    # Arrows under the nodes, their labels over everything: a short hop's label is wider than its gap.
+    parts += [*lines, *(_node(name, xy) for name, xy in nodes.items()), *labels, "</svg>"]
+    return "\n".join(parts)
+
+
+def _status_of(run: Run, area: str, cluster: str) -> str:
+    return status(checks_of(run, area, cluster))
+
+
+def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
+    """Node pairs an arrow joins for this hop (Grafana → datasources is two arrows)."""
+    c = hop.cluster
+    if hop.area == "logs":
+        return [(f"{c} Promtail", f"{primary} Loki")]
+    if hop.area == "metrics":
+        return [(f"{c} Prometheus", f"{primary} Prometheus")]
+    if hop.area == "mesh":
+        return [(f"{c} Envoy", f"{c} Prometheus")]
+    if hop.area == "kiali":
+        return [(f"{primary} Kiali", f"{c} API server")]
+    return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
+
+
+def _defs() -> str:
+    markers = "".join(
+        f'<marker id="arrow-{s}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto">'
+        f'<path d="M0,0 L10,5 L0,10 z" fill="{c}"/></marker>' for s, c in COLOUR.items())
+    return f"<defs>{markers}</defs>"
+
+
+def _cluster_box(x: int, y: int, w: int, h: int, name: str, role: str, platform: str) -> str:
+    stroke = COLOUR[platform] if platform in ("failed", "warning") else "#607d8b"
+    return (f'<g class="cluster" data-cluster="{escape(name)}" data-platform="{platform}">'
+            f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="12" fill="#f5f7fa" stroke="{stroke}" stroke-width="2"/>'
+            f'<text x="{x + 14}" y="{y + 24}" font-size="15" font-weight="bold" fill="#263238">'
+            f'{escape(name)} ({role}) · platform {GLYPH[platform]}</text></g>')
+
+
+def _node(name: str, xy: tuple[int, int]) -> str:
+    x, y = xy
+    label = name.split(" ", 1)[1]
+    return (f'<g class="node"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="#ffffff" '
+            f'stroke="#455a64"/><text x="{x + NODE_W / 2}" y="{y + 25}" font-size="13" text-anchor="middle" '
+            f'fill="#263238">{escape(label)}</text></g>')
+
+
+def _edge(hop: Hop, a: tuple[int, int], b: tuple[int, int], state: str, latency: str) -> tuple[str, str]:
+    """The arrow (with its hover title) and its label, drawn separately."""
+    (x1, y1), (x2, y2) = _anchor(a, b), _anchor(b, a)
+    colour = COLOUR[state]
+    dash = ' stroke-dasharray="6 4"' if state in ("unchecked", "skipped") else ""
+    words = {"failed": "FAILED", "warning": "warning", "skipped": "skipped", "passed": "ok", "unchecked": "not checked"}
+    label = words[state] + (f" · {latency}" if latency else "")
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2 - 6
+    line = (f'<g class="hop {state}" data-hop="{escape(hop.title)}" data-area="{hop.area}" '
+            f'data-cluster="{escape(hop.cluster)}"><title>{escape(hop.title)}: {escape(label)}</title>'
+            f'<line x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" stroke="{colour}" stroke-width="3"{dash} '
+            f'marker-end="url(#arrow-{state})"/></g>')
+    text = (f'<text class="hop-label" x="{mx:.0f}" y="{my:.0f}" font-size="11" text-anchor="middle" fill="{colour}" '
+            f'stroke="#ffffff" stroke-width="3" paint-order="stroke">{escape(label)}</text>')
+    return line, text
+
+
+def _anchor(a: tuple[int, int], b: tuple[int, int]) -> tuple[float, float]:
+    """Where the line between two nodes leaves node a: the middle of the side facing b."""
+    ax, ay = a[0] + NODE_W / 2, a[1] + NODE_H / 2
+    bx, by = b[0] + NODE_W / 2, b[1] + NODE_H / 2
+    if abs(bx - ax) * NODE_H >= abs(by - ay) * NODE_W:
+        return (a[0] + NODE_W if bx > ax else a[0]), ay
+    return ax, (a[1] + NODE_H if by > ay else a[1])

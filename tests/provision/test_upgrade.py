@@ -1,0 +1,155 @@
+"""`nox -s upgrade` orchestration against fake docker, kind, kubectl, helm and istioctl: order, tools, strategy."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conformance.errors import ConfigError
+from conformance.provision import upgrade
+from conformance.provision.upgrade_plan import istio_path
+from conformance.provision.versions import VERSIONS_FILE, load_versions
+from tests.provision.conftest import TOPOLOGY
+from tests.provision.test_contract import index_of
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites name="conformance"><testsuite name="conformance" tests="1" failures="0" errors="0" time="1.0">
+<properties><property name="pin.istio" value="{istio}"/></properties>
+<testcase classname="logs" name="log canary reaches the primary loki[workstation]" time="1.0"><properties>
+<property name="outcome" value="passed"/><property name="cluster" value="workstation"/>
+<property name="log_propagation_seconds" value="{seconds}"/></properties></testcase></testsuite></testsuites>
+"""
+
+
+def old_pins(folder: Path, istio: str, node: str, kps: str = "80.0.0") -> Path:
+    """The current pins with an older Istio (and istioctl), node image and kube-prometheus-stack."""
+    doc = yaml.safe_load(VERSIONS_FILE.read_text())
+    doc["istio"]["version"] = istio
+    doc["tools"]["istioctl"]["version"] = istio
+    doc["kind_node_image"] = {"image": f"kindest/node:v{node}.0", "kubernetes": node}
+    doc["charts"]["kube-prometheus-stack"]["version"] = kps
+    path = folder / "old-versions.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def cached_old_istioctl(cache: Path, fakebin, version: str) -> None:
+    """The old istioctl in the tool cache, as a user would have it: the fake, posing as that version."""
+    target = cache / "tools" / f"istioctl-{version}" / "istioctl"
+    target.parent.mkdir(parents=True)
+    target.write_text(f"#!/bin/sh\nFAKE_VERSION={version} exec {fakebin.dir / 'istioctl'} \"$@\"\n")
+    target.chmod(0o755)
+
+
+class Suites:
+    """Stands in for the child pytest runs: records each phase and leaves a JUnit file like theirs."""
+
+    def __init__(self, fakebin):
+        self.fakebin = fakebin
+        self.phases: list[tuple[str, Path, int]] = []  # (phase, pins, calls made before it)
+
+    def __call__(self, phase: str, junit: Path, pins: Path, state: Path) -> int:
+        self.phases.append((phase, pins, len(self.fakebin.calls())))
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        istio = load_versions(pins).istio
+        junit.write_text(JUNIT.format(istio=istio, seconds="0.40" if phase == "before" else "0.55"))
+        return 0
+
+
+def run(provision, fakebin, *extra: str) -> tuple[int, str, Suites]:
+    suites = Suites(fakebin)
+    out = io.StringIO()
+    code = upgrade.main(["--topology", str(TOPOLOGY), "--cache-dir", str(provision.cache), "--reports",
+                         str(provision.reports), "--proc", str(provision.proc), "--grafana-url", provision.grafana_url,
+                         *extra], out=out, suites=suites)
+    return code, out.getvalue(), suites
+
+
+def test_in_place_upgrade_brings_up_old_pins_runs_suites_upgrades_and_compares(provision, fakebin, tmp_path):
+    old = old_pins(tmp_path, "1.28.3", "1.34")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3")
+    code, out, suites = run(provision, fakebin, "--from", str(old))
+    assert code == 0, out
+    calls, commands = fakebin.calls(), fakebin.commands()
+    assert [(p, pins) for p, pins, _ in suites.phases] == [("before", old), ("after", VERSIONS_FILE)]
+    before, after = suites.phases[0][2], suites.phases[1][2]
+    # Bring-up at the old pins: the old node image, the old istioctl, the old chart.
+    assert index_of(commands, "kind create cluster", "--image kindest/node:v1.34.0") < before
+    assert calls[index_of(commands, "istioctl install", "istio-primary.yaml")]["version"] == "1.28.3"
+    assert index_of(commands, "helm", "upgrade --install kube-prometheus-stack", "--version 80.0.0") < before
+    upgrade_calls = commands[before:after]
+    # The upgrade, the way a user does it: no new cluster, helm upgrade to the new chart, the new istioctl in place.
+    assert not [c for c in upgrade_calls if "kind create" in c]
+    assert index_of(upgrade_calls, "helm", "upgrade --install kube-prometheus-stack", "--version 88.5.3") >= 0
+    primary = index_of(upgrade_calls, "istioctl install", "istio-primary.yaml")
+    assert calls[before + primary]["version"] is None  # the current pin's istioctl (PATH), not the cached 1.28.3
+    assert "revision=" not in upgrade_calls[primary]
+    assert index_of(upgrade_calls, "kubectl", "rollout restart deployment --namespace sample") > primary
+    # Both runs side by side, with what changed.
+    summary = (provision.reports / "upgrade" / "summary.md").read_text()
+    assert "| pin.istio | 1.28.3 | 1.29.6 |" in summary
+    assert "| logs::log canary reaches the primary loki[workstation] · log_propagation_seconds | 0.40 | 0.55 |" in summary
+    assert "istio 1.28.3 → 1.29.6 (in-place)" in out and "chart kube-prometheus-stack 80.0.0 → 88.5.3" in out
+    assert any("kind delete cluster" in c for c in commands[after:])  # down afterwards, without --keep
+
+
+def test_two_minors_go_by_canary_and_the_old_control_plane_is_removed_last(provision, fakebin, tmp_path):
+    old = old_pins(tmp_path, "1.27.4", "1.33")
+    cached_old_istioctl(provision.cache, fakebin, "1.27.4")
+    code, out, suites = run(provision, fakebin, "--from", str(old), "--keep")
+    assert code == 0, out
+    commands = fakebin.commands()[suites.phases[0][2]:suites.phases[1][2]]
+    install = index_of(commands, "istioctl install", "istio-primary.yaml", "revision=1-29-6")
+    relabel = index_of(commands, "kubectl", "label namespace sample istio-injection- istio.io/rev=1-29-6")
+    restart = index_of(commands, "rollout restart deployment --namespace sample")
+    remove = index_of(commands, "istioctl uninstall -y --revision default")
+    assert install < relabel < restart < remove
+    assert not any("kind delete" in c for c in fakebin.commands())  # --keep
+
+
+def test_dry_run_prints_the_changes_and_the_steps_and_runs_nothing(provision, fakebin, tmp_path):
+    code, out, suites = run(provision, fakebin, "--from", str(old_pins(tmp_path, "1.28.3", "1.34")), "--dry-run")
+    assert code == 0 and suites.phases == [] and fakebin.calls() == []
+    assert "kind node image stays kindest/node:v1.34.0" in out
+    assert "helm --kubeconfig" in out and "--version 88.5.3" in out
+
+
+def test_a_failed_upgrade_step_stops_before_the_second_run_and_leaves_a_bundle(provision, fakebin, tmp_path):
+    old = old_pins(tmp_path, "1.28.3", "1.34")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3")
+    fakebin.scenario({"tool": "helm", "match": ["upgrade", "kube-prometheus-stack", "--version", "88.5.3"],
+                      "exit": 1, "stderr": "Error: UPGRADE FAILED: cannot patch \"kube-prometheus-stack-grafana\"\n"})
+    code, out, suites = run(provision, fakebin, "--from", str(old))
+    assert code == 1
+    assert [p for p, _, _ in suites.phases] == ["before"]
+    assert "upgrade failed at stack oke: install kube-prometheus-stack" in out and "UPGRADE FAILED" in out
+    assert (provision.reports / "upgrade" / "diagnostics").is_dir()
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("1.29.1", "1.29.6", "in-place"), ("1.28.3", "1.29.6", "in-place"), ("1.27.4", "1.29.6", "canary"),
+    ("1.29.6", "1.29.6", "none"),
+])
+def test_istio_strategy_follows_the_minor_gap(old, new, expected):
+    v = load_versions()
+    assert istio_path(_with_istio(v, old), _with_istio(v, new)).strategy == expected
+
+
+@pytest.mark.parametrize("old,words", [("1.26.0", "upgrade in steps"), ("1.30.0", "not an upgrade")])
+def test_too_far_or_backwards_is_refused(old, words):
+    v = load_versions()
+    with pytest.raises(ConfigError, match=words):
+        istio_path(_with_istio(v, old), v)
+
+
+def _with_istio(v, version):
+    return dataclasses.replace(v, istio=version)
+
+
+def test_missing_from_file_is_one_line(provision, fakebin, tmp_path):
+    code, out, _ = run(provision, fakebin, "--from", str(tmp_path / "nope.yaml"))
+    assert code == 2 and out.startswith("error: versions ") and "Traceback" not in out

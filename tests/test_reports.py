@@ -1,0 +1,132 @@
+"""The reports of a real run against the proving ground with a broken hop: JUnit, summary.md, index.html."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from conformance.provision.junit import annotate
+from conformance.reports import write
+from conformance.reports.model import load_run
+from tests.browser import INSTALL_HINT, chromium, dump_dom, screenshot
+from tests.png import colour_counts
+from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
+from tests.suite_runner import SuiteRun, run_suites
+
+SCHEMA = Path(__file__).parent / "schemas" / "junit-10.xsd"
+CANARY = "logs::log canary reaches the primary loki[{}]"
+BROKEN_HOP = "remote workstation Promtail → oke Loki"
+RED = (0xC6, 0x28, 0x28)
+GREEN = (0x2E, 0x7D, 0x32)
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory, prometheus_pair) -> SuiteRun:
+    """Every area but mesh (its app is not on the proving ground) with the workstation Promtail shipping nothing."""
+    folder = tmp_path_factory.mktemp("broken")
+    stack = start_stack(folder, prometheus_pair)
+    stack.promtails["workstation"].paused = True
+    try:
+        return run_suites(folder, "--topology", str(stack.topology()), "-m", "not mesh", "--timeout-scale", "0.05",
+                          env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
+    finally:
+        stack.stop()
+
+
+def test_junit_names_each_check_per_cluster_with_its_measurements_and_the_run(broken):
+    assert broken.code == 1, broken.output
+    names = broken.names()
+    assert CANARY.format("oke") in names and CANARY.format("workstation") in names
+    assert "metrics::remote series are fresh[workstation]" in names
+    assert all(re.fullmatch(r"(logs|metrics|kiali|dashboards|platform)::[a-z0-9 ]+(\[[a-z0-9-]+\])?", n) for n in names), names
+    ok, bad = broken.properties(CANARY.format("oke")), broken.properties(CANARY.format("workstation"))
+    assert float(ok["log_propagation_seconds"]) < 2 and ok["outcome"] == "passed"
+    assert bad["outcome"] == "timed_out" and bad["requirement"] == "must" and bad["cluster"] == "workstation"
+    assert bad["nodeid"] == "suites/test_logs.py::test_log_canary_reaches_the_primary_loki[workstation]"
+    failure = broken.cases()[CANARY.format("workstation")].find("failure")
+    assert failure.get("message").startswith(f"{BROKEN_HOP}: no canary line after 3 s")  # one line: the hop
+    assert "\n" not in failure.get("message") and "last observed" in failure.text  # the evidence in the body
+    run = ET.parse(broken.junit).getroot().find("testsuite/properties")
+    props = {p.get("name"): p.get("value") for p in run}
+    assert props["clusters"] == "oke,workstation" and props["topology"].endswith("topology.yaml")
+    assert props["pin.istio"] and props["pin.chart.kube-prometheus-stack"] and props["tool.kubectl"]
+
+
+def test_junit_validates_against_the_jenkins_schema(broken):
+    xmlschema.XMLSchema(SCHEMA).validate(stripped_of_testcase_properties(broken.junit))
+    # The one extension: per-check <properties>, which Jenkins' JUnit plugin keeps (keepProperties)
+    # and GitLab ignores. Allow exactly that and validate the report as written.
+    text = SCHEMA.read_text()
+    anchor = '<xs:element ref="skipped"/>'
+    assert text.count(anchor) == 1
+    extended = xmlschema.XMLSchema(text.replace(anchor, anchor + '<xs:element ref="properties"/>'))
+    extended.validate(str(broken.junit))
+
+
+def stripped_of_testcase_properties(junit: Path) -> ET.ElementTree:
+    tree = ET.parse(junit)
+    for case in tree.getroot().iter("testcase"):
+        for props in case.findall("properties"):
+            case.remove(props)
+    return tree
+
+
+def test_the_diagnostics_bundle_lands_in_system_out_and_in_the_rerendered_reports(broken, tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_bytes(broken.junit.read_bytes())
+    annotate(junit, Path("/work/reports/diagnostics"))  # what `nox -s conformance` does after a failed kind run
+    xmlschema.XMLSchema(SCHEMA).validate(stripped_of_testcase_properties(junit))
+    case = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name").endswith("loki[workstation]"))
+    assert case.find("system-out").text.startswith("diagnostics bundle: /work/reports/diagnostics")
+    write.render(junit)
+    assert "Diagnostics bundle: `/work/reports/diagnostics`" in (tmp_path / "summary.md").read_text()
+    assert "<code>/work/reports/diagnostics</code>" in (tmp_path / "index.html").read_text()
+
+
+def test_summary_names_the_failing_cluster_and_hop(broken):
+    summary = (broken.junit.parent / "summary.md").read_text()
+    # The canary and the cluster-label check both fail on the one broken hop.
+    assert summary.startswith("## Conformance: ❌ FAIL: 2 must check(s) failing")
+    assert f"- **{CANARY.format('workstation')}** (must, timed out): {BROKEN_HOP}: no canary line" in summary
+    assert "| logs::log canary reaches the primary loki | ✅ | ❌ |" in summary
+    assert re.search(r"\| log propagation \(s\) \| 0\.\d\d \|", summary)
+    assert len(summary.splitlines()) < 80  # a step summary, not a log
+
+
+def test_no_report_carries_the_grafana_password(broken):
+    for name in ("junit.xml", "summary.md", "index.html", "history.jsonl"):
+        assert GRAFANA_PASSWORD not in (broken.junit.parent / name).read_text(), name
+
+
+@pytest.mark.skipif(chromium() is None, reason=INSTALL_HINT)
+def test_html_report_renders_the_broken_hop_red_with_its_evidence(broken, tmp_path):
+    page = broken.junit.parent / "index.html"
+    source = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", source)  # self-contained
+    dom = dump_dom(page, tmp_path)
+    by_hop = {hop: state for state, hop in re.findall(r'<g class="hop (\w+)" data-hop="([^"]+)"', dom)}
+    assert by_hop[BROKEN_HOP] == "failed", by_hop
+    assert by_hop["workstation Prometheus → oke Prometheus (remote_write)"] == "passed"
+    assert by_hop["oke Promtail → oke Loki"] == "passed"  # the cluster-label failure names the workstation hop
+    # Panels of a fresh proving ground may have no data yet: a `should`, so at worst a warning.
+    assert by_hop["oke Grafana → its datasources (Prometheus, Loki)"] in ("passed", "warning")
+    assert by_hop["oke Kiali → workstation API server"] == "passed"
+    assert by_hop["workstation Envoy → workstation Prometheus"] == "unchecked"
+    assert len(by_hop) == 8  # four hops per cluster
+    assert re.search(r"log propagation 0\.\d\d s", dom)  # the latency on the healthy log hop
+    assert "✗ FAIL: 2 must check(s) failing" in dom
+    failures = dom[dom.index("<h2>Failures</h2>"):]
+    assert f"{BROKEN_HOP}: no canary line after 3 s" in failures and "last observed" in failures
+    counts = colour_counts(screenshot(page, tmp_path, "960,900"))
+    assert counts[RED] > 100 and counts[GREEN] > 300  # the red arrow and the green ones are on screen
+
+
+def test_run_model_reads_back_what_the_reports_show(broken):
+    run = load_run(broken.junit)
+    assert run.verdict == "FAIL"
+    assert [c.key for c in run.failed_must] == [CANARY.format("workstation"), "logs::loki cluster label lists every cluster"]
+    assert run.clusters == ["oke", "workstation"]
