@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -24,10 +25,14 @@ def install(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Self-tests: the library against real Prometheus and contract-faithful fakes."""
+    """Self-tests: the library against real Prometheus and contract-faithful fakes.
+
+    Most self-tests wait on I/O (child pytest runs, scrapes, remote write), so twice
+    as many workers as cores finish sooner (2 cores: 4 workers ~2.7 min, -n auto ~3.8 min).
+    """
     install(session)
     session.run(
-        "pytest", "tests", "-n", "auto",
+        "pytest", "tests", "-n", str(max(4, 2 * (os.cpu_count() or 1))),
         f"--junitxml={REPORTS / 'self-tests.xml'}",
         *session.posargs,
     )

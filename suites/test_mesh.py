@@ -50,7 +50,7 @@ def require_pool_up(prometheus, pool: str, hop: str) -> list[dict]:
 @pytest.mark.requirement("must")
 def test_envoy_sidecars_are_scraped(cluster, prometheus, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
-    targets = require_pool_up(prometheus, ENVOY_POOL, f"{cluster.name} Envoy sidecars → {service_title(cluster, 'prometheus')}")
+    targets = require_pool_up(prometheus, ENVOY_POOL, f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}")
     record_property("envoy_targets", len(targets))
 
 

@@ -90,8 +90,12 @@ class ProvingStack:
 
 
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
-                loki_version: str = "2.9.3", dashboards: list[dict] | None = None) -> ProvingStack:
-    """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali."""
+                loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
+                silent_agents: tuple[str, ...] = ()) -> ProvingStack:
+    """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
+
+    The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5).
+    """
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     loki = FakeLoki(version=loki_version).start()
     grafana = FakeGrafana(
@@ -107,7 +111,9 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
     for cluster in CLUSTERS:
         labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
         stack.log_file(cluster).touch()
-        stack.promtails[cluster] = FakePromtail(f"{loki.url}/loki/api/v1/push", stack.log_file(cluster), external_labels=labels).start()
+        agent = FakePromtail(f"{loki.url}/loki/api/v1/push", stack.log_file(cluster), external_labels=labels)
+        agent.paused = cluster in silent_agents
+        stack.promtails[cluster] = agent.start()
         # A real agent always has something to ship; so Loki knows every cluster before any canary.
         with stack.log_file(cluster).open("a") as f:
             f.write(f"level=info msg=\"{cluster} log agent started\"\n")

@@ -61,9 +61,12 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
     assert result.seconds < 10
 
 
-def test_agent_shipping_nothing_times_out_with_what_loki_has(stack):
-    stack.promtails["workstation"].paused = True  # Running but offsets never move (failure-modes 5)
-    result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
+def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
+    stack = start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",))  # Running, offsets never move (5)
+    try:
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
+    finally:
+        stack.stop()
     failure = result.failure(CANARY.format("workstation"))
     assert "remote workstation Promtail → oke Loki: no canary line after 3 s; Loki has no stream with cluster=workstation in the last 5 min" in failure
     assert "last observed" in failure and 'no line matching {cluster="workstation"} |= "conformance-canary-workstation-' in failure
@@ -80,9 +83,12 @@ def test_unreachable_loki_fails_within_ten_seconds(stack):
     assert result.seconds < 10 + 5
 
 
-def test_missing_cluster_value_names_the_hop(stack):
-    stack.promtails["workstation"].paused = True
-    result = run(stack, "-k", "cluster_label or (canary and oke)", "--timeout-scale", "0.05")
+def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair):
+    stack = start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",))
+    try:
+        result = run(stack, "-k", "cluster_label", "--timeout-scale", "0.05")
+    finally:
+        stack.stop()
     failure = result.failure(LABELS)
     assert "every Promtail → oke Loki: cluster label values incomplete after 3 s; missing: remote workstation Promtail → oke Loki" in failure
     assert "last observed (" in failure and "cluster values ['oke']" in failure

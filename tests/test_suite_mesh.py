@@ -65,7 +65,7 @@ def test_unselected_pod_monitor_times_out_saying_why(tmp_path):
         run = run_mesh(tmp_path, remote_envoy=None, primary_envoy=primary.url, istiod=istiod.url,
                        args=("-k", "sidecars_are_scraped", "--timeout-scale", "0.05"))
     failure = run.failure(SCRAPED.format("workstation"))
-    assert f"workstation Envoy sidecars → workstation Prometheus: no targets in scrape pool {ENVOY_POOL} after" in failure
+    assert f"workstation Envoy → workstation Prometheus: no targets in scrape pool {ENVOY_POOL} after" in failure
     assert "release: kube-prometheus-stack" in failure
     assert run.properties(SCRAPED.format("workstation"))["outcome"] == "timed_out"
     assert "failure" not in {c.tag for c in run.cases()[SCRAPED.format("oke")]}
