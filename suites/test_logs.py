@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conformance.canary import Emitter, FileEmitter, PodEmitter, new_tag
-from conformance.eventually import NotYet, Wait, eventually
+from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.http import APIError
 from conformance.outcomes import Failed
@@ -126,7 +126,7 @@ def test_loki_discards_nothing(primary, loki, discards_at_start, record_property
     """Loki's discarded-sample counters do not grow while the checks run."""
     if discards_at_start is None:
         pytest.skip(f"Loki's own metrics (/metrics) are not reachable on {primary.name}")
-    time.sleep(DISCARD_WINDOW)
+    time.sleep(DISCARD_WINDOW * timeout_scale())  # stretches like the waits
     now = _discards(loki) or {}
     grown = {reason: now[reason] - discards_at_start.get(reason, 0.0) for reason in now
              if now[reason] > discards_at_start.get(reason, 0.0)}
