@@ -47,18 +47,23 @@ def _panels(items: list) -> list[dict]:
         yield from _panels(item.get("panels") or [])
 
 
-def runnable(expr: str) -> str:
-    """Substitute template variables: ranges become 5m, matchers on a variable match anything."""
+def runnable(expr: str, datasource_type: str = "prometheus") -> str:
+    """Substitute template variables: ranges become 5m, matchers on a variable match anything.
+
+    "Anything" is `.*` in PromQL (it keeps series without the label, like the primary's own,
+    which carry no cluster label) but `.+` in LogQL, which refuses a selector that can match empty.
+    """
+    anything = ".+" if datasource_type == "loki" else ".*"
 
     def matcher(m: re.Match) -> str:
         label, _op, value = m.groups()
-        return f'{label}=~".*"' if value.strip("$") else m.group(0)
+        return f'{label}=~"{anything}"' if value.strip("$") else m.group(0)
 
     expr = _MATCHER_WITH_VARIABLE.sub(matcher, expr)
 
     def variable(m: re.Match) -> str:
         name = m.group(1) or m.group(2) or m.group(3)
-        return "5m" if name in RANGE_VARIABLES else ".*"
+        return "5m" if name in RANGE_VARIABLES else anything
 
     return _VARIABLE.sub(variable, expr)
 

@@ -21,7 +21,7 @@ from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
 from tests.proving_ground import PrometheusPair
-from tests.proving_stack import CLUSTERS, GRAFANA_PASSWORD, declared_dashboards, kiali_spec
+from tests.proving_stack import CLUSTERS, kiali_spec, start_grafana
 from tests.suite_runner import write_topology
 
 GRAFANA_SECRET = "kube-prometheus-stack-grafana"  # stack/services.yaml credentials_secret
@@ -116,14 +116,7 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
     """Start the fakes, both API servers and their agents; write the kubeconfig."""
     folder.mkdir(parents=True, exist_ok=True)
     loki = FakeLoki().start()
-    grafana = FakeGrafana(
-        admin_password=GRAFANA_PASSWORD,
-        datasources=[
-            {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
-            {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
-        ],
-        dashboards=declared_dashboards() if dashboards is None else dashboards,
-    ).start()
+    grafana = start_grafana(pair, loki, dashboards)
     kiali = FakeKiali(kiali_spec()).start()
     stack = KubeStack(folder, pair, loki, grafana, kiali)
     try:

@@ -89,6 +89,19 @@ class ProvingStack:
             server.stop()
 
 
+def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] | None = None,
+                  log_path: Path | None = None) -> FakeGrafana:
+    """Grafana with the stack's datasources (the real primary Prometheus as default, FakeLoki) and dashboards."""
+    return FakeGrafana(
+        admin_password=GRAFANA_PASSWORD, log_path=log_path,
+        datasources=[
+            {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
+            {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
+        ],
+        dashboards=declared_dashboards() if dashboards is None else dashboards,
+    ).start()
+
+
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                 loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
                 silent_agents: tuple[str, ...] = ()) -> ProvingStack:
@@ -97,15 +110,9 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
     The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5).
     """
     (folder / "logs").mkdir(parents=True, exist_ok=True)
+    pair.primary.wait_for_targets(1)  # panel queries such as `up` need the first scrape
     loki = FakeLoki(version=loki_version).start()
-    grafana = FakeGrafana(
-        admin_password=GRAFANA_PASSWORD, log_path=folder / "grafana.log",
-        datasources=[
-            {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
-            {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
-        ],
-        dashboards=declared_dashboards() if dashboards is None else dashboards,
-    ).start()
+    grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log")
     kiali = FakeKiali(kiali_spec()).start()
     stack = ProvingStack(folder, pair, loki, grafana, kiali)
     for cluster in CLUSTERS:

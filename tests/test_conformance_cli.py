@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.suite_runner import REPO, run_suites, write_topology
+from tests.suite_runner import run_suites, write_topology
 
 
 def fake_docker(folder: Path, *, engine_up: bool) -> dict[str, str]:
@@ -95,7 +95,6 @@ def test_disabled_receiver_fails_at_once_with_the_setting_that_fixes_it(tmp_path
 
 
 def test_read_only_uses_flags_and_sends_no_write(tmp_path, prometheus_pair):
-    from tests.fakes.server import FakeServer  # noqa: F401  (kept for symmetry with later fakes)
     topo = write_topology(tmp_path, [
         {"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": prometheus_pair.remote.url}},
     ])

@@ -121,3 +121,22 @@ def test_wrong_grafana_password_is_reported_with_grafanas_body(stack):
     assert "answered 401" in failure and "Invalid username or password" in failure
 
 
+
+
+def test_logql_panels_run_against_loki(tmp_path, prometheus_pair):
+    specs = declared_dashboards()
+    logs = next(s for s in specs if s["file"] == "logs-app.json")
+    loki_target = {"datasource": {"type": "loki", "uid": "loki"}}
+    logs["panels"] = [
+        {"id": 1, "title": "Oke logs", "targets": [{"refId": "A", "expr": '{cluster="$cluster"}', **loki_target}]},
+        {"id": 2, "title": "Nowhere logs", "targets": [{"refId": "A", "expr": '{cluster="nowhere"}', **loki_target}]},
+    ]
+    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "panel")
+    finally:
+        stack.stop()
+    failure = result.failure(PANELS)
+    # The agents' start-up lines make {cluster=~".*"} non-empty; nothing carries cluster=nowhere.
+    assert "1 of 8 panel queries return no data" in failure
+    assert 'logs-app / Nowhere logs: no data for {cluster="nowhere"}' in failure

@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
-import pytest
 
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
