@@ -42,7 +42,7 @@ class Access:
         self._kube: dict[str, KubeAccess] = {}
 
     def kube(self, cluster: Cluster) -> KubeAccess:
-        """The cluster's API server; PreconditionUnmet for an endpoints cluster."""
+        """The cluster's API server; ServiceAbsent for an endpoints cluster (it has none)."""
         if not cluster.has_kube:
             raise ServiceAbsent(f"cluster {cluster.name} has provider endpoints: no Kubernetes API access")
         if cluster.name not in self._kube:

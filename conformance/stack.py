@@ -45,9 +45,15 @@ class StackService:
 
 
 @cache
+def _document(path: Path) -> dict:
+    """stack/services.yaml, parsed once."""
+    return yaml.safe_load(path.read_text())
+
+
+@cache
 def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
     """All stack services by key (prometheus, loki, grafana, kiali)."""
-    doc = yaml.safe_load(path.read_text())
+    doc = _document(path)
     namespace = doc["namespace"]
     services = {}
     for key, spec in doc["services"].items():
@@ -69,12 +75,12 @@ def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
 
 def stack_namespace(path: Path = SERVICES_FILE) -> str:
     """The namespace the monitoring stack is installed into."""
-    return yaml.safe_load(path.read_text())["namespace"]
+    return _document(path)["namespace"]
 
 
 def stack_pod_namespaces(path: Path = SERVICES_FILE) -> list[str]:
     """Namespaces whose pods the platform check requires Ready."""
-    return list(yaml.safe_load(path.read_text()).get("pod_namespaces") or [stack_namespace(path)])
+    return list(_document(path).get("pod_namespaces") or [stack_namespace(path)])
 
 
 @dataclass(frozen=True)
@@ -85,4 +91,4 @@ class CanarySpec:
 
 def canary_spec(path: Path = SERVICES_FILE) -> CanarySpec:
     """Where and with which image the log canary pod runs."""
-    return CanarySpec(**yaml.safe_load(path.read_text())["canary"])
+    return CanarySpec(**_document(path)["canary"])

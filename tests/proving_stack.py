@@ -82,6 +82,12 @@ class ProvingStack:
         ]
         return write_topology(self.folder, clusters, name)
 
+    def __enter__(self) -> "ProvingStack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         for p in self.promtails.values():
             p.stop()

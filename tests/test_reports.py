@@ -29,12 +29,9 @@ def broken(tmp_path_factory, prometheus_pair) -> SuiteRun:
     """Every area but mesh (its app is not on the proving ground) with the workstation Promtail shipping nothing."""
     folder = tmp_path_factory.mktemp("broken")
     prometheus_pair.wait_until_remote_arrives()  # so only the broken hop fails, even with tiny timeouts
-    stack = start_stack(folder, prometheus_pair, silent_agents=("workstation",))
-    try:
+    with start_stack(folder, prometheus_pair, silent_agents=("workstation",)) as stack:
         return run_suites(folder, "--topology", str(stack.topology()), "-m", "not mesh", "--timeout-scale", "0.05",
                           env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
-    finally:
-        stack.stop()
 
 
 def test_junit_names_each_check_per_cluster_with_its_measurements_and_the_run(broken):

@@ -40,11 +40,8 @@ def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_
     specs = declared_dashboards()
     specs = [s for s in specs if s["file"] != "istio-mesh.json"]  # the download failed (failure-modes 22)
     next(s for s in specs if s["file"] == "logs-app.json")["folder"] = "General"  # no folderAnnotation (24)
-    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
-    try:
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "provisioned", "--timeout-scale", "0.05")
-    finally:
-        stack.stop()
     failure = result.failure(PROVISIONED)
     assert "oke Grafana provisioning: not all of 7 dashboards provisioned after" in failure
     assert "istio-mesh (grafana.com 7639) is missing" in failure
@@ -54,11 +51,8 @@ def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_
 def test_a_wrapped_dashboard_file_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
     specs = declared_dashboards()
     specs[0]["wrapped"] = True  # {"dashboard": {...}} on disk: "Dashboard title cannot be empty" (failure-modes 20)
-    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
-    try:
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "log_shows")
-    finally:
-        stack.stop()
     failure = result.failure(LOG)
     assert "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: Dashboard title cannot be empty" in failure
     assert "logger=provisioning.dashboard" in failure
@@ -67,20 +61,14 @@ def test_a_wrapped_dashboard_file_shows_as_a_provisioning_error(tmp_path, promet
 def test_a_duplicate_uid_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
     specs = declared_dashboards()
     specs.append({**specs[1], "provider": "logs", "file": "copy.json"})  # same uid from two providers (failure-modes 21)
-    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
-    try:
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "log_shows")
-    finally:
-        stack.stop()
     assert "the same UID is used more than once" in result.failure(LOG)
 
 
 def test_old_loki_fails_the_loki_datasource_health_with_grafanas_words(tmp_path, prometheus_pair):
-    stack = start_stack(tmp_path, prometheus_pair, loki_version="2.6.1")  # loki-stack's default image (failure-modes 8)
-    try:
+    with start_stack(tmp_path, prometheus_pair, loki_version="2.6.1") as stack:  # loki-stack's default image (failure-modes 8)
         result = run(stack, "-k", "datasource_is_healthy")
-    finally:
-        stack.stop()
     failure = result.failure(DATASOURCE.format("loki"))
     assert "oke Grafana → loki (Loki, http://127.0.0.1:" in failure
     assert "health check says ERROR" in failure and "unexpected IDENTIFIER" in failure
@@ -96,11 +84,8 @@ def test_two_default_datasources_are_reported(stack):
 
 
 def test_empty_panel_queries_are_listed_as_a_should(tmp_path, prometheus_pair):
-    stack = start_stack(tmp_path, prometheus_pair, dashboards=declared_dashboards(panels_expr='up{job="no-such-job"}'))
-    try:
+    with start_stack(tmp_path, prometheus_pair, dashboards=declared_dashboards(panels_expr='up{job="no-such-job"}')) as stack:
         result = run(stack, "-k", "panel")
-    finally:
-        stack.stop()
     failure = result.failure(PANELS)
     assert "oke dashboards → datasources: 7 of 7 panel queries return no data" in failure
     assert "stack/dashboard-exclusions.yaml" in failure
@@ -131,11 +116,8 @@ def test_logql_panels_run_against_loki(tmp_path, prometheus_pair):
         {"id": 1, "title": "Oke logs", "targets": [{"refId": "A", "expr": '{cluster="$cluster"}', **loki_target}]},
         {"id": 2, "title": "Nowhere logs", "targets": [{"refId": "A", "expr": '{cluster="nowhere"}', **loki_target}]},
     ]
-    stack = start_stack(tmp_path, prometheus_pair, dashboards=specs)
-    try:
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "panel")
-    finally:
-        stack.stop()
     failure = result.failure(PANELS)
     # The agents' start-up lines make {cluster=~".*"} non-empty; nothing carries cluster=nowhere.
     assert "1 of 8 panel queries return no data" in failure

@@ -49,11 +49,8 @@ def test_verdict_comes_within_two_seconds_of_visibility(stack):
     ({}, "no cluster label"),              # external_labels set under `client:` but `clients:` used (failure-modes 6)
 ])
 def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_path, prometheus_pair, labels, carried):
-    stack = start_stack(tmp_path, prometheus_pair, promtail_labels={"workstation": labels})
-    try:
+    with start_stack(tmp_path, prometheus_pair, promtail_labels={"workstation": labels}) as stack:
         result = run(stack, "-k", "canary and workstation")
-    finally:
-        stack.stop()
     failure = result.failure(CANARY.format("workstation"))
     assert f"remote workstation Promtail → oke Loki: the canary line arrived with {carried}, not cluster=workstation" in failure
     assert "its labels: {" in failure and "'filename'" in failure
@@ -62,11 +59,8 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
 
 
 def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
-    stack = start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",))  # Running, offsets never move (5)
-    try:
+    with start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",)) as stack:  # Running, offsets never move (5)
         result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
-    finally:
-        stack.stop()
     failure = result.failure(CANARY.format("workstation"))
     assert "remote workstation Promtail → oke Loki: no canary line after 3 s; Loki has no stream with cluster=workstation in the last 5 min" in failure
     assert "last observed" in failure and 'no line matching {cluster="workstation"} |= "conformance-canary-workstation-' in failure
@@ -84,11 +78,8 @@ def test_unreachable_loki_fails_within_ten_seconds(stack):
 
 
 def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair):
-    stack = start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",))
-    try:
+    with start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",)) as stack:
         result = run(stack, "-k", "cluster_label", "--timeout-scale", "0.05")
-    finally:
-        stack.stop()
     failure = result.failure(LABELS)
     assert "every Promtail → oke Loki: cluster label values incomplete after 3 s; missing: remote workstation Promtail → oke Loki" in failure
     assert "last observed (" in failure and "cluster values ['oke']" in failure

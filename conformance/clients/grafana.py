@@ -59,14 +59,3 @@ class GrafanaClient:
     def datasource_health(self, uid: str) -> dict:
         """{status: OK|ERROR, message}; Grafana answers a failed check with 400 and the same shape."""
         return self._get(f"/api/datasources/uid/{uid}/health", ok=(400,))
-
-    def query(self, datasource: dict, target: dict, start_ms: int, end_ms: int) -> dict:
-        """Run one panel target through POST /api/ds/query (read-only: it only queries)."""
-        if not self._logged_in:
-            self._get("/api/health")
-        body = {
-            "from": str(start_ms),
-            "to": str(end_ms),
-            "queries": [{**target, "refId": target.get("refId", "A"), "datasource": {"uid": datasource["uid"], "type": datasource["type"]}}],
-        }
-        return self.http.request("POST", "/api/ds/query", json=body, ok=(400,)).json()
