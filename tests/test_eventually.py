@@ -137,9 +137,11 @@ def test_backoff_grows_but_stays_under_the_cap():
 
     with pytest.raises(TimedOut):
         eventually(probe, hop="h", what="w", wait=Wait(timeout=0.6, delay=0.02, max_delay=0.1))
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert gaps[1] > gaps[0]  # it backs off
-    assert max(gaps) < 0.1 + 0.05  # and never past the cap (plus scheduling slack)
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    # A sleep never runs short, only long under load: so check lower bounds, and the median for the cap.
+    assert gaps[0] >= 0.02  # the first pause
+    assert gaps[-1] >= 0.08  # it backs off: 0.02, 0.04, 0.08, then the cap
+    assert gaps[len(gaps) // 2] < 0.1 + 0.05  # most pauses sit at the cap, not past it
 
 
 def test_set_timeout_scale_refuses_nonsense():

@@ -102,8 +102,12 @@ def test_traffic_that_never_crosses_clusters_times_out(tmp_path):
 def test_a_crossing_request_reported_by_one_side_only_fails(tmp_path):
     remote, primary, istiod = FakeEnvoy(), FakeEnvoy(SERVED), FakeIstiod()
     with servers(remote, primary, istiod):
-        run = run_mesh(tmp_path, remote_envoy=remote.url, primary_envoy=primary.url, istiod=istiod.url, args=("-k", "cross"))
-    assert "the crossing request is reported by ['destination'] only" in run.failure(CROSS)
+        run = run_mesh(tmp_path, remote_envoy=remote.url, primary_envoy=primary.url, istiod=istiod.url,
+                       args=("-k", "cross", "--timeout-scale", "0.05"))
+    failure = run.failure(CROSS)
+    assert "no istio_requests_total from workstation to oke after" in failure
+    assert "reported by ['destination'] only; both sidecars should report it" in failure
+    assert run.properties(CROSS)["outcome"] == "timed_out"
 
 
 def test_no_traffic_and_no_way_to_start_it_is_skipped_with_the_reason(tmp_path):
