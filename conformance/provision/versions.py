@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class Versions:
     loki_image_tag: str
     tools: dict[str, Tool]
     images: tuple[str, ...]
+    apps: dict[str, str] = field(default_factory=dict)
 
 
 def _fill(template: str, version: str, os_name: str, arch: str) -> str:
@@ -101,9 +102,10 @@ def _parse(path: Path, doc: dict[str, Any]) -> Versions:
         for name, t in doc["tools"].items()
     }
     loki_tag = str(doc["charts"]["loki-stack"]["loki_image_tag"])
-    subs = {"istio": istio, "loki": loki_tag, "metallb": metallb.version,
+    apps = {str(k): str(v) for k, v in (doc.get("apps") or {}).items()}
+    subs = {**apps, "istio": istio, "loki": loki_tag, "metallb": metallb.version,
             "kiali": charts["kiali-operator"].version}
-    images = tuple(img.format(**subs) for img in doc["images"])
+    images = tuple(img.format_map(subs) for img in doc["images"])
     support = {str(k): (str(v[0]), str(v[1])) for k, v in doc["istio"]["kubernetes_support"].items()}
     return Versions(
         path=path,
@@ -116,6 +118,7 @@ def _parse(path: Path, doc: dict[str, Any]) -> Versions:
         loki_image_tag=loki_tag,
         tools=tools,
         images=images,
+        apps=apps,
     )
 
 
