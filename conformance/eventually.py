@@ -14,6 +14,7 @@ from typing import Callable, TypeVar
 import httpx
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from conformance import hops
 from conformance.http import APIError, Unreachable
 from conformance.outcomes import CheckFailure, PreconditionUnmet, TimedOut
 
@@ -84,6 +85,7 @@ def eventually(
 
     def attempt() -> T:
         nonlocal streak, last_state
+        hops.raise_if_known_broken()  # another check found a hop this one needs broken: stop waiting
         try:
             value = probe()
         except NotYet as e:
