@@ -1,8 +1,9 @@
 """A loopback HTTP server base for the contract-faithful fakes.
 
 Each fake subclasses FakeServer, registers routes, and answers with the real
-server's status codes, headers and bodies. Every request is recorded so tests
-can assert what was sent (for example, that --read-only sent no write).
+server's status codes, headers and bodies. Every request is recorded, with its
+User-Agent, so tests can assert who sent what (for example, that --read-only
+sent no write from the suite, while the log agents go on pushing).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class Request:
     @property
     def is_write(self) -> bool:
         return self.method in WRITE_METHODS
+
+    @property
+    def user_agent(self) -> str:
+        """Who sent it: the suite (monitoring-conformance/<version>), a log agent, ..."""
+        return next((v for k, v in self.headers.items() if k.lower() == "user-agent"), "")
 
 
 @dataclass
@@ -163,3 +169,8 @@ class FakeServer:
         """Every recorded request that could change state."""
         with self._lock:
             return [r for r in self.requests if r.is_write]
+
+    def sent_by(self, user_agent: str) -> list[Request]:
+        """Every recorded request whose User-Agent is user_agent."""
+        with self._lock:
+            return [r for r in self.requests if r.user_agent == user_agent]
