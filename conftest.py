@@ -12,6 +12,7 @@ pytest_plugins = [
     "conformance.report_plugin",
     "fixtures.clusters",
     "fixtures.clients",
+    "fixtures.canary",
     "fixtures.upgrade",
 ]
 

@@ -1,4 +1,4 @@
-"""The pytest side of conformance.hops: `@pytest.mark.hop(...)` declarations, the shared board, fail-fast.
+"""The pytest side of conformance.hopboard: `@pytest.mark.hop(...)` declarations, the shared board, fail-fast.
 
     @pytest.mark.hop("logs[{remote}]", needs=["loki[{primary}]"])
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import hops
+from conformance import hopboard
 from conformance.outcomes import CheckFailure
 from conformance.pytest_plugin import TOPOLOGY, is_conformance_run, topology_of
 from conformance.reports.junit import check_name
@@ -36,13 +36,13 @@ def open_board(config: pytest.Config) -> None:
     """A fresh board for this run, removed when it ends."""
     folder = Path(tempfile.mkdtemp(prefix="conformance-hops-"))
     config.stash[_OWNED] = folder
-    os.environ[hops.BOARD_ENV] = str(folder)  # a fresh board per run; xdist workers start later and inherit it
+    os.environ[hopboard.BOARD_ENV] = str(folder)  # a fresh board per run; xdist workers start later and inherit it
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     folder = config.stash.get(_OWNED, None)
     if folder is not None:
-        os.environ.pop(hops.BOARD_ENV, None)
+        os.environ.pop(hopboard.BOARD_ENV, None)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -67,16 +67,16 @@ def declared(item: pytest.Item) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
-    board = hops.board_from_env()
+    board = hopboard.board_from_env()
     _, needed = declared(item)
     # Set before the fixtures run: their waits stop too once a needed hop is known broken.
-    item.stash[_TOKEN] = hops.depend_on(hops.Needs(board, needed) if board and needed else None)
+    item.stash[_TOKEN] = hopboard.depend_on(hopboard.Needs(board, needed) if board and needed else None)
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    hops.raise_if_known_broken()
+    hopboard.raise_if_known_broken()
     return (yield)
 
 
@@ -84,7 +84,7 @@ def pytest_runtest_call(item: pytest.Item):
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     token = item.stash.get(_TOKEN, None)
     if token is not None:
-        hops.reset(token)
+        hopboard.reset(token)
         del item.stash[_TOKEN]
 
 
@@ -92,10 +92,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     exc = call.excinfo.value if call.excinfo else None
-    board = hops.board_from_env()
-    if board is not None and report.when in ("setup", "call") and hops.breaks_hop(exc):
+    board = hopboard.board_from_env()
+    if board is not None and report.when in ("setup", "call") and hopboard.breaks_hop(exc):
         judged, _ = declared(item)
         assert isinstance(exc, CheckFailure)
         for key in judged:
-            board.record(hops.Broken(key=key, hop=exc.hop, check=check_name(item.nodeid), headline=exc.diagnosis))
+            board.record(hopboard.Broken(key=key, hop=exc.hop, check=check_name(item.nodeid), headline=exc.diagnosis))
     return report

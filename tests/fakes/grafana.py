@@ -29,6 +29,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SESSION_COOKIE = "grafana_session"  # pkg/services/auth: login_cookie_name default
 UNAUTHORIZED = {"message": "Unauthorized", "messageId": "auth.unauthorized", "statusCode": 401, "traceID": ""}
+# pkg/services/authn/error.go errTokenNeedsRotation, rendered by errutil's PublicError (no public message).
+TOKEN_ROTATE = {"message": "Unauthorized", "messageId": "session.token.rotate", "statusCode": 401, "traceID": ""}
 BAD_PASSWORD = {"message": "Invalid username or password", "messageId": "password-auth.failed",
                 "statusCode": 401, "traceID": ""}
 TWO_DEFAULTS = ("Datasource provisioning error: datasource.yaml config is invalid. "
@@ -98,6 +100,8 @@ class FakeGrafana(FakeServer):
         # Fault switches -------------------------------------------------------
         self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
         self.crashed = False  # set by start() when two provisioned datasources are default (failure-modes #23)
+        self.rotate_after: int | None = None  # a session token answers this many requests, then 401 session.token.rotate
+        self._session_uses: dict[str, int] = {}
         self._crash_url = ""
         for spec in datasources or []:
             self.add_datasource(spec)
@@ -206,7 +210,7 @@ class FakeGrafana(FakeServer):
         header = request.headers.get("Authorization", "")
         cookies = dict(part.strip().split("=", 1) for part in request.headers.get("Cookie", "").split(";") if "=" in part)
         if not header and cookies.get(SESSION_COOKIE) in self._sessions:
-            return None
+            return self._session_use(cookies[SESSION_COOKIE])
         if not header.startswith("Basic "):
             return Response(401, UNAUTHORIZED)
         try:
@@ -216,6 +220,13 @@ class FakeGrafana(FakeServer):
                                   "statusCode": 400, "traceID": ""})
         if (user, password) != (self.admin_user, self.admin_password):
             return Response(401, BAD_PASSWORD)
+        return None
+
+    def _session_use(self, token: str) -> Response | None:
+        """Grafana answers 401 session.token.rotate once a token is older than its rotation interval."""
+        uses = self._session_uses[token] = self._session_uses.get(token, 0) + 1
+        if self.rotate_after is not None and uses > self.rotate_after:
+            return Response(401, TOKEN_ROTATE)
         return None
 
     # -- handlers ---------------------------------------------------------------------

@@ -10,39 +10,39 @@ from pathlib import Path
 
 import pytest
 
-from conformance import hops
+from conformance import hopboard
 from conformance.outcomes import PreconditionUnmet
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_first_check_to_break_a_hop_is_the_one_named(tmp_path):
-    board = hops.Board(tmp_path)
+    board = hopboard.Board(tmp_path)
     assert board.broken(("logs[workstation]",)) is None
-    board.record(hops.Broken("logs[workstation]", "workstation Promtail → oke Loki", "canary[workstation]", "wrong label"))
-    board.record(hops.Broken("logs[workstation]", "x", "label values[workstation]", "later"))
+    board.record(hopboard.Broken("logs[workstation]", "workstation Promtail → oke Loki", "canary[workstation]", "wrong label"))
+    board.record(hopboard.Broken("logs[workstation]", "x", "label values[workstation]", "later"))
     known = board.broken(("loki[oke]", "logs[workstation]"))
     assert known is not None and known.check == "canary[workstation]" and known.headline == "wrong label"
 
 
 def test_a_check_without_declared_hops_is_never_stopped(tmp_path):
-    token = hops.depend_on(None)
+    token = hopboard.depend_on(None)
     try:
-        hops.raise_if_known_broken()
+        hopboard.raise_if_known_broken()
     finally:
-        hops.reset(token)
+        hopboard.reset(token)
 
 
 def test_a_needed_hop_that_broke_raises_a_precondition_naming_the_check(tmp_path):
-    board = hops.Board(tmp_path)
-    board.record(hops.Broken("receiver[oke]", "remote Prometheus → oke Prometheus", "primary accepts remote write",
+    board = hopboard.Board(tmp_path)
+    board.record(hopboard.Broken("receiver[oke]", "remote Prometheus → oke Prometheus", "primary accepts remote write",
                              "the remote-write receiver is disabled"))
-    token = hops.depend_on(hops.Needs(board, ("remote-write[workstation]", "receiver[oke]")))
+    token = hopboard.depend_on(hopboard.Needs(board, ("remote-write[workstation]", "receiver[oke]")))
     try:
         with pytest.raises(PreconditionUnmet) as e:
-            hops.raise_if_known_broken()
+            hopboard.raise_if_known_broken()
     finally:
-        hops.reset(token)
+        hopboard.reset(token)
     assert e.value.hop == "remote Prometheus → oke Prometheus"
     assert "as primary accepts remote write established: the remote-write receiver is disabled" in e.value.diagnosis
 
@@ -98,7 +98,7 @@ def test_dependents_stop_at_once_when_a_hop_is_known_broken(tmp_path, workers):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_checks.py").write_text(CHECKS)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop(hops.BOARD_ENV, None)
+    env.pop(hopboard.BOARD_ENV, None)
     started = time.monotonic()
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *workers],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
