@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from conformance.manifests import ENVOY_POOL
 from conformance.provision.dashboards import declared
+from conformance.scrape_jobs import required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
@@ -37,8 +40,11 @@ def kiali_spec() -> dict[str, dict]:
     return {
         "oke": {"home": True, "namespaces": {"istio-system": {"controlPlane": True, "workloads": [{"name": "istiod"}]},
                                              "monitoring": {"workloads": [{"name": "kube-prometheus-stack-grafana"}]}}},
-        "workstation": {"namespaces": {"istio-system": {"workloads": [{"name": "istio-eastwestgateway"}]},
-                                       "sample": {"labels": {"istio-injection": "enabled"}, "workloads": [{"name": "helloworld-v1"}]}}},
+        # A remote runs no gateway (Istio's remote profile) and no helloworld (the server is on the primary):
+        # the bring-up's sleep and the stopped traffic generator.
+        "workstation": {"namespaces": {"istio-system": {"workloads": []},
+                                       "sample": {"labels": {"istio-injection": "enabled"},
+                                                  "workloads": [{"name": "sleep"}, {"name": "traffic"}]}}},
     }
 
 
@@ -131,3 +137,28 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
         with stack.log_file(cluster).open("a") as f:
             f.write(f"level=info msg=\"{cluster} log agent started\"\n")
     return stack
+
+
+def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, omit: tuple[str, ...] = (),
+                      urls: dict[str, str] | None = None) -> list[dict]:
+    """Scrape jobs that mirror the operator's: one per job the stack requires on a cluster of `role`.
+
+    Each job is named like the operator's scrape pool ('serviceMonitor/monitoring/<name>/0') and relabels
+    `job` like the operator does, at the FakeExporter (a path per job); the Envoy PodMonitor's pool scrapes
+    `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: no target, as on the real stack).
+    `omit` leaves jobs out; `urls` points a job elsewhere (e.g. a closed port).
+    """
+    jobs = []
+    for required in required_jobs(role):
+        if required.job in omit:
+            continue
+        if required.monitor == ENVOY_POOL.rsplit("/", 1)[0]:
+            targets, path = [urlsplit(u).netloc for u in envoys], "/stats/prometheus"
+        else:
+            url = (urls or {}).get(required.job, exporter_url)
+            targets, path = [urlsplit(url).netloc], f"/{required.job.replace('/', '-')}/metrics"
+        if targets:
+            jobs.append({"job_name": f"{required.monitor}/0", "metrics_path": path,
+                         "static_configs": [{"targets": targets}],
+                         "relabel_configs": [{"target_label": "job", "replacement": required.job}]})
+    return jobs
