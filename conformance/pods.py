@@ -49,3 +49,12 @@ def pod_problems(pod) -> list[PodProblem]:
             message = (ready.message if ready and ready.message else "") or (pod.status.message or "")
             problems.append(PodProblem(ns, name, None, f"phase {phase}, not Ready", message[:300]))
     return problems
+
+
+SIDECAR = "istio-proxy"  # the container Istio's injector adds (a native sidecar is an init container)
+
+
+def is_injected(pod) -> bool:
+    """True when the pod (a kubernetes V1Pod) carries Istio's sidecar."""
+    containers = list(pod.spec.containers or []) + list(pod.spec.init_containers or [])
+    return any(c.name == SIDECAR for c in containers)

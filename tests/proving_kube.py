@@ -11,10 +11,13 @@ cluster's FakePromtail ships the pod's stdout with the cluster's external labels
 
 from __future__ import annotations
 
+import json
+import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from conformance.manifests import Deployment, traffic_generator
 from tests.fakes.envoy import FakeEnvoy
@@ -154,8 +157,11 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 
 
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
-                     dashboards: list[dict] | None = None, grafana_log: str | None = None) -> KubeStack:
-    """Start the fakes, both API servers and their agents; write the kubeconfig."""
+                     dashboards: list[dict] | None = None, grafana_log: str | None = None,
+                     sample_app: bool = True) -> KubeStack:
+    """Start the fakes, both API servers and their agents; write the kubeconfig.
+
+    sample_app=False: the bring-up's sample app (and with it every injected pod) is missing."""
     folder.mkdir(parents=True, exist_ok=True)
     loki = FakeLoki().start()
     grafana = start_grafana(pair, loki, dashboards)
@@ -172,7 +178,8 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
-            seed_sample_app(api, primary=cluster == "oke")
+            if sample_app:
+                seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         seed_grafana(oke, grafana, grafana_log)
@@ -181,3 +188,33 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
         stack.stop()
         raise
     return stack
+
+
+class EnvoyTargets:
+    """File-based service discovery of a cluster's sidecars: an Envoy is a target only while its Deployment has
+    replicas, as the PodMonitor sees it (Prometheus re-reads the file when it changes)."""
+
+    def __init__(self, api: FakeKubeAPI, path: Path, envoys: dict[Deployment, str]) -> None:
+        self.api, self.path, self.envoys = api, path, envoys
+        self._stop = threading.Event()
+        self._written: list[str] | None = None
+        self._sync()
+        self._thread = threading.Thread(target=self._run, name="envoy-targets", daemon=True)
+        self._thread.start()
+
+    def _sync(self) -> None:
+        targets = sorted(urlsplit(url).netloc for d, url in self.envoys.items()
+                         if (self.api.deployment_replicas(d.namespace, d.name) or 0) > 0)
+        if targets != self._written:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps([{"targets": targets, "labels": {}}]))
+            tmp.replace(self.path)
+            self._written = targets
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sync()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
