@@ -10,7 +10,7 @@ import pytest
 from conformance.access import ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.outcomes import Failed
-from conformance.pods import pod_problems
+from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.redact import redact
 from conformance.scrape_jobs import RequiredJob, required_jobs
 from conformance.stack import stack_pod_namespaces
@@ -85,7 +85,7 @@ def _scraped_at(target: dict) -> float:
 
 @pytest.mark.requirement("must")
 def test_every_stack_pod_is_ready(cluster, access, record_property):
-    """Every pod in the stack's namespaces is Ready; a CrashLoopBackOff fails at once with its last log lines."""
+    """Every pod in the stack's namespaces is Ready; a crash loop that persists fails with its previous log lines."""
     try:
         kube = access.kube(cluster)
     except ServiceAbsent as e:
@@ -93,16 +93,20 @@ def test_every_stack_pod_is_ready(cluster, access, record_property):
     core = kube.core()
     namespaces = stack_pod_namespaces()
     hop = f"{cluster.name} stack pods"
+    judge = CrashLoopJudge(PODS_WAIT.scaled())  # a loop while dependencies start may heal
 
     def probe():
         pods = []
         for ns in namespaces:
             pods += kube.call(f"list pods in {ns}", core.list_namespaced_pod, ns).items
         problems = [p for pod in pods for p in pod_problems(pod)]
-        fatal = [p for p in problems if p.unrecoverable]
+        fatal = [(p, "") if p.unrecoverable else (p, judge.persistent(p)) for p in problems
+                 if p.unrecoverable or (p.crash_looping and judge.persistent(p))]
         if fatal:
-            evidence = "\n\n".join(f"{p}\n{_last_logs(kube, core, p)}" for p in fatal[:3])
-            raise Failed(hop, f"{fatal[0]}" + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""), evidence)
+            evidence = "\n\n".join(f"{p}\n{_last_logs(kube, core, p)}" for p, _ in fatal[:3])
+            first, why = fatal[0]
+            raise Failed(hop, f"{first}" + (f" [{why}]" if why else "")
+                         + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""), evidence)
         if problems:
             raise NotYet("; ".join(str(p) for p in problems[:5]))
         return pods

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -122,6 +123,57 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(stack: Kube
     assert 'error="yaml: unmarshal errors"' in failure
     assert outcome(result, PODS.format("workstation")) == "failed"
     assert result.seconds < 15
+
+
+def crash_looping_promtail(api: FakeKubeAPI) -> str:
+    name = "loki-stack-promtail-race"
+    api.add_pod("monitoring", name, containers=[{"name": "promtail", "image": "grafana/promtail:2.9.3"}],
+                crashloop=True, restart_count=1,
+                previous_logs='level=error msg="error sending batch" error="connection refused"\n')
+    return name
+
+
+def test_a_single_crash_loop_that_heals_passes(stack: KubeStack) -> None:
+    """Promtail crashed once while Loki started, then stays up: not a failure."""
+    api = stack.apis["workstation"]
+    name = crash_looping_promtail(api)
+    threading.Timer(1.5, api.heal_pod, ("monitoring", name)).start()
+    result = run(stack, "-k", "stack_pod and workstation")
+    assert result.code == 0, result.output
+    assert result.properties(PODS.format("workstation"))["pods_ready"] == "4"
+
+
+def test_a_crash_loop_whose_restarts_grow_fails_with_the_previous_log(stack: KubeStack) -> None:
+    api = stack.apis["workstation"]
+    name = crash_looping_promtail(api)
+    stop = threading.Event()
+
+    def keep_crashing() -> None:  # from the check's first look at the pods, a restart every half second
+        while not stop.wait(0.1) and not any(r.path == "/api/v1/namespaces/monitoring/pods" for r in api.requests):
+            pass
+        while not stop.wait(0.5):
+            api.crash_again("monitoring", name)
+    threading.Thread(target=keep_crashing, daemon=True).start()
+    try:
+        result = run(stack, "-k", "stack_pod and workstation")
+    finally:
+        stop.set()
+    failure = result.failure(PODS.format("workstation"))
+    assert f"monitoring/{name} container promtail CrashLoopBackOff (" in failure
+    assert re.search(r"\[restarted \d+ more times during the wait\]", failure), failure
+    assert "last 20 lines (previous container):" in failure and 'error="connection refused"' in failure
+    assert outcome(result, PODS.format("workstation")) == "failed"
+    assert result.seconds < 20
+
+
+def test_a_crash_loop_still_looping_as_the_wait_ends_fails_not_times_out(stack: KubeStack) -> None:
+    name = crash_looping_promtail(stack.apis["workstation"])
+    result = run(stack, "-k", "stack_pod and workstation", "--timeout-scale", "0.02")
+    failure = result.failure(PODS.format("workstation"))
+    assert f"monitoring/{name} container promtail CrashLoopBackOff (1 restarts)" in failure
+    assert "[still crash-looping as the wait ends]" in failure
+    assert 'error="connection refused"' in failure
+    assert outcome(result, PODS.format("workstation")) == "failed"
 
 
 def test_pod_that_never_gets_ready_times_out_naming_it(stack: KubeStack) -> None:
