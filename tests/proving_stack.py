@@ -102,21 +102,23 @@ class ProvingStack:
 
 
 def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] | None = None,
-                  log_path: Path | None = None) -> FakeGrafana:
+                  log_path: Path | None = None, startup_race: bool = False) -> FakeGrafana:
     """Grafana with the stack's datasources (the real primary Prometheus as default, FakeLoki) and dashboards."""
-    return FakeGrafana(
+    grafana = FakeGrafana(
         admin_password=GRAFANA_PASSWORD, log_path=log_path,
         datasources=[
             {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
             {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
         ],
         dashboards=declared_dashboards() if dashboards is None else dashboards,
-    ).start()
+    )
+    grafana.startup_race = startup_race
+    return grafana.start()
 
 
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                 loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
-                silent_agents: tuple[str, ...] = ()) -> ProvingStack:
+                silent_agents: tuple[str, ...] = (), grafana_startup_race: bool = False) -> ProvingStack:
     """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
 
     The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5).
@@ -124,7 +126,7 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     pair.primary.wait_for_targets(1)  # panel queries such as `up` need the first scrape
     loki = FakeLoki(version=loki_version).start()
-    grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log")
+    grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log", startup_race=grafana_startup_race)
     kiali = FakeKiali(kiali_spec()).start()
     stack = ProvingStack(folder, pair, loki, grafana, kiali)
     for cluster in CLUSTERS:
