@@ -95,7 +95,7 @@ def test_kiali_config_namespaces_and_workloads():
         assert clusters["oke"]["isKialiHome"] and not clusters["workstation"]["isKialiHome"]
         assert all(c["accessible"] for c in clusters.values())
         assert {n["cluster"] for n in client.namespaces()} == {"oke", "workstation"}
-        assert [w["name"] for w in client.workloads("workstation")["workloads"]] == ["istio-eastwestgateway", "helloworld-v1"]
+        assert [w["name"] for w in client.workloads("workstation")["workloads"]] == ["sleep", "traffic"]
         assert client.status()["status"]["Kiali state"] == "running"
         # Kiali computes health and Istio resources per namespace unless told not to (handlers/workloads.go).
         call = [r for r in fake.requests if r.path.endswith("/api/clusters/workloads")][-1]

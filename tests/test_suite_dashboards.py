@@ -74,6 +74,37 @@ def test_a_duplicate_uid_shows_as_a_provisioning_error(tmp_path, prometheus_pair
     assert "the same UID is used more than once" in result.failure(LOG)
 
 
+def test_a_startup_race_that_healed_does_not_fail(tmp_path, prometheus_pair):
+    """A first pass read a half-written file; the sidecar's reload provisioned it: only the current pass counts."""
+    with start_stack(tmp_path, prometheus_pair, grafana_startup_race=True) as stack:
+        result = run(stack, "-k", "log_shows")
+        assert "unexpected end of JSON input" in stack.grafana_log.read_text()  # the race is in the log
+    assert result.code == 0, result.output
+    assert result.properties(LOG)["grafana_provisioning_errors"] == "0"
+
+
+def test_an_error_in_the_current_pass_fails_and_is_named(tmp_path, prometheus_pair):
+    """The same race, but the file is still broken at the last pass: that error is judged and named."""
+    specs = declared_dashboards()
+    specs[2]["title"] = ""  # the current pass rejects it
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs, grafana_startup_race=True) as stack:
+        result = run(stack, "-k", "log_shows")
+    failure = result.failure(LOG)
+    assert "1 provisioning errors in Grafana's log, first: Dashboard title cannot be empty" in failure
+    assert "unexpected end of JSON input" not in failure  # the healed one is not
+
+
+def test_a_save_refused_for_restricted_database_access_fails(stack):
+    """After duplicates, a provider's poll refuses to save (a warning): the dashboard silently stays stale."""
+    stack.grafana.log("provisioning.dashboard", "warn", "Not saving new dashboard due to restricted database access",
+                      context={"type": "file", "name": "istio"}, provisioner="istio",
+                      file="/var/lib/grafana/dashboards/istio/istio-mesh.json", folderId=0)
+    result = run(stack, "-k", "log_shows")
+    failure = result.failure(LOG)
+    assert "1 provisioning errors in Grafana's log, first: Not saving new dashboard due to restricted database access" in failure
+    assert "file=/var/lib/grafana/dashboards/istio/istio-mesh.json" in failure
+
+
 def test_old_loki_fails_the_loki_datasource_health_with_grafanas_words(tmp_path, prometheus_pair):
     with start_stack(tmp_path, prometheus_pair, loki_version="2.6.1") as stack:  # loki-stack's default image (failure-modes 8)
         result = run(stack, "-k", "datasource_is_healthy")
