@@ -48,8 +48,12 @@ def query_range(loki: FakeLoki, query: str, **params: object) -> httpx.Response:
     ('{a="b"', "parse error at line 1, col 7: syntax error: unexpected $end, expecting } or ,"),
     ('{a "b"}', "parse error at line 1, col 4: syntax error: unexpected STRING, expecting = or =~ or !~ or !="),
     ("foo", "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"),
-    ('rate({a="b"}[1m])', "not supported by FakeLoki"),
-    ('{a="b"} | json', "not supported by FakeLoki"),
+    ('{a="b"} |=', "parse error at line 1, col 11: syntax error: unexpected $end, expecting STRING or ip"),
+    ('sum(count_over_time({a="b"}[1m])', "parse error at line 1, col 33: syntax error: unexpected $end"),  # > 4 expected: none listed
+    ("", "parse error : syntax error: unexpected $end"),
+    ('{a=~"("}', "parse error : error parsing regexp: missing closing ): `^(?:()$`"),
+    ('topk(1, rate({a="b"}[1m]))', "not supported by FakeLoki"),
+    ('{a="b"} | pattern "<_>"', "not supported by FakeLoki"),
 ])
 def test_logql_errors_read_like_loki(query: str, error: str) -> None:
     with pytest.raises(logql.LogQLError) as exc:
@@ -59,8 +63,35 @@ def test_logql_errors_read_like_loki(query: str, error: str) -> None:
 
 def test_logql_accepts_selectors_filters_and_metrics() -> None:
     assert isinstance(logql.parse('{cluster=~".+", job!="x"} |= "a" != "b" |~ "c" !~ "d"'), logql.LogQuery)
-    assert isinstance(logql.parse('sum by (cluster) (count_over_time({job="j"}[5m]))'), logql.SumBy)
+    assert isinstance(logql.parse('sum by (cluster) (count_over_time({job="j"}[5m]))'), logql.VectorAggregation)
     assert isinstance(logql.parse("vector(1)+vector(1)"), logql.BinAdd)
+    assert isinstance(logql.parse('{a="b"} | json | level="error" or code >= 500 | line_format "{{.msg}}"'), logql.LogQuery)
+    assert isinstance(logql.parse('bytes_rate({a="b"} | logfmt | __error__="" [1m])'), logql.RangeAggregation)
+
+
+@pytest.mark.parametrize("line, parser, labels", [
+    # JSON: numbers keep their text, nested keys join with _, arrays are skipped, a stream label is not overwritten
+    ('{"level": "error", "code": 500, "req": {"path": "/x"}, "tags": [1], "job": "y"}', "json",
+     {"job": "j", "level": "error", "code": "500", "req_path": "/x", "job_extracted": "y"}),
+    ("hello level=info", "json", {"job": "j", "__error__": "JSONParserErr",
+                                  "__error_details__": "Value looks like object, but can't find closing '}' symbol"}),
+    # logfmt: bare keys and empty values are dropped, a JSON line yields nothing and no error
+    ('hello level=warn msg="a b" empty= 1x=2', "logfmt", {"job": "j", "level": "warn", "msg": "a b", "_1x": "2"}),
+    ('{"level": "error"}', "logfmt", {"job": "j"}),
+])
+def test_logql_parsers_extract_labels_as_loki(line: str, parser: str, labels: dict[str, str]) -> None:
+    query = logql.parse(f'{{job="j"}} | {parser}')
+    assert isinstance(query, logql.LogQuery)
+    assert query.process(line, {"job": "j"}) == (line, labels)
+
+
+def test_logql_label_filters_and_line_format() -> None:
+    query = logql.parse('{job="j"} | logfmt | level="warn" or code > 400 | line_format "{{.level}}:{{ .code }}"')
+    assert isinstance(query, logql.LogQuery)
+    assert query.process("level=warn code=200", {"job": "j"})[0] == "warn:200"  # type: ignore[index]
+    assert query.process("level=info code=503", {"job": "j"})[0] == "info:503"  # type: ignore[index]
+    assert query.process("level=info code=200", {"job": "j"}) is None
+    assert query.process("level=info", {"job": "j"}) is None  # a numeric filter on a missing label drops the line
 
 
 # -- FakeLoki: ready, push ---------------------------------------------------------------
@@ -113,31 +144,41 @@ def test_empty_compatible_selector_rejected_with_loki_text(loki: FakeLoki) -> No
     assert r.status_code == 400
     assert r.text == ("parse error : queries require at least one regexp or equality matcher that does not have an "
                       'empty-compatible value. For instance, app=~".*" does not meet this requirement, '
-                      'but app=~".+" will\n')
+                      'but app=~".+" will')  # the query frontend writes its refusals without a newline
     assert query_range(loki, '{cluster=~".+"}').status_code == 200
 
 
 def test_bad_params_are_400(loki: FakeLoki) -> None:
-    assert query_range(loki, '{a="b"}', limit="0").text == "limit must be a positive value\n"
-    assert query_range(loki, '{a="b"}', direction="up").text == "invalid direction 'up'\n"
+    assert query_range(loki, '{a="b"}', limit="0").text == "limit must be a positive value"
+    assert query_range(loki, '{a="b"}', direction="up").text == "invalid direction 'up'"
     r = query_range(loki, '{a="b"}', start="2000000000", end="1000000000")
-    assert (r.status_code, r.text) == (400, "end timestamp must not be before or equal to start time\n")
+    assert (r.status_code, r.text) == (400, "end timestamp must not be before or equal to start time")
     assert "could not parse 'start' parameter" in query_range(loki, '{a="b"}', start="yesterday").text
     assert query_range(loki, '{a="b"}', limit="6000").text == (
-        "max entries limit per query exceeded, limit > max_entries_limit (6000 > 5000)\n")
+        "max entries limit per query exceeded, limit > max_entries_limit (6000 > 5000)")
+
+
+def test_query_range_over_max_query_length_is_refused(loki: FakeLoki) -> None:
+    t = now_ns()
+    r = query_range(loki, '{a="b"}', start=str(t - (30 * 24 + 1) * 3600 * NS - NS), end=str(t))
+    assert (r.status_code, r.text) == (
+        400, "the query time range exceeds the limit (query length: 721h0m1s, limit: 30d1h)")
+    assert query_range(loki, '{a="b"}', start=str(t - 30 * 24 * 3600 * NS), end=str(t)).status_code == 200
 
 
 def test_timestamps_must_be_strings(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, json={"streams": [{"stream": {"job": "j"}, "values": [[now_ns(), "x"]]}]})
     assert r.status_code == 400
     assert r.text.startswith("loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
-                             "Value is string, but can't find closing '\"' symbol, error found in #10 byte of")
+                             "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol, "
+                             "error found in #10 byte of")
     assert loki.streams() == []
 
 
 def test_unparsable_json_and_missing_content_type(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, content=b"{nope", headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and r.text
+    assert (r.status_code, r.text) == (400, 'loghttp.PushRequest.readFieldHash: expect ", but found n, error found '
+                                            "in #2 byte of ...|{nope|..., bigger context ...|{nope|...\n")
     r = httpx.post(loki.url + PUSH, content=b"{}", headers={"Content-Type": ""})
     assert (r.status_code, r.text) == (400, "mime: no media type\n")
 
@@ -145,10 +186,16 @@ def test_unparsable_json_and_missing_content_type(loki: FakeLoki) -> None:
 def test_invalid_and_missing_labels(loki: FakeLoki) -> None:
     r = push(loki, [stream({"my-label": "x"}, (now_ns(), "l"))])
     assert (r.status_code, r.text) == (
-        400, "Error parsing labels '{my-label=\"x\"}' with error: 1:4: parse error: unexpected character inside braces: '-'\n")
-    r = push(loki, [stream({}, (now_ns(), "l"))])
+        400, "couldn't parse labels: 1:4: parse error: unexpected character inside braces: '-'\n")
+    assert loki.discarded == {} and loki.lines_received is None  # refused before the distributor counts anything
+    r = push(loki, [stream({}, (now_ns(), "l"), (now_ns(), "m"))])
     assert (r.status_code, r.text) == (400, "error at least one label pair is required per stream\n")
-    assert loki.discarded["invalid_labels"] == 2
+    # ValidateLabels counts its reason once per stream, the distributor invalid_labels once per entry
+    assert loki.discarded == {"missing_labels": 1, "invalid_labels": 2}
+    push(loki, [stream({f"l{i}": "v" for i in range(31)}, (now_ns(), "l"))])
+    push(loki, [stream({"job": "v" * 2049}, (now_ns(), "l"))])
+    assert loki.discarded == {"missing_labels": 1, "invalid_labels": 4, "max_label_names_per_series": 1,
+                              "label_value_too_long": 1}
 
 
 def test_too_old_is_400_and_counted(loki: FakeLoki) -> None:
@@ -206,6 +253,46 @@ def test_query_failure_switch(loki: FakeLoki) -> None:
     assert (r.status_code, r.text) == (500, "rpc error: code = Unavailable\n")
 
 
+def test_metric_functions_and_pipeline_errors(loki: FakeLoki) -> None:
+    t = (now_ns() // (60 * NS)) * 60 * NS  # an aligned step: both lines fall in (t - 1m, t]
+    push(loki, [stream({"job": "j"}, (t - 30 * NS, "level=info"), (t - 20 * NS, '{"level":"error"}'))])
+    instant = lambda q: httpx.get(loki.url + "/loki/api/v1/query", params={"query": q, "time": str(t)})  # noqa: E731
+    value = lambda q: [r["value"][1] for r in instant(q).json()["data"]["result"]]  # noqa: E731
+    assert value('rate({job="j"}[1m])') == ["0.03333333333333333"]  # 2 lines / 60 s
+    assert value('bytes_over_time({job="j"}[1m])') == ["27"]  # 10 + 17 bytes
+    assert value('sum by (level) (count_over_time({job="j"} | json | __error__="" [1m]))') == ["1"]
+    r = instant('count_over_time({job="j"} | json [1m])')  # the logfmt line fails to parse as JSON
+    assert r.status_code == 400 and r.text.startswith(
+        "pipeline error: 'JSONParserErr' for series: '{__error__=\"JSONParserErr\", __error_details__=\"Value looks like "
+        "object, but can't find closing '}' symbol\", job=\"j\"}'.\nUse a label filter to intentionally skip this error.")
+    r = query_range(loki, '{job="j"} |~ "("')  # the querier compiles line-filter regexps: 500, as an rpc error
+    assert (r.status_code, r.text) == (500, "rpc error: code = Unknown desc = parse error : stage '|~ \"(\"' : "
+                                            "error parsing regexp: missing closing ): `(`\n")
+
+
+def test_instant_log_query_looks_back_30_seconds(loki: FakeLoki) -> None:
+    t = now_ns() - 60 * NS
+    push(loki, [stream({"job": "j"}, (t - 31 * NS, "too early"), (t - 29 * NS, "inside"), (t, "at time"))])
+    r = httpx.get(loki.url + "/loki/api/v1/query", params={"query": '{job="j"}', "time": str(t)})
+    assert [v[1] for s in r.json()["data"]["result"] for v in s["values"]] == ["inside"]  # [time - 30 s, time)
+
+
+def test_labels_come_from_what_the_ingester_holds(loki: FakeLoki) -> None:
+    push(loki, [stream({"job": "old", "cluster": "c-old"}, (now_ns() - 2 * 3600 * NS, "x"))])
+    values = lambda **p: httpx.get(loki.url + "/loki/api/v1/label/cluster/values", params=p).json()  # noqa: E731
+    assert values() == {"status": "success", "data": ["c-old"]}  # outside the default hour, still held
+    assert values(start=str(now_ns() - 60 * NS)) == {"status": "success", "data": ["c-old"]}
+    assert values(query='{job="none"}') == {"status": "success"}  # `data` is omitempty
+    assert httpx.post(loki.url + "/loki/api/v1/labels").json()["data"] == ["cluster", "job"]
+
+
+def test_metrics_families_appear_with_their_first_sample_and_head_is_refused(loki: FakeLoki) -> None:
+    assert "loki_distributor_lines_received_total" not in httpx.get(loki.url + "/metrics").text
+    assert "loki_discarded_samples_total" not in httpx.get(loki.url + "/metrics").text
+    assert httpx.head(loki.url + "/ready").status_code == 405
+    assert httpx.get(loki.url + "/loki/api/v1/status/buildinfo").json()["version"] == "2.9.3"
+
+
 def test_protobuf_push(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"})
     assert (r.status_code, r.text) == (400, "snappy: corrupt input\n")
@@ -251,7 +338,7 @@ def test_health_query_on_293_and_261() -> None:
         assert body["data"]["resultType"] == "vector" and body["data"]["result"][0]["value"][1] == "2"
     with FakeLoki(version="2.6.1") as old:
         r = httpx.get(old.url + "/loki/api/v1/query", params=params)  # type: ignore[attr-defined]
-        assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER\n")
+        assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER")
 
 
 def test_labels_values_series_and_misc(loki: FakeLoki) -> None:
