@@ -369,17 +369,47 @@ def wait_for(predicate, timeout: float = 3.0) -> bool:  # type: ignore[no-untype
     return False
 
 
-def test_promtail_ships_only_new_lines_with_labels(loki: FakeLoki, tmp_path: Path) -> None:
+def test_promtail_ships_the_file_from_offset_0_with_its_real_labels(loki: FakeLoki, tmp_path: Path) -> None:
     log = tmp_path / "canary.log"
-    log.write_text("before start\n")
+    log.write_text("before start\n")  # a fresh positions file: what the file holds is shipped too
     with FakePromtail(loki.url + PUSH, log, external_labels={"cluster": "workstation"}) as agent:
         with log.open("a") as f:
             f.write("line 1\nline 2\n")
-        assert wait_for(lambda: agent.sent_entries == 2)
+        assert wait_for(lambda: agent.sent_entries == 3)
     streams = loki.streams()
+    # external_labels + the scrape config's static labels + filename; nothing else
     assert streams[0]["stream"] == {"cluster": "workstation", "job": "conformance-canary", "filename": str(log)}
-    assert [v[1] for v in streams[0]["values"]] == ["line 1", "line 2"]
+    assert [v[1] for v in streams[0]["values"]] == ["before start", "line 1", "line 2"]
     assert set(agent.statuses) == {204}
+    pushes = [r for r in loki.requests if r.path == PUSH]
+    assert {(r.headers["Content-Type"], r.headers["User-Agent"]) for r in pushes} == {
+        ("application/x-protobuf", "promtail/2.9.3")}
+    assert "Content-Encoding" not in pushes[0].headers and pushes[0].body[:1] != b"{"  # snappy-framed protobuf
+
+
+def test_promtail_append_to_push_is_batchwait(loki: FakeLoki, tmp_path: Path) -> None:
+    """The real agent took 1.07-1.30 s from append to push (file read 0.05-0.2 s, then batchwait 1 s)."""
+    log = tmp_path / "canary.log"
+    log.touch()
+    with FakePromtail(loki.url + PUSH, log) as agent:
+        time.sleep(0.3)
+        appended = time.monotonic()
+        with log.open("a") as f:
+            f.write("timed\n")
+        assert wait_for(lambda: agent.pushes, timeout=5)
+        assert 1.0 <= agent.pushes[0].at - appended <= 1.5  # 1.0-1.25 s by construction, 0.25 s for a loaded machine
+
+
+def test_promtail_restart_resumes_at_its_offset(loki: FakeLoki, tmp_path: Path) -> None:
+    log = tmp_path / "canary.log"
+    log.write_text("one\n")
+    agent = FakePromtail(loki.url + PUSH, log)
+    with agent:
+        assert wait_for(lambda: agent.sent_entries == 1)
+    log.open("a").write("two\n")
+    with agent:
+        assert wait_for(lambda: agent.sent_entries == 2)
+    assert [v[1] for v in loki.streams()[0]["values"]] == ["one", "two"]
 
 
 def test_promtail_paused_and_missing_external_labels(loki: FakeLoki, tmp_path: Path) -> None:
@@ -387,20 +417,82 @@ def test_promtail_paused_and_missing_external_labels(loki: FakeLoki, tmp_path: P
     with FakePromtail(loki.url + PUSH, log) as agent:
         agent.paused = True
         log.write_text("ignored while paused\n")
-        time.sleep(0.1)
+        time.sleep(0.3)
         assert agent.read_bytes == 0 and loki.streams() == []
     assert all("cluster" not in s["stream"] for s in loki.streams())
 
 
-def test_promtail_drops_4xx_and_retries_429(loki: FakeLoki, tmp_path: Path) -> None:
+def test_promtail_backoff_schedule_is_dskit_defaults() -> None:
+    """0.5 s doubling to 5 min, each delay jittered within [d, 2d): 10 attempts, so 9 waits, 255.5-511 s in all."""
+    from tests.fakes.promtail import Backoff
+    backoff, delays = Backoff(0.5, 300.0, 10), []
+    while True:
+        delay = backoff.next_delay()
+        if not backoff.ongoing:
+            break
+        delays.append(delay)
+    assert len(delays) == 9
+    for i, d in enumerate(delays):
+        assert 0.5 * 2**i <= d < min(2 ** (i + 1) * 0.5, 300.0) or d == 300.0
+    assert 255.5 <= sum(delays) < 511
+
+
+class FlakyLoki(FakeLoki):
+    """Answers the first `failures` pushes with 503, then as FakeLoki."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def _push(self, request):  # type: ignore[no-untyped-def]
+        if self.failures > 0:
+            self.failures -= 1
+            return self._text_error(503, "Ingester not ready")
+        return super()._push(request)
+
+
+def test_promtail_retries_5xx_with_backoff_then_delivers(tmp_path: Path) -> None:
+    with FlakyLoki(failures=2) as loki, FakePromtail(loki.url + PUSH, tmp_path / "x.log") as agent:
+        agent.emit("retried", namespace="canary", pod="p", container="c", app="canary")
+        assert wait_for(lambda: agent.sent_entries == 1, timeout=8)
+        at = [p.at for p in agent.pushes]
+        assert agent.statuses == [503, 503, 204]
+        assert 0.5 <= at[1] - at[0] < 1.0 + 0.2 and 1.0 <= at[2] - at[1] < 2.0 + 0.2  # [0.5, 1) then [1, 2) s
+        metrics = httpx.get(agent.metrics_url).text
+        host = loki.url.removeprefix("http://")
+    assert f'promtail_batch_retries_total{{host="{host}",tenant=""}} 2' in metrics
+    assert f'promtail_sent_entries_total{{host="{host}"}} 1' in metrics
+    assert f'promtail_request_duration_seconds_count{{host="{host}",status_code="503"}} 2' in metrics
+    assert f'promtail_dropped_entries_total{{host="{host}",reason="ingester_error",tenant=""}} 0' in metrics
+
+
+def test_promtail_connection_errors_are_status_minus_1_and_dropped_after_the_retries(tmp_path: Path) -> None:
+    import socket
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    agent = FakePromtail(f"http://127.0.0.1:{port}{PUSH}", tmp_path / "x.log", max_retries=2, min_backoff=0.01)
+    with agent:
+        agent.emit("lost", namespace="canary", pod="p", container="c", app="canary")
+        assert wait_for(lambda: agent.dropped_entries == 1)
+        metrics = httpx.get(agent.metrics_url).text
+    assert agent.statuses == [-1, -1]
+    assert f'promtail_request_duration_seconds_count{{host="127.0.0.1:{port}",status_code="-1"}} 2' in metrics
+    assert f'promtail_dropped_entries_total{{host="127.0.0.1:{port}",reason="ingester_error",tenant=""}} 1' in metrics
+
+
+def test_promtail_drops_400_at_once_and_429_after_the_retries(loki: FakeLoki, tmp_path: Path) -> None:
     agent = FakePromtail(loki.url + PUSH, tmp_path / "x.log", max_retries=2, min_backoff=0.01)
     loki.rate_limited = True
     agent.emit("throttled", namespace="canary", pod="p", container="c", app="canary")
-    assert agent.statuses == [429, 429, 429] and agent.dropped_entries == 1
+    assert agent.statuses == [429, 429]
+    assert agent.metrics.get("promtail_dropped_entries_total", (agent.host, "rate_limited", "")) == 1
     loki.rate_limited = False
     old = now_ns() - 200 * 3600 * NS
-    agent._ship([((("job", "j"),), old, "stale")])
-    assert agent.statuses[-1] == 400 and agent.dropped_entries == 2 and len(agent.statuses) == 4
+    agent._ship([((("job", "j"),), old, "stale")])  # too old: Loki answers 400, never retried
+    assert agent.statuses[2:] == [400]
+    assert agent.metrics.get("promtail_dropped_entries_total", (agent.host, "ingester_error", "")) == 1
+    assert agent.dropped_entries == 2
 
 
 def test_promtail_emit_adds_pod_labels(loki: FakeLoki, tmp_path: Path) -> None:

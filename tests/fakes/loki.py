@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+import cramjam
+
 from tests.fakes import logql
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -216,48 +218,11 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 
 def snappy_decode(buf: bytes) -> bytes:
-    """Raw (block) snappy decompression, as golang/snappy.Decode; ValueError('snappy: corrupt input')."""
+    """Raw (block) snappy, as golang/snappy.Decode; ValueError('snappy: corrupt input') as Loki words any failure."""
     try:
-        length, i = _varint(buf, 0)
-    except ValueError:
+        return bytes(cramjam.snappy.decompress_raw(buf))
+    except cramjam.DecompressionError:
         raise ValueError("snappy: corrupt input")
-    out = bytearray()
-    while i < len(buf):
-        tag = buf[i]
-        kind = tag & 3
-        if kind == 0:
-            n = tag >> 2
-            i += 1
-            if n >= 60:
-                extra = n - 59
-                n = int.from_bytes(buf[i : i + extra], "little")
-                i += extra
-            n += 1
-            if i + n > len(buf):
-                raise ValueError("snappy: corrupt input")
-            out += buf[i : i + n]
-            i += n
-            continue
-        if kind == 1:
-            n = 4 + ((tag >> 2) & 7)
-            if i + 1 >= len(buf):
-                raise ValueError("snappy: corrupt input")
-            offset = ((tag >> 5) << 8) | buf[i + 1]
-            i += 2
-        else:
-            size = 2 if kind == 2 else 4
-            n = 1 + (tag >> 2)
-            if i + 1 + size > len(buf):
-                raise ValueError("snappy: corrupt input")
-            offset = int.from_bytes(buf[i + 1 : i + 1 + size], "little")
-            i += 1 + size
-        if offset == 0 or offset > len(out):
-            raise ValueError("snappy: corrupt input")
-        for _ in range(n):
-            out.append(out[-offset])
-    if len(out) != length:
-        raise ValueError("snappy: corrupt input")
-    return bytes(out)
 
 
 def _proto_fields(buf: bytes) -> list[tuple[int, int, Any]]:
