@@ -25,7 +25,7 @@ from types import TracebackType
 
 import cramjam
 
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import FakeServer, Response
 
 JOB = "conformance-canary"
 VERSION = "2.9.3"
