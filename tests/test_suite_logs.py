@@ -31,7 +31,7 @@ def test_healthy_logs_pass_and_record_propagation(stack):
     assert result.code == 0, result.output
     for cluster in ("oke", "workstation"):
         seconds = float(result.properties(CANARY.format(cluster))["log_propagation_seconds"])
-        assert 0 <= seconds < 2  # agent batches 0.2 s; the check polls at most 1 s apart
+        assert 0 <= seconds < 2.5  # agent: file read <= 0.2 s + batchwait 1 s (real 1.07-1.30 s); polls <= 1 s apart
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert result.properties(DISCARDS)["loki_discarded_samples"] == "0"
     assert result.seconds < 30
