@@ -483,12 +483,13 @@ def _render_kiali(dest: Path, primary: str) -> None:
 
 
 def app_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
-    """The sample app: server on the primary, Service everywhere, traffic generator (stopped) on the remotes."""
+    """The sample app: server on the primary, Service everywhere; on the remotes the traffic generator
+    (stopped) and `sleep`, a permanent injected workload so each remote has an Envoy to scrape."""
     topo = opts.topology
     p = topo.primary.name
     steps = []
     for c in topo.clusters:
-        files = ["namespace.yaml", "service.yaml"] + (["server.yaml"] if c.is_primary else ["traffic.yaml"])
+        files = ["namespace.yaml", "service.yaml"] + (["server.yaml"] if c.is_primary else ["traffic.yaml", "sleep.yaml"])
         argv = ["apply"]
         for name in files:
             argv += ["--filename", str(APP / name)]
@@ -496,6 +497,11 @@ def app_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
     steps.append(Step("app", p, "sample server Ready",
                       kube[p].kubectl("rollout", "status", "deployment/helloworld", "--namespace", APP_NS, "--timeout=300s"),
                       timeout=320, waits_for="helloworld with its sidecar"))
+    for remote in topo.remotes:
+        steps.append(Step("app", remote.name, "sleep Ready (the remote's Envoy)",
+                          kube[remote.name].kubectl("rollout", "status", "deployment/sleep", "--namespace", APP_NS,
+                                                    "--timeout=300s"),
+                          timeout=320, waits_for="sleep with its sidecar"))
     return steps
 
 
