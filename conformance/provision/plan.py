@@ -373,6 +373,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
         Step("stack", p, "install kube-prometheus-stack (receiver, Grafana)",
              helm_install(kp, kps, ns, kps_values, sets=[f"prometheus.prometheusSpec.externalLabels.cluster={p}"]),
              timeout=HELM_STEP_TIMEOUT, waits_for="operator, Prometheus and Grafana Ready"),
+        *dashboard_checks(kp, ns, svc["grafana"].service, svc["grafana"].container),
         lb_address_step("stack", kp, ns, svc["loki"].service, f"{p}.loki_ip", "Loki"),
         lb_address_step("stack", kp, ns, svc["prometheus"].service, f"{p}.prometheus_ip", "Prometheus"),
         Step("stack", p, "istiod ServiceMonitor and Envoy PodMonitor",
@@ -429,6 +430,25 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
              timeout=320, waits_for="kiali Deployment available"),
     ]
     return steps
+
+
+def dashboard_checks(kube: Kube, namespace: str, deployment: str, container: str) -> list[Step]:
+    """Every declared dashboard is a file with panels in the Grafana container (a failed download is empty)."""
+    steps = []
+    for d in dashboards.declared():
+        steps.append(Step(
+            "stack", kube.cluster.name, f"dashboard {d.folder}/{d.key} provisioned with panels",
+            kube.kubectl("exec", f"deployment/{deployment}", "--namespace", namespace, "--container", container,
+                         "--", "cat", d.path),
+            timeout=60, parse=lambda out, f, d=d: _check_provisioned(out, d)))
+    return steps
+
+
+def _check_provisioned(text: str, d: dashboards.Dashboard) -> None:
+    problem = dashboards.provisioned_problem(text, d)
+    if problem:
+        raise StepError(f"{d.path} in Grafana: {problem}; grafana.com dashboard {d.gnet_id} "
+                         f"revision {d.revision} did not provision")
 
 
 def promtail_clients(base_url: str, cluster: str) -> str:

@@ -42,3 +42,97 @@ def test_sleep_is_the_workload_the_proving_ground_assumes():
 def test_the_sample_namespace_is_injected():
     ns = yaml.safe_load((APP / "namespace.yaml").read_text())
     assert ns["metadata"]["name"] == "sample" and ns["metadata"]["labels"]["istio-injection"] == "enabled"
+
+
+# -- Grafana's pod with --offline: no volume name twice (issue 8, item 7) ----------------------------
+#
+# helm cannot run here, so the two rules that decide the Grafana pod's dashboard
+# volumes are modelled, each from its source:
+# - Helm v3.19.0 pkg/chart/util/coalesce.go: -f files merge in order, a later null
+#   replaces; then a null is deleted only where the chart's defaults have the key.
+# - grafana chart 12.11.1 templates/_pod.tpl: one `dashboards-<provider>` volume per
+#   key of .Values.dashboards (the download ConfigMaps) and one per key of
+#   .Values.dashboardsConfigMaps. Its values.yaml defaults both to {}.
+GRAFANA_DEFAULTS = {"dashboards": {}, "dashboardsConfigMaps": {}}
+
+
+def merge_files(*docs: dict) -> dict:
+    out: dict = {}
+    for doc in docs:
+        for k, v in doc.items():
+            out[k] = merge_files(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def coalesce(values: dict, defaults: dict) -> dict:
+    out = dict(values)
+    for k, default in defaults.items():
+        if k in out and out[k] is None:
+            del out[k]
+        elif isinstance(default, dict) and isinstance(out.get(k), dict):
+            out[k] = coalesce(out[k], default)
+        elif k not in out:
+            out[k] = default
+    return out
+
+
+def grafana_dashboard_volumes(grafana: dict) -> list[str]:
+    return ([f"dashboards-{p}" for p in grafana.get("dashboards") or {}]
+            + [f"dashboards-{p}" for p in grafana.get("dashboardsConfigMaps") or {}])
+
+
+def offline_grafana_values(overlay_text: str) -> dict:
+    base = yaml.safe_load((STACK_DIR / "values" / "kube-prometheus-stack.yaml").read_text())
+    merged = merge_files(base, yaml.safe_load(overlay_text))
+    return coalesce(merged["grafana"], GRAFANA_DEFAULTS)
+
+
+def test_offline_grafana_pod_repeats_no_volume_name():
+    from conformance.provision import dashboards
+    grafana = offline_grafana_values(dashboards.offline_overlay(dashboards.declared()))
+    volumes = grafana_dashboard_volumes(grafana)
+    assert sorted(volumes) == ["dashboards-istio", "dashboards-logs", "dashboards-node"]
+    assert "dashboards" not in grafana, "no download init container, no download volumes"
+
+
+def test_the_old_per_provider_nulls_repeat_three_volume_names():
+    # What the overlay used to say: the model reproduces the duplicates the issue found with helm.
+    from conformance.provision import dashboards
+    old = yaml.safe_dump({"grafana": {"dashboards": {p: None for p in ("istio", "logs", "node")},
+                                      "dashboardsConfigMaps": {p: dashboards.configmap_name(p)
+                                                               for p in ("istio", "logs", "node")}}})
+    volumes = grafana_dashboard_volumes(offline_grafana_values(old))
+    assert sorted(v for v in set(volumes) if volumes.count(v) > 1) == [
+        "dashboards-istio", "dashboards-logs", "dashboards-node"]
+
+
+def test_no_manifest_the_plan_applies_repeats_a_volume_name():
+    for path in sorted((STACK_DIR / "app").glob("*.yaml")) + sorted((STACK_DIR / "manifests").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            spec = ((doc or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+            names = [v["name"] for v in spec.get("volumes") or []]
+            assert len(names) == len(set(names)), path.name
+
+
+# -- every declared dashboard is provisioned with panels ---------------------------------------------
+
+
+def test_every_declared_dashboard_is_read_back_from_grafana_after_the_install(happy_up):
+    from conformance.provision import dashboards
+    commands = happy_up.fakebin.commands()
+    kps = next(i for i, c in enumerate(commands) if "helm" in c and "kube-prometheus-stack" in c and "kind-oke" in c)
+    for d in dashboards.declared():
+        i = next(i for i, c in enumerate(commands) if c.endswith(f"cat {d.path}"))
+        assert i > kps and "exec deployment/kube-prometheus-stack-grafana" in commands[i]
+        assert "--container grafana" in commands[i]
+
+
+def test_an_empty_dashboard_file_fails_the_bring_up_naming_it(provision, fakebin):
+    # What grafana.com answering 404 leaves: the chart's `curl -skf | sed > file` has no pipefail.
+    fakebin.scenario({"tool": "kubectl", "match": ["exec", "cat", "/var/lib/grafana/dashboards/logs/logs-app.json"],
+                      "stdout": ""})
+    code, out = provision("up")
+    assert code == 1
+    assert ("bring-up failed at stack oke: dashboard Logs/logs-app provisioned with panels: "
+            "/var/lib/grafana/dashboards/logs/logs-app.json in Grafana: the file is empty") in out
+    assert "grafana.com dashboard 13639 revision 2 did not provision" in out
