@@ -132,6 +132,8 @@ def up_plan(opts: Options) -> list[Step]:
     steps += mesh_phase(opts, state, kube)
     steps += stack_phase(opts, state, kube)
     steps += app_phase(opts, kube)
+    if opts.preload:
+        steps += preload_check_phase(opts, kube)
     return steps
 
 
@@ -233,6 +235,45 @@ def preload_phase(opts: Options) -> list[Step]:
                           ("kind", "load", "docker-image", "--name", c.name, *images), timeout=900,
                           parallel="preload", waits_for=f"{len(images)} images loaded"))
     return steps
+
+
+# Every container and init container of every pod, one image per line.
+_POD_IMAGES = ('jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image}{"\\n"}{end}'
+               '{range .spec.containers[*]}{.image}{"\\n"}{end}{end}')
+
+
+def preload_check_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
+    """After bring-up: the images the charts actually rendered are all in the preload list (no drift)."""
+    images = preload_images(opts.versions)
+    return [Step("preload", c.name, "every image the pods run was preloaded",
+                 kube[c.name].kubectl("get", "pods", "--all-namespaces", "--output", _POD_IMAGES), timeout=60,
+                 parse=lambda out, f, n=c.name: check_preloaded(n, out.split(), images))
+            for c in opts.topology.clusters]
+
+
+def check_preloaded(cluster: str, running: list[str], preloaded: list[str]) -> None:
+    """Refuse images the pods run that --preload did not load: on an air-gapped node they cannot start."""
+    loaded = {normalize_image(i) for i in preloaded}
+    missing = sorted({i for i in running if normalize_image(i) not in loaded})
+    if missing:
+        raise StepError(f"pods on {cluster} run images --preload did not load: {', '.join(missing)}; "
+                        f"the charts render other images than {VERSIONS_NAME} lists; fix its images/apps")
+
+
+VERSIONS_NAME = "stack/versions.yaml"
+
+
+def normalize_image(ref: str) -> str:
+    """The reference containerd stores: docker.io/library/ for bare names, :latest when untagged."""
+    name, digest = (ref.split("@", 1) + [""])[:2]
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = "docker.io/" + name
+    if name.count("/") == 1 and name.startswith("docker.io/"):
+        name = "docker.io/library/" + name.removeprefix("docker.io/")
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return name + (f"@{digest}" if digest else "")
 
 
 def network_phase(opts: Options, configs: dict[str, KindConfig], state: State, kube: dict[str, Kube]) -> list[Step]:

@@ -136,3 +136,68 @@ def test_an_empty_dashboard_file_fails_the_bring_up_naming_it(provision, fakebin
     assert ("bring-up failed at stack oke: dashboard Logs/logs-app provisioned with panels: "
             "/var/lib/grafana/dashboards/logs/logs-app.json in Grafana: the file is empty") in out
     assert "grafana.com dashboard 13639 revision 2 did not provision" in out
+
+
+# -- the remote Kiali service account: what Kiali's own script grants, no more ----------------------
+
+# kiali/helm-charts kiali-server/templates/role-viewer.yaml at v2.29.0, as
+# kiali/kiali hack/istio/multicluster/kiali-prepare-remote-cluster.sh (v2.29.0)
+# renders it: view_only_mode, cluster_wide_access, no disabled features.
+# (apiGroups, resources, verbs, resourceNames)
+KIALI_REMOTE_RULES = {
+    (("",), ("configmaps", "pods/log"), ("get", "list", "watch"), ()),
+    (("",), ("namespaces", "pods", "replicationcontrollers", "services"), ("get", "list", "watch"), ()),
+    (("",), ("pods/portforward",), ("create",), ()),
+    (("apps",), ("daemonsets", "deployments", "replicasets", "statefulsets"), ("get", "list", "watch"), ()),
+    (("batch",), ("cronjobs", "jobs"), ("get", "list", "watch"), ()),
+    (("networking.istio.io", "security.istio.io", "extensions.istio.io", "telemetry.istio.io",
+      "inference.networking.k8s.io"), ("*",), ("get", "list", "watch"), ()),
+    (("gateway.networking.k8s.io",), ("gatewayclasses", "gateways", "grpcroutes", "httproutes", "referencegrants",
+                                      "tcproutes", "tlsroutes"), ("get", "list", "watch"), ()),
+    (("apps.openshift.io",), ("deploymentconfigs",), ("get", "list", "watch"), ()),
+    (("route.openshift.io",), ("routes",), ("get",), ()),
+    (("authentication.k8s.io",), ("tokenreviews",), ("create",), ()),
+    (("oauth.openshift.io",), ("oauthclients",), ("get",), ("kiali-monitoring",)),
+    (("admissionregistration.k8s.io",), ("mutatingwebhookconfigurations",), ("list",), ()),
+}
+
+
+def kiali_remote_role() -> dict:
+    docs = [d for d in yaml.safe_load_all((STACK_DIR / "manifests" / "kiali-remote.yaml").read_text()) if d]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    return role
+
+
+def test_the_remote_kiali_role_grants_exactly_what_kiali_s_script_grants():
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"]), tuple(r.get("resourceNames", ())))
+             for r in kiali_remote_role()["rules"]}
+    assert rules == KIALI_REMOTE_RULES
+
+
+def test_the_remote_kiali_role_cannot_read_secrets():
+    for r in kiali_remote_role()["rules"]:
+        if "" in r["apiGroups"]:
+            assert "secrets" not in r["resources"] and "*" not in r["resources"], r
+
+
+# -- chart values the issue corrects ------------------------------------------------------------------
+
+
+def values(name: str) -> dict:
+    return yaml.safe_load((STACK_DIR / "values" / name).read_text())
+
+
+def test_kiali_operator_does_not_pull_what_preload_loaded():
+    assert values("kiali-operator.yaml")["image"]["pullPolicy"] == "IfNotPresent"  # the chart's default is Always
+
+
+def test_loki_stack_sets_no_key_the_chart_never_reads():
+    # loki-stack 2.10.3 reads loki.isDefault only in its datasource template, which the values switch off.
+    loki = values("loki-stack.yaml")
+    assert "isDefault" not in loki["loki"] and loki["grafana"]["sidecar"]["datasources"]["enabled"] is False
+
+
+def test_istiod_targets_carry_the_app_label_the_performance_dashboard_selects():
+    monitor = yaml.safe_load((STACK_DIR / "manifests" / "istiod-servicemonitor.yaml").read_text())
+    # Istio 1.29.6 istio-performance-dashboard.json selects {app="istiod"}; istiod's pods are labelled app: istiod.
+    assert monitor["spec"]["podTargetLabels"] == ["app"]
