@@ -48,8 +48,9 @@ def test_the_sample_namespace_is_injected():
 #
 # helm cannot run here, so the two rules that decide the Grafana pod's dashboard
 # volumes are modelled, each from its source:
-# - Helm v3.19.0 pkg/chart/util/coalesce.go: -f files merge in order, a later null
-#   replaces; then a null is deleted only where the chart's defaults have the key.
+# - Helm v3.19.0 pkg/cli/values/options.go mergeMaps: -f files merge in order, a later null
+#   replaces; pkg/chartutil/coalesce.go then deletes a null only where the chart's
+#   defaults have the key (coalesceValues: `value == nil && !merge`).
 # - grafana chart 12.11.1 templates/_pod.tpl: one `dashboards-<provider>` volume per
 #   key of .Values.dashboards (the download ConfigMaps) and one per key of
 #   .Values.dashboardsConfigMaps. Its values.yaml defaults both to {}.

@@ -70,7 +70,7 @@ def merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         if v is None:
             # A later file's null replaces; helm deletes it only where the chart's defaults have the
-            # key (pkg/chart/util/coalesce.go), so the user-supplied values keep it.
+            # key (helm v3.19.0 pkg/chartutil/coalesce.go), so the user-supplied values keep it.
             out[k] = None
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
