@@ -41,7 +41,8 @@ def test_junit_names_each_check_per_cluster_with_its_measurements_and_the_run(br
     assert "metrics::remote series are fresh[workstation]" in names
     assert all(re.fullmatch(r"(logs|metrics|kiali|dashboards|platform)::[a-z0-9 ]+(\[[a-z0-9-]+\])?", n) for n in names), names
     ok, bad = broken.properties(CANARY.format("oke")), broken.properties(CANARY.format("workstation"))
-    assert float(ok["log_propagation_seconds"]) < 2 and ok["outcome"] == "passed"
+    # Promtail's batchwait is 1 s (the fake ships as the real one does), plus the canary's polling.
+    assert float(ok["log_propagation_seconds"]) < 2.5 and ok["outcome"] == "passed"
     assert bad["outcome"] == "timed_out" and bad["requirement"] == "must" and bad["cluster"] == "workstation"
     assert bad["nodeid"] == "suites/test_logs.py::test_log_canary_reaches_the_primary_loki[workstation]"
     failure = broken.cases()[CANARY.format("workstation")].find("failure")
