@@ -12,6 +12,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: runs at the stack's real intervals (minutes); deselect with -m 'not slow'")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: xdist hands them out before the rest, so their minutes overlap the other tests."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Build the real servers missing from the cache before any xdist worker starts, with progress on the terminal."""
     if hasattr(session.config, "workerinput"):
