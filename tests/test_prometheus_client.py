@@ -11,7 +11,8 @@ from conformance.clients.prometheus import RECEIVER_DISABLED_TEXT, PrometheusCli
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.exposition import parse_samples
 from conformance.http import APIError, HTTPService
-from conformance.remote_write import DROPPED, HIGHEST_IN, QUEUE_COUNTERS, sender_snapshot
+from conformance.remote_write import sender_snapshot
+from conformance.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_COUNTERS
 from tests.proving_ground import operator_labels
 from tests.real import REGISTRY
 

@@ -16,7 +16,6 @@ from tests.suite_runner import run_suites, write_topology
 REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
 FRESH = "suites.test_metrics::test_remote_series_are_fresh[workstation]"
 SENDER = "suites.test_metrics::test_remote_write_sender_is_healthy[workstation]"
-TARGETS = "suites.test_platform::test_every_prometheus_target_is_up"
 
 
 def endpoints_topology(folder, primary_url: str, remote_url: str | None):
@@ -126,34 +125,6 @@ def test_an_unreachable_remote_is_judged_by_the_chart_scrape_interval():
     gone = PrometheusClient(HTTPService("workstation Prometheus", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1)))
     assert remote_scrape_interval(gone) == CHART_SCRAPE_INTERVAL == 30.0
     assert remote_scrape_interval(None) == 30.0
-
-
-def test_a_down_target_is_listed_with_pool_url_and_error(tmp_path):
-    closed = free_port()
-    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True,
-                               scrape_jobs=[{"job_name": "envoy-stats", "static_configs": [{"targets": [f"127.0.0.1:{closed}"]}]}])
-    try:
-        primary.wait_for_targets(2)
-        topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "endpoints",
-                                          "services": {"prometheus": primary.url}}])
-        run = run_suites(tmp_path, "--topology", str(topo), "-m", "platform")
-    finally:
-        primary.stop()
-    failure = run.failure(f"{TARGETS}[oke]")
-    assert "oke Prometheus → its scrape targets: 1 of 2 targets down (pools: envoy-stats)" in failure
-    assert f"envoy-stats http://127.0.0.1:{closed}/metrics: down" in failure
-    assert "connection refused" in failure
-    assert run.properties(f"{TARGETS}[oke]")["targets_down"] == "1"
-
-
-def test_healthy_targets_pass(tmp_path, prometheus_pair):
-    topo = endpoints_topology(tmp_path, prometheus_pair.primary.url, prometheus_pair.remote.url)
-    run = run_suites(tmp_path, "--topology", str(topo), "-m", "platform")
-    assert run.code == 0, run.output
-    cases = run.cases()
-    # Pods need Kubernetes: skipped with the reason for endpoints clusters.
-    skipped = cases["suites.test_platform::test_every_stack_pod_is_ready[oke]"].find("skipped")
-    assert "provider endpoints: no Kubernetes API access" in skipped.get("message")
 
 
 # At the stack's own intervals (issue 8, item 10): kube-prometheus-stack's 30 s scrape interval and
