@@ -24,8 +24,11 @@ FRESHNESS_MARGIN = 15.0
 SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
 # kube-prometheus-stack's default scrape interval.
 CHART_SCRAPE_INTERVAL = 30.0
-# How long sender counters are watched for failures and growing lag.
+# How long sender counters are watched for failures and growing lag: at least one scrape
+# interval plus one batch_send_deadline (Prometheus' default 5 s), or a window can hold no send
+# at all and a failing queue looks healthy (at the chart's 30 s interval, 5 of 6 times).
 SENDER_WINDOW = 5.0
+SEND_DEADLINE = 5.0
 
 
 def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str) -> None:
@@ -115,7 +118,8 @@ def test_remote_write_sender_is_healthy(remote, primary, access, record_property
     before = sender_snapshot(sender)
     if not before.queues:
         raise Failed(name, f"nothing is sent: the {remote.name} Prometheus has no remote_write queue")
-    window = SENDER_WINDOW * timeout_scale()  # a slow CI needs a longer look, like a longer wait
+    # A slow CI needs a longer look, like a longer wait; never shorter than one scrape and send.
+    window = max(SENDER_WINDOW * timeout_scale(), remote_scrape_interval(sender) + SEND_DEADLINE)
     time.sleep(window)
     after = sender_snapshot(sender)
     problems, lags = [], []

@@ -1,0 +1,38 @@
+"""`python -m tests.real build [NAME...]` builds (or finds in the cache) the real servers; `path NAME` prints one's path."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tests.real.build import Unavailable, cached_path, ensure
+from tests.real.registry import REGISTRY
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.real", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="build what is not cached yet (default: every registered binary)")
+    build.add_argument("names", nargs="*", metavar="NAME", help=f"one of {', '.join(REGISTRY)}")
+    where = sub.add_parser("path", help="print the cached path of NAME (exit 1 when not built)")
+    where.add_argument("name", choices=list(REGISTRY))
+    args = parser.parse_args(argv)
+    if args.command == "path":
+        p = cached_path(REGISTRY[args.name])
+        print(p)
+        return 0 if p.is_file() else 1
+    unknown = [n for n in args.names if n not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown binary {', '.join(unknown)}; registered: {', '.join(REGISTRY)}")
+    failed = False
+    for name in args.names or REGISTRY:
+        try:
+            print(f"{name}: {ensure(REGISTRY[name], progress=lambda line: print(line, flush=True))}", flush=True)
+        except Unavailable as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

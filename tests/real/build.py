@@ -1,0 +1,97 @@
+"""Build a registered binary once per machine with the ordinary Go client, into the bring-up's cache."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from conformance.provision.tools import DEFAULT_CACHE
+from tests.real.registry import REGISTRY, Binary
+
+Progress = Callable[[str], None]
+# How often a running build says it is still going.
+PROGRESS_EVERY = 20.0
+# Longest a build may take before it is abandoned (a cold Prometheus build is minutes on 2 cores).
+BUILD_TIMEOUT = 3600.0
+
+
+class Unavailable(Exception):
+    """The binary is not in the cache and cannot be built here; the message says how to get it."""
+
+
+def cache_root() -> Path:
+    """<cache>/real: the bring-up's cache folder (MONITORING_CONFORMANCE_CACHE overrides it, as for `up`)."""
+    return Path(os.environ.get("MONITORING_CONFORMANCE_CACHE", DEFAULT_CACHE)) / "real"
+
+
+def cached_path(b: Binary) -> Path:
+    return cache_root() / f"{b.name}-{b.version}" / b.name
+
+
+def how_to_get(b: Binary) -> str:
+    return (f"build it with `python -m tests.real build {b.name}` (needs Go and the Go module proxy), "
+            f"or put a {b.name} {b.version} binary at {cached_path(b)}")
+
+
+def ensure(b: Binary, progress: Progress = print) -> Path:
+    """The cached binary; built first when missing (one build at a time per binary, across processes)."""
+    dest = cached_path(b)
+    if dest.is_file():
+        return dest
+    go = shutil.which("go")
+    if go is None:
+        raise Unavailable(f"{b.name} {b.version} is not built and `go` is not on PATH; {how_to_get(b)}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
+        if not dest.is_file():
+            _build(go, b, dest, progress)
+    return dest
+
+
+def _build(go: str, b: Binary, dest: Path, progress: Progress) -> None:
+    tmp = dest.with_name(f".{b.name}.partial")
+    cmd = [go, "build", "-v", "-o", str(tmp)]
+    if flags := b.ldflags(b.version):
+        cmd.append("-ldflags=" + " ".join(flags))
+    cmd.append(b.command)
+    progress(f"building {b.name} {b.version} (Go module {b.module} {b.module_version(b.version)}) "
+             f"from {b.folder.relative_to(b.folder.parents[3])}; a cold build takes minutes, once per machine")
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=b.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # -v: a line per package
+    reader.start()
+    while proc.poll() is None:
+        try:
+            proc.wait(PROGRESS_EVERY)
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - started
+            if elapsed > BUILD_TIMEOUT:
+                proc.kill()
+                proc.wait()
+                break
+            downloads = sum(line.startswith("go: downloading") for line in lines)
+            last = lines[-1].strip() if lines else "resolving modules"
+            progress(f"  {b.name} {b.version}: {elapsed:.0f} s, {len(lines) - downloads} packages compiled, "
+                     f"{downloads} modules downloaded (last: {last})")
+    reader.join(10)
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        tail = " | ".join(line.strip() for line in lines[-5:] if not line.startswith("go: downloading"))
+        why = f"timed out after {elapsed:.0f} s" if proc.returncode is None or proc.returncode < 0 else f"go build exited {proc.returncode}: {tail}"
+        raise Unavailable(f"{b.name} {b.version} could not be built ({why}); {how_to_get(b)}")
+    os.replace(tmp, dest)
+    progress(f"built {b.name} {b.version} in {elapsed:.0f} s: {dest}")
+
+
+def path(name: str, progress: Progress = print) -> Path:
+    """The binary for REGISTRY[name], built when missing; Unavailable when it cannot be had."""
+    return ensure(REGISTRY[name], progress)

@@ -1,0 +1,155 @@
+"""The real-servers layer: each go.mod pins what versions.yaml says, builds are cached, a missing binary skips (fails in CI)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tests.real as real
+from tests.real import build
+from tests.real.registry import REGISTRY, Binary, prometheus_module_version, version_of
+
+
+def requires(go_mod: str) -> dict[str, str]:
+    """module -> version of every require in a go.mod (block or single line)."""
+    return dict(re.findall(r"^\s*(?:require\s+)?([\w.\-/]+\.[\w.\-/]+)\s+(v\S+)", go_mod, re.M))
+
+
+def replaces(go_mod: str) -> list[str]:
+    return [" ".join(r.split()) for r in re.findall(r"^replace\s+(.+)$", go_mod, re.M)]
+
+
+@pytest.mark.parametrize("release, module", [
+    ("v3.14.0", "v0.314.0"),  # the stack's pin
+    ("v3.4.2", "v0.304.2"),   # the minor is zero-padded to two digits
+    ("v3.0.0", "v0.300.0"),
+    ("v2.42.0", "v0.42.0"),   # 2.x kept the minor as is
+])
+def test_prometheus_module_version_follows_upstreams_rule(release, module):
+    assert prometheus_module_version(release) == module
+
+
+def test_prometheus_is_the_stacks_pin():
+    assert REGISTRY["prometheus"].version == version_of("prometheus") == "v3.14.0"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_go_mod_requires_the_pinned_module_version(name):
+    b = REGISTRY[name]
+    go_mod = (b.folder / "go.mod").read_text()
+    assert requires(go_mod).get(b.module) == b.module_version(b.version), (
+        f"{b.folder}/go.mod requires {b.module} {requires(go_mod).get(b.module)}; the pin {b.version} means "
+        f"{b.module_version(b.version)}: run `go get {b.module}@{b.module_version(b.version)} && go mod tidy` there")
+    assert (b.folder / "go.sum").is_file()
+    assert f'_ "{b.command}"' in (b.folder / "tools.go").read_text()
+
+
+def test_prometheus_go_mod_repeats_upstreams_replace():
+    """Prometheus' own go.mod replaces cloud.google.com/go; a module requiring it must say the same."""
+    b = REGISTRY["prometheus"]
+    ours = replaces((b.folder / "go.mod").read_text())
+    assert ours == ["cloud.google.com/go => cloud.google.com/go v0.123.0"]
+    modcache = os.environ.get("GOMODCACHE") or str(Path.home() / "go" / "pkg" / "mod")
+    upstream = Path(modcache) / "cache/download/github.com/prometheus/prometheus/@v" / f"{b.module_version(b.version)}.mod"
+    if upstream.is_file():  # what the Go module proxy served, when this machine has fetched it
+        assert replaces(upstream.read_text()) == ours
+
+
+# A stand-in for the Go client: prints package lines as `go build -v` does and writes the -o file.
+FAKE_GO = """#!/bin/sh
+echo "$@" >> "$FAKE_GO_CALLS"
+[ -n "$FAKE_GO_FAIL" ] && { echo "go: github.com/x@v1: dial tcp: lookup proxy.golang.org: no such host" >&2; exit 1; }
+while [ "$1" != "-o" ]; do shift; done
+echo "go: downloading github.com/example/dep v1.0.0" >&2
+for p in a b c; do echo "github.com/example/$p" >&2; sleep 0.2; done
+echo built > "$2"
+"""
+
+
+@pytest.fixture
+def fake_go(tmp_path, monkeypatch) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    go = bindir / "go"
+    go.write_text(FAKE_GO)
+    go.chmod(go.stat().st_mode | stat.S_IEXEC)
+    calls = tmp_path / "calls"
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_GO_CALLS", str(calls))
+    monkeypatch.setenv("MONITORING_CONFORMANCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(build, "PROGRESS_EVERY", 0.25)
+    monkeypatch.setattr(real, "_unavailable", {})
+    return calls
+
+
+def test_a_cold_build_reports_progress_and_lands_in_the_cache_by_version(fake_go, tmp_path):
+    lines: list[str] = []
+    b = REGISTRY["prometheus"]
+    got = build.ensure(b, progress=lines.append)
+    assert got == tmp_path / "cache" / "real" / "prometheus-v3.14.0" / "prometheus"
+    assert got.read_text() == "built\n"
+    assert lines[0].startswith("building prometheus v3.14.0 (Go module github.com/prometheus/prometheus v0.314.0) "
+                               "from tests/real/go/prometheus")
+    assert any(re.match(r"  prometheus v3\.14\.0: \d+ s, \d+ packages compiled, 1 modules downloaded", l) for l in lines)
+    assert re.match(r"built prometheus v3\.14\.0 in \d+ s: ", lines[-1])
+    call = fake_go.read_text().split()
+    assert call[:2] == ["build", "-v"] and call[-1] == b.command
+    assert "-ldflags=-X github.com/prometheus/common/version.Version=3.14.0" in fake_go.read_text()
+    # Warm: the cache answers and Go is not run again.
+    assert build.ensure(b, progress=lines.append) == got
+    assert len(fake_go.read_text().splitlines()) == 1
+
+
+def test_a_failed_build_says_why_and_how_to_get_the_binary(fake_go, monkeypatch):
+    monkeypatch.setenv("FAKE_GO_FAIL", "1")
+    with pytest.raises(build.Unavailable) as e:
+        build.ensure(REGISTRY["prometheus"], progress=lambda line: None)
+    msg = str(e.value)
+    assert "prometheus v3.14.0 could not be built (go build exited 1: go: github.com/x@v1: dial tcp: lookup" in msg
+    assert "python -m tests.real build prometheus" in msg and "\n" not in msg
+    assert not list(build.cache_root().rglob("*.partial"))  # nothing half-built left behind
+
+
+def test_without_go_a_test_is_skipped_with_one_line_saying_how(fake_go, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception) as e:
+        real.require("prometheus")
+    assert str(e.value).startswith("prometheus v3.14.0 is not built and `go` is not on PATH; build it with "
+                                   "`python -m tests.real build prometheus`")
+
+
+def test_in_ci_a_missing_binary_fails_instead(fake_go, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception) as e:
+        real.require("prometheus")
+    assert str(e.value).startswith("CI=true: prometheus v3.14.0 is not built")
+
+
+def test_a_binary_already_in_the_cache_needs_no_go(fake_go, monkeypatch):
+    b = REGISTRY["prometheus"]
+    dest = build.cached_path(b)
+    dest.parent.mkdir(parents=True)
+    dest.write_text("prebuilt")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert real.require("prometheus") == dest
+
+
+def test_the_cli_builds_and_prints_the_path(fake_go, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    out = subprocess.run([sys.executable, "-m", "tests.real", "build"],
+                         capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "building prometheus v3.14.0" in out.stdout and f"prometheus: {tmp_path}/cache/real/prometheus-v3.14.0/prometheus" in out.stdout
+
+
+def test_an_entry_without_a_version_names_both_places():
+    with pytest.raises(KeyError, match=r"no version for 'nothing' in stack/versions.yaml apps: or .*pins.yaml"):
+        Binary("x", module="m", command="c", version_key="nothing").version
