@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import yaml
 
 from conformance.exposition import parse_samples
-from conformance.http import HTTPService, ServiceError
+from conformance.access import Access, ServiceAbsent
+from conformance.http import HTTPService, ServiceError, single_attempts
+from conformance.topology import Cluster
 
 REQUESTS = "promtail_request_duration_seconds_count"  # {status_code, host}: push attempts by answer
 DROPPED = "promtail_dropped_entries_total"  # {host, tenant, reason}: entries given up on
@@ -101,32 +103,38 @@ def _n(x: float) -> str:
     return f"{x:.0f}"
 
 
-def cause(grown: Counters, urls: list[str], source: str) -> str:
+def cause(now: Counters, before: Counters | None, urls: list[str], source: str) -> str:
     """One clause naming why nothing arrived, from what the counters did while the canary waited.
 
-    `urls` are the client URLs (or the hosts when the config is not readable); `source` says where
-    the canary line was written (a file, a pod's log), for the case where the agent read nothing.
+    A batch that keeps failing is retried with a backoff that grows to minutes, so a wait can see
+    no attempt at all: then the answers Promtail got before the canary say why. `urls` are the
+    client URLs (or hosts); `source` is where the canary was written (a file, a pod's log).
     """
+    grown = now.since(before)
     where = ", ".join(urls) or "its Loki"
-    failed = grown.requests.get(NO_ANSWER, 0.0)
-    limited = grown.requests.get("429", 0.0)
-    rejected = grown.answered(lambda c: 400 <= c < 500 and c != 429)
-    server = grown.answered(lambda c: c >= 500)
     dropped = ", ".join(f"{r}: {_n(n)}" for r, n in sorted(grown.dropped.items()))
     dropped = f"; dropped entries ({dropped})" if dropped else ""
     retried = f", {_n(grown.retries)} batch retries" if grown.retries else ""
-    if failed and not grown.sent:
-        return f"Promtail cannot connect to {where} ({_n(failed)} pushes got no answer{retried}{dropped})"
-    if limited and not grown.sent:
-        return f"Loki rate-limits Promtail: {_n(limited)} pushes to {where} answered 429{retried}{dropped}"
-    if rejected and not grown.sent:
-        codes = ", ".join(c for c in sorted(grown.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
-        return f"Loki rejects Promtail's pushes to {where}: {_n(rejected)} answered {codes}{dropped}"
-    if server and not grown.sent:
-        return f"Loki fails Promtail's pushes to {where}: {_n(server)} answered 5xx{retried}{dropped}"
-    if not grown.requests and not grown.sent:
-        return f"Promtail pushed nothing since the canary was written: it read nothing from {source}"
-    return f"Promtail sent {_n(grown.sent)} entries to {where} since the canary was written{dropped}"
+    if grown.sent:
+        return f"Promtail sent {_n(grown.sent)} entries to {where} since the canary was written{dropped}"
+    answers, when = (grown, "since the canary was written") if grown.requests else (now, "in all")
+    failed = answers.requests.get(NO_ANSWER, 0.0)
+    limited = answers.requests.get("429", 0.0)
+    rejected = answers.answered(lambda c: 400 <= c < 500 and c != 429)
+    server = answers.answered(lambda c: c >= 500)
+    if failed:
+        return f"Promtail cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped})"
+    if limited:
+        return f"Loki rate-limits Promtail: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}"
+    if rejected:
+        codes = ", ".join(c for c in sorted(answers.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
+        return f"Loki rejects Promtail's pushes to {where}: {_n(rejected)} answered {codes} {when}{dropped}"
+    if server:
+        return f"Loki fails Promtail's pushes to {where}: {_n(server)} answered 5xx {when}{retried}{dropped}"
+    read = sum(n for path, n in grown.read_lines.items() if path and path in source)
+    if read:
+        return f"Promtail read {_n(read)} lines from {source} but has pushed nothing since"
+    return f"Promtail pushed nothing since the canary was written: it read nothing from {source}"
 
 
 @dataclass
@@ -156,5 +164,15 @@ class Watch:
             urls = self.agent.client_urls()
         except (ServiceError, yaml.YAMLError, AttributeError):
             urls = [f"host {h}" for h in now.hosts]
-        return cause(now.since(self.before), urls, source)
+        return cause(now, self.before, urls, source)
 
+
+
+def watch(access: Access, cluster: Cluster) -> Watch | None:
+    """The cluster's Promtail counters from now on; None when the topology gives no way to reach it."""
+    try:
+        endpoint = access.endpoint(cluster, "promtail")
+    except ServiceAbsent:
+        return None
+    with single_attempts():  # one look: an agent that does not answer must not delay the canary
+        return Watch.start(Agent(endpoint.http))
