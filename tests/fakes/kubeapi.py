@@ -1230,7 +1230,7 @@ class _Tunnel(Response):
             try:
                 while chunk := client_reader.read1(65536):
                     self.backend.sendall(chunk)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the handler closed the reader after the backend ended
                 pass
             _shut(self.backend)
 
