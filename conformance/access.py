@@ -13,7 +13,7 @@ from conformance.redact import register_secret
 from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
-SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali"}
+SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail"}
 
 
 class ServiceAbsent(Exception):

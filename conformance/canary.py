@@ -3,6 +3,10 @@
 In kind/existing clusters the line is the stdout of a short-lived pod in a
 dedicated namespace; with provider endpoints it is appended to the file a local
 log agent tails. Either way the emitter cleans up after itself.
+
+The line is followed over Loki's tail websocket, as loki-canary does (grafana/loki
+v2.9.3 pkg/canary/reader/reader.go), so it is seen the moment Loki has it; where the
+tail is refused (a proxy that does not upgrade) or ends, Loki is polled instead.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Protocol
 
 from kubernetes.client.exceptions import ApiException
 
+from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.kube import KubeAccess
 from conformance.outcomes import Failed
@@ -31,6 +36,7 @@ class CanaryLine:
     tag: str
     text: str
     emitted_at: float
+    source: str = ""  # where a log agent reads it from (a file, a pod's log), for diagnoses
 
 
 def new_tag(cluster: str) -> str:
@@ -58,7 +64,7 @@ class FileEmitter:
         with open(self.path, "a") as f:
             f.write(text + "\n")
             f.flush()
-        return CanaryLine(tag, text, time.time())
+        return CanaryLine(tag, text, time.time(), str(self.path))
 
     def broad_selector(self) -> str:
         return f'{{filename="{self.path}"}}'
@@ -82,7 +88,7 @@ class PodEmitter:
         name = f"canary-{tag.rsplit('-', 1)[-1]}"
         self.kube.call("create the canary pod", self.core.create_namespaced_pod, self.spec.namespace, self._pod(name, text))
         started = eventually(lambda: self._started_at(name), hop=self.hop, what="canary pod never started", wait=POD_START)
-        return CanaryLine(tag, text, started)
+        return CanaryLine(tag, text, started, f"the log of pod {self.spec.namespace}/{name}")
 
     def broad_selector(self) -> str:
         return f'{{namespace="{self.spec.namespace}"}}'
@@ -153,3 +159,98 @@ class PodEmitter:
                              f"{state.waiting.message or ''}\nPreload it (nox -s up -- --preload) or mirror it.")
         raise NotYet(f"canary pod {name} is {pod.status.phase}")
 
+
+# -- following the line in Loki --------------------------------------------------------------
+TAIL_SLICE = 0.5  # seconds one look at the tail blocks; between looks the wait checks the hop board
+TAIL_WAIT = Wait(delay=0.0, max_delay=0.0)  # each look blocks on the websocket itself: no pause between
+TAIL_LIMIT = 10  # entries of history the tail sends first: the tag is new, so at most the line itself
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The line as Loki gave it: its labels, when it arrived here, and how it was followed."""
+
+    labels: dict[str, str]
+    seen_at: float
+    via: str  # "tail" or "poll"
+
+
+class TailLost(Exception):
+    """The tail ended before the line came: the rest of the wait polls."""
+
+
+class Follower:
+    """Finds a canary line in Loki: over the tail while Loki upgrades the connection, else by polling.
+
+    `broad` selects the line whatever cluster label it carries (the emitter's selector); the
+    caller decides what the labels it arrived with mean.
+    """
+
+    def __init__(self, loki: LokiClient, tag: str, broad: str, exact: str, lookback: float) -> None:
+        self.loki = loki
+        self.tag = tag
+        self.queries = [exact, f'{{cluster=~".+"}} |= "{tag}"', f'{broad} |= "{tag}"']
+        self.lookback = lookback
+        self.tail: Tail | None = None
+        self.tail_error = ""  # why the tail was refused or ended
+        self.since = time.time()
+
+    def open(self) -> "Follower":
+        """Open the tail (before the line is written, so it comes live); remember why if refused."""
+        try:
+            self.tail = self.loki.tail(self.queries[-1], start=self.since - self.lookback, limit=TAIL_LIMIT)
+        except TailRefused as e:
+            self.tail_error = f"tail refused ({e})"
+        return self
+
+    @property
+    def via(self) -> str:
+        return "tail" if self.tail is not None else "poll"
+
+    def from_tail(self) -> Sighting:
+        """One look at the tail; TailLost if Loki ended it."""
+        assert self.tail is not None
+        try:
+            message = self.tail.next(TAIL_SLICE)
+        except TailClosed as e:
+            self.close()
+            self.tail_error = f"tail ended ({e})"
+            raise TailLost(str(e)) from None
+        for stream in message.streams if message else []:
+            if any(self.tag in value[1] for value in stream.get("values", [])):
+                return Sighting(dict(stream.get("stream") or {}), message.received_at, "tail")
+        raise NotYet(f"no line matching {self.queries[0]} (following Loki's tail of {self.queries[-1]})")
+
+    def by_polling(self, since: float) -> Sighting:
+        """One round of queries: the exact one first, then the broad ones (a line under another label)."""
+        for query in self.queries:
+            now = time.time()
+            found = self.loki.streams(query, start=since - self.lookback, end=now + 60, limit=5)
+            if found:
+                return Sighting(dict(found[0]["stream"]), now, "poll")
+        raise NotYet(f"no line matching {self.queries[0]}")
+
+    def close(self) -> None:
+        if self.tail is not None:
+            self.tail.close()
+            self.tail = None
+
+    def __enter__(self) -> "Follower":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def follow(follower: Follower, line: CanaryLine, *, hop: str, what: str, wait: Wait, diagnose=None) -> Sighting:
+    """Wait for the line: on the tail while it lasts, then by polling for what is left of the wait."""
+    started = time.monotonic()
+    if follower.tail is not None:
+        try:
+            return eventually(follower.from_tail, hop=hop, what=what, wait=TAIL_WAIT.with_(timeout=wait.timeout),
+                              diagnose=diagnose)
+        except TailLost:
+            pass
+    left = max(0.0, wait.scaled() - (time.monotonic() - started)) / max(wait.scaled() / wait.timeout, 1e-9)
+    return eventually(lambda: follower.by_polling(line.emitted_at), hop=hop, what=what,
+                      wait=wait.with_(timeout=left), diagnose=diagnose)

@@ -158,10 +158,11 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                      dashboards: list[dict] | None = None, grafana_log: str | None = None,
-                     sample_app: bool = True) -> KubeStack:
+                     sample_app: bool = True, promtail_urls: dict[str, str] | None = None) -> KubeStack:
     """Start the fakes, both API servers and their agents; write the kubeconfig.
 
-    sample_app=False: the bring-up's sample app (and with it every injected pod) is missing."""
+    sample_app=False: the bring-up's sample app (and with it every injected pod) is missing;
+    promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens)."""
     folder.mkdir(parents=True, exist_ok=True)
     loki = FakeLoki().start()
     grafana = start_grafana(pair, loki, dashboards)
@@ -170,14 +171,17 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
     try:
         for cluster in CLUSTERS:
             labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
-            promtail = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{cluster}-unused.log",
-                                    external_labels=labels).start()
+            url = (promtail_urls or {}).get(cluster, f"{loki.url}/loki/api/v1/push")
+            promtail = FakePromtail(url, folder / f"{cluster}-unused.log", external_labels=labels).start()
             stack.promtails[cluster] = promtail
             api = FakeKubeAPI(cluster)
             api.on_pod_started = promtail_hook(api, promtail)
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
+            # The promtail chart's metrics Service (stack/services.yaml promtail), rendered with service.enabled.
+            api.add_service("monitoring", "loki-stack-promtail-metrics", promtail.metrics_url.removesuffix("/metrics"),
+                            port=3101, port_name="http-metrics")
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]

@@ -70,7 +70,9 @@ class ProvingStack:
                  grafana_log: bool = True) -> Path:
         """An endpoints topology for the stack; drop={cluster: {service,...}} leaves services out."""
         drop = drop or {}
+        agents = {c: p.metrics_url.removesuffix("/metrics") for c, p in self.promtails.items()}
         primary_services = {
+            "promtail": agents["oke"],
             "prometheus": self.pair.primary.url,
             "loki": self.loki.url,
             "grafana": {"url": self.grafana.url, "auth": {"basic_user": "admin", "basic_password_env": GRAFANA_PASSWORD_ENV}},
@@ -82,7 +84,8 @@ class ProvingStack:
              "log_canary": {"file": str(self.log_file("oke"))},
              **({"grafana_log": {"file": str(self.grafana_log)}} if grafana_log else {})},
             {"name": "workstation", "role": "remote", "provider": "endpoints",
-             "services": {k: v for k, v in {"prometheus": self.pair.remote.url}.items() if k not in drop.get("workstation", set())}
+             "services": {k: v for k, v in {"prometheus": self.pair.remote.url, "promtail": agents["workstation"]}.items()
+                          if k not in drop.get("workstation", set())}
              or {"prometheus": self.pair.remote.url},
              "log_canary": {"file": str(self.log_file("workstation"))}},
         ]
@@ -118,10 +121,12 @@ def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] |
 
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                 loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
-                silent_agents: tuple[str, ...] = (), grafana_startup_race: bool = False) -> ProvingStack:
+                silent_agents: tuple[str, ...] = (), grafana_startup_race: bool = False,
+                promtail_urls: dict[str, str] | None = None) -> ProvingStack:
     """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
 
-    The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5).
+    The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5);
+    promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens).
     """
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     pair.primary.wait_for_targets(1)  # panel queries such as `up` need the first scrape
@@ -132,7 +137,8 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
     for cluster in CLUSTERS:
         labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
         stack.log_file(cluster).touch()
-        agent = FakePromtail(f"{loki.url}/loki/api/v1/push", stack.log_file(cluster), external_labels=labels)
+        url = (promtail_urls or {}).get(cluster, f"{loki.url}/loki/api/v1/push")
+        agent = FakePromtail(url, stack.log_file(cluster), external_labels=labels)
         agent.paused = cluster in silent_agents
         stack.promtails[cluster] = agent.start()
         # A real agent always has something to ship; so Loki knows every cluster before any canary.

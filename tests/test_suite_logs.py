@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from conformance.http import USER_AGENT
@@ -30,19 +32,75 @@ def test_healthy_logs_pass_and_record_propagation(stack):
     result = run(stack)
     assert result.code == 0, result.output
     for cluster in ("oke", "workstation"):
-        seconds = float(result.properties(CANARY.format(cluster))["log_propagation_seconds"])
-        assert 0 <= seconds < 2.5  # agent: file read <= 0.2 s + batchwait 1 s (real 1.07-1.30 s); polls <= 1 s apart
+        props = result.properties(CANARY.format(cluster))
+        assert props["log_canary_follow"] == "tail"  # Loki's websocket, not polls
+        assert 1.0 <= float(props["log_propagation_seconds"]) < 1.5  # file read <= 0.15 s + batchwait 1 s (real 1.07-1.30 s)
+        assert 0.0 <= seen_after_queryable(stack, result, cluster) < 0.5
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert result.properties(DISCARDS)["loki_discarded_samples"] == "0"
     assert result.seconds < 30
 
 
-def test_verdict_comes_within_two_seconds_of_visibility(stack):
+def seen_after_queryable(stack, result, cluster: str) -> float:
+    """Seconds from the moment FakeLoki made the canary line queryable to the canary's sighting of it."""
+    seen_at = float(result.properties(CANARY.format(cluster))["log_canary_seen_at"])
+    queryable = [e.visible_at for s in stack.loki._streams.values() for e in s.entries if "conformance-canary" in e.line
+                 and s.labels.get("cluster") == cluster]
+    assert len(queryable) == 1
+    return seen_at - queryable[0]
+
+
+def test_verdict_comes_as_the_line_becomes_queryable(stack):
     stack.loki.visibility_delay_seconds = 3.0  # the line exists in Loki but is not queryable for 3 s
     result = run(stack, "-k", "canary and workstation")
     assert result.code == 0, result.output
-    seconds = float(result.properties(CANARY.format("workstation"))["log_propagation_seconds"])
-    assert 3.0 <= seconds < 3.0 + 2.0
+    assert 3.0 + 1.0 <= float(result.properties(CANARY.format("workstation"))["log_propagation_seconds"]) < 3.0 + 1.5
+    # The budget is 0.2 s (measured in the benchmark); a loaded CI machine gets room here.
+    assert 0.0 <= seen_after_queryable(stack, result, "workstation") < 0.5
+
+
+def test_canary_falls_back_to_polling_where_the_tail_is_refused(stack):
+    stack.loki.tail_not_upgraded = True  # as behind a proxy that drops Upgrade: Loki answers 400 Bad Request
+    result = run(stack, "-k", "canary and workstation")
+    assert result.code == 0, result.output
+    props = result.properties(CANARY.format("workstation"))
+    assert props["log_canary_follow"] == "poll"
+    assert props["log_canary_tail"] == "tail refused (400: Bad Request)"
+    assert 1.0 <= float(props["log_propagation_seconds"]) < 1.5 + 1.0  # polls are at most 1 s apart
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+TOO_MANY_LABELS = {"cluster": "workstation", **{f"l{i}": "x" for i in range(30)}}  # 31 > max_label_names_per_series 30
+
+
+@pytest.mark.parametrize("fault,cause", [
+    ("refused", "cannot connect to http://127.0.0.1:{port}/loki/api/v1/push ("),
+    ("rejected", "Loki rejects Promtail's pushes to {loki}/loki/api/v1/push: "),
+    ("rate_limited", "Loki rate-limits Promtail: "),
+    ("silent", "Promtail pushed nothing since the canary was written: it read nothing from {log}"),
+])
+def test_canary_timeout_names_the_cause_from_promtails_counters(tmp_path, prometheus_pair, fault, cause):
+    port = _closed_port()
+    options = {"refused": {"promtail_urls": {"workstation": f"http://127.0.0.1:{port}/loki/api/v1/push"}},
+               "rejected": {"promtail_labels": {"workstation": TOO_MANY_LABELS}},
+               "silent": {"silent_agents": ("workstation",)}}.get(fault, {})
+    with start_stack(tmp_path, prometheus_pair, **options) as stack:
+        stack.loki.rate_limited = fault == "rate_limited"
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
+        expected = cause.format(port=port, loki=stack.loki.url, log=stack.log_file("workstation"))
+    failure = result.failure(CANARY.format("workstation"))
+    assert failure.startswith("remote workstation Promtail → oke Loki: no canary line after 3 s; "), failure
+    assert expected in failure.splitlines()[0], failure
+    assert result.properties(CANARY.format("workstation"))["outcome"] == "timed_out"
+    if fault == "rejected":  # what Loki said, from its own discard counters
+        assert "answered 400" in failure and "max_label_names_per_series: 1" in failure
+    if fault == "rate_limited":
+        assert "answered 429" in failure and "Loki discarded samples (rate_limited: " in failure
 
 
 @pytest.mark.parametrize("labels,carried", [
@@ -61,7 +119,8 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
 
 def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
     with start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",)) as stack:  # Running, offsets never move (5)
-        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
+        topology = stack.topology(drop={"workstation": {"promtail"}})  # no agent counters: what Loki has is all
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05", topology=topology)
     failure = result.failure(CANARY.format("workstation"))
     assert "remote workstation Promtail → oke Loki: no canary line after 3 s; Loki has no stream with cluster=workstation in the last 5 min" in failure
     assert "last observed" in failure and 'no line matching {cluster="workstation"} |= "conformance-canary-workstation-' in failure

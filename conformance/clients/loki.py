@@ -1,11 +1,22 @@
-"""Loki HTTP API (docs/sources/reference/loki-http-api.md): ready, JSON push, queries, labels, series."""
+"""Loki HTTP API (docs/sources/reference/loki-http-api.md): ready, JSON push, queries, labels, series, tail."""
 
 from __future__ import annotations
 
+import json
+import ssl
+import struct
+import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-from conformance.http import HTTPService, NO_RETRY
+import httpx
+import websocket
+
+from conformance.http import NO_RETRY, USER_AGENT, HTTPService
+from conformance.redact import redact
+
+TAIL_PATH = "/loki/api/v1/tail"
 
 
 @dataclass
@@ -25,6 +36,62 @@ def _ns(t: float | int | None) -> str | None:
     if t is None:
         return None
     return str(t) if isinstance(t, int) else str(int(t * 1e9))
+
+
+class TailRefused(Exception):
+    """The tail websocket could not be opened (a proxy that does not upgrade, Loki unreachable, a 4xx)."""
+
+
+class TailClosed(Exception):
+    """Loki closed the tail (its close frame's reason, e.g. "reached tail max duration limit")."""
+
+
+@dataclass
+class TailMessage:
+    """One tail response and when it arrived (time.time())."""
+
+    streams: list[dict]  # [{stream: labels, values: [[ns, line], ...]}]
+    dropped_entries: list[dict]  # [{timestamp: ns, labels: {...}}]: entries Loki could not send in time
+    received_at: float
+
+
+class Tail:
+    """An open /loki/api/v1/tail websocket (grafana/loki v2.9.3 pkg/querier/http.go TailHandler)."""
+
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self.ws = ws
+
+    def next(self, timeout: float) -> TailMessage | None:
+        """The next message, or None when none arrived within timeout; TailClosed when Loki ended the tail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.ws.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                opcode, data = self.ws.recv_data(control_frame=True)  # a ping is answered by the library
+            except websocket.WebSocketTimeoutException:
+                return None
+            except (websocket.WebSocketException, OSError) as e:
+                raise TailClosed(f"{type(e).__name__}: {e}") from None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
+                raise TailClosed(f"closed by Loki ({code}): {data[2:].decode(errors='replace')}")
+            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                doc = json.loads(data)
+                return TailMessage(doc.get("streams") or [], doc.get("dropped_entries") or [], time.time())
+            if time.monotonic() >= deadline:
+                return None
+
+    def close(self) -> None:
+        try:
+            self.ws.close(timeout=1)
+        except (websocket.WebSocketException, OSError):
+            pass
+
+    def __enter__(self) -> "Tail":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class LokiClient:
@@ -84,6 +151,45 @@ class LokiClient:
     def metrics(self) -> str:
         """Loki's own Prometheus metrics as exposition text."""
         return self.http.request("GET", "/metrics").text
+
+    def tail(self, query: str, start: float | int | None = None, delay_for: int = 0, limit: int = 100,
+             timeout: float = 10.0) -> Tail:
+        """Open GET /loki/api/v1/tail as a websocket; TailRefused when the upgrade does not happen.
+
+        Loki first sends what matches from `start` on, then each new entry as its ingester takes it
+        (pkg/querier/tail.go); `delay_for` (at most 5 s) holds entries back for late arrivals.
+        """
+        params = {"query": query, "limit": str(limit), "delay_for": str(delay_for)}
+        if start is not None:
+            params["start"] = _ns(start)
+        url = self.http.url(TAIL_PATH) + "?" + urlencode(params)
+        try:
+            ws = websocket.create_connection(url.replace("http", "ws", 1), timeout=timeout,
+                                             header=self._ws_headers(url), sslopt=self._sslopt())
+        except websocket.WebSocketBadStatusException as e:
+            body = (e.resp_body or b"").decode(errors="replace").strip().splitlines()
+            raise TailRefused(f"{e.status_code}: {body[0] if body else '(empty body)'}") from None
+        except (websocket.WebSocketException, OSError) as e:
+            raise TailRefused(redact(f"{type(e).__name__}: {e}")) from None
+        return Tail(ws)
+
+    def _ws_headers(self, url: str) -> list[str]:
+        """The service's headers and credentials (a kube token, basic auth) for the upgrade request."""
+        request = httpx.Request("GET", url, headers={"User-Agent": USER_AGENT, **self.http.headers})
+        auth = self.http.auth
+        if isinstance(auth, tuple):
+            auth = httpx.BasicAuth(*auth)
+        if auth is not None:
+            request = next(auth.sync_auth_flow(request))
+        return [f"{k}: {v}" for k, v in request.headers.items() if k.lower() != "host"]
+
+    def _sslopt(self) -> dict[str, Any]:
+        verify = self.http.verify
+        if isinstance(verify, ssl.SSLContext):
+            return {"context": verify}
+        if verify is False:
+            return {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+        return {}
 
     def _list(self, path: str, start: Any, end: Any, query: str | None = None) -> list[str]:
         params = {}

@@ -12,12 +12,13 @@ import copy
 import http.client
 import json
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import yaml
 
@@ -228,6 +229,7 @@ class FakeKubeAPI(FakeServer):
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> "FakeKubeAPI":
         super().start()
+        self._pass_upgrades()
         self._stopping.clear()
         self._ticker = threading.Thread(target=self._tick_forever, name=f"{type(self).__name__}-clock", daemon=True)
         self._ticker.start()
@@ -1111,6 +1113,8 @@ class FakeKubeAPI(FakeServer):
             path += "?" + request.raw_query
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["X-Forwarded-For"] = "127.0.0.1"
+        if _header(request, "Upgrade"):
+            return self._upgrade(request, host, port, path, headers)
         conn = http.client.HTTPConnection(host, port, timeout=self.proxy_timeout)
         try:
             try:
@@ -1135,6 +1139,114 @@ class FakeKubeAPI(FakeServer):
                    if k.lower() not in HOP_BY_HOP | {"content-type", "date", "server"}}
         return Response(upstream.status, payload, upstream.getheader("Content-Type") or "", relayed)
 
+    # -- websocket upgrades through the service proxy (the real one's UpgradeAwareHandler) ----------------
+    def _pass_upgrades(self) -> None:
+        """Requests with `Upgrade:` go through auth and the proxy like any other; a 101 from the backend
+        turns the connection into a tunnel between client and backend, anything else is relayed."""
+        plain, fake = self._httpd.RequestHandlerClass, self
+
+        class _UpgradeAware(plain):  # type: ignore[misc, valid-type]
+            def do_GET(self) -> None:
+                if not self.headers.get("Upgrade"):
+                    return plain.do_GET(self)
+                split = urlsplit(self.path)
+                request = Request("GET", split.path, parse_qs(split.query, keep_blank_values=True),
+                                  dict(self.headers.items()), b"", raw_query=split.query)
+                with fake._lock:
+                    fake.requests.append(request)
+                response = fake.dispatch(request)
+                if isinstance(response, _Tunnel):
+                    self.close_connection = True
+                    response.splice(self.connection, self.rfile)
+                    return
+                payload, ctype = response.encoded()
+                self.send_response(response.status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in response.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._httpd.RequestHandlerClass = _UpgradeAware
+
+    def _upgrade(self, request: Request, host: str, port: int, path: str, headers: dict[str, str]) -> Response:
+        """Send the upgrade request on with its Connection/Upgrade headers; tunnel on 101, else relay."""
+        try:
+            backend = socket.create_connection((host, port), timeout=self.proxy_timeout)
+        except ConnectionRefusedError:
+            return self._unreachable(f"dial tcp {host}:{port}: connect: connection refused")
+        except OSError as exc:
+            return self._unreachable(str(exc))
+        headers = {**headers, "Connection": "Upgrade", "Upgrade": _header(request, "Upgrade") or "",
+                   "Host": f"{host}:{port}"}
+        head = f"GET {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        try:
+            backend.sendall(head.encode())
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = backend.recv(65536)
+                if not chunk:
+                    backend.close()
+                    return self._unreachable("EOF")
+                received += chunk
+        except OSError as exc:
+            backend.close()
+            return self._unreachable(str(exc))
+        raw_head, rest = received.split(b"\r\n\r\n", 1)
+        lines = raw_head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        answer = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        if status == 101:
+            backend.settimeout(None)
+            return _Tunnel(backend, received)
+        size = int(next((v for k, v in answer.items() if k.lower() == "content-length"), "0"))
+        while len(rest) < size:
+            chunk = backend.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        backend.close()
+        relayed = {k: v for k, v in answer.items() if k.lower() not in HOP_BY_HOP | {"content-type", "date", "server"}}
+        ctype = next((v for k, v in answer.items() if k.lower() == "content-type"), "")
+        return Response(status, rest[:size], ctype, relayed)
+
     @staticmethod
     def _unreachable(detail: str) -> Response:
         return _json(503, ko.service_unavailable(f"error trying to reach service: {detail}"))
+
+
+class _Tunnel(Response):
+    """A backend that answered 101: its answer goes to the client, then bytes flow both ways until one side ends."""
+
+    def __init__(self, backend: socket.socket, answer: bytes) -> None:
+        super().__init__(101)
+        self.backend, self.answer = backend, answer
+
+    def splice(self, client: socket.socket, client_reader: Any) -> None:
+        client.sendall(self.answer)
+
+        def upstream() -> None:  # what the client sends (buffered in its reader) goes to the backend
+            try:
+                while chunk := client_reader.read1(65536):
+                    self.backend.sendall(chunk)
+            except (OSError, ValueError):  # ValueError: the handler closed the reader after the backend ended
+                pass
+            _shut(self.backend)
+
+        threading.Thread(target=upstream, name="kubeapi-tunnel", daemon=True).start()
+        try:
+            while chunk := self.backend.recv(65536):
+                client.sendall(chunk)
+        except OSError:
+            pass
+        _shut(client)
+        self.backend.close()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+

@@ -6,16 +6,20 @@ pkg/validation, pkg/loghttp, pkg/logql/syntax). Fault switches are plain attribu
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import cramjam
 
@@ -33,6 +37,12 @@ MAX_RETURNED_ERRORS = 10  # ingester.max-ignored-stream-errors default
 MAX_QUERY_LENGTH_NS = (30 * 24 + 1) * HOUR_NS  # max_query_length default 30d1h (pkg/validation/limits.go)
 INSTANT_LOOKBACK_NS = 30 * NS  # querier.engine.max-lookback-period: an instant log query looks back 30 s
 QUERY_INGESTERS_WITHIN_NS = 3 * HOUR_NS  # querier.query-ingesters-within: labels come from the ingester
+TAIL_PATH = "/loki/api/v1/tail"
+TAIL_MAX_DELAY_FOR = 5  # loghttp maxDelayForInTailing
+TAIL_PING_SECONDS = 1.0  # querier wsPingPeriod
+TAIL_MAX_ENTRIES = 100  # querier maxEntriesPerTailResponse
+TAIL_POLL_SECONDS = 0.01  # how often the fake looks for new entries (the real one is pushed them by the ingester)
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MALFORMED_STRING = "Value is string, but can't find closing '\"' symbol"  # jsonparser.MalformedStringError
 MALFORMED_VALUE = "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
 DEFAULT_QUERY_FAILURE = (
@@ -340,6 +350,7 @@ class FakeLoki(FakeServer):
         self.drop_pushes = False  # 204 but nothing stored: the ingester loses data (failure-modes #5 symptom)
         self.visibility_delay_seconds = 0.0  # entries become queryable only after N s (slow ingestion path)
         self.query_failure: str | None = None  # queries answer 500 with this text (querier/ingester unreachable)
+        self.tail_not_upgraded = False  # a proxy in front drops Upgrade/Connection: the tail handshake gets 400
         # State ----------------------------------------------------------------
         self._streams: dict[tuple[tuple[str, str], ...], Stream] = {}
         self._store_lock = threading.Lock()
@@ -362,6 +373,23 @@ class FakeLoki(FakeServer):
         self.route("GET", r"/metrics", self._metrics)
         self.route("GET", r"/config", self._config)
         self.route("GET", r"/loki/api/v1/status/buildinfo", self._buildinfo)
+        self.route("GET", TAIL_PATH, self._tail_without_upgrade)
+        self.tails_opened = 0
+
+    def start(self) -> "FakeLoki":
+        super().start()
+        plain, fake = self._httpd.RequestHandlerClass, self
+
+        class _TailAware(plain):  # type: ignore[misc, valid-type]
+            def do_GET(self) -> None:
+                upgrade = "websocket" in self.headers.get("Upgrade", "").lower()
+                if urlsplit(self.path).path == TAIL_PATH and upgrade and not fake.tail_not_upgraded:
+                    fake._tail(self)
+                else:
+                    plain.do_GET(self)
+
+        self._httpd.RequestHandlerClass = _TailAware
+        return self
 
     @property
     def vector_supported(self) -> bool:
@@ -754,6 +782,101 @@ class FakeLoki(FakeServer):
                  if not selectors or any(sel.selects(s.labels) for sel in selectors)]
         return Response(200, {"status": "success", "data": sorted(found, key=labels_string)})
 
+    # -- /loki/api/v1/tail (pkg/querier/http.go TailHandler, pkg/querier/tail.go) ---------------------
+    def _tail_request(self, request: Request) -> tuple[logql.LogQuery, int, int, int]:
+        """loghttp.ParseTailQuery: (query, limit, start ns, delay_for s); ValueError with Loki's text."""
+        limit = _parse_limit(request.arg("limit"))
+        start, _ = self._bounds(request)
+        raw_delay = request.arg("delay_for") or "0"
+        if not re.fullmatch(r"[+-]?\d+", raw_delay):
+            raise ValueError(f'strconv.Atoi: parsing "{raw_delay}": invalid syntax')
+        if int(raw_delay) > TAIL_MAX_DELAY_FOR:
+            raise ValueError(f"delay_for can't be greater than {TAIL_MAX_DELAY_FOR}")
+        try:
+            expr = logql.parse(request.arg("query") or "", self.vector_supported)
+        except logql.LogQLError as exc:
+            raise ValueError(str(exc))
+        if not isinstance(expr, logql.LogQuery):
+            raise ValueError("tail: only log queries can be tailed")  # not Loki's text: the suite tails log queries
+        return expr, limit, start, int(raw_delay)
+
+    def _tail_without_upgrade(self, request: Request) -> Response:
+        """A plain GET: the parameters are checked first, then gorilla's Upgrader fails the handshake."""
+        try:
+            self._tail_request(request)
+        except ValueError as exc:
+            return self._text_error(400, str(exc))
+        return Response(400, "Bad Request\n", "text/plain; charset=utf-8",
+                        {"Sec-Websocket-Version": "13", "X-Content-Type-Options": "nosniff"})
+
+    def _tail(self, handler: Any) -> None:
+        """Upgrade to a websocket, send the last `limit` entries since `start`, then each new one as it
+        becomes queryable (after delay_for), a ping every second, until the client goes or the fake stops."""
+        split = urlsplit(handler.path)
+        request = Request("GET", split.path, parse_qs(split.query, keep_blank_values=True),
+                          dict(handler.headers.items()), b"", raw_query=split.query)
+        with self._lock:
+            self.requests.append(request)
+        try:
+            expr, limit, start, delay_for = self._tail_request(request)
+        except ValueError as exc:
+            self._write_plain(handler, self._text_error(400, str(exc)))
+            return
+        key = handler.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        conn: socket.socket = handler.connection
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
+        handler.close_connection = True
+        self.tails_opened += 1
+        gone = threading.Event()
+        threading.Thread(target=_ws_drain, args=(handler.rfile, gone), name="loki-tail-reader", daemon=True).start()
+        sent: set[int] = set()
+        everything = sorted(self._tail_candidates(expr, start, sent, 0), key=lambda c: c[0])
+        sent.update(id(e) for _, e, _, _ in everything)
+        batch = everything[-limit:]  # the history: the newest `limit` entries, oldest first
+        next_ping = time.monotonic() + TAIL_PING_SECONDS
+        try:
+            while not gone.is_set() and self._httpd is not None:
+                if batch:
+                    for i in range(0, len(batch), TAIL_MAX_ENTRIES):
+                        streams = [{"stream": labels, "values": [[str(ts), line]]}
+                                   for ts, _, line, labels in batch[i:i + TAIL_MAX_ENTRIES]]
+                        conn.sendall(_ws_frame(0x1, json.dumps({"streams": streams}).encode()))
+                if time.monotonic() >= next_ping:
+                    conn.sendall(_ws_frame(0x9, b""))
+                    next_ping += TAIL_PING_SECONDS
+                gone.wait(TAIL_POLL_SECONDS)
+                batch = sorted(self._tail_candidates(expr, start, sent, delay_for), key=lambda c: c[0])
+                sent.update(id(e) for _, e, _, _ in batch)
+        except OSError:
+            pass  # the client went away
+
+    def _tail_candidates(self, expr: logql.LogQuery, start: int, sent: set[int],
+                         delay_for: int) -> list[tuple[int, Entry, str, dict[str, str]]]:
+        """Entries the tail has not sent that are queryable now (and older than delay_for), after the pipeline."""
+        held_back = time.time_ns() - delay_for * NS
+        out = []
+        for stream, entries in self._visible(expr, start, 2**62):
+            for e in entries:
+                if id(e) in sent or e.ts > held_back:
+                    continue
+                kept = expr.process(e.line, stream.labels)
+                if kept is not None:
+                    out.append((e.ts, e, kept[0], kept[1]))
+        return out
+
+    @staticmethod
+    def _write_plain(handler: Any, response: Response) -> None:
+        payload, ctype = response.encoded()
+        handler.send_response(response.status)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Content-Length", str(len(payload)))
+        for k, v in response.headers.items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(payload)
+
     def _buildinfo(self, request: Request) -> Response:
         return Response(200, {"version": self.version, "revision": "", "branch": "HEAD", "buildUser": "",
                               "buildDate": "", "goVersion": "go1.21.3"})
@@ -802,6 +925,36 @@ class FakeLoki(FakeServer):
             "  per_stream_rate_limit_burst: 15MB\n"
         )
         return Response(200, text, "text/plain; charset=utf-8")
+
+
+def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked, final server frame (RFC 6455 section 5.2)."""
+    head = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        return head + bytes([len(payload)]) + payload
+    if len(payload) < 1 << 16:
+        return head + bytes([126]) + struct.pack("!H", len(payload)) + payload
+    return head + bytes([127]) + struct.pack("!Q", len(payload)) + payload
+
+
+def _ws_drain(rfile: Any, gone: threading.Event) -> None:
+    """Read the client's (masked) frames until it sends a close frame or the connection ends."""
+    try:
+        while True:
+            head = rfile.read(2)
+            if len(head) < 2:
+                break
+            size = head[1] & 0x7F
+            if size == 126:
+                size = struct.unpack("!H", rfile.read(2))[0]
+            elif size == 127:
+                size = struct.unpack("!Q", rfile.read(8))[0]
+            rfile.read((4 if head[1] & 0x80 else 0) + size)
+            if head[0] & 0x0F == 0x8:
+                break
+    except (OSError, ValueError, struct.error):
+        pass
+    gone.set()
 
 
 def _label_response(values: list[str]) -> dict[str, Any]:

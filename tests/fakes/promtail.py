@@ -13,6 +13,7 @@ and to its client (grafana/loki v2.9.3 clients/pkg/promtail/client: client.go, b
 
 from __future__ import annotations
 
+import html
 import http.client
 import queue
 import random
@@ -22,6 +23,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 import cramjam
 
@@ -177,11 +179,14 @@ def _num(v: float) -> str:
 
 
 class _MetricsServer(FakeServer):
-    def __init__(self, metrics: PromtailMetrics) -> None:
+    def __init__(self, metrics: PromtailMetrics, config: Callable[[], str] = lambda: "") -> None:
         super().__init__()
         self.metrics = metrics
         self.route("GET", r"/metrics", lambda r: Response(200, metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"))
         self.route("GET", r"/ready", lambda r: Response(200, "Ready"))
+        # server.go config(): templates/config.html puts Config.String() (yaml.Marshal) in <pre id="config_yaml">.
+        self.route("GET", r"/config", lambda r: Response(
+            200, f'<html><body><pre id="config_yaml">{html.escape(config())}</pre></body></html>', "text/html; charset=utf-8"))
 
 
 # -- the agent ------------------------------------------------------------------------------------
@@ -229,7 +234,7 @@ class FakePromtail:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "FakePromtail":
         self._stop.clear()
-        self._server = _MetricsServer(self.metrics)
+        self._server = _MetricsServer(self.metrics, self.config_yaml)
         self._server.start()
         self._threads = [
             threading.Thread(target=self._tail_loop, name="promtail-tail", daemon=True),
@@ -279,6 +284,12 @@ class FakePromtail:
     def dropped_entries(self) -> int:
         """promtail_dropped_entries_total{host, reason, tenant=""} over every reason."""
         return int(sum(self.metrics.get("promtail_dropped_entries_total", (self.host, r, "")) for r in REASONS))
+
+    def config_yaml(self) -> str:
+        """The part of the running config /config shows that the suite reads: the client."""
+        labels = "".join(f"    {k}: {v}\n" for k, v in sorted(self.external_labels.items()))
+        return (f"clients:\n- url: {self.loki_url}\n  batchwait: 1s\n  batchsize: {BATCH_SIZE}\n"
+                + (f"  external_labels:\n{labels}" if labels else ""))
 
     # -- sources ---------------------------------------------------------------------
     def file_labels(self) -> dict[str, str]:

@@ -1,0 +1,178 @@
+"""What a Promtail's own counters say about its pushes to Loki, read from its /metrics and /config.
+
+The series are declared here and nowhere else, with their labels as Promtail exports them
+(grafana/loki v3.5.1 clients/pkg/promtail/client/client.go NewMetrics and targets/file/metrics.go;
+the same names and labels at v2.9.3). A status_code of -1 is a push that got no HTTP answer.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from conformance.exposition import parse_samples
+from conformance.access import Access, ServiceAbsent
+from conformance.http import HTTPService, ServiceError, single_attempts
+from conformance.topology import Cluster
+
+REQUESTS = "promtail_request_duration_seconds_count"  # {status_code, host}: push attempts by answer
+DROPPED = "promtail_dropped_entries_total"  # {host, tenant, reason}: entries given up on
+RETRIES = "promtail_batch_retries_total"  # {host, tenant}: batches sent again after a recoverable error
+SENT = "promtail_sent_entries_total"  # {host}: entries Loki accepted
+READ_LINES = "promtail_read_lines_total"  # {path}: lines the file targets read
+NO_ANSWER = "-1"  # the status_code of a push whose connection failed (client.send returns -1)
+CONFIG_PRE = re.compile(r'<pre id="config_yaml">(.*?)</pre>', re.S)  # server/ui/templates/config.html
+
+
+@dataclass(frozen=True)
+class Counters:
+    """One reading of an agent's push counters, summed over its clients and tenants."""
+
+    requests: dict[str, float] = field(default_factory=dict)  # status_code -> push attempts
+    dropped: dict[str, float] = field(default_factory=dict)  # reason -> entries
+    retries: float = 0.0
+    sent: float = 0.0
+    read_lines: dict[str, float] = field(default_factory=dict)  # path -> lines
+    hosts: tuple[str, ...] = ()  # the `host` label: each client URL's host:port
+
+    @classmethod
+    def parse(cls, text: str) -> "Counters":
+        requests: dict[str, float] = {}
+        dropped: dict[str, float] = {}
+        read: dict[str, float] = {}
+        retries = sent = 0.0
+        hosts: set[str] = set()
+        for s in parse_samples(text):
+            if s.name == REQUESTS:
+                code = s.labels.get("status_code", "")
+                requests[code] = requests.get(code, 0.0) + s.value
+            elif s.name == DROPPED:
+                reason = s.labels.get("reason", "")
+                dropped[reason] = dropped.get(reason, 0.0) + s.value
+            elif s.name == RETRIES:
+                retries += s.value
+            elif s.name == SENT:
+                sent += s.value
+            elif s.name == READ_LINES:
+                read[s.labels.get("path", "")] = read.get(s.labels.get("path", ""), 0.0) + s.value
+            else:
+                continue
+            if "host" in s.labels:
+                hosts.add(s.labels["host"])
+        return cls(requests, dropped, retries, sent, read, tuple(sorted(hosts)))
+
+    def since(self, earlier: "Counters | None") -> "Counters":
+        """What grew after `earlier` (the reading itself when there is none)."""
+        if earlier is None:
+            return self
+        grown = lambda now, then: {k: v - then.get(k, 0.0) for k, v in now.items() if v > then.get(k, 0.0)}  # noqa: E731
+        return Counters(grown(self.requests, earlier.requests), grown(self.dropped, earlier.dropped),
+                        max(0.0, self.retries - earlier.retries), max(0.0, self.sent - earlier.sent),
+                        grown(self.read_lines, earlier.read_lines), self.hosts)
+
+    def answered(self, predicate) -> float:
+        return sum(n for code, n in self.requests.items() if code.lstrip("-").isdigit() and predicate(int(code)))
+
+
+@dataclass
+class Agent:
+    """One Promtail reached over HTTP: its counters, and the client URLs it runs with."""
+
+    http: HTTPService
+
+    @property
+    def name(self) -> str:
+        return self.http.name
+
+    def counters(self) -> Counters:
+        return Counters.parse(self.http.request("GET", "/metrics").text)
+
+    def client_urls(self) -> list[str]:
+        """The `clients[].url` of the running config (Promtail's /config page, v2.9.3 and v3.5.1 alike)."""
+        page = self.http.request("GET", "/config").text
+        found = CONFIG_PRE.search(page)
+        doc = yaml.safe_load(html.unescape(found.group(1) if found else page)) or {}
+        clients = doc.get("clients") or [doc.get("client") or {}]
+        return [c["url"] for c in clients if isinstance(c, dict) and c.get("url")]
+
+
+def _n(x: float) -> str:
+    return f"{x:.0f}"
+
+
+def cause(now: Counters, before: Counters | None, urls: list[str], source: str) -> str:
+    """One clause naming why nothing arrived, from what the counters did while the canary waited.
+
+    A batch that keeps failing is retried with a backoff that grows to minutes, so a wait can see
+    no attempt at all: then the answers Promtail got before the canary say why. `urls` are the
+    client URLs (or hosts); `source` is where the canary was written (a file, a pod's log).
+    """
+    grown = now.since(before)
+    where = ", ".join(urls) or "its Loki"
+    dropped = ", ".join(f"{r}: {_n(n)}" for r, n in sorted(grown.dropped.items()))
+    dropped = f"; dropped entries ({dropped})" if dropped else ""
+    retried = f", {_n(grown.retries)} batch retries" if grown.retries else ""
+    if grown.sent:
+        return f"Promtail sent {_n(grown.sent)} entries to {where} since the canary was written{dropped}"
+    answers, when = (grown, "since the canary was written") if grown.requests else (now, "in all")
+    failed = answers.requests.get(NO_ANSWER, 0.0)
+    limited = answers.requests.get("429", 0.0)
+    rejected = answers.answered(lambda c: 400 <= c < 500 and c != 429)
+    server = answers.answered(lambda c: c >= 500)
+    if failed:
+        return f"Promtail cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped})"
+    if limited:
+        return f"Loki rate-limits Promtail: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}"
+    if rejected:
+        codes = ", ".join(c for c in sorted(answers.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
+        return f"Loki rejects Promtail's pushes to {where}: {_n(rejected)} answered {codes} {when}{dropped}"
+    if server:
+        return f"Loki fails Promtail's pushes to {where}: {_n(server)} answered 5xx {when}{retried}{dropped}"
+    read = sum(n for path, n in grown.read_lines.items() if path and path in source)
+    if read:
+        return f"Promtail read {_n(read)} lines from {source} but has pushed nothing since"
+    return f"Promtail pushed nothing since the canary was written: it read nothing from {source}"
+
+
+@dataclass
+class Watch:
+    """An agent's counters from before the canary, to say at the timeout what its pushes did since."""
+
+    agent: Agent
+    before: Counters | None = None
+    error: str = ""
+
+    @classmethod
+    def start(cls, agent: Agent) -> "Watch":
+        watch = cls(agent)
+        try:
+            watch.before = agent.counters()
+        except ServiceError as e:
+            watch.error = e.headline
+        return watch
+
+    def cause(self, source: str) -> str:
+        """The clause for the timeout; says so when the agent's counters cannot be read."""
+        try:
+            now = self.agent.counters()
+        except ServiceError as e:
+            return f"{self.agent.name}'s counters are not readable ({e.headline})"
+        try:
+            urls = self.agent.client_urls()
+        except (ServiceError, yaml.YAMLError, AttributeError):
+            urls = [f"host {h}" for h in now.hosts]
+        return cause(now, self.before, urls, source)
+
+
+
+def watch(access: Access, cluster: Cluster) -> Watch | None:
+    """The cluster's Promtail counters from now on; None when the topology gives no way to reach it."""
+    try:
+        endpoint = access.endpoint(cluster, "promtail")
+    except ServiceAbsent:
+        return None
+    with single_attempts():  # one look: an agent that does not answer must not delay the canary
+        return Watch.start(Agent(endpoint.http))
