@@ -209,3 +209,12 @@ def test_istioctl_matches_istio_and_kubectl_matches_the_nodes():
     v = load_versions()
     assert v.tools["istioctl"].version == v.istio
     assert v.tools["kubectl"].version.lstrip("v").startswith(v.node_kubernetes + ".")
+
+
+@pytest.mark.parametrize("values", ["loki-stack.yaml", "loki-stack-remote.yaml"])
+def test_promtail_renders_the_metrics_service_the_logs_checks_read(values):
+    """The promtail chart renders <release>-promtail-metrics only with service.enabled (default false)."""
+    charts = load_versions().charts
+    doc = yaml.safe_load((Path(__file__).parents[2] / "stack" / "values" / values).read_text())
+    assert doc["promtail"]["service"]["enabled"] is True
+    assert stack_services()["promtail"].service == f"{charts['loki-stack'].release}-promtail-metrics"
