@@ -10,7 +10,7 @@ from conformance.canary import new_tag
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.hops import hop
-from conformance.http import APIError
+from conformance.http import APIError, ServiceError, single_attempts
 from conformance.outcomes import Failed
 
 pytestmark = pytest.mark.logs
@@ -19,6 +19,10 @@ pytestmark = pytest.mark.logs
 # ingester has it; 60 s leaves room for a cold agent. Polls are at most 1 s apart
 # so the verdict comes within about a second of the line becoming visible.
 CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
+# Loki's /ready answers at once when Loki runs, and an answer on its way is awaited (request timeout),
+# so a few seconds only bound the retries of refused connections. A Loki still unreachable then is
+# down, and every check that needs it stops instead of waiting its own minute.
+LOKI_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
 LABEL_WAIT = Wait(timeout=60, delay=1, max_delay=5)
 DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least
 LOOKBACK = 300  # seconds of Loki searched around the canary
@@ -28,9 +32,10 @@ LOOKBACK = 300  # seconds of Loki searched around the canary
 def discards_at_start(loki) -> dict[str, float] | None:
     """Loki's discarded-sample counters by reason when the logs checks began (None: not reachable)."""
     try:
-        return _discards(loki)
-    except APIError as e:
-        if e.transient:  # e.g. 503 while Loki has no ready pod: the checks' own waits report it, with their hop
+        with single_attempts():  # a baseline, best effort: an unreachable Loki is the readiness check's verdict
+            return _discards(loki)
+    except ServiceError as e:
+        if e.transient:  # unreachable, or 503 while Loki has no ready pod: the readiness check and the waits say so
             return None
         raise
 
@@ -54,7 +59,21 @@ def streams_summary(loki, cluster_name: str, now: float) -> str:
     return f"Loki has {len(streams)} streams with cluster={cluster_name}; the newest entry is {now - newest:.0f} s old"
 
 
+@pytest.mark.hop("loki[{primary}]")
+@pytest.mark.requirement("must")
+def test_primary_loki_is_ready(primary, loki):
+    """The primary Loki answers ready; unreachable, it is down and the logs checks stop at once."""
+    def probe():
+        ready, body = loki.ready()
+        if not ready:
+            raise NotYet(f"GET /ready answered 503: {body or '(empty body)'}")
+
+    eventually(probe, hop=f"conformance → {primary.name} Loki", what="Loki not ready", wait=LOKI_READY_WAIT,
+               unreachable_is_final=True)
+
+
 @pytest.mark.writes
+@pytest.mark.hop("logs[{cluster}]", needs=["loki[{primary}]"])
 @pytest.mark.requirement("must")
 def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, emitter, discards_at_start, record_property):
     """A uniquely tagged line emitted in the cluster shows up in the primary Loki under cluster=<cluster>."""
@@ -74,8 +93,9 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, emitter, di
                 if labels.get("cluster") == cluster.name:
                     return time.time()  # it became visible between the two queries
                 carried = f"cluster={labels['cluster']}" if "cluster" in labels else "no cluster label"
+                # The agent's labels are its configuration: no later line can arrive differently.
                 raise Failed(name, f"the canary line arrived with {carried}, not cluster={cluster.name}",
-                             f"its labels: {labels}\nline: {line.text}")
+                             f"its labels: {labels}\nline: {line.text}", final=True)
         raise NotYet(f"no line matching {exact}")
 
     seen_at = eventually(probe, hop=name, what="no canary line", wait=CANARY_WAIT,
@@ -83,6 +103,7 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, emitter, di
     record_property("log_propagation_seconds", round(max(0.0, seen_at - line.emitted_at), 3))
 
 
+@pytest.mark.hop(needs=["loki[{primary}]", "logs[{each}]"])
 @pytest.mark.requirement("must")
 def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_property):
     """The primary Loki's `cluster` label values include every cluster of the topology."""
@@ -103,6 +124,7 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
     record_property("loki_cluster_values", ",".join(sorted(values)))
 
 
+@pytest.mark.hop(needs=["loki[{primary}]"])
 @pytest.mark.requirement("should")
 def test_loki_discards_nothing(primary, loki, discards_at_start, record_property):
     """Loki's discarded-sample counters do not grow while the checks run."""
