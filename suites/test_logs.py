@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -24,16 +25,25 @@ CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
 # down, and every check that needs it stops instead of waiting its own minute.
 LOKI_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
 LABEL_WAIT = Wait(timeout=60, delay=1, max_delay=5)
-DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least
+DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least, from the first canary on
 LOOKBACK = 300  # seconds of Loki searched around the canary
 
 
+@dataclass(frozen=True)
+class Discards:
+    """Loki's discarded-sample counters by reason, and when they were read (time.monotonic())."""
+
+    by_reason: dict[str, float]
+    at: float
+
+
 @pytest.fixture(scope="session")
-def discards_at_start(loki) -> dict[str, float] | None:
-    """Loki's discarded-sample counters by reason when the logs checks began (None: not reachable)."""
+def discards_at_start(loki) -> Discards | None:
+    """Loki's discarded-sample counters when the logs checks began (None: not reachable)."""
     try:
         with single_attempts():  # a baseline, best effort: an unreachable Loki is the readiness check's verdict
-            return _discards(loki)
+            counts = _discards(loki)
+            return None if counts is None else Discards(counts, time.monotonic())
     except ServiceError as e:
         if e.transient:  # unreachable, or 503 while Loki has no ready pod: the readiness check and the waits say so
             return None
@@ -130,10 +140,11 @@ def test_loki_discards_nothing(primary, loki, discards_at_start, record_property
     """Loki's discarded-sample counters do not grow while the checks run."""
     if discards_at_start is None:
         pytest.skip(f"Loki's own metrics (/metrics) are not reachable on {primary.name}")
-    time.sleep(DISCARD_WINDOW * timeout_scale())  # stretches like the waits
+    watched = time.monotonic() - discards_at_start.at  # the canaries ran inside the window already
+    time.sleep(max(0.0, DISCARD_WINDOW * timeout_scale() - watched))  # stretches like the waits
     now = _discards(loki) or {}
-    grown = {reason: now[reason] - discards_at_start.get(reason, 0.0) for reason in now
-             if now[reason] > discards_at_start.get(reason, 0.0)}
+    start = discards_at_start.by_reason
+    grown = {reason: now[reason] - start.get(reason, 0.0) for reason in now if now[reason] > start.get(reason, 0.0)}
     record_property("loki_discarded_samples", int(sum(grown.values())))
     if grown:
         reasons = ", ".join(f"{reason}: {count:.0f}" for reason, count in sorted(grown.items()))

@@ -18,10 +18,14 @@ import httpx
 import pytest
 import yaml
 
+from conformance.access import Access
 from conformance.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
+from conformance.topology import load_topology
+from suites.test_metrics import sender_log
+from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, start_stack
-from tests.suite_runner import SuiteRun, run_suites
+from tests.suite_runner import SuiteRun, run_suites, write_topology
 
 BUDGET = 15.0  # seconds: the issue's budget for a hop that cannot recover, whole run included
 HEADROOM = 1.5  # the self-tests share two cores with other runs; a quiet machine stays under BUDGET
@@ -179,6 +183,7 @@ def test_a_real_sender_retrying_a_refused_url_reads_as_never_delivered(tmp_path)
     error = last_send_error(log, url)
     assert error is not None and error.startswith(f'Post "{url}": dial tcp 127.0.0.1:') and "connection refused" in error
     assert describe_last_error(LogSource(lambda: log), url) == error
+    assert describe_last_error(pod_log_of(tmp_path, log), url) == error  # the same, read from the pod
     assert describe_last_error(LogSource(None, "cluster workstation has provider endpoints and no prometheus_log file"),
                                url) == "not visible (cluster workstation has provider endpoints and no prometheus_log file)"
 
@@ -190,3 +195,26 @@ def test_a_delivering_sender_has_a_lag_from_its_own_timestamps(prometheus_pair):
     assert not queue.never_sent and not queue.retrying_undelivered
     lag = snap.lag(queue)
     assert lag is not None and 0 <= lag < 30  # seconds behind its own newest sample, not since 1970
+
+
+def pod_log_of(tmp_path: Path, log: str) -> LogSource:
+    """The suite's source for the remote's Prometheus log on a cluster with Kubernetes access, its pod seeded with log.
+
+    prometheus-operator v0.93 labels the pod app.kubernetes.io/name=prometheus and names the container prometheus
+    (pkg/prometheus/server/operator.go, statefulset.go); the config-reloader beside it logs nothing of remote write.
+    """
+    api = FakeKubeAPI("workstation").start()
+    api.add_pod("monitoring", "prometheus-kube-prometheus-stack-prometheus-0",
+                labels={"app.kubernetes.io/name": "prometheus"},
+                containers=[{"name": "config-reloader", "image": "reloader"}, {"name": "prometheus", "image": "prom"}],
+                logs={"config-reloader": "level=info msg=reloaded\n", "prometheus": log})
+    api.write_kubeconfig(tmp_path / "kubeconfig")
+    topology = load_topology(str(write_topology(tmp_path, [
+        {"name": "oke", "role": "primary", "provider": "existing", "context": "kind-workstation",
+         "kubeconfig": str(tmp_path / "kubeconfig")},
+        {"name": "workstation", "role": "remote", "provider": "existing", "context": "kind-workstation",
+         "kubeconfig": str(tmp_path / "kubeconfig")}], "kube-topology.yaml")))
+    source = sender_log(Access(topology), topology.cluster("workstation"))
+    text = source.read()  # read now: the fake stops when this returns
+    api.stop()
+    return LogSource(lambda: text)
