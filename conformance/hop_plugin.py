@@ -117,7 +117,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection and pytest's own grouping by parameter
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if TOPOLOGY in config.stash:
+    if any(item.get_closest_marker("hop") for item in items):
         items[:] = ordered_by_hops(items)
 
 

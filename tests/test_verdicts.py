@@ -7,7 +7,10 @@ ends within the budget (15 s for a hop that cannot recover), with headroom for a
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -18,6 +21,7 @@ import httpx
 import pytest
 import yaml
 
+from conformance import hopboard
 from conformance.access import Access
 from conformance.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
 from conformance.topology import load_topology
@@ -26,6 +30,7 @@ from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, start_stack
 from tests.suite_runner import SuiteRun, run_suites, write_topology
+from tests.test_hopboard import CONFTEST, REPO
 
 BUDGET = 15.0  # seconds: the issue's budget for a hop that cannot recover, whole run included
 HEADROOM = 1.5  # the self-tests share two cores with other runs; a quiet machine stays under BUDGET
@@ -218,3 +223,39 @@ def pod_log_of(tmp_path: Path, log: str) -> LogSource:
     text = source.read()  # read now: the fake stops when this returns
     api.stop()
     return LogSource(lambda: text)
+
+
+DEPENDENT_FIRST = '''
+import pytest
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.outcomes import Failed
+
+@pytest.mark.hop("labels", needs=["logs"])
+def test_label_values():  # first in the file, but it needs what the canary below judges
+    def probe():
+        raise NotYet("no value")
+    eventually(probe, hop="remote Promtail → Loki", what="no cluster value", wait=Wait(timeout=60))
+
+def test_unrelated():
+    pass
+
+@pytest.mark.hop("logs")
+def test_canary():
+    raise Failed("remote Promtail → Loki", "the canary line arrived under cluster=workstatoin", final=True)
+'''
+
+
+def test_a_check_runs_after_the_checks_that_judge_the_hops_it_needs(tmp_path):
+    """Without xdist a dependent can only stop at once if the check that can establish the break ran first."""
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_checks.py").write_text(DEPENDENT_FIRST)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(hopboard.BOARD_ENV, None)
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-p", "no:xdist"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = run.stdout
+    assert time.monotonic() - started < 30, out
+    order = [line.split("::")[1].split()[0] for line in out.splitlines() if line.startswith("test_checks.py::")]
+    assert order == ["test_unrelated", "test_canary", "test_label_values"], out  # otherwise as written
+    assert "as canary established: the canary line arrived under cluster=workstatoin" in out, out
