@@ -115,12 +115,12 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, access, emi
     record_property("log_canary_seen_at", f"{seen.seen_at:.3f}")  # wall clock, to line up with other records
 
 
-def _discards_grown(loki, before: dict[str, float] | None) -> str:
+def _discards_grown(loki, before: Discards | None) -> str:
     """Loki's discard reasons that grew since the logs checks began, e.g. 'rate_limited: 3'."""
     if before is None:
         return ""
-    now = _discards(loki) or {}
-    return ", ".join(f"{r}: {n - before.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > before.get(r, 0.0))
+    was, now = before.by_reason, _discards(loki) or {}
+    return ", ".join(f"{r}: {n - was.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > was.get(r, 0.0))
 
 
 @pytest.mark.hop(needs=["loki[{primary}]", "logs[{each}]"])

@@ -92,7 +92,7 @@ FAULTS = [
         FRESH: ("precondition", ["cannot work, as primary accepts remote write established: the remote-write "
                                  "receiver is disabled"]),
         # 404 is not recoverable: those samples are failed, not retried (queue_manager.go updateMetrics).
-        SENDER: ("failed", [f"{REMOTE_WRITE}: in 5 s: ", "samples failed to http://127.0.0.1:",
+        SENDER: ("failed", [f"{REMOTE_WRITE}: in ", "samples failed to http://127.0.0.1:",
                             "server returned HTTP status 404 Not Found"]),
     }),
     Fault("remote Prometheus remote_writes to a port where nothing listens", refused_remote_write=True, expect={
