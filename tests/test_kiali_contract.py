@@ -8,13 +8,20 @@ slice, but never a struct; a nil slice or map without `omitempty` is `null`.
 
 from __future__ import annotations
 
+import base64
+import json
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from conformance.provision import plan
+from conformance.provision.steps import Facts
 from tests.fakes.kiali import FakeKiali
 from tests.proving_stack import kiali_spec
 
@@ -192,3 +199,27 @@ def test_fake_kiali_answers_as_v2_29_0(fact: Fact) -> None:
         assert isinstance(got, fact.expected) and not isinstance(got, bool), (fact.source, got)
     else:
         assert got == fact.expected, fact.source
+
+
+# -- The bring-up's Kiali CR and remote secret against kiali-operator v2.29.0 ------------------------------------
+def test_the_remote_secret_is_what_the_operator_mounts_and_kiali_names_the_remote_by():
+    """The operator mounts Secrets in the CR's namespace that match clustering.autodetect_secrets.label
+    (roles/default/kiali-deploy/tasks/main.yml); Kiali names the cluster by the data key (kubernetes/client_factory.go
+    NewClientFactory) and caches it by the kubeconfig's only cluster (cluster_secret.go newRemoteClusterInfo,
+    cmd/server.go newManager): the two must be the same name, Istio's."""
+    cr = yaml.safe_load((plan.MANIFESTS / "kiali.yaml").read_text())
+    assert "istio_namespace" not in cr["spec"]  # CRD v2.29.0: "DEPRECATED AFTER v2.11 ... will be ignored"
+    facts = Facts()
+    facts.set("workstation.control_plane_ip", "172.18.0.3")
+    facts.set("workstation.kiali_token_json", json.dumps({"data": {
+        "token": base64.b64encode(b"t" * 40).decode(), "ca.crt": base64.b64encode(b"ca").decode()}}))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "secret.yaml"
+        plan.write_kiali_remote_secret(path, "workstation", cr["metadata"]["namespace"], facts)
+        secret = yaml.safe_load(path.read_text())
+    key, value = cr["spec"]["clustering"]["autodetect_secrets"]["label"].split("=")
+    assert secret["metadata"]["labels"] == {key: value} and secret["metadata"]["namespace"] == cr["metadata"]["namespace"]
+    [data_key] = secret["stringData"]
+    kubeconfig = yaml.safe_load(secret["stringData"][data_key])
+    assert data_key == "workstation" and [c["name"] for c in kubeconfig["clusters"]] == [data_key]
+    assert len(kubeconfig["users"]) >= 1  # cluster_secret.go: 0 users is an error
