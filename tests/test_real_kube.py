@@ -77,9 +77,6 @@ def test_two_control_planes_start_serve_and_leave_nothing_behind(ns: netns.NetNa
         finally:
             for plane in planes.values():
                 plane.stop()
-    # From outside, the clusters' addresses do not exist: nothing listened on the machine's network.
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(planes["oke"].server, verify=False, timeout=2)
     assert pids and not [pid for pid in pids if running(pid)]
     assert namespace_holders(ns.id) == []
 
