@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import yaml
 from kubernetes import client as kclient
@@ -137,10 +138,12 @@ def apply(api: kclient.ApiClient, docs: list[dict]) -> None:
         resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
         meta = doc["metadata"]
         path = resource.path(name=meta["name"], namespace=meta.get("namespace") if resource.namespaced else None)
-        api.call_api(path, "PATCH", body=doc, auth_settings=["BearerToken"], _return_http_data_only=True,
-                     query_params=[("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")],
-                     header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-                     response_type="object", _request_timeout=30)
+        query = urlencode({"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"})
+        r = api.call_api("PATCH", f"{api.configuration.host}{path}?{query}", body=json.dumps(doc), _request_timeout=30,
+                         header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"})
+        r.read()
+        if r.status >= 400:
+            raise kclient.ApiException(http_resp=r)
 
 
 def load(path: Path) -> list[dict]:
@@ -269,7 +272,7 @@ def _backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
         "oke": [
             Backend(svc["prometheus"].service, "prometheus-kube-prometheus-stack-prometheus-0",
                     {"app.kubernetes.io/name": "prometheus"}, 9090, ground.pair.primary.url, svc["prometheus"].port),
-            Backend(svc["loki"].service, "loki-stack-0", {"app": "loki"}, 3100, ground.loki.url, svc["loki"].port),
+            Backend(svc["loki"].service, "loki-stack-0", {"app": "loki", "release": "loki-stack"}, 3100, ground.loki.url, svc["loki"].port),
             Backend(svc["grafana"].service, GRAFANA_POD, {"app.kubernetes.io/name": "grafana"}, 3000, ground.grafana.url, svc["grafana"].port,
                     containers=["grafana", "grafana-sc-dashboard"]),
             Backend(svc["kiali"].service, "kiali-6f7d8c9b4-klmno", {"app.kubernetes.io/name": "kiali"},
@@ -308,7 +311,7 @@ def _populate(ground: RealKubeGround) -> None:
                 if name in backend_names:
                     continue
                 line = f'level=info msg="started" pod={name}'
-                app = name.split("-")[0]
+                app = re.sub(r"(-[a-z0-9]{5,10})+$", "", name)  # the workload's name: never a backend's selector
                 apply(api, [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
                                                                               "labels": {"app": app}},
                              "spec": {"terminationGracePeriodSeconds": 0, "containers": [
@@ -334,8 +337,7 @@ def _populate(ground: RealKubeGround) -> None:
     apply(oke, kiali_cr)
     core = {c: kclient.CoreV1Api(ground.api(c)) for c in ground.planes}
     for c, bs in backends.items():
-        for b in bs:
-            wait_for(f"{c}: endpoints of {b.service}", lambda c=c, b=b: any(
-                s.addresses for s in (core[c].read_namespaced_endpoints(b.service, ns).subsets or [])))
-
-
+        for b in bs:  # the endpoints controller's work: exactly the backend pod, at the node's address
+            wait_for(f"{c}: endpoints of {b.service} = [{ground.planes[c].ip}]", lambda c=c, b=b: [
+                a.ip for s in (core[c].read_namespaced_endpoints(b.service, ns).subsets or []) for a in s.addresses or []
+            ] == [ground.planes[c].ip])
