@@ -8,9 +8,11 @@ DEFAULT_TOPOLOGY = Path(__file__).parent / "kind" / "topology.yaml"
 
 pytest_plugins = [
     "conformance.pytest_plugin",
+    "conformance.hop_plugin",
     "conformance.report_plugin",
     "fixtures.clusters",
     "fixtures.clients",
+    "fixtures.canary",
     "fixtures.upgrade",
 ]
 

@@ -25,10 +25,13 @@ def install(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Self-tests: the library against real Prometheus and contract-faithful fakes.
+    """Self-tests: the library against real servers (tests/real; Prometheus 3.14) and contract-faithful fakes.
 
     Most self-tests wait on I/O (child pytest runs, scrapes, remote write), so twice
     as many workers as cores finish sooner (2 cores: 4 workers ~2.7 min, -n auto ~3.8 min).
+    The `slow` tests (the metrics checks at the stack's 30 s scrape interval, ~2 min on one
+    worker) run first and overlap the rest; `-- -m "not slow"` leaves them out. A real server
+    missing from the cache is built before the tests start, with progress (once per machine).
     """
     install(session)
     session.run(

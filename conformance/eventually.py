@@ -3,6 +3,11 @@
 A probe is called until it returns; it raises NotYet(state) while the system
 has not converged, and Failed or PreconditionUnmet to stop at once. On timeout
 the failure carries the last state seen. Tenacity does the scheduling.
+
+The HTTP layer says which service errors are transient; here they are mapped:
+a transient one is NotYet with that state (a slow answer is not an outage), any
+other is a PreconditionUnmet at once, and a wait that ends on an unreachable
+service reports that service unreachable, with its last error.
 """
 
 from __future__ import annotations
@@ -11,10 +16,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, TypeVar
 
-import httpx
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from conformance.http import APIError, Unreachable
+from conformance import hopboard
+from conformance.http import ServiceError, Unreachable, single_attempts
 from conformance.outcomes import CheckFailure, PreconditionUnmet, TimedOut
 
 T = TypeVar("T")
@@ -71,9 +76,10 @@ def eventually(
 
     `what` names what is missing, as the failure's headline says it ("no canary
     line"). Raises TimedOut with the last state when wait.timeout passes, and lets
-    Failed / PreconditionUnmet from the probe through at once. An API answer that
-    cannot change by waiting (4xx other than 429), or a service still unreachable
-    after the client's own retries, is a PreconditionUnmet at once.
+    Failed / PreconditionUnmet from the probe through at once. A service error that
+    cannot change by waiting (4xx other than 429) is a PreconditionUnmet at once; a
+    transient one (timeout, refused connection, 429, 5xx) is waited out, and when the
+    wait ends on an unreachable service the TimedOut names that service.
     diagnose() may add a clause to the timeout's headline (e.g. what Loki does have).
     """
     timeout = wait.scaled()
@@ -81,24 +87,23 @@ def eventually(
     deadline = start + timeout
     streak = 0
     last_state = "no attempt finished"
+    unreachable: Unreachable | None = None  # set while the latest attempt found the service unreachable
 
     def attempt() -> T:
-        nonlocal streak, last_state
+        nonlocal streak, last_state, unreachable
+        unreachable = None
+        hopboard.raise_if_known_broken()  # another check found a hop this one needs broken: stop waiting
         try:
-            value = probe()
+            with single_attempts():  # this loop retries; the HTTP layer must not retry inside it too
+                value = probe()
         except NotYet as e:
             streak, last_state = 0, e.state
             raise
-        except APIError as e:
+        except ServiceError as e:
             if not e.transient:
                 raise PreconditionUnmet(hop, e.headline, f"while waiting for: {what}\n{e.detail}") from None
-            streak, last_state = 0, str(e)
-            raise NotYet(last_state) from None
-        except Unreachable as e:
-            # The client already retried for its whole budget: the service is not there.
-            raise PreconditionUnmet(hop, str(e), f"while waiting for: {what}") from None
-        except httpx.TransportError as e:
-            streak, last_state = 0, f"{type(e).__name__}: {e}"
+            streak, last_state = 0, e.headline
+            unreachable = e if isinstance(e, Unreachable) else None
             raise NotYet(last_state) from None
         streak += 1
         if streak < wait.converge:
@@ -126,14 +131,21 @@ def eventually(
         elapsed = time.monotonic() - start
         attempts = retrying.statistics.get("attempt_number", 0)
         extra = ""
-        if diagnose is not None:
+        if diagnose is not None and unreachable is None:
             try:
-                extra = diagnose()
-            except (APIError, Unreachable):
+                with single_attempts():  # one look, not another retry budget past the deadline
+                    extra = diagnose()
+            except ServiceError:
                 extra = ""  # the same service is failing; the last state already says how
             except Exception as e:  # the diagnosis must never hide the timeout
                 extra = f"(diagnosis failed: {type(e).__name__}: {e})"
+        evidence = f"last observed ({attempts} attempts): {last_state}"
+        if unreachable is not None:
+            raise TimedOut(f"conformance → {unreachable.service}",
+                           f"{unreachable.service} still unreachable when the wait ended after {elapsed:.0f} s: "
+                           f"{unreachable.reason}",
+                           f"while waiting for: {what} ({hop}) at {unreachable.url}\n{evidence}") from None
         headline = f"{what} after {elapsed:.0f} s"
         if extra:
             headline += f"; {extra}"
-        raise TimedOut(hop, headline, f"last observed ({attempts} attempts): {last_state}") from None
+        raise TimedOut(hop, headline, evidence) from None

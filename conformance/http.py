@@ -1,37 +1,89 @@
 """HTTP access to one service: bounded timeouts, bounded retries of transient failures, clear errors.
 
-Connection errors, 429 and 5xx are retried with capped backoff; any other
-error status raises APIError carrying the status and the server's own body.
+This layer decides what is transient: a connection that fails or times out,
+429 and 5xx may change by waiting; any other error status will not. Outside a
+wait a call retries those with capped backoff for a budget larger than one
+request timeout; inside a wait (`single_attempts`) it tries once and the wait
+retries on its own schedule. Every request names the suite in its User-Agent.
 """
 
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
-from conformance.outcomes import PreconditionUnmet
 from conformance.redact import redact
 
 BODY_LIMIT = 1000  # characters of an error body kept in messages
+DIST = "monitoring-conformance"
+
+
+def suite_version() -> str:
+    """The suite's version: the installed distribution's, else pyproject.toml's (a checkout)."""
+    try:
+        return metadata.version(DIST)
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        found = re.search(r'^version = "([^"]+)"', pyproject.read_text(), re.MULTILINE)
+        return found.group(1) if found else "unknown"
+
+
+# Tells the suite's own requests apart from the system's (the read-only self-tests rely on it).
+USER_AGENT = f"{DIST}/{suite_version()}"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a single API call retries transient failures."""
+    """How a single API call retries transient failures (outside a wait)."""
 
     attempts: int = 4  # Tries in all, the first included.
     delay: float = 0.2  # Pause after the first failure; doubles each time.
     max_delay: float = 2.0  # Cap on one pause.
-    budget: float = 10.0  # Seconds after which no new try starts.
+    budget: float = 30.0  # Seconds after which no new try starts: room for a retry after one 10 s read timeout.
 
 
 NO_RETRY = RetryPolicy(attempts=1)
 
+_single_attempts: ContextVar[bool] = ContextVar("single_attempts", default=False)
 
-class APIError(Exception):
+
+@contextmanager
+def single_attempts() -> Iterator[None]:
+    """Inside, every call tries once: the caller (a wait) retries transient failures itself."""
+    token = _single_attempts.set(True)
+    try:
+        yield
+    finally:
+        _single_attempts.reset(token)
+
+
+class ServiceError(Exception):
+    """A call to a service gave no usable answer; `transient` says whether waiting may change that."""
+
+    service: str
+    transient: bool
+
+    @property
+    def headline(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def detail(self) -> str:
+        return ""
+
+    def __str__(self) -> str:
+        return self.headline
+
+
+class APIError(ServiceError):
     """A service answered with an error status; keeps the status and the server's body."""
 
     def __init__(self, service: str, method: str, url: str, status: int, body: str) -> None:
@@ -40,7 +92,7 @@ class APIError(Exception):
         self.url = redact(url)
         self.status = status
         self.body = redact(body.strip())[:BODY_LIMIT]
-        super().__init__(str(self))
+        super().__init__(self.headline)
 
     @property
     def transient(self) -> bool:
@@ -60,27 +112,25 @@ class APIError(Exception):
     def detail(self) -> str:
         return f"{self.method} {self.url} -> {self.status}\n{self.body}"
 
-    def __str__(self) -> str:
-        return self.headline
 
+class Unreachable(ServiceError):
+    """No answer at all: the connection failed or timed out. Waiting may help; a wait decides."""
 
-class Unreachable(PreconditionUnmet):
-    """The service could not be reached at all after the retries; waiting longer will not help."""
+    transient = True
 
     def __init__(self, service: str, url: str, reason: str) -> None:
         self.service = service
         self.url = redact(url)
         self.reason = redact(reason)
-        super().__init__(f"conformance → {service}", f"{service} unreachable at {self.url}: {self.reason}")
+        super().__init__(self.headline)
 
-    def __str__(self) -> str:
-        return self.diagnosis
+    @property
+    def headline(self) -> str:
+        return f"{self.service} unreachable at {self.url}: {self.reason}"
 
 
 def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
-        return True
-    return isinstance(exc, APIError) and exc.transient
+    return isinstance(exc, httpx.TransportError) or (isinstance(exc, ServiceError) and exc.transient)
 
 
 @dataclass
@@ -90,10 +140,10 @@ class HTTPService:
     name: str
     base_url: str
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    auth: tuple[str, str] | None = field(default=None, repr=False)
+    auth: httpx.Auth | tuple[str, str] | None = field(default=None, repr=False)  # an httpx.Auth may refresh per request
     verify: Any = True
     cert: Any = None
-    timeout: float = 10.0
+    timeout: float = 10.0  # Seconds for each of connect, read, write and pool.
     retry: RetryPolicy = RetryPolicy()
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
 
@@ -102,7 +152,7 @@ class HTTPService:
         if self._client is None:
             self._client = httpx.Client(
                 base_url=self.base_url.rstrip("/"),
-                headers=dict(self.headers),
+                headers={"User-Agent": USER_AGENT, **self.headers},
                 auth=self.auth,
                 verify=self.verify,
                 cert=self.cert,
@@ -132,10 +182,13 @@ class HTTPService:
         retry: RetryPolicy | None = None,
     ) -> httpx.Response:
         """Send one request; return the response if 2xx or in ok, else raise APIError or Unreachable."""
-        policy = retry or self.retry
+        policy = NO_RETRY if _single_attempts.get() else (retry or self.retry)
 
         def once() -> httpx.Response:
-            response = self.client.request(method, path, params=params, json=json, content=content, headers=headers)
+            try:
+                response = self.client.request(method, path, params=params, json=json, content=content, headers=headers)
+            except httpx.TransportError as e:
+                raise Unreachable(self.name, self.url(path), f"{type(e).__name__}: {e}") from None
             if response.is_success or response.status_code in ok:
                 return response
             raise APIError(self.name, method, str(response.request.url), response.status_code, response.text)
@@ -146,10 +199,7 @@ class HTTPService:
             retry=retry_if_exception(_transient),
             reraise=True,
         )
-        try:
-            return retrying(once)
-        except httpx.TransportError as e:
-            raise Unreachable(self.name, self.url(path), f"{type(e).__name__}: {e}") from None
+        return retrying(once)
 
     def get_json(self, path: str, params: Any = None, **kw: Any) -> Any:
         """GET a JSON document."""

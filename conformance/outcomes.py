@@ -13,10 +13,11 @@ class CheckFailure(AssertionError):
 
     kind = "failed"
 
-    def __init__(self, hop: str, diagnosis: str, evidence: str = "") -> None:
+    def __init__(self, hop: str, diagnosis: str, evidence: str = "", *, final: bool = False) -> None:
         self.hop = hop
         self.diagnosis = diagnosis
         self.evidence = evidence
+        self.final = final  # the hop cannot work whatever happens next (a precondition always is)
         super().__init__(self.message)
 
     @property

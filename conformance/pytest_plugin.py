@@ -6,12 +6,15 @@ topology; the self-tests in tests/ leave it alone.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
+from conformance.http import ServiceError
 from conformance.outcomes import CheckFailure, PreconditionUnmet, outcome_kind
 from conformance.preflight import docker_engine_problem, kind_preflight_message
 from conformance.redact import redact
@@ -101,9 +104,22 @@ class PreflightItem(pytest.Item):
         return self.topology.path, None, "platform::preflight[kind]"
 
 
+def deselect_upgrade_checks(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The upgrade checks run only in the upgrade session (it passes --upgrade-phase); elsewhere they are deselected."""
+    if config.getoption("upgrade_phase", None) is not None:
+        return
+    upgrade = [item for item in items if item.get_closest_marker("upgrade")]
+    if upgrade:
+        config.hook.pytest_deselected(items=upgrade)
+        items[:] = [item for item in items if not item.get_closest_marker("upgrade")]
+
+
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection: the preflight always runs
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if TOPOLOGY not in config.stash or not items:
+    if TOPOLOGY not in config.stash:
+        return
+    deselect_upgrade_checks(config, items)
+    if not items:
         return
     topo = topology_of(config)
     if any(c.provider == "kind" for c in topo.clusters):
@@ -113,6 +129,29 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         if read_only and item.get_closest_marker("writes"):
             item.add_marker(pytest.mark.skip(reason="--read-only: this check writes to the system under test"))
+
+
+@contextmanager
+def service_errors_as_preconditions(config: pytest.Config) -> Iterator[None]:
+    """A service error outside any wait (the HTTP layer already retried it) is a check outcome: precondition."""
+    try:
+        yield
+    except ServiceError as e:
+        if TOPOLOGY not in config.stash:
+            raise
+        raise PreconditionUnmet(f"conformance → {e.service}", e.headline, e.detail) from None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    with service_errors_as_preconditions(item.config):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with service_errors_as_preconditions(item.config):
+        return (yield)
 
 
 def requirement_of(item: pytest.Item) -> str:

@@ -1,15 +1,16 @@
-"""Start and stop the sample app's traffic generator (scale its Deployment), leaving it as it was."""
+"""The sample app's traffic: start and stop its generator (leaving it as it was), and the request it must make."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from conformance.kube import KubeAccess
-from conformance.manifests import Deployment
+from conformance.manifests import APP, Deployment, load, traffic_generator
 
 
 class AppMissing(Exception):
@@ -34,3 +35,29 @@ def traffic_running(kube: KubeAccess, deployment: Deployment, replicas: int = 1)
     finally:
         kube.call("stop the traffic generator", apps.patch_namespaced_deployment_scale,
                   deployment.name, deployment.namespace, {"spec": {"replicas": before}})
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """The sample request that must cross clusters, pinned like Istio's telemetry tests pin theirs
+    (istio/istio 1.29.6 tests/integration/telemetry/api/stats_test.go buildQuery: source_workload,
+    destination_service and response_code among the labels of istio_requests_total)."""
+
+    source_cluster: str
+    source_workload: str
+    destination_service: str
+
+    def selector(self, response_code: str | None = '=~"2.."') -> str:
+        """The istio_requests_total matchers; response_code None leaves the code free (to see what did answer)."""
+        matchers = [f'source_cluster="{self.source_cluster}"', f'source_workload="{self.source_workload}"',
+                    f'destination_service="{self.destination_service}"']
+        if response_code:
+            matchers.append(f"response_code{response_code}")
+        return ",".join(matchers)
+
+
+def sample_crossing(source_cluster: str) -> Crossing:
+    """The traffic generator's Deployment is its workload; the server's Service its destination (stack/app)."""
+    service = load(APP / "service.yaml")["metadata"]
+    destination = f"{service['name']}.{service['namespace']}.svc.cluster.local"
+    return Crossing(source_cluster, traffic_generator().name, destination)

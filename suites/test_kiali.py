@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
 from conformance.http import APIError
 from conformance.outcomes import Failed
 
@@ -15,10 +16,6 @@ KIALI_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
 REMOTE_SECRET_HINT = ("Kiali reaches a remote through a Secret in its namespace labelled kiali.io/multiCluster=true, "
                       "annotated kiali.io/cluster=<name>, whose kubeconfig has exactly one cluster named <name> "
                       "and a non-loopback server; the operator reads it on reconcile (failure-modes.md 25-26)")
-
-
-def hop(primary, cluster) -> str:
-    return f"{primary.name} Kiali → {cluster.name} API server"
 
 
 def kiali_reason(kiali, cluster_name: str) -> str:
@@ -35,10 +32,10 @@ def require_accessible(kiali, primary, cluster) -> dict:
     clusters = kiali.clusters()
     entry = clusters.get(cluster.name)
     if entry is None:
-        raise Failed(hop(primary, cluster), f"Kiali does not list cluster {cluster.name} (it lists: {', '.join(sorted(clusters)) or 'none'})",
+        raise Failed(hop("kiali", cluster, primary), f"Kiali does not list cluster {cluster.name} (it lists: {', '.join(sorted(clusters)) or 'none'})",
                      REMOTE_SECRET_HINT)
     if not entry.get("accessible"):
-        raise Failed(hop(primary, cluster), f"Kiali lists {cluster.name} but cannot access it: {kiali_reason(kiali, cluster.name)}",
+        raise Failed(hop("kiali", cluster, primary), f"Kiali lists {cluster.name} but cannot access it: {kiali_reason(kiali, cluster.name)}",
                      f"config entry: {entry}\n{REMOTE_SECRET_HINT}")
     return entry
 
@@ -50,7 +47,7 @@ def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, 
     record_property("kiali_api_endpoint", entry.get("apiEndpoint", ""))
     if bool(entry.get("isKialiHome")) != cluster.is_primary:
         expected = "home" if cluster.is_primary else "not home"
-        raise Failed(hop(primary, cluster), f"Kiali marks {cluster.name} isKialiHome={entry.get('isKialiHome')}; expected {expected}",
+        raise Failed(hop("kiali", cluster, primary), f"Kiali marks {cluster.name} isKialiHome={entry.get('isKialiHome')}; expected {expected}",
                      f"config entry: {entry}")
 
 
@@ -65,7 +62,7 @@ def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_p
             raise NotYet(f"no namespace with cluster={cluster.name} in /api/namespaces")
         return namespaces
 
-    namespaces = eventually(probe, hop=hop(primary, cluster), what=f"no namespaces of {cluster.name}", wait=KIALI_WAIT)
+    namespaces = eventually(probe, hop=hop("kiali", cluster, primary), what=f"no namespaces of {cluster.name}", wait=KIALI_WAIT)
     record_property("kiali_namespaces", len(namespaces))
 
 
@@ -80,5 +77,5 @@ def test_kiali_lists_the_remote_workloads(remote, primary, kiali, record_propert
             raise NotYet(f"/api/clusters/workloads?clusterName={remote.name} lists no workloads")
         return workloads
 
-    workloads = eventually(probe, hop=hop(primary, remote), what=f"no workloads of {remote.name}", wait=KIALI_WAIT)
+    workloads = eventually(probe, hop=hop("kiali", remote, primary), what=f"no workloads of {remote.name}", wait=KIALI_WAIT)
     record_property("kiali_remote_workloads", len(workloads))

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from conformance.canary import Emitter, FileEmitter, PodEmitter, new_tag
+from conformance.canary import new_tag
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
+from conformance.hops import hop
 from conformance.http import APIError
 from conformance.outcomes import Failed
-from conformance.stack import canary_spec
 
 pytestmark = pytest.mark.logs
 
@@ -22,24 +22,6 @@ CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
 LABEL_WAIT = Wait(timeout=60, delay=1, max_delay=5)
 DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least
 LOOKBACK = 300  # seconds of Loki searched around the canary
-
-
-def hop(cluster, primary) -> str:
-    side = "" if cluster.is_primary else "remote "
-    return f"{side}{cluster.name} Promtail → {primary.name} Loki"
-
-
-@pytest.fixture
-def emitter(cluster, access) -> Emitter:
-    """Where the canary line is written for this cluster; cleaned up also when the check fails."""
-    if cluster.has_kube:
-        made: Emitter = PodEmitter(access.kube(cluster), canary_spec())
-    elif cluster.log_canary_file is not None:
-        made = FileEmitter(cluster.log_canary_file)
-    else:
-        pytest.skip(f"cluster {cluster.name} has provider endpoints and no log_canary file")
-    yield made
-    made.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +61,7 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, emitter, di
     line = emitter.emit(new_tag(cluster.name))
     exact = f'{{cluster="{cluster.name}"}} |= "{line.tag}"'
     stray = [f'{{cluster=~".+"}} |= "{line.tag}"', f'{emitter.broad_selector()} |= "{line.tag}"']
-    name = hop(cluster, primary)
+    name = hop("logs", cluster, primary)
 
     def probe():
         now = time.time()
@@ -114,7 +96,7 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
 
     def missing_hops() -> str:
         values = set(loki.label_values("cluster"))
-        return "missing: " + ", ".join(hop(topology.cluster(n), primary) for n in sorted(expected - values))
+        return "missing: " + ", ".join(hop("logs", topology.cluster(n), primary) for n in sorted(expected - values))
 
     values = eventually(probe, hop=f"every Promtail → {primary.name} Loki", what="cluster label values incomplete",
                         wait=LABEL_WAIT, diagnose=missing_hops)

@@ -6,12 +6,13 @@ from contextlib import nullcontext
 
 import pytest
 
-from conformance.access import service_title
+from conformance.access import ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
 from conformance.outcomes import Failed
+from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
-from conformance.traffic import AppMissing, traffic_running
+from conformance.traffic import AppMissing, sample_crossing, traffic_running
 
 pytestmark = pytest.mark.mesh
 
@@ -21,17 +22,40 @@ SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
 TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
 NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label "
                 "release: kube-prometheus-stack; failure-modes 13) or no pod matches it")
+NO_SIDECAR = (f"no pod there has an {SIDECAR} container, so there is no Envoy to scrape; the bring-up keeps "
+              "an injected sample/sleep (one replica) on every remote, and the traffic generator runs only during the mesh check")
+
+
+def injected_pods(access, cluster) -> list | None:
+    """The pods carrying Istio's sidecar on the cluster; None when this run cannot list its pods."""
+    if not cluster.has_kube:
+        return None
+    try:
+        kube = access.kube(cluster)
+    except ServiceAbsent:
+        return None
+    pods = kube.call(f"list pods on {cluster.name}", kube.core().list_pod_for_all_namespaces).items
+    return [p for p in pods if is_injected(p)]
+
+
+def require_an_injected_pod(access, cluster, hop: str) -> None:
+    """Fail at once, saying so, when no injected pod runs on the cluster: no wait can make an Envoy appear."""
+    if injected_pods(access, cluster) == []:
+        raise Failed(hop, f"no injected pod runs on {cluster.name}", NO_SIDECAR)
 
 
 def pool_targets(prometheus, pool: str) -> list[dict]:
     return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
 
 
-def require_pool_up(prometheus, pool: str, hop: str) -> list[dict]:
-    """Wait for the scrape pool to have targets; fail at once, listing them, when any is down."""
+def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> list[dict]:
+    """Wait for the scrape pool to have targets; fail at once, listing them, when any is down.
+
+    precheck() runs while the pool is empty and may fail at once (no pod the monitor could select)."""
     def probe():
         targets = pool_targets(prometheus, pool)
         if not targets:
+            precheck()
             pools = sorted({t.get("scrapePool", "") for t in prometheus.active_targets()})
             raise NotYet(f"no scrape pool {pool}; pools: {pools}")
         if any(t.get("health") == "unknown" for t in targets):
@@ -48,14 +72,15 @@ def require_pool_up(prometheus, pool: str, hop: str) -> list[dict]:
 
 
 @pytest.mark.requirement("must")
-def test_envoy_sidecars_are_scraped(cluster, prometheus, record_property):
+def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
-    targets = require_pool_up(prometheus, ENVOY_POOL, f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}")
+    hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
+    targets = require_pool_up(prometheus, ENVOY_POOL, hop, precheck=lambda: require_an_injected_pod(access, cluster, hop))
     record_property("envoy_targets", len(targets))
 
 
 @pytest.mark.requirement("must")
-def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_prometheus, record_property):
+def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_prometheus, access, record_property):
     """Envoy series from the cluster are on the primary (the remote's through remote write)."""
     via = "" if cluster.is_primary else " (remote_write)"
     hop = f"{cluster.name} Envoy → {primary.name} Prometheus{via}"
@@ -64,6 +89,7 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
     def probe():
         result = primary_prometheus.query(query)
         if not result:
+            require_an_injected_pod(access, cluster, hop)
             raise NotYet(f"{query} is empty on the primary")
         return int(float(result[0]["value"][1]))
 
@@ -90,16 +116,21 @@ def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_
 @pytest.mark.writes
 @pytest.mark.requirement("must")
 def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, record_property):
-    """With the sample app's traffic, istio_requests_total shows a request from the remote to the primary."""
+    """With the sample app's traffic, istio_requests_total shows its 2xx request from the remote to the primary."""
     hop = f"{remote.name} sample client → {primary.name} sample server (mesh)"
-    query = (f'sum by (source_cluster, destination_cluster, reporter) '
-             f'(istio_requests_total{{source_cluster="{remote.name}"}})')
+    crossing_request = sample_crossing(remote.name)
+    by = "sum by (destination_cluster, reporter, response_code)"
+    query = f"{by} (istio_requests_total{{{crossing_request.selector()}}})"
+    any_code = f"{by} (istio_requests_total{{{crossing_request.selector(response_code=None)}}})"
+
+    def crossing_series(promql: str) -> list[dict]:
+        return [s["metric"] for s in primary_prometheus.query(promql) if s["metric"].get("destination_cluster") == primary.name]
 
     def probe():
-        pairs = [s["metric"] for s in primary_prometheus.query(query)]
-        crossing = [p for p in pairs if p.get("destination_cluster") == primary.name]
+        crossing = crossing_series(query)
         if not crossing:
-            raise NotYet(f"pairs from {remote.name}: {pairs or 'none'}")
+            seen = [s["metric"] for s in primary_prometheus.query(any_code)]
+            raise NotYet(f"2xx pairs from {remote.name} ({crossing_request.selector()}): none; any code: {seen or 'none'}")
         # The server's sidecar is scraped on the primary itself; the client's arrives later, through
         # remote write: wait for both instead of judging the first half that shows up.
         reporters = sorted({p.get("reporter") for p in crossing})
@@ -107,19 +138,21 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
             raise NotYet(f"the crossing request is reported by {reporters} only; series: {crossing}")
         return crossing
 
-    def one_sided() -> str:
-        reporters = sorted({s["metric"].get("reporter") for s in primary_prometheus.query(query)
-                            if s["metric"].get("destination_cluster") == primary.name})
+    def diagnose() -> str:
+        codes = sorted({p.get("response_code", "") for p in crossing_series(any_code)} - {""})
+        if codes and not any(c.startswith("2") for c in codes):
+            return f"requests cross but answer response_code {', '.join(codes)} only, never 2xx"
+        reporters = sorted({p.get("reporter") for p in crossing_series(query)})
         return f"reported by {reporters} only; both sidecars should report it" if reporters else ""
 
     traffic = traffic_running(access.kube(remote), traffic_generator()) if remote.has_kube else None
-    if traffic is None and not primary_prometheus.query(query):
+    if traffic is None and not primary_prometheus.query(any_code):
         pytest.skip(f"no mesh traffic from {remote.name} to observe, and this run cannot start the sample app's "
                     f"traffic generator (no Kubernetes access)")
     try:
         with traffic or nullcontext():
             crossing = eventually(probe, hop=hop, what=f"no istio_requests_total from {remote.name} to {primary.name}",
-                                  wait=TRAFFIC_WAIT, diagnose=one_sided)
+                                  wait=TRAFFIC_WAIT, diagnose=diagnose)
     except AppMissing as e:
         pytest.skip(f"the sample mesh app is not deployed ({e}); `nox -s up` deploys it from stack/app/")
     record_property("cross_cluster_series", len(crossing))

@@ -11,6 +11,7 @@ from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.remote_write import explain_missing_series, scrape_interval_seconds, sender_snapshot
 from conformance.access import ServiceAbsent
+from conformance.hops import hop
 from conformance.http import APIError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
 
@@ -23,12 +24,11 @@ FRESHNESS_MARGIN = 15.0
 SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
 # kube-prometheus-stack's default scrape interval.
 CHART_SCRAPE_INTERVAL = 30.0
-# How long sender counters are watched for failures and growing lag.
+# How long sender counters are watched for failures and growing lag: at least one scrape
+# interval plus one batch_send_deadline (Prometheus' default 5 s), or a window can hold no send
+# at all and a failing queue looks healthy (at the chart's 30 s interval, 5 of 6 times).
 SENDER_WINDOW = 5.0
-
-
-def hop(remote, primary) -> str:
-    return f"{remote.name} Prometheus → {primary.name} Prometheus (remote_write)"
+SEND_DEADLINE = 5.0
 
 
 def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str) -> None:
@@ -65,7 +65,7 @@ def test_primary_accepts_remote_write(primary, primary_prometheus, read_only):
 @pytest.mark.requirement("must")
 def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
     """Every remote cluster's series are on the primary with cluster=<name>."""
-    name = hop(remote, primary)
+    name = hop("metrics", remote, primary)
     receiver_or_fail(primary, primary_prometheus, read_only, name)
     started = time.monotonic()
 
@@ -89,7 +89,7 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
     interval = remote_scrape_interval(sender)
     margin = FRESHNESS_MARGIN * timeout_scale()  # slow CI sends late as well as answering late
     limit = interval + margin
-    name = hop(remote, primary)
+    name = hop("metrics", remote, primary)
 
     def probe():
         result = primary_prometheus.query(f'max(timestamp(up{{cluster="{remote.name}"}}))')
@@ -114,11 +114,12 @@ def test_remote_write_sender_is_healthy(remote, primary, access, record_property
     sender = sender_or_none(access, remote)
     if sender is None:
         pytest.skip(f"prometheus is not in the topology for cluster {remote.name}")
-    name = hop(remote, primary)
+    name = hop("metrics", remote, primary)
     before = sender_snapshot(sender)
     if not before.queues:
         raise Failed(name, f"nothing is sent: the {remote.name} Prometheus has no remote_write queue")
-    window = SENDER_WINDOW * timeout_scale()  # a slow CI needs a longer look, like a longer wait
+    # A slow CI needs a longer look, like a longer wait; never shorter than one scrape and send.
+    window = max(SENDER_WINDOW * timeout_scale(), remote_scrape_interval(sender) + SEND_DEADLINE)
     time.sleep(window)
     after = sender_snapshot(sender)
     problems, lags = [], []

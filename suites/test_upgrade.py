@@ -1,7 +1,8 @@
 """upgrade: what was there before an upgrade is still there after it (run by `nox -s upgrade`).
 
 Each check runs twice: before the upgrade it records what it wrote or saw, after
-the upgrade it asserts that thing is still queryable. Outside an upgrade they skip.
+the upgrade it asserts that thing is still queryable. Outside an upgrade they are
+deselected (conformance/pytest_plugin.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ import time
 
 import pytest
 
-from conformance.canary import FileEmitter, PodEmitter, new_tag
+from conformance.canary import new_tag
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.stack import canary_spec
 
 pytestmark = pytest.mark.upgrade
 
@@ -21,27 +21,15 @@ VISIBLE = Wait(timeout=60, delay=0.25, max_delay=1)
 PRESENT = Wait(timeout=120, delay=1, max_delay=5)  # components restart during an upgrade
 
 
-def _emitter(cluster, access):
-    if cluster.has_kube:
-        return PodEmitter(access.kube(cluster), canary_spec())
-    if cluster.log_canary_file is not None:
-        return FileEmitter(cluster.log_canary_file)
-    pytest.skip(f"cluster {cluster.name} has provider endpoints and no log_canary file")
-
-
 @pytest.mark.logs
 @pytest.mark.writes
 @pytest.mark.requirement("must")
-def test_log_line_from_before_the_upgrade_is_still_queryable(cluster, primary, loki, access, upgrade, record_property):
+def test_log_line_from_before_the_upgrade_is_still_queryable(cluster, primary, loki, upgrade, request, record_property):
     """A canary line written before the upgrade is found in the primary Loki after it."""
     key = f"log-line/{cluster.name}"
     hop = f"{primary.name} Loki storage across the upgrade ({cluster.name} logs)"
     if upgrade.phase == "before":
-        emitter = _emitter(cluster, access)
-        try:
-            line = emitter.emit(new_tag(cluster.name))
-        finally:
-            emitter.cleanup()
+        line = request.getfixturevalue("emitter").emit(new_tag(cluster.name))  # only this phase writes
         query = f'{{cluster="{cluster.name}"}} |= "{line.tag}"'
 
         def visible():

@@ -1,8 +1,12 @@
-"""Real Prometheus processes on loopback: the primary with the remote-write receiver, the remote writing to it."""
+"""Real Prometheus processes on loopback: the primary with the remote-write receiver, the remote writing to it.
+
+The binary is the stack's pin (tests/real, v3.14.0), started as prometheus-operator v0.93.1 starts it for
+kube-prometheus-stack 88.5.3: the operator's flags and external labels, Prometheus' own remote-write queue
+defaults. Only the timing differs in ordinary self-tests (FAST); STACK_TIMING is the stack's own.
+"""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -13,12 +17,45 @@ from typing import Any
 import httpx
 import yaml
 
-INSTALL_HINT = "prometheus is not on PATH; install it (Debian/Ubuntu: apt-get install -y prometheus) or put a prometheus binary on PATH"
-SCRAPE_INTERVAL = 1  # seconds; short so remote_write facts show up within a few seconds
+from conformance.provision.versions import load_versions
+from conformance.stack import stack_services
+import tests.real as real
 
 
-def prometheus_binary() -> str | None:
-    return shutil.which("prometheus")
+@dataclass(frozen=True)
+class Timing:
+    """How often the proving ground's Prometheus scrapes, and how long its remote-write queue holds a batch."""
+
+    scrape_interval: float  # seconds; also the evaluation interval
+    batch_send_deadline: float | None  # seconds; None keeps Prometheus' default, as the stack does
+
+    @property
+    def send_deadline(self) -> float:
+        # Prometheus v3.14.0 config/config.go DefaultQueueConfig.BatchSendDeadline.
+        return 5.0 if self.batch_send_deadline is None else self.batch_send_deadline
+
+
+# Ordinary self-tests: remote-write facts show within a few seconds.
+FAST = Timing(scrape_interval=1, batch_send_deadline=1)
+# The stack's: kube-prometheus-stack's default scrape interval (values.yaml scrapeInterval "" -> the operator's
+# 30 s) and no queueConfig in stack/values, so Prometheus' default 5 s batch send deadline.
+STACK_TIMING = Timing(scrape_interval=30, batch_send_deadline=None)
+
+
+def operator_labels() -> dict[str, str]:
+    """The external labels prometheus-operator adds besides the user's (buildExternalLabels in pkg/prometheus/promcfg.go).
+
+    prometheus=<namespace>/<Prometheus CR>, prometheus_replica=<pod>; the chart names the CR <release>-prometheus
+    and the operator the StatefulSet prometheus-<CR>, so the pod is prometheus-<CR>-0.
+    """
+    cr = load_versions().charts["kube-prometheus-stack"].release + "-prometheus"
+    namespace = stack_services()["prometheus"].namespace
+    return {"prometheus": f"{namespace}/{cr}", "prometheus_replica": f"prometheus-{cr}-0"}
+
+
+def prometheus_binary() -> str:
+    """The stack's Prometheus (tests/real); a test without it is skipped saying how to get it (failed under CI=true)."""
+    return str(real.require("prometheus"))
 
 
 def free_port() -> int:
@@ -35,6 +72,7 @@ class PrometheusProcess:
     port: int
     folder: Path
     args: list[str]
+    timing: Timing = FAST
     proc: subprocess.Popen | None = None
     log: Any = field(default=None, repr=False)
 
@@ -73,8 +111,9 @@ class PrometheusProcess:
         path.write_text(yaml.safe_dump(config))
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
-    def wait_for_targets(self, count: int, timeout: float = 10.0) -> None:
-        """Block until service discovery lists count active targets, each scraped once."""
+    def wait_for_targets(self, count: int, timeout: float | None = None) -> None:
+        """Block until service discovery lists count active targets, each scraped once (first scrape within an interval)."""
+        timeout = timeout or 10.0 + 2 * self.timing.scrape_interval
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             targets = httpx.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
@@ -104,18 +143,18 @@ def start_prometheus(
     receiver: bool = False,
     remote_write_url: str | None = None,
     scrape_jobs: list[dict] | None = None,
+    timing: Timing = FAST,
 ) -> PrometheusProcess:
-    """Start a prometheus with external label cluster=<cluster> that scrapes itself (and scrape_jobs)."""
+    """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs)."""
     binary = prometheus_binary()
-    if binary is None:
-        raise RuntimeError(INSTALL_HINT)
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    interval = f"{timing.scrape_interval:g}s"
     config: dict[str, Any] = {
         "global": {
-            "scrape_interval": f"{SCRAPE_INTERVAL}s",
-            "evaluation_interval": f"{SCRAPE_INTERVAL}s",
-            "external_labels": {"cluster": cluster},
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
+            "external_labels": {"cluster": cluster, **operator_labels()},
         },
         "scrape_configs": [
             {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
@@ -123,22 +162,26 @@ def start_prometheus(
         ],
     }
     if remote_write_url:
-        # A short send deadline so samples leave within about a second, as the checks expect.
-        config["remote_write"] = [{
-            "url": remote_write_url,
-            "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms", "max_backoff": "1s"},
-        }]
+        # The stack sets no queueConfig: Prometheus' defaults, but for the send deadline of the timing.
+        queue = {} if timing.batch_send_deadline is None else {"batch_send_deadline": f"{timing.batch_send_deadline:g}s"}
+        config["remote_write"] = [{"url": remote_write_url, **({"queue_config": queue} if queue else {})}]
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    args = [
-        binary,
-        f"--config.file={folder / 'prometheus.yml'}",
-        f"--storage.tsdb.path={folder / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
-    ]
+    args = [binary, *operator_args(folder, receiver), f"--web.listen-address=127.0.0.1:{port}"]
+    return PrometheusProcess(name, port, folder, args, timing).start()
+
+
+def operator_args(folder: Path, receiver: bool) -> list[str]:
+    """The flags prometheus-operator passes Prometheus 3.x for the chart's Prometheus CR, paths made local.
+
+    BuildCommonPrometheusArgs (pkg/prometheus/promcfg.go) and buildServerArgs (pkg/prometheus/server/statefulset.go):
+    config.file, web.enable-lifecycle (HTTP reload strategy), web.enable-remote-write-receiver when the CR's
+    enableRemoteWriteReceiver is true, web.route-prefix, storage.tsdb.path. No retention flag from 3.11 on
+    (it moved into the configuration file), no console flags on 3.x.
+    """
+    args = [f"--config.file={folder / 'prometheus.yml'}", "--web.enable-lifecycle"]
     if receiver:
         args.append("--web.enable-remote-write-receiver")
-    return PrometheusProcess(name, port, folder, args).start()
+    return [*args, "--web.route-prefix=/", f"--storage.tsdb.path={folder / 'data'}"]
 
 
 @dataclass
@@ -148,14 +191,17 @@ class PrometheusPair:
     primary: PrometheusProcess
     remote: PrometheusProcess
 
-    def wait_until_remote_arrives(self, jobs: int = 1, cluster: str = "workstation", timeout: float = 30.0) -> None:
+    def wait_until_remote_arrives(self, jobs: int = 1, cluster: str = "workstation", timeout: float | None = None) -> None:
         """Block until the primary has up{cluster=...} for `jobs` remote scrape jobs (remote write ran)."""
+        timing = self.remote.timing
+        timeout = timeout or 30.0 + 2 * (timing.scrape_interval + timing.send_deadline)
         deadline = time.monotonic() + timeout
         query = f'count(up{{cluster="{cluster}"}})'
         while time.monotonic() < deadline:
             result = httpx.get(f"{self.primary.url}/api/v1/query", params={"query": query}, timeout=2).json()["data"]["result"]
             if result and int(float(result[0]["value"][1])) >= jobs:
-                time.sleep(1.5)  # one more scrape and send, so every series of those jobs has arrived
+                # One more scrape and send, so every series of those jobs has arrived.
+                time.sleep(timing.scrape_interval + timing.send_deadline / 2)
                 return
             time.sleep(0.2)
         raise RuntimeError(f"no {jobs} remote jobs on the primary after {timeout} s")
@@ -167,11 +213,11 @@ class PrometheusPair:
 
 def start_pair(folder: Path, *, primary_cluster: str = "oke", remote_cluster: str = "workstation",
                receiver: bool = True, remote_scrape_jobs: list[dict] | None = None,
-               primary_scrape_jobs: list[dict] | None = None) -> PrometheusPair:
+               primary_scrape_jobs: list[dict] | None = None, timing: Timing = FAST) -> PrometheusPair:
     primary = start_prometheus("primary", folder / "primary", cluster=primary_cluster, receiver=receiver,
-                               scrape_jobs=primary_scrape_jobs)
+                               scrape_jobs=primary_scrape_jobs, timing=timing)
     try:
-        remote = start_prometheus("remote", folder / "remote", cluster=remote_cluster,
+        remote = start_prometheus("remote", folder / "remote", cluster=remote_cluster, timing=timing,
                                   remote_write_url=f"{primary.url}/api/v1/write", scrape_jobs=remote_scrape_jobs)
     except Exception:
         primary.stop()

@@ -11,17 +11,25 @@ cluster's FakePromtail ships the pod's stdout with the cluster's external labels
 
 from __future__ import annotations
 
+import json
+import threading
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
 
+from conformance.manifests import Deployment, traffic_generator
+from tests.fakes.envoy import FakeEnvoy
+from tests.fakes.exporter import FakeExporter
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
-from tests.proving_ground import PrometheusPair
-from tests.proving_stack import CLUSTERS, kiali_spec, start_grafana
+from tests.proving_ground import PrometheusPair, start_pair
+from tests.proving_stack import CLUSTERS, kiali_spec, stack_scrape_jobs, start_grafana
 from tests.suite_runner import write_topology
 
 GRAFANA_SECRET = "kube-prometheus-stack-grafana"  # stack/services.yaml credentials_secret
@@ -31,10 +39,17 @@ STACK_PODS = {
     "oke": {"monitoring": ["kube-prometheus-stack-operator-5c9d8b7f6-abcde", "prometheus-kube-prometheus-stack-prometheus-0",
                            "loki-stack-0", "loki-stack-promtail-7xk2p"],
             "istio-system": ["istiod-7b9c8d6f5-fghij", "kiali-6f7d8c9b4-klmno"]},
+    # Istio 1.29.6's `remote` profile runs no istiod and no gateway there (manifests/profiles/remote.yaml):
+    # only the injection webhook configuration, which points at the primary's istiod.
     "workstation": {"monitoring": ["kube-prometheus-stack-operator-5c9d8b7f6-pqrst",
-                                   "prometheus-kube-prometheus-stack-prometheus-0", "loki-stack-promtail-9zq3w"],
-                    "istio-system": ["istiod-7b9c8d6f5-uvwxy", "istio-eastwestgateway-5d6c7b8a9-zabcd"]},
+                                   "prometheus-kube-prometheus-stack-prometheus-0", "loki-stack-promtail-9zq3w"]},
 }
+SIDECAR = {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.29.6",
+           "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}]}
+SERVER = Deployment("sample", "helloworld")  # stack/app/server.yaml, on the primary
+# The permanent injected workload the bring-up deploys on every remote (one replica, app=sleep), so that
+# a remote always has an Envoy to scrape; the traffic generator stays at 0 replicas until the mesh check.
+SLEEP = Deployment("sample", "sleep")
 
 
 @dataclass
@@ -101,6 +116,36 @@ def seed_stack_pods(api: FakeKubeAPI, promtail: FakePromtail) -> None:
             promtail.emit(line, namespace, pod, "main", pod.split("-")[0])
 
 
+def seed_sample_app(api: FakeKubeAPI, primary: bool) -> None:
+    """The sample app as the bring-up leaves it: helloworld on the primary; sleep and a stopped traffic on a remote."""
+    injected = {"labels": {"istio-injection": "enabled"}}
+    api.add_namespace("sample", **injected)
+    if primary:
+        api.add_deployment(SERVER.namespace, SERVER.name, 1, {"app": "helloworld", "version": "v1"},
+                           containers=[{"name": "helloworld", "image": "docker.io/istio/examples-helloworld-v1:1.0"}, SIDECAR])
+        return
+    api.add_deployment(SLEEP.namespace, SLEEP.name, 1, {"app": "sleep"},
+                       containers=[{"name": "sleep", "image": "docker.io/curlimages/curl:8.21.0"}, SIDECAR])
+    traffic = traffic_generator()
+    api.add_deployment(traffic.namespace, traffic.name, 0, {"app": "traffic"},
+                       containers=[{"name": "curl", "image": "docker.io/curlimages/curl:8.21.0"}, SIDECAR])
+
+
+@contextmanager
+def stack_prometheus_pair(folder: Path) -> Iterator[PrometheusPair]:
+    """The real Prometheus pair scraping what the stack's would: every required job (at a FakeExporter) and the
+    sidecars the bring-up runs, helloworld's on the primary and sleep's on the remote (plain Envoy stats)."""
+    with ExitStack() as stack:
+        exporter = stack.enter_context(FakeExporter())
+        server_envoy, sleep_envoy = stack.enter_context(FakeEnvoy()), stack.enter_context(FakeEnvoy())
+        remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url])
+        pair = start_pair(folder, primary_scrape_jobs=stack_scrape_jobs("primary", exporter.url, [server_envoy.url]),
+                          remote_scrape_jobs=remote_jobs)
+        stack.callback(pair.stop)
+        pair.wait_until_remote_arrives(jobs=len(remote_jobs) + 1)
+        yield pair
+
+
 def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> None:
     """The admin Secret and the Grafana pod; its log is Grafana's own unless `log` replaces it."""
     api.add_secret("monitoring", GRAFANA_SECRET, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
@@ -112,8 +157,11 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 
 
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
-                     dashboards: list[dict] | None = None, grafana_log: str | None = None) -> KubeStack:
-    """Start the fakes, both API servers and their agents; write the kubeconfig."""
+                     dashboards: list[dict] | None = None, grafana_log: str | None = None,
+                     sample_app: bool = True) -> KubeStack:
+    """Start the fakes, both API servers and their agents; write the kubeconfig.
+
+    sample_app=False: the bring-up's sample app (and with it every injected pod) is missing."""
     folder.mkdir(parents=True, exist_ok=True)
     loki = FakeLoki().start()
     grafana = start_grafana(pair, loki, dashboards)
@@ -130,6 +178,8 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
+            if sample_app:
+                seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         seed_grafana(oke, grafana, grafana_log)
@@ -138,3 +188,33 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
         stack.stop()
         raise
     return stack
+
+
+class EnvoyTargets:
+    """File-based service discovery of a cluster's sidecars: an Envoy is a target only while its Deployment has
+    replicas, as the PodMonitor sees it (Prometheus re-reads the file when it changes)."""
+
+    def __init__(self, api: FakeKubeAPI, path: Path, envoys: dict[Deployment, str]) -> None:
+        self.api, self.path, self.envoys = api, path, envoys
+        self._stop = threading.Event()
+        self._written: list[str] | None = None
+        self._sync()
+        self._thread = threading.Thread(target=self._run, name="envoy-targets", daemon=True)
+        self._thread.start()
+
+    def _sync(self) -> None:
+        targets = sorted(urlsplit(url).netloc for d, url in self.envoys.items()
+                         if (self.api.deployment_replicas(d.namespace, d.name) or 0) > 0)
+        if targets != self._written:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps([{"targets": targets, "labels": {}}]))
+            tmp.replace(self.path)
+            self._written = targets
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sync()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from conformance.manifests import ENVOY_POOL
 from conformance.provision.dashboards import declared
+from conformance.scrape_jobs import required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
@@ -37,8 +40,11 @@ def kiali_spec() -> dict[str, dict]:
     return {
         "oke": {"home": True, "namespaces": {"istio-system": {"controlPlane": True, "workloads": [{"name": "istiod"}]},
                                              "monitoring": {"workloads": [{"name": "kube-prometheus-stack-grafana"}]}}},
-        "workstation": {"namespaces": {"istio-system": {"workloads": [{"name": "istio-eastwestgateway"}]},
-                                       "sample": {"labels": {"istio-injection": "enabled"}, "workloads": [{"name": "helloworld-v1"}]}}},
+        # A remote runs no gateway (Istio's remote profile) and no helloworld (the server is on the primary):
+        # the bring-up's sleep and the stopped traffic generator.
+        "workstation": {"namespaces": {"istio-system": {"workloads": []},
+                                       "sample": {"labels": {"istio-injection": "enabled"},
+                                                  "workloads": [{"name": "sleep"}, {"name": "traffic"}]}}},
     }
 
 
@@ -96,21 +102,23 @@ class ProvingStack:
 
 
 def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] | None = None,
-                  log_path: Path | None = None) -> FakeGrafana:
+                  log_path: Path | None = None, startup_race: bool = False) -> FakeGrafana:
     """Grafana with the stack's datasources (the real primary Prometheus as default, FakeLoki) and dashboards."""
-    return FakeGrafana(
+    grafana = FakeGrafana(
         admin_password=GRAFANA_PASSWORD, log_path=log_path,
         datasources=[
             {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": pair.primary.url, "isDefault": True},
             {"uid": "loki", "name": "Loki", "type": "loki", "url": loki.url},
         ],
         dashboards=declared_dashboards() if dashboards is None else dashboards,
-    ).start()
+    )
+    grafana.startup_race = startup_race
+    return grafana.start()
 
 
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                 loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
-                silent_agents: tuple[str, ...] = ()) -> ProvingStack:
+                silent_agents: tuple[str, ...] = (), grafana_startup_race: bool = False) -> ProvingStack:
     """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
 
     The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5).
@@ -118,7 +126,7 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     pair.primary.wait_for_targets(1)  # panel queries such as `up` need the first scrape
     loki = FakeLoki(version=loki_version).start()
-    grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log")
+    grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log", startup_race=grafana_startup_race)
     kiali = FakeKiali(kiali_spec()).start()
     stack = ProvingStack(folder, pair, loki, grafana, kiali)
     for cluster in CLUSTERS:
@@ -131,3 +139,28 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
         with stack.log_file(cluster).open("a") as f:
             f.write(f"level=info msg=\"{cluster} log agent started\"\n")
     return stack
+
+
+def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, omit: tuple[str, ...] = (),
+                      urls: dict[str, str] | None = None) -> list[dict]:
+    """Scrape jobs that mirror the operator's: one per job the stack requires on a cluster of `role`.
+
+    Each job is named like the operator's scrape pool ('serviceMonitor/monitoring/<name>/0') and relabels
+    `job` like the operator does, at the FakeExporter (a path per job); the Envoy PodMonitor's pool scrapes
+    `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: no target, as on the real stack).
+    `omit` leaves jobs out; `urls` points a job elsewhere (e.g. a closed port).
+    """
+    jobs = []
+    for required in required_jobs(role):
+        if required.job in omit:
+            continue
+        if required.monitor == ENVOY_POOL.rsplit("/", 1)[0]:
+            targets, path = [urlsplit(u).netloc for u in envoys], "/stats/prometheus"
+        else:
+            url = (urls or {}).get(required.job, exporter_url)
+            targets, path = [urlsplit(url).netloc], f"/{required.job.replace('/', '-')}/metrics"
+        if targets:
+            jobs.append({"job_name": f"{required.monitor}/0", "metrics_path": path,
+                         "static_configs": [{"targets": targets}],
+                         "relabel_configs": [{"target_label": "job", "replacement": required.job}]})
+    return jobs

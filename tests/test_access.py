@@ -135,3 +135,94 @@ def test_absent_services_say_which_and_where(tmp_path):
         access.endpoint(topo.primary, "loki")
     with pytest.raises(ServiceAbsent, match="the stack runs no grafana on remote cluster workstation"):
         access.endpoint(topo.cluster("workstation"), "grafana")
+
+
+# -- credentials that expire ------------------------------------------------------------------
+
+PLUGIN = """\
+import json, sys, datetime
+token_file, runs_file, lifetime = sys.argv[1], sys.argv[2], float(sys.argv[3])
+open(runs_file, "a").write("run\\n")
+expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=lifetime)
+print(json.dumps({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": open(token_file).read().strip(),
+                             "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
+"""
+
+
+def exec_access(tmp_path, api, lifetime: float):
+    """An Access whose kubeconfig gets its token from an exec plugin (as OKE's `oci ce cluster generate-token`)."""
+    import sys
+
+    import yaml
+
+    plugin, token_file, runs = tmp_path / "plugin.py", tmp_path / "token", tmp_path / "runs"
+    plugin.write_text(PLUGIN)
+    token_file.write_text(api.token)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "oke",
+        "clusters": [{"name": "oke", "cluster": {"server": api.url}}],
+        "contexts": [{"name": "oke", "context": {"cluster": "oke", "user": "oke"}}],
+        "users": [{"name": "oke", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": sys.executable, "interactiveMode": "Never",
+            "args": [str(plugin), str(token_file), str(runs), str(lifetime)]}}}],
+    }))
+    topo = load_topology(write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "existing",
+                                                    "context": "oke", "kubeconfig": str(kubeconfig)}]))
+    return Access(topo), topo.primary, token_file, runs
+
+
+def rotate(api, token_file) -> str:
+    """The API server stops accepting the old token; the plugin now hands out the new one."""
+    api.token = f"fresh-{api.token[-8:]}"
+    token_file.write_text(api.token)
+    return api.token
+
+
+def test_an_exec_token_refused_with_401_is_refreshed_once_and_the_call_repeated(tmp_path, kube):
+    access, oke, token_file, runs = exec_access(tmp_path, kube, lifetime=3600)  # far from expiry
+    prometheus = PrometheusClient(access.endpoint(oke, "prometheus").http)
+    core = access.kube(oke).core()
+    prometheus.flags()
+    prometheus.flags()
+    assert runs.read_text().count("run") == 1  # one token for as long as the API server takes it
+    fresh = rotate(kube, token_file)
+    assert prometheus.flags()  # the service proxy: 401, plugin again, same request again
+    assert access.kube(oke).call("list pods", core.list_namespaced_pod, "monitoring") is not None  # kubernetes client
+    assert runs.read_text().count("run") == 2
+    proxied = [r for r in kube.requests if "/proxy/" in r.path]
+    assert proxied[-1].headers["Authorization"] == f"Bearer {fresh}"
+
+
+def test_an_exec_token_near_its_expiry_is_renewed_before_it_is_sent(tmp_path, kube):
+    # The kubernetes client renews a token that expires within 5 minutes (EXPIRY_SKEW_PREVENTION_DELAY).
+    access, oke, token_file, runs = exec_access(tmp_path, kube, lifetime=60)
+    prometheus = PrometheusClient(access.endpoint(oke, "prometheus").http)
+    prometheus.flags()
+    fresh = rotate(kube, token_file)
+    sent = len(kube.requests)
+    prometheus.flags()
+    after = kube.requests[sent:]
+    assert [r.headers["Authorization"] for r in after] == [f"Bearer {fresh}"]  # no 401 first: renewed on expiry
+
+
+def test_grafana_asking_for_a_token_rotation_gets_one_new_login(tmp_path, kube):
+    grafana_fake = kube.backends["grafana"]
+    grafana_fake.rotate_after = 2  # Grafana 13 rotates a session token every 10 minutes by default
+    access, oke = access_for(tmp_path, kube)
+    grafana = GrafanaClient(access.endpoint(oke, "grafana"))
+    for _ in range(5):
+        assert isinstance(grafana.folders(), list)
+    logins = [r for r in grafana_fake.requests if r.path == "/login"]
+    assert len(logins) == 3  # requests 1-2, 3-4, then 5 on a third session
+
+
+def test_grafana_still_asking_after_a_new_login_is_an_error_not_a_loop(tmp_path, kube):
+    grafana_fake = kube.backends["grafana"]
+    grafana_fake.rotate_after = 0  # every session is stale at once
+    access, oke = access_for(tmp_path, kube)
+    with pytest.raises(APIError) as e:
+        GrafanaClient(access.endpoint(oke, "grafana")).folders()
+    assert e.value.status == 401 and "session.token.rotate" in e.value.body
+    assert len([r for r in grafana_fake.requests if r.path == "/login"]) == 2

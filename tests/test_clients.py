@@ -95,8 +95,11 @@ def test_kiali_config_namespaces_and_workloads():
         assert clusters["oke"]["isKialiHome"] and not clusters["workstation"]["isKialiHome"]
         assert all(c["accessible"] for c in clusters.values())
         assert {n["cluster"] for n in client.namespaces()} == {"oke", "workstation"}
-        assert [w["name"] for w in client.workloads("workstation")["workloads"]] == ["istio-eastwestgateway", "helloworld-v1"]
+        assert [w["name"] for w in client.workloads("workstation")["workloads"]] == ["sleep", "traffic"]
         assert client.status()["status"]["Kiali state"] == "running"
+        # Kiali computes health and Istio resources per namespace unless told not to (handlers/workloads.go).
+        call = [r for r in fake.requests if r.path.endswith("/api/clusters/workloads")][-1]
+        assert call.arg("health") == "false" and call.arg("istioResources") == "false"
         fake.inaccessible.add("workstation")
         assert client.clusters()["workstation"]["accessible"] is False
         # Kiali answers 200 with no workloads for a cluster it cannot reach (handlers/workloads.go, v2.29.0).

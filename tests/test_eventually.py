@@ -8,8 +8,10 @@ import pytest
 
 from conformance import eventually as ev
 from conformance.eventually import NotYet, Wait, eventually
-from conformance.http import APIError, Unreachable
+from conformance.http import APIError, HTTPService, RetryPolicy, Unreachable
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
+from tests.fakes.server import FakeServer, Response
+from tests.proving_ground import free_port
 
 FAST = Wait(timeout=1.0, delay=0.01, max_delay=0.05)
 
@@ -99,12 +101,59 @@ def test_a_404_is_a_precondition_at_once_with_the_server_body():
     assert "answered 404: remote write receiver needs to be enabled" in e.value.headline
 
 
-def test_an_unreachable_service_is_a_precondition_at_once():
-    def probe():
-        raise Unreachable("oke Loki", "http://127.0.0.1:1/ready", "ConnectError: refused")
+def test_a_slow_answer_inside_a_wait_is_not_an_outage():
+    """The first answer comes after the request timeout, the next at once: the wait converges."""
+    calls = []
 
-    with pytest.raises(PreconditionUnmet, match="oke Loki unreachable"):
-        eventually(probe, hop="h", what="w", wait=Wait(timeout=30))
+    def handler(_):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.0)
+        return Response(200, {"status": "success"})
+
+    server = FakeServer()
+    server.route("GET", "/api/v1/query", handler)
+    with server:
+        service = HTTPService("oke Prometheus", server.url, timeout=0.3, retry=RetryPolicy(attempts=1))
+        got = eventually(lambda: service.get_json("/api/v1/query"), hop="h", what="w", wait=FAST.with_(timeout=5))
+    assert got == {"status": "success"}
+    assert len(calls) == 2
+
+
+def test_a_service_refused_for_the_whole_wait_is_reported_unreachable_at_the_end():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    service = HTTPService("oke Loki", url, retry=RetryPolicy(delay=0.01, max_delay=0.02, budget=5))
+    calls = []
+
+    def probe():
+        calls.append(1)
+        return service.get_json("/loki/api/v1/labels")
+
+    started = time.monotonic()
+    with pytest.raises(TimedOut) as e:
+        eventually(probe, hop="remote Promtail → primary Loki", what="no canary line",
+                   wait=Wait(timeout=0.8, delay=0.05, max_delay=0.1))
+    assert time.monotonic() - started >= 0.8  # at the wait's end, not at once
+    assert len(calls) > 2
+    assert e.value.kind == "timed_out"
+    assert e.value.headline.startswith("conformance → oke Loki: oke Loki still unreachable when the wait ended after ")
+    assert "ConnectError" in e.value.headline
+    assert "while waiting for: no canary line (remote Promtail → primary Loki)" in e.value.evidence
+    assert f"at {url}/loki/api/v1/labels" in e.value.evidence
+
+
+def test_an_outage_that_heals_before_the_end_is_not_reported_unreachable():
+    answers = iter([Unreachable("oke Loki", "http://x/ready", "ConnectError: refused")])
+
+    def probe():
+        err = next(answers, None)
+        if err is not None:
+            raise err
+        raise NotYet("no line yet")
+
+    with pytest.raises(TimedOut) as e:
+        eventually(probe, hop="h", what="no canary line", wait=Wait(timeout=0.2, delay=0.01))
+    assert e.value.headline.startswith("h: no canary line after ")
 
 
 def test_a_503_is_transient_and_waited_out():

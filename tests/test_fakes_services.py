@@ -48,8 +48,12 @@ def query_range(loki: FakeLoki, query: str, **params: object) -> httpx.Response:
     ('{a="b"', "parse error at line 1, col 7: syntax error: unexpected $end, expecting } or ,"),
     ('{a "b"}', "parse error at line 1, col 4: syntax error: unexpected STRING, expecting = or =~ or !~ or !="),
     ("foo", "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"),
-    ('rate({a="b"}[1m])', "not supported by FakeLoki"),
-    ('{a="b"} | json', "not supported by FakeLoki"),
+    ('{a="b"} |=', "parse error at line 1, col 11: syntax error: unexpected $end, expecting STRING or ip"),
+    ('sum(count_over_time({a="b"}[1m])', "parse error at line 1, col 33: syntax error: unexpected $end"),  # > 4 expected: none listed
+    ("", "parse error : syntax error: unexpected $end"),
+    ('{a=~"("}', "parse error : error parsing regexp: missing closing ): `^(?:()$`"),
+    ('topk(1, rate({a="b"}[1m]))', "not supported by FakeLoki"),
+    ('{a="b"} | pattern "<_>"', "not supported by FakeLoki"),
 ])
 def test_logql_errors_read_like_loki(query: str, error: str) -> None:
     with pytest.raises(logql.LogQLError) as exc:
@@ -59,8 +63,35 @@ def test_logql_errors_read_like_loki(query: str, error: str) -> None:
 
 def test_logql_accepts_selectors_filters_and_metrics() -> None:
     assert isinstance(logql.parse('{cluster=~".+", job!="x"} |= "a" != "b" |~ "c" !~ "d"'), logql.LogQuery)
-    assert isinstance(logql.parse('sum by (cluster) (count_over_time({job="j"}[5m]))'), logql.SumBy)
+    assert isinstance(logql.parse('sum by (cluster) (count_over_time({job="j"}[5m]))'), logql.VectorAggregation)
     assert isinstance(logql.parse("vector(1)+vector(1)"), logql.BinAdd)
+    assert isinstance(logql.parse('{a="b"} | json | level="error" or code >= 500 | line_format "{{.msg}}"'), logql.LogQuery)
+    assert isinstance(logql.parse('bytes_rate({a="b"} | logfmt | __error__="" [1m])'), logql.RangeAggregation)
+
+
+@pytest.mark.parametrize("line, parser, labels", [
+    # JSON: numbers keep their text, nested keys join with _, arrays are skipped, a stream label is not overwritten
+    ('{"level": "error", "code": 500, "req": {"path": "/x"}, "tags": [1], "job": "y"}', "json",
+     {"job": "j", "level": "error", "code": "500", "req_path": "/x", "job_extracted": "y"}),
+    ("hello level=info", "json", {"job": "j", "__error__": "JSONParserErr",
+                                  "__error_details__": "Value looks like object, but can't find closing '}' symbol"}),
+    # logfmt: bare keys and empty values are dropped, a JSON line yields nothing and no error
+    ('hello level=warn msg="a b" empty= 1x=2', "logfmt", {"job": "j", "level": "warn", "msg": "a b", "_1x": "2"}),
+    ('{"level": "error"}', "logfmt", {"job": "j"}),
+])
+def test_logql_parsers_extract_labels_as_loki(line: str, parser: str, labels: dict[str, str]) -> None:
+    query = logql.parse(f'{{job="j"}} | {parser}')
+    assert isinstance(query, logql.LogQuery)
+    assert query.process(line, {"job": "j"}) == (line, labels)
+
+
+def test_logql_label_filters_and_line_format() -> None:
+    query = logql.parse('{job="j"} | logfmt | level="warn" or code > 400 | line_format "{{.level}}:{{ .code }}"')
+    assert isinstance(query, logql.LogQuery)
+    assert query.process("level=warn code=200", {"job": "j"})[0] == "warn:200"  # type: ignore[index]
+    assert query.process("level=info code=503", {"job": "j"})[0] == "info:503"  # type: ignore[index]
+    assert query.process("level=info code=200", {"job": "j"}) is None
+    assert query.process("level=info", {"job": "j"}) is None  # a numeric filter on a missing label drops the line
 
 
 # -- FakeLoki: ready, push ---------------------------------------------------------------
@@ -113,31 +144,41 @@ def test_empty_compatible_selector_rejected_with_loki_text(loki: FakeLoki) -> No
     assert r.status_code == 400
     assert r.text == ("parse error : queries require at least one regexp or equality matcher that does not have an "
                       'empty-compatible value. For instance, app=~".*" does not meet this requirement, '
-                      'but app=~".+" will\n')
+                      'but app=~".+" will')  # the query frontend writes its refusals without a newline
     assert query_range(loki, '{cluster=~".+"}').status_code == 200
 
 
 def test_bad_params_are_400(loki: FakeLoki) -> None:
-    assert query_range(loki, '{a="b"}', limit="0").text == "limit must be a positive value\n"
-    assert query_range(loki, '{a="b"}', direction="up").text == "invalid direction 'up'\n"
+    assert query_range(loki, '{a="b"}', limit="0").text == "limit must be a positive value"
+    assert query_range(loki, '{a="b"}', direction="up").text == "invalid direction 'up'"
     r = query_range(loki, '{a="b"}', start="2000000000", end="1000000000")
-    assert (r.status_code, r.text) == (400, "end timestamp must not be before or equal to start time\n")
+    assert (r.status_code, r.text) == (400, "end timestamp must not be before or equal to start time")
     assert "could not parse 'start' parameter" in query_range(loki, '{a="b"}', start="yesterday").text
     assert query_range(loki, '{a="b"}', limit="6000").text == (
-        "max entries limit per query exceeded, limit > max_entries_limit (6000 > 5000)\n")
+        "max entries limit per query exceeded, limit > max_entries_limit (6000 > 5000)")
+
+
+def test_query_range_over_max_query_length_is_refused(loki: FakeLoki) -> None:
+    t = now_ns()
+    r = query_range(loki, '{a="b"}', start=str(t - (30 * 24 + 1) * 3600 * NS - NS), end=str(t))
+    assert (r.status_code, r.text) == (
+        400, "the query time range exceeds the limit (query length: 721h0m1s, limit: 30d1h)")
+    assert query_range(loki, '{a="b"}', start=str(t - 30 * 24 * 3600 * NS), end=str(t)).status_code == 200
 
 
 def test_timestamps_must_be_strings(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, json={"streams": [{"stream": {"job": "j"}, "values": [[now_ns(), "x"]]}]})
     assert r.status_code == 400
     assert r.text.startswith("loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
-                             "Value is string, but can't find closing '\"' symbol, error found in #10 byte of")
+                             "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol, "
+                             "error found in #10 byte of")
     assert loki.streams() == []
 
 
 def test_unparsable_json_and_missing_content_type(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, content=b"{nope", headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and r.text
+    assert (r.status_code, r.text) == (400, 'loghttp.PushRequest.readFieldHash: expect ", but found n, error found '
+                                            "in #2 byte of ...|{nope|..., bigger context ...|{nope|...\n")
     r = httpx.post(loki.url + PUSH, content=b"{}", headers={"Content-Type": ""})
     assert (r.status_code, r.text) == (400, "mime: no media type\n")
 
@@ -145,10 +186,16 @@ def test_unparsable_json_and_missing_content_type(loki: FakeLoki) -> None:
 def test_invalid_and_missing_labels(loki: FakeLoki) -> None:
     r = push(loki, [stream({"my-label": "x"}, (now_ns(), "l"))])
     assert (r.status_code, r.text) == (
-        400, "Error parsing labels '{my-label=\"x\"}' with error: 1:4: parse error: unexpected character inside braces: '-'\n")
-    r = push(loki, [stream({}, (now_ns(), "l"))])
+        400, "couldn't parse labels: 1:4: parse error: unexpected character inside braces: '-'\n")
+    assert loki.discarded == {} and loki.lines_received is None  # refused before the distributor counts anything
+    r = push(loki, [stream({}, (now_ns(), "l"), (now_ns(), "m"))])
     assert (r.status_code, r.text) == (400, "error at least one label pair is required per stream\n")
-    assert loki.discarded["invalid_labels"] == 2
+    # ValidateLabels counts its reason once per stream, the distributor invalid_labels once per entry
+    assert loki.discarded == {"missing_labels": 1, "invalid_labels": 2}
+    push(loki, [stream({f"l{i}": "v" for i in range(31)}, (now_ns(), "l"))])
+    push(loki, [stream({"job": "v" * 2049}, (now_ns(), "l"))])
+    assert loki.discarded == {"missing_labels": 1, "invalid_labels": 4, "max_label_names_per_series": 1,
+                              "label_value_too_long": 1}
 
 
 def test_too_old_is_400_and_counted(loki: FakeLoki) -> None:
@@ -206,6 +253,46 @@ def test_query_failure_switch(loki: FakeLoki) -> None:
     assert (r.status_code, r.text) == (500, "rpc error: code = Unavailable\n")
 
 
+def test_metric_functions_and_pipeline_errors(loki: FakeLoki) -> None:
+    t = (now_ns() // (60 * NS)) * 60 * NS  # an aligned step: both lines fall in (t - 1m, t]
+    push(loki, [stream({"job": "j"}, (t - 30 * NS, "level=info"), (t - 20 * NS, '{"level":"error"}'))])
+    instant = lambda q: httpx.get(loki.url + "/loki/api/v1/query", params={"query": q, "time": str(t)})  # noqa: E731
+    value = lambda q: [r["value"][1] for r in instant(q).json()["data"]["result"]]  # noqa: E731
+    assert value('rate({job="j"}[1m])') == ["0.03333333333333333"]  # 2 lines / 60 s
+    assert value('bytes_over_time({job="j"}[1m])') == ["27"]  # 10 + 17 bytes
+    assert value('sum by (level) (count_over_time({job="j"} | json | __error__="" [1m]))') == ["1"]
+    r = instant('count_over_time({job="j"} | json [1m])')  # the logfmt line fails to parse as JSON
+    assert r.status_code == 400 and r.text.startswith(
+        "pipeline error: 'JSONParserErr' for series: '{__error__=\"JSONParserErr\", __error_details__=\"Value looks like "
+        "object, but can't find closing '}' symbol\", job=\"j\"}'.\nUse a label filter to intentionally skip this error.")
+    r = query_range(loki, '{job="j"} |~ "("')  # the querier compiles line-filter regexps: 500, as an rpc error
+    assert (r.status_code, r.text) == (500, "rpc error: code = Unknown desc = parse error : stage '|~ \"(\"' : "
+                                            "error parsing regexp: missing closing ): `(`\n")
+
+
+def test_instant_log_query_looks_back_30_seconds(loki: FakeLoki) -> None:
+    t = now_ns() - 60 * NS
+    push(loki, [stream({"job": "j"}, (t - 31 * NS, "too early"), (t - 29 * NS, "inside"), (t, "at time"))])
+    r = httpx.get(loki.url + "/loki/api/v1/query", params={"query": '{job="j"}', "time": str(t)})
+    assert [v[1] for s in r.json()["data"]["result"] for v in s["values"]] == ["inside"]  # [time - 30 s, time)
+
+
+def test_labels_come_from_what_the_ingester_holds(loki: FakeLoki) -> None:
+    push(loki, [stream({"job": "old", "cluster": "c-old"}, (now_ns() - 2 * 3600 * NS, "x"))])
+    values = lambda **p: httpx.get(loki.url + "/loki/api/v1/label/cluster/values", params=p).json()  # noqa: E731
+    assert values() == {"status": "success", "data": ["c-old"]}  # outside the default hour, still held
+    assert values(start=str(now_ns() - 60 * NS)) == {"status": "success", "data": ["c-old"]}
+    assert values(query='{job="none"}') == {"status": "success"}  # `data` is omitempty
+    assert httpx.post(loki.url + "/loki/api/v1/labels").json()["data"] == ["cluster", "job"]
+
+
+def test_metrics_families_appear_with_their_first_sample_and_head_is_refused(loki: FakeLoki) -> None:
+    assert "loki_distributor_lines_received_total" not in httpx.get(loki.url + "/metrics").text
+    assert "loki_discarded_samples_total" not in httpx.get(loki.url + "/metrics").text
+    assert httpx.head(loki.url + "/ready").status_code == 405
+    assert httpx.get(loki.url + "/loki/api/v1/status/buildinfo").json()["version"] == "2.9.3"
+
+
 def test_protobuf_push(loki: FakeLoki) -> None:
     r = httpx.post(loki.url + PUSH, content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"})
     assert (r.status_code, r.text) == (400, "snappy: corrupt input\n")
@@ -251,7 +338,7 @@ def test_health_query_on_293_and_261() -> None:
         assert body["data"]["resultType"] == "vector" and body["data"]["result"][0]["value"][1] == "2"
     with FakeLoki(version="2.6.1") as old:
         r = httpx.get(old.url + "/loki/api/v1/query", params=params)  # type: ignore[attr-defined]
-        assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER\n")
+        assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER")
 
 
 def test_labels_values_series_and_misc(loki: FakeLoki) -> None:
@@ -282,17 +369,47 @@ def wait_for(predicate, timeout: float = 3.0) -> bool:  # type: ignore[no-untype
     return False
 
 
-def test_promtail_ships_only_new_lines_with_labels(loki: FakeLoki, tmp_path: Path) -> None:
+def test_promtail_ships_the_file_from_offset_0_with_its_real_labels(loki: FakeLoki, tmp_path: Path) -> None:
     log = tmp_path / "canary.log"
-    log.write_text("before start\n")
+    log.write_text("before start\n")  # a fresh positions file: what the file holds is shipped too
     with FakePromtail(loki.url + PUSH, log, external_labels={"cluster": "workstation"}) as agent:
         with log.open("a") as f:
             f.write("line 1\nline 2\n")
-        assert wait_for(lambda: agent.sent_entries == 2)
+        assert wait_for(lambda: agent.sent_entries == 3)
     streams = loki.streams()
+    # external_labels + the scrape config's static labels + filename; nothing else
     assert streams[0]["stream"] == {"cluster": "workstation", "job": "conformance-canary", "filename": str(log)}
-    assert [v[1] for v in streams[0]["values"]] == ["line 1", "line 2"]
+    assert [v[1] for v in streams[0]["values"]] == ["before start", "line 1", "line 2"]
     assert set(agent.statuses) == {204}
+    pushes = [r for r in loki.requests if r.path == PUSH]
+    assert {(r.headers["Content-Type"], r.headers["User-Agent"]) for r in pushes} == {
+        ("application/x-protobuf", "promtail/2.9.3")}
+    assert "Content-Encoding" not in pushes[0].headers and pushes[0].body[:1] != b"{"  # snappy-framed protobuf
+
+
+def test_promtail_append_to_push_is_batchwait(loki: FakeLoki, tmp_path: Path) -> None:
+    """The real agent took 1.07-1.30 s from append to push (file read 0.05-0.2 s, then batchwait 1 s)."""
+    log = tmp_path / "canary.log"
+    log.touch()
+    with FakePromtail(loki.url + PUSH, log) as agent:
+        time.sleep(0.3)
+        appended = time.monotonic()
+        with log.open("a") as f:
+            f.write("timed\n")
+        assert wait_for(lambda: agent.pushes, timeout=5)
+        assert 1.0 <= agent.pushes[0].at - appended <= 1.5  # 1.0-1.25 s by construction, 0.25 s for a loaded machine
+
+
+def test_promtail_restart_resumes_at_its_offset(loki: FakeLoki, tmp_path: Path) -> None:
+    log = tmp_path / "canary.log"
+    log.write_text("one\n")
+    agent = FakePromtail(loki.url + PUSH, log)
+    with agent:
+        assert wait_for(lambda: agent.sent_entries == 1)
+    log.open("a").write("two\n")
+    with agent:
+        assert wait_for(lambda: agent.sent_entries == 2)
+    assert [v[1] for v in loki.streams()[0]["values"]] == ["one", "two"]
 
 
 def test_promtail_paused_and_missing_external_labels(loki: FakeLoki, tmp_path: Path) -> None:
@@ -300,20 +417,82 @@ def test_promtail_paused_and_missing_external_labels(loki: FakeLoki, tmp_path: P
     with FakePromtail(loki.url + PUSH, log) as agent:
         agent.paused = True
         log.write_text("ignored while paused\n")
-        time.sleep(0.1)
+        time.sleep(0.3)
         assert agent.read_bytes == 0 and loki.streams() == []
     assert all("cluster" not in s["stream"] for s in loki.streams())
 
 
-def test_promtail_drops_4xx_and_retries_429(loki: FakeLoki, tmp_path: Path) -> None:
+def test_promtail_backoff_schedule_is_dskit_defaults() -> None:
+    """0.5 s doubling to 5 min, each delay jittered within [d, 2d): 10 attempts, so 9 waits, 255.5-511 s in all."""
+    from tests.fakes.promtail import Backoff
+    backoff, delays = Backoff(0.5, 300.0, 10), []
+    while True:
+        delay = backoff.next_delay()
+        if not backoff.ongoing:
+            break
+        delays.append(delay)
+    assert len(delays) == 9
+    for i, d in enumerate(delays):
+        assert 0.5 * 2**i <= d < min(2 ** (i + 1) * 0.5, 300.0) or d == 300.0
+    assert 255.5 <= sum(delays) < 511
+
+
+class FlakyLoki(FakeLoki):
+    """Answers the first `failures` pushes with 503, then as FakeLoki."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def _push(self, request):  # type: ignore[no-untyped-def]
+        if self.failures > 0:
+            self.failures -= 1
+            return self._text_error(503, "Ingester not ready")
+        return super()._push(request)
+
+
+def test_promtail_retries_5xx_with_backoff_then_delivers(tmp_path: Path) -> None:
+    with FlakyLoki(failures=2) as loki, FakePromtail(loki.url + PUSH, tmp_path / "x.log") as agent:
+        agent.emit("retried", namespace="canary", pod="p", container="c", app="canary")
+        assert wait_for(lambda: agent.sent_entries == 1, timeout=8)
+        at = [p.at for p in agent.pushes]
+        assert agent.statuses == [503, 503, 204]
+        assert 0.5 <= at[1] - at[0] < 1.0 + 0.2 and 1.0 <= at[2] - at[1] < 2.0 + 0.2  # [0.5, 1) then [1, 2) s
+        metrics = httpx.get(agent.metrics_url).text
+        host = loki.url.removeprefix("http://")
+    assert f'promtail_batch_retries_total{{host="{host}",tenant=""}} 2' in metrics
+    assert f'promtail_sent_entries_total{{host="{host}"}} 1' in metrics
+    assert f'promtail_request_duration_seconds_count{{host="{host}",status_code="503"}} 2' in metrics
+    assert f'promtail_dropped_entries_total{{host="{host}",reason="ingester_error",tenant=""}} 0' in metrics
+
+
+def test_promtail_connection_errors_are_status_minus_1_and_dropped_after_the_retries(tmp_path: Path) -> None:
+    import socket
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    agent = FakePromtail(f"http://127.0.0.1:{port}{PUSH}", tmp_path / "x.log", max_retries=2, min_backoff=0.01)
+    with agent:
+        agent.emit("lost", namespace="canary", pod="p", container="c", app="canary")
+        assert wait_for(lambda: agent.dropped_entries == 1)
+        metrics = httpx.get(agent.metrics_url).text
+    assert agent.statuses == [-1, -1]
+    assert f'promtail_request_duration_seconds_count{{host="127.0.0.1:{port}",status_code="-1"}} 2' in metrics
+    assert f'promtail_dropped_entries_total{{host="127.0.0.1:{port}",reason="ingester_error",tenant=""}} 1' in metrics
+
+
+def test_promtail_drops_400_at_once_and_429_after_the_retries(loki: FakeLoki, tmp_path: Path) -> None:
     agent = FakePromtail(loki.url + PUSH, tmp_path / "x.log", max_retries=2, min_backoff=0.01)
     loki.rate_limited = True
     agent.emit("throttled", namespace="canary", pod="p", container="c", app="canary")
-    assert agent.statuses == [429, 429, 429] and agent.dropped_entries == 1
+    assert agent.statuses == [429, 429]
+    assert agent.metrics.get("promtail_dropped_entries_total", (agent.host, "rate_limited", "")) == 1
     loki.rate_limited = False
     old = now_ns() - 200 * 3600 * NS
-    agent._ship([((("job", "j"),), old, "stale")])
-    assert agent.statuses[-1] == 400 and agent.dropped_entries == 2 and len(agent.statuses) == 4
+    agent._ship([((("job", "j"),), old, "stale")])  # too old: Loki answers 400, never retried
+    assert agent.statuses[2:] == [400]
+    assert agent.metrics.get("promtail_dropped_entries_total", (agent.host, "ingester_error", "")) == 1
+    assert agent.dropped_entries == 2
 
 
 def test_promtail_emit_adds_pod_labels(loki: FakeLoki, tmp_path: Path) -> None:

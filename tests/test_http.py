@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conformance.http import APIError, HTTPService, RetryPolicy, Unreachable
+from conformance.http import USER_AGENT, APIError, HTTPService, RetryPolicy, Unreachable, single_attempts
 from conformance.redact import redact, register_secret
 from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import free_port
@@ -70,6 +70,55 @@ def test_every_call_has_a_timeout():
         with pytest.raises(Unreachable, match="ReadTimeout"):
             service.request("GET", "/slow")
         assert time.monotonic() - started < 0.9
+
+
+def slow_once(seconds: float) -> FakeServer:
+    """A server whose first answer to GET /slow comes after `seconds`, the others at once."""
+    calls = []
+
+    def handler(_):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(seconds)
+        return Response(200, {"ok": True})
+
+    server = FakeServer()
+    server.route("GET", "/slow", handler)
+    return server
+
+
+def test_the_default_budget_leaves_room_for_a_retry_after_a_read_timeout():
+    # Was 10 s, the same as the request timeout: one read timeout used the whole budget.
+    assert RetryPolicy().budget >= 2 * HTTPService("svc", "http://127.0.0.1:1").timeout
+
+
+def test_one_read_timeout_outside_a_wait_is_retried():
+    with slow_once(1.0) as server:
+        service = HTTPService("svc", server.url, timeout=0.3, retry=RetryPolicy(delay=0.01, budget=2))
+        assert service.get_json("/slow") == {"ok": True}
+        assert len(server.requests) == 2
+
+
+def test_inside_a_wait_a_call_tries_once():
+    with slow_once(1.0) as server:
+        service = HTTPService("svc", server.url, timeout=0.3, retry=RetryPolicy(delay=0.01, budget=2))
+        with single_attempts(), pytest.raises(Unreachable, match="ReadTimeout"):
+            service.get_json("/slow")
+        assert len(server.requests) == 1
+
+
+def test_every_request_names_the_suite_in_its_user_agent():
+    with scripted(Response(200, {"ok": True})) as s:
+        HTTPService("svc", s.url, headers={"X-Other": "1"}).get_json("/x")
+    assert USER_AGENT.startswith("monitoring-conformance/")
+    assert s.requests[0].headers["User-Agent"] == USER_AGENT
+
+
+def test_an_unreachable_service_is_an_http_error_not_a_check_outcome():
+    from conformance.outcomes import CheckFailure
+
+    error = Unreachable("oke Loki", "http://127.0.0.1:1/ready", "ConnectError: refused")
+    assert error.transient and not isinstance(error, CheckFailure)
 
 
 def test_secrets_in_error_bodies_and_urls_are_masked():

@@ -1,4 +1,7 @@
-"""The Prometheus client against two real Prometheus processes, and the remote-write facts it relies on."""
+"""The Prometheus client against two real Prometheus v3.14.0 processes, and the remote-write facts it relies on.
+
+Every Prometheus fact a check relies on is asserted here against the stack's pinned version (tests/real).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,12 @@ import pytest
 
 from conformance.clients.prometheus import RECEIVER_DISABLED_TEXT, PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
+from conformance.exposition import parse_samples
 from conformance.http import APIError, HTTPService
+from conformance.remote_write import sender_snapshot
+from conformance.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_COUNTERS
+from tests.proving_ground import operator_labels
+from tests.real import REGISTRY
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +34,7 @@ def wait_for_remote_series(primary: PrometheusClient) -> list[dict]:
             raise NotYet("no up{cluster=\"workstation\"} on the primary yet")
         return result
 
-    # Remote write ships within batch_send_deadline (1 s) once the WAL watcher starts; seen at ~6 s on 2.42.
+    # Remote write ships within batch_send_deadline (1 s here) once the WAL watcher starts.
     return eventually(probe, hop="remote → primary", what="no remote series", wait=Wait(timeout=30, delay=0.2, max_delay=1))
 
 
@@ -35,6 +43,11 @@ def test_remote_series_arrive_with_the_remote_cluster_label(primary):
     assert sample["metric"]["cluster"] == "workstation"
     assert sample["metric"]["job"] == "prometheus"
     assert sample["value"][1] == "1"
+    # The operator's own external labels travel too (prometheus-operator v0.93.1 buildExternalLabels).
+    assert {k: sample["metric"][k] for k in ("prometheus", "prometheus_replica")} == {
+        "prometheus": "monitoring/kube-prometheus-stack-prometheus",
+        "prometheus_replica": "prometheus-kube-prometheus-stack-prometheus-0",
+    } == operator_labels()
 
 
 def test_primary_own_series_carry_no_cluster_label_locally(primary):
@@ -65,9 +78,22 @@ def test_targets_have_pool_url_health_and_last_error(remote):
     assert target["scrapeUrl"].endswith("/metrics")
 
 
+def test_the_pair_runs_the_stacks_prometheus(primary, remote):
+    pinned = REGISTRY["prometheus"].version.removeprefix("v")  # stack/versions.yaml apps.prometheus
+    assert primary.buildinfo()["version"] == remote.buildinfo()["version"] == pinned == "3.14.0"
+
+
+def test_flags_show_the_receiver_as_the_operator_passes_it(primary, remote):
+    """/api/v1/status/flags lists every flag by name without dashes, booleans as "true"/"false"."""
+    on, off = primary.flags(), remote.flags()
+    assert on["web.enable-remote-write-receiver"] == "true"
+    assert off["web.enable-remote-write-receiver"] == "false"  # listed, not absent, when off
+    assert on["web.enable-lifecycle"] == "true" and on["web.route-prefix"] == "/"
+    assert "remote-write-receiver" not in on.get("enable-feature", "")  # 3.x: a flag, no longer a feature
+
+
 def test_status_endpoints(primary):
     assert primary.flags()["web.enable-remote-write-receiver"] == "true"
-    assert primary.buildinfo()["version"]
     assert "storageRetention" in primary.runtimeinfo()
     assert "headStats" in primary.tsdb_status()
     assert "cluster: oke" in primary.config_yaml()
@@ -79,6 +105,29 @@ def test_receiver_probe_tells_enabled_from_disabled(primary, remote):
     assert on.enabled and "answered 400" in on.evidence  # an empty body is rejected, so nothing is written
     assert not off.enabled
     assert RECEIVER_DISABLED_TEXT in off.evidence
+    # 3.14's exact 404 body (web/api/v1/api.go remoteWrite): it names the flag to set.
+    assert off.evidence == ("POST /api/v1/write answered 404: "
+                            "remote write receiver needs to be enabled with --web.enable-remote-write-receiver")
+
+
+def test_sender_metrics_are_the_ones_the_suite_reads(primary, remote):
+    """conformance/remote_write.py's names and the url label, as 3.14 exposes them on the sender's /metrics."""
+    wait_for_remote_series(primary)
+    samples = parse_samples(remote.http.request("GET", "/metrics").text)
+    write_url = f"{primary.http.base_url}/api/v1/write"
+    for name in QUEUE_COUNTERS.values():
+        queues = [s.labels for s in samples if s.name == name]
+        if name == DROPPED:
+            # 3.14: a vector by `reason` (too_old, dropped_series, ...), absent until the first drop; read as 0.
+            assert all(q.get("reason") for q in queues), queues
+            continue
+        assert queues, f"{name} is not on the sender's /metrics"
+        assert {q.get("url") for q in queues} == {write_url}, name
+        assert all(q.get("remote_name") for q in queues), name
+    assert any(s.name == HIGHEST_IN and s.value > 0 for s in samples)
+    snap = sender_snapshot(remote)
+    [queue] = snap.queues.values()
+    assert queue.url == write_url and queue.sent > 0 and queue.failed == 0 and queue.dropped == 0 and queue.highest_sent > 0
 
 
 def test_receiver_from_flags_agrees_with_the_probe(primary, remote):

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
+import httpx
 import pytest
 
+from tests.fakes.server import FakeServer, Response
+from tests.proving_ground import start_pair
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, declared_dashboards, start_stack
 from tests.suite_runner import run_suites
 
@@ -14,6 +21,7 @@ DEFAULT = "suites.test_dashboards::test_exactly_one_default_datasource"
 DATASOURCE = "suites.test_dashboards::test_datasource_is_healthy[{}]"
 PANELS = "suites.test_dashboards::test_every_panel_query_returns_data"
 ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
+DASHBOARDS = Path(__file__).resolve().parents[1] / ".." / "shared" / "dashboards"
 
 
 def run(stack, *args):
@@ -66,6 +74,37 @@ def test_a_duplicate_uid_shows_as_a_provisioning_error(tmp_path, prometheus_pair
     assert "the same UID is used more than once" in result.failure(LOG)
 
 
+def test_a_startup_race_that_healed_does_not_fail(tmp_path, prometheus_pair):
+    """A first pass read a half-written file; the sidecar's reload provisioned it: only the current pass counts."""
+    with start_stack(tmp_path, prometheus_pair, grafana_startup_race=True) as stack:
+        result = run(stack, "-k", "log_shows")
+        assert "unexpected end of JSON input" in stack.grafana_log.read_text()  # the race is in the log
+    assert result.code == 0, result.output
+    assert result.properties(LOG)["grafana_provisioning_errors"] == "0"
+
+
+def test_an_error_in_the_current_pass_fails_and_is_named(tmp_path, prometheus_pair):
+    """The same race, but the file is still broken at the last pass: that error is judged and named."""
+    specs = declared_dashboards()
+    specs[2]["title"] = ""  # the current pass rejects it
+    with start_stack(tmp_path, prometheus_pair, dashboards=specs, grafana_startup_race=True) as stack:
+        result = run(stack, "-k", "log_shows")
+    failure = result.failure(LOG)
+    assert "1 provisioning errors in Grafana's log, first: Dashboard title cannot be empty" in failure
+    assert "unexpected end of JSON input" not in failure  # the healed one is not
+
+
+def test_a_save_refused_for_restricted_database_access_fails(stack):
+    """After duplicates, a provider's poll refuses to save (a warning): the dashboard silently stays stale."""
+    stack.grafana.log("provisioning.dashboard", "warn", "Not saving new dashboard due to restricted database access",
+                      context={"type": "file", "name": "istio"}, provisioner="istio",
+                      file="/var/lib/grafana/dashboards/istio/istio-mesh.json", folderId=0)
+    result = run(stack, "-k", "log_shows")
+    failure = result.failure(LOG)
+    assert "1 provisioning errors in Grafana's log, first: Not saving new dashboard due to restricted database access" in failure
+    assert "file=/var/lib/grafana/dashboards/istio/istio-mesh.json" in failure
+
+
 def test_old_loki_fails_the_loki_datasource_health_with_grafanas_words(tmp_path, prometheus_pair):
     with start_stack(tmp_path, prometheus_pair, loki_version="2.6.1") as stack:  # loki-stack's default image (failure-modes 8)
         result = run(stack, "-k", "datasource_is_healthy")
@@ -106,19 +145,72 @@ def test_wrong_grafana_password_is_reported_with_grafanas_body(stack):
     assert "answered 401" in failure and "Invalid username or password" in failure
 
 
-
-
-def test_logql_panels_run_against_loki(tmp_path, prometheus_pair):
+def test_an_empty_loki_panel_is_named_with_its_dashboard_title_and_query(tmp_path, prometheus_pair):
     specs = declared_dashboards()
     logs = next(s for s in specs if s["file"] == "logs-app.json")
     loki_target = {"datasource": {"type": "loki", "uid": "loki"}}
     logs["panels"] = [
-        {"id": 1, "title": "Oke logs", "targets": [{"refId": "A", "expr": '{cluster="$cluster"}', **loki_target}]},
-        {"id": 2, "title": "Nowhere logs", "targets": [{"refId": "A", "expr": '{cluster="nowhere"}', **loki_target}]},
+        {"id": 1, "title": "Oke logs", "targets": [{"refId": "A", "expr": '{cluster="oke"} |= ""', **loki_target}]},
+        {"id": 2, "title": "Oke rate", "targets": [
+            {"refId": "A", "expr": 'sum(count_over_time({cluster="oke"} [$__interval]))', **loki_target}]},
+        {"id": 3, "title": "Nowhere logs", "targets": [{"refId": "A", "expr": '{cluster="nowhere"}', **loki_target}]},
     ]
     with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "panel")
     failure = result.failure(PANELS)
-    # The agents' start-up lines make {cluster=~".*"} non-empty; nothing carries cluster=nowhere.
-    assert "1 of 8 panel queries return no data" in failure
+    # The agents' start-up lines carry cluster=oke (log and metric query); nothing carries cluster=nowhere.
+    assert "oke dashboards → datasources: 1 of 9 panel queries return no data" in failure
     assert 'logs-app / Nowhere logs: no data for {cluster="nowhere"}' in failure
+    assert "Oke logs" not in failure and "Oke rate" not in failure
+
+
+ISTIOD_METRICS = "".join(f"{name} {value}\n" for name, value in [
+    ("go_goroutines", 420), ("process_virtual_memory_bytes", 2e9), ("process_resident_memory_bytes", 2e8),
+    ("go_memstats_alloc_bytes", 9e7), ("go_memstats_heap_inuse_bytes", 9e7), ("go_memstats_stack_inuse_bytes", 4e6),
+    ("process_cpu_seconds_total", 31.5), ("process_open_fds", 40)])
+
+
+def performance_panels() -> list[dict]:
+    """Istio 1.29.6's performance dashboard, its panels flattened out of their rows."""
+    dashboard = json.loads((DASHBOARDS / "istio-performance.json").read_text())
+    walk = lambda items: [p for item in items for p in [item, *walk(item.get("panels") or [])]]  # noqa: E731
+    return [p for p in walk(dashboard["panels"]) if p.get("targets")]
+
+
+@pytest.mark.parametrize("pod_target_labels", [False, True], ids=["without-app-label", "with-podTargetLabels-app"])
+def test_istiod_panels_without_the_app_target_label_are_named(tmp_path, pod_target_labels):
+    # The performance dashboard selects istiod by {app="istiod"}; istiod's targets carry `app` only
+    # when the ServiceMonitor copies the pod label (podTargetLabels: [app]).
+    istiod = FakeServer()
+    istiod.route("GET", r"/metrics", lambda request: Response(200, ISTIOD_METRICS, "text/plain; version=0.0.4"))
+    with istiod:
+        labels = {"app": "istiod"} if pod_target_labels else {}
+        job = {"job_name": "istiod", "static_configs": [{"targets": [istiod.url.split("//")[1]], "labels": labels}]}
+        pair = start_pair(tmp_path / "prometheus", primary_scrape_jobs=[job])
+        try:
+            pair.primary.wait_for_targets(2)
+            wait_for_series(pair.primary.url, 'go_goroutines{job="istiod"}')
+            specs = declared_dashboards()
+            next(s for s in specs if s["file"] == "istio-performance.json")["panels"] = performance_panels()
+            with start_stack(tmp_path / "stack", pair, dashboards=specs) as stack:
+                result = run(stack, "-k", "panel")
+        finally:
+            pair.stop()
+    failure = result.failure(PANELS)
+    named = ['istio-performance / Goroutines: no data for go_goroutines{app="istiod"}',
+             'istio-performance / Memory: no data for process_resident_memory_bytes{app="istiod"}']
+    if pod_target_labels:
+        assert not [line for line in named if line in failure]
+    else:
+        assert all(line in failure for line in named), failure
+    # Panels on cAdvisor series are empty either way here (no kubelet), and say so with their query.
+    assert 'istio-performance / Disk: no data for sum(container_fs_usage_bytes{container="istio-proxy"})' in failure
+
+
+def wait_for_series(url: str, selector: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/api/v1/query", params={"query": selector}, timeout=2).json()["data"]["result"]:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"no {selector} on {url} after {timeout} s")

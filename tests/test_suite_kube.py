@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.fakes.kubeapi import FakeKubeAPI
+from tests.fakes.loki import snappy_decode
 from tests.fakes.server import Request
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import KubeStack, start_kube_stack
+from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.proving_stack import GRAFANA_PASSWORD, declared_dashboards
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -26,9 +28,16 @@ KIALI_WORKLOADS = "suites.test_kiali::test_kiali_lists_the_remote_workloads[work
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
 
 
+@pytest.fixture(scope="module")
+def stack_pair(tmp_path_factory) -> Iterator[PrometheusPair]:
+    """A Prometheus pair with the stack's scrape jobs, so the targets check sees what it would on the real stack."""
+    with stack_prometheus_pair(tmp_path_factory.mktemp("stack-prometheus")) as pair:
+        yield pair
+
+
 @pytest.fixture
-def stack(tmp_path: Path, prometheus_pair: PrometheusPair) -> Iterator[KubeStack]:
-    s = start_kube_stack(tmp_path / "stack", prometheus_pair)
+def stack(tmp_path: Path, stack_pair: PrometheusPair) -> Iterator[KubeStack]:
+    s = start_kube_stack(tmp_path / "stack", stack_pair)
     yield s
     s.stop()
 
@@ -61,7 +70,7 @@ def test_every_area_passes_through_the_proxy_and_leaves_nothing_behind(stack: Ku
         assert 0 <= seconds < 3  # the agent ships within 0.2 s of the pod start; polls are at most 1 s apart
         assert canary_cleaned_up(api)
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
-    assert result.properties(PODS.format("workstation"))["pods_ready"] == "5"  # STACK_PODS of workstation
+    assert result.properties(PODS.format("workstation"))["pods_ready"] == "3"  # STACK_PODS: no istiod, no gateway there
     assert not stack.hook_errors()
     for secret in [GRAFANA_PASSWORD] + [api.token for api in stack.apis.values()]:
         assert secret not in result.output and secret not in result.junit.read_text()
@@ -115,6 +124,57 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(stack: Kube
     assert 'error="yaml: unmarshal errors"' in failure
     assert outcome(result, PODS.format("workstation")) == "failed"
     assert result.seconds < 15
+
+
+def crash_looping_promtail(api: FakeKubeAPI) -> str:
+    name = "loki-stack-promtail-race"
+    api.add_pod("monitoring", name, containers=[{"name": "promtail", "image": "grafana/promtail:2.9.3"}],
+                crashloop=True, restart_count=1,
+                previous_logs='level=error msg="error sending batch" error="connection refused"\n')
+    return name
+
+
+def test_a_single_crash_loop_that_heals_passes(stack: KubeStack) -> None:
+    """Promtail crashed once while Loki started, then stays up: not a failure."""
+    api = stack.apis["workstation"]
+    name = crash_looping_promtail(api)
+    threading.Timer(1.5, api.heal_pod, ("monitoring", name)).start()
+    result = run(stack, "-k", "stack_pod and workstation")
+    assert result.code == 0, result.output
+    assert result.properties(PODS.format("workstation"))["pods_ready"] == "4"
+
+
+def test_a_crash_loop_whose_restarts_grow_fails_with_the_previous_log(stack: KubeStack) -> None:
+    api = stack.apis["workstation"]
+    name = crash_looping_promtail(api)
+    stop = threading.Event()
+
+    def keep_crashing() -> None:  # from the check's first look at the pods, a restart every half second
+        while not stop.wait(0.1) and not any(r.path == "/api/v1/namespaces/monitoring/pods" for r in api.requests):
+            pass
+        while not stop.wait(0.5):
+            api.crash_again("monitoring", name)
+    threading.Thread(target=keep_crashing, daemon=True).start()
+    try:
+        result = run(stack, "-k", "stack_pod and workstation")
+    finally:
+        stop.set()
+    failure = result.failure(PODS.format("workstation"))
+    assert f"monitoring/{name} container promtail CrashLoopBackOff (" in failure
+    assert re.search(r"\[restarted \d+ more times during the wait\]", failure), failure
+    assert "last 20 lines (previous container):" in failure and 'error="connection refused"' in failure
+    assert outcome(result, PODS.format("workstation")) == "failed"
+    assert result.seconds < 20
+
+
+def test_a_crash_loop_still_looping_as_the_wait_ends_fails_not_times_out(stack: KubeStack) -> None:
+    name = crash_looping_promtail(stack.apis["workstation"])
+    result = run(stack, "-k", "stack_pod and workstation", "--timeout-scale", "0.02")
+    failure = result.failure(PODS.format("workstation"))
+    assert f"monitoring/{name} container promtail CrashLoopBackOff (1 restarts)" in failure
+    assert "[still crash-looping as the wait ends]" in failure
+    assert 'error="connection refused"' in failure
+    assert outcome(result, PODS.format("workstation")) == "failed"
 
 
 def test_pod_that_never_gets_ready_times_out_naming_it(stack: KubeStack) -> None:
@@ -207,7 +267,7 @@ def allowed_write(fake: str, request: Request) -> bool:
     grafana_login = "/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-grafana:80/proxy/login"
     if (fake, request.method, request.path) in {("grafana", "POST", "/login"), ("kube-oke", "POST", grafana_login)}:
         return True
-    return fake == "loki" and request.path == "/loki/api/v1/push" and request.headers.get("User-Agent") == "promtail/fake"
+    return fake == "loki" and request.path == "/loki/api/v1/push" and request.headers.get("User-Agent") == "promtail/2.9.3"
 
 
 def test_read_only_sends_no_write_to_any_fake_and_creates_no_canary(stack: KubeStack) -> None:
@@ -218,7 +278,7 @@ def test_read_only_sends_no_write_to_any_fake_and_creates_no_canary(stack: KubeS
     unexpected = {name: [(w.method, w.path) for w in ws if not allowed_write(name, w)] for name, ws in writes.items()}
     assert unexpected == {name: [] for name in writes}
     assert [(w.method, w.path) for w in writes["grafana"]] == [("POST", "/login")]  # one session for the whole run
-    assert not any(CANARY_NS.encode() in w.body for w in writes["loki"])
+    assert not any(CANARY_NS.encode() in snappy_decode(w.body) for w in writes["loki"])  # pushes are snappy protobuf
     for cluster in stack.apis:
         skipped = result.cases()[CANARY.format(cluster)].find("skipped")
         assert "--read-only: this check writes" in skipped.get("message")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.http import USER_AGENT
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites
 
@@ -30,7 +31,7 @@ def test_healthy_logs_pass_and_record_propagation(stack):
     assert result.code == 0, result.output
     for cluster in ("oke", "workstation"):
         seconds = float(result.properties(CANARY.format(cluster))["log_propagation_seconds"])
-        assert 0 <= seconds < 2  # agent batches 0.2 s; the check polls at most 1 s apart
+        assert 0 <= seconds < 2.5  # agent: file read <= 0.2 s + batchwait 1 s (real 1.07-1.30 s); polls <= 1 s apart
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert result.properties(DISCARDS)["loki_discarded_samples"] == "0"
     assert result.seconds < 30
@@ -97,5 +98,5 @@ def test_read_only_writes_no_line_and_skips_the_canary(stack):
     result = run(stack, "--read-only")
     skipped = result.cases()[CANARY.format("workstation")].find("skipped")
     assert "--read-only: this check writes" in skipped.get("message")
-    assert stack.loki.writes() == [p for p in stack.loki.writes() if "/push" in p.path]  # only the agent pushes
+    assert [w.path for w in stack.loki.writes() if w.user_agent == USER_AGENT] == []  # the agents push; the suite does not
     assert not any("conformance-canary" in stack.log_file(c).read_text() for c in ("oke", "workstation"))

@@ -96,7 +96,7 @@ def test_traffic_that_never_crosses_clusters_times_out(tmp_path):
                        args=("-k", "cross", "--timeout-scale", "0.05"))
     failure = run.failure(CROSS)
     assert "workstation sample client → oke sample server (mesh): no istio_requests_total from workstation to oke after" in failure
-    assert "'destination_cluster': 'workstation'" in failure  # what it did see
+    assert "'destination_cluster': 'workstation'" in failure  # what it did see (any code)
 
 
 def test_a_crossing_request_reported_by_one_side_only_fails(tmp_path):
@@ -108,6 +108,32 @@ def test_a_crossing_request_reported_by_one_side_only_fails(tmp_path):
     assert "no istio_requests_total from workstation to oke after" in failure
     assert "reported by ['destination'] only; both sidecars should report it" in failure
     assert run.properties(CROSS)["outcome"] == "timed_out"
+
+
+def test_traffic_answered_only_with_5xx_fails_naming_the_code(tmp_path):
+    """The request crosses, but the server answers 503: no 2xx pair, and the timeout names the code."""
+    failing = [request_series("source", "workstation", "oke", code="503")]
+    remote, primary, istiod = FakeEnvoy(failing), FakeEnvoy([request_series("destination", "workstation", "oke", code="503")]), FakeIstiod()
+    with servers(remote, primary, istiod):
+        run = run_mesh(tmp_path, remote_envoy=remote.url, primary_envoy=primary.url, istiod=istiod.url,
+                       args=("-k", "cross", "--timeout-scale", "0.05"))
+    failure = run.failure(CROSS)
+    assert "no istio_requests_total from workstation to oke after" in failure
+    assert "requests cross but answer response_code 503 only, never 2xx" in failure
+    assert 'response_code=~"2.."' in failure  # the pinned selector is shown with the last state
+    assert run.properties(CROSS)["outcome"] == "timed_out"
+
+
+def test_another_workloads_crossing_does_not_count(tmp_path):
+    """Only the sample client's request to helloworld counts, as Istio's tests pin source_workload and destination_service."""
+    other = [request_series(r, "workstation", "oke", source_workload="someone-else") for r in ("source", "destination")]
+    remote, primary, istiod = FakeEnvoy(other[:1]), FakeEnvoy(other[1:]), FakeIstiod()
+    with servers(remote, primary, istiod):
+        run = run_mesh(tmp_path, remote_envoy=remote.url, primary_envoy=primary.url, istiod=istiod.url,
+                       args=("-k", "cross", "--timeout-scale", "0.05"))
+    # Without Kubernetes access the check cannot start the sample's traffic, and none of it is there: not a pass.
+    skipped = run.cases()[CROSS].find("skipped")
+    assert skipped is not None and "no mesh traffic from workstation to observe" in skipped.get("message")
 
 
 def test_no_traffic_and_no_way_to_start_it_is_skipped_with_the_reason(tmp_path):

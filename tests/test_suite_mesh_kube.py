@@ -1,4 +1,9 @@
-"""The cross-cluster mesh check through the API servers: it starts the traffic generator and puts it back."""
+"""The mesh checks through the API servers, on a proving ground shaped like the real stack.
+
+Envoys exist only where the bring-up runs injected pods: helloworld's on the primary, and on the remote
+the permanent sleep pod's plus the traffic generator's once the mesh check scales it up (it stays at 0
+replicas otherwise). The remote runs no gateway and no helloworld (Istio's remote profile).
+"""
 
 from __future__ import annotations
 
@@ -9,62 +14,96 @@ import pytest
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.proving_ground import start_pair
-from tests.proving_kube import start_kube_stack
+from tests.proving_kube import SERVER, SLEEP, EnvoyTargets, start_kube_stack
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV
 from tests.suite_runner import run_suites
 from tests.test_suite_mesh import job
 
 CROSS = "suites.test_mesh::test_mesh_requests_cross_from_the_remote_to_the_primary[workstation]"
+SCRAPED = "suites.test_mesh::test_envoy_sidecars_are_scraped[workstation]"
+ON_PRIMARY = "suites.test_mesh::test_envoy_series_are_queryable_on_the_primary[workstation]"
 APP = traffic_generator()
+ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
 
 
 @pytest.fixture
-def mesh(tmp_path):
-    """A kube stack whose sidecars report the crossing request only once the remote's traffic Deployment runs."""
+def mesh_of(tmp_path):
+    """mesh_of(sample_app=True): a kube stack whose Prometheus pair scrapes the sidecars of running injected pods."""
     with ExitStack() as stack:
-        flowing = {"replicas": lambda: False}
-        remote_envoy = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")],
-                                                     traffic_flowing=lambda: flowing["replicas"]()))
-        primary_envoy = stack.enter_context(FakeEnvoy([request_series("destination", "workstation", "oke")],
-                                                      traffic_flowing=lambda: flowing["replicas"]()))
-        istiod = stack.enter_context(FakeIstiod())
-        pair = start_pair(tmp_path / "prom",
-                          primary_scrape_jobs=job(ENVOY_POOL, primary_envoy.url, "/stats/prometheus") + job(ISTIOD_POOL, istiod.url, "/metrics"),
-                          remote_scrape_jobs=job(ENVOY_POOL, remote_envoy.url, "/stats/prometheus"))
-        stack.callback(pair.stop)
-        kube = start_kube_stack(tmp_path / "kube", pair)
-        stack.callback(kube.stop)
-        workstation = kube.apis["workstation"]
-        flowing["replicas"] = lambda: (workstation.deployment_replicas(APP.namespace, APP.name) or 0) > 0
-        yield kube
+        def start(sample_app: bool = True):
+            flowing = {"now": lambda: False}
+            client = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")]))
+            sleep = stack.enter_context(FakeEnvoy())
+            server = stack.enter_context(FakeEnvoy([request_series("destination", "workstation", "oke")],
+                                                   traffic_flowing=lambda: flowing["now"]()))
+            istiod = stack.enter_context(FakeIstiod())
+            # Discovery files exist before Prometheus starts; the kube stack fills them once its API servers run.
+            remote_sd, primary_sd = tmp_path / "remote-envoys.json", tmp_path / "primary-envoys.json"
+            for f in (remote_sd, primary_sd):
+                f.write_text('[{"targets": [], "labels": {}}]')
+            sd = lambda f: {"job_name": ENVOY_POOL, "metrics_path": "/stats/prometheus",  # noqa: E731
+                            "file_sd_configs": [{"files": [str(f)], "refresh_interval": "1s"}]}
+            pair = start_pair(tmp_path / "prom", primary_scrape_jobs=[sd(primary_sd)] + job(ISTIOD_POOL, istiod.url, "/metrics"),
+                              remote_scrape_jobs=[sd(remote_sd)])
+            stack.callback(pair.stop)
+            kube = start_kube_stack(tmp_path / "kube", pair, sample_app=sample_app)
+            stack.callback(kube.stop)
+            workstation, oke = kube.apis["workstation"], kube.apis["oke"]
+            flowing["now"] = lambda: (workstation.deployment_replicas(APP.namespace, APP.name) or 0) > 0
+            for targets in (EnvoyTargets(workstation, remote_sd, {SLEEP: sleep.url, APP: client.url}),
+                            EnvoyTargets(oke, primary_sd, {SERVER: server.url})):
+                stack.callback(targets.stop)
+            return kube
+        yield start
 
 
 def scale_patches(api) -> list:
     return [r for r in api.requests if r.method == "PATCH" and r.path.endswith(f"/deployments/{APP.name}/scale")]
 
 
-def test_the_check_starts_traffic_then_restores_the_generator(mesh):
-    workstation = mesh.apis["workstation"]
-    workstation.add_deployment(APP.namespace, APP.name, replicas=0)
-    result = run_suites(mesh.folder, "--topology", str(mesh.topology()), "-m", "mesh", "-k", "cross",
-                        env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
+def run(kube, *args):
+    return run_suites(kube.folder, "--topology", str(kube.topology()), "-m", "mesh", *args, env=ENV)
+
+
+def test_the_remotes_envoy_checks_pass_on_the_sleep_pods_sidecar(mesh_of):
+    """The generator is stopped, yet the remote has an Envoy: the bring-up's sleep pod."""
+    kube = mesh_of()
+    result = run(kube, "-k", "workstation and (sidecars_are_scraped or queryable)")
+    assert result.code == 0, result.output
+    assert result.properties(SCRAPED)["envoy_targets"] == "1"  # sleep only: traffic has 0 replicas
+    assert kube.apis["workstation"].deployment_replicas(APP.namespace, APP.name) == 0
+
+
+def test_no_injected_pod_on_the_remote_says_so_at_once(mesh_of):
+    """Nothing injected runs on the remote: both Envoy checks say that, not that the monitor is unselected."""
+    result = run(mesh_of(sample_app=False), "-k", "workstation and (sidecars_are_scraped or queryable)")
+    for case in (SCRAPED, ON_PRIMARY):
+        failure = result.failure(case)
+        assert "no injected pod runs on workstation" in failure
+        assert "no pod there has an istio-proxy container" in failure
+        assert "release: kube-prometheus-stack" not in failure
+        assert result.properties(case)["outcome"] == "failed"
+    assert result.seconds < 30  # at once, not after the 90 s wait
+
+
+def test_the_check_starts_traffic_then_restores_the_generator(mesh_of):
+    kube = mesh_of()
+    workstation = kube.apis["workstation"]
+    result = run(kube, "-k", "cross")
     assert result.code == 0, result.output
     assert result.properties(CROSS)["cross_cluster_series"] == "2"
     assert len(scale_patches(workstation)) == 2  # up, then back
     assert workstation.deployment_replicas(APP.namespace, APP.name) == 0  # left as it was found
 
 
-def test_no_sample_app_is_skipped_with_the_reason(mesh):
-    result = run_suites(mesh.folder, "--topology", str(mesh.topology()), "-m", "mesh", "-k", "cross",
-                        env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
+def test_no_sample_app_is_skipped_with_the_reason(mesh_of):
+    result = run(mesh_of(sample_app=False), "-k", "cross")
     skipped = result.cases()[CROSS].find("skipped")
     assert "the sample mesh app is not deployed (deployment sample/traffic not found on workstation)" in skipped.get("message")
 
 
-def test_read_only_never_scales_the_generator(mesh):
-    workstation = mesh.apis["workstation"]
-    workstation.add_deployment(APP.namespace, APP.name, replicas=0)
-    result = run_suites(mesh.folder, "--topology", str(mesh.topology()), "-m", "mesh", "-k", "cross", "--read-only",
-                        env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
+def test_read_only_never_scales_the_generator(mesh_of):
+    kube = mesh_of()
+    result = run(kube, "-k", "cross", "--read-only")
     assert "--read-only" in result.cases()[CROSS].find("skipped").get("message")
-    assert scale_patches(workstation) == []
+    assert scale_patches(kube.apis["workstation"]) == []

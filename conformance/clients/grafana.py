@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conformance.access import Endpoint
-from conformance.http import HTTPService
+from conformance.http import APIError, HTTPService
+
+# Grafana rotates a session token every token_rotation_interval_minutes (10 by default,
+# conf/defaults.ini); a stale one gets 401 with this messageId (pkg/services/authn/error.go).
+TOKEN_ROTATE = "session.token.rotate"
+
+
+def needs_rotation(error: APIError) -> bool:
+    """True for Grafana's 401 that asks the client to rotate its session token."""
+    if error.status != 401:
+        return False
+    try:
+        return (json.loads(error.body) or {}).get("messageId") == TOKEN_ROTATE
+    except (ValueError, AttributeError):
+        return False
 
 
 class GrafanaClient:
-    """One Grafana; logs in once with a session cookie when reached through the service proxy.
+    """One Grafana; logs in with a session cookie when reached through the service proxy.
 
     The API server strips the Authorization header before proxying, so basic auth
-    cannot pass through it; a session cookie can.
+    cannot pass through it; a session cookie can. When Grafana asks for the session
+    token to be rotated, the client logs in again once and repeats the call.
     """
 
     def __init__(self, endpoint: Endpoint | HTTPService) -> None:
@@ -26,11 +42,20 @@ class GrafanaClient:
     def name(self) -> str:
         return self.http.name
 
+    def _log_in(self) -> None:
+        user, password = self._login
+        self.http.request("POST", "/login", json={"user": user, "password": password})
+        self._logged_in = True
+
     def _get(self, path: str, params: Any = None, **kw: Any) -> Any:
         if not self._logged_in:
-            user, password = self._login
-            self.http.request("POST", "/login", json={"user": user, "password": password})
-            self._logged_in = True
+            self._log_in()
+        try:
+            return self.http.get_json(path, params, **kw)
+        except APIError as e:
+            if self._login is None or not needs_rotation(e):
+                raise
+        self._log_in()  # a new session token; the stale one is never used again
         return self.http.get_json(path, params, **kw)
 
     def health(self) -> dict:

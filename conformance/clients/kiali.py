@@ -34,8 +34,12 @@ class KialiClient:
         return self.http.get_json("/api/namespaces")
 
     def workloads(self, cluster: str, namespaces: list[str] | None = None) -> dict:
-        """GET /api/clusters/workloads for one cluster: {cluster, workloads: [...], validations}."""
-        params = {"clusterName": cluster}
+        """GET /api/clusters/workloads for one cluster: {cluster, workloads: [...], validations}.
+
+        Kiali v2.29.0 (handlers/workloads.go, workloadParams.extract) computes health and
+        Istio resources for every namespace unless `health` and `istioResources` parse as false.
+        """
+        params = {"clusterName": cluster, "health": "false", "istioResources": "false"}
         if namespaces:
             params["namespaces"] = ",".join(namespaces)
         return self.http.get_json("/api/clusters/workloads", params)

@@ -103,7 +103,8 @@ def up(opts: Options, args: argparse.Namespace, out: TextIO) -> int:
     if not _phase(runner, "preflight", lambda: _preflight(configs, args, out), args, out):
         return 1
     resolved: dict[str, Path] = {}
-    if not _phase(runner, "tools", lambda: resolved.update(tools.resolve_all(opts.versions.tools, opts.cache_dir)),
+    if not _phase(runner, "tools", lambda: resolved.update(tools.resolve_all(
+                      opts.versions.tools, opts.cache_dir, say=lambda line: print(line, file=out))),
                   args, out):
         return 1
     runner.tools = resolved

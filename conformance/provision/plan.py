@@ -132,6 +132,8 @@ def up_plan(opts: Options) -> list[Step]:
     steps += mesh_phase(opts, state, kube)
     steps += stack_phase(opts, state, kube)
     steps += app_phase(opts, kube)
+    if opts.preload:
+        steps += preload_check_phase(opts, kube)
     return steps
 
 
@@ -233,6 +235,45 @@ def preload_phase(opts: Options) -> list[Step]:
                           ("kind", "load", "docker-image", "--name", c.name, *images), timeout=900,
                           parallel="preload", waits_for=f"{len(images)} images loaded"))
     return steps
+
+
+# Every container and init container of every pod, one image per line.
+_POD_IMAGES = ('jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image}{"\\n"}{end}'
+               '{range .spec.containers[*]}{.image}{"\\n"}{end}{end}')
+
+
+def preload_check_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
+    """After bring-up: the images the charts actually rendered are all in the preload list (no drift)."""
+    images = preload_images(opts.versions)
+    return [Step("preload", c.name, "every image the pods run was preloaded",
+                 kube[c.name].kubectl("get", "pods", "--all-namespaces", "--output", _POD_IMAGES), timeout=60,
+                 parse=lambda out, f, n=c.name: check_preloaded(n, out.split(), images))
+            for c in opts.topology.clusters]
+
+
+def check_preloaded(cluster: str, running: list[str], preloaded: list[str]) -> None:
+    """Refuse images the pods run that --preload did not load: on an air-gapped node they cannot start."""
+    loaded = {normalize_image(i) for i in preloaded}
+    missing = sorted({i for i in running if normalize_image(i) not in loaded})
+    if missing:
+        raise StepError(f"pods on {cluster} run images --preload did not load: {', '.join(missing)}; "
+                        f"the charts render other images than {VERSIONS_NAME} lists; fix its images/apps")
+
+
+VERSIONS_NAME = "stack/versions.yaml"
+
+
+def normalize_image(ref: str) -> str:
+    """The reference containerd stores: docker.io/library/ for bare names, :latest when untagged."""
+    name, digest = (ref.split("@", 1) + [""])[:2]
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = "docker.io/" + name
+    if name.count("/") == 1 and name.startswith("docker.io/"):
+        name = "docker.io/library/" + name.removeprefix("docker.io/")
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return name + (f"@{digest}" if digest else "")
 
 
 def network_phase(opts: Options, configs: dict[str, KindConfig], state: State, kube: dict[str, Kube]) -> list[Step]:
@@ -373,6 +414,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
         Step("stack", p, "install kube-prometheus-stack (receiver, Grafana)",
              helm_install(kp, kps, ns, kps_values, sets=[f"prometheus.prometheusSpec.externalLabels.cluster={p}"]),
              timeout=HELM_STEP_TIMEOUT, waits_for="operator, Prometheus and Grafana Ready"),
+        *dashboard_checks(kp, ns, svc["grafana"].service, svc["grafana"].container),
         lb_address_step("stack", kp, ns, svc["loki"].service, f"{p}.loki_ip", "Loki"),
         lb_address_step("stack", kp, ns, svc["prometheus"].service, f"{p}.prometheus_ip", "Prometheus"),
         Step("stack", p, "istiod ServiceMonitor and Envoy PodMonitor",
@@ -431,6 +473,25 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     return steps
 
 
+def dashboard_checks(kube: Kube, namespace: str, deployment: str, container: str) -> list[Step]:
+    """Every declared dashboard is a file with panels in the Grafana container (a failed download is empty)."""
+    steps = []
+    for d in dashboards.declared():
+        steps.append(Step(
+            "stack", kube.cluster.name, f"dashboard {d.folder}/{d.key} provisioned with panels",
+            kube.kubectl("exec", f"deployment/{deployment}", "--namespace", namespace, "--container", container,
+                         "--", "cat", d.path),
+            timeout=60, parse=lambda out, f, d=d: _check_provisioned(out, d)))
+    return steps
+
+
+def _check_provisioned(text: str, d: dashboards.Dashboard) -> None:
+    problem = dashboards.provisioned_problem(text, d)
+    if problem:
+        raise StepError(f"{d.path} in Grafana: {problem}; grafana.com dashboard {d.gnet_id} "
+                         f"revision {d.revision} did not provision")
+
+
 def promtail_clients(base_url: str, cluster: str) -> str:
     """--set-json for promtail.config.clients: replaces the whole list, so external_labels stays with the URL."""
     return "promtail.config.clients=" + json.dumps(
@@ -483,12 +544,13 @@ def _render_kiali(dest: Path, primary: str) -> None:
 
 
 def app_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
-    """The sample app: server on the primary, Service everywhere, traffic generator (stopped) on the remotes."""
+    """The sample app: server on the primary, Service everywhere; on the remotes the traffic generator
+    (stopped) and `sleep`, a permanent injected workload so each remote has an Envoy to scrape."""
     topo = opts.topology
     p = topo.primary.name
     steps = []
     for c in topo.clusters:
-        files = ["namespace.yaml", "service.yaml"] + (["server.yaml"] if c.is_primary else ["traffic.yaml"])
+        files = ["namespace.yaml", "service.yaml"] + (["server.yaml"] if c.is_primary else ["traffic.yaml", "sleep.yaml"])
         argv = ["apply"]
         for name in files:
             argv += ["--filename", str(APP / name)]
@@ -496,6 +558,11 @@ def app_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
     steps.append(Step("app", p, "sample server Ready",
                       kube[p].kubectl("rollout", "status", "deployment/helloworld", "--namespace", APP_NS, "--timeout=300s"),
                       timeout=320, waits_for="helloworld with its sidecar"))
+    for remote in topo.remotes:
+        steps.append(Step("app", remote.name, "sleep Ready (the remote's Envoy)",
+                          kube[remote.name].kubectl("rollout", "status", "deployment/sleep", "--namespace", APP_NS,
+                                                    "--timeout=300s"),
+                          timeout=320, waits_for="sleep with its sidecar"))
     return steps
 
 

@@ -188,8 +188,11 @@ class Runner:
         if step.stdout_to is not None:
             write_private(step.stdout_to, out)
         if step.parse is not None:
+            from conformance.provision.plan import StepError  # a parse that judges the output raises it
             try:
                 step.parse(out, self.facts)
+            except StepError as e:
+                raise StepFailed(step, str(e)) from None
             except (ValueError, KeyError) as e:
                 raise StepFailed(step, f"cannot read the output: {e}") from None
 

@@ -6,12 +6,15 @@ import hashlib
 import http.client
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from conformance.provision.versions import Tool
 
@@ -38,29 +41,58 @@ def cached_path(tool: Tool, cache_dir: Path) -> Path:
     return cache_dir / "tools" / f"{tool.name}-{tool.version}" / tool.name
 
 
+def downloads_dir(cache_dir: Path) -> Path:
+    """Where a user may put release files by hand (air-gapped machines); they are verified like downloads."""
+    return cache_dir / "downloads"
+
+
 def manual_hint(tool: Tool, cache_dir: Path, os_name: str, arch: str) -> str:
-    """How a user provides the binary by hand."""
-    return (f"provide it by hand: install {tool.name} {tool.version} on PATH, or place the binary at "
-            f"{cached_path(tool, cache_dir)} (from {tool.url_for(os_name, arch)})")
+    """How a user provides the tool by hand."""
+    url = tool.url_for(os_name, arch)
+    return (f"provide it by hand: install {tool.name} {tool.version} on PATH, or put {url} "
+            f"at {downloads_dir(cache_dir) / url.rsplit('/', 1)[-1]} (checked like a download)")
 
 
-def resolve(tool: Tool, cache_dir: Path, os_name: str | None = None, arch: str | None = None) -> Path:
-    """The path of a binary of the pinned version; downloads and verifies it when needed."""
+def resolve(tool: Tool, cache_dir: Path, os_name: str | None = None, arch: str | None = None,
+            say: Callable[[str], None] | None = None) -> Path:
+    """The path of a binary of the pinned version; downloads and verifies it when needed.
+
+    Nothing from the cache runs unless its bytes were checked: against the sha256
+    recorded when it was verified, or, for a bare binary placed by hand, the pinned one.
+    """
     if os_name is None or arch is None:
         os_name, arch = host_platform()
     on_path = shutil.which(tool.name)
     if on_path and reports_version(Path(on_path), tool):
         return Path(on_path)
     cached = cached_path(tool, cache_dir)
-    expected = tool.sha256.get(f"{os_name}-{arch}")
     if cached.is_file():
-        # A binary placed by hand has no archive checksum to compare with; its
-        # version output is what we can check.
+        _check_cached(tool, cached, cache_dir, os_name, arch)
         if reports_version(cached, tool):
             return cached
-        raise ToolError(f"{tool.name}: {cached} does not report version {tool.version}; delete it or replace it; "
+        raise ToolError(f"{tool.name}: {cached} does not report version {tool.version}; delete it; "
                         + manual_hint(tool, cache_dir, os_name, arch))
-    return download(tool, cache_dir, os_name, arch, expected)
+    return download(tool, cache_dir, os_name, arch, tool.sha256.get(f"{os_name}-{arch}"), say=say)
+
+
+def _record(path: Path) -> Path:
+    return path.parent / (path.name + ".sha256")
+
+
+def _check_cached(tool: Tool, cached: Path, cache_dir: Path, os_name: str, arch: str) -> None:
+    digest = _sha256(cached)
+    recorded = _record(cached).read_text().strip() if _record(cached).is_file() else None
+    if recorded == digest:
+        return
+    pinned = (tool.sha256.get(f"{os_name}-{arch}") or "").lower()
+    if recorded is None and not tool.archive_member and digest == pinned:
+        _record(cached).write_text(digest + "\n")  # a bare binary placed by hand: the release file itself
+        return
+    why = ("changed since it was verified" if recorded else
+           "was not installed by this tool and its sha256 is not the pinned one" if not tool.archive_member else
+           "was not installed by this tool, and only the release archive has a checksum")
+    raise ToolError(f"{tool.name} {tool.version}: {cached} {why}; refusing to run it; delete it, or "
+                    + manual_hint(tool, cache_dir, os_name, arch))
 
 
 def reports_version(path: Path, tool: Tool) -> bool:
@@ -81,37 +113,72 @@ def _mentions_version(text: str, version: str) -> bool:
     return False
 
 
-def download(tool: Tool, cache_dir: Path, os_name: str, arch: str, expected: str | None) -> Path:
-    """Fetch, verify against the pinned sha256, unpack, and move into place atomically."""
+def published_digest(tool: Tool, cache_dir: Path, os_name: str, arch: str) -> str:
+    """The sha256 the release publishes next to the file (its .sha256 / .sha256sum)."""
+    url = tool.sha256_url_for(os_name, arch)
+    unpinned = f"{tool.name} {tool.version}: no pinned sha256 for {os_name}-{arch} in stack/versions.yaml"
+    if not tool.sha256_url:
+        raise ToolError(f"{unpinned}, and no published checksum to check the download against; "
+                        + manual_hint(tool, cache_dir, os_name, arch))
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r:
+            text = r.read(4096).decode("ascii", "replace")
+    except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as e:
+        raise ToolError(f"{unpinned}, and its published checksum {url} cannot be fetched "
+                        f"({getattr(e, 'reason', e)}); " + manual_hint(tool, cache_dir, os_name, arch)) from None
+    m = _HEX64.search(text)
+    if not m:
+        raise ToolError(f"{unpinned}, and {url} holds no sha256; " + manual_hint(tool, cache_dir, os_name, arch))
+    return m.group(0).lower()
+
+
+_HEX64 = re.compile(r"\b[0-9a-fA-F]{64}\b")
+
+
+def download(tool: Tool, cache_dir: Path, os_name: str, arch: str, expected: str | None,
+             say: Callable[[str], None] | None = None) -> Path:
+    """Fetch (or take from the downloads folder), verify the sha256, unpack, and move into place atomically."""
     url = tool.url_for(os_name, arch)
+    against = "pinned"
     if not expected:
-        raise ToolError(
-            f"{tool.name} {tool.version}: no pinned sha256 for {os_name}-{arch} in stack/versions.yaml, "
-            f"so {url} will not be downloaded unverified; add the digest from {tool.sha256_url_for(os_name, arch)}, or "
-            + manual_hint(tool, cache_dir, os_name, arch))
+        expected = published_digest(tool, cache_dir, os_name, arch)
+        against = f"published at {tool.sha256_url_for(os_name, arch)}"
+        (say or _stderr)(f"{tool.name} {tool.version} {os_name}-{arch}: no pinned sha256, so verified against the "
+                         f"checksum the release publishes next to it; to pin it, add `{os_name}-{arch}: {expected}` "
+                         f"under tools.{tool.name}.sha256 in stack/versions.yaml")
     dest = cached_path(tool, cache_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    by_hand = downloads_dir(cache_dir) / url.rsplit("/", 1)[-1]
     part = dest.parent / (dest.name + ".part")
     try:
-        try:
-            _fetch(url, part)
-        except _FetchError as e:
-            raise ToolError(f"{tool.name} {tool.version}: cannot download {url} ({e}); "
-                            + manual_hint(tool, cache_dir, os_name, arch)) from None
+        if by_hand.is_file():
+            shutil.copyfile(by_hand, part)
+            url = str(by_hand)
+        else:
+            try:
+                _fetch(url, part)
+            except _FetchError as e:
+                raise ToolError(f"{tool.name} {tool.version}: cannot download {url} ({e}); "
+                                + manual_hint(tool, cache_dir, os_name, arch)) from None
         digest = _sha256(part)
         if digest != expected.lower():
             raise ToolError(f"{tool.name} {tool.version}: checksum mismatch for {url}: got sha256 {digest}, "
-                            f"pinned {expected}; refusing it; " + manual_hint(tool, cache_dir, os_name, arch))
+                            f"{against} {expected}; refusing it; " + manual_hint(tool, cache_dir, os_name, arch))
         if tool.archive_member:
             _extract(part, tool.member_for(os_name, arch), dest, tool, url)
             part.unlink()
         else:
             part.chmod(0o755)
             part.replace(dest)
+        _record(dest).write_text(_sha256(dest) + "\n")
     finally:
         # A partial or refused download is never left where it could be used.
         part.unlink(missing_ok=True)
     return dest
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 class _FetchError(Exception):
@@ -154,12 +221,17 @@ def _extract(archive: Path, member: str, dest: Path, tool: Tool, url: str) -> No
 
 
 def best_effort(tools: dict[str, Tool], cache_dir: Path) -> dict[str, Path]:
-    """Paths for diagnostics and `down`: the cached binary when there is one, else the name on PATH; never downloads."""
-    return {name: (cached_path(t, cache_dir) if cached_path(t, cache_dir).is_file() else Path(name))
+    """Paths for diagnostics and `down`: the cached binary when it is the one verified, else the name on PATH;
+    never downloads."""
+    return {name: (cached_path(t, cache_dir) if _verified(cached_path(t, cache_dir)) else Path(name))
             for name, t in tools.items()}
 
 
-def resolve_all(tools: dict[str, Tool], cache_dir: Path) -> dict[str, Path]:
+def _verified(path: Path) -> bool:
+    return path.is_file() and _record(path).is_file() and _record(path).read_text().strip() == _sha256(path)
+
+
+def resolve_all(tools: dict[str, Tool], cache_dir: Path, say: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Every tool's path; the first tool that cannot be provided raises ToolError."""
-    return {name: resolve(tool, cache_dir) for name, tool in tools.items()}
+    return {name: resolve(tool, cache_dir, say=say) for name, tool in tools.items()}
 

@@ -9,10 +9,13 @@ from tests.fakes.server import FakeServer, Response
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def request_series(reporter: str, source: str, destination: str, count: int = 42) -> str:
-    """One istio_requests_total sample with the labels Istio's stats plugin sets."""
+def request_series(reporter: str, source: str, destination: str, count: int = 42, *, code: str = "200",
+                   source_workload: str = "traffic",
+                   destination_service: str = "helloworld.sample.svc.cluster.local") -> str:
+    """One istio_requests_total sample with the labels Istio's stats plugin sets (the sample app's by default)."""
     return (f'istio_requests_total{{reporter="{reporter}",source_cluster="{source}",destination_cluster="{destination}",'
-            f'source_workload="traffic",destination_workload="helloworld",response_code="200"}} {count}\n')
+            f'source_workload="{source_workload}",destination_workload="helloworld",'
+            f'destination_service="{destination_service}",response_code="{code}"}} {count}\n')
 
 
 class FakeEnvoy(FakeServer):

@@ -29,6 +29,8 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SESSION_COOKIE = "grafana_session"  # pkg/services/auth: login_cookie_name default
 UNAUTHORIZED = {"message": "Unauthorized", "messageId": "auth.unauthorized", "statusCode": 401, "traceID": ""}
+# pkg/services/authn/error.go errTokenNeedsRotation, rendered by errutil's PublicError (no public message).
+TOKEN_ROTATE = {"message": "Unauthorized", "messageId": "session.token.rotate", "statusCode": 401, "traceID": ""}
 BAD_PASSWORD = {"message": "Invalid username or password", "messageId": "password-auth.failed",
                 "statusCode": 401, "traceID": ""}
 TWO_DEFAULTS = ("Datasource provisioning error: datasource.yaml config is invalid. "
@@ -95,9 +97,14 @@ class FakeGrafana(FakeServer):
         self._folders: dict[str, dict[str, Any]] = {}  # title -> {id, uid, title}
         self._rejected: list[Dashboard] = []
         self._sessions: set[str] = set()  # session cookies handed out by POST /login
+        self._pass_lines: list[tuple] = []  # what the next provisioning pass logs (Grafana logs inside the pass)
+        self._started = False
+        self.startup_race = False  # start(): a first pass fails on a half-written file, the sidecar's reload heals it
         # Fault switches -------------------------------------------------------
         self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
         self.crashed = False  # set by start() when two provisioned datasources are default (failure-modes #23)
+        self.rotate_after: int | None = None  # a session token answers this many requests, then 401 session.token.rotate
+        self._session_uses: dict[str, int] = {}
         self._crash_url = ""
         for spec in datasources or []:
             self.add_datasource(spec)
@@ -134,25 +141,39 @@ class FakeGrafana(FakeServer):
         file_path = f"/var/lib/grafana/dashboards/{dash.provider}/{dash.file}"
         if dash.provisioned and (dash.wrapped or not dash.title):
             self._rejected.append(dash)
-            self.log("provisioning.dashboard", "error", "failed to load dashboard from ",
-                     context={"type": "file", "name": dash.provider}, file=file_path,
-                     error="Dashboard title cannot be empty")
+            self._in_pass("provisioning.dashboard", "error", "failed to load dashboard from ",
+                          context={"type": "file", "name": dash.provider}, file=file_path,
+                          error="Dashboard title cannot be empty")
             return
         if dash.uid in self._dashboards:
             first = self._dashboards[dash.uid]
             if dash.provisioned and first.provisioned:
-                self.log("provisioning.dashboard", "warn", "the same UID is used more than once",
-                         context={"type": "file", "name": dash.provider}, uid=dash.uid, times=2,
-                         providers=f"[{' '.join(sorted({first.provider, dash.provider}))}]")
-                self.log("provisioning.dashboard", "warn",
-                         "dashboards provisioning provider has no database write permissions because of duplicates",
-                         context={"type": "file", "name": dash.provider}, provider=dash.provider, orgId=1)
+                self._in_pass("provisioning.dashboard", "warn", "the same UID is used more than once",
+                              context={"type": "file", "name": dash.provider}, uid=dash.uid, times=2,
+                              providers=f"[{' '.join(sorted({first.provider, dash.provider}))}]")
+                self._in_pass("provisioning.dashboard", "warn",
+                              "dashboards provisioning provider has no database write permissions because of duplicates",
+                              context={"type": "file", "name": dash.provider}, provider=dash.provider, orgId=1)
             return  # the first writer wins; the duplicate never lands
         if dash.folder and dash.folder not in self._folders:
             n = len(self._folders) + 1
             self._folders[dash.folder] = {"id": n, "uid": slugify(dash.folder) or f"folder{n}", "title": dash.folder}
         dash.id = len(self._dashboards) + 1
         self._dashboards[dash.uid] = dash
+
+    def _in_pass(self, *args: Any, **fields: Any) -> None:
+        """A line Grafana logs while provisioning: held for the next pass, or a pass of its own once running."""
+        self._pass_lines.append((args, fields))
+        if self._started:
+            self.provision()
+
+    def provision(self) -> None:
+        """One dashboard provisioning pass (at start, or a reload): its start, what it found, its end."""
+        self.log("provisioning.dashboard", "info", "starting to provision dashboards")
+        for args, fields in self._pass_lines:
+            self.log(*args, **fields)
+        self.log("provisioning.dashboard", "info", "finished to provision dashboards")
+        self._pass_lines = []
 
     def log(self, logger: str, level: str, msg: str, context: dict[str, Any] | None = None, **fields: Any) -> None:
         """Append one Grafana logfmt line (`logger=... t=... level=... msg=...`) to the log file."""
@@ -179,8 +200,13 @@ class FakeGrafana(FakeServer):
                 s.bind(("127.0.0.1", 0))
                 self._crash_url = f"http://127.0.0.1:{s.getsockname()[1]}"
             return self
-        self.log("provisioning.dashboard", "info", "starting to provision dashboards")
-        self.log("provisioning.dashboard", "info", "finished to provision dashboards")
+        if self.startup_race:  # the sidecar was still writing a file; its reload a moment later reads it whole
+            self.log("provisioning.dashboard", "info", "starting to provision dashboards")
+            self.log("provisioning.dashboard", "error", "failed to load dashboard from ", context={"type": "file", "name": "istio"},
+                     file="/var/lib/grafana/dashboards/istio/istio-mesh.json", error="unexpected end of JSON input")
+            self.log("provisioning.dashboard", "info", "finished to provision dashboards")
+        self.provision()
+        self._started = True
         super().start()
         return self
 
@@ -206,7 +232,7 @@ class FakeGrafana(FakeServer):
         header = request.headers.get("Authorization", "")
         cookies = dict(part.strip().split("=", 1) for part in request.headers.get("Cookie", "").split(";") if "=" in part)
         if not header and cookies.get(SESSION_COOKIE) in self._sessions:
-            return None
+            return self._session_use(cookies[SESSION_COOKIE])
         if not header.startswith("Basic "):
             return Response(401, UNAUTHORIZED)
         try:
@@ -216,6 +242,13 @@ class FakeGrafana(FakeServer):
                                   "statusCode": 400, "traceID": ""})
         if (user, password) != (self.admin_user, self.admin_password):
             return Response(401, BAD_PASSWORD)
+        return None
+
+    def _session_use(self, token: str) -> Response | None:
+        """Grafana answers 401 session.token.rotate once a token is older than its rotation interval."""
+        uses = self._session_uses[token] = self._session_uses.get(token, 0) + 1
+        if self.rotate_after is not None and uses > self.rotate_after:
+            return Response(401, TOKEN_ROTATE)
         return None
 
     # -- handlers ---------------------------------------------------------------------

@@ -466,6 +466,26 @@ class FakeKubeAPI(FakeServer):
             self._roll_out(obj)
             return copy.deepcopy(obj)
 
+    def crash_again(self, namespace: str, name: str) -> None:
+        """A crash-looping seeded pod's containers restart (and crash) once more: restartCount grows."""
+        with self._state:
+            pod = self._get(CORE["pods"], namespace, name)
+            for cs in pod["status"]["containerStatuses"]:
+                cs["restartCount"] += 1
+            self._touch(pod)
+
+    def heal_pod(self, namespace: str, name: str) -> None:
+        """A crash-looping seeded pod's containers start and stay up: Running and Ready, restarts kept."""
+        with self._state:
+            pod = self._get(CORE["pods"], namespace, name)
+            restarts = {cs["name"]: cs["restartCount"] for cs in pod["status"]["containerStatuses"]}
+            last = {cs["name"]: cs.get("lastState", {}) for cs in pod["status"]["containerStatuses"]}
+            pod["status"] = ko.pod_status(pod, "Running", host_ip=self.host_ip, pod_ip=pod["status"].get("podIP", ""),
+                                          started=time.time())
+            for cs in pod["status"]["containerStatuses"]:
+                cs["restartCount"], cs["lastState"] = restarts[cs["name"]], last[cs["name"]]
+            self._touch(pod)
+
     def deny(self, resource: str, verb: str = "*", namespace: str | None = None) -> None:
         """Fault: RBAC lacks `verb` on `resource` (`services/proxy`, `pods/log`, `secrets`, `*`, or a path)."""
         self.denials.append(Denial(resource, verb, namespace))

@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
 
+import cramjam
+
 from tests.fakes import logql
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -28,6 +30,9 @@ TOO_FAR_BEHIND_NS = HOUR_NS  # max_chunk_age (2h) / 2: the unordered-writes wind
 CREATION_GRACE_NS = 10 * 60 * NS  # creation_grace_period
 INGESTION_RATE_BYTES = 4 * 1024 * 1024  # ingestion_rate_mb: 4
 MAX_RETURNED_ERRORS = 10  # ingester.max-ignored-stream-errors default
+MAX_QUERY_LENGTH_NS = (30 * 24 + 1) * HOUR_NS  # max_query_length default 30d1h (pkg/validation/limits.go)
+INSTANT_LOOKBACK_NS = 30 * NS  # querier.engine.max-lookback-period: an instant log query looks back 30 s
+QUERY_INGESTERS_WITHIN_NS = 3 * HOUR_NS  # querier.query-ingesters-within: labels come from the ingester
 MALFORMED_STRING = "Value is string, but can't find closing '\"' symbol"  # jsonparser.MalformedStringError
 MALFORMED_VALUE = "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
 DEFAULT_QUERY_FAILURE = (
@@ -60,17 +65,43 @@ def prom_time(ns: int) -> float | int:
     return ms // 1000 if ms % 1000 == 0 else ms / 1000
 
 
-def labels_string(labels: dict[str, str]) -> str:
-    """labels.Labels.String(): `{a="1", b="2"}` sorted by name."""
-    return "{" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(labels.items())) + "}"
+labels_string = logql.labels_string  # labels.Labels.String(): `{a="1", b="2"}` sorted by name
+
+
+def go_duration_string(ns: int) -> str:
+    """time.Duration.String(): 744h0m0s, 1m30.5s, 250ms."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+    if ns < NS:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if ns >= size:
+                return sign + f"{ns / size:.9f}".rstrip("0").rstrip(".") + unit
+    hours, rest = divmod(ns, HOUR_NS)
+    minutes, rest = divmod(rest, 60 * NS)
+    secs = f"{rest // NS}" + (f".{rest % NS:09d}".rstrip("0") if rest % NS else "")
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{sign}{minutes}m{secs}s"
+    return f"{sign}{secs}s"
 
 
 def go_duration(ns: int) -> str:
-    """prometheus model.Duration String() for whole units (1w, 2h, 10m)."""
-    for unit, size in (("w", 7 * 24 * HOUR_NS), ("d", 24 * HOUR_NS), ("h", HOUR_NS), ("m", 60 * NS), ("s", NS)):
-        if ns % size == 0:
-            return f"{ns // size}{unit}"
-    return f"{ns // 1_000_000}ms"
+    """prometheus model.Duration String(): y and w only when exact, then d h m s ms (1w, 30d1h, 10m)."""
+    ms = ns // 1_000_000
+    if ms == 0:
+        return "0s"
+    out = ""
+    day = 24 * 3600 * 1000
+    for unit, size, exact in (("y", 365 * day, True), ("w", 7 * day, True), ("d", day, False),
+                              ("h", 3600 * 1000, False), ("m", 60 * 1000, False), ("s", 1000, False), ("ms", 1, False)):
+        if exact and ms % size:
+            continue
+        if ms // size:
+            out += f"{ms // size}{unit}"
+            ms -= ms // size * size
+    return out
 
 
 class PushError(Exception):
@@ -83,24 +114,22 @@ class PushError(Exception):
 
 
 # -- request decoding ------------------------------------------------------------
-def _jsoniter_error(body: bytes, head: int, msg: str) -> str:
-    """jsoniter's ReportError text, wrapped as PushRequest.Streams' decoders wrap it."""
+def _jsoniter_error(body: bytes, head: int, msg: str, raw: bool = False) -> str:
+    """jsoniter's ReportError text, wrapped as PushRequest.Streams' decoders wrap it (unless raw)."""
     peek_start = max(head - 10, 0)
     parsing = body[peek_start : head + 10].decode(errors="replace")
     context = body[max(head - 50, 0) : head + 50].decode(errors="replace")
-    return (
-        "loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
-        f"{msg}, error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
-    )
+    prefix = "" if raw else "loghttp.PushRequest.Streams: []loghttp.LogProtoStream: unmarshalerDecoder: "
+    return f"{prefix}{msg}, error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
 
 
 def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
     """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects."""
+    _check_push_object_start(body)
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise PushError(400, f"ReadObjectCB: expect {{ or n, but found {body[:1].decode(errors='replace')!s}, "
-                             f"error found in #1 byte of ...|{body[:20].decode(errors='replace')}|... ({exc})")
+        raise PushError(400, f"loghttp.PushRequest.ReadObjectCB: {exc}")  # not a text Loki writes: see _check_push_object_start
     if not isinstance(doc, dict):
         raise PushError(400, "ReadObjectCB: expect { or n, but found " + json.dumps(doc)[:1])
     streams = doc.get("streams") or []
@@ -124,7 +153,8 @@ def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | No
             if value is None:
                 continue
             if not isinstance(value, list) or len(value) < 2 or not all(isinstance(v, str) for v in value[:2]):
-                raise PushError(400, _jsoniter_error(body, head, MALFORMED_STRING))
+                scalar = isinstance(value, list) and any(v is None or isinstance(v, (int, float, bool)) for v in value[:2])
+                raise PushError(400, _jsoniter_error(body, head, MALFORMED_VALUE if scalar else MALFORMED_STRING))
             if not re.fullmatch(r"-?\d+", value[0]):
                 raise PushError(400, _jsoniter_error(body, head, MALFORMED_VALUE))
             if not -(2**63) <= int(value[0]) < 2**63:
@@ -132,6 +162,24 @@ def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | No
             entries.append((int(value[0]), value[1]))
         out.append((None, labels, entries))
     return out
+
+
+def _check_push_object_start(body: bytes) -> None:
+    """jsoniter's errors for a body that is not an object of quoted field names (the struct decoder's prefix)."""
+    i = 0
+    while i < len(body) and body[i] in b" \t\r\n":
+        i += 1
+    if i < len(body) and body[i : i + 1] not in (b"{", b"n"):
+        raise PushError(400, _jsoniter_error(body, i + 1, "loghttp.PushRequest.readObjectStart: expect { or n, but found "
+                                             + body[i : i + 1].decode(errors="replace"), raw=True))
+    if body[i : i + 1] != b"{":
+        return
+    i += 1
+    while i < len(body) and body[i] in b" \t\r\n":
+        i += 1
+    if i < len(body) and body[i : i + 1] not in (b'"', b"}"):
+        raise PushError(400, _jsoniter_error(body, i + 1, 'loghttp.PushRequest.readFieldHash: expect ", but found '
+                                             + body[i : i + 1].decode(errors="replace"), raw=True))
 
 
 def _object_end(text: str, start: int) -> int:
@@ -170,48 +218,11 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
 
 
 def snappy_decode(buf: bytes) -> bytes:
-    """Raw (block) snappy decompression, as golang/snappy.Decode; ValueError('snappy: corrupt input')."""
+    """Raw (block) snappy, as golang/snappy.Decode; ValueError('snappy: corrupt input') as Loki words any failure."""
     try:
-        length, i = _varint(buf, 0)
-    except ValueError:
+        return bytes(cramjam.snappy.decompress_raw(buf))
+    except cramjam.DecompressionError:
         raise ValueError("snappy: corrupt input")
-    out = bytearray()
-    while i < len(buf):
-        tag = buf[i]
-        kind = tag & 3
-        if kind == 0:
-            n = tag >> 2
-            i += 1
-            if n >= 60:
-                extra = n - 59
-                n = int.from_bytes(buf[i : i + extra], "little")
-                i += extra
-            n += 1
-            if i + n > len(buf):
-                raise ValueError("snappy: corrupt input")
-            out += buf[i : i + n]
-            i += n
-            continue
-        if kind == 1:
-            n = 4 + ((tag >> 2) & 7)
-            if i + 1 >= len(buf):
-                raise ValueError("snappy: corrupt input")
-            offset = ((tag >> 5) << 8) | buf[i + 1]
-            i += 2
-        else:
-            size = 2 if kind == 2 else 4
-            n = 1 + (tag >> 2)
-            if i + 1 + size > len(buf):
-                raise ValueError("snappy: corrupt input")
-            offset = int.from_bytes(buf[i + 1 : i + 1 + size], "little")
-            i += 1 + size
-        if offset == 0 or offset > len(out):
-            raise ValueError("snappy: corrupt input")
-        for _ in range(n):
-            out.append(out[-offset])
-    if len(out) != length:
-        raise ValueError("snappy: corrupt input")
-    return bytes(out)
 
 
 def _proto_fields(buf: bytes) -> list[tuple[int, int, Any]]:
@@ -334,7 +345,7 @@ class FakeLoki(FakeServer):
         self._store_lock = threading.Lock()
         self._started_at = time.time()
         self.discarded: dict[str, int] = {}  # reason -> loki_discarded_samples_total{tenant="fake"}
-        self.lines_received = 0  # loki_distributor_lines_received_total{tenant="fake"}
+        self.lines_received: int | None = None  # loki_distributor_lines_received_total{tenant="fake"}; None: no child yet
         self.push_statuses: list[int] = []
         self.route("GET", r"/ready", self._ready)
         self.route("POST", r"/loki/api/v1/push", self._push)
@@ -343,11 +354,14 @@ class FakeLoki(FakeServer):
         self.route("GET", r"/loki/api/v1/query", self._query)
         self.route("POST", r"/loki/api/v1/query", self._query)
         self.route("GET", r"/loki/api/v1/labels", self._labels)
+        self.route("POST", r"/loki/api/v1/labels", self._labels)
         self.route("GET", r"/loki/api/v1/label/(?P<name>[^/]+)/values", self._label_values)
+        self.route("POST", r"/loki/api/v1/label/(?P<name>[^/]+)/values", self._label_values)
         self.route("GET", r"/loki/api/v1/series", self._series)
         self.route("POST", r"/loki/api/v1/series", self._series)
         self.route("GET", r"/metrics", self._metrics)
         self.route("GET", r"/config", self._config)
+        self.route("GET", r"/loki/api/v1/status/buildinfo", self._buildinfo)
 
     @property
     def vector_supported(self) -> bool:
@@ -359,6 +373,8 @@ class FakeLoki(FakeServer):
         return time.time_ns()
 
     def dispatch(self, request: Request) -> Response:
+        if request.method == "HEAD" and request.path != "/metrics":  # Loki's routes name their methods; HEAD is not one
+            return Response(405, b"")
         response = super().dispatch(request)
         if response.status == 405:  # gorilla/mux answers a method mismatch with an empty 405
             return Response(405, b"")
@@ -382,9 +398,11 @@ class FakeLoki(FakeServer):
             self.discarded[reason] = self.discarded.get(reason, 0) + count
 
     @staticmethod
-    def _text_error(status: int, text: str) -> Response:
-        """Go's http.Error: text/plain, trailing newline, nosniff."""
-        return Response(status, text + "\n", "text/plain; charset=utf-8", {"X-Content-Type-Options": "nosniff"})
+    def _text_error(status: int, text: str, newline: bool = True) -> Response:
+        """Go's http.Error (text/plain, trailing newline, nosniff); newline=False for the query frontend's
+        own refusals (bad parameters, parse errors, limits), which it writes without one."""
+        return Response(status, text + ("\n" if newline else ""), "text/plain; charset=utf-8",
+                        {"X-Content-Type-Options": "nosniff"})
 
     # -- /ready ---------------------------------------------------------------------
     def _ready(self, request: Request) -> Response:
@@ -422,7 +440,15 @@ class FakeLoki(FakeServer):
         if not ctype:
             raise PushError(400, "mime: no media type")
         raw_streams = _decode_json_push(body) if ctype == "application/json" else _decode_proto_push(body)
-        self.lines_received += sum(len(entries) for _, _, entries in raw_streams)
+        for raw, label_map, _ in raw_streams:  # push.ParseRequest parses every stream's labels (retention), first
+            key = raw if raw is not None else labels_string(label_map or {})
+            try:
+                parse_labels(key)
+            except ValueError as exc:
+                raise PushError(400, f"couldn't parse labels: {exc}")
+        total = sum(len(entries) for _, _, entries in raw_streams)
+        if total:
+            self.lines_received = (self.lines_received or 0) + total
         if self.drop_pushes:
             return
 
@@ -434,15 +460,12 @@ class FakeLoki(FakeServer):
             if not entries:
                 continue
             key = raw if raw is not None else labels_string(label_map or {})
-            try:
-                labels = parse_labels(key)
-            except ValueError as exc:
-                errors.append(f"Error parsing labels '{key}' with error: {exc}")
-                self._discard("invalid_labels", len(entries))
-                continue
+            labels = parse_labels(key)
             label_error = self._validate_labels(labels)
-            if label_error:
-                errors.append(label_error)
+            if label_error:  # ValidateLabels counts its own reason once, the distributor invalid_labels per entry
+                reason, text = label_error
+                errors.append(text)
+                self._discard(reason, 1)
                 self._discard("invalid_labels", len(entries))
                 continue
             name = labels_string(labels)
@@ -481,17 +504,18 @@ class FakeLoki(FakeServer):
             raise PushError(400, validation_error)
 
     @staticmethod
-    def _validate_labels(labels: dict[str, str]) -> str | None:
+    def _validate_labels(labels: dict[str, str]) -> tuple[str, str] | None:
+        """distributor Validator.ValidateLabels: (discard reason, error text) of the first problem."""
         name = labels_string(labels)
         if not labels:
-            return "error at least one label pair is required per stream"
+            return "missing_labels", "error at least one label pair is required per stream"
         if len(labels) > 30:
-            return f"entry for stream '{name}' has {len(labels)} label names; limit 30"
+            return "max_label_names_per_series", f"entry for stream '{name}' has {len(labels)} label names; limit 30"
         for k, v in sorted(labels.items()):
             if len(k) > 1024:
-                return f"stream '{name}' has label name too long: '{k}'"
+                return "label_name_too_long", f"stream '{name}' has label name too long: '{k}'"
             if len(v) > 2048:
-                return f"stream '{name}' has label value too long: '{v}'"
+                return "label_value_too_long", f"stream '{name}' has label value too long: '{v}'"
         return None
 
     def _ingest(self, labels: dict[str, str], entries: list[tuple[int, str]]) -> str | None:
@@ -547,9 +571,19 @@ class FakeLoki(FakeServer):
                     out.append((stream, entries))
         return out
 
+    def _held(self, matcher: logql.LogQuery | None, start: int, end: int) -> list[Stream]:
+        """The streams a labels request sees: all the ingester holds (its index ignores the time range,
+        pkg/ingester/instance.go Label), unless the range ends before the ingesters are asked at all."""
+        if end < self.now_ns() - QUERY_INGESTERS_WITHIN_NS:
+            return [s for s, _ in self._visible(matcher, start, end)]
+        now = time.time()
+        with self._store_lock:
+            return [s for s in self._streams.values() if (matcher is None or matcher.selects(s.labels))
+                    and any(e.visible_at <= now for e in s.entries)]
+
     # -- query_range / query ------------------------------------------------------------
     def _query_range(self, request: Request) -> Response:
-        try:
+        try:  # the query frontend's own checks: answered without a trailing newline
             start, end = self._bounds(request)
             if end < start:
                 raise ValueError("end timestamp must not be before or equal to start time")
@@ -563,72 +597,98 @@ class FakeLoki(FakeServer):
                                  "Try increasing the value of the step parameter")
             expr = logql.parse(request.arg("query") or "", self.vector_supported)
             _check_entry_limit(expr, limit)
+            length = (end // 1_000_000 - start // 1_000_000) * 1_000_000  # the limits middleware works in ms
+            if length > MAX_QUERY_LENGTH_NS:
+                raise ValueError(f"the query time range exceeds the limit (query length: {go_duration_string(length)}, "
+                                 f"limit: {go_duration(MAX_QUERY_LENGTH_NS)})")
         except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        if (failure := self._query_failure(expr)) is not None:
+            return failure
+        try:
+            if isinstance(expr, logql.LogQuery):
+                return self._success("streams", self._select_logs(expr, start, end, limit, direction))
+            series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
+            for t in range(start, end + 1, step):
+                for labels, value in self._eval(expr, t):
+                    series.setdefault(tuple(sorted(labels.items())), []).append([prom_time(t), go_float(value)])
+        except logql.PipelineError as exc:
             return self._text_error(400, str(exc))
-        if self.query_failure is not None:
-            return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
-        if isinstance(expr, logql.LogQuery):
-            return self._success("streams", self._select_logs(expr, start, end, limit, direction))
-        steps = list(range(start, end + 1, step))
-        series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
-        for t in steps:
-            for labels, value in self._eval(expr, t):
-                series.setdefault(tuple(sorted(labels.items())), []).append([prom_time(t), go_float(value)])
         result = [{"metric": dict(k), "values": v} for k, v in sorted(series.items())]
         return self._success("matrix", result)
 
     def _query(self, request: Request) -> Response:
         try:
             limit = _parse_limit(request.arg("limit"))
-            ts = _parse_ts(request.arg("time"), self.now_ns(), "time")
+            try:
+                ts = _parse_ts(request.arg("time"), self.now_ns(), "time")
+            except ValueError as exc:  # the instant query's time error is not prefixed with the parameter
+                raise ValueError(str(exc).split(" parameter: ", 1)[-1])
             direction = _parse_direction(request.arg("direction"))
             expr = logql.parse(request.arg("query") or "", self.vector_supported)
-            _check_entry_limit(expr, limit)
         except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        try:
+            _check_entry_limit(expr, limit)  # checked by the querier for instant queries: with a newline
+        except ValueError as exc:
             return self._text_error(400, str(exc))
-        if self.query_failure is not None:
-            return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
+        if (failure := self._query_failure(expr)) is not None:
+            return failure
         if isinstance(expr, logql.LogQuery):
-            # 2.9 still answers log queries here; start == end, so the [start, end) window is empty.
-            return self._success("streams", self._select_logs(expr, ts, ts, limit, direction))
-        result = [{"metric": labels, "value": [prom_time(ts), go_float(v)]} for labels, v in self._eval(expr, ts)]
+            # An instant log query looks back max_look_back_period (30 s): [time - 30 s, time).
+            return self._success("streams", self._select_logs(expr, ts - INSTANT_LOOKBACK_NS, ts, limit, direction))
+        try:
+            values = self._eval(expr, ts)
+        except logql.PipelineError as exc:
+            return self._text_error(400, str(exc))
+        result = [{"metric": labels, "value": [prom_time(ts), go_float(v)]} for labels, v in values]
         return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())))
 
+    def _query_failure(self, expr: logql.LogQuery | logql.MetricQuery) -> Response | None:
+        """What the querier answers before any data: the fault switch, or a pipeline it cannot build (500)."""
+        if self.query_failure is not None:
+            return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
+        if (error := logql.runtime_error(expr)) is not None:
+            return self._text_error(500, error)
+        return None
+
+    def _processed(self, query: logql.LogQuery, start: int, end: int) -> list[tuple[int, str, dict[str, str]]]:
+        """(ts, line, labels) of every entry in [start, end) that the query's pipeline keeps, in push order."""
+        out = []
+        for stream, entries in self._visible(query, start, end):
+            for e in entries:
+                kept = query.process(e.line, stream.labels)
+                if kept is not None:
+                    out.append((e.ts, kept[0], kept[1]))
+        return out
+
     def _select_logs(self, expr: logql.LogQuery, start: int, end: int, limit: int, direction: str) -> list[dict]:
-        picked: list[tuple[int, str, Stream]] = []
-        for stream, entries in self._visible(expr, start, end):
-            picked += [(e.ts, e.line, stream) for e in entries if expr.keeps(e.line)]
-        picked.sort(key=lambda p: p[0], reverse=direction == "BACKWARD")
-        picked = picked[:limit]
-        grouped: dict[int, tuple[Stream, list[list[str]]]] = {}
-        for ts, line, stream in picked:
-            grouped.setdefault(id(stream), (stream, []))[1].append([str(ts), line])
-        result = [{"stream": dict(s.labels), "values": values} for s, values in grouped.values()]
+        picked = sorted(self._processed(expr, start, end), key=lambda p: p[0])  # stable: push order within a time
+        if direction == "BACKWARD":
+            picked.reverse()
+        grouped: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
+        for ts, line, labels in picked[:limit]:
+            grouped.setdefault(tuple(sorted(labels.items())), []).append([str(ts), line])
+        result = [{"stream": dict(k), "values": values} for k, values in grouped.items()]
         return sorted(result, key=lambda r: labels_string(r["stream"]))
 
     def _eval(self, expr: logql.MetricQuery, t: int) -> list[tuple[dict[str, str], float]]:
         """Instant value of a metric expression at t (ns); series with no samples are absent."""
         if isinstance(expr, logql.VectorLit):
             return [({}, expr.value)]
-        if isinstance(expr, logql.CountOverTime):
-            out = []
-            for stream, entries in self._visible(expr.query, t - expr.range_ns + 1, t + 1):
-                n = sum(1 for e in entries if expr.query.keeps(e.line))
-                if n:
-                    out.append((dict(stream.labels), float(n)))
-            return out
-        if isinstance(expr, logql.SumBy):
-            sums: dict[tuple[tuple[str, str], ...], float] = {}
+        if isinstance(expr, logql.RangeAggregation):
+            lines: dict[tuple[tuple[str, str], ...], list[str]] = {}
+            for _, line, labels in self._processed(expr.query, t - expr.range_ns + 1, t + 1):  # (t - range, t]
+                lines.setdefault(tuple(sorted(labels.items())), []).append(line)
+            for key in sorted(lines):
+                if logql.ERROR_LABEL in dict(key):
+                    raise logql.PipelineError(dict(key))
+            return [(dict(k), expr.value(v)) for k, v in lines.items()]
+        if isinstance(expr, logql.VectorAggregation):
+            groups: dict[tuple[tuple[str, str], ...], list[float]] = {}
             for labels, value in self._eval(expr.inner, t):
-                if expr.by is None:
-                    kept: dict[str, str] = {}
-                elif expr.without:
-                    kept = {k: v for k, v in labels.items() if k not in expr.by}
-                else:
-                    kept = {k: v for k, v in labels.items() if k in expr.by}
-                key = tuple(sorted(kept.items()))
-                sums[key] = sums.get(key, 0.0) + value
-            return [(dict(k), v) for k, v in sums.items()]
+                groups.setdefault(tuple(sorted(expr.group(labels).items())), []).append(value)
+            return [(dict(k), expr.combine(v)) for k, v in groups.items()]
         assert isinstance(expr, logql.BinAdd)
         right = {tuple(sorted(lbl.items())): v for lbl, v in self._eval(expr.right, t)}
         return [(lbl, v + right[tuple(sorted(lbl.items()))]) for lbl, v in self._eval(expr.left, t)
@@ -664,19 +724,22 @@ class FakeLoki(FakeServer):
         try:
             start, end = self._bounds(request)
         except ValueError as exc:
-            return self._text_error(400, str(exc))
-        names = sorted({k for s, _ in self._visible(None, start, end) for k in s.labels})
-        return Response(200, {"status": "success", "data": names})
+            return self._text_error(400, str(exc), newline=False)
+        names = sorted({k for s in self._held(None, start, end) for k in s.labels})
+        return Response(200, _label_response(names))
 
     def _label_values(self, request: Request) -> Response:
         name = unquote(request.params["name"])
         try:
             start, end = self._bounds(request)
+        except ValueError as exc:
+            return self._text_error(400, str(exc), newline=False)
+        try:  # the querier parses `query`: its errors end with a newline
             selector = logql.parse_selector(request.arg("query") or "") if request.arg("query") else None
-        except (ValueError, logql.LogQLError) as exc:
+        except logql.LogQLError as exc:
             return self._text_error(400, str(exc))
-        values = sorted({s.labels[name] for s, _ in self._visible(selector, start, end) if name in s.labels})
-        return Response(200, {"status": "success", "data": values})
+        values = sorted({s.labels[name] for s in self._held(selector, start, end) if name in s.labels})
+        return Response(200, _label_response(values))
 
     def _series(self, request: Request) -> Response:
         groups = sorted(set(request.query.get("match[]", []) + request.query.get("match", [])))
@@ -686,23 +749,33 @@ class FakeLoki(FakeServer):
             start, end = self._bounds(request)
             selectors = [logql.parse_selector(g) for g in groups]
         except (ValueError, logql.LogQLError) as exc:
-            return self._text_error(400, str(exc))
+            return self._text_error(400, str(exc), newline=False)
         found = [dict(s.labels) for s, _ in self._visible(None, start, end)
                  if not selectors or any(sel.selects(s.labels) for sel in selectors)]
         return Response(200, {"status": "success", "data": sorted(found, key=labels_string)})
 
+    def _buildinfo(self, request: Request) -> Response:
+        return Response(200, {"version": self.version, "revision": "", "branch": "HEAD", "buildUser": "",
+                              "buildDate": "", "goVersion": "go1.21.3"})
+
     # -- /metrics, /config ------------------------------------------------------------------
     def _metrics(self, request: Request) -> Response:
-        lines = [
-            "# HELP loki_discarded_samples_total The total number of samples that were discarded.",
-            "# TYPE loki_discarded_samples_total counter",
-        ]
-        lines += [f'loki_discarded_samples_total{{reason="{r}",tenant="{TENANT}"}} {n}'
-                  for r, n in sorted(self.discarded.items())]
+        """A family shows only once it has a child, as client_golang prints vectors."""
+        lines = []
+        if self.discarded:
+            lines += [
+                "# HELP loki_discarded_samples_total The total number of samples that were discarded.",
+                "# TYPE loki_discarded_samples_total counter",
+            ]
+            lines += [f'loki_discarded_samples_total{{reason="{r}",tenant="{TENANT}"}} {n}'
+                      for r, n in sorted(self.discarded.items())]
+        if self.lines_received is not None:
+            lines += [
+                "# HELP loki_distributor_lines_received_total The total number of lines received per tenant",
+                "# TYPE loki_distributor_lines_received_total counter",
+                f'loki_distributor_lines_received_total{{tenant="{TENANT}"}} {self.lines_received}',
+            ]
         lines += [
-            "# HELP loki_distributor_lines_received_total The total number of lines received per tenant",
-            "# TYPE loki_distributor_lines_received_total counter",
-            f'loki_distributor_lines_received_total{{tenant="{TENANT}"}} {self.lines_received}',
             "# HELP loki_build_info A metric with a constant '1' value labeled by version, revision, branch, "
             "goversion from which loki was built, and the goos and goarch for the build.",
             "# TYPE loki_build_info gauge",
@@ -729,6 +802,11 @@ class FakeLoki(FakeServer):
             "  per_stream_rate_limit_burst: 15MB\n"
         )
         return Response(200, text, "text/plain; charset=utf-8")
+
+
+def _label_response(values: list[str]) -> dict[str, Any]:
+    """logproto.LabelResponse as JSON: `data` is omitempty."""
+    return {"status": "success", "data": values} if values else {"status": "success"}
 
 
 def _grouped(errors: list[str]) -> str:

@@ -1,73 +1,236 @@
-"""FakePromtail: a file-tailing log agent that pushes JSON batches to a Loki URL like Promtail's client.
+"""FakePromtail: a file-tailing log agent that ships to a Loki URL as Promtail 2.9.3 does.
 
-Promtail's behaviour kept here: only lines appended after start are read (file target with a fresh
-positions file), batches are flushed after at most `batch_wait`, a 4xx other than 429 drops the batch,
-429 and 5xx (and connection errors) are retried with exponential backoff, then dropped.
+Held to what the real Promtail 2.9.3 did in front of a capture server (../shared/contracts/loki-2.9.3/README.md)
+and to its client (grafana/loki v2.9.3 clients/pkg/promtail/client: client.go, batch.go, config.go):
+- a fresh positions file ships what the file already holds, from offset 0; a restart resumes at the offset;
+- a line's labels are external_labels + the scrape config's static labels + `filename`, nothing else;
+- one batch at a time, sent once it is `batch_wait` (1 s) old (checked every batch_wait/10) or 1 MiB big;
+- protobuf PushRequest, snappy block encoded, `Content-Type: application/x-protobuf`, `User-Agent: promtail/2.9.3`;
+- 429, 5xx and connection errors are retried with dskit backoff (0.5 s doubling to 5 min, jittered within
+  [d, 2d), 10 attempts), other statuses drop the batch at once as `reason="ingester_error"`;
+- its own /metrics with the client's metric names and labels (status_code="-1" for connection errors).
 """
 
 from __future__ import annotations
 
-import json
+import http.client
 import queue
+import random
 import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import cramjam
+
+from tests.fakes.server import FakeServer, Response
+
 JOB = "conformance-canary"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only: ignore proxy env vars
+VERSION = "2.9.3"
+USER_AGENT = f"promtail/{VERSION}"  # client.UserAgent: promtail/<build.Version>
+BATCH_SIZE = 1024 * 1024  # client.batchsize default (BatchSize = 1 MiB)
+REASONS = ("ingester_error", "rate_limited", "stream_limited", "line_too_long")  # client.Reasons
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)  # prometheus.DefBuckets
+Labels = tuple[tuple[str, str], ...]
 
 
 @dataclass
 class PushRecord:
-    """One HTTP push attempt: status 0 means the connection failed."""
+    """One HTTP push attempt; status -1 means the connection failed (as Promtail's status_code label)."""
 
     status: int
     entries: int
     body: str
+    at: float = 0.0  # time.monotonic() when the attempt was made
 
 
+# -- wire format: logproto.PushRequest (grafana/loki v2.9.3 pkg/push/push.proto) -------------------
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _bytes_field(num: int, payload: bytes) -> bytes:
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _int_field(num: int, value: int) -> bytes:
+    return _varint(num << 3) + _varint(value) if value else b""  # proto3 omits zero scalars
+
+
+def labels_string(labels: Labels) -> str:
+    """batch.labelsMapToString: `{a="1", b="2"}` sorted by name, values Go-quoted."""
+    quote = lambda v: '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'  # noqa: E731
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels)) + "}"
+
+
+def encode_push(streams: dict[Labels, list[tuple[int, str]]]) -> bytes:
+    """PushRequest{streams=1: StreamAdapter{labels=1, entries=2: EntryAdapter{timestamp=1{seconds=1, nanos=2}, line=2}}},
+    snappy block encoded as batch.encode does."""
+    req = b""
+    for labels, entries in streams.items():
+        stream = _bytes_field(1, labels_string(labels).encode())
+        for ts, line in entries:
+            stamp = _int_field(1, ts // 1_000_000_000) + _int_field(2, ts % 1_000_000_000)
+            stream += _bytes_field(2, _bytes_field(1, stamp) + _bytes_field(2, line.encode()))
+        req += _bytes_field(1, stream)
+    return bytes(cramjam.snappy.compress_raw(req))
+
+
+# -- backoff: grafana/dskit backoff (MinBackoff, MaxBackoff, MaxRetries) --------------------------
+@dataclass
+class Backoff:
+    """Delays jittered in [min, 2·min), both doubling up to max; not ongoing after max_retries waits."""
+
+    min_backoff: float
+    max_backoff: float
+    max_retries: int
+    retries: int = 0
+    _low: float = field(init=False)
+    _high: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._low, self._high = self.min_backoff, min(self.min_backoff * 2, self.max_backoff)
+
+    @property
+    def ongoing(self) -> bool:
+        return self.max_retries == 0 or self.retries < self.max_retries
+
+    def next_delay(self) -> float:
+        self.retries += 1
+        if self._low >= self._high:
+            return self._low
+        delay = random.uniform(self._low, self._high)
+        if self._high < self.max_backoff:
+            self._low, self._high = min(self._low * 2, self.max_backoff), min(self._high * 2, self.max_backoff)
+        return delay
+
+
+# -- metrics ------------------------------------------------------------------------------------
+class PromtailMetrics:
+    """The client's metrics (client.NewMetrics) and the file target's read counters, in exposition format."""
+
+    COUNTERS = {  # name: (help, label names in exposition (sorted) order)
+        "promtail_encoded_bytes_total": ("Number of bytes encoded and ready to send.", ("host",)),
+        "promtail_sent_bytes_total": ("Number of bytes sent.", ("host",)),
+        "promtail_sent_entries_total": ("Number of log entries sent to the ingester.", ("host",)),
+        "promtail_dropped_bytes_total": (
+            "Number of bytes dropped because failed to be sent to the ingester after all retries.",
+            ("host", "reason", "tenant")),
+        "promtail_dropped_entries_total": (
+            "Number of log entries dropped because failed to be sent to the ingester after all retries.",
+            ("host", "reason", "tenant")),
+        "promtail_batch_retries_total": ("Number of times batches has had to be retried.", ("host", "tenant")),
+        "promtail_read_bytes_total": ("Number of bytes read.", ("path",)),
+        "promtail_read_lines_total": ("Number of lines read.", ("path",)),
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counters: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in self.COUNTERS}
+        self.durations: dict[tuple[str, str], list[float]] = {}  # (host, status_code) -> observations
+
+    def add(self, name: str, labels: tuple[str, ...], value: float = 1.0) -> None:
+        with self._lock:
+            series = self.counters[name]
+            series[labels] = series.get(labels, 0.0) + value
+
+    def get(self, name: str, labels: tuple[str, ...]) -> float:
+        with self._lock:
+            return self.counters[name].get(labels, 0.0)
+
+    def observe(self, host: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.durations.setdefault((host, str(status)), []).append(seconds)
+
+    def exposition(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for name, (help_text, label_names) in self.COUNTERS.items():
+                if not self.counters[name]:
+                    continue
+                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+                for values, v in sorted(self.counters[name].items()):
+                    pairs = ",".join(f'{k}="{x}"' for k, x in zip(label_names, values))
+                    lines.append(f"{name}{{{pairs}}} {_num(v)}")
+            if self.durations:
+                name = "promtail_request_duration_seconds"
+                lines += [f"# HELP {name} Duration of send requests.", f"# TYPE {name} histogram"]
+                for (host, code), seen in sorted(self.durations.items()):
+                    base = f'host="{host}",status_code="{code}"'
+                    for bound in DURATION_BUCKETS:
+                        lines.append(f'{name}_bucket{{{base},le="{bound}"}} {sum(1 for s in seen if s <= bound)}')
+                    lines.append(f'{name}_bucket{{{base},le="+Inf"}} {len(seen)}')
+                    lines.append(f"{name}_sum{{{base}}} {sum(seen)}")
+                    lines.append(f"{name}_count{{{base}}} {len(seen)}")
+        return "\n".join(lines) + "\n"
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if v == int(v) else repr(v)
+
+
+class _MetricsServer(FakeServer):
+    def __init__(self, metrics: PromtailMetrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.route("GET", r"/metrics", lambda r: Response(200, metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"))
+        self.route("GET", r"/ready", lambda r: Response(200, "Ready"))
+
+
+# -- the agent ------------------------------------------------------------------------------------
 class FakePromtail:
-    """Tails `path` in a background thread and ships new lines to `loki_url` (…/loki/api/v1/push)."""
+    """Tails `path` in a background thread and ships its lines to `loki_url` (…/loki/api/v1/push)."""
 
     def __init__(
         self,
         loki_url: str,
         path: str | Path,
         external_labels: dict[str, str] | None = None,  # wrong/missing cluster label: failure-modes #6
-        batch_wait: float = 0.2,
-        min_backoff: float = 0.05,
-        max_backoff: float = 0.5,
-        max_retries: int = 5,
-        poll_interval: float = 0.02,
+        static_labels: dict[str, str] | None = None,  # the scrape config's static_configs labels
+        batch_wait: float = 1.0,  # client.batchwait default 1 s
+        min_backoff: float = 0.5,  # backoff_config.min_period default
+        max_backoff: float = 300.0,  # backoff_config.max_period default 5 m
+        max_retries: int = 10,  # backoff_config.max_retries default
+        timeout: float = 10.0,  # client.timeout default
+        poll_interval: float = 0.15,  # how often the file is read: the observed 0.05-0.2 s before batching
     ) -> None:
         self.loki_url = loki_url
         self.path = Path(path)
         self.external_labels = dict(external_labels or {})
-        self.batch_wait = min(batch_wait, 0.2)
+        self.static_labels = dict({"job": JOB} if static_labels is None else static_labels)
+        self.batch_wait = batch_wait
         self.min_backoff, self.max_backoff, self.max_retries = min_backoff, max_backoff, max_retries
+        self.timeout = timeout
         self.poll_interval = poll_interval
+        self.host = urllib.parse.urlsplit(loki_url).netloc  # the `host` label: the client URL's host
         # Fault switches -------------------------------------------------------
         self.paused = False  # reads nothing, offsets do not move: Running but shipping nothing (failure-modes #5)
         self.extra_delay_seconds = 0.0  # each batch waits this long before it is sent (slow/backlogged client)
         # Observations ----------------------------------------------------------
+        self.metrics = PromtailMetrics()
         self.pushes: list[PushRecord] = []
-        self.sent_entries = 0
-        self.dropped_entries = 0  # promtail_dropped_entries_total
         self.read_bytes = 0  # promtail_read_bytes_total
-        self._queue: queue.Queue[tuple[tuple[tuple[str, str], ...], int, str]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Labels, int, str]] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._offset = 0
+        self._server: _MetricsServer | None = None
+        self._offset = 0  # the positions file: fresh at construction, kept across stop/start
         self._partial = b""
+        for name in ("promtail_encoded_bytes_total", "promtail_sent_bytes_total", "promtail_sent_entries_total"):
+            self.metrics.add(name, (self.host,), 0)  # exported at 0 before the first batch, as the client does
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "FakePromtail":
         self._stop.clear()
-        self._offset = self.path.stat().st_size if self.path.exists() else 0
+        self._server = _MetricsServer(self.metrics)
+        self._server.start()
         self._threads = [
             threading.Thread(target=self._tail_loop, name="promtail-tail", daemon=True),
             threading.Thread(target=self._send_loop, name="promtail-send", daemon=True),
@@ -77,15 +240,23 @@ class FakePromtail:
         return self
 
     def stop(self) -> None:
-        """Stop reading, flush what is queued, and join the threads."""
+        """Stop reading, send the pending batch once (no retries: the client's context is cancelled), join."""
         self._stop.set()
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=self.timeout + 5)
         self._threads = []
+        if self._server:
+            self._server.stop()
+            self._server = None
 
     @property
     def running(self) -> bool:
         return bool(self._threads) and not self._stop.is_set()
+
+    @property
+    def metrics_url(self) -> str:
+        assert self._server, "promtail not started"
+        return self._server.url + "/metrics"
 
     def __enter__(self) -> "FakePromtail":
         return self.start()
@@ -93,14 +264,26 @@ class FakePromtail:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
+    # -- observations -----------------------------------------------------------------
     @property
     def statuses(self) -> list[int]:
-        """HTTP status of every push attempt, in order (0 = connection failed)."""
+        """HTTP status of every push attempt, in order (-1 = connection failed)."""
         return [p.status for p in self.pushes]
+
+    @property
+    def sent_entries(self) -> int:
+        """promtail_sent_entries_total{host}."""
+        return int(self.metrics.get("promtail_sent_entries_total", (self.host,)))
+
+    @property
+    def dropped_entries(self) -> int:
+        """promtail_dropped_entries_total{host, reason, tenant=""} over every reason."""
+        return int(sum(self.metrics.get("promtail_dropped_entries_total", (self.host, r, "")) for r in REASONS))
 
     # -- sources ---------------------------------------------------------------------
     def file_labels(self) -> dict[str, str]:
-        return {**self.external_labels, "job": JOB, "filename": str(self.path)}
+        """external_labels + static labels + filename: what the real agent gives a tailed line."""
+        return {**self.external_labels, **self.static_labels, "filename": str(self.path)}
 
     def emit(self, line: str, namespace: str, pod: str, container: str, app: str) -> None:
         """Ship `line` as if read from a pod's stdout by the kubernetes-pods job."""
@@ -125,8 +308,6 @@ class FakePromtail:
             if not self.paused:
                 self._read_new_lines()
             self._stop.wait(self.poll_interval)
-        if not self.paused:
-            self._read_new_lines()
 
     def _read_new_lines(self) -> None:
         if not self.path.exists():
@@ -141,59 +322,84 @@ class FakePromtail:
             chunk = f.read(size - self._offset)
         self._offset += len(chunk)
         self.read_bytes += len(chunk)
+        self.metrics.add("promtail_read_bytes_total", (str(self.path),), len(chunk))
         *complete, self._partial = (self._partial + chunk).split(b"\n")
         key = tuple(sorted(self.file_labels().items()))
         for raw in complete:
+            self.metrics.add("promtail_read_lines_total", (str(self.path),))
             self._queue.put((key, time.time_ns(), raw.decode(errors="replace")))
 
-    # -- sending ------------------------------------------------------------------------
+    # -- sending (client.run) -------------------------------------------------------------
     def _send_loop(self) -> None:
+        batch: list[tuple[Labels, int, str]] = []
+        size, created = 0, 0.0
+        tick = max(self.batch_wait / 10, 0.01)  # maxWaitCheckFrequency, at least 10 ms
         while True:
             try:
-                first = self._queue.get(timeout=0.05)
+                item = self._queue.get(timeout=tick)
             except queue.Empty:
-                if self._stop.is_set() and not any(t.is_alive() for t in self._threads if t.name == "promtail-tail"):
-                    return
-                continue
-            batch = [first]
-            deadline = time.monotonic() + self.batch_wait
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    batch.append(self._queue.get(timeout=left))
-                except queue.Empty:
-                    break
-            if self.extra_delay_seconds:
-                time.sleep(self.extra_delay_seconds)
-            self._ship(batch)
-
-    def _ship(self, batch: list[tuple[tuple[tuple[str, str], ...], int, str]]) -> None:
-        streams: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
-        for key, ts, line in batch:
-            streams.setdefault(key, []).append([str(ts), line])
-        body = json.dumps({"streams": [{"stream": dict(k), "values": v} for k, v in streams.items()]}).encode()
-        backoff = self.min_backoff
-        for attempt in range(self.max_retries + 1):
-            status, text = self._post(body)
-            self.pushes.append(PushRecord(status, len(batch), text))
-            if 200 <= status < 300:
-                self.sent_entries += len(batch)
+                item = None
+            if item is not None:
+                entry_size = len(item[2].encode())
+                if batch and size + entry_size > BATCH_SIZE:
+                    self._ship(batch)
+                    batch, size = [], 0
+                if not batch:
+                    created = time.monotonic()
+                    for reason in REASONS:  # initBatchMetrics: the tenant's counters exported at 0
+                        self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), 0)
+                        self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), 0)
+                    self.metrics.add("promtail_batch_retries_total", (self.host, ""), 0)
+                batch.append(item)
+                size += entry_size
+            if self._stop.is_set() and self._queue.empty():
+                if batch:
+                    self._ship(batch)
                 return
-            if 400 <= status < 500 and status != 429:
-                break  # not retryable: Promtail logs "final error sending batch" and drops it
-            if attempt < self.max_retries:
-                time.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff)
-        self.dropped_entries += len(batch)
+            if batch and time.monotonic() - created >= self.batch_wait:
+                self._ship(batch)
+                batch, size = [], 0
+
+    def _ship(self, batch: list[tuple[Labels, int, str]]) -> None:
+        """client.sendBatch: retry 429, 5xx and connection errors with backoff; drop on anything else."""
+        if self.extra_delay_seconds:
+            self._stop.wait(self.extra_delay_seconds)
+        streams: dict[Labels, list[tuple[int, str]]] = {}
+        for labels, ts, line in batch:
+            merged = tuple(sorted({**self.external_labels, **dict(labels)}.items()))  # entry labels win
+            streams.setdefault(merged, []).append((ts, line))
+        body = encode_push(streams)
+        self.metrics.add("promtail_encoded_bytes_total", (self.host,), len(body))
+        backoff = Backoff(self.min_backoff, self.max_backoff, self.max_retries)
+        while True:
+            started = time.monotonic()
+            status, text = self._post(body)
+            self.metrics.observe(self.host, status, time.monotonic() - started)
+            self.pushes.append(PushRecord(status, len(batch), text, started))
+            if 200 <= status < 300:
+                self.metrics.add("promtail_sent_bytes_total", (self.host,), len(body))
+                self.metrics.add("promtail_sent_entries_total", (self.host,), len(batch))
+                return
+            if status > 0 and status != 429 and status // 100 != 5:
+                break  # "final error sending batch": not retried
+            self.metrics.add("promtail_batch_retries_total", (self.host, ""))
+            delay = backoff.next_delay()
+            if not backoff.ongoing or self._stop.wait(delay):
+                break  # retries used up, or the agent is stopping (its context is cancelled)
+        reason = "rate_limited" if status == 429 else "ingester_error"
+        self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
+        self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
     def _post(self, body: bytes) -> tuple[int, str]:
-        request = urllib.request.Request(
-            self.loki_url, data=body, method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": "promtail/fake"},
-        )
+        url = urllib.parse.urlsplit(self.loki_url)
         try:
-            with _OPENER.open(request, timeout=5) as resp:
-                return resp.status, resp.read().decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
-        except (urllib.error.URLError, OSError) as exc:
-            return 0, str(exc)
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
+            try:
+                conn.request("POST", url.path or "/", body=body, headers={
+                    "Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT})
+                resp = conn.getresponse()
+                return resp.status, resp.read(1024).decode(errors="replace")
+            finally:
+                conn.close()
+        except OSError as exc:
+            return -1, str(exc)

@@ -1,14 +1,16 @@
 """A loopback HTTP server base for the contract-faithful fakes.
 
 Each fake subclasses FakeServer, registers routes, and answers with the real
-server's status codes, headers and bodies. Every request is recorded so tests
-can assert what was sent (for example, that --read-only sent no write).
+server's status codes, headers and bodies. Every request is recorded, with its
+User-Agent, so tests can assert who sent what (for example, that --read-only
+sent no write from the suite, while the log agents go on pushing).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,6 +44,11 @@ class Request:
     def is_write(self) -> bool:
         return self.method in WRITE_METHODS
 
+    @property
+    def user_agent(self) -> str:
+        """Who sent it: the suite (monitoring-conformance/<version>), a log agent, ..."""
+        return next((v for k, v in self.headers.items() if k.lower() == "user-agent"), "")
+
 
 @dataclass
 class Response:
@@ -61,6 +68,16 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its read timeout) before a slow answer is not a server error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeServer:
@@ -123,8 +140,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
         # A short poll interval keeps stop() (shutdown) fast in tests.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=type(self).__name__, daemon=True)
@@ -163,3 +179,8 @@ class FakeServer:
         """Every recorded request that could change state."""
         with self._lock:
             return [r for r in self.requests if r.is_write]
+
+    def sent_by(self, user_agent: str) -> list[Request]:
+        """Every recorded request whose User-Agent is user_agent."""
+        with self._lock:
+            return [r for r in self.requests if r.user_agent == user_agent]

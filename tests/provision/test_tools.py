@@ -66,7 +66,7 @@ def test_no_network_names_tool_url_and_the_manual_way(tmp_path, no_path_tools):
     message = str(e.value)
     assert message.startswith("kind v0.31.0: cannot download")
     assert f"{closed}/dl/v0.31.0/kind-linux-amd64" in message
-    assert "install kind v0.31.0 on PATH, or place the binary at" in message
+    assert "install kind v0.31.0 on PATH, or put" in message and "cache/downloads/kind-linux-amd64" in message
 
 
 def test_missing_pinned_checksum_refuses_to_download(http_server, tmp_path, no_path_tools):
@@ -90,7 +90,8 @@ def test_archive_member_is_extracted_after_the_archive_is_verified(http_server, 
     t = tool(base, hashlib.sha256(archive).hexdigest(), member="{os}-{arch}/kind")
     path = tools.resolve(t, tmp_path / "cache", "linux", "amd64")
     assert path.read_bytes() == BINARY
-    assert sorted(p.name for p in path.parent.iterdir()) == ["kind"], "no archive or .part left behind"
+    # The binary and the sha256 it was verified with; no archive or .part left behind.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["kind", "kind.sha256"]
 
 
 def test_a_tool_on_path_at_the_pinned_version_is_used_without_download(tmp_path, monkeypatch):

@@ -37,12 +37,25 @@ def old_pins(folder: Path, istio: str, node: str, kps: str = "80.0.0") -> Path:
     return path
 
 
-def cached_old_istioctl(cache: Path, fakebin, version: str) -> None:
-    """The old istioctl in the tool cache, as a user would have it: the fake, posing as that version."""
-    target = cache / "tools" / f"istioctl-{version}" / "istioctl"
-    target.parent.mkdir(parents=True)
-    target.write_text(f"#!/bin/sh\nFAKE_VERSION={version} exec {fakebin.dir / 'istioctl'} \"$@\"\n")
-    target.chmod(0o755)
+def cached_old_istioctl(cache: Path, fakebin, version: str, pins: Path) -> None:
+    """The old istioctl's release archive, as a user puts it in the downloads folder, and its digest pinned:
+    the fake inside, posing as that version. The tool cache verifies and unpacks it like a download."""
+    import hashlib
+    import tarfile
+
+    from conformance.provision import tools
+    wrapper = f"#!/bin/sh\nFAKE_VERSION={version} exec {fakebin.dir / 'istioctl'} \"$@\"\n".encode()
+    doc = yaml.safe_load(pins.read_text())
+    tool = load_versions(pins).tools["istioctl"]
+    os_name, arch = tools.host_platform()
+    archive = tools.downloads_dir(cache) / tool.url_for(os_name, arch).rsplit("/", 1)[-1]
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(tool.member_for(os_name, arch))
+        info.size, info.mode = len(wrapper), 0o755
+        tar.addfile(info, io.BytesIO(wrapper))
+    doc["tools"]["istioctl"]["sha256"][f"{os_name}-{arch}"] = hashlib.sha256(archive.read_bytes()).hexdigest()
+    pins.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 class Suites:
@@ -71,7 +84,7 @@ def run(provision, fakebin, *extra: str) -> tuple[int, str, Suites]:
 
 def test_in_place_upgrade_brings_up_old_pins_runs_suites_upgrades_and_compares(provision, fakebin, tmp_path):
     old = old_pins(tmp_path, "1.28.3", "1.34")
-    cached_old_istioctl(provision.cache, fakebin, "1.28.3")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
     code, out, suites = run(provision, fakebin, "--from", str(old))
     assert code == 0, out
     calls, commands = fakebin.calls(), fakebin.commands()
@@ -99,7 +112,7 @@ def test_in_place_upgrade_brings_up_old_pins_runs_suites_upgrades_and_compares(p
 
 def test_two_minors_go_by_canary_and_the_old_control_plane_is_removed_last(provision, fakebin, tmp_path):
     old = old_pins(tmp_path, "1.27.4", "1.33")
-    cached_old_istioctl(provision.cache, fakebin, "1.27.4")
+    cached_old_istioctl(provision.cache, fakebin, "1.27.4", old)
     code, out, suites = run(provision, fakebin, "--from", str(old), "--keep")
     assert code == 0, out
     commands = fakebin.commands()[suites.phases[0][2]:suites.phases[1][2]]
@@ -120,7 +133,7 @@ def test_dry_run_prints_the_changes_and_the_steps_and_runs_nothing(provision, fa
 
 def test_a_failed_upgrade_step_stops_before_the_second_run_and_leaves_a_bundle(provision, fakebin, tmp_path):
     old = old_pins(tmp_path, "1.28.3", "1.34")
-    cached_old_istioctl(provision.cache, fakebin, "1.28.3")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
     fakebin.scenario({"tool": "helm", "match": ["upgrade", "kube-prometheus-stack", "--version", "88.5.3"],
                       "exit": 1, "stderr": "Error: UPGRADE FAILED: cannot patch \"kube-prometheus-stack-grafana\"\n"})
     code, out, suites = run(provision, fakebin, "--from", str(old))

@@ -69,7 +69,9 @@ def merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if v is None:
-            out.pop(k, None)  # helm deletes a key set to null
+            # A later file's null replaces; helm deletes it only where the chart's defaults have the
+            # key (helm v3.19.0 pkg/chartutil/coalesce.go), so the user-supplied values keep it.
+            out[k] = None
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
         else:

@@ -1,0 +1,23 @@
+"""The names of the hops the checks prove, in one place and one argument order: (area, cluster, primary).
+
+`cluster` is the cluster the check is about (the parametrized one), `primary` the
+topology's primary. The report's picture matches failures to hops by these names.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from conformance.topology import Cluster
+
+_NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
+    "logs": lambda c, p: f"{'' if c.is_primary else 'remote '}{c.name} Promtail → {p.name} Loki",
+    "metrics": lambda c, p: f"{c.name} Prometheus → {p.name} Prometheus (remote_write)",
+    "mesh": lambda c, p: f"{c.name} Envoy → {p.name} Prometheus{'' if c.is_primary else ' (remote_write)'}",
+    "kiali": lambda c, p: f"{p.name} Kiali → {c.name} API server",
+}
+
+
+def hop(area: str, cluster: Cluster, primary: Cluster) -> str:
+    """E.g. hop("logs", workstation, oke) == "remote workstation Promtail → oke Loki"."""
+    return _NAMES[area](cluster, primary)

@@ -1,0 +1,152 @@
+"""Which scrape jobs the stack must have up on each cluster, derived from the values the bring-up installs.
+
+A monitor renders when every switch it depends on is true in the chart's defaults merged with the
+cluster's values file; the project's own monitors are the stack/manifests files the bring-up applies
+there. Sources (docs/real-stack.md): prometheus-community/helm-charts at kube-prometheus-stack-88.5.3,
+charts/kube-prometheus-stack/values.yaml and templates/**/servicemonitor.yaml; the operator's job
+naming in prometheus-operator pkg/prometheus/promcfg.go (v0.93).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.manifests import MANIFESTS, load
+from conformance.stack import STACK_DIR, stack_namespace
+
+VALUES = STACK_DIR / "values"
+VERSIONS_FILE = STACK_DIR / "versions.yaml"
+# The values file the bring-up installs kube-prometheus-stack with, by role (conformance/provision/plan.py).
+VALUES_FILE = {"primary": VALUES / "kube-prometheus-stack.yaml", "remote": VALUES / "kube-prometheus-stack-remote.yaml"}
+# The stack/manifests monitors the bring-up applies, by role (plan.py's stack phase).
+PROJECT_MONITORS = {"primary": ("istiod-servicemonitor.yaml", "envoy-podmonitor.yaml"), "remote": ("envoy-podmonitor.yaml",)}
+
+# kube-prometheus-stack 88.5.3 values.yaml: the defaults of the switches that decide which monitors render.
+CHART_DEFAULTS: dict[str, Any] = {
+    "kubernetesServiceMonitors": {"enabled": True},
+    "kubeApiServer": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubelet": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubeControllerManager": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "coreDns": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubeDns": {"enabled": False},
+    "kubeEtcd": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubeScheduler": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubeProxy": {"enabled": True, "serviceMonitor": {"enabled": True}},
+    "kubeStateMetrics": {"enabled": True},
+    "kube-state-metrics": {"prometheus": {"monitor": {"enabled": True}}},
+    "nodeExporter": {"enabled": True},
+    "prometheus-node-exporter": {"prometheus": {"monitor": {"enabled": True}}},
+    "prometheusOperator": {"enabled": True, "serviceMonitor": {"selfMonitor": True}},
+    "prometheus": {"enabled": True, "serviceMonitor": {"selfMonitor": True}},
+    "alertmanager": {"enabled": True, "serviceMonitor": {"selfMonitor": True}},
+    "grafana": {"enabled": True, "serviceMonitor": {"enabled": True}},
+}
+
+
+@dataclass(frozen=True)
+class ChartMonitor:
+    """A ServiceMonitor of the chart: its name after the release, the job its targets get, its switches."""
+
+    name: str  # {release} is the Helm release name
+    job: str
+    switches: tuple[str, ...]
+
+
+# Job names: the operator sets job to the Service's name, then to the value of the Service label named by
+# spec.jobLabel when that label exists (promcfg.go). The chart's exporter Services carry `jobLabel: <job>`.
+CHART_MONITORS = (
+    ChartMonitor("{release}-apiserver", "apiserver",  # jobLabel component; Service default/kubernetes has component=apiserver
+                 ("kubernetesServiceMonitors.enabled", "kubeApiServer.enabled", "kubeApiServer.serviceMonitor.enabled")),
+    ChartMonitor("{release}-kubelet", "kubelet",  # jobLabel k8s-app; the operator's kubelet Service has k8s-app=kubelet
+                 ("kubernetesServiceMonitors.enabled", "kubelet.enabled", "kubelet.serviceMonitor.enabled")),
+    ChartMonitor("{release}-coredns", "coredns",
+                 ("kubernetesServiceMonitors.enabled", "coreDns.enabled", "coreDns.serviceMonitor.enabled")),
+    ChartMonitor("{release}-kube-dns", "kube-dns", ("kubernetesServiceMonitors.enabled", "kubeDns.enabled")),
+    ChartMonitor("{release}-kube-controller-manager", "kube-controller-manager",
+                 ("kubernetesServiceMonitors.enabled", "kubeControllerManager.enabled",
+                  "kubeControllerManager.serviceMonitor.enabled")),
+    ChartMonitor("{release}-kube-scheduler", "kube-scheduler",
+                 ("kubernetesServiceMonitors.enabled", "kubeScheduler.enabled", "kubeScheduler.serviceMonitor.enabled")),
+    ChartMonitor("{release}-kube-etcd", "kube-etcd",
+                 ("kubernetesServiceMonitors.enabled", "kubeEtcd.enabled", "kubeEtcd.serviceMonitor.enabled")),
+    ChartMonitor("{release}-kube-proxy", "kube-proxy",
+                 ("kubernetesServiceMonitors.enabled", "kubeProxy.enabled", "kubeProxy.serviceMonitor.enabled")),
+    # Subcharts: jobLabel app.kubernetes.io/name (kube-state-metrics 8.4.0) and jobLabel (node-exporter 4.56.1,
+    # whose Service the parent chart labels jobLabel: node-exporter).
+    ChartMonitor("{release}-kube-state-metrics", "kube-state-metrics",
+                 ("kubeStateMetrics.enabled", "kube-state-metrics.prometheus.monitor.enabled")),
+    ChartMonitor("{release}-prometheus-node-exporter", "node-exporter",
+                 ("nodeExporter.enabled", "prometheus-node-exporter.prometheus.monitor.enabled")),
+    # No jobLabel (or one naming a label the Service lacks, as grafana 12.11.1's "{{ .Release.Name }}"): the Service name.
+    ChartMonitor("{release}-operator", "{release}-operator",
+                 ("prometheusOperator.enabled", "prometheusOperator.serviceMonitor.selfMonitor")),
+    ChartMonitor("{release}-prometheus", "{release}-prometheus", ("prometheus.enabled", "prometheus.serviceMonitor.selfMonitor")),
+    ChartMonitor("{release}-alertmanager", "{release}-alertmanager",
+                 ("alertmanager.enabled", "alertmanager.serviceMonitor.selfMonitor")),
+    ChartMonitor("{release}-grafana", "{release}-grafana", ("grafana.enabled", "grafana.serviceMonitor.enabled")),
+)
+
+
+@dataclass(frozen=True)
+class RequiredJob:
+    """A scrape job the stack must have up: the job label its targets carry and the monitor that makes it."""
+
+    job: str
+    monitor: str  # "serviceMonitor/monitoring/kube-prometheus-stack-kubelet"
+    source: str  # where the requirement comes from, for the report
+
+    @property
+    def pool_prefix(self) -> str:
+        """Every endpoint of the monitor is one scrape pool '<monitor>/<endpoint index>'."""
+        return self.monitor + "/"
+
+    def owns(self, target: dict) -> bool:
+        return str(target.get("scrapePool", "")).startswith(self.pool_prefix)
+
+
+def merged(base: dict, overlay: dict) -> dict:
+    """Helm's coalescing of a values file over the chart's values: maps merge, anything else replaces."""
+    out = dict(base)
+    for key, value in (overlay or {}).items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def switch(values: dict, path: str) -> bool:
+    node: Any = values
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return bool(node)
+
+
+@cache
+def chart_release() -> str:
+    return yaml.safe_load(VERSIONS_FILE.read_text())["charts"]["kube-prometheus-stack"]["release"]
+
+
+def project_job(path: Path) -> RequiredJob:
+    """One of stack/manifests' monitors: a PodMonitor's job is '<namespace>/<name>' unless it sets jobLabel."""
+    doc = load(path)
+    kind = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}[doc["kind"]]
+    meta = doc["metadata"]
+    monitor = f"{kind}/{meta['namespace']}/{meta['name']}"
+    # A ServiceMonitor's job is its Service's name; istiod's Service is `istiod` (Istio 1.29.6,
+    # manifests/charts/istio-control/istio-discovery/templates/service.yaml). Targets match by pool anyway.
+    job = f"{meta['namespace']}/{meta['name']}" if kind == "podMonitor" else meta["name"]
+    return RequiredJob(job, monitor, f"stack/manifests/{path.name}")
+
+
+def required_jobs(role: str, values_file: Path | None = None) -> tuple[RequiredJob, ...]:
+    """The jobs a cluster of this role must have up, from the chart defaults merged with its values file."""
+    path = values_file or VALUES_FILE[role]
+    values = merged(CHART_DEFAULTS, yaml.safe_load(path.read_text()) or {})
+    release, namespace = chart_release(), stack_namespace()
+    jobs = [RequiredJob(m.job.format(release=release), f"serviceMonitor/{namespace}/{m.name.format(release=release)}",
+                        f"kube-prometheus-stack values ({path.name})")
+            for m in CHART_MONITORS if all(switch(values, s) for s in m.switches)]
+    return tuple(jobs) + tuple(project_job(MANIFESTS / name) for name in PROJECT_MONITORS[role])
