@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ from conformance.stack import stack_services
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
-from tests.proving_ground import PrometheusPair, start_pair
-from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS
+from tests.proving_ground import PrometheusPair
+from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, stack_prometheus_pair
 from tests.proving_stack import GRAFANA_PASSWORD, kiali_spec, start_grafana
 from tests.real.crds import all_crds
 from tests.real.kube import ControlPlane, LogRule, write_kubeconfig, kubeconfig_entry
@@ -101,6 +102,7 @@ class RealKubeGround:
     promtails: dict[str, FakePromtail] = field(default_factory=dict)
     relays: list[Relay] = field(default_factory=list)
     agent: "NodeAgent | None" = None
+    exits: ExitStack = field(default_factory=ExitStack)  # the Prometheus pair and its exporters
     startup_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -126,7 +128,7 @@ class RealKubeGround:
             p.stop()
         for s in (self.kiali, self.grafana, self.loki):
             s.stop()
-        self.pair.stop()
+        self.exits.close()
 
 
 def apply(api: kclient.ApiClient, docs: list[dict]) -> None:
@@ -236,12 +238,17 @@ def start_realkube_ground(folder: Path, ns: NetNamespace, grafana_log: str | Non
 
 def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: dict[str, list[LogRule]]) -> RealKubeGround:
     folder.mkdir(parents=True, exist_ok=True)
-    pair = start_pair(folder / "prometheus")
+    exits = ExitStack()
+    try:
+        pair = exits.enter_context(stack_prometheus_pair(folder / "prometheus"))  # every job the stack scrapes
+    except BaseException:
+        exits.close()
+        raise
     loki = FakeLoki().start()
     grafana = start_grafana(pair, loki, log_path=folder / "grafana-fake.log")
     kiali = FakeKiali(kiali_spec()).start()
     planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
-    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali)
+    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits)
     try:
         for c in planes:
             ground.promtails[c] = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{c}-unused.log",
