@@ -109,9 +109,9 @@ class RealKubeGround:
     def kubeconfig(self) -> Path:
         return self.folder / "kubeconfig"
 
-    def topology(self, name: str = "topology.yaml") -> Path:
+    def topology(self, name: str = "topology.yaml", kubeconfig: Path | None = None) -> Path:
         clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
-                     "context": f"kind-{c}", "kubeconfig": str(self.kubeconfig)} for c in self.planes]
+                     "context": f"kind-{c}", "kubeconfig": str(kubeconfig or self.kubeconfig)} for c in self.planes]
         return write_topology(self.folder, clusters, name)
 
     def api(self, cluster: str) -> kclient.ApiClient:

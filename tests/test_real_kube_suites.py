@@ -14,13 +14,14 @@ import tests.real as real
 from tests.proving_realkube import RealKubeGround, cri_line, new_namespace, start_realkube_ground
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.real import netns
-from tests.real.kube import LogRule
+from tests.real.kube import LogRule, kubeconfig_entry, write_kubeconfig
 from tests.suite_runner import SuiteRun, run_suites
 
 CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"
 REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
 PODS = "suites.test_platform::test_every_stack_pod_is_ready[{}]"
+TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
 AREAS = "(logs or metrics or platform or dashboards or kiali) and not upgrade"
 
@@ -46,15 +47,23 @@ def ground_for(tmp_path: Path, **options) -> Iterator[RealKubeGround]:
         ns.close()
 
 
+@pytest.fixture(scope="module")
+def ground(tmp_path_factory) -> Iterator[RealKubeGround]:
+    """One healthy ground for the checks that leave it as they found it."""
+    with ground_for(tmp_path_factory.mktemp("realkube")) as g:
+        yield g
+
+
 @pytest.fixture
-def ground(tmp_path: Path) -> Iterator[RealKubeGround]:
+def own_ground(tmp_path: Path) -> Iterator[RealKubeGround]:
+    """A ground of the test's own, for a test that breaks it."""
     with ground_for(tmp_path) as g:
         yield g
 
 
-def run(ground: RealKubeGround, *args: str, timeout: float = 240) -> SuiteRun:
+def run(ground: RealKubeGround, *args: str, timeout: float = 240, kubeconfig: Path | None = None) -> SuiteRun:
     with ground.ns:  # the child pytest, and every connection it makes, inside the proving ground's namespace
-        return run_suites(ground.folder, "--topology", str(ground.topology()), *args, timeout=timeout)
+        return run_suites(ground.folder, "--topology", str(ground.topology(kubeconfig=kubeconfig)), *args, timeout=timeout)
 
 
 def outcome(result: SuiteRun, case: str) -> str:
@@ -86,8 +95,9 @@ def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: R
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
 
 
-def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(ground: RealKubeGround) -> None:
+def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(own_ground: RealKubeGround) -> None:
     """Delete the Loki pod: the endpoints controller empties loki-stack's Endpoints; the real proxy answers 503."""
+    ground = own_ground
     with ground.ns:
         core = kclient.CoreV1Api(ground.api("oke"))
         core.delete_namespaced_pod("loki-stack-0", "monitoring", grace_period_seconds=0)
@@ -120,3 +130,25 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(tmp_path: P
     assert "last 20 lines (previous container):" in failure
     assert 'error="yaml: unmarshal errors"' in failure
     assert result.seconds < 30
+
+
+def test_remote_api_server_refusing_is_a_precondition_with_the_real_status(ground: RealKubeGround, tmp_path: Path) -> None:
+    """Real authentication (a certificate of another CA: 401) and real RBAC (a user bound to nothing: 403)."""
+    oke, ws = ground.planes["oke"], ground.planes["workstation"]
+    stranger = kubeconfig_entry("workstation", ws.server, ws.pki, "admin")
+    stranger["users"] = kubeconfig_entry("workstation", ws.server, oke.pki, "admin")["users"]  # oke's CA signed it
+    for fault, status, remote in (("stranger", "401", stranger),
+                                  ("rbac", "403", kubeconfig_entry("workstation", ws.server, ws.pki, "nobody"))):
+        kubeconfig = write_kubeconfig(tmp_path / f"kubeconfig-{fault}",
+                                      [kubeconfig_entry("oke", oke.server, oke.pki, "admin"), remote])
+        result = run(ground, "-m", "platform", "-k", "workstation", kubeconfig=kubeconfig)
+        targets, pods = result.failure(TARGETS.format("workstation")), result.failure(PODS.format("workstation"))
+        assert ("workstation Prometheus GET /api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-prometheus:9090"
+                f"/proxy/api/v1/targets answered {status}") in targets, targets
+        assert f"conformance → workstation API server: list pods in monitoring: {status}" in pods, pods
+        if fault == "rbac":  # the RBAC authorizer's own words at v1.35.0, which the fake kube-apiserver repeats
+            assert 'User \\"conformance-nobody\\" cannot get resource \\"services/proxy\\" in API group \\"\\" in the namespace \\"monitoring\\"' in targets, targets
+            assert 'cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"monitoring\\"' in pods, pods
+        for case in (TARGETS.format("workstation"), PODS.format("workstation")):
+            assert outcome(result, case) == "precondition", result.failure(case)
+        assert result.seconds < 30

@@ -38,6 +38,7 @@ CLIENTS = {
     "controller-manager": ("system:kube-controller-manager", None),
     "scheduler": ("system:kube-scheduler", None),
     "kwok": ("system:kwok", "system:masters"),  # kwokctl gives kwok the admin cert
+    "nobody": ("conformance-nobody", None),  # authenticated, bound to nothing: what RBAC refuses
 }
 LOG_NAMESPACES = ("monitoring", "istio-system", "conformance-canary", "sample")
 
