@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Iterator
@@ -17,24 +16,6 @@ from tests.real.registry import node_kubernetes_version
 
 ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-
-def namespace_holders(ns_id: str) -> list[int]:
-    """Pids of processes whose any thread is in network namespace ns_id."""
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == ns_id:
-                    pids.append(int(pid))
-                    break
-            except OSError:
-                continue
-    return pids
 
 
 @pytest.fixture
@@ -78,7 +59,7 @@ def test_two_control_planes_start_serve_and_leave_nothing_behind(ns: netns.NetNa
             for plane in planes.values():
                 plane.stop()
     assert pids and not [pid for pid in pids if running(pid)]
-    assert namespace_holders(ns.id) == []
+    assert netns.holders(ns.id) == []
 
 
 def test_deployment_scale_scheduling_kwok_lifecycle_and_deletion(ns: netns.NetNamespace, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def ground_for(tmp_path: Path, **options) -> Iterator[RealKubeGround]:
             yield g
         finally:
             g.stop()
+        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
     finally:
         ns.close()
 

@@ -92,3 +92,21 @@ class NetNamespace:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def holders(ns_id: str) -> list[int]:
+    """Pids with a thread in namespace ns_id: empty once everything started inside has stopped."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == ns_id:
+                    pids.append(int(pid))
+                    break
+            except OSError:
+                continue
+    return pids
