@@ -12,7 +12,7 @@ from conformance.eventually import NotYet, Wait, eventually
 from conformance.exposition import parse_samples
 from conformance.http import APIError, HTTPService
 from conformance.remote_write import sender_snapshot
-from conformance.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_COUNTERS
+from conformance.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_METRICS
 from tests.proving_ground import operator_labels
 from tests.real import REGISTRY
 
@@ -115,7 +115,7 @@ def test_sender_metrics_are_the_ones_the_suite_reads(primary, remote):
     wait_for_remote_series(primary)
     samples = parse_samples(remote.http.request("GET", "/metrics").text)
     write_url = f"{primary.http.base_url}/api/v1/write"
-    for name in QUEUE_COUNTERS.values():
+    for name in QUEUE_METRICS.values():
         queues = [s.labels for s in samples if s.name == name]
         if name == DROPPED:
             # 3.14: a vector by `reason` (too_old, dropped_series, ...), absent until the first drop; read as 0.
@@ -127,7 +127,7 @@ def test_sender_metrics_are_the_ones_the_suite_reads(primary, remote):
     assert any(s.name == HIGHEST_IN and s.value > 0 for s in samples)
     snap = sender_snapshot(remote)
     [queue] = snap.queues.values()
-    assert queue.url == write_url and queue.sent > 0 and queue.failed == 0 and queue.dropped == 0 and queue.highest_sent > 0
+    assert queue.url == write_url and queue.attempted > 0 and queue.failed == 0 and queue.dropped == 0 and queue.highest_sent > 0
 
 
 def test_receiver_from_flags_agrees_with_the_probe(primary, remote):
