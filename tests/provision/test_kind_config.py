@@ -142,21 +142,10 @@ out()
 
 
 @pytest.fixture(scope="session")
-def real_kind(tmp_path_factory) -> Path:
-    """kind at the pinned version, built from its Go module (go install, the Go module proxy)."""
-    import shutil
-    import subprocess
-
-    from conformance.provision.versions import load_versions
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("go is not installed: the real kind cannot be built here")
-    version = load_versions().tools["kind"].version
-    gobin = tmp_path_factory.mktemp("gobin")
-    done = subprocess.run([go, "install", f"sigs.k8s.io/kind@{version}"], env={**__import__("os").environ,
-                          "GOBIN": str(gobin)}, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"go install sigs.k8s.io/kind@{version}: {done.stderr[-500:]}"
-    return gobin / "kind"
+def real_kind() -> Path:
+    """kind at the pinned version, from the real-servers layer (built once with Go, cached by version)."""
+    from tests.real import require
+    return require("kind")
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

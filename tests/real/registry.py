@@ -70,6 +70,8 @@ def version_of(key: str) -> str:
     """The stack's pin for key (stack/versions.yaml apps:), else tests/real/pins.yaml's."""
     if key == "kubernetes":
         return node_kubernetes_version()
+    if key == "kind":  # a tool of the bring-up, pinned with its checksums under tools:
+        return load_versions().tools["kind"].version
     apps = load_versions().apps
     if key in apps:
         return apps[key]
@@ -118,4 +120,6 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
       for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
     Binary("etcd", module="go.etcd.io/etcd/server/v3", command="go.etcd.io/etcd/server/v3", version_key="etcd"),
     Binary("kwok", module="sigs.k8s.io/kwok", command="sigs.k8s.io/kwok/cmd/kwok", version_key="kwok"),
+    # The bring-up's kind, built to capture the kubeadm config it really writes (tests/provision/test_kind_config.py).
+    Binary("kind", module="sigs.k8s.io/kind", command="sigs.k8s.io/kind", version_key="kind"),
 ]}
