@@ -3,6 +3,14 @@
 One FakeKubeAPI is one cluster. Paths, JSON shapes, status codes and `Status` error texts follow
 kube-apiserver (see kube_objects.py); pods move Pending -> Running -> Succeeded on a short clock.
 Watch is refused with a 400 (see `WATCH_REFUSED`): list and poll instead.
+
+The real control plane (tests/real/kube.py: kube-apiserver 1.35 with etcd, kcm, scheduler and kwok in a
+network namespace) now shows every fault this fake has a switch for: auth and RBAC refusals, expired
+credentials, image-pull errors, missing CRDs, endpoints not ready, crash loops, slow pod starts. This fake
+stays only for what a real one cannot be made to show, or not on every machine:
+- exact sub-second timings under --timeout-scale (the namespace controller's and kubelet's pace are not ours);
+- 5xx, 429 and dropped connections from the API server itself, and malformed answers;
+- machines without root or Linux network namespaces (macOS laptops), where the real ground cannot start.
 """
 
 from __future__ import annotations
