@@ -11,12 +11,15 @@ of the issue's table (the same knobs) and runs every row at the real timeouts.
 
 from __future__ import annotations
 
+import re
+import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
@@ -24,7 +27,7 @@ from suites.test_dashboards import PROVISION_WAIT
 from suites.test_mesh import SCRAPE_WAIT
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana
-from tests.proving_ground import PrometheusPair, free_port, start_prometheus
+from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
 from tests.proving_stack import (GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, declared_dashboards,
                                  start_stack)
 from tests.suite_runner import SuiteRun, run_suites
@@ -172,6 +175,17 @@ def pool_job(pool: str, url: str, path: str) -> dict:
     return {"job_name": pool, "metrics_path": path, "static_configs": [{"targets": [urlsplit(url).netloc]}]}
 
 
+def wait_for_counter(process: PrometheusProcess, name: str, timeout: float = 60.0) -> None:
+    """Block until one of a real Prometheus' own counters (summed over its series) is above zero."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{process.url}/metrics", timeout=5).text
+        if sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", text, re.MULTILINE)) > 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"prometheus {process.name}: {name} still 0 after {timeout} s")
+
+
 @contextmanager
 def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
     """The whole stack on loopback with `fault` in place before the run starts, as on a stack running a while."""
@@ -192,7 +206,12 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
                                   scrape_jobs=jobs["workstation"])
         cleanup.callback(remote.stop)
         pair = PrometheusPair(primary, remote)
-        if fault.receiver and not fault.refused_remote_write:
+        # The sender's counters show the fault before the run, as they would on a stack that has run a while.
+        if fault.refused_remote_write:
+            wait_for_counter(remote, "prometheus_remote_storage_samples_retried_total")
+        elif not fault.receiver:
+            wait_for_counter(remote, "prometheus_remote_storage_samples_failed_total")
+        else:
             pair.wait_until_remote_arrives(jobs=len(jobs["workstation"]) + 1, timeout=60)
         urls = {c: (f"http://127.0.0.1:{free_port()}/loki/api/v1/push" if u == "closed" else u)
                 for c, u in (fault.promtail_urls or {}).items()}
@@ -206,11 +225,12 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
         yield stack
 
 
-def run_fault(folder: Path, fault: Fault, timeout_scale: float | None = None) -> tuple[SuiteRun, ProvingStack]:
+def run_fault(folder: Path, fault: Fault, timeout_scale: float | None = None,
+              topology: Callable[[ProvingStack], Path] = ProvingStack.topology) -> tuple[SuiteRun, ProvingStack]:
     """The whole run of fault.markers with the fault in place; the stack is stopped when this returns."""
     scale = fault.timeout_scale if timeout_scale is None else timeout_scale
     with proving_ground(folder, fault) as stack:
-        run = run_suites(folder, "--topology", str(stack.topology()), "-m", fault.markers,
+        run = run_suites(folder, "--topology", str(topology(stack)), "-m", fault.markers,
                          "--timeout-scale", f"{scale:g}", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}, timeout=600)
     return run, stack
 
