@@ -70,7 +70,7 @@ class Fault:
     loki_down: bool = False
     dashboards: Callable[[list[dict]], list[dict]] | None = None  # edits Grafana's dashboard specs
     breaks: Callable[[ProvingStack], None] | None = None  # breaks the running stack before the run
-    expect: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # case -> (outcome, headline parts)
+    expect: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # case -> (outcome, [in the headline, elsewhere...])
     waits: float = 0.0  # seconds of check timeouts the run must sit out (at timeout scale 1)
     timeout_scale: float = 1.0  # the self-test's --timeout-scale (the benchmark runs at 1)
 
@@ -253,3 +253,19 @@ def test_each_broken_hop_gets_its_exact_verdict_in_time(tmp_path, fault, record_
             assert part in failure, f"{case}: {part!r} not in\n{failure}"
     assert run.code == (0 if fault.name == "healthy" else 1), run.output[-3000:]
     assert run.seconds < fault.bound(), f"{run.seconds:.1f} s > {fault.bound():.0f} s\n{run.output[-3000:]}"
+
+
+def test_a_rejected_dashboard_is_named_at_once_from_the_grafana_pods_log(tmp_path, prometheus_pair):
+    """The provisioning check's fast path through the service proxy: the rejection read from the Grafana pod's log."""
+    from tests.proving_kube import start_kube_stack
+
+    stack = start_kube_stack(tmp_path / "stack", prometheus_pair, dashboards=first_dashboard_wrapped(declared_dashboards()))
+    try:
+        run = run_suites(stack.folder, "--topology", str(stack.topology()), "-m", "dashboards", "-k", "provisioned_in")
+    finally:
+        stack.stop()
+    failure = run.failure(PROVISIONED)
+    assert run.properties(PROVISIONED)["outcome"] == "failed", failure
+    assert headline(failure).startswith(f"oke Grafana provisioning: Grafana's provisioning rejected {FIRST_DASHBOARD}: "
+                                        "Dashboard title cannot be empty"), failure
+    assert run.seconds < RUN_SECONDS  # not the 90 s PROVISION_WAIT
