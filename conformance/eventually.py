@@ -71,6 +71,7 @@ def eventually(
     what: str,
     wait: Wait = Wait(),
     diagnose: Callable[[], str] | None = None,
+    unreachable_is_final: bool = False,
 ) -> T:
     """Call probe until it returns (wait.converge times in a row); return its last value.
 
@@ -81,6 +82,7 @@ def eventually(
     transient one (timeout, refused connection, 429, 5xx) is waited out, and when the
     wait ends on an unreachable service the TimedOut names that service.
     diagnose() may add a clause to the timeout's headline (e.g. what Loki does have).
+    unreachable_is_final makes that unreachable ending final (a short readiness check establishes the hop broken).
     """
     timeout = wait.scaled()
     start = time.monotonic()
@@ -144,7 +146,8 @@ def eventually(
             raise TimedOut(f"conformance → {unreachable.service}",
                            f"{unreachable.service} still unreachable when the wait ended after {elapsed:.0f} s: "
                            f"{unreachable.reason}",
-                           f"while waiting for: {what} ({hop}) at {unreachable.url}\n{evidence}") from None
+                           f"while waiting for: {what} ({hop}) at {unreachable.url}\n{evidence}",
+                           final=unreachable_is_final) from None
         headline = f"{what} after {elapsed:.0f} s"
         if extra:
             headline += f"; {extra}"

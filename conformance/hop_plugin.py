@@ -6,7 +6,8 @@ judges `logs[<remote>]` (a precondition, or a failure raised with final=True,
 marks it broken) and needs both keys: if either is known broken, the check
 stops at once, before it starts and between the attempts of its waits.
 `{remote}`, `{cluster}` and `{primary}` are the names of the clusters the check
-runs for.
+runs for; a key with `{each}` stands for one key per cluster of the topology
+(`needs=["logs[{each}]"]`: a check about every cluster's logs).
 """
 
 from __future__ import annotations
@@ -54,14 +55,24 @@ def _names(item: pytest.Item) -> dict[str, str]:
     return names
 
 
+def _keys(item: pytest.Item, templates, names: dict[str, str]) -> list[str]:
+    keys = []
+    for template in templates:
+        if "{each}" not in template:
+            keys.append(template.format_map(names))
+        elif TOPOLOGY in item.config.stash:
+            keys += [template.format_map({**names, "each": n}) for n in topology_of(item.config).names]
+    return keys
+
+
 def declared(item: pytest.Item) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(judged, needed) hop keys of a check, with its clusters' names filled in."""
     names = _names(item)
     judged: list[str] = []
     needed: list[str] = []
     for marker in item.iter_markers("hop"):
-        judged += [k.format_map(names) for k in marker.args]
-        needed += [k.format_map(names) for k in marker.kwargs.get("needs", ())]
+        judged += _keys(item, marker.args, names)
+        needed += _keys(item, marker.kwargs.get("needs", ()), names)
     return tuple(judged), tuple(dict.fromkeys(judged + needed))
 
 
@@ -97,5 +108,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         judged, _ = declared(item)
         assert isinstance(exc, CheckFailure)
         for key in judged:
-            board.record(hopboard.Broken(key=key, hop=exc.hop, check=check_name(item.nodeid), headline=exc.diagnosis))
+            if isinstance(exc, hopboard.KnownBroken):  # passed on: the check that established it stays the one named
+                board.record(hopboard.Broken(key, exc.known.hop, exc.known.check, exc.known.headline))
+            else:
+                board.record(hopboard.Broken(key=key, hop=exc.hop, check=check_name(item.nodeid), headline=exc.diagnosis))
     return report
+
+
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection and pytest's own grouping by parameter
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if any(item.get_closest_marker("hop") for item in items):
+        items[:] = ordered_by_hops(items)
+
+
+def ordered_by_hops(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Items reordered so that a check that judges a hop runs before the checks that need it; otherwise as given.
+
+    Without xdist this is what lets a dependent stop at once: the check that can establish the break has run.
+    """
+    declared_hops = [declared(item) for item in items]
+    judges: dict[str, set[int]] = {}
+    for i, (judged, _) in enumerate(declared_hops):
+        for key in judged:
+            judges.setdefault(key, set()).add(i)
+    after = [{j for key in needed if key not in judged for j in judges.get(key, ()) if j != i}
+             for i, (judged, needed) in enumerate(declared_hops)]
+    placed: list[int] = []
+    left = list(range(len(items)))
+    while left:
+        done = set(placed)
+        ready = next((i for i in left if after[i] <= done), left[0])  # left[0]: a cycle keeps the given order
+        placed.append(ready)
+        left.remove(ready)
+    return [items[i] for i in placed]

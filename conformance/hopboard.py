@@ -81,6 +81,14 @@ def reset(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
+class KnownBroken(PreconditionUnmet):
+    """A check stopped because a hop it needs is known broken; `known` says which check established it."""
+
+    def __init__(self, known: Broken) -> None:
+        super().__init__(known.hop, f"cannot work, as {known.check} established: {known.headline}")
+        self.known = known
+
+
 def raise_if_known_broken() -> None:
     """Stop the running check at once when another check has established that a hop it needs cannot work."""
     needs = _current.get()
@@ -88,7 +96,7 @@ def raise_if_known_broken() -> None:
         return
     known = needs.board.broken(needs.keys)
     if known is not None:
-        raise PreconditionUnmet(known.hop, f"cannot work, as {known.check} established: {known.headline}")
+        raise KnownBroken(known)
 
 
 def board_from_env() -> Board | None:

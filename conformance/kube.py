@@ -151,6 +151,13 @@ class KubeAccess:
         except urllib3.exceptions.HTTPError as e:
             raise PreconditionUnmet(self.hop, f"{what}: API server unreachable at {self.server} ({type(e).__name__})") from None
 
+    def pod_logs(self, what: str, namespace: str, selector: str, container: str | None, since_seconds: int) -> str:
+        """The recent log of one container of every pod matching selector, pods one after another."""
+        core = self.core()
+        pods = self.call(f"list {what} pods", core.list_namespaced_pod, namespace, label_selector=selector).items
+        return "\n".join(self.call(f"read {what}'s log", core.read_namespaced_pod_log, pod.metadata.name, namespace,
+                                    container=container, since_seconds=since_seconds) for pod in pods)
+
     def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One decoded key of a Secret; the value is registered for redaction before it is returned."""
         secret = self.with_fresh_credentials(self.core().read_namespaced_secret, name, namespace, _request_timeout=10)

@@ -20,7 +20,8 @@ from conformance.stack import stack_services
 
 PROVIDERS = ("kind", "existing", "endpoints")
 ROLES = ("primary", "remote")
-CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "log_canary", "grafana_log")
+CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "log_canary", "grafana_log",
+                "prometheus_log")
 SERVICE_KEYS = ("url", "auth")
 AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
 # A cluster name becomes a label value and a kind cluster name: keep it DNS-safe.
@@ -68,6 +69,7 @@ class Cluster:
     services: dict[str, ServiceOverride] = field(default_factory=dict)
     log_canary_file: Path | None = None
     grafana_log_file: Path | None = None
+    prometheus_log_file: Path | None = None  # endpoints: the cluster Prometheus's own log (remote-write errors)
 
     @property
     def is_primary(self) -> bool:
@@ -190,6 +192,7 @@ class _Parser:
             services=services,
             log_canary_file=self.file_ref(item.get("log_canary"), f"{key}.log_canary"),
             grafana_log_file=self.file_ref(item.get("grafana_log"), f"{key}.grafana_log"),
+            prometheus_log_file=self.file_ref(item.get("prometheus_log"), f"{key}.prometheus_log"),
         )
 
     def services(self, raw: Any, role: str, key: str) -> dict[str, ServiceOverride]:

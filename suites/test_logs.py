@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pytest
 
@@ -11,7 +12,7 @@ from conformance.canary import Follower, follow, new_tag
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.hops import hop
-from conformance.http import APIError
+from conformance.http import APIError, ServiceError, single_attempts
 from conformance.outcomes import Failed
 
 pytestmark = pytest.mark.logs
@@ -20,18 +21,32 @@ pytestmark = pytest.mark.logs
 # ingester has it; 60 s leaves room for a cold agent. The line is followed on
 # Loki's tail; where that is refused, polls are at most 1 s apart.
 CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
+# Loki's /ready answers at once when Loki runs, and an answer on its way is awaited (request timeout),
+# so a few seconds only bound the retries of refused connections. A Loki still unreachable then is
+# down, and every check that needs it stops instead of waiting its own minute.
+LOKI_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
 LABEL_WAIT = Wait(timeout=60, delay=1, max_delay=5)
-DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least
+DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least, from the first canary on
 LOOKBACK = 300  # seconds of Loki searched around the canary
 
 
+@dataclass(frozen=True)
+class Discards:
+    """Loki's discarded-sample counters by reason, and when they were read (time.monotonic())."""
+
+    by_reason: dict[str, float]
+    at: float
+
+
 @pytest.fixture(scope="session")
-def discards_at_start(loki) -> dict[str, float] | None:
-    """Loki's discarded-sample counters by reason when the logs checks began (None: not reachable)."""
+def discards_at_start(loki) -> Discards | None:
+    """Loki's discarded-sample counters when the logs checks began (None: not reachable)."""
     try:
-        return _discards(loki)
-    except APIError as e:
-        if e.transient:  # e.g. 503 while Loki has no ready pod: the checks' own waits report it, with their hop
+        with single_attempts():  # a baseline, best effort: an unreachable Loki is the readiness check's verdict
+            counts = _discards(loki)
+            return None if counts is None else Discards(counts, time.monotonic())
+    except ServiceError as e:
+        if e.transient:  # unreachable, or 503 while Loki has no ready pod: the readiness check and the waits say so
             return None
         raise
 
@@ -55,7 +70,21 @@ def streams_summary(loki, cluster_name: str, now: float) -> str:
     return f"Loki has {len(streams)} streams with cluster={cluster_name}; the newest entry is {now - newest:.0f} s old"
 
 
+@pytest.mark.hop("loki[{primary}]")
+@pytest.mark.requirement("must")
+def test_primary_loki_is_ready(primary, loki):
+    """The primary Loki answers ready; unreachable, it is down and the logs checks stop at once."""
+    def probe():
+        ready, body = loki.ready()
+        if not ready:
+            raise NotYet(f"GET /ready answered 503: {body or '(empty body)'}")
+
+    eventually(probe, hop=f"conformance → {primary.name} Loki", what="Loki not ready", wait=LOKI_READY_WAIT,
+               unreachable_is_final=True)
+
+
 @pytest.mark.writes
+@pytest.mark.hop("logs[{cluster}]", needs=["loki[{primary}]"])
 @pytest.mark.requirement("must")
 def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, access, emitter, discards_at_start, record_property):
     """A uniquely tagged line emitted in the cluster shows up in the primary Loki under cluster=<cluster>."""
@@ -78,21 +107,23 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, access, emi
         record_property("log_canary_tail", follower.tail_error)
     if seen.labels.get("cluster") != cluster.name:
         carried = f"cluster={seen.labels['cluster']}" if "cluster" in seen.labels else "no cluster label"
+        # The agent's labels are its configuration: no later line can arrive differently.
         raise Failed(name, f"the canary line arrived with {carried}, not cluster={cluster.name}",
-                     f"its labels: {seen.labels}\nline: {line.text}")
+                     f"its labels: {seen.labels}\nline: {line.text}", final=True)
     # Loki 2.9.3 gives no receive time of its own (a tail entry is [timestamp, line]): the arrival here is it.
     record_property("log_propagation_seconds", round(max(0.0, seen.seen_at - line.emitted_at), 3))
     record_property("log_canary_seen_at", f"{seen.seen_at:.3f}")  # wall clock, to line up with other records
 
 
-def _discards_grown(loki, before: dict[str, float] | None) -> str:
+def _discards_grown(loki, before: Discards | None) -> str:
     """Loki's discard reasons that grew since the logs checks began, e.g. 'rate_limited: 3'."""
     if before is None:
         return ""
-    now = _discards(loki) or {}
-    return ", ".join(f"{r}: {n - before.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > before.get(r, 0.0))
+    was, now = before.by_reason, _discards(loki) or {}
+    return ", ".join(f"{r}: {n - was.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > was.get(r, 0.0))
 
 
+@pytest.mark.hop(needs=["loki[{primary}]", "logs[{each}]"])
 @pytest.mark.requirement("must")
 def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_property):
     """The primary Loki's `cluster` label values include every cluster of the topology."""
@@ -113,15 +144,17 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
     record_property("loki_cluster_values", ",".join(sorted(values)))
 
 
+@pytest.mark.hop(needs=["loki[{primary}]"])
 @pytest.mark.requirement("should")
 def test_loki_discards_nothing(primary, loki, discards_at_start, record_property):
     """Loki's discarded-sample counters do not grow while the checks run."""
     if discards_at_start is None:
         pytest.skip(f"Loki's own metrics (/metrics) are not reachable on {primary.name}")
-    time.sleep(DISCARD_WINDOW * timeout_scale())  # stretches like the waits
+    watched = time.monotonic() - discards_at_start.at  # the canaries ran inside the window already
+    time.sleep(max(0.0, DISCARD_WINDOW * timeout_scale() - watched))  # stretches like the waits
     now = _discards(loki) or {}
-    grown = {reason: now[reason] - discards_at_start.get(reason, 0.0) for reason in now
-             if now[reason] > discards_at_start.get(reason, 0.0)}
+    start = discards_at_start.by_reason
+    grown = {reason: now[reason] - start.get(reason, 0.0) for reason in now if now[reason] > start.get(reason, 0.0)}
     record_property("loki_discarded_samples", int(sum(grown.values())))
     if grown:
         reasons = ", ".join(f"{reason}: {count:.0f}" for reason, count in sorted(grown.items()))

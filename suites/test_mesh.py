@@ -85,6 +85,9 @@ def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property
     record_property("envoy_targets", len(targets))
 
 
+# A remote's Envoy series travel its remote-write hop (metrics[...] covers a disabled receiver too); no check
+# judges metrics[<primary>] or sender[<primary>], so for the primary only its Prometheus counts.
+@pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]", "sender[{cluster}]"])
 @pytest.mark.requirement("must")
 @pytest.mark.hop(needs=["envoy[{cluster}]"])
 def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_prometheus, access, record_property):
@@ -104,6 +107,7 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
     record_property("envoy_series", count)
 
 
+@pytest.mark.hop(needs=["prometheus[{primary}]"])
 @pytest.mark.requirement("must")
 def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_property):
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
@@ -121,6 +125,7 @@ def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_
 
 
 @pytest.mark.writes
+@pytest.mark.hop(needs=["prometheus[{primary}]", "receiver[{primary}]", "metrics[{remote}]", "sender[{remote}]"])
 @pytest.mark.requirement("must")
 @pytest.mark.hop(needs=["envoy[{remote}]", "envoy[{primary}]"])  # the client's sidecar reports source, the server's destination
 def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, record_property):

@@ -9,11 +9,13 @@ import pytest
 from conformance.clients.prometheus import RECEIVER_SETTING
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.remote_write import explain_missing_series, scrape_interval_seconds, sender_snapshot
+from conformance.remote_write import (LogSource, describe_last_error, explain_missing_series, retrying_undelivered,
+                                      scrape_interval_seconds, sender_snapshot, undelivered)
 from conformance.access import ServiceAbsent
 from conformance.hops import hop
-from conformance.http import APIError, Unreachable
+from conformance.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
+from conformance.stack import stack_services
 
 pytestmark = pytest.mark.metrics
 
@@ -29,6 +31,10 @@ CHART_SCRAPE_INTERVAL = 30.0
 # at all and a failing queue looks healthy (at the chart's 30 s interval, 5 of 6 times).
 SENDER_WINDOW = 5.0
 SEND_DEADLINE = 5.0
+# Prometheus's /-/ready answers at once when it runs (see LOKI_READY_WAIT in test_logs for the bound).
+PROMETHEUS_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
+# The sender's log searched for its last send error; it repeats a line at most once a minute (logging.Dedupe).
+SENDER_LOG_SECONDS = 600
 
 
 def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str) -> None:
@@ -46,6 +52,33 @@ def sender_or_none(access, remote) -> PrometheusClient | None:
         return None
 
 
+def sender_log(access, remote) -> LogSource:
+    """Where the remote Prometheus's own log is read: its pod (Kubernetes access), else the topology's file."""
+    if remote.has_kube:
+        spec = stack_services()["prometheus"]
+        kube = access.kube(remote)
+        return LogSource(lambda: kube.pod_logs(f"{remote.name} Prometheus", spec.namespace, spec.pod_selector,
+                                               spec.container, SENDER_LOG_SECONDS))
+    if remote.prometheus_log_file is not None:
+        return LogSource(lambda: remote.prometheus_log_file.read_text(errors="replace"))
+    return LogSource(None, f"cluster {remote.name} has provider endpoints and no prometheus_log file")
+
+
+def stop_if_never_delivered(sender: PrometheusClient | None, log: LogSource, hop_name: str) -> None:
+    """Fail final when the sender never delivered a sample and retries: recoverable errors are retried forever."""
+    if sender is None:
+        return
+    try:
+        stuck = undelivered(sender_snapshot(sender))
+    except ServiceError:  # the sender is not the hop judged here; its own check reports it unreachable
+        return
+    if stuck:
+        raise Failed(hop_name, "; ".join(retrying_undelivered(q, log) for q in stuck),
+                     "prometheus_remote_storage_queue_highest_sent_timestamp_seconds is 0 (no batch ever sent) and "
+                     "samples_retried_total grows: Prometheus retries recoverable errors (connection, 5xx, 429) forever",
+                     final=True)
+
+
 def remote_scrape_interval(sender: PrometheusClient | None) -> float:
     """The remote's global scrape interval; the chart's 30 s when the remote cannot be asked."""
     if sender is None:
@@ -56,36 +89,54 @@ def remote_scrape_interval(sender: PrometheusClient | None) -> float:
         return CHART_SCRAPE_INTERVAL
 
 
+@pytest.mark.hop("prometheus[{primary}]")
+@pytest.mark.requirement("must")
+def test_primary_prometheus_is_ready(primary, primary_prometheus):
+    """The primary Prometheus answers ready; unreachable, it is down and the metrics checks stop at once."""
+    def probe():
+        ready, body = primary_prometheus.ready()
+        if not ready:
+            raise NotYet(f"GET /-/ready answered 503: {body or '(empty body)'}")
+
+    eventually(probe, hop=f"conformance → {primary.name} Prometheus", what="Prometheus not ready",
+               wait=PROMETHEUS_READY_WAIT, unreachable_is_final=True)
+
+
+@pytest.mark.hop("receiver[{primary}]", needs=["prometheus[{primary}]"])
 @pytest.mark.requirement("must")
 def test_primary_accepts_remote_write(primary, primary_prometheus, read_only):
     """The primary's Prometheus runs the remote-write receiver."""
     receiver_or_fail(primary, primary_prometheus, read_only, f"remote Prometheus → {primary.name} Prometheus")
 
 
+@pytest.mark.hop("metrics[{remote}]", needs=["prometheus[{primary}]", "receiver[{primary}]", "sender[{remote}]"])
 @pytest.mark.requirement("must")
 def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
     """Every remote cluster's series are on the primary with cluster=<name>."""
     name = hop("metrics", remote, primary)
     receiver_or_fail(primary, primary_prometheus, read_only, name)
+    sender, log = sender_or_none(access, remote), sender_log(access, remote)
     started = time.monotonic()
 
     def probe():
         result = primary_prometheus.query(f'count(up{{cluster="{remote.name}"}})')
         if not result:
+            stop_if_never_delivered(sender, log, name)
             clusters = sorted({s["metric"].get("cluster", "") for s in primary_prometheus.query("count by (cluster) (up)")})
             raise NotYet(f"no up{{cluster=\"{remote.name}\"}} on the primary; cluster values there: {clusters}")
         return int(float(result[0]["value"][1]))
 
     count = eventually(probe, hop=name, what=f"no series with cluster={remote.name}", wait=SERIES_WAIT,
-                       diagnose=lambda: explain_missing_series(sender_or_none(access, remote), remote.name))
+                       diagnose=lambda: explain_missing_series(sender, remote.name, log))
     record_property("remote_targets_on_primary", count)
     record_property("remote_series_wait_seconds", round(time.monotonic() - started, 2))
 
 
+@pytest.mark.hop(needs=["prometheus[{primary}]", "receiver[{primary}]", "metrics[{remote}]", "sender[{remote}]"])
 @pytest.mark.requirement("must")
 def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, record_property):
     """The newest remote sample on the primary is younger than the remote's scrape interval plus a margin."""
-    sender = sender_or_none(access, remote)
+    sender, log = sender_or_none(access, remote), sender_log(access, remote)
     interval = remote_scrape_interval(sender)
     margin = FRESHNESS_MARGIN * timeout_scale()  # slow CI sends late as well as answering late
     limit = interval + margin
@@ -99,15 +150,16 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
         return evaluated_at - newest
 
     age = eventually(probe, hop=name, what=f"no series with cluster={remote.name}", wait=SERIES_WAIT,
-                     diagnose=lambda: explain_missing_series(sender, remote.name))
+                     diagnose=lambda: explain_missing_series(sender, remote.name, log))
     record_property("remote_write_sample_age_seconds", round(age, 2))
     record_property("remote_scrape_interval_seconds", interval)
     if age > limit:
         raise Failed(name, f"the newest sample with cluster={remote.name} is {age:.0f} s old; "
                            f"expected under {limit:.0f} s (scrape interval {interval:.0f} s + {margin:.0f} s)",
-                     explain_missing_series(sender, remote.name))
+                     explain_missing_series(sender, remote.name, log))
 
 
+@pytest.mark.hop("sender[{remote}]")  # its own key: a receiver found disabled does not silence the sender's account
 @pytest.mark.requirement("should")
 def test_remote_write_sender_is_healthy(remote, primary, access, record_property):
     """The remote's remote-write queues fail and drop nothing, and their lag does not grow."""
@@ -115,9 +167,11 @@ def test_remote_write_sender_is_healthy(remote, primary, access, record_property
     if sender is None:
         pytest.skip(f"prometheus is not in the topology for cluster {remote.name}")
     name = hop("metrics", remote, primary)
+    log = sender_log(access, remote)
     before = sender_snapshot(sender)
     if not before.queues:
         raise Failed(name, f"nothing is sent: the {remote.name} Prometheus has no remote_write queue")
+    stop_if_never_delivered(sender, log, name)  # no window needed: nothing ever left
     # A slow CI needs a longer look, like a longer wait; never shorter than one scrape and send.
     window = max(SENDER_WINDOW * timeout_scale(), remote_scrape_interval(sender) + SEND_DEADLINE)
     time.sleep(window)
@@ -127,18 +181,24 @@ def test_remote_write_sender_is_healthy(remote, primary, access, record_property
         b = before.queues.get(url)
         if b is None:
             continue
-        failed, dropped = q.failed - b.failed, q.dropped - b.dropped
-        lag_before, lag_after = before.lag(b), after.lag(q)
-        lags.append(lag_after)
+        failed, retried, dropped = q.failed - b.failed, q.retried - b.retried, q.dropped - b.dropped
         if failed > 0:
-            problems.append(f"{failed:.0f} samples failed to {url}")
+            problems.append(f"{failed:.0f} samples failed to {url} (non-recoverable; last error: "
+                            f"{describe_last_error(log, url)})")
+        if retried > 0:
+            problems.append(f"{retried:.0f} samples retried to {url} (last error: {describe_last_error(log, url)})")
         if dropped > 0:
             problems.append(f"{dropped:.0f} samples dropped for {url}")
+        lag_before, lag_after = before.lag(b), after.lag(q)
+        if lag_before is None or lag_after is None:
+            continue  # nothing sent yet: there is no lag to measure (a lag from a zero timestamp is from 1970)
+        lags.append(lag_after)
         # Lag grows by the window when nothing leaves; a healthy queue stays within one send deadline.
         if lag_after > lag_before + window / 2 and lag_after > 30:
             problems.append(f"lag to {url} grew from {lag_before:.0f} s to {lag_after:.0f} s")
     record_property("remote_write_lag_seconds", round(max(lags, default=0.0), 2))
     if problems:
         raise Failed(name, f"in {window:.0f} s: " + "; ".join(problems),
-                     "counters: " + ", ".join(f"{u}: sent={q.sent:.0f} failed={q.failed:.0f} dropped={q.dropped:.0f} "
-                                               f"retried={q.retried:.0f} pending={q.pending:.0f}" for u, q in after.queues.items()))
+                     "counters: " + ", ".join(f"{u}: attempted={q.attempted:.0f} failed={q.failed:.0f} "
+                                               f"retried={q.retried:.0f} dropped={q.dropped:.0f} pending={q.pending:.0f} "
+                                               f"shards={q.shards:.0f}" for u, q in after.queues.items()))

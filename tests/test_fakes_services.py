@@ -672,7 +672,7 @@ def test_kiali_faults(kiali: FakeKiali) -> None:
     assert "workstation" not in httpx.get(kiali.url + "/kiali/api/config").json()["clusters"]
     kiali.hidden.clear()
     kiali.inaccessible.clear()
-    kiali.home_override = "workstation"
+    kiali.home_name = "Kubernetes"  # Kiali's fallback home name (config.DefaultClusterID, v2.29.0)
     cfg = httpx.get(kiali.url + "/kiali/api/config").json()
-    assert cfg["clusters"]["workstation"]["isKialiHome"] and not cfg["clusters"]["oke"]["isKialiHome"]
+    assert set(cfg["clusters"]) == {"Kubernetes", "workstation"} and cfg["clusters"]["Kubernetes"]["isKialiHome"]
     assert json.dumps(cfg)  # serialisable

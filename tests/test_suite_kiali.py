@@ -1,4 +1,4 @@
-"""The kiali suite against FakeKiali (Kiali 2.29 shapes): healthy, remote missing, inaccessible, wrong home."""
+"""The kiali suite against FakeKiali (Kiali 2.29 shapes): healthy, remote missing, inaccessible, home misnamed."""
 
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ def test_healthy_kiali_passes(stack):
 
 
 def test_an_inaccessible_remote_fails_every_kiali_check_at_once(stack):
-    stack.kiali.inaccessible.add("workstation")  # listed, accessible:false (failure-modes 25)
+    stack.kiali.inaccessible.add("workstation")  # clustering.clusters without secret_name: accessible:false
     result = run(stack)
     for case in (LISTED.format("workstation"), NAMESPACES.format("workstation"), WORKLOADS):
         failure = result.failure(case)
-        assert "oke Kiali → workstation API server: Kiali lists workstation but cannot access it" in failure
+        assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot access it: "
+                "Kiali has no kubeconfig for it (a clustering.clusters entry without secret_name") in failure
         assert "kiali.io/multiCluster=true" in failure  # how to fix it
         assert result.properties(case)["outcome"] == "failed"
     assert "failure" not in {c.tag for c in result.cases()[LISTED.format("oke")]}
@@ -49,11 +50,14 @@ def test_a_remote_kiali_does_not_know_is_named(stack):
     assert "Kiali does not list cluster workstation (it lists: oke)" in result.failure(LISTED.format("workstation"))
 
 
-def test_the_wrong_home_cluster_is_reported(stack):
-    stack.kiali.home_override = "workstation"
+def test_a_home_cluster_kiali_names_otherwise_is_reported_with_the_cr_field(stack):
+    stack.kiali.home_name = "Kubernetes"  # kubernetes_config.cluster_name unset and undetected (config/istio/util.go)
     result = run(stack, "-k", "accessible")
-    assert "Kiali marks oke isKialiHome=False; expected home" in result.failure(LISTED.format("oke"))
-    assert "Kiali marks workstation isKialiHome=True; expected not home" in result.failure(LISTED.format("workstation"))
+    failure = result.failure(LISTED.format("oke"))
+    assert "Kiali does not list cluster oke (it lists: Kubernetes, workstation)" in failure
+    assert "Kiali calls its home cluster Kubernetes: kubernetes_config.cluster_name in the Kiali CR must be oke" in failure
+    assert "kiali.io/multiCluster" not in failure  # not a remote-secret problem
+    assert "failure" not in {c.tag for c in result.cases()[LISTED.format("workstation")]}
 
 
 def test_kiali_absent_from_the_topology_is_skipped_with_the_reason(stack):

@@ -114,7 +114,9 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
     assert f"remote workstation Promtail → oke Loki: the canary line arrived with {carried}, not cluster=workstation" in failure
     assert "its labels: {" in failure and "'filename'" in failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "failed"
-    assert result.seconds < 10
+    # The check itself ends ~1.5 s after the line is emitted (Promtail's batchwait); the rest is the child
+    # pytest's start. The budget for a hop that cannot recover is 15 s for the whole run.
+    assert result.seconds < 15
 
 
 def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
@@ -130,9 +132,10 @@ def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheu
 def test_unreachable_loki_fails_within_ten_seconds(stack):
     topology = stack.topology()
     stack.loki.stop()
-    result = run(stack, "-k", "canary and oke", topology=topology)
+    # The readiness check establishes Loki down; the canary, which needs it, stops at once naming it.
+    result = run(stack, "-k", "(canary and oke) or loki_is_ready", topology=topology)
     failure = result.failure(CANARY.format("oke"))
-    assert "oke Loki unreachable at http://127.0.0.1:" in failure
+    assert "as primary loki is ready established: oke Loki still unreachable when the wait ended" in failure
     assert result.properties(CANARY.format("oke"))["outcome"] == "precondition"
     assert result.seconds < 10 + 5
 

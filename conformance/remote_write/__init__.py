@@ -1,12 +1,14 @@
 """Remote write as the sending Prometheus sees it: its queue metrics, its configuration, and why series are missing.
 
-One module per job: `sender` reads /metrics, `config` reads the loaded configuration,
-`diagnosis` turns both into a clause for a failed check.
+One module per job: `sender` reads /metrics, `config` reads the loaded configuration, `log` the sender's log,
+`diagnosis` turns them into a clause for a failed check.
 """
 
 from conformance.remote_write.config import external_labels, parse_duration, scrape_interval_seconds
-from conformance.remote_write.diagnosis import explain_missing_series
+from conformance.remote_write.diagnosis import explain_missing_series, retrying_undelivered, undelivered
+from conformance.remote_write.log import LogSource, describe_last_error, last_send_error
 from conformance.remote_write.sender import Queue, SenderSnapshot, sender_snapshot, snapshot_from_metrics
 
-__all__ = ["Queue", "SenderSnapshot", "explain_missing_series", "external_labels", "parse_duration",
-           "scrape_interval_seconds", "sender_snapshot", "snapshot_from_metrics"]
+__all__ = ["LogSource", "Queue", "SenderSnapshot", "describe_last_error", "explain_missing_series", "external_labels",
+           "last_send_error", "parse_duration", "retrying_undelivered", "scrape_interval_seconds", "sender_snapshot",
+           "snapshot_from_metrics", "undelivered"]

@@ -4,10 +4,41 @@ from __future__ import annotations
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance.remote_write.config import external_labels
-from conformance.remote_write.sender import sender_snapshot
+from conformance.remote_write.log import LogSource, describe_last_error
+from conformance.remote_write.sender import Queue, SenderSnapshot, sender_snapshot
 
 
-def explain_missing_series(sender: PrometheusClient | None, cluster: str) -> str:
+def retrying_undelivered(queue: Queue, log: LogSource | None) -> str:
+    """The verdict on a queue that never delivered and retries: it retries forever (recoverable errors)."""
+    return (f"nothing delivered yet to {queue.url}; the sender is retrying ({queue.retried:.0f} samples retried, "
+            f"{queue.pending:.0f} pending; last error: {describe_last_error(log, queue.url)})")
+
+
+def undelivered(snap: SenderSnapshot) -> list[Queue]:
+    """The queues that never delivered a sample and are retrying."""
+    return [q for q in snap.queues.values() if q.retrying_undelivered]
+
+
+def explain_queues(snap: SenderSnapshot, log: LogSource | None) -> str:
+    """One clause per queue: delivering, rejected, retrying, or not sent yet."""
+    parts = []
+    for q in snap.queues.values():
+        if q.failed:
+            parts.append(f"the sender reports {q.failed:.0f} samples failed to {q.url}, a non-recoverable error "
+                         f"(last error: {describe_last_error(log, q.url)})")
+        elif q.retrying_undelivered:
+            parts.append(retrying_undelivered(q, log))
+        elif q.never_sent:
+            parts.append(f"nothing sent to {q.url} yet ({q.pending:.0f} pending, nothing retried)")
+        else:
+            lag = snap.lag(q)
+            retrying = f", {q.retried:.0f} samples retried" if q.retried else ""
+            parts.append(f"the sender delivers to {q.url} (newest sent sample {lag:.0f} s behind its newest{retrying}); "
+                         f"is that URL the primary's receiver?")
+    return "; ".join(parts)
+
+
+def explain_missing_series(sender: PrometheusClient | None, cluster: str, log: LogSource | None = None) -> str:
     """One clause on why a remote's series are not on the primary, from the sender's side."""
     if sender is None:
         return f"the {cluster} Prometheus is not in the topology, so the sender cannot be asked"
@@ -21,12 +52,4 @@ def explain_missing_series(sender: PrometheusClient | None, cluster: str) -> str
         return f"the {cluster} Prometheus sends {found} (global.external_labels); expected cluster={cluster}"
     if not snap.queues:
         return f"nothing was sent: the {cluster} Prometheus has no remote_write queue (remote_write is not configured)"
-    parts = []
-    for q in snap.queues.values():
-        if q.failed:
-            parts.append(f"the sender reports {q.failed:.0f} failed samples to {q.url} (the receiver rejects them; see its log)")
-        elif q.sent == 0:
-            parts.append(f"nothing was sent to {q.url} yet ({q.pending:.0f} pending, {q.retried:.0f} retried)")
-        else:
-            parts.append(f"the sender reports {q.sent:.0f} samples sent to {q.url} and none failed")
-    return "; ".join(parts)
+    return explain_queues(snap, log)

@@ -1,14 +1,21 @@
-"""FakeKiali: Kiali 2.x (shapes of kiali/kiali v2.29.0) under web_root /kiali, anonymous strategy.
+"""FakeKiali: what kiali/kiali v2.29.0 answers under web_root /kiali with the anonymous strategy.
 
 Configured from a spec of clusters -> namespaces -> workloads:
 
     {"oke": {"home": True, "namespaces": {"istio-system": {"controlPlane": True, "workloads": [{"name": "istiod"}]}}},
-     "workstation": {"secretName": "kiali-remote-cluster-secret-workstation", "namespaces": {...}}}
+     "workstation": {"apiEndpoint": "https://172.18.0.3:6443", "namespaces": {...}}}
 
-Facts from kiali v2.29.0: handlers/config.go PublicConfig, models.KubeCluster, models.Namespace,
-handlers/workloads.go ClusterWorkloads (an unknown or inaccessible cluster is NOT an error there: Kiali
-ignores the namespace lookup failure and answers 200 with no workloads), handlers/base.go error bodies
-({"error": ...}), status/status.go, mesh/config/common NodeData.
+Held to tests/test_kiali_contract.py, a table derived from the v2.29.0 handlers (each row cites its file and
+function). Facts the fault switches model (kiali/kiali v2.29.0):
+- istio/discovery.go Clusters: a cluster is listed with accessible:true for each loaded remote secret (and the
+  home); accessible:false only for a `clustering.clusters` entry without secret_name (no kubeconfig, so no
+  apiEndpoint or secretName). kubernetes/cluster_secret.go skips a secret whose kubeconfig has not exactly one
+  cluster: the cluster is then not listed at all.
+- cmd/server.go run: Kiali waits for every cluster's cache to sync before it serves, so an unreachable remote at
+  start means no answer at all (not modelled here: the service proxy answers 503).
+- handlers/workloads.go ClusterWorkloads ignores the namespace lookup's error: an unknown or inaccessible
+  clusterName is 200 with no workloads.
+- config/istio/util.go: without kubernetes_config.cluster_name Kiali names its home "Kubernetes".
 """
 
 from __future__ import annotations
@@ -18,21 +25,34 @@ from typing import Any
 
 from tests.fakes.server import FakeServer, Request, Response
 
+# config/config.go AddHealthDefault, appended to the operator's `health_config.rate: []`.
+DEFAULT_HEALTH_RATE = [{"tolerance": [
+    {"code": "5XX", "degraded": 0, "failure": 10, "protocol": "http", "direction": ".*"},
+    {"code": "4XX", "degraded": 10, "failure": 20, "protocol": "http", "direction": ".*"},
+    {"code": "^[1-9]$|^1[0-6]$", "degraded": 0, "failure": 10, "protocol": "grpc", "direction": ".*"},
+    {"code": "^-$", "degraded": 0, "failure": 10, "protocol": "http|grpc", "direction": ".*"},
+]}]
+UNDETECTED_HOME = "Kubernetes"  # config.DefaultClusterID
+
 
 class FakeKiali(FakeServer):
     """Kiali on loopback; clusters spec as in the module docstring."""
 
     def __init__(self, clusters: dict[str, dict[str, Any]], web_root: str = "/kiali", version: str = "v2.29.0",
-                 kiali_namespace: str = "istio-system") -> None:
+                 kiali_namespace: str = "monitoring", prometheus_version: str = "3.14.0",
+                 kubernetes_version: str = "v1.35.0", grafana_version: str = "13.2.0") -> None:
         super().__init__()
         self.clusters = clusters
         self.web_root = web_root.rstrip("/")
         self.version = version
-        self.kiali_namespace = kiali_namespace
+        self.kiali_namespace = kiali_namespace  # where the bring-up's Kiali CR (and so its Service) lives
+        self.prometheus_version = prometheus_version
+        self.kubernetes_version = kubernetes_version
+        self.grafana_version = grafana_version
         # Fault switches -------------------------------------------------------
-        self.inaccessible: set[str] = set()  # listed but accessible:false, no namespaces/workloads (failure-modes #25)
-        self.hidden: set[str] = set()  # missing entirely from /api/config (no remote secret at all, failure-modes #25)
-        self.home_override: str | None = None  # isKialiHome on this cluster instead (wrong home flag)
+        self.inaccessible: set[str] = set()  # in clustering.clusters without secret_name: listed, accessible:false
+        self.hidden: set[str] = set()  # no (usable) remote secret: not listed at all (failure-modes #25)
+        self.home_name: str | None = None  # kubernetes_config.cluster_name unset or wrong: the home's name in Kiali
         api = self.web_root + "/api"
         self.route("GET", api + "/config", self._config)
         self.route("GET", api + "/namespaces", self._namespaces)
@@ -41,124 +61,156 @@ class FakeKiali(FakeServer):
         self.route("GET", api + "/status", self._status)
 
     # -- model ---------------------------------------------------------------------
-    def _home(self) -> str:
-        if self.home_override:
-            return self.home_override
+    def _spec_home(self) -> str:
         return next((name for name, c in self.clusters.items() if c.get("home")), next(iter(self.clusters)))
 
-    def _listed(self) -> list[str]:
-        return [name for name in self.clusters if name not in self.hidden]
+    def _names(self) -> dict[str, str]:
+        """Kiali's name for each cluster of the spec that Kiali lists (spec name -> Kiali name)."""
+        home = self._spec_home()
+        return {name: (self.home_name or name) if name == home else name
+                for name in self.clusters if name not in self.hidden}
 
-    def _accessible(self, name: str) -> bool:
-        return name in self.clusters and name not in self.hidden and name not in self.inaccessible
+    def _by_kiali_name(self, kiali_name: str) -> str | None:
+        return next((spec for spec, name in self._names().items() if name == kiali_name), None)
 
-    def _kube_cluster(self, name: str) -> dict[str, Any]:
-        spec = self.clusters[name]
-        home = name == self._home()
-        instances = []
+    def _has_client(self, spec_name: str) -> bool:
+        """A service-account client exists: the home, or a remote whose secret loaded."""
+        return spec_name in self._names() and (spec_name == self._spec_home() or spec_name not in self.inaccessible)
+
+    def _kube_cluster(self, spec_name: str) -> dict[str, Any]:
+        """models/mesh.go KubeCluster, as istio/discovery.go Clusters fills it."""
+        spec = self.clusters[spec_name]
+        name = self._names()[spec_name]
+        if not self._has_client(spec_name):
+            return {"accessible": False, "apiEndpoint": "", "isKialiHome": False, "kialiInstances": None,
+                    "name": name, "secretName": ""}
+        home = spec_name == self._spec_home()
+        instances = None  # discoverKiali: no Service labelled app.kubernetes.io/part-of=kiali -> nil
         if home:
             instances = [{"namespace": self.kiali_namespace, "operatorResource": "", "serviceName": "kiali",
                           "url": "", "version": self.version}]
-        return {"accessible": self._accessible(name),
-                "apiEndpoint": spec.get("apiEndpoint", "https://10.96.0.1:443" if home else f"https://{name}:6443"),
+        return {"accessible": True,
+                "apiEndpoint": spec.get("apiEndpoint", "https://10.96.0.1:443" if home else f"https://{spec_name}:6443"),
                 "isKialiHome": home, "kialiInstances": instances, "name": name,
-                "secretName": "" if home else spec.get("secretName", f"kiali-remote-cluster-secret-{name}")}
+                "secretName": "" if home else spec.get("secretName", f"kiali-remote-cluster-secret-{spec_name}")}
 
     def _namespace(self, cluster: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        labels = dict(spec.get("labels", {}))
-        ns: dict[str, Any] = {"name": name, "cluster": cluster, "isAmbient": bool(spec.get("ambient", False)),
+        """models/namespace.go CastNamespace, plus the control-plane flags of business/namespaces.go."""
+        labels = {"kubernetes.io/metadata.name": name, **spec.get("labels", {})}
+        ns: dict[str, Any] = {"name": name, "cluster": cluster,
+                              "isAmbient": labels.get("istio.io/dataplane-mode") == "ambient",
                               "isControlPlane": bool(spec.get("controlPlane", False)), "labels": labels,
-                              "annotations": dict(spec.get("annotations", {}))}
+                              "annotations": dict(spec["annotations"]) if spec.get("annotations") else None}
+        revision = ""
         if labels.get("istio-injection") == "enabled":
-            ns["revision"] = "default"
-        elif "istio.io/rev" in labels:
-            ns["revision"] = labels["istio.io/rev"]
+            revision = "default"
+        elif labels.get("istio-injection") != "disabled" and "istio.io/rev" in labels:
+            revision = labels["istio.io/rev"]
+        if spec.get("controlPlane"):
+            revision = spec.get("revision", "default")
+        if revision:
+            ns["revision"] = revision
         return ns
 
     def _workload(self, cluster: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """models/workload.go WorkloadListItem of a Deployment, health and Istio resources not asked for."""
         labels = dict(spec.get("labels", {"app": spec["name"], "version": "v1"}))
-        return {
+        pods = int(spec.get("podCount", 1))
+        item: dict[str, Any] = {
             "name": spec["name"], "namespace": namespace, "cluster": cluster,
-            "gvk": {"Group": "apps", "Version": "v1", "Kind": spec.get("kind", "Deployment")},
+            "gvk": {"Group": "apps", "Version": "v1", "Kind": "Deployment"},
             "createdAt": "2024-01-01T00:00:00Z", "resourceVersion": "1",
             "istioSidecar": bool(spec.get("istioSidecar", True)), "isAmbient": False,
             "isGateway": bool(spec.get("isGateway", False)), "isWaypoint": False, "isZtunnel": False,
             "additionalDetailSample": None, "labels": labels, "appLabel": "app" in labels,
-            "versionLabel": "version" in labels, "podCount": int(spec.get("podCount", 1)), "annotations": {},
+            "versionLabel": "version" in labels, "podCount": pods,
+            "annotations": dict(spec.get("annotations", {"deployment.kubernetes.io/revision": "1"})),
             "healthAnnotations": {}, "istioReferences": [], "dashboardAnnotations": {},
-            "serviceAccountNames": [spec.get("serviceAccount", "default")], "health": {},
-            "waypointWorkloads": [],
+            "serviceAccountNames": [spec.get("serviceAccount", "default")] if pods else [],
+            "health": {"requests": {"healthAnnotations": {}, "inbound": {}, "outbound": {}}, "workloadStatus": None},
+            "waypointWorkloads": None, "ValidationKey": "", "ValidationVersion": "",
         }
+        if labels:
+            item["templateLabels"] = labels
+        if spec.get("templateAnnotations"):
+            item["templateAnnotations"] = dict(spec["templateAnnotations"])
+        return item
 
     # -- handlers ------------------------------------------------------------------------
     def _config(self, request: Request) -> Response:
-        clusters = {name: self._kube_cluster(name) for name in self._listed()}
-        control_planes = {}
-        for name in self._listed():
-            if not self._accessible(name):
-                continue
-            for ns, spec in self.clusters[name].get("namespaces", {}).items():
-                if spec.get("controlPlane"):
-                    control_planes[name] = ns
-        body = {
+        """handlers/config.go Config: PublicConfig with its omitempty fields left out when zero."""
+        names = self._names()
+        clusters = {names[spec]: self._kube_cluster(spec) for spec in sorted(names, key=names.get)}
+        control_planes = {names[spec]: ns for spec in names if self._has_client(spec)
+                          for ns, nspec in self.clusters[spec].get("namespaces", {}).items() if nspec.get("controlPlane")}
+        body: dict[str, Any] = {
             "authStrategy": "anonymous",
             "chatAI": {"enabled": False, "defaultProvider": "", "providers": [], "store": {"enabled": False}},
             "clusters": clusters,
             "clusterWideAccess": True,
-            "controlPlanes": control_planes,
             "deployment": {},
-            "healthConfig": {"rate": []},
+            "healthConfig": {"compute": {"duration": "5m", "refreshInterval": "3m", "timeout": "10m"},
+                             "rate": DEFAULT_HEALTH_RATE},
             "istioAnnotations": {"ambientAnnotation": "ambient.istio.io/redirection",
                                  "ambientAnnotationEnabled": "enabled",
                                  "istioInjectionAnnotation": "sidecar.istio.io/inject"},
             "istioAPIInstalled": True,
+            "istioGatewayInstalled": True,
             "istioIdentityDomain": "svc.cluster.local",
-            "istioLabels": {"appLabelName": "", "egressGatewayLabel": "istio=egressgateway",
-                            "ingressGatewayLabel": "istio=ingressgateway",
-                            "injectionLabelName": "istio-injection", "injectionLabelRev": "istio.io/rev",
-                            "versionLabelName": ""},
+            "istioLabels": {"appLabelName": "", "versionLabelName": ""},
             "istioStatusEnabled": True,
-            "kialiFeatureFlags": {},
+            "kialiFeatureFlags": {"authz": {}, "clustering": {}, "istioAnnotationAction": True,
+                                  "istioInjectionAction": True, "istioUpgradeAction": False,
+                                  "uiDefaults": {}, "validations": {}},
             "logLevel": "info",
             "prometheus": {"enabled": True, "globalScrapeInterval": 30, "storageTsdbRetention": 864000},
             "runMode": "app",
         }
+        if control_planes:
+            body["controlPlanes"] = control_planes
         return Response(200, body)
 
     def _namespaces(self, request: Request) -> Response:
-        out = [self._namespace(cluster, name, spec)
-               for cluster in self._listed() if self._accessible(cluster)
-               for name, spec in self.clusters[cluster].get("namespaces", {}).items()]
+        """handlers/namespaces.go NamespaceList: every cluster with a client; a remote's error is skipped."""
+        names = self._names()
+        out = [self._namespace(names[spec], name, nspec)
+               for spec in names if self._has_client(spec)
+               for name, nspec in self.clusters[spec].get("namespaces", {}).items()]
         return Response(200, out)
 
     def _workloads(self, request: Request) -> Response:
-        cluster = request.arg("clusterName") or self._home()
+        """handlers/workloads.go ClusterWorkloads: clusterName defaults to the home; unknown -> 200, none."""
+        cluster = request.arg("clusterName") or self._names()[self._spec_home()]
         wanted = [n for n in (request.arg("namespaces") or "").split(",") if n]
+        spec = self._by_kiali_name(cluster)
         workloads = []
-        if self._accessible(cluster):  # otherwise the namespace lookup fails and Kiali returns no workloads
-            for ns, spec in self.clusters[cluster].get("namespaces", {}).items():
+        if spec is not None and self._has_client(spec):
+            for ns, nspec in self.clusters[spec].get("namespaces", {}).items():
                 if wanted and ns not in wanted:
                     continue
-                workloads += [self._workload(cluster, ns, w) for w in spec.get("workloads", [])]
+                workloads += [self._workload(cluster, ns, w) for w in nspec.get("workloads", [])]
         return Response(200, {"cluster": cluster, "workloads": workloads, "validations": {}})
 
     def _mesh_graph(self, request: Request) -> Response:
+        """Not held to v2.29.0 (no suite calls it): boxes per cluster and istiod infra nodes."""
+        names = self._names()
         nodes: list[dict[str, Any]] = []
         edges: list[dict[str, Any]] = []
-        for cluster in self._listed():
+        for spec in names:
+            cluster = names[spec]
             box = f"n{len(nodes)}"
-            accessible = self._accessible(cluster)
+            accessible = self._has_client(spec)
             nodes.append({"data": {"id": box, "cluster": cluster, "infraName": cluster, "infraType": "cluster",
                                    "namespace": "", "nodeType": "box", "healthData": None, "isBox": "cluster",
                                    **({} if accessible else {"isInaccessible": True})}})
             if not accessible:
                 continue
-            for ns, spec in self.clusters[cluster].get("namespaces", {}).items():
-                if spec.get("controlPlane"):
+            for ns, nspec in self.clusters[spec].get("namespaces", {}).items():
+                if nspec.get("controlPlane"):
                     nid = f"n{len(nodes)}"
                     nodes.append({"data": {"id": nid, "parent": box, "cluster": cluster, "infraName": "istiod",
                                            "infraType": "istiod", "namespace": ns, "nodeType": "infra",
-                                           "healthData": "Healthy", "version": spec.get("istioVersion", "1.24.0")}})
+                                           "healthData": "Healthy", "version": nspec.get("istioVersion", "1.24.0")}})
         for node in list(nodes):
             data = node["data"]
             if data["infraType"] == "istiod":
@@ -170,11 +222,17 @@ class FakeKiali(FakeServer):
                               "timestamp": int(time.time())})
 
     def _status(self, request: Request) -> Response:
+        """handlers/root.go Root -> status/status.go Get; externalServices from status/versions.go."""
+        names = self._names()
+        services = [{"name": f"Kubernetes-{names[spec]}", "version": self.kubernetes_version, "tempoConfig": {}}
+                    for spec in names if self._has_client(spec)]
+        services.append({"name": "Prometheus", "version": self.prometheus_version, "tempoConfig": {}})
+        services.append({"name": "Grafana", "version": self.grafana_version, "tempoConfig": {}})  # the CR enables it
         return Response(200, {
-            "status": {"Kiali commit hash": "fake", "Kiali container version": self.version,
-                       "Kiali state": "running", "Kiali version": self.version},
-            "externalServices": [{"name": "Prometheus", "version": "3.8.0"},
-                                 {"name": "Kubernetes", "version": "v1.33.1"}],
+            "status": {"Kiali commit hash": "0e41713fc1f3d5491250b4771151d37f3c2faf40",
+                       "Kiali container version": self.version, "Kiali state": "running",
+                       "Kiali version": self.version, "Disabled features": ""},
+            "externalServices": services,
             "warningMessages": [],
             "istioEnvironment": {"istioAPIEnabled": True},
         })

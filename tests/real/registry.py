@@ -68,12 +68,38 @@ def pins() -> dict[str, str]:
 
 def version_of(key: str) -> str:
     """The stack's pin for key (stack/versions.yaml apps:), else tests/real/pins.yaml's."""
+    if key == "kubernetes":
+        return node_kubernetes_version()
     apps = load_versions().apps
     if key in apps:
         return apps[key]
     if key in pins():
         return pins()[key]
     raise KeyError(f"no version for {key!r} in stack/versions.yaml apps: or {PINS_FILE}")
+
+
+def node_kubernetes_version() -> str:
+    """The node image's Kubernetes release, from its tag (stack/versions.yaml kind_node_image.image)."""
+    image = load_versions().node_image
+    m = re.search(r":(v\d+\.\d+\.\d+)(?:@|$)", image)
+    if not m:
+        raise ValueError(f"kind_node_image.image {image!r} has no vX.Y.Z tag")
+    return m.group(1)
+
+
+def kubernetes_staging_version(version: str) -> str:
+    """The staging modules (k8s.io/api, ...) are tagged v0.X.Y for Kubernetes v1.X.Y."""
+    m = re.fullmatch(r"v1\.(\d+\.\d+)", version)
+    if not m:
+        raise ValueError(f"not a Kubernetes 1.x release: {version!r}")
+    return f"v0.{m.group(1)}"
+
+
+def _kubernetes_ldflags(version: str) -> list[str]:
+    # hack/lib/version.sh at the release stamps these into k8s.io/component-base/version (what /version serves).
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return [f"-X k8s.io/component-base/version.{k}={v}"
+            for k, v in (("gitVersion", version), ("gitMajor", major), ("gitMinor", minor))]
 
 
 def _prometheus_ldflags(version: str) -> list[str]:
@@ -85,4 +111,11 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
            module_version=prometheus_module_version, ldflags=_prometheus_ldflags),
+    # The real control plane of the proving ground (tests/real/kube.py): the node image's Kubernetes, the etcd
+    # it was tested with, and kwok for nodes and pod lifecycles.
+    *(Binary(name, module="k8s.io/kubernetes", command=f"k8s.io/kubernetes/cmd/{name}", version_key="kubernetes",
+             ldflags=_kubernetes_ldflags)
+      for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+    Binary("etcd", module="go.etcd.io/etcd/server/v3", command="go.etcd.io/etcd/server/v3", version_key="etcd"),
+    Binary("kwok", module="sigs.k8s.io/kwok", command="sigs.k8s.io/kwok/cmd/kwok", version_key="kwok"),
 ]}

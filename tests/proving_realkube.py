@@ -1,0 +1,350 @@
+"""The proving ground on real control planes: two kube-apiservers (oke, workstation) in a network namespace.
+
+Each cluster is tests/real/kube.py's etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok,
+at 10.77.1.1 (oke) and 10.77.2.1 (workstation) on the namespace's `lo`. What the bring-up applies is applied
+server-side with strict field validation (CRDs built from tests/provision/schemas). The stack's services are
+Services with selectors over hostNetwork pods that kwok runs on the cluster's node, so the pod IP is the
+node's and the kube-controller-manager's endpoints controller writes the Endpoints the API server's service
+proxy dials; a relay on that address carries the bytes to the real Prometheus pair and the fakes on loopback.
+The node agent plays what kwok does not: a container's stdout (into the CRI-format file kwok serves as its
+log) and Promtail's kubernetes-pods job (the cluster's FakePromtail ships the same lines).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import yaml
+from kubernetes import client as kclient
+from kubernetes import config as kconfig
+from kubernetes.dynamic import DynamicClient
+
+from conformance.provision.plan import write_kiali_remote_secret
+from conformance.provision.steps import Facts
+from conformance.stack import stack_services
+from tests.fakes.kiali import FakeKiali
+from tests.fakes.loki import FakeLoki
+from tests.fakes.promtail import FakePromtail
+from tests.proving_ground import PrometheusPair
+from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, stack_prometheus_pair
+from tests.proving_stack import GRAFANA_PASSWORD, kiali_spec, start_grafana
+from tests.real.crds import all_crds
+from tests.real.kube import ControlPlane, LogRule, write_kubeconfig, kubeconfig_entry
+from tests.real.netns import NetNamespace
+from tests.real.relay import Relay
+from tests.suite_runner import write_topology
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFESTS = REPO / "stack" / "manifests"
+APP = REPO / "stack" / "app"
+ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
+FIELD_MANAGER = "monitoring-conformance"
+# What the bring-up applies to each cluster (conformance/provision/plan.py stack_phase, app_phase) that this
+# ground can hold: everything but what Helm and istioctl install.
+APPLIED = {
+    "oke": [MANIFESTS / "namespaces.yaml", MANIFESTS / "istiod-servicemonitor.yaml", MANIFESTS / "envoy-podmonitor.yaml",
+            APP / "namespace.yaml", APP / "service.yaml", APP / "server.yaml"],
+    "workstation": [MANIFESTS / "namespaces.yaml", MANIFESTS / "envoy-podmonitor.yaml", MANIFESTS / "kiali-remote.yaml",
+                    APP / "namespace.yaml", APP / "service.yaml", APP / "traffic.yaml"],
+}
+
+
+def cri_line(text: str, when: float | None = None) -> str:
+    """One line as containerd writes it under /var/log/pods (what kubelet and kwok read back)."""
+    stamp = dt.datetime.fromtimestamp(when or time.time(), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    return f"{stamp} stdout F {text}\n"
+
+
+def echoed(pod: dict) -> dict[str, str]:
+    """What each container prints: the quoted text of an `sh -c "echo '...'"` command, else nothing."""
+    out = {}
+    for c in pod["spec"]["containers"]:
+        script = " ".join([*(c.get("command") or []), *(c.get("args") or [])])
+        m = re.search(r"echo '([^']*)'", script)
+        if m:
+            out[c["name"]] = m.group(1)
+    return out
+
+
+@dataclass
+class Backend:
+    """A stack service's pod: hostNetwork on the cluster's node, its container port relayed to a loopback server."""
+
+    service: str
+    pod: str
+    labels: dict[str, str]
+    port: int  # the container's (and the relay's) port
+    target: str  # http://127.0.0.1:N
+    service_port: int
+    containers: list[str] = field(default_factory=lambda: ["main"])
+
+
+@dataclass
+class RealKubeGround:
+    """Both control planes, the servers behind them, and the kubeconfig/topology the suites use."""
+
+    folder: Path
+    ns: NetNamespace
+    planes: dict[str, ControlPlane]
+    pair: PrometheusPair
+    loki: FakeLoki
+    grafana: Any
+    kiali: FakeKiali
+    promtails: dict[str, FakePromtail] = field(default_factory=dict)
+    relays: list[Relay] = field(default_factory=list)
+    agent: "NodeAgent | None" = None
+    exits: ExitStack = field(default_factory=ExitStack)  # the Prometheus pair and its exporters
+    startup_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    def topology(self, name: str = "topology.yaml", kubeconfig: Path | None = None) -> Path:
+        clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
+                     "context": f"kind-{c}", "kubeconfig": str(kubeconfig or self.kubeconfig)} for c in self.planes]
+        return write_topology(self.folder, clusters, name)
+
+    def api(self, cluster: str) -> kclient.ApiClient:
+        return kconfig.new_client_from_config(str(self.kubeconfig), context=f"kind-{cluster}")
+
+    def stop(self) -> None:
+        if self.agent:
+            self.agent.stop()
+        for r in self.relays:
+            r.stop()
+        for p in self.planes.values():
+            p.stop()
+        for p in self.promtails.values():
+            p.stop()
+        for s in (self.kiali, self.grafana, self.loki):
+            s.stop()
+        self.exits.close()
+
+
+def apply(api: kclient.ApiClient, docs: list[dict]) -> None:
+    """Server-side apply with fieldValidation=Strict, as `kubectl apply --server-side` sends it."""
+    dyn = DynamicClient(api)
+    for doc in docs:
+        if not doc:
+            continue
+        resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+        meta = doc["metadata"]
+        path = resource.path(name=meta["name"], namespace=meta.get("namespace") if resource.namespaced else None)
+        query = urlencode({"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict"})
+        r = api.call_api("PATCH", f"{api.configuration.host}{path}?{query}", body=json.dumps(doc), _request_timeout=30,
+                         header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"})
+        r.read()
+        if r.status >= 400:
+            raise kclient.ApiException(http_resp=r)
+
+
+def load(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def wait_for(what: str, probe, timeout: float = 60.0) -> Any:
+    deadline, delay, last = time.monotonic() + timeout, 0.1, None
+    while time.monotonic() < deadline:
+        try:
+            value = probe()
+            if value:
+                return value
+        except kclient.ApiException as e:
+            last = f"{e.status} {e.reason}"
+        time.sleep(delay)
+        delay = min(delay * 1.5, 1.0)
+    raise TimeoutError(f"{what} not done after {timeout} s (last: {last})")
+
+
+def backend_pod(b: Backend, namespace: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": b.pod, "namespace": namespace, "labels": b.labels},
+            "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": name, "image": "registry.example/stand-in:1",
+                                     **({"ports": [{"containerPort": b.port, "name": "http"}]} if i == 0 else {})}
+                                    for i, name in enumerate(b.containers)]}}
+
+
+def service(name: str, namespace: str, port: int, target: int, selector: dict[str, str]) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": target}]}}
+
+
+class NodeAgent:
+    """The containers' stdout and Promtail's kubernetes-pods job, for pods kwok has started."""
+
+    def __init__(self, ground: RealKubeGround, poll: float = 0.3) -> None:
+        self.ground = ground
+        self.poll = poll
+        self.seen: dict[str, set[str]] = {c: set() for c in ground.planes}
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._apis = {c: kclient.CoreV1Api(ground.api(c)) for c in ground.planes}
+        self._thread = threading.Thread(target=self._loop, name="node-agent", daemon=True)
+
+    def start(self) -> "NodeAgent":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for cluster, core in self._apis.items():
+                try:
+                    self._sync(cluster, core)
+                except Exception as e:  # noqa: BLE001 - reported by the test, never swallowed silently
+                    self.errors.append(e)
+            self._stop.wait(self.poll)
+
+    def _sync(self, cluster: str, core: kclient.CoreV1Api) -> None:
+        plane = self.ground.planes[cluster]
+        for pod in core.list_pod_for_all_namespaces(_request_timeout=10).items:
+            if pod.metadata.uid in self.seen[cluster] or pod.status.phase != "Running":
+                continue
+            self.seen[cluster].add(pod.metadata.uid)
+            raw = core.api_client.sanitize_for_serialization(pod)
+            ns, name = pod.metadata.namespace, pod.metadata.name
+            for container, line in echoed(raw).items():
+                with plane.log_file(ns).open("a") as f:
+                    f.write(cri_line(line))
+                self.ground.promtails[cluster].emit(line, ns, name, container, (pod.metadata.labels or {}).get("app", ""))
+
+
+def new_namespace() -> NetNamespace:
+    return NetNamespace(list(ADDRESSES.values()))
+
+
+def start_realkube_ground(folder: Path, ns: NetNamespace, grafana_log: str | None = None,
+                          log_rules: dict[str, list[LogRule]] | None = None) -> RealKubeGround:
+    """Inside ns: the servers, both control planes, what the bring-up applies; `with ground.ns:` to reach them.
+
+    log_rules: files kwok serves as some pods' logs (current and previous), per cluster, fixed at kwok's start.
+    """
+    with ns:
+        return _start(folder, ns, grafana_log, log_rules or {})
+
+
+def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: dict[str, list[LogRule]]) -> RealKubeGround:
+    folder.mkdir(parents=True, exist_ok=True)
+    exits = ExitStack()
+    try:
+        pair = exits.enter_context(stack_prometheus_pair(folder / "prometheus"))  # every job the stack scrapes
+    except BaseException:
+        exits.close()
+        raise
+    loki = FakeLoki().start()
+    grafana = start_grafana(pair, loki, log_path=folder / "grafana-fake.log")
+    kiali = FakeKiali(kiali_spec()).start()
+    planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
+    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits)
+    try:
+        for c in planes:
+            ground.promtails[c] = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{c}-unused.log",
+                                               external_labels={"cluster": c}).start()
+        grafana_file = folder / "oke" / "logs" / "grafana.log"
+        grafana_file.parent.mkdir(parents=True, exist_ok=True)
+        text = grafana_log if grafana_log is not None else "".join(line + "\n" for line in grafana.log_lines)
+        grafana_file.write_text("".join(cri_line(line) for line in text.splitlines()))
+        planes["oke"].log_rules.append(LogRule("monitoring", grafana_file, pod=GRAFANA_POD, container="grafana"))
+        for c, rules in log_rules.items():
+            planes[c].log_rules.extend(rules)
+        for c, plane in planes.items():
+            started = time.monotonic()
+            plane.start()
+            ground.startup_seconds[c] = time.monotonic() - started
+        write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
+        _populate(ground)
+        ground.agent = NodeAgent(ground).start()
+    except BaseException:
+        ground.stop()
+        raise
+    return ground
+
+
+def _backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
+    svc = stack_services()
+    return {
+        "oke": [
+            Backend(svc["prometheus"].service, "prometheus-kube-prometheus-stack-prometheus-0",
+                    {"app.kubernetes.io/name": "prometheus"}, 9090, ground.pair.primary.url, svc["prometheus"].port),
+            Backend(svc["loki"].service, "loki-stack-0", {"app": "loki", "release": "loki-stack"}, 3100, ground.loki.url, svc["loki"].port),
+            Backend(svc["grafana"].service, GRAFANA_POD, {"app.kubernetes.io/name": "grafana"}, 3000, ground.grafana.url, svc["grafana"].port,
+                    containers=["grafana", "grafana-sc-dashboard"]),
+            Backend(svc["kiali"].service, "kiali-6f7d8c9b4-klmno", {"app.kubernetes.io/name": "kiali"},
+                    20001, ground.kiali.url, svc["kiali"].port),
+        ],
+        "workstation": [
+            Backend(svc["prometheus"].service, "prometheus-kube-prometheus-stack-prometheus-0",
+                    {"app.kubernetes.io/name": "prometheus"}, 9090, ground.pair.remote.url, svc["prometheus"].port),
+        ],
+    }
+
+
+def _populate(ground: RealKubeGround) -> None:
+    svc = stack_services()
+    ns = svc["prometheus"].namespace
+    backends = _backends(ground)
+    for c, plane in ground.planes.items():
+        api = ground.api(c)
+        apply(api, all_crds())
+        dyn = DynamicClient(api)
+        for crd in all_crds():
+            wait_for(f"{c}: CRD {crd['metadata']['name']} established", lambda n=crd["metadata"]["name"]: any(
+                x["type"] == "Established" and x["status"] == "True" for x in
+                (dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+                 .get(name=n).to_dict().get("status", {}).get("conditions") or [])))
+        apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}])
+        for path in APPLIED[c]:
+            apply(api, load(path))
+        for b in backends[c]:
+            host, port = b.target.removeprefix("http://").rsplit(":", 1)
+            ground.relays.append(Relay(plane.ip, b.port, (host, int(port))).start())
+            apply(api, [backend_pod(b, ns), service(b.service, ns, b.service_port, b.port, b.labels)])
+        backend_names = {b.pod for b in backends[c]}
+        for namespace, pods in STACK_PODS[c].items():
+            for name in pods:
+                if name in backend_names:
+                    continue
+                line = f'level=info msg="started" pod={name}'
+                app = re.sub(r"(-[a-z0-9]{5,10})+$", "", name)  # the workload's name: never a backend's selector
+                apply(api, [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
+                                                                              "labels": {"app": app}},
+                             "spec": {"terminationGracePeriodSeconds": 0, "containers": [
+                                 {"name": "main", "image": "registry.example/stand-in:1",
+                                  "command": ["sh", "-c", f"echo '{line}'; sleep infinity"]}]}}])
+    oke = ground.api("oke")
+    cred = svc["grafana"].credentials_secret
+    apply(oke, [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": GRAFANA_SECRET, "namespace": ns},
+                 "stringData": {cred.user_key: ground.grafana.admin_user, cred.password_key: GRAFANA_PASSWORD}}])
+    # The bring-up's Kiali remote secret: the token the remote's token controller issued, the remote's address.
+    ws = kclient.CoreV1Api(ground.api("workstation"))
+    token = wait_for("workstation: kiali-service-account-token issued", lambda: (
+        (s := ws.read_namespaced_secret("kiali-service-account-token", ns)).data or {}).get("token") and s)
+    facts = Facts()
+    facts.set("workstation.kiali_token_json", json.dumps({"data": token.data}))
+    facts.set("workstation.control_plane_ip", ground.planes["workstation"].ip)
+    secret_file = ground.folder / "kiali-remote-secret-workstation.yaml"
+    write_kiali_remote_secret(secret_file, "workstation", ns, facts)
+    apply(oke, load(secret_file))
+    kiali_cr = load(MANIFESTS / "kiali.yaml")
+    for doc in kiali_cr:
+        doc["spec"]["kubernetes_config"]["cluster_name"] = "oke"
+    apply(oke, kiali_cr)
+    core = {c: kclient.CoreV1Api(ground.api(c)) for c in ground.planes}
+    for c, bs in backends.items():
+        for b in bs:  # the endpoints controller's work: exactly the backend pod, at the node's address
+            wait_for(f"{c}: endpoints of {b.service} = [{ground.planes[c].ip}]", lambda c=c, b=b: [
+                a.ip for s in (core[c].read_namespaced_endpoints(b.service, ns).subsets or []) for a in s.addresses or []
+            ] == [ground.planes[c].ip])
