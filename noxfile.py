@@ -1,5 +1,5 @@
 """Sessions: `tests` (self-tests), `conformance` (the suites), `up`/`down` (kind bring-up), `report` (history),
-`upgrade` (old pins -> current pins). Extra arguments go after `--`."""
+`upgrade` (old pins -> current pins), `bench` (time to verdict per broken hop). Extra arguments go after `--`."""
 
 from __future__ import annotations
 
@@ -133,3 +133,14 @@ def upgrade(session: nox.Session) -> None:
     """
     install(session)
     session.run("python", "-m", "conformance.provision.upgrade", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time to verdict per broken hop and a healthy run's figures on the proving ground, beside the previous run's.
+
+    Loopback only, every run bounded; prints and keeps its numbers in reports/bench.json, never fails on a time.
+    `-- -k Kiali` runs some rows, `-- --timeout-scale 0.1` shortens the waits (~10 min at the real timeouts).
+    """
+    install(session)
+    session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -7,12 +7,13 @@ import time
 from pathlib import PurePosixPath
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.http import APIError
-from conformance.outcomes import Failed, PreconditionUnmet
+from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
 from conformance.panels import (LokiVariables, PrometheusVariables, builtins, exclusions, panel_queries, runnable,
                                 step_s, time_range_s)
 from conformance.provision.dashboards import declared
@@ -73,14 +74,42 @@ def provisioned_by_file(grafana, folders: set[str]) -> dict[str, dict]:
     return found
 
 
+def rejected_files(access, primary) -> dict[str, str]:
+    """Dashboard files the current provisioning pass in Grafana's log rejected, with Grafana's error.
+
+    Best effort: {} when there is no log source or it cannot be read (the log check reports that).
+    """
+    if not primary.has_kube and primary.grafana_log_file is None:
+        return {}
+    try:
+        lines = current_pass(grafana_log(access, primary).splitlines())
+    except (CheckFailure, ApiException, OSError):
+        return {}
+    rejected = {}
+    for line in lines:
+        file = re.search(r'\bfile="?([^"\s]+)', line)
+        if file and PROVISIONING_ERROR.search(line):
+            error = re.search(r'error="([^"]*)"', line) or re.search(r'msg="([^"]*)"', line)
+            rejected.setdefault(PurePosixPath(file.group(1)).name, error.group(1) if error else line)
+    return rejected
+
+
 @pytest.mark.requirement("must")
-def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana, record_property):
+def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana, access, record_property):
     """Each dashboard declared in the stack's Grafana values is present, provisioned, and in its folder."""
     expected = declared()
     folders = {d.folder for d in expected}
 
     def probe():
         found = provisioned_by_file(grafana, folders | {"General"})
+        missing = [f"{d.key}.json" for d in expected if f"{d.key}.json" not in found]
+        # A file the current pass rejected stays missing until the file changes (and a change starts a new pass).
+        rejected = rejected_files(access, primary) if missing else {}
+        refused = [f"{name}: {rejected[name]}" for name in missing if name in rejected]
+        if refused:
+            raise Failed(grafana_hop(primary), f"Grafana's provisioning rejected {refused[0]}"
+                         + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""),
+                         "\n".join(refused) + "\n(from the current provisioning pass of Grafana's log)")
         problems = []
         for d in expected:
             meta = found.get(f"{d.key}.json")

@@ -9,7 +9,7 @@ import pytest
 from conformance.access import ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
 from conformance.traffic import AppMissing, sample_crossing, traffic_running
@@ -62,8 +62,13 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
             raise NotYet(f"{pool}: targets not scraped yet")
         return targets
 
-    targets = eventually(probe, hop=hop, what=f"no targets in scrape pool {pool}", wait=SCRAPE_WAIT,
-                         diagnose=lambda: NOT_SELECTED)
+    try:
+        targets = eventually(probe, hop=hop, what=f"no targets in scrape pool {pool}", wait=SCRAPE_WAIT,
+                             diagnose=lambda: NOT_SELECTED)
+    except TimedOut as e:
+        # The wait covered the operator's reload: no pool in this run, so the checks that need its series stop
+        # at once (the hop board) instead of waiting as long again for series nothing scrapes.
+        raise TimedOut(e.hop, e.diagnosis, e.evidence, final=True) from None
     down = [t for t in targets if t.get("health") != "up"]
     if down:
         raise Failed(hop, f"{len(down)} of {len(targets)} targets in {pool} are down",
@@ -72,6 +77,7 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 
 
 @pytest.mark.requirement("must")
+@pytest.mark.hop("envoy[{cluster}]")
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
@@ -83,6 +89,7 @@ def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property
 # judges metrics[<primary>] or sender[<primary>], so for the primary only its Prometheus counts.
 @pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]", "sender[{cluster}]"])
 @pytest.mark.requirement("must")
+@pytest.mark.hop(needs=["envoy[{cluster}]"])
 def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_prometheus, access, record_property):
     """Envoy series from the cluster are on the primary (the remote's through remote write)."""
     via = "" if cluster.is_primary else " (remote_write)"
@@ -120,6 +127,7 @@ def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_
 @pytest.mark.writes
 @pytest.mark.hop(needs=["prometheus[{primary}]", "receiver[{primary}]", "metrics[{remote}]", "sender[{remote}]"])
 @pytest.mark.requirement("must")
+@pytest.mark.hop(needs=["envoy[{remote}]", "envoy[{primary}]"])  # the client's sidecar reports source, the server's destination
 def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, primary_prometheus, access, record_property):
     """With the sample app's traffic, istio_requests_total shows its 2xx request from the remote to the primary."""
     hop = f"{remote.name} sample client → {primary.name} sample server (mesh)"
