@@ -49,6 +49,9 @@ class Binary:
     version_key: str  # key in stack/versions.yaml `apps:`, else in tests/real/pins.yaml
     module_version: Callable[[str], str] = same  # release version -> Go module version
     ldflags: Callable[[str], list[str]] = field(default=lambda version: [])  # what the release build stamps in
+    # Files a go:embed of the module needs that its release build generates and the module zip lacks:
+    # path inside the module -> the project's stand-in under the module folder (built through a vendor overlay).
+    embed_placeholders: dict[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -81,8 +84,18 @@ def _prometheus_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _alertmanager_ldflags(version: str) -> list[str]:
+    # .promu.yml at v0.34.0 stamps the version (without "v") into prometheus/common/version, as for Prometheus.
+    return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
            module_version=prometheus_module_version, ldflags=_prometheus_ldflags),
+    # ui/web.go embeds app/dist, the web UI its release build makes with npm; the module zip has none of it.
+    # The APIs the checks read (/api/v2, /-/ready, /metrics) do not use it: a one-page stand-in takes its place.
+    Binary("alertmanager", module="github.com/prometheus/alertmanager",
+           command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
+           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "ui-placeholder/index.html"}),
 ]}
