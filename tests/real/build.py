@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.provision.tools import DEFAULT_CACHE
-from tests.real.registry import REGISTRY, Binary
+from tests.real.registry import GO_DIR, REGISTRY, Binary
 
 Progress = Callable[[str], None]
 # How often a running build says it is still going.
@@ -66,7 +66,7 @@ def _vendored(go: str, b: Binary, work: Path) -> list[str]:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(b.folder, work)
     subprocess.run([go, "mod", "vendor", "-e"], cwd=work, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    overlay = {"Replace": {str(work / "vendor" / b.module / inside): str(b.folder / ours)
+    overlay = {"Replace": {str(work / "vendor" / b.module / inside): str(GO_DIR.parent / ours)
                            for inside, ours in b.embed_placeholders.items()}}
     (work / "overlay.json").write_text(json.dumps(overlay))
     return ["-mod=vendor", f"-overlay={work / 'overlay.json'}"]

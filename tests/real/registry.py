@@ -50,7 +50,7 @@ class Binary:
     module_version: Callable[[str], str] = same  # release version -> Go module version
     ldflags: Callable[[str], list[str]] = field(default=lambda version: [])  # what the release build stamps in
     # Files a go:embed of the module needs that its release build generates and the module zip lacks:
-    # path inside the module -> the project's stand-in under the module folder (built through a vendor overlay).
+    # path inside the module -> the project's stand-in under tests/real/ (built through a vendor overlay).
     embed_placeholders: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -97,5 +97,5 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     # The APIs the checks read (/api/v2, /-/ready, /metrics) do not use it: a one-page stand-in takes its place.
     Binary("alertmanager", module="github.com/prometheus/alertmanager",
            command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
-           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "ui-placeholder/index.html"}),
+           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
 ]}
