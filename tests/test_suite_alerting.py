@@ -159,3 +159,28 @@ def test_an_alertmanager_that_refused_its_configuration_is_named(tmp_path, am, p
     assert "oke Alertmanager: it refused its latest configuration (alertmanager_config_last_reload_successful 0); " \
            "it still runs the one it loaded at " in failure
     assert run.properties(READY)["outcome"] == "failed"
+
+
+def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, am):
+    """The chart's Services (stack/services.yaml rows) behind a Kubernetes API server's service proxy."""
+    from tests.fakes.kubeapi import FakeKubeAPI
+
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[WATCHDOG_RULES],
+                            alertmanagers=[am.target])
+    try:
+        with FakeKubeAPI("oke") as api:
+            api.add_stack_services(prometheus=prom.url)
+            # kube-prometheus-stack 88.5.3 templates/alertmanager/service.yaml: port 9093 named http-web.
+            api.add_service("monitoring", "kube-prometheus-stack-alertmanager", am.url, port=9093, port_name="http-web")
+            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+            topo = tmp_path / "topology.yaml"
+            topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
+                                                          "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
+                                            "parts": ["alerting"]}))
+            run = run_suites(tmp_path, "--topology", str(topo), "-m", "alerting")
+            proxied = {r.path.split("/proxy")[0] for r in api.requests if "/proxy/" in r.path}
+    finally:
+        prom.stop()
+    assert run.code == 0, run.output
+    assert run.properties(READY)["alertmanager_version"] == "0.34.0"
+    assert "/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-alertmanager:9093" in proxied
