@@ -56,7 +56,7 @@ def down(session: nox.Session) -> None:
 
 
 # Options of `nox -s conformance -- ...` that belong to the bring-up, not to pytest
-# (the value-taking ones consume the next argument). --topology goes to both.
+# (the value-taking ones consume the next argument). --topology and --with go to both.
 BRINGUP_FLAGS = ("--keep", "--preload")
 BRINGUP_OPTIONS = ("--offline", "--cache-dir")
 
@@ -70,6 +70,10 @@ def split_posargs(posargs: list[str]) -> tuple[str, list[str], list[str]]:
         if name == "--topology":
             topology = value if eq else next(args, topology)
             pytest_args.append(f"--topology={topology}")
+        elif name == "--with":
+            parts = value if eq else next(args, "")
+            bringup += ["--with", parts]
+            pytest_args.append(f"--with={parts}")
         elif name in BRINGUP_FLAGS:
             bringup.append(arg)
         elif name in BRINGUP_OPTIONS:

@@ -13,7 +13,8 @@ from conformance.redact import register_secret
 from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
-SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail"}
+SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
+                  "alertmanager": "Alertmanager"}
 
 
 class ServiceAbsent(Exception):

@@ -15,6 +15,10 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "metrics": lambda c, p: f"{c.name} Prometheus → {p.name} Prometheus (remote_write)",
     "mesh": lambda c, p: f"{c.name} Envoy → {p.name} Prometheus{'' if c.is_primary else ' (remote_write)'}",
     "kiali": lambda c, p: f"{p.name} Kiali → {c.name} API server",
+    # The optional part alerting: rules evaluate on every cluster, alerts go to the primary's Alertmanager.
+    "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
+    "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
+    "alertmanager": lambda c, p: f"{p.name} Alertmanager",
 }
 
 

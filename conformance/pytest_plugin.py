@@ -38,6 +38,12 @@ def topology_of(config: pytest.Config) -> Topology:
     return config.stash[TOPOLOGY]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("conformance").addoption(
+        "--with", dest="with_parts", default="", metavar="PART[,PART...]",
+        help="optional parts the stack has besides the topology's parts: (as given to `up --with`)")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     try:
@@ -47,7 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not is_conformance_run(config):
         return
     try:
-        config.stash[TOPOLOGY] = load_topology(config.getoption("topology"))
+        extra = [p for p in config.getoption("with_parts").split(",") if p]
+        config.stash[TOPOLOGY] = load_topology(config.getoption("topology")).with_parts(extra)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -57,7 +64,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     topo = topology_of(config)
     clusters = ", ".join(f"{c.name} ({c.role}, {c.provider})" for c in topo.clusters)
-    return [f"topology: {topo.path}: {clusters}"]
+    parts = ", ".join(str(p) for p in topo.parts.values()) or "none"
+    return [f"topology: {topo.path}: {clusters}; optional parts: {parts}"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -127,6 +135,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             session, name="preflight[kind]", nodeid="platform::preflight[kind]", topology=topo))
     read_only = config.getoption("read_only")
     for item in items:
+        for marker in item.iter_markers("part"):
+            missing = topo.part_missing(marker.args[0])
+            if missing:
+                item.add_marker(pytest.mark.skip(reason=missing))
         if read_only and item.get_closest_marker("writes"):
             item.add_marker(pytest.mark.skip(reason="--read-only: this check writes to the system under test"))
 

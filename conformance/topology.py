@@ -1,6 +1,8 @@
 """The topology file: which clusters exist, their roles, and how to reach them.
 
 Everything else asks the topology for cluster names; nothing hard-codes one.
+It also says which optional parts the stack has (`parts:`): the bring-up installs
+them and their checks run; a part not listed is skipped with that reason.
 Bad input raises ConfigError with a one-line message naming the file and the key.
 """
 
@@ -24,8 +26,38 @@ CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services",
                 "prometheus_log")
 SERVICE_KEYS = ("url", "auth")
 AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
+TOPOLOGY_KEYS = ("clusters", "parts")
 # A cluster name becomes a label value and a kind cluster name: keep it DNS-safe.
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """An optional part of the stack: its options, each with the values it allows (the first is the default)."""
+
+    name: str
+    summary: str
+    options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+# The optional parts a topology may list under `parts:`; a later part is one more entry.
+PARTS: dict[str, PartSpec] = {p.name: p for p in [
+    PartSpec("alerting", "kube-prometheus-stack's Alertmanager on the primary; Prometheus rules on every cluster",
+             # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
+             {"remote_alerts": ("primary", "none")}),
+]}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One optional part a topology lists, with its options resolved (defaults filled in)."""
+
+    name: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        extra = ", ".join(f"{k}: {v}" for k, v in self.options.items())
+        return f"{self.name} ({extra})" if extra else self.name
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,28 @@ class Topology:
 
     path: Path
     clusters: tuple[Cluster, ...]
+    parts: dict[str, Part] = field(default_factory=dict)
+
+    def has(self, part: str) -> bool:
+        """True when the stack has this optional part (topology `parts:`)."""
+        return part in self.parts
+
+    def part_missing(self, part: str) -> str | None:
+        """Why the checks of a part do not run here, or None when the stack has it."""
+        if part not in PARTS:
+            raise KeyError(part)
+        if self.has(part):
+            return None
+        return f"{part} is not a part of this stack (topology {self.path} lists it under parts: when it is)"
+
+    def with_parts(self, names: list[str]) -> "Topology":
+        """This topology with more parts at their default options (`--with`); a bad name is a ConfigError."""
+        added = dict(self.parts)
+        for name in names:
+            if name not in PARTS:
+                raise ConfigError(f"--with {name}: unknown part; expected one of {', '.join(PARTS)}")
+            added.setdefault(name, Part(name, {k: v[0] for k, v in PARTS[name].options.items()}))
+        return Topology(path=self.path, clusters=self.clusters, parts=added)
 
     @property
     def primary(self) -> Cluster:
@@ -142,7 +196,7 @@ class _Parser:
     def topology(self, doc: Any) -> Topology:
         if not isinstance(doc, dict):
             raise ConfigError(f"topology {self.path}: expected a mapping with key 'clusters'")
-        self.no_unknown_keys(doc, ("clusters",), "")
+        self.no_unknown_keys(doc, TOPOLOGY_KEYS, "")
         items = doc.get("clusters")
         if not isinstance(items, list) or not items:
             raise self.fail("clusters", "expected a non-empty list of clusters")
@@ -156,7 +210,34 @@ class _Parser:
             raise self.fail("clusters", "no cluster has role: primary (exactly one is required)")
         if len(primaries) > 1:
             raise self.fail("clusters", f"{len(primaries)} clusters have role: primary ({', '.join(primaries)}); exactly one is allowed")
-        return Topology(path=self.path, clusters=clusters)
+        return Topology(path=self.path, clusters=clusters, parts=self.parts(doc.get("parts")))
+
+    def parts(self, raw: Any) -> dict[str, Part]:
+        """`parts: {alerting: {remote_alerts: primary}}`, or a list of names at their defaults."""
+        if raw is None:
+            return {}
+        if isinstance(raw, list) and all(isinstance(n, str) for n in raw):
+            raw = {n: None for n in raw}
+        if not isinstance(raw, dict):
+            raise self.fail("parts", "expected a mapping of part name to its options (or a list of part names)")
+        out = {}
+        for name, options in raw.items():
+            key = f"parts.{name}"
+            spec = PARTS.get(name)
+            if spec is None:
+                raise self.fail(key, f"unknown part; expected one of {', '.join(PARTS)}")
+            options = {} if options is None else options
+            if not isinstance(options, dict):
+                raise self.fail(key, f"expected a mapping of options ({', '.join(spec.options) or 'none'})")
+            self.no_unknown_keys(options, tuple(spec.options), key)
+            resolved = {}
+            for opt, allowed in spec.options.items():
+                value = options.get(opt, allowed[0])
+                if value not in allowed:
+                    raise self.fail(f"{key}.{opt}", f"unknown value {value!r}; expected one of {', '.join(allowed)}")
+                resolved[opt] = value
+            out[name] = Part(name, resolved)
+        return out
 
     def cluster(self, item: Any, key: str) -> Cluster:
         if not isinstance(item, dict):

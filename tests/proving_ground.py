@@ -144,8 +144,14 @@ def start_prometheus(
     remote_write_url: str | None = None,
     scrape_jobs: list[dict] | None = None,
     timing: Timing = FAST,
+    rule_files: list[Path] | None = None,
+    alertmanagers: list[str] | None = None,
 ) -> PrometheusProcess:
-    """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs)."""
+    """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs).
+
+    rule_files are evaluated every scrape interval; alertmanagers (host:port) receive its alerts, as the
+    operator's alerting.alertmanagers (or a remote's additionalAlertManagerConfigs) point it at one.
+    """
     binary = prometheus_binary()
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -161,6 +167,10 @@ def start_prometheus(
             *(scrape_jobs or []),
         ],
     }
+    if rule_files:
+        config["rule_files"] = [str(f) for f in rule_files]
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
     if remote_write_url:
         # The stack sets no queueConfig: Prometheus' defaults, but for the send deadline of the timing.
         queue = {} if timing.batch_send_deadline is None else {"batch_send_deadline": f"{timing.batch_send_deadline:g}s"}
@@ -213,12 +223,16 @@ class PrometheusPair:
 
 def start_pair(folder: Path, *, primary_cluster: str = "oke", remote_cluster: str = "workstation",
                receiver: bool = True, remote_scrape_jobs: list[dict] | None = None,
-               primary_scrape_jobs: list[dict] | None = None, timing: Timing = FAST) -> PrometheusPair:
+               primary_scrape_jobs: list[dict] | None = None, timing: Timing = FAST,
+               rule_files: list[Path] | None = None, primary_alertmanagers: list[str] | None = None,
+               remote_alertmanagers: list[str] | None = None) -> PrometheusPair:
     primary = start_prometheus("primary", folder / "primary", cluster=primary_cluster, receiver=receiver,
-                               scrape_jobs=primary_scrape_jobs, timing=timing)
+                               scrape_jobs=primary_scrape_jobs, timing=timing, rule_files=rule_files,
+                               alertmanagers=primary_alertmanagers)
     try:
         remote = start_prometheus("remote", folder / "remote", cluster=remote_cluster, timing=timing,
-                                  remote_write_url=f"{primary.url}/api/v1/write", scrape_jobs=remote_scrape_jobs)
+                                  remote_write_url=f"{primary.url}/api/v1/write", scrape_jobs=remote_scrape_jobs,
+                                  rule_files=rule_files, alertmanagers=remote_alertmanagers)
     except Exception:
         primary.stop()
         raise

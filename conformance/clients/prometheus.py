@@ -71,6 +71,18 @@ class PrometheusClient:
     def active_targets(self) -> list[dict]:
         return self.targets("active").get("activeTargets", [])
 
+    def rule_groups(self) -> list[dict]:
+        """GET /api/v1/rules: every rule group with its rules' health, lastError and lastEvaluation."""
+        return self._data("/api/v1/rules")["groups"]
+
+    def alerts(self) -> list[dict]:
+        """GET /api/v1/alerts: the active alerts (pending and firing)."""
+        return self._data("/api/v1/alerts")["alerts"]
+
+    def alertmanagers(self) -> dict:
+        """GET /api/v1/alertmanagers: {activeAlertmanagers: [{url}], droppedAlertmanagers: [...]}."""
+        return self._data("/api/v1/alertmanagers")
+
     def flags(self) -> dict[str, str]:
         return self._data("/api/v1/status/flags")
 

@@ -15,7 +15,7 @@ from conformance.provision.clusters import KindConfig, State
 from conformance.provision.plan import Options, down_plan, preload_images, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
 from conformance.provision.versions import VERSIONS_FILE, load_versions
-from conformance.topology import load_topology
+from conformance.topology import PARTS, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TOPOLOGY = ROOT / "kind" / "topology.yaml"
@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the ordered plan and execute nothing")
     p.add_argument("--keep", action="store_true", help="leave clusters up after `nox -s conformance` (up never deletes)")
     p.add_argument("--preload", action="store_true", help="load the pinned images from the local docker into the nodes")
+    p.add_argument("--with", dest="with_parts", default="", metavar="PART[,PART...]",
+                   help="optional parts to install besides the topology's parts: (" + ", ".join(PARTS) + ")")
     p.add_argument("--offline", type=Path, metavar="DIR", help="provision Grafana dashboards from DIR/<key>.json")
     p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("MONITORING_CONFORMANCE_CACHE", tools.DEFAULT_CACHE)),
                    help="tools and cluster state (default ~/.cache/monitoring-conformance)")
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stderr
     args = parser().parse_args(argv)
     try:
-        topology = load_topology(args.topology)
+        topology = load_topology(args.topology).with_parts([p for p in args.with_parts.split(",") if p])
         versions = load_versions(args.versions)
         opts = Options(topology=topology, versions=versions, cache_dir=args.cache_dir,
                        preload=args.preload, offline=args.offline)
@@ -179,6 +181,9 @@ def print_header(opts: Options, out: TextIO) -> None:
     print(f"  node image {v.node_image} (Kubernetes {v.node_kubernetes}), Istio {v.istio}", file=out)
     print("  charts: " + ", ".join(f"{c.name} {c.version}" for c in [v.metallb, *v.charts.values()]), file=out)
     print(f"  loki image tag {v.loki_image_tag}", file=out)
+    parts = opts.topology.parts.values()
+    print("  optional parts: " + (", ".join(str(p) for p in parts) or "none (add them under parts: in the topology, "
+                                  "or --with " + ",".join(PARTS) + ")"), file=out)
     for t in v.tools.values():
         print(f"  {t.name} {t.version}: from PATH if it reports that version, else "
               f"{tools.cached_path(t, opts.cache_dir)} (verified sha256)", file=out)

@@ -17,6 +17,7 @@ import yaml
 
 from conformance.errors import ConfigError
 from conformance.provision import dashboards
+from conformance.provision.parts import Context, plan_parts
 from conformance.provision.clusters import (
     KindConfig, State, check_distinct_subnets, config_path, internal_kubeconfig, is_loopback,
     load_kind_config, metallb_pools, write_private,
@@ -382,6 +383,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     p = topo.primary.name
     kp = kube[p]
     kps, loki, kiali = charts["kube-prometheus-stack"], charts["loki-stack"], charts["kiali-operator"]
+    parts = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step))
     grafana_secret = state.file(p, "grafana-admin-secret.yaml")
     steps = [Step("stack", c.name, "monitoring namespace (not injected)",
                   kube[c.name].kubectl("apply", "--filename", str(MANIFESTS / "namespaces.yaml")), timeout=60)
@@ -410,10 +412,13 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
             Step("stack", p, "apply dashboard ConfigMaps",
                  kp.kubectl("apply", "--server-side", "--filename", str(cm_file)), timeout=60),
         ]
+    kps_values += parts.values.get(p, [])
     steps += [
-        Step("stack", p, "install kube-prometheus-stack (receiver, Grafana)",
-             helm_install(kp, kps, ns, kps_values, sets=[f"prometheus.prometheusSpec.externalLabels.cluster={p}"]),
+        Step("stack", p, "install kube-prometheus-stack (receiver, Grafana" + (", Alertmanager" if topo.has("alerting") else "") + ")",
+             helm_install(kp, kps, ns, kps_values, sets=[f"prometheus.prometheusSpec.externalLabels.cluster={p}"],
+                          set_json=parts.set_json.get(p, [])),
              timeout=HELM_STEP_TIMEOUT, waits_for="operator, Prometheus and Grafana Ready"),
+        *parts.after_primary,
         *dashboard_checks(kp, ns, svc["grafana"].service, svc["grafana"].container),
         lb_address_step("stack", kp, ns, svc["loki"].service, f"{p}.loki_ip", "Loki"),
         lb_address_step("stack", kp, ns, svc["prometheus"].service, f"{p}.prometheus_ip", "Prometheus"),
@@ -430,10 +435,11 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
                               set_json=[promtail_clients(f"http://@{{{p}.loki_ip}}:{svc['loki'].port}", r)]),
                  timeout=HELM_STEP_TIMEOUT, waits_for="Promtail Ready"),
             Step("stack", r, "install kube-prometheus-stack (Prometheus remote-writing to the primary)",
-                 helm_install(kr, kps, ns, [VALUES / "kube-prometheus-stack-remote.yaml"],
+                 helm_install(kr, kps, ns, [VALUES / "kube-prometheus-stack-remote.yaml", *parts.values.get(r, [])],
                               sets=[f"prometheus.prometheusSpec.externalLabels.cluster={r}"],
                               set_json=["prometheus.prometheusSpec.remoteWrite=" + json.dumps(
-                                  [{"url": f"http://@{{{p}.prometheus_ip}}:{svc['prometheus'].port}/api/v1/write"}])]),
+                                  [{"url": f"http://@{{{p}.prometheus_ip}}:{svc['prometheus'].port}/api/v1/write"}]),
+                                  *parts.set_json.get(r, [])]),
                  timeout=HELM_STEP_TIMEOUT, waits_for="operator and Prometheus Ready"),
             Step("stack", r, "Envoy PodMonitor", kr.kubectl("apply", "--filename", str(MANIFESTS / "envoy-podmonitor.yaml")),
                  timeout=60),

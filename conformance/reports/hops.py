@@ -50,6 +50,18 @@ def hops_for(run: Run, primary: str) -> list[Hop]:
             Hop("mesh", remote, f"{remote} Envoy", f"{remote} Prometheus"),
             Hop("kiali", remote, f"{primary} Kiali", f"{remote} API server"),
         ]
+    return hops + part_hops(run, primary)
+
+
+def part_hops(run: Run, primary: str) -> list[Hop]:
+    """The hops of the optional parts the run's topology lists (run property part.<name>), and only those."""
+    hops = []
+    alerting = run.properties.get("part.alerting")
+    if alerting is not None:
+        hops.append(Hop("alerting", primary, f"{primary} Prometheus", f"{primary} Alertmanager"))
+        if "remote_alerts=none" not in alerting.split(","):
+            hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
+                     for r in run.clusters if r != primary]
     return hops
 
 

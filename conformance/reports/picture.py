@@ -15,6 +15,8 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Promtail": (40, 60), "Loki": (260, 60), "Grafana": (40, 150), "Prometheus": (260, 150),
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
+# Nodes of the optional parts, drawn only when one of the run's hops ends there.
+PART_NODES = {"Alertmanager": (260, 225)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 
 
@@ -34,6 +36,9 @@ def render(run: Run) -> str:
         nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
     lines, labels = [], []
     hops = hops_for(run, primary)
+    for name, xy in PART_NODES.items():
+        if any(h.target == f"{primary} {name}" for h in hops):
+            nodes[f"{primary} {name}"] = xy
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -60,6 +65,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{c} Envoy", f"{c} Prometheus")]
     if hop.area == "kiali":
         return [(f"{primary} Kiali", f"{c} API server")]
+    if hop.area == "alerting":
+        return [(f"{c} Prometheus", f"{primary} Alertmanager")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

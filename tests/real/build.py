@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.provision.tools import DEFAULT_CACHE
-from tests.real.registry import REGISTRY, Binary
+from tests.real.registry import GO_DIR, REGISTRY, Binary
 
 Progress = Callable[[str], None]
 # How often a running build says it is still going.
@@ -55,16 +56,48 @@ def ensure(b: Binary, progress: Progress = print) -> Path:
     return dest
 
 
+def _vendored(go: str, b: Binary, work: Path) -> list[str]:
+    """For embed_placeholders: the module folder copied to work/, vendored, and an overlay of the stand-ins.
+
+    `go mod vendor -e` copes with the embed it cannot resolve yet; `go build -overlay` may not replace files in
+    the module cache, but it may in vendor/; nothing in the
+    project's tree changes and work/ is removed after the build. Returns the extra `go build` arguments.
+    """
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(b.folder, work)
+    subprocess.run([go, "mod", "vendor", "-e"], cwd=work, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    overlay = {"Replace": {str(work / "vendor" / b.module / inside): str(GO_DIR.parent / ours)
+                           for inside, ours in b.embed_placeholders.items()}}
+    (work / "overlay.json").write_text(json.dumps(overlay))
+    return ["-mod=vendor", f"-overlay={work / 'overlay.json'}"]
+
+
 def _build(go: str, b: Binary, dest: Path, progress: Progress) -> None:
     tmp = dest.with_name(f".{b.name}.partial")
+    cwd, work = b.folder, dest.with_name(f".{b.name}.src")
     cmd = [go, "build", "-v", "-o", str(tmp)]
+    if b.embed_placeholders:
+        try:
+            cmd += _vendored(go, b, work)
+        except (OSError, subprocess.SubprocessError) as e:
+            shutil.rmtree(work, ignore_errors=True)
+            why = getattr(e, "stderr", None) or e
+            raise Unavailable(f"{b.name} {b.version} could not be vendored ({str(why).strip()[-300:]}); {how_to_get(b)}") from None
+        cwd = work
     if flags := b.ldflags(b.version):
         cmd.append("-ldflags=" + " ".join(flags))
     cmd.append(b.command)
     progress(f"building {b.name} {b.version} (Go module {b.module} {b.module_version(b.version)}) "
              f"from {b.folder.relative_to(b.folder.parents[3])}; a cold build takes minutes, once per machine")
+    try:
+        _run_build(cmd, cwd, b, tmp, dest, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_build(cmd: list[str], cwd: Path, b: Binary, tmp: Path, dest: Path, progress: Progress) -> None:
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=b.folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # -v: a line per package
     reader.start()

@@ -49,6 +49,9 @@ class Binary:
     version_key: str  # key in stack/versions.yaml `apps:`, else in tests/real/pins.yaml
     module_version: Callable[[str], str] = same  # release version -> Go module version
     ldflags: Callable[[str], list[str]] = field(default=lambda version: [])  # what the release build stamps in
+    # Files a go:embed of the module needs that its release build generates and the module zip lacks:
+    # path inside the module -> the project's stand-in under tests/real/ (built through a vendor overlay).
+    embed_placeholders: dict[str, str] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -109,6 +112,11 @@ def _prometheus_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _alertmanager_ldflags(version: str) -> list[str]:
+    # .promu.yml at v0.34.0 stamps the version (without "v") into prometheus/common/version, as for Prometheus.
+    return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -122,4 +130,9 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("kwok", module="sigs.k8s.io/kwok", command="sigs.k8s.io/kwok/cmd/kwok", version_key="kwok"),
     # The bring-up's kind, built to capture the kubeadm config it really writes (tests/provision/test_kind_config.py).
     Binary("kind", module="sigs.k8s.io/kind", command="sigs.k8s.io/kind", version_key="kind"),
+    # ui/web.go embeds app/dist, the web UI its release build makes with npm; the module zip has none of it.
+    # The APIs the checks read (/api/v2, /-/ready, /metrics) do not use it: a one-page stand-in takes its place.
+    Binary("alertmanager", module="github.com/prometheus/alertmanager",
+           command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
+           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
 ]}

@@ -39,6 +39,14 @@ def test_prometheus_is_the_stacks_pin():
     assert REGISTRY["prometheus"].version == version_of("prometheus") == "v3.14.0"
 
 
+def test_alertmanager_is_the_stacks_pin_and_its_ui_stand_in_is_the_projects():
+    b = REGISTRY["alertmanager"]
+    assert b.version == version_of("alertmanager") == "v0.34.0"  # kube-prometheus-stack 88.5.3 values.yaml
+    assert b.module_version(b.version) == "v0.34.0"  # the module is tagged like the release
+    for ours in b.embed_placeholders.values():
+        assert (Path(real.__file__).parent / ours).is_file()
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_go_mod_requires_the_pinned_module_version(name):
     b = REGISTRY[name]
@@ -64,6 +72,8 @@ def test_prometheus_go_mod_repeats_upstreams_replace():
 # A stand-in for the Go client: prints package lines as `go build -v` does and writes the -o file.
 FAKE_GO = """#!/bin/sh
 echo "$@" >> "$FAKE_GO_CALLS"
+[ "$1" = mod ] && { mkdir -p vendor; pwd > "$FAKE_GO_CALLS.workdir"; exit 0; }
+for a in "$@"; do case "$a" in -overlay=*) cp "${a#-overlay=}" "$FAKE_GO_CALLS.overlay";; esac; done
 [ -n "$FAKE_GO_FAIL" ] && { echo "go: github.com/x@v1: dial tcp: lookup proxy.golang.org: no such host" >&2; exit 1; }
 while [ "$1" != "-o" ]; do shift; done
 echo "go: downloading github.com/example/dep v1.0.0" >&2
@@ -104,6 +114,25 @@ def test_a_cold_build_reports_progress_and_lands_in_the_cache_by_version(fake_go
     # Warm: the cache answers and Go is not run again.
     assert build.ensure(b, progress=lines.append) == got
     assert len(fake_go.read_text().splitlines()) == 1
+
+
+def test_a_module_lacking_an_embedded_file_is_built_through_a_vendor_overlay(fake_go, tmp_path):
+    """Alertmanager's ui/app/dist is made by its release build, not in the module: vendored, with the stand-in."""
+    import json
+
+    b = REGISTRY["alertmanager"]
+    got = build.ensure(b, progress=lambda line: None)
+    assert got.read_text() == "built\n"
+    calls = fake_go.read_text().splitlines()
+    assert calls[0] == "mod vendor -e"
+    assert calls[1].startswith("build -v -o ") and " -mod=vendor -overlay=" in calls[1]
+    assert "-ldflags=-X github.com/prometheus/common/version.Version=0.34.0" in calls[1]
+    workdir = Path(Path(str(fake_go) + ".workdir").read_text().strip())
+    overlay = json.loads(Path(str(fake_go) + ".overlay").read_text())["Replace"]
+    assert overlay == {str(workdir / "vendor/github.com/prometheus/alertmanager/ui/app/dist/index.html"):
+                       str(Path(real.__file__).parent / "placeholders" / "alertmanager-ui.html")}
+    assert not workdir.exists()  # the vendored copy is removed after the build
+    assert "tests/real/go/alertmanager" not in str(workdir)  # the project's module folder is left as it is
 
 
 def test_a_failed_build_says_why_and_how_to_get_the_binary(fake_go, monkeypatch):

@@ -1,0 +1,129 @@
+"""alerting (optional part): rules evaluate on every cluster, Watchdog fires and reaches the primary's Alertmanager."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.access import ServiceAbsent
+from conformance.alerting import (
+    ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, config_state, describe_rules, rule_report,
+    watchdog_clusters, watchdog_state, why_not_delivered, why_watchdog_is_not_firing,
+)
+from conformance.clients.alertmanager import AlertmanagerClient
+from conformance.clients.prometheus import PrometheusClient
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
+from conformance.outcomes import Failed
+from conformance.timefmt import rfc3339_seconds
+from fixtures.clients import endpoint_or_skip
+
+pytestmark = [pytest.mark.alerting, pytest.mark.part("alerting")]
+
+# The chart's Prometheus evaluates every 30 s (evaluationInterval "" -> the operator's 30 s): every group
+# evaluates within one interval of the check's start; two more cover a slow first round.
+RULES_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+# Watchdog (expr vector(1), no `for`) fires at its group's first evaluation; Prometheus sends a firing alert
+# at once and then every resend delay (1 m), so it is in Alertmanager one interval after it fires.
+WATCHDOG_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+READY_WAIT = Wait(timeout=30, delay=0.5, max_delay=3)
+
+
+@pytest.fixture(scope="session")
+def alertmanager(access, primary) -> AlertmanagerClient:
+    """The primary's Alertmanager, where every cluster that sends alerts sends them."""
+    return AlertmanagerClient(endpoint_or_skip(access, primary, "alertmanager").http)
+
+
+def prometheus_or_none(access, cluster) -> PrometheusClient | None:
+    try:
+        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
+    except ServiceAbsent:
+        return None
+
+
+@pytest.mark.requirement("must")
+def test_rule_groups_evaluate_without_errors(cluster, primary, prometheus, record_property):
+    """Every rule group of the cluster's Prometheus evaluated after the check began, every rule healthy."""
+    name = hop("rules", cluster, primary)
+    started = time.time()
+
+    def probe():
+        report = rule_report(prometheus.rule_groups(), since=started)
+        if not report.clean:
+            raise NotYet(describe_rules(report))
+        return report
+
+    report = eventually(probe, hop=name, what="rule groups not all evaluated without errors", wait=RULES_WAIT,
+                        diagnose=lambda: describe_rules(rule_report(prometheus.rule_groups(), since=started)))
+    record_property("rule_groups", report.groups)
+    record_property("rules", report.rules)
+
+
+@pytest.mark.requirement("must")
+def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_property):
+    """The always-firing Watchdog alert is firing in the cluster's Prometheus."""
+    name = hop("rules", cluster, primary)
+
+    def probe():
+        state = watchdog_state(prometheus)
+        if state != "firing":
+            raise NotYet(f"{WATCHDOG} is {state or 'not active'} in the {prometheus.name}")
+        return state
+
+    started = time.monotonic()
+    eventually(probe, hop=name, what=f"{WATCHDOG} not firing", wait=WATCHDOG_WAIT,
+               diagnose=lambda: why_watchdog_is_not_firing(prometheus))
+    record_property("watchdog_firing_wait_seconds", round(time.monotonic() - started, 2))
+
+
+@pytest.mark.requirement("must")
+def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, alertmanager, record_property):
+    """Watchdog with cluster=<name> is in the primary's Alertmanager, for every cluster that sends it there."""
+    if not cluster.is_primary and topology.parts["alerting"].options["remote_alerts"] == "none":
+        pytest.skip(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
+    name = hop("alerting", cluster, primary)
+    setting = ALERTING_SETTING if cluster.is_primary else REMOTE_ALERTING_SETTING
+
+    def probe():
+        seen = watchdog_clusters(alertmanager)
+        if cluster.name not in seen:
+            raise NotYet(f"{WATCHDOG} in the {alertmanager.name} from cluster values {sorted(seen)}")
+        return seen[cluster.name]
+
+    started = time.monotonic()
+    state = eventually(probe, hop=name, what=f"no {WATCHDOG} with cluster={cluster.name} in the {alertmanager.name}",
+                       wait=WATCHDOG_WAIT,
+                       diagnose=lambda: why_not_delivered(prometheus_or_none(access, cluster), cluster.name, setting))
+    record_property("watchdog_delivery_wait_seconds", round(time.monotonic() - started, 2))
+    record_property("watchdog_alertmanager_state", state)
+
+
+@pytest.mark.requirement("must")
+def test_alertmanager_is_ready_with_its_configuration(primary, alertmanager, record_property):
+    """The primary's Alertmanager is ready, and runs the configuration it was last given."""
+    name = hop("alertmanager", primary, primary)
+
+    def probe():
+        ready, body = alertmanager.ready()
+        if not ready:
+            raise NotYet(f"/-/ready answers 503: {body}")
+        status = alertmanager.status()
+        cluster_state = (status.get("cluster") or {}).get("status")
+        if cluster_state == "settling":
+            raise NotYet("its cluster is still settling (/api/v2/status cluster.status)")
+        return status
+
+    status = eventually(probe, hop=name, what="not ready", wait=READY_WAIT)
+    record_property("alertmanager_version", (status.get("versionInfo") or {}).get("version", ""))
+    if not (status.get("config") or {}).get("original", "").strip():
+        raise Failed(name, "/api/v2/status shows no loaded configuration (config.original is empty)")
+    state = config_state(alertmanager)
+    if state.last_reload_ok is False:
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.last_success)) if state.last_success else "never"
+        raise Failed(name, "it refused its latest configuration (alertmanager_config_last_reload_successful 0); "
+                           f"it still runs the one it loaded at {since} (hash {state.config_hash}); its log says why",
+                     f"uptime since {status.get('uptime')}; cluster {status.get('cluster', {}).get('status')}")
+    record_property("alertmanager_cluster_status", (status.get("cluster") or {}).get("status", ""))
+    record_property("alertmanager_uptime_seconds", round(time.time() - rfc3339_seconds(status.get("uptime", "")), 1))

@@ -1,0 +1,104 @@
+"""Optional parts in the bring-up: the topology's parts: (or --with) add their values and steps; none adds nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conformance.stack import STACK_DIR
+from tests.provision.conftest import TOPOLOGY
+
+ALERTING_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-alerting.yaml"
+
+
+def topology_with(tmp_path, parts) -> str:
+    doc = yaml.safe_load(TOPOLOGY.read_text())
+    doc["parts"] = parts
+    # The kind configs are found next to the topology file (kind/<name>.yaml).
+    for name in ("oke", "workstation"):
+        (tmp_path / f"{name}.yaml").write_text((TOPOLOGY.parent / f"{name}.yaml").read_text())
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def kps_installs(commands: list[str]) -> dict[str, str]:
+    return {c.split("kind-")[1].split()[0]: c for c in commands
+            if c.startswith("helm") and "upgrade --install kube-prometheus-stack" in c}
+
+
+def test_the_dry_run_of_the_default_topology_names_no_part_and_installs_no_alertmanager(provision):
+    code, out = provision("up", "--dry-run")
+    assert code == 0, out
+    assert "optional parts: none (add them under parts: in the topology, or --with alerting)" in out
+    assert "kube-prometheus-stack-alerting.yaml" not in out
+    assert "Alertmanager" not in out
+
+
+def test_with_alerting_the_dry_run_shows_the_part_its_values_and_its_steps(provision):
+    code, out = provision("up", "--dry-run", "--with", "alerting")
+    assert code == 0, out
+    assert "optional parts: alerting (remote_alerts: primary)" in out
+    primary = next(l for l in out.splitlines() if "upgrade --install kube-prometheus-stack" in l and "kind-oke" in l)
+    assert f"--values {ALERTING_VALUES}" in primary
+    assert "[stack] oke Alertmanager available" in out
+    assert "alertmanager/kube-prometheus-stack-alertmanager --namespace monitoring --for=condition=Available" in out
+    assert "[stack] oke address of Alertmanager" in out
+    remote = next(l for l in out.splitlines() if "upgrade --install kube-prometheus-stack" in l and "kind-workstation" in l)
+    assert "prometheus.prometheusSpec.additionalAlertManagerConfigs=" in remote
+    assert "<oke.alertmanager_ip>:9093" in remote  # the primary's MetalLB address, known at run time
+
+
+def test_remote_alerts_none_gives_the_remote_no_alertmanager(provision, tmp_path):
+    code, out = provision("up", "--dry-run", topology=topology_with(tmp_path, {"alerting": {"remote_alerts": "none"}}))
+    assert code == 0, out
+    assert "optional parts: alerting (remote_alerts: none)" in out
+    assert "additionalAlertManagerConfigs" not in out and "address of Alertmanager" not in out
+    assert "[stack] oke Alertmanager available" in out
+
+
+def test_an_unknown_part_is_one_line(provision):
+    code, out = provision("up", "--dry-run", "--with", "alerts")
+    assert code == 2
+    assert out.strip() == "error: --with alerts: unknown part; expected one of alerting"
+
+
+def test_up_with_alerting_runs_the_steps_in_order_against_the_fakes(provision, fakebin, tmp_path):
+    code, out = provision("up", topology=topology_with(tmp_path, ["alerting"]))
+    assert code == 0, out
+    commands = fakebin.commands()
+    installs = kps_installs(commands)
+    assert f"--values {ALERTING_VALUES}" in installs["oke"]
+    assert f"--values {ALERTING_VALUES}" not in installs["workstation"]
+    wait = next(i for i, c in enumerate(commands) if "wait alertmanager/kube-prometheus-stack-alertmanager" in c)
+    address = next(i for i, c in enumerate(commands) if "get service kube-prometheus-stack-alertmanager" in c)
+    remote = next(i for i, c in enumerate(commands) if c == installs["workstation"])
+    assert wait < address < remote
+    (sets,) = [a for a in next(c["argv"] for c in fakebin.calls() if " ".join([c["tool"], *c["argv"]]) == installs["workstation"])
+               if a.startswith("prometheus.prometheusSpec.additionalAlertManagerConfigs=")]
+    configs = json.loads(sets.split("=", 1)[1])
+    (target,) = configs[0]["static_configs"][0]["targets"]
+    assert target.endswith(":9093") and "@{" not in target  # filled with the address MetalLB gave
+
+
+@pytest.mark.parametrize("key", ["alertmanager"])
+def test_the_overlay_sets_only_alertmanager_keys(key):
+    doc = yaml.safe_load(ALERTING_VALUES.read_text())
+    assert list(doc) == [key]
+    assert doc["alertmanager"]["enabled"] is True
+
+
+def test_nox_conformance_gives_with_to_both_the_bring_up_and_the_suites():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    try:
+        import noxfile
+    finally:
+        sys.path.pop(0)
+    _, bringup, rest = noxfile.split_posargs(["--with", "alerting", "-m", "alerting", "--keep"])
+    assert bringup == ["--with", "alerting", "--keep"]
+    assert rest == ["--with=alerting", "-m", "alerting"]

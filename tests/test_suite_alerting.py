@@ -1,0 +1,186 @@
+"""The alerting suite against the real Prometheus 3.14 pair and a real Alertmanager 0.34, healthy and with each fault."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.proving_alertmanager import (
+    BROKEN_RULES, REFUSED_CONFIG, WATCHDOG_RULES, AlertmanagerProcess, start_alertmanager,
+)
+from tests.proving_ground import PrometheusPair, free_port, start_pair, start_prometheus
+from tests.suite_runner import run_suites
+
+RULES = "suites.test_alerting::test_rule_groups_evaluate_without_errors[{}]"
+FIRES = "suites.test_alerting::test_watchdog_fires_in_prometheus[{}]"
+REACHES = "suites.test_alerting::test_watchdog_reaches_the_alertmanager[{}]"
+READY = "suites.test_alerting::test_alertmanager_is_ready_with_its_configuration"
+
+
+def topology(folder, primary_url: str, remote_url: str, am_url: str | None, parts=None):
+    """An endpoints topology with the alerting part (unless parts={}); remote_alerts from parts."""
+    primary = {"prometheus": primary_url, **({"alertmanager": am_url} if am_url else {})}
+    doc = {"clusters": [
+        {"name": "oke", "role": "primary", "provider": "endpoints", "services": primary},
+        {"name": "workstation", "role": "remote", "provider": "endpoints", "services": {"prometheus": remote_url}},
+    ]}
+    parts = {"alerting": {"remote_alerts": "primary"}} if parts is None else parts
+    if parts:
+        doc["parts"] = parts
+    path = folder / "topology.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def am(tmp_path) -> AlertmanagerProcess:
+    a = start_alertmanager(tmp_path / "am")
+    yield a
+    a.stop()
+
+
+@pytest.fixture
+def alerting_pair(tmp_path, am) -> PrometheusPair:
+    """Both Prometheus evaluate the Watchdog rules and send to the one Alertmanager."""
+    p = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], primary_alertmanagers=[am.target],
+                   remote_alertmanagers=[am.target])
+    yield p
+    p.stop()
+
+
+def test_healthy_stack_passes_every_alerting_check(tmp_path, am, alerting_pair):
+    topo = topology(tmp_path, alerting_pair.primary.url, alerting_pair.remote.url, am.url)
+    run = run_suites(tmp_path, "--topology", str(topo), "-m", "alerting")
+    assert run.code == 0, run.output
+    for cluster in ("oke", "workstation"):
+        assert run.properties(RULES.format(cluster))["outcome"] == "passed"
+        assert run.properties(RULES.format(cluster))["rule_groups"] == "1"
+        assert run.properties(FIRES.format(cluster))["outcome"] == "passed"
+        # The default route sends Watchdog to the 'null' receiver: active, not suppressed.
+        assert run.properties(REACHES.format(cluster))["watchdog_alertmanager_state"] == "active"
+    ready = run.properties(READY)
+    assert ready["alertmanager_version"] == "0.34.0"  # the pin, stamped in by the build
+    assert ready["alertmanager_cluster_status"] == "disabled"  # one replica, gossip off
+    assert "optional parts: alerting (remote_alerts: primary)" in run.output
+
+
+def test_remote_alerts_nowhere_skips_the_remotes_delivery_but_still_checks_its_rules(tmp_path, am):
+    pair = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], primary_alertmanagers=[am.target])
+    try:
+        topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url, parts={"alerting": {"remote_alerts": "none"}})
+        run = run_suites(tmp_path, "--topology", str(topo), "-m", "alerting", "-rs")
+    finally:
+        pair.stop()
+    assert run.code == 0, run.output
+    assert run.properties(REACHES.format("workstation"))["outcome"] == "skipped"
+    assert "the topology sends workstation's alerts nowhere (parts.alerting.remote_alerts: none)" in run.output
+    assert run.properties(RULES.format("workstation"))["outcome"] == "passed"
+    assert run.properties(REACHES.format("oke"))["outcome"] == "passed"
+
+
+def test_a_stack_without_the_part_skips_every_alerting_check_with_the_reason(tmp_path, prometheus_pair):
+    topo = topology(tmp_path, prometheus_pair.primary.url, prometheus_pair.remote.url, None, parts={})
+    run = run_suites(tmp_path, "--topology", str(topo), "-m", "alerting", "-rs")
+    assert run.code == 0, run.output  # the default run's verdict does not change
+    for case in (RULES.format("oke"), FIRES.format("workstation"), REACHES.format("oke"), READY):
+        assert run.properties(case)["outcome"] == "skipped"
+    assert f"alerting is not a part of this stack (topology {topo} lists it under parts: when it is)" in run.output
+
+
+def test_with_option_adds_the_part_for_the_run(tmp_path, am, alerting_pair):
+    topo = topology(tmp_path, alerting_pair.primary.url, alerting_pair.remote.url, am.url, parts={})
+    run = run_suites(tmp_path, "--topology", str(topo), "--with", "alerting", "-m", "alerting", "-k", "oke")
+    assert run.code == 0, run.output
+    assert run.properties(REACHES.format("oke"))["outcome"] == "passed"
+
+
+def test_prometheus_without_an_alertmanager_is_named(tmp_path, am):
+    pair = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], remote_alertmanagers=[am.target])
+    try:
+        topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and oke", "--timeout-scale", "0.05")
+    finally:
+        pair.stop()
+    failure = run.failure(REACHES.format("oke"))
+    assert "oke Prometheus → oke Alertmanager: no Watchdog with cluster=oke in the oke Alertmanager after" in failure
+    assert "the oke Prometheus has no Alertmanager configured (/api/v1/alertmanagers lists none); " \
+           "set alertmanager.enabled: true" in failure
+    assert "from cluster values ['workstation']" in failure  # what the Alertmanager does hold
+    assert run.properties(REACHES.format("oke"))["outcome"] == "timed_out"
+
+
+def test_a_remote_pointing_at_a_closed_port_is_named_with_its_errors(tmp_path, am):
+    closed = f"127.0.0.1:{free_port()}"
+    pair = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], primary_alertmanagers=[am.target],
+                      remote_alertmanagers=[closed])
+    try:
+        topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and workstation", "--timeout-scale", "0.05")
+    finally:
+        pair.stop()
+    failure = run.failure(REACHES.format("workstation"))
+    assert "workstation Prometheus → oke Alertmanager: no Watchdog with cluster=workstation in the oke Alertmanager" in failure
+    assert f"the workstation Prometheus fails to send to its Alertmanager (http://{closed}/api/v2/alerts: " in failure
+    assert "prometheus_notifications_errors_total" in failure
+
+
+def test_a_rule_group_with_an_evaluation_error_is_named(tmp_path):
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[WATCHDOG_RULES, BROKEN_RULES])
+    try:
+        topo = topology(tmp_path, prom.url, prom.url, None)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "rule_groups and oke", "--timeout-scale", "0.05")
+    finally:
+        prom.stop()
+    failure = run.failure(RULES.format("oke"))
+    assert "oke Prometheus rule evaluation: rule groups not all evaluated without errors after" in failure
+    assert f"group broken.rules (file {BROKEN_RULES}): rule conformance:duplicate_match: health err: " in failure
+    assert "found duplicate series for the match group" in failure
+    assert "general.rules" not in failure.split("last observed")[0]  # the healthy group is not blamed
+
+
+def test_rules_without_a_watchdog_say_so(tmp_path):
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke")
+    try:
+        topo = topology(tmp_path, prom.url, prom.url, None)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "fires and oke", "--timeout-scale", "0.03")
+    finally:
+        prom.stop()
+    failure = run.failure(FIRES.format("oke"))
+    assert "oke Prometheus rule evaluation: Watchdog not firing after" in failure
+    assert "no alerting rule Watchdog is loaded in the oke Prometheus" in failure
+
+
+def test_an_alertmanager_that_refused_its_configuration_is_named(tmp_path, am, prometheus_pair):
+    answer = am.reload(REFUSED_CONFIG)
+    assert answer.status_code == 500 and 'undefined receiver "nobody"' in answer.text  # the real server refused it
+    topo = topology(tmp_path, prometheus_pair.primary.url, prometheus_pair.remote.url, am.url)
+    run = run_suites(tmp_path, "--topology", str(topo), "-k", "ready_with")
+    failure = run.failure(READY)
+    assert "oke Alertmanager: it refused its latest configuration (alertmanager_config_last_reload_successful 0); " \
+           "it still runs the one it loaded at " in failure
+    assert run.properties(READY)["outcome"] == "failed"
+
+
+def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, am):
+    """The chart's Services (stack/services.yaml rows) behind a Kubernetes API server's service proxy."""
+    from tests.fakes.kubeapi import FakeKubeAPI
+
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[WATCHDOG_RULES],
+                            alertmanagers=[am.target])
+    try:
+        with FakeKubeAPI("oke") as api:
+            api.add_stack_services(prometheus=prom.url)
+            # kube-prometheus-stack 88.5.3 templates/alertmanager/service.yaml: port 9093 named http-web.
+            api.add_service("monitoring", "kube-prometheus-stack-alertmanager", am.url, port=9093, port_name="http-web")
+            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+            topo = tmp_path / "topology.yaml"
+            topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
+                                                          "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
+                                            "parts": ["alerting"]}))
+            run = run_suites(tmp_path, "--topology", str(topo), "-m", "alerting")
+            proxied = {r.path.split("/proxy")[0] for r in api.requests if "/proxy/" in r.path}
+    finally:
+        prom.stop()
+    assert run.code == 0, run.output
+    assert run.properties(READY)["alertmanager_version"] == "0.34.0"
+    assert "/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-alertmanager:9093" in proxied

@@ -1,0 +1,77 @@
+"""The topology's parts: which optional parts the stack has, with one-line errors naming file and key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from conformance.errors import ConfigError
+from conformance.topology import PARTS, load_topology
+
+CLUSTERS = """
+clusters:
+  - {name: oke, role: primary, provider: kind}
+  - {name: workstation, role: remote, provider: kind}
+"""
+
+
+def load(tmp_path, parts: str):
+    path = tmp_path / "topology.yaml"
+    path.write_text(CLUSTERS + textwrap.dedent(parts))
+    return load_topology(path), path
+
+
+def test_no_parts_means_none_and_each_part_says_why_it_is_missing(tmp_path):
+    topo, path = load(tmp_path, "")
+    assert topo.parts == {} and not topo.has("alerting")
+    assert topo.part_missing("alerting") == f"alerting is not a part of this stack (topology {path} lists it under parts: when it is)"
+
+
+def test_a_list_of_names_takes_the_defaults(tmp_path):
+    topo, _ = load(tmp_path, "parts: [alerting]")
+    assert topo.has("alerting") and topo.part_missing("alerting") is None
+    assert topo.parts["alerting"].options == {"remote_alerts": "primary"}
+
+
+def test_options_are_read(tmp_path):
+    topo, _ = load(tmp_path, "parts: {alerting: {remote_alerts: none}}")
+    assert str(topo.parts["alerting"]) == "alerting (remote_alerts: none)"
+
+
+@pytest.mark.parametrize("parts, message", [
+    ("parts: {alerts: {}}", "parts.alerts: unknown part; expected one of alerting"),
+    ("parts: {alerting: {remote: none}}", "parts.alerting.remote: unknown key; expected one of remote_alerts"),
+    ("parts: {alerting: {remote_alerts: oke}}", "parts.alerting.remote_alerts: unknown value 'oke'; expected one of primary, none"),
+    ("parts: alerting", "parts: expected a mapping of part name to its options (or a list of part names)"),
+    ("parts: {alerting: yes}", "parts.alerting: expected a mapping of options (remote_alerts)"),
+])
+def test_mistakes_are_one_line_naming_the_key(tmp_path, parts, message):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, parts)
+    assert str(e.value) == f"topology {tmp_path / 'topology.yaml'}: {message}"
+
+
+def test_with_adds_parts_at_their_defaults_and_refuses_unknown_ones(tmp_path):
+    topo, _ = load(tmp_path, "parts: {alerting: {remote_alerts: none}}")
+    assert topo.with_parts(["alerting"]).parts["alerting"].options == {"remote_alerts": "none"}  # the file's choice stays
+    bare, _ = load(tmp_path, "")
+    assert bare.with_parts(["alerting"]).has("alerting")
+    with pytest.raises(ConfigError, match=r"^--with tracing: unknown part; expected one of alerting$"):
+        bare.with_parts(["tracing"])
+
+
+def test_every_part_has_options_with_a_default():
+    for spec in PARTS.values():
+        assert all(values for values in spec.options.values()), spec.name
+
+
+def test_the_alertmanager_service_is_the_primarys_only(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent("""
+        clusters:
+          - {name: oke, role: primary, provider: endpoints, services: {prometheus: "http://127.0.0.1:1"}}
+          - {name: w, role: remote, provider: endpoints, services: {alertmanager: "http://127.0.0.1:2"}}
+    """))
+    with pytest.raises(ConfigError, match=r"services.alertmanager: alertmanager runs on the primary only"):
+        load_topology(path)
