@@ -92,7 +92,9 @@ def test_canary_under_the_wrong_label_fails_at_once_and_still_deletes_its_namesp
     assert f"'namespace': '{CANARY_NS}'" in failure  # the stray line was found by its pod's namespace
     assert outcome(result, CANARY.format("workstation")) == "failed"
     assert canary_cleaned_up(stack.apis["workstation"])
-    assert result.seconds < 15
+    # At once: the check's own time, far under its 60 s wait (pod start, Promtail's 1 s batchwait, namespace
+    # deletion). The child pytest's start-up around it is not the check's and varies with the machine's load.
+    assert float(result.cases()[CANARY.format("workstation")].get("time")) < 10
 
 
 def test_loki_without_endpoints_times_out_with_the_proxy_503(stack: KubeStack) -> None:
@@ -123,7 +125,7 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(stack: Kube
     assert "last 20 lines (previous container):" in failure
     assert 'error="yaml: unmarshal errors"' in failure
     assert outcome(result, PODS.format("workstation")) == "failed"
-    assert result.seconds < 15
+    assert result.suite_seconds < 15
 
 
 def crash_looping_promtail(api: FakeKubeAPI) -> str:
@@ -209,7 +211,7 @@ def test_remote_api_server_refusing_is_a_precondition_named_at_once(stack: KubeS
         assert 'cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"monitoring\\"' in pods
     for case in (TARGETS.format("workstation"), PODS.format("workstation")):
         assert outcome(result, case) == "precondition"
-    assert result.seconds < 15
+    assert result.suite_seconds < 15
 
 
 # -- dashboards -----------------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def test_remote_inaccessible_in_kiali_fails_at_once_naming_it(stack: KubeStack) 
         failure = result.failure(case)
         assert "oke Kiali → workstation API server: Kiali lists workstation but cannot access it" in failure
         assert outcome(result, case) == "failed"
-    assert result.seconds < 15
+    assert result.suite_seconds < 15
 
 
 def test_remote_hidden_from_kiali_says_it_is_not_listed(stack: KubeStack) -> None:

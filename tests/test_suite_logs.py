@@ -114,9 +114,9 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
     assert f"remote workstation Promtail → oke Loki: the canary line arrived with {carried}, not cluster=workstation" in failure
     assert "its labels: {" in failure and "'filename'" in failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "failed"
-    # The check itself ends ~1.5 s after the line is emitted (Promtail's batchwait); the rest is the child
-    # pytest's start. The budget for a hop that cannot recover is 15 s for the whole run.
-    assert result.seconds < 15
+    # At once: the check itself ends ~1.5 s after the line is emitted (Promtail's batchwait), far under its
+    # 60 s wait; the child pytest's start-up around it varies with the machine's load.
+    assert float(result.cases()[CANARY.format("workstation")].get("time")) < 10
 
 
 def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
@@ -137,7 +137,7 @@ def test_unreachable_loki_fails_within_ten_seconds(stack):
     failure = result.failure(CANARY.format("oke"))
     assert "as primary loki is ready established: oke Loki still unreachable when the wait ended" in failure
     assert result.properties(CANARY.format("oke"))["outcome"] == "precondition"
-    assert result.seconds < 10 + 5
+    assert result.suite_seconds < 10
 
 
 def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair):
