@@ -220,8 +220,6 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
                                                   promtail_urls=urls or None, dashboards=dashboards))
         if fault.breaks:
             fault.breaks(stack)
-        if fault.loki_down:
-            stack.loki.stop()
         yield stack
 
 
@@ -230,7 +228,10 @@ def run_fault(folder: Path, fault: Fault, timeout_scale: float | None = None,
     """The whole run of fault.markers with the fault in place; the stack is stopped when this returns."""
     scale = fault.timeout_scale if timeout_scale is None else timeout_scale
     with proving_ground(folder, fault) as stack:
-        run = run_suites(folder, "--topology", str(topology(stack)), "-m", fault.markers,
+        path = topology(stack)  # written while Loki still has its URL
+        if fault.loki_down:
+            stack.loki.stop()
+        run = run_suites(folder, "--topology", str(path), "-m", fault.markers,
                          "--timeout-scale", f"{scale:g}", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}, timeout=600)
     return run, stack
 
