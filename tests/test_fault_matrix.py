@@ -140,8 +140,8 @@ FAULTS = [
            for case in (KIALI_LISTED.format("workstation"), KIALI_NAMESPACES.format("workstation"), KIALI_WORKLOADS)},
         KIALI_LISTED.format("oke"): ("passed", []),
     }),
-    # The secret is there but its kubeconfig does not reach the remote: listed, accessible false, at once.
-    Fault("Kiali remote secret unusable", breaks=kiali_inaccessible, expect={
+    # Kiali lists the remote but has no usable kubeconfig for it (accessible: false): its config says so, at once.
+    Fault("Kiali lists the remote inaccessible", breaks=kiali_inaccessible, expect={
         **{case: ("failed", ["oke Kiali → workstation API server: Kiali lists workstation but cannot access it"])
            for case in (KIALI_LISTED.format("workstation"), KIALI_NAMESPACES.format("workstation"), KIALI_WORKLOADS)},
         KIALI_NAMESPACES.format("oke"): ("passed", []),
