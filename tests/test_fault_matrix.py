@@ -140,8 +140,8 @@ FAULTS = [
            for case in (KIALI_LISTED.format("workstation"), KIALI_NAMESPACES.format("workstation"), KIALI_WORKLOADS)},
         KIALI_LISTED.format("oke"): ("passed", []),
     }),
-    # The secret is there but its kubeconfig does not reach the remote: listed, accessible false, at once.
-    Fault("Kiali remote secret unusable", breaks=kiali_inaccessible, expect={
+    # Kiali lists the remote but has no usable kubeconfig for it (accessible: false): its config says so, at once.
+    Fault("Kiali lists the remote inaccessible", breaks=kiali_inaccessible, expect={
         **{case: ("failed", ["oke Kiali → workstation API server: Kiali lists workstation but cannot access it"])
            for case in (KIALI_LISTED.format("workstation"), KIALI_NAMESPACES.format("workstation"), KIALI_WORKLOADS)},
         KIALI_NAMESPACES.format("oke"): ("passed", []),
@@ -220,8 +220,6 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
                                                   promtail_urls=urls or None, dashboards=dashboards))
         if fault.breaks:
             fault.breaks(stack)
-        if fault.loki_down:
-            stack.loki.stop()
         yield stack
 
 
@@ -230,7 +228,10 @@ def run_fault(folder: Path, fault: Fault, timeout_scale: float | None = None,
     """The whole run of fault.markers with the fault in place; the stack is stopped when this returns."""
     scale = fault.timeout_scale if timeout_scale is None else timeout_scale
     with proving_ground(folder, fault) as stack:
-        run = run_suites(folder, "--topology", str(topology(stack)), "-m", fault.markers,
+        path = topology(stack)  # written while Loki still has its URL
+        if fault.loki_down:
+            stack.loki.stop()
+        run = run_suites(folder, "--topology", str(path), "-m", fault.markers,
                          "--timeout-scale", f"{scale:g}", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}, timeout=600)
     return run, stack
 
