@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 import yaml
 
@@ -10,6 +13,27 @@ from tests.proving_alertmanager import (
 )
 from tests.proving_ground import PrometheusPair, free_port, start_pair, start_prometheus
 from tests.suite_runner import run_suites
+
+
+def settle(condition, what: str, timeout: float = 60.0) -> None:
+    """Wait until the fault's evidence exists (one rule evaluation and one notifier send, slower on a loaded
+    machine), so the check's short wait judges the fault, not the machine's pace."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def alertmanager_holds_watchdog_of(am_url: str, cluster: str) -> bool:
+    alerts = httpx.get(f"{am_url}/api/v2/alerts", timeout=5).json()
+    return any(a["labels"].get("alertname") == "Watchdog" and a["labels"].get("cluster") == cluster for a in alerts)
+
+
+def notifier_errors(prometheus_url: str) -> float:
+    text = httpx.get(f"{prometheus_url}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("prometheus_notifications_errors_total"))
 
 RULES = "suites.test_alerting::test_rule_groups_evaluate_without_errors[{}]"
 FIRES = "suites.test_alerting::test_watchdog_fires_in_prometheus[{}]"
@@ -98,6 +122,7 @@ def test_prometheus_without_an_alertmanager_is_named(tmp_path, am):
     pair = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], remote_alertmanagers=[am.target])
     try:
         topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url)
+        settle(lambda: alertmanager_holds_watchdog_of(am.url, "workstation"), "no workstation Watchdog in Alertmanager")
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and oke", "--timeout-scale", "0.05")
     finally:
         pair.stop()
@@ -115,6 +140,7 @@ def test_a_remote_pointing_at_a_closed_port_is_named_with_its_errors(tmp_path, a
                       remote_alertmanagers=[closed])
     try:
         topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url)
+        settle(lambda: notifier_errors(pair.remote.url) > 0, "the remote's notifier has no send error yet")
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and workstation", "--timeout-scale", "0.05")
     finally:
         pair.stop()
