@@ -112,8 +112,29 @@ def seed_stack_pods(api: FakeKubeAPI, promtail: FakePromtail) -> None:
     for namespace, pods in STACK_PODS[api.cluster].items():
         for pod in pods:
             line = f'level=info msg="started" pod={pod}'
-            api.add_pod(namespace, pod, labels={"app": pod.split("-")[0]}, logs=line + "\n")
-            promtail.emit(line, namespace, pod, "main", pod.split("-")[0])
+            labels, container = stack_pod_identity(pod)
+            api.add_pod(namespace, pod, labels=labels, containers=[{"name": container, "image": "busybox:1.36"}],
+                        logs={container: line + "\n"})
+            promtail.emit(line, namespace, pod, container, pod.split("-")[0])
+
+
+# Pod labels and main container of the stack pods the suites look up by selector (stack/services.yaml
+# pod_selector): prometheus-operator's Prometheus StatefulSet (pkg/prometheus/server/statefulset.go) and
+# the promtail chart's DaemonSet (templates/_helpers.tpl promtail.selectorLabels).
+STACK_POD_IDENTITY = {
+    "prometheus-": ({"app.kubernetes.io/name": "prometheus", "prometheus": "kube-prometheus-stack-prometheus"},
+                    "prometheus"),
+    "loki-stack-promtail-": ({"app.kubernetes.io/name": "promtail", "app.kubernetes.io/instance": "loki-stack"},
+                             "promtail"),
+}
+
+
+def stack_pod_identity(pod: str) -> tuple[dict[str, str], str]:
+    """(labels, container) of a seeded stack pod: the chart's for those the suites select, else app=<prefix>."""
+    for prefix, identity in STACK_POD_IDENTITY.items():
+        if pod.startswith(prefix):
+            return identity
+    return {"app": pod.split("-")[0]}, "main"
 
 
 def seed_sample_app(api: FakeKubeAPI, primary: bool) -> None:

@@ -244,7 +244,7 @@ def headline(failure: str) -> str:
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_each_broken_hop_gets_its_exact_verdict_in_time(tmp_path, fault, record_property):
     run, _ = run_fault(tmp_path, fault)
-    record_property("verdict_seconds", round(run.seconds, 1))
+    record_property("verdict_seconds", round(run.suite_seconds, 1))
     for case, (outcome, parts) in fault.expect.items():
         failure = run.failure(case)
         assert run.properties(case)["outcome"] == outcome, f"{case}: {failure}\n{run.output[-3000:]}"
@@ -253,7 +253,8 @@ def test_each_broken_hop_gets_its_exact_verdict_in_time(tmp_path, fault, record_
         for part in parts[1:]:
             assert part in failure, f"{case}: {part!r} not in\n{failure}"
     assert run.code == (0 if fault.name == "healthy" else 1), run.output[-3000:]
-    assert run.seconds < fault.bound(), f"{run.seconds:.1f} s > {fault.bound():.0f} s\n{run.output[-3000:]}"
+    # The child session's own time: its interpreter start-up on a loaded machine is not the verdict's pace.
+    assert run.suite_seconds < fault.bound(), f"{run.suite_seconds:.1f} s > {fault.bound():.0f} s\n{run.output[-3000:]}"
 
 
 def test_a_rejected_dashboard_is_named_at_once_from_the_grafana_pods_log(tmp_path, prometheus_pair):
@@ -269,4 +270,4 @@ def test_a_rejected_dashboard_is_named_at_once_from_the_grafana_pods_log(tmp_pat
     assert run.properties(PROVISIONED)["outcome"] == "failed", failure
     assert headline(failure).startswith(f"oke Grafana provisioning: Grafana's provisioning rejected {FIRST_DASHBOARD}: "
                                         "Dashboard title cannot be empty"), failure
-    assert run.seconds < RUN_SECONDS  # not the 90 s PROVISION_WAIT
+    assert run.suite_seconds < RUN_SECONDS  # not the 90 s PROVISION_WAIT

@@ -15,9 +15,12 @@ from tests.proving_ground import PrometheusPair, free_port, start_pair, start_pr
 from tests.suite_runner import run_suites
 
 
-def settle(condition, what: str, timeout: float = 60.0) -> None:
+def settle(condition, what: str, timeout: float = 100.0) -> None:
     """Wait until the fault's evidence exists (one rule evaluation and one notifier send, slower on a loaded
-    machine), so the check's short wait judges the fault, not the machine's pace."""
+    machine), so the check's short wait judges the fault, not the machine's pace.
+
+    100 s, as the check's own wait: an alert sent before the notifier has discovered the Alertmanager is lost
+    (notifier/alertmanagerset.go send at v3.14.0: no send loop yet) and resent one resend delay (1 m) later."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -122,10 +125,7 @@ def test_prometheus_without_an_alertmanager_is_named(tmp_path, am):
     pair = start_pair(tmp_path / "prom", rule_files=[WATCHDOG_RULES], remote_alertmanagers=[am.target])
     try:
         topo = topology(tmp_path, pair.primary.url, pair.remote.url, am.url)
-        try:
-            settle(lambda: alertmanager_holds_watchdog_of(am.url, "workstation"), "no workstation Watchdog in Alertmanager")
-        except AssertionError as e:  # seen once in CI under load: the ground, not the check; to be found out
-            pytest.skip(str(e))
+        settle(lambda: alertmanager_holds_watchdog_of(am.url, "workstation"), "no workstation Watchdog in Alertmanager")
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and oke", "--timeout-scale", "0.05")
     finally:
         pair.stop()
