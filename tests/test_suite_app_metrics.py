@@ -140,3 +140,26 @@ def test_a_remote_that_does_not_forward_the_app_series_is_named_on_the_remote_wr
            "on the oke Prometheus after" in series
     assert f'the workstation Prometheus holds 1 version{{job="example-app"}} series, the primary none: its remote_write ' \
            f"to {pair.primary.url}/api/v1/write has write_relabel_configs, which drop them" in series
+
+
+def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, app):
+    """The chart's Prometheus Service (stack/services.yaml) behind a Kubernetes API server's service proxy."""
+    from tests.fakes.kubeapi import FakeKubeAPI
+    from tests.proving_ground import start_prometheus
+
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", scrape_jobs=[app_scrape_job(app.url)])
+    try:
+        with FakeKubeAPI("oke") as api:
+            api.add_stack_services(prometheus=prom.url)
+            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+            topo = tmp_path / "topology.yaml"
+            topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
+                                                          "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
+                                            "parts": ["app-metrics"]}))
+            run = run_suites(tmp_path, "--topology", str(topo), "-m", "app_metrics")
+            proxied = [r.path for r in api.requests if "/proxy/" in r.path]
+    finally:
+        prom.stop()
+    assert run.code == 0, run.output
+    assert run.properties(SERIES.format("oke"))["app_version"] == "v0.5.0"
+    assert any(p.endswith("/proxy/api/v1/scrape_pools") or "/proxy/api/v1/targets" in p for p in proxied), proxied
