@@ -12,7 +12,7 @@ import yaml
 from conformance.app_metrics import app_metrics
 from tests.fakes.example_app import FakeExampleApp
 from tests.proving_app_metrics import app_scrape_job
-from tests.proving_ground import PrometheusPair, start_pair
+from tests.proving_ground import PrometheusPair, start_pair, start_prometheus
 from tests.suite_runner import run_suites
 
 TARGET = "suites.test_app_metrics::test_app_target_is_up[{}]"
@@ -48,6 +48,11 @@ def query(url: str, expr: str) -> list[dict]:
 def app_health(url: str) -> str:
     targets = httpx.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     return next((t["health"] for t in targets if t["scrapePool"] == POOL), "")
+
+
+def dropped(url: str) -> int:
+    targets = httpx.get(f"{url}/api/v1/targets", params={"state": "dropped"}, timeout=5).json()["data"]["droppedTargets"]
+    return sum(1 for t in targets if t.get("scrapePool") == POOL)
 
 
 @pytest.fixture
@@ -106,6 +111,23 @@ def test_a_servicemonitor_the_prometheus_does_not_select_is_named_with_the_label
     assert run.properties(TARGET.format("workstation"))["outcome"] == "timed_out"
 
 
+def test_a_servicemonitor_whose_port_matches_no_endpoint_is_named_with_the_service(tmp_path, app):
+    # Selected (the pool exists) but the Service names its port otherwise: the operator's keep rule drops it.
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", scrape_jobs=[app_scrape_job(app.url, service_port="http")])
+    try:
+        path = tmp_path / "topology.yaml"
+        path.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "endpoints",
+                                                      "services": {"prometheus": prom.url}}], "parts": ["app-metrics"]}))
+        settle(lambda: dropped(prom.url), "service discovery has not dropped the app's endpoint yet")
+        run = run_suites(tmp_path, "--topology", str(path), "-k", "target_is_up", "--timeout-scale", "0.05")
+    finally:
+        prom.stop()
+    target = run.failure(TARGET.format("oke"))
+    assert f"oke app → oke Prometheus: no up target in scrape pool {POOL} after" in target
+    assert f"scrape pool {POOL} discovers no target (1 endpoints dropped by its relabelling): Service sample/example-app " \
+           "has no ready endpoint on port http-metrics" in target
+
+
 def test_an_app_whose_metrics_endpoint_fails_is_named_with_the_scrape_error(tmp_path, app):
     app.failing = True
     pair = pair_scraping(tmp_path / "prom", app.url, app.url)
@@ -145,7 +167,6 @@ def test_a_remote_that_does_not_forward_the_app_series_is_named_on_the_remote_wr
 def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, app):
     """The chart's Prometheus Service (stack/services.yaml) behind a Kubernetes API server's service proxy."""
     from tests.fakes.kubeapi import FakeKubeAPI
-    from tests.proving_ground import start_prometheus
 
     prom = start_prometheus("primary", tmp_path / "p", cluster="oke", scrape_jobs=[app_scrape_job(app.url)])
     try:
