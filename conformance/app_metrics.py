@@ -38,7 +38,11 @@ class AppMetrics:
     @property
     def selector(self) -> str:
         """The PromQL selector of the app's named series on any Prometheus."""
-        return f'{SERIES}{{job="{self.job}"}}'
+        return self.selector_with()
+
+    def selector_with(self, *matchers: str) -> str:
+        """The selector with more matchers, e.g. selector_with('cluster="workstation"')."""
+        return SERIES + "{" + ",".join([f'job="{self.job}"', *matchers]) + "}"
 
 
 @cache

@@ -56,7 +56,7 @@ def test_app_target_is_up(cluster, primary, prometheus, record_property):
 def test_app_series_reach_the_primary(cluster, primary, access, primary_prometheus, record_property):
     """The app's named series is on the primary with the cluster's label (remote_write for a remote)."""
     name, app = hop("app_series", cluster, primary), app_metrics()
-    selector = f'{app.selector[:-1]},{on_primary(cluster)}}}'
+    selector = app.selector_with(on_primary(cluster))
 
     def probe():
         found = primary_prometheus.query(selector)
