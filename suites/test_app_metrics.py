@@ -53,6 +53,9 @@ def test_app_target_is_up(cluster, primary, prometheus, record_property):
 
 
 @pytest.mark.requirement("must")
+# A primary Prometheus known down, or a remote's remote_write known broken (the metrics checks), stops this at once;
+# the primary's own series need neither the receiver nor remote_write, and metrics[<primary>] is never judged.
+@pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]"])
 def test_app_series_reach_the_primary(cluster, primary, access, primary_prometheus, record_property):
     """The app's named series is on the primary with the cluster's label (remote_write for a remote)."""
     name, app = hop("app_series", cluster, primary), app_metrics()

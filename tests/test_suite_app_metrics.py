@@ -184,3 +184,22 @@ def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, app)
     assert run.code == 0, run.output
     assert run.properties(SERIES.format("oke"))["app_version"] == "v0.5.0"
     assert any(p.endswith("/proxy/api/v1/scrape_pools") or "/proxy/api/v1/targets" in p for p in proxied), proxied
+
+
+def test_a_remote_write_hop_known_broken_stops_the_remotes_series_check_at_once(tmp_path, app):
+    # The primary refuses remote write: the metrics check establishes the remote's hop broken (a precondition),
+    # and the app's series check of that remote stops at once; the primary's own app series still pass.
+    pair = start_pair(tmp_path / "prom", receiver=False, primary_scrape_jobs=[app_scrape_job(app.url)],
+                      remote_scrape_jobs=[app_scrape_job(app.url)])
+    try:
+        run = run_suites(tmp_path, "--topology", str(topology(tmp_path, pair)), "-m", "metrics or app_metrics",
+                         "-k", "reach_the_primary")
+    finally:
+        pair.stop()
+    assert run.properties("suites.test_metrics::test_remote_series_reach_the_primary[workstation]")["outcome"] == "precondition"
+    stopped = run.failure(SERIES.format("workstation"))
+    assert "workstation Prometheus → oke Prometheus (remote_write): cannot work, as " in stopped
+    assert "the remote-write receiver is disabled" in stopped
+    assert run.properties(SERIES.format("workstation"))["outcome"] == "precondition"
+    assert run.properties(SERIES.format("oke"))["outcome"] == "passed"  # its own series need no remote write
+    assert run.suite_seconds < 30  # at once, not after SERIES_WAIT (60 s) for the remote
