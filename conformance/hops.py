@@ -19,6 +19,9 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part app-metrics: each cluster's Prometheus scrapes the app; its series reach the primary.
+    "app_scrape": lambda c, p: f"{c.name} app → {c.name} Prometheus",
+    "app_series": lambda c, p: f"{c.name} app → {p.name} Prometheus{'' if c.is_primary else ' (remote_write)'}",
 }
 
 

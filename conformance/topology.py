@@ -45,6 +45,7 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
     PartSpec("alerting", "kube-prometheus-stack's Alertmanager on the primary; Prometheus rules on every cluster",
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
+    PartSpec("app-metrics", "a sample app exposing its own metrics, with a ServiceMonitor the stack selects, on every cluster"),
 ]}
 
 

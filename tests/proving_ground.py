@@ -111,6 +111,15 @@ class PrometheusProcess:
         path.write_text(yaml.safe_dump(config))
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
+    def drop_from_remote_write(self, job: str) -> None:
+        """Keep remote_write but drop one job's series from it (write_relabel_configs) and reload."""
+        path = self.folder / "prometheus.yml"
+        config = yaml.safe_load(path.read_text())
+        for queue in config.get("remote_write") or []:
+            queue["write_relabel_configs"] = [{"source_labels": ["job"], "regex": job, "action": "drop"}]
+        path.write_text(yaml.safe_dump(config))
+        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+
     def wait_for_targets(self, count: int, timeout: float | None = None) -> None:
         """Block until service discovery lists count active targets, each scraped once (first scrape within an interval)."""
         timeout = timeout or 10.0 + 2 * self.timing.scrape_interval

@@ -71,6 +71,10 @@ class PrometheusClient:
     def active_targets(self) -> list[dict]:
         return self.targets("active").get("activeTargets", [])
 
+    def scrape_pools(self) -> list[str]:
+        """GET /api/v1/scrape_pools: the job names of the loaded scrape configuration (Prometheus >= 2.42)."""
+        return self._data("/api/v1/scrape_pools").get("scrapePools") or []
+
     def rule_groups(self) -> list[dict]:
         """GET /api/v1/rules: every rule group with its rules' health, lastError and lastEvaluation."""
         return self._data("/api/v1/rules")["groups"]

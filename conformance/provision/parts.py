@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -26,6 +28,7 @@ class PartInstall:
     values: dict[str, list[Path]] = field(default_factory=dict)  # more -f files for kube-prometheus-stack
     set_json: dict[str, list[str]] = field(default_factory=dict)  # more --set-json for kube-prometheus-stack
     after_primary: list[Step] = field(default_factory=list)  # after the primary's kube-prometheus-stack
+    after_app: list[Step] = field(default_factory=list)  # after the sample app, on any cluster
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,34 @@ def alerting(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+APP = STACK_DIR / "app"
+# stack/app files of the part app-metrics: the app and its Service, its ServiceMonitor (every cluster);
+# the port-level PERMISSIVE policy goes to the primary only, where istiod reads Istio configuration.
+APP_METRICS_FILES = ("example-app.yaml", "example-app-servicemonitor.yaml")
+APP_METRICS_MTLS = "example-app-mtls.yaml"
+
+
+def app_metrics(part: Part, ctx: Context) -> PartInstall:
+    """The metrics-exposing sample app with its ServiceMonitor on every cluster, once the app's namespace exists."""
+    plan = PartInstall()
+    app = next(d for d in yaml.safe_load_all((APP / APP_METRICS_FILES[0]).read_text()) if d and d["kind"] == "Deployment")
+    ns, name = app["metadata"]["namespace"], app["metadata"]["name"]
+    for c in ctx.topology.clusters:
+        files = [*APP_METRICS_FILES, *([APP_METRICS_MTLS] if c.is_primary else [])]
+        argv = ["apply"] + [a for f in files for a in ("--filename", str(APP / f))]
+        plan.after_app.append(Step("app", c.name, f"app-metrics: {name}, its Service and ServiceMonitor",
+                                   ctx.kube(c.name).kubectl(*argv), timeout=60))
+    for c in ctx.topology.clusters:
+        plan.after_app.append(Step(
+            "app", c.name, f"{name} Ready",
+            ctx.kube(c.name).kubectl("rollout", "status", f"deployment/{name}", "--namespace", ns, "--timeout=300s"),
+            timeout=320, waits_for=f"{name} with its sidecar"))
+    return plan
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
+    "app-metrics": app_metrics,
 }
 
 
@@ -75,4 +104,5 @@ def plan_parts(ctx: Context) -> PartInstall:
         for name, sets in one.set_json.items():
             merged.set_json.setdefault(name, []).extend(sets)
         merged.after_primary += one.after_primary
+        merged.after_app += one.after_app
     return merged

@@ -569,6 +569,8 @@ def app_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
                           kube[remote.name].kubectl("rollout", "status", "deployment/sleep", "--namespace", APP_NS,
                                                     "--timeout=300s"),
                           timeout=320, waits_for="sleep with its sidecar"))
+    # Optional parts' additions that need the app's namespace (app-metrics).
+    steps += plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step)).after_app
     return steps
 
 

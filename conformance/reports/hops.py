@@ -62,6 +62,11 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.app-metrics") is not None:
+        for c in run.clusters:
+            hops.append(Hop("app_metrics", c, f"{c} app", f"{c} Prometheus"))
+            if c != primary:
+                hops.append(Hop("app_metrics", c, f"{c} app", f"{primary} Prometheus (remote_write)"))
     return hops
 
 

@@ -18,6 +18,8 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
 PART_NODES = {"Alertmanager": (260, 225)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
+# The app of the part app-metrics, in every cluster, drawn only when a hop starts there.
+APP_NODE = {"primary": (40, 105), "remote": (760, 105)}
 
 
 def render(run: Run) -> str:
@@ -39,6 +41,10 @@ def render(run: Run) -> str:
     for name, xy in PART_NODES.items():
         if any(h.target == f"{primary} {name}" for h in hops):
             nodes[f"{primary} {name}"] = xy
+    for i, cluster in enumerate([primary, *remotes]):
+        if any(h.source == f"{cluster} app" for h in hops):
+            x, y = APP_NODE["primary" if cluster == primary else "remote"]
+            nodes[f"{cluster} app"] = (x, y + (i - 1) * REMOTE_H if cluster != primary else y)
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -67,6 +73,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{primary} Kiali", f"{c} API server")]
     if hop.area == "alerting":
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
+    if hop.area == "app_metrics":  # scraped where it runs; a remote's series also reach the primary
+        return [(f"{c} app", hop.target.removesuffix(" (remote_write)"))]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conformance.stack import STACK_DIR
+from conformance.topology import PARTS
 from tests.provision.conftest import TOPOLOGY
 
 ALERTING_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-alerting.yaml"
@@ -32,7 +33,7 @@ def kps_installs(commands: list[str]) -> dict[str, str]:
 def test_the_dry_run_of_the_default_topology_names_no_part_and_installs_no_alertmanager(provision):
     code, out = provision("up", "--dry-run")
     assert code == 0, out
-    assert "optional parts: none (add them under parts: in the topology, or --with alerting)" in out
+    assert f"optional parts: none (add them under parts: in the topology, or --with {','.join(PARTS)})" in out
     assert "kube-prometheus-stack-alerting.yaml" not in out
     assert "Alertmanager" not in out
 
@@ -62,7 +63,7 @@ def test_remote_alerts_none_gives_the_remote_no_alertmanager(provision, tmp_path
 def test_an_unknown_part_is_one_line(provision):
     code, out = provision("up", "--dry-run", "--with", "alerts")
     assert code == 2
-    assert out.strip() == "error: --with alerts: unknown part; expected one of alerting"
+    assert out.strip() == f"error: --with alerts: unknown part; expected one of {', '.join(PARTS)}"
 
 
 def test_up_with_alerting_runs_the_steps_in_order_against_the_fakes(provision, fakebin, tmp_path):
@@ -102,3 +103,29 @@ def test_nox_conformance_gives_with_to_both_the_bring_up_and_the_suites():
     _, bringup, rest = noxfile.split_posargs(["--with", "alerting", "-m", "alerting", "--keep"])
     assert bringup == ["--with", "alerting", "--keep"]
     assert rest == ["--with=alerting", "-m", "alerting"]
+
+
+APP = STACK_DIR / "app"
+
+
+def test_with_app_metrics_the_dry_run_adds_the_app_and_its_servicemonitor_on_every_cluster(provision):
+    code, out = provision("up", "--dry-run", "--with", "app-metrics")
+    assert code == 0, out
+    assert "optional parts: app-metrics" in out
+    lines = out.splitlines()
+    for cluster in ("oke", "workstation"):
+        step = next(i for i, l in enumerate(lines) if f"[app] {cluster} app-metrics: example-app, its Service and ServiceMonitor" in l)
+        command = lines[step + 1]
+        assert f"--filename {APP / 'example-app.yaml'} --filename {APP / 'example-app-servicemonitor.yaml'}" in command
+        # The port-level PERMISSIVE policy is Istio configuration: the primary's istiod reads it for every cluster.
+        assert (f"--filename {APP / 'example-app-mtls.yaml'}" in command) == (cluster == "oke")
+        assert f"[app] {cluster} example-app Ready" in out
+    sample_app = next(i for i, l in enumerate(lines) if "[app] workstation sample app (injected namespace)" in l)
+    assert sample_app < step  # the namespace sample exists before the app is applied into it
+    assert "rollout status deployment/example-app --namespace sample" in out
+
+
+def test_without_the_part_the_dry_run_has_no_example_app(provision):
+    code, out = provision("up", "--dry-run")
+    assert code == 0, out
+    assert "example-app" not in out

@@ -1,0 +1,76 @@
+"""app-metrics (optional part): the sample app's own metrics are scraped on every cluster and reach the primary."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.access import ServiceAbsent
+from conformance.app_metrics import app_metrics, target_state, why_not_on_primary
+from conformance.clients.prometheus import PrometheusClient
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
+from conformance.promql import on_primary
+
+pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
+
+# The ServiceMonitor scrapes every 15 s (stack/app/example-app-servicemonitor.yaml): a target that is up is
+# seen up within one interval; three cover a slow first scrape after the check begins.
+TARGET_WAIT = Wait(timeout=45, delay=0.5, max_delay=5)
+# One scrape interval (15 s) plus the remote-write batch deadline (5 s, Prometheus' default) brings a remote's
+# sample to the primary; three rounds of that cover a slow queue.
+SERIES_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+
+
+def role(cluster) -> str:
+    return "primary" if cluster.is_primary else "remote"
+
+
+def own_prometheus(access, cluster) -> PrometheusClient | None:
+    """The cluster's own Prometheus, asked only to say why its series are missing; None when the topology lacks it."""
+    try:
+        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
+    except ServiceAbsent:
+        return None
+
+
+@pytest.mark.requirement("must")
+def test_app_target_is_up(cluster, primary, prometheus, record_property):
+    """The cluster's Prometheus scrapes the app through its ServiceMonitor, and the target is up."""
+    name, app = hop("app_scrape", cluster, primary), app_metrics()
+
+    def probe():
+        up, state = target_state(prometheus, role(cluster))
+        if not up:
+            raise NotYet(state)
+        return state
+
+    started = time.monotonic()
+    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=TARGET_WAIT)
+    record_property("app_target", state)
+    record_property("app_target_wait_seconds", round(time.monotonic() - started, 2))
+
+
+@pytest.mark.requirement("must")
+# A primary Prometheus known down, or a remote's remote_write known broken (the metrics checks), stops this at once;
+# the primary's own series need neither the receiver nor remote_write, and metrics[<primary>] is never judged.
+@pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]"])
+def test_app_series_reach_the_primary(cluster, primary, access, primary_prometheus, record_property):
+    """The app's named series is on the primary with the cluster's label (remote_write for a remote)."""
+    name, app = hop("app_series", cluster, primary), app_metrics()
+    selector = app.selector_with(on_primary(cluster))
+
+    def probe():
+        found = primary_prometheus.query(selector)
+        if not found:
+            raise NotYet(f"no {selector} on the primary")
+        return found
+
+    started = time.monotonic()
+    found = eventually(probe, hop=name, what=f"no {selector} on the {primary_prometheus.name}", wait=SERIES_WAIT,
+                       diagnose=lambda: why_not_on_primary(own_prometheus(access, cluster), primary_prometheus,
+                                                           cluster.name, cluster.is_primary, role(cluster)))
+    record_property("app_series", len(found))
+    record_property("app_version", found[0]["metric"].get("version", ""))
+    record_property("app_series_wait_seconds", round(time.monotonic() - started, 2))
