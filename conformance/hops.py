@@ -19,6 +19,8 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part kubebench: each node's kube-bench pushes to its cluster's Pushgateway, scraped there.
+    "kubebench": lambda c, p: f"{c.name} kube-bench → {c.name} Pushgateway → {p.name} Prometheus",
 }
 
 

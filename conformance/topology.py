@@ -45,6 +45,9 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
     PartSpec("alerting", "kube-prometheus-stack's Alertmanager on the primary; Prometheus rules on every cluster",
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
+    PartSpec("kubebench", "kube-bench on every node (a CronJob per node), totals pushed to a Pushgateway on every cluster",
+             # How often each node runs kube-bench (its CronJob's schedule); the freshness check allows one interval.
+             {"interval": ("1h", "15m", "6h", "24h")}),
 ]}
 
 

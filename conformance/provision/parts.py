@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance import kubebench as kb
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -26,6 +27,7 @@ class PartInstall:
     values: dict[str, list[Path]] = field(default_factory=dict)  # more -f files for kube-prometheus-stack
     set_json: dict[str, list[str]] = field(default_factory=dict)  # more --set-json for kube-prometheus-stack
     after_primary: list[Step] = field(default_factory=list)  # after the primary's kube-prometheus-stack
+    after_remote: dict[str, list[Step]] = field(default_factory=dict)  # after that remote's kube-prometheus-stack
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Context:
     versions: Versions
     kube: Callable[[str], object]
     lb_address: Callable[..., Step]
+    file: Callable[[str, str], Path] | None = None  # the bring-up's file for (cluster, name), for rendered manifests
 
 
 def alerting(part: Part, ctx: Context) -> PartInstall:
@@ -60,8 +63,53 @@ def alerting(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+def kubebench(part: Part, ctx: Context) -> PartInstall:
+    """On every cluster, after its kube-prometheus-stack (the ServiceMonitor CRD): the Pushgateway, scraped with
+    honor_labels, and one kube-bench CronJob per node of the cluster's node list, each run once at once."""
+    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
+
+    ns, pg = stack_namespace(), stack_services()["pushgateway"]
+    chart, apps = ctx.versions.charts["prometheus-pushgateway"], ctx.versions.apps
+    kps = ctx.versions.charts["kube-prometheus-stack"].release
+    # serviceMonitorSelectorNilUsesHelmValues: true (stack/values): the stack's Prometheus selects release=<its release>.
+    sets = [f"image.tag={apps['pushgateway']}", f"serviceMonitor.namespace={ns}", f"serviceMonitor.additionalLabels.release={kps}"]
+    url = f"http://{pg.service}.{ns}.svc:{pg.port}"
+    plan = PartInstall()
+    for c in ctx.topology.clusters:
+        name, kube = c.name, ctx.kube(c.name)
+        rendered = ctx.file(name, "kube-bench.yaml") if ctx.file else Path(f"kube-bench-{name}.yaml")
+        steps = [
+            Step("stack", name, "install prometheus-pushgateway (scraped with honor_labels)",
+                 helm_install(kube, chart, ns, [VALUES / "prometheus-pushgateway.yaml"], sets=sets),
+                 timeout=HELM_STEP_TIMEOUT, waits_for="Pushgateway Ready"),
+            Step("stack", name, "node list for kube-bench",
+                 kube.kubectl("get", "nodes", "--output", "jsonpath={.items[*].metadata.name}"),
+                 timeout=60, retry=True, poll=2, capture=f"{name}.nodes", ready=lambda out: bool(out.strip())),
+            Step("stack", name, f"render a kube-bench CronJob per node (every {part.options['interval']})",
+                 action=lambda f, name=name, path=rendered: _write(path, kb.render_node_manifests(
+                     str(f[f"{name}.nodes"]).split(), part.options["interval"], kb.images(apps), url, ns))),
+            Step("stack", name, "apply kube-bench CronJobs and first runs", kube.kubectl("apply", "--filename", str(rendered)),
+                 timeout=60),
+            Step("stack", name, "kube-bench first run on every node",
+                 kube.kubectl("wait", "job", "--selector", "monitoring-conformance/run=first", "--namespace", ns,
+                              "--for=condition=complete", "--timeout=600s"),
+                 timeout=620, waits_for="each node's first kube-bench Job pushed its totals"),
+        ]
+        if c.is_primary:
+            plan.after_primary += steps
+        else:
+            plan.after_remote[name] = steps
+    return plan
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
+    "kubebench": kubebench,
 }
 
 
@@ -75,4 +123,6 @@ def plan_parts(ctx: Context) -> PartInstall:
         for name, sets in one.set_json.items():
             merged.set_json.setdefault(name, []).extend(sets)
         merged.after_primary += one.after_primary
+        for name, steps in one.after_remote.items():
+            merged.after_remote.setdefault(name, []).extend(steps)
     return merged
