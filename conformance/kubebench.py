@@ -121,12 +121,12 @@ def render_node_manifests(nodes: list[str], interval: str, images: dict[str, str
 
 
 def age_text(seconds: float) -> str:
-    """E.g. 7260 -> '2 h 1 min', 95 -> '1 min 35 s'."""
+    """E.g. 7260 -> '2 h 1 min', 95 -> '1 min 35 s', 900 -> '15 min'."""
     s = int(round(seconds))
     if s >= 3600:
         return f"{s // 3600} h {s % 3600 // 60} min"
     if s >= 60:
-        return f"{s // 60} min {s % 60} s"
+        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
     return f"{s} s"
 
 

@@ -12,6 +12,7 @@ from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
 from conformance.outcomes import Failed
+from conformance.promql import on_primary
 from conformance.stack import stack_services
 from fixtures.clients import endpoint_or_skip
 
@@ -40,8 +41,9 @@ def cluster_prometheus_or_none(access, cluster) -> PrometheusClient | None:
         return None
 
 
-def totals_on_primary(prom: PrometheusClient, cluster: str) -> kb.Totals:
-    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{cluster="{cluster}", job="{kb.push_job()}"}}')
+def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
+    """The cluster's totals in the primary's TSDB (a remote's carry cluster=<name>; the primary's own none, on_primary)."""
+    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster)}, job="{kb.push_job()}"}}')
                            for r in kb.CHECKED})
 
 
@@ -56,13 +58,13 @@ def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
 
 
 def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
-    match = f'{{__name__=~"kube_bench_total_.+", cluster="{cluster.name}"}}'
-    on_primary = [s["metric"] for s in primary_prometheus.query(match)]
+    match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+    seen = [s["metric"] for s in primary_prometheus.query(match)]
     on_cluster = None
     if not cluster.is_primary:
         own = cluster_prometheus_or_none(access, cluster)
         on_cluster = [s["metric"] for s in own.query('{__name__=~"kube_bench_total_.+"}')] if own else None
-    return kb.why_no_totals(on_primary, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
+    return kb.why_no_totals(seen, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
                             kb.push_job())
 
 
@@ -93,13 +95,15 @@ def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheu
 
 @pytest.mark.requirement("must")
 def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
-    """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed."""
+    """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
+
+    The primary's own series are stored without its external labels (conformance/promql.py on_primary)."""
     name = hop("kubebench", cluster, primary)
 
     def probe():
-        totals = totals_on_primary(primary_prometheus, cluster.name)
+        totals = totals_on_primary(primary_prometheus, cluster)
         if not totals.by_node:
-            raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with cluster={cluster.name}, "
+            raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster)}, "
                          f"job={kb.push_job()}")
         if totals.incomplete():
             raise NotYet("; ".join(f"node {n} lacks {', '.join(kb.metric(r) for r in missing)}"
@@ -119,7 +123,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
     name = hop("kubebench", cluster, primary)
     interval = topology.parts["kubebench"].options["interval"]
     limit = kb.max_age(interval)
-    selector = f'{kb.PUSH_TIME}{{cluster="{cluster.name}", job="{kb.push_job()}"}}'
+    selector = f'{kb.PUSH_TIME}{{{on_primary(cluster)}, job="{kb.push_job()}"}}'
 
     def probe():
         ages = {s["metric"].get("node", s["metric"].get("instance", "")): (float(s["value"][1]), s["metric"])
@@ -155,7 +159,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
     record_property("cluster_nodes", ",".join(nodes))
 
     def probe():
-        have = set(totals_on_primary(primary_prometheus, cluster.name).nodes_with_all())
+        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
         missing = [n for n in nodes if n not in have]
         if missing:
             raise NotYet(f"no kube-bench totals for node {', '.join(missing)} (totals for {', '.join(sorted(have)) or 'no node'})")
@@ -166,7 +170,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         if groups is None:
             return ""
         pushed = {g.get("node", "") for g in groups if g.get("job") == kb.push_job()}
-        have = set(totals_on_primary(primary_prometheus, cluster.name).nodes_with_all())
+        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
         missing = [n for n in nodes if n not in have]
         never = [n for n in missing if n not in pushed]
         held = [n for n in missing if n in pushed]
