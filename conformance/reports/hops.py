@@ -62,6 +62,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.kubebench") is not None:
+        # One hop per cluster, titled as the suite names it (conformance/hops.py "kubebench").
+        hops += [Hop("kubebench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
     return hops
 
 
