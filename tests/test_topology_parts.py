@@ -40,7 +40,7 @@ def test_options_are_read(tmp_path):
 
 
 @pytest.mark.parametrize("parts, message", [
-    ("parts: {alerts: {}}", "parts.alerts: unknown part; expected one of alerting"),
+    ("parts: {alerts: {}}", f"parts.alerts: unknown part; expected one of {', '.join(PARTS)}"),
     ("parts: {alerting: {remote: none}}", "parts.alerting.remote: unknown key; expected one of remote_alerts"),
     ("parts: {alerting: {remote_alerts: oke}}", "parts.alerting.remote_alerts: unknown value 'oke'; expected one of primary, none"),
     ("parts: alerting", "parts: expected a mapping of part name to its options (or a list of part names)"),
@@ -57,7 +57,7 @@ def test_with_adds_parts_at_their_defaults_and_refuses_unknown_ones(tmp_path):
     assert topo.with_parts(["alerting"]).parts["alerting"].options == {"remote_alerts": "none"}  # the file's choice stays
     bare, _ = load(tmp_path, "")
     assert bare.with_parts(["alerting"]).has("alerting")
-    with pytest.raises(ConfigError, match=r"^--with tracing: unknown part; expected one of alerting$"):
+    with pytest.raises(ConfigError, match=rf"^--with tracing: unknown part; expected one of {', '.join(PARTS)}$"):
         bare.with_parts(["tracing"])
 
 
@@ -75,3 +75,18 @@ def test_the_alertmanager_service_is_the_primarys_only(tmp_path):
     """))
     with pytest.raises(ConfigError, match=r"services.alertmanager: alertmanager runs on the primary only"):
         load_topology(path)
+
+
+@pytest.mark.parametrize("parts, options", [
+    ("parts: [kubebench]", {"interval": "1h"}),
+    ("parts: {kubebench: {interval: 15m}}", {"interval": "15m"}),
+])
+def test_kubebench_runs_once_an_interval_an_hour_unless_told(tmp_path, parts, options):
+    topo, _ = load(tmp_path, parts)
+    assert topo.parts["kubebench"].options == options
+
+
+def test_a_kubebench_interval_without_a_schedule_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, "parts: {kubebench: {interval: 5m}}")
+    assert str(e.value).endswith("parts.kubebench.interval: unknown value '5m'; expected one of 1h, 15m, 6h, 24h")
