@@ -118,7 +118,7 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
 
 
 @pytest.mark.requirement("must")
-def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, record_property):
+def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, access, record_property):
     """Each node's push_time_seconds on the primary is at most one interval (plus one run's allowance) old."""
     name = hop("kubebench", cluster, primary)
     interval = topology.parts["kubebench"].options["interval"]
@@ -126,21 +126,28 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
     selector = f'{kb.PUSH_TIME}{{{on_primary(cluster)}, job="{kb.push_job()}"}}'
 
     def probe():
-        ages = {s["metric"].get("node", s["metric"].get("instance", "")): (float(s["value"][1]), s["metric"])
-                for s in primary_prometheus.query(f"time() - {selector}")}
-        if not ages:
+        # node -> (push time, evaluation time: the primary's clock, not the runner's), labels
+        found = {s["metric"].get("node", s["metric"].get("instance", "")): (float(s["value"][1]), float(s["value"][0]), s["metric"])
+                 for s in primary_prometheus.query(selector)}
+        if not found:
             raise NotYet(f"the {primary_prometheus.name} has no {selector}")
-        return ages
+        return found
 
     found = eventually(probe, hop=name, what=f"no {kb.PUSH_TIME} of job={kb.push_job()} on the primary", wait=TOTALS_WAIT,
-                       diagnose=lambda: "")
-    ages = {n: a for n, (a, _) in found.items()}
+                       diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus))
+    ages = {n: at - pushed for n, (pushed, at, _) in found.items()}
+    never = sorted(n for n, (pushed, _, _) in found.items() if pushed <= 0)
     record_property("kube_bench_oldest_push_age_seconds", round(max(ages.values()), 1))
+    if never:
+        # The Pushgateway keeps a group whose every push it refused with push_time_seconds 0 (storage/diskmetricstore.go).
+        raise Failed(name, f"Pushgateway groups never pushed successfully: {', '.join(never)} "
+                           f"({kb.PUSH_TIME} 0: the {cluster.name} Pushgateway refused every push to them; "
+                           "the push container's log of their last Job shows its answer)")
     # A push time cannot get younger before the node's next run, one interval away: judged at once.
     old = kb.stale(ages, limit)
     if old:
         raise Failed(name, "stale Pushgateway groups: " + "; ".join(
-            f"job={kb.push_job()} instance={found[n][1].get('instance', '')} node={n} pushed {kb.age_text(a)} ago"
+            f"job={kb.push_job()} instance={found[n][2].get('instance', '')} node={n} pushed {kb.age_text(a)} ago"
             for n, a in old.items()) +
             f", longer than the interval {interval} plus {kb.age_text(kb.run_allowance())} for a run to start and finish "
             f"(parts.kubebench.interval; the CronJobs kube-bench-<node> have not pushed since)",

@@ -141,6 +141,26 @@ def test_a_stale_pushgateway_group_is_named_with_its_age(tmp_path, one_cluster):
     assert "oke-control-plane pushed" not in failure  # the fresh group is not blamed
 
 
+def test_a_group_whose_every_push_was_refused_is_named(tmp_path, one_cluster):
+    pg, start = one_cluster
+    fake_push(pg.url, "oke-control-plane", TOTALS_OF["oke-control-plane"])
+    # A push whose kube_bench_total_pass is typed counter, against the gauge of the other group: the Pushgateway
+    # refuses it (consistency check) and keeps the group with push_time_seconds 0. This build drops the connection
+    # instead of answering 400: logging the refusal panics in prometheus/common v0.61.0 promslog (slog.go:62).
+    text = "# TYPE kube_bench_total_pass counter\nkube_bench_total_pass 1\n"
+    try:
+        refused = httpx.post(pg.url + "/metrics/job/kube-bench/instance/oke-worker/node/oke-worker", content=text.encode())
+        assert refused.status_code == 400, refused.text
+    except httpx.RemoteProtocolError:
+        pass
+    topo = start(nodes=("oke-control-plane", "oke-worker"))
+    settle(lambda: has(start.prometheus.url, 'push_time_seconds{node="oke-worker"} == 0'), "no refused group scraped")
+    run = run_suites(tmp_path, "--topology", topo, "-k", "within_the_interval")
+    failure = run.failure(FRESH.format("oke"))
+    assert f"{HOP.format(c='oke')}: Pushgateway groups never pushed successfully: oke-worker " \
+           "(push_time_seconds 0: the oke Pushgateway refused every push to them;" in failure
+
+
 def test_a_node_without_results_is_named(tmp_path, one_cluster):
     pg, start = one_cluster
     fake_push(pg.url, "oke-control-plane", TOTALS_OF["oke-control-plane"])

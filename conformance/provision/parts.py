@@ -38,7 +38,7 @@ class Context:
     versions: Versions
     kube: Callable[[str], object]
     lb_address: Callable[..., Step]
-    file: Callable[[str, str], Path] | None = None  # the bring-up's file for (cluster, name), for rendered manifests
+    file: Callable[[str, str], Path] = lambda cluster, name: Path(name)  # the bring-up's file (State.file) for rendering
 
 
 def alerting(part: Part, ctx: Context) -> PartInstall:
@@ -77,7 +77,7 @@ def kubebench(part: Part, ctx: Context) -> PartInstall:
     plan = PartInstall()
     for c in ctx.topology.clusters:
         name, kube = c.name, ctx.kube(c.name)
-        rendered = ctx.file(name, "kube-bench.yaml") if ctx.file else Path(f"kube-bench-{name}.yaml")
+        rendered = ctx.file(name, "kube-bench.yaml")
         steps = [
             Step("stack", name, "install prometheus-pushgateway (scraped with honor_labels)",
                  helm_install(kube, chart, ns, [VALUES / "prometheus-pushgateway.yaml"], sets=sets),
