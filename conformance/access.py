@@ -14,7 +14,7 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
-                  "alertmanager": "Alertmanager"}
+                  "alertmanager": "Alertmanager", "pushgateway": "Pushgateway"}
 
 
 class ServiceAbsent(Exception):

@@ -46,6 +46,9 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
     PartSpec("app-metrics", "a sample app exposing its own metrics, with a ServiceMonitor the stack selects, on every cluster"),
+    PartSpec("kubebench", "kube-bench on every node (a CronJob per node), totals pushed to a Pushgateway on every cluster",
+             # How often each node runs kube-bench (its CronJob's schedule); the freshness check allows one interval.
+             {"interval": ("1h", "15m", "6h", "24h")}),
 ]}
 
 

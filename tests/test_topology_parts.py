@@ -57,8 +57,8 @@ def test_with_adds_parts_at_their_defaults_and_refuses_unknown_ones(tmp_path):
     assert topo.with_parts(["alerting"]).parts["alerting"].options == {"remote_alerts": "none"}  # the file's choice stays
     bare, _ = load(tmp_path, "")
     assert bare.with_parts(["alerting"]).has("alerting")
-    with pytest.raises(ConfigError, match=f"^--with tracing: unknown part; expected one of {', '.join(PARTS)}$"):
-        bare.with_parts(["tracing"])
+    with pytest.raises(ConfigError, match=f"^--with nosuchpart: unknown part; expected one of {', '.join(PARTS)}$"):
+        bare.with_parts(["nosuchpart"])
 
 
 def test_every_part_has_options_with_a_default():
@@ -81,3 +81,18 @@ def test_app_metrics_is_a_part_without_options(tmp_path):
     topo, _ = load(tmp_path, "parts: [app-metrics]")
     assert str(topo.parts["app-metrics"]) == "app-metrics"
     assert topo.part_missing("app-metrics") is None and topo.part_missing("alerting")
+
+
+@pytest.mark.parametrize("parts, options", [
+    ("parts: [kubebench]", {"interval": "1h"}),
+    ("parts: {kubebench: {interval: 15m}}", {"interval": "15m"}),
+])
+def test_kubebench_runs_once_an_interval_an_hour_unless_told(tmp_path, parts, options):
+    topo, _ = load(tmp_path, parts)
+    assert topo.parts["kubebench"].options == options
+
+
+def test_a_kubebench_interval_without_a_schedule_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load(tmp_path, "parts: {kubebench: {interval: 5m}}")
+    assert str(e.value).endswith("parts.kubebench.interval: unknown value '5m'; expected one of 1h, 15m, 6h, 24h")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from conformance import kubebench as kb
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -29,6 +30,7 @@ class PartInstall:
     set_json: dict[str, list[str]] = field(default_factory=dict)  # more --set-json for kube-prometheus-stack
     after_primary: list[Step] = field(default_factory=list)  # after the primary's kube-prometheus-stack
     after_app: list[Step] = field(default_factory=list)  # after the sample app, on any cluster
+    after_remote: dict[str, list[Step]] = field(default_factory=dict)  # after that remote's kube-prometheus-stack
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Context:
     versions: Versions
     kube: Callable[[str], object]
     lb_address: Callable[..., Step]
+    file: Callable[[str, str], Path] = lambda cluster, name: Path(name)  # the bring-up's file (State.file) for rendering
 
 
 def alerting(part: Part, ctx: Context) -> PartInstall:
@@ -88,9 +91,54 @@ def app_metrics(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+def kubebench(part: Part, ctx: Context) -> PartInstall:
+    """On every cluster, after its kube-prometheus-stack (the ServiceMonitor CRD): the Pushgateway, scraped with
+    honor_labels, and one kube-bench CronJob per node of the cluster's node list, each run once at once."""
+    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
+
+    ns, pg = stack_namespace(), stack_services()["pushgateway"]
+    chart, apps = ctx.versions.charts["prometheus-pushgateway"], ctx.versions.apps
+    kps = ctx.versions.charts["kube-prometheus-stack"].release
+    # serviceMonitorSelectorNilUsesHelmValues: true (stack/values): the stack's Prometheus selects release=<its release>.
+    sets = [f"image.tag={apps['pushgateway']}", f"serviceMonitor.namespace={ns}", f"serviceMonitor.additionalLabels.release={kps}"]
+    url = f"http://{pg.service}.{ns}.svc:{pg.port}"
+    plan = PartInstall()
+    for c in ctx.topology.clusters:
+        name, kube = c.name, ctx.kube(c.name)
+        rendered = ctx.file(name, "kube-bench.yaml")
+        steps = [
+            Step("stack", name, "install prometheus-pushgateway (scraped with honor_labels)",
+                 helm_install(kube, chart, ns, [VALUES / "prometheus-pushgateway.yaml"], sets=sets),
+                 timeout=HELM_STEP_TIMEOUT, waits_for="Pushgateway Ready"),
+            Step("stack", name, "node list for kube-bench",
+                 kube.kubectl("get", "nodes", "--output", "jsonpath={.items[*].metadata.name}"),
+                 timeout=60, retry=True, poll=2, capture=f"{name}.nodes", ready=lambda out: bool(out.strip())),
+            Step("stack", name, f"render a kube-bench CronJob per node (every {part.options['interval']})",
+                 action=lambda f, name=name, path=rendered: _write(path, kb.render_node_manifests(
+                     str(f[f"{name}.nodes"]).split(), part.options["interval"], kb.images(apps), url, ns))),
+            Step("stack", name, "apply kube-bench CronJobs and first runs", kube.kubectl("apply", "--filename", str(rendered)),
+                 timeout=60),
+            Step("stack", name, "kube-bench first run on every node",
+                 kube.kubectl("wait", "job", "--selector", "monitoring-conformance/run=first", "--namespace", ns,
+                              "--for=condition=complete", "--timeout=600s"),
+                 timeout=620, waits_for="each node's first kube-bench Job pushed its totals"),
+        ]
+        if c.is_primary:
+            plan.after_primary += steps
+        else:
+            plan.after_remote[name] = steps
+    return plan
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
+    "kubebench": kubebench,
 }
 
 
@@ -105,4 +153,6 @@ def plan_parts(ctx: Context) -> PartInstall:
             merged.set_json.setdefault(name, []).extend(sets)
         merged.after_primary += one.after_primary
         merged.after_app += one.after_app
+        for name, steps in one.after_remote.items():
+            merged.after_remote.setdefault(name, []).extend(steps)
     return merged

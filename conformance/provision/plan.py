@@ -383,7 +383,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     p = topo.primary.name
     kp = kube[p]
     kps, loki, kiali = charts["kube-prometheus-stack"], charts["loki-stack"], charts["kiali-operator"]
-    parts = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step))
+    parts = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step, file=state.file))
     grafana_secret = state.file(p, "grafana-admin-secret.yaml")
     steps = [Step("stack", c.name, "monitoring namespace (not injected)",
                   kube[c.name].kubectl("apply", "--filename", str(MANIFESTS / "namespaces.yaml")), timeout=60)
@@ -441,6 +441,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
                                   [{"url": f"http://@{{{p}.prometheus_ip}}:{svc['prometheus'].port}/api/v1/write"}]),
                                   *parts.set_json.get(r, [])]),
                  timeout=HELM_STEP_TIMEOUT, waits_for="operator and Prometheus Ready"),
+            *parts.after_remote.get(r, []),
             Step("stack", r, "Envoy PodMonitor", kr.kubectl("apply", "--filename", str(MANIFESTS / "envoy-podmonitor.yaml")),
                  timeout=60),
         ]

@@ -67,6 +67,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
             hops.append(Hop("app_metrics", c, f"{c} app", f"{c} Prometheus"))
             if c != primary:
                 hops.append(Hop("app_metrics", c, f"{c} app", f"{primary} Prometheus (remote_write)"))
+    if run.properties.get("part.kubebench") is not None:
+        # One hop per cluster, titled as the suite names it (conformance/hops.py "kubebench").
+        hops += [Hop("kubebench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
     return hops
 
 

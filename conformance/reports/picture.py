@@ -17,6 +17,11 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
 PART_NODES = {"Alertmanager": (260, 225)}
+# The kubebench part's nodes, per cluster, drawn only with its hops: in a row under the primary's nodes (its box
+# grows by KUBEBENCH_H), in the free right column of a remote's box.
+KUBEBENCH_PRIMARY = {"kube-bench": (40, 420), "Pushgateway": (260, 420)}
+KUBEBENCH_REMOTE = {"kube-bench": (760, 50), "Pushgateway": (760, 120)}
+KUBEBENCH_H = 90
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 # The app of the part app-metrics, in every cluster, drawn only when a hop starts there.
 APP_NODE = {"primary": (40, 105), "remote": (760, 105)}
@@ -25,7 +30,8 @@ APP_NODE = {"primary": (40, 105), "remote": (760, 105)}
 def render(run: Run) -> str:
     primary = primary_of(run)
     remotes = [c for c in run.clusters if c != primary]
-    height = max(420, 40 + REMOTE_H * len(remotes) + 20)
+    kubebench = [h.cluster for h in hops_for(run, primary) if h.area == "kubebench"]
+    height = max(420 + (KUBEBENCH_H if primary in kubebench else 0), 40 + REMOTE_H * len(remotes) + 20)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 {height}" width="940" height="{height}" '
              f'role="img" aria-label="topology with every hop coloured by its checks">',
              _defs(),
@@ -36,6 +42,10 @@ def render(run: Run) -> str:
     nodes = {f"{primary} {n}": xy for n, xy in PRIMARY_NODES.items()}
     for i, remote in enumerate(remotes):
         nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
+    for c in kubebench:
+        i = remotes.index(c) if c in remotes else None
+        where = KUBEBENCH_PRIMARY if i is None else {n: (x, y + i * REMOTE_H) for n, (x, y) in KUBEBENCH_REMOTE.items()}
+        nodes.update({f"{c} {n}": xy for n, xy in where.items()})
     lines, labels = [], []
     hops = hops_for(run, primary)
     for name, xy in PART_NODES.items():
@@ -75,6 +85,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
     if hop.area == "app_metrics":  # scraped where it runs; a remote's series also reach the primary
         return [(f"{c} app", hop.target.removesuffix(" (remote_write)"))]
+    if hop.area == "kubebench":  # the remote's Prometheus → primary is the metrics hop's arrow
+        return [(f"{c} kube-bench", f"{c} Pushgateway"), (f"{c} Pushgateway", f"{c} Prometheus")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -117,6 +117,11 @@ def _alertmanager_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _pushgateway_ldflags(version: str) -> list[str]:
+    # .promu.yml at v1.11.0 stamps the version (without "v") into prometheus/common/version, as for Prometheus.
+    return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -135,4 +140,8 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("alertmanager", module="github.com/prometheus/alertmanager",
            command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
            ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
+    # The kubebench part's Pushgateway. Its web assets are vfsgen Go source in the module (asset/assets_vfsdata.go,
+    # no go:embed), so the module zip builds as it is; the main package is the module root.
+    Binary("pushgateway", module="github.com/prometheus/pushgateway", command="github.com/prometheus/pushgateway",
+           version_key="pushgateway", ldflags=_pushgateway_ldflags),
 ]}

@@ -1,0 +1,194 @@
+"""kubebench (optional part): each node's kube-bench totals, pushed to its cluster's Pushgateway, reach the primary."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import kubebench as kb
+from conformance.access import ServiceAbsent
+from conformance.clients.prometheus import PrometheusClient
+from conformance.clients.pushgateway import PushgatewayClient
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
+from conformance.http import ServiceError
+from conformance.outcomes import Failed
+from conformance.promql import on_primary
+from conformance.stack import stack_services
+from fixtures.clients import endpoint_or_skip
+
+pytestmark = [pytest.mark.kubebench, pytest.mark.part("kubebench")]
+
+# The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
+PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
+# The chart's Prometheus scrapes every 30 s (scrapeInterval "" -> the operator's 30 s); a remote's samples arrive
+# one batch send deadline (5 s) later: two scrapes and a send cover a slow first round.
+SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+# The bring-up waits for every node's first run; the totals then take one scrape and one remote_write send.
+TOTALS_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+
+
+def pushgateway_or_none(access, cluster) -> PushgatewayClient | None:
+    try:
+        return PushgatewayClient(access.endpoint(cluster, "pushgateway").http)
+    except ServiceAbsent:
+        return None
+
+
+def cluster_prometheus_or_none(access, cluster) -> PrometheusClient | None:
+    try:
+        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
+    except ServiceAbsent:
+        return None
+
+
+def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
+    """The cluster's totals in the primary's TSDB (a remote's carry cluster=<name>; the primary's own none, on_primary)."""
+    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster)}, job="{kb.push_job()}"}}')
+                           for r in kb.CHECKED})
+
+
+def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
+    pg = pushgateway_or_none(access, cluster)
+    if pg is None:
+        return None
+    try:
+        return [g.labels for g in pg.groups()]
+    except ServiceError:
+        return None
+
+
+def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
+    match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+    seen = [s["metric"] for s in primary_prometheus.query(match)]
+    on_cluster = None
+    if not cluster.is_primary:
+        own = cluster_prometheus_or_none(access, cluster)
+        on_cluster = [s["metric"] for s in own.query('{__name__=~"kube_bench_total_.+"}')] if own else None
+    return kb.why_no_totals(seen, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
+                            kb.push_job())
+
+
+@pytest.mark.requirement("must")
+def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
+    """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
+    name = hop("kubebench", cluster, primary)
+
+    def probe():
+        up = prometheus.query(f'up{{job="{PUSHGATEWAY_JOB}"}}')
+        if not up:
+            raise NotYet(f"the {prometheus.name} has no target with job={PUSHGATEWAY_JOB}")
+        down = [s["metric"].get("instance", "") for s in up if float(s["value"][1]) != 1]
+        if down:
+            raise NotYet(f"the {prometheus.name}'s target job={PUSHGATEWAY_JOB} is down: {', '.join(down)}")
+        return up
+
+    def diagnose():
+        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == PUSHGATEWAY_JOB]
+        if not mine:
+            return ("no such target at all: the chart's ServiceMonitor is not selected by the stack's Prometheus "
+                    "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")
+        return "; ".join(f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError') or ''}".strip() for t in mine)
+
+    up = eventually(probe, hop=name, what=f"Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
+    record_property("pushgateway_targets", len(up))
+
+
+@pytest.mark.requirement("must")
+def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
+    """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
+
+    The primary's own series are stored without its external labels (conformance/promql.py on_primary)."""
+    name = hop("kubebench", cluster, primary)
+
+    def probe():
+        totals = totals_on_primary(primary_prometheus, cluster)
+        if not totals.by_node:
+            raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster)}, "
+                         f"job={kb.push_job()}")
+        if totals.incomplete():
+            raise NotYet("; ".join(f"node {n} lacks {', '.join(kb.metric(r) for r in missing)}"
+                                   for n, missing in totals.incomplete().items()))
+        return totals
+
+    totals = eventually(probe, hop=name, what=f"no kube-bench totals with cluster={cluster.name} on the primary",
+                        wait=TOTALS_WAIT, diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus))
+    record_property("kube_bench_nodes", ",".join(totals.nodes_with_all()))
+    for node, results in sorted(totals.by_node.items()):
+        record_property(f"kube_bench_totals.{node}", " ".join(f"{r}={results[r]:g}" for r in kb.CHECKED))
+
+
+@pytest.mark.requirement("must")
+def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, access, record_property):
+    """Each node's push_time_seconds on the primary is at most one interval (plus one run's allowance) old."""
+    name = hop("kubebench", cluster, primary)
+    interval = topology.parts["kubebench"].options["interval"]
+    limit = kb.max_age(interval)
+    selector = f'{kb.PUSH_TIME}{{{on_primary(cluster)}, job="{kb.push_job()}"}}'
+
+    def probe():
+        # node -> (push time, evaluation time: the primary's clock, not the runner's), labels
+        found = {s["metric"].get("node", s["metric"].get("instance", "")): (float(s["value"][1]), float(s["value"][0]), s["metric"])
+                 for s in primary_prometheus.query(selector)}
+        if not found:
+            raise NotYet(f"the {primary_prometheus.name} has no {selector}")
+        return found
+
+    found = eventually(probe, hop=name, what=f"no {kb.PUSH_TIME} of job={kb.push_job()} on the primary", wait=TOTALS_WAIT,
+                       diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus))
+    ages = {n: at - pushed for n, (pushed, at, _) in found.items()}
+    never = sorted(n for n, (pushed, _, _) in found.items() if pushed <= 0)
+    record_property("kube_bench_oldest_push_age_seconds", round(max(ages.values()), 1))
+    if never:
+        # The Pushgateway keeps a group whose every push it refused with push_time_seconds 0 (storage/diskmetricstore.go).
+        raise Failed(name, f"Pushgateway groups never pushed successfully: {', '.join(never)} "
+                           f"({kb.PUSH_TIME} 0: the {cluster.name} Pushgateway refused every push to them; "
+                           "the push container's log of their last Job shows its answer)")
+    # A push time cannot get younger before the node's next run, one interval away: judged at once.
+    old = kb.stale(ages, limit)
+    if old:
+        raise Failed(name, "stale Pushgateway groups: " + "; ".join(
+            f"job={kb.push_job()} instance={found[n][2].get('instance', '')} node={n} pushed {kb.age_text(a)} ago"
+            for n, a in old.items()) +
+            f", longer than the interval {interval} plus {kb.age_text(kb.run_allowance())} for a run to start and finish "
+            f"(parts.kubebench.interval; the CronJobs kube-bench-<node> have not pushed since)",
+            f"limit {limit} s; ages " + ", ".join(f"{n}: {a:.0f} s" for n, a in sorted(ages.items())))
+
+
+@pytest.mark.requirement("must")
+def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometheus, access, record_property):
+    """Every node in the API server's node list has kube-bench totals on the primary; a node without them is named."""
+    name = hop("kubebench", cluster, primary)
+    try:
+        kube = access.kube(cluster)
+    except ServiceAbsent as e:
+        pytest.skip(f"{e}: the node list comes from the API server")
+    nodes = sorted(n.metadata.name for n in kube.call("list nodes", kube.core().list_node).items)
+    record_property("cluster_nodes", ",".join(nodes))
+
+    def probe():
+        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
+        missing = [n for n in nodes if n not in have]
+        if missing:
+            raise NotYet(f"no kube-bench totals for node {', '.join(missing)} (totals for {', '.join(sorted(have)) or 'no node'})")
+        return have
+
+    def diagnose():
+        groups = groups_or_none(access, cluster)
+        if groups is None:
+            return ""
+        pushed = {g.get("node", "") for g in groups if g.get("job") == kb.push_job()}
+        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
+        missing = [n for n in nodes if n not in have]
+        never = [n for n in missing if n not in pushed]
+        held = [n for n in missing if n in pushed]
+        words = []
+        if never:
+            words.append(f"the {cluster.name} Pushgateway holds no group for {', '.join(never)}: "
+                         f"{'its' if len(never) == 1 else 'their'} CronJob "
+                         f"{', '.join(f'kube-bench-{n}' for n in never)} has not pushed")
+        if held:
+            words.append(f"the {cluster.name} Pushgateway holds {', '.join(held)} but the primary does not")
+        return "; ".join(words)
+
+    have = eventually(probe, hop=name, what="a node without kube-bench results", wait=TOTALS_WAIT, diagnose=diagnose)
+    record_property("kube_bench_nodes_not_in_node_list", ",".join(sorted(have - set(nodes))))
