@@ -19,6 +19,8 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part kube-state-metrics: each cluster's ksm, scraped there, its series on the primary.
+    "kube-state-metrics": lambda c, p: f"{c.name} kube-state-metrics → {p.name} Prometheus",
 }
 
 

@@ -62,6 +62,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.kube-state-metrics") is not None:
+        # Titles are the suite's hop names: each cluster's ksm, its series on the primary.
+        hops += [Hop("kube_state_metrics", c, f"{c} kube-state-metrics", f"{primary} Prometheus") for c in run.clusters]
     return hops
 
 

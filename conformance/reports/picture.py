@@ -16,8 +16,9 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
-PART_NODES = {"Alertmanager": (260, 225)}
+PART_NODES = {"Alertmanager": (260, 225), "kube-state-metrics": (40, 195)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
+REMOTE_PART_NODES = {"kube-state-metrics": (760, 100)}
 
 
 def render(run: Run) -> str:
@@ -37,8 +38,12 @@ def render(run: Run) -> str:
     lines, labels = [], []
     hops = hops_for(run, primary)
     for name, xy in PART_NODES.items():
-        if any(h.target == f"{primary} {name}" for h in hops):
+        if any(f"{primary} {name}" in (h.source, h.target) for h in hops):
             nodes[f"{primary} {name}"] = xy
+    for i, remote in enumerate(remotes):
+        for name, (x, y) in REMOTE_PART_NODES.items():
+            if any(h.source == f"{remote} {name}" for h in hops):
+                nodes[f"{remote} {name}"] = (x, y + i * REMOTE_H)
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -67,6 +72,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{primary} Kiali", f"{c} API server")]
     if hop.area == "alerting":
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
+    if hop.area == "kube_state_metrics":  # scraped by the cluster's own Prometheus (a remote's then remote-writes)
+        return [(f"{c} kube-state-metrics", f"{c} Prometheus")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -117,6 +117,16 @@ def _alertmanager_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _kube_state_metrics_ldflags(version: str) -> list[str]:
+    # Makefile `build-local` at v2.20.0 stamps the tag (with "v") into prometheus/common/version, and the
+    # client-go it was built with (`go list -m k8s.io/client-go`, here read from our go.mod) into
+    # pkg/app.ClientGoVersion.
+    m = re.search(r"^\s*k8s\.io/client-go (v\S+)", (GO_DIR / "kube-state-metrics" / "go.mod").read_text(), re.M)
+    client_go = m.group(1) if m else "unknown"
+    return ["-X github.com/prometheus/common/version.Version=" + version,
+            "-X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=" + client_go]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -135,4 +145,7 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("alertmanager", module="github.com/prometheus/alertmanager",
            command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
            ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
+    # Run in-cluster programs against the real control plane with a kubeconfig (tests/proving_ksm.py).
+    Binary("kube-state-metrics", module="k8s.io/kube-state-metrics/v2", command="k8s.io/kube-state-metrics/v2",
+           version_key="kube-state-metrics", ldflags=_kube_state_metrics_ldflags),
 ]}
