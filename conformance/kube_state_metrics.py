@@ -108,7 +108,8 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
         namespaces = sorted(s["metric"].get("namespace", "") for s in local.query("count by (namespace) (kube_pod_info)"))
         if not namespaces:
             return (f"its {JOB} target is up but the {local.name} has no kube_pod_info at all: kube-state-metrics "
-                    "describes no pod (--resources without pods, or it cannot list pods: its RBAC)")
+                    f"describes no pod (--resources without pods, {NAMESPACES_SETTING} naming namespaces without "
+                    "pods, or RBAC that cannot list pods)")
         return (f"the canary pod {canary.namespace}/{canary.pod} exists in the API server, but kube-state-metrics "
                 f"does not describe it: it describes pods in namespaces {', '.join(namespaces)} only "
                 f"({NAMESPACES_SETTING})")

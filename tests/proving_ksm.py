@@ -39,6 +39,9 @@ CHART_COLLECTORS = (
     "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
 )
 KSM_POD = "kube-prometheus-stack-kube-state-metrics-7d9c8b6f5-ksm01"  # the Deployment's pod (target label only)
+# A pod every kind cluster runs besides the stack's (kind v0.31.0's CoreDNS Deployment in kube-system): something
+# for a kube-state-metrics restricted to kube-system to describe.
+SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
 
 
 @dataclass
@@ -172,6 +175,8 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
             for plane in planes.values():
                 plane.start()
             write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
+            for c in planes:
+                system_pod(ground.api(c))
             for c, plane in planes.items():
                 ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm").start()
             jobs = {c: [ksm_scrape_job(k.target)] if c in scraped else [] for c, k in ground.ksm.items()}
@@ -182,6 +187,14 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
             ground.stop()
             raise
     return ground
+
+
+def system_pod(api: kclient.ApiClient) -> None:
+    namespace, name = SYSTEM_POD
+    kclient.CoreV1Api(api).create_namespaced_pod(namespace, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"containers": [{"name": "coredns", "image": "registry.example/stand-in:1"}]}},
+        _request_timeout=15)
 
 
 class NotReadyKubelet:
