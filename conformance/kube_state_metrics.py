@@ -19,6 +19,7 @@ from conformance.stack import stack_namespace
 JOB = "kube-state-metrics"  # the subchart Service's app.kubernetes.io/name (its ServiceMonitor's jobLabel)
 # The chart values that decide what the ServiceMonitor scrapes and what ksm watches, for diagnoses.
 MONITOR_SETTING = "kubeStateMetrics.enabled and kube-state-metrics.prometheus.monitor.enabled (both true by default)"
+HONOR_SETTING = "honorLabels: true on the ServiceMonitor endpoint: kube-state-metrics.prometheus.monitor.http.honorLabels"
 NAMESPACES_SETTING = "kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist (--namespaces, --namespaces-denylist)"
 
 
@@ -102,6 +103,10 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
         state = target_state(local)
         if not state.up:
             return describe_targets(state, local.name)
+        exported = f'kube_pod_info{{exported_namespace="{canary.namespace}", exported_pod="{canary.pod}"}}'
+        if local.query(exported):
+            return (f"the {local.name} has the canary as {exported}: its scrape does not honor labels, so the "
+                    f"target's namespace and pod replaced kube-state-metrics' own ({HONOR_SETTING})")
         if local.query(canary.selector("kube_pod_info")):
             return (f"the {local.name} has the canary's kube_pod_info but the primary has not: the remote_write hop "
                     f"loses it (see the metrics checks for {canary.cluster})")

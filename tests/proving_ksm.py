@@ -112,7 +112,7 @@ class KsmProcess:
             self._log = None
 
 
-def ksm_scrape_job(target: str) -> dict:
+def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:
     """The scrape config prometheus-operator v0.93 renders for the chart's kube-state-metrics ServiceMonitor.
 
     Its pool is 'serviceMonitor/<ns>/<release>-kube-state-metrics/0'; honor_labels from the endpoint's honorLabels
@@ -123,7 +123,7 @@ def ksm_scrape_job(target: str) -> dict:
     service = f"{chart_release()}-kube-state-metrics"
     target_labels = {"namespace": ns, "service": service, "pod": KSM_POD, "container": JOB, "endpoint": "http",
                      "job": JOB}  # jobLabel app.kubernetes.io/name: the Service's label value
-    return {"job_name": f"{ksm_job().monitor}/0", "honor_labels": True, "static_configs": [{"targets": [target]}],
+    return {"job_name": f"{ksm_job().monitor}/0", "honor_labels": honor_labels, "static_configs": [{"targets": [target]}],
             "relabel_configs": [{"target_label": k, "replacement": v} for k, v in target_labels.items()]}
 
 
@@ -166,7 +166,8 @@ class KsmGround:
             p.stop()
 
 
-def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = ("oke", "workstation")) -> KsmGround:
+def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = ("oke", "workstation"),
+                     honor_labels: bool = True) -> KsmGround:
     """Inside ns: control planes, kube-state-metrics, the pair (scraping ksm on the clusters in `scraped`)."""
     with ns:
         folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +181,7 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
                 system_pod(ground.api(c))
             for c, plane in planes.items():
                 ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm").start()
-            jobs = {c: [ksm_scrape_job(k.target)] if c in scraped else [] for c, k in ground.ksm.items()}
+            jobs = {c: [ksm_scrape_job(k.target, honor_labels)] if c in scraped else [] for c, k in ground.ksm.items()}
             ground.pair = start_pair(folder / "prometheus", primary_scrape_jobs=jobs["oke"],
                                      remote_scrape_jobs=jobs["workstation"])
             ground.pair.wait_until_remote_arrives(jobs=1 + len(jobs["workstation"]))

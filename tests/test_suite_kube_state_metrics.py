@@ -147,6 +147,17 @@ def test_series_on_the_remote_but_not_on_the_primary_name_the_remote_write_hop(t
                 "hop loses it") in failure
 
 
+def test_a_scrape_without_honor_labels_is_named(tmp_path):
+    for g in ground_for(tmp_path, honor_labels=False):
+        result = run(g, "-k", "described and workstation", "--timeout-scale", "0.2")
+        failure = result.failure(DESCRIBED.format("workstation"))
+        assert "workstation kube-state-metrics → oke Prometheus: the canary pod" in failure
+        assert ('the workstation Prometheus has the canary as kube_pod_info{exported_namespace="conformance-canary-state", '
+                'exported_pod="state-canary-') in failure
+        assert "its scrape does not honor labels, so the target's namespace and pod replaced kube-state-metrics' own " \
+               "(honorLabels: true on the ServiceMonitor endpoint" in failure
+
+
 def test_a_canary_that_is_not_ready_is_named_with_the_api_servers_condition(ground):
     with NotReadyKubelet(ground, "workstation", STATE_NS) as kubelet:
         result = run(ground, "-k", "described and workstation", "--timeout-scale", "0.2")
