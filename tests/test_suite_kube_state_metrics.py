@@ -9,6 +9,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from kubernetes import client as kclient
 
 import tests.real as real
 from tests.proving_ksm import KsmGround, NotReadyKubelet, start_ksm_ground
@@ -81,6 +82,12 @@ def test_healthy_ground_passes_every_check_for_both_clusters(ground):
     assert result.properties(DESCRIBED.format("oke"))["canary_cluster_label"] == "(none)"
     assert "the primary's own kube-state-metrics series carry no cluster label" in result.output
     assert "optional parts: kube-state-metrics" in result.output
+    with ground.ns:  # the check deleted its namespace, and the real namespace controller finished the deletion
+        for cluster in ground.planes:
+            names = [n.metadata.name for n in kclient.CoreV1Api(ground.api(cluster)).list_namespace().items]
+            assert STATE_NS not in names, names
+    print({c: {k: v for k, v in result.properties(DESCRIBED.format(c)).items() if k.endswith("seconds")}
+           for c in ground.planes}, f"suite {result.suite_seconds:.1f} s")
 
 
 def test_a_stack_without_the_part_skips_every_check_with_the_reason(ground):
