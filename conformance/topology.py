@@ -49,6 +49,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
     PartSpec("kubebench", "kube-bench on every node (a CronJob per node), totals pushed to a Pushgateway on every cluster",
              # How often each node runs kube-bench (its CronJob's schedule); the freshness check allows one interval.
              {"interval": ("1h", "15m", "6h", "24h")}),
+    PartSpec("kube-state-metrics", "kube-prometheus-stack's kube-state-metrics on every cluster (on by default), "
+                                   "describing the cluster's pods on the primary"),
 ]}
 
 

@@ -96,3 +96,10 @@ def test_a_kubebench_interval_without_a_schedule_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as e:
         load(tmp_path, "parts: {kubebench: {interval: 5m}}")
     assert str(e.value).endswith("parts.kubebench.interval: unknown value '5m'; expected one of 1h, 15m, 6h, 24h")
+
+
+def test_kube_state_metrics_is_a_part_without_options(tmp_path):
+    topo, path = load(tmp_path, "parts: [kube-state-metrics]")
+    assert topo.has("kube-state-metrics") and str(topo.parts["kube-state-metrics"]) == "kube-state-metrics"
+    assert load(tmp_path, "")[0].part_missing("kube-state-metrics") == (
+        f"kube-state-metrics is not a part of this stack (topology {path} lists it under parts: when it is)")

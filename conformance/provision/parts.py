@@ -16,6 +16,7 @@ import yaml
 from conformance import kubebench as kb
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
+from conformance.scrape_jobs import CHART_DEFAULTS, VALUES_FILE, merged, switch
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
 from conformance.topology import Part, Topology
 
@@ -135,10 +136,28 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+# kube-prometheus-stack 88.5.3 values.yaml: the switches that deploy kube-state-metrics (the subchart's condition)
+# and render its ServiceMonitor (kube-state-metrics 8.4.0 templates/servicemonitor.yaml).
+KSM_SWITCHES = ("kubeStateMetrics.enabled", "kube-state-metrics.prometheus.monitor.enabled")
+
+
+def kube_state_metrics(part: Part, ctx: Context) -> PartInstall:
+    """On by default: a --set-json only for a cluster whose values file turns ksm or its ServiceMonitor off."""
+    plan = PartInstall()
+    for cluster in ctx.topology.clusters:
+        role = "primary" if cluster.is_primary else "remote"
+        values = merged(CHART_DEFAULTS, yaml.safe_load(VALUES_FILE[role].read_text()) or {})
+        off = [f"{path}=true" for path in KSM_SWITCHES if not switch(values, path)]
+        if off:
+            plan.set_json[cluster.name] = off
+    return plan
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
     "kubebench": kubebench,
+    "kube-state-metrics": kube_state_metrics,
 }
 
 

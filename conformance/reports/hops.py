@@ -70,6 +70,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
     if run.properties.get("part.kubebench") is not None:
         # One hop per cluster, titled as the suite names it (conformance/hops.py "kubebench").
         hops += [Hop("kubebench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
+    if run.properties.get("part.kube-state-metrics") is not None:
+        # Titles are the suite's hop names: each cluster's ksm, its series on the primary.
+        hops += [Hop("kube_state_metrics", c, f"{c} kube-state-metrics", f"{primary} Prometheus") for c in run.clusters]
     return hops
 
 

@@ -16,15 +16,16 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
-PART_NODES = {"Alertmanager": (260, 225)}
 # The kubebench part's nodes, per cluster, drawn only with its hops: in a row under the primary's nodes (its box
 # grows by KUBEBENCH_H), in the free right column of a remote's box.
 KUBEBENCH_PRIMARY = {"kube-bench": (40, 420), "Pushgateway": (260, 420)}
 KUBEBENCH_REMOTE = {"kube-bench": (760, 50), "Pushgateway": (760, 120)}
 KUBEBENCH_H = 90
-REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 # The app of the part app-metrics, in every cluster, drawn only when a hop starts there.
 APP_NODE = {"primary": (40, 105), "remote": (760, 105)}
+PART_NODES = {"Alertmanager": (260, 225), "kube-state-metrics": (40, 195)}
+REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
+REMOTE_PART_NODES = {"kube-state-metrics": (760, 100)}
 
 
 def render(run: Run) -> str:
@@ -49,12 +50,16 @@ def render(run: Run) -> str:
     lines, labels = [], []
     hops = hops_for(run, primary)
     for name, xy in PART_NODES.items():
-        if any(h.target == f"{primary} {name}" for h in hops):
+        if any(f"{primary} {name}" in (h.source, h.target) for h in hops):
             nodes[f"{primary} {name}"] = xy
     for i, cluster in enumerate([primary, *remotes]):
         if any(h.source == f"{cluster} app" for h in hops):
             x, y = APP_NODE["primary" if cluster == primary else "remote"]
             nodes[f"{cluster} app"] = (x, y + (i - 1) * REMOTE_H if cluster != primary else y)
+    for i, remote in enumerate(remotes):
+        for name, (x, y) in REMOTE_PART_NODES.items():
+            if any(h.source == f"{remote} {name}" for h in hops):
+                nodes[f"{remote} {name}"] = (x, y + i * REMOTE_H)
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -87,6 +92,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{c} app", hop.target.removesuffix(" (remote_write)"))]
     if hop.area == "kubebench":  # the remote's Prometheus → primary is the metrics hop's arrow
         return [(f"{c} kube-bench", f"{c} Pushgateway"), (f"{c} Pushgateway", f"{c} Prometheus")]
+    if hop.area == "kube_state_metrics":  # scraped by the cluster's own Prometheus (a remote's then remote-writes)
+        return [(f"{c} kube-state-metrics", f"{c} Prometheus")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

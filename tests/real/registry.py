@@ -122,6 +122,16 @@ def _pushgateway_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _kube_state_metrics_ldflags(version: str) -> list[str]:
+    # Makefile `build-local` at v2.20.0 stamps the tag (with "v") into prometheus/common/version, and the
+    # client-go it was built with (`go list -m k8s.io/client-go`, here read from our go.mod) into
+    # pkg/app.ClientGoVersion.
+    m = re.search(r"^\s*k8s\.io/client-go (v\S+)", (GO_DIR / "kube-state-metrics" / "go.mod").read_text(), re.M)
+    client_go = m.group(1) if m else "unknown"
+    return ["-X github.com/prometheus/common/version.Version=" + version,
+            "-X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=" + client_go]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -144,4 +154,7 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     # no go:embed), so the module zip builds as it is; the main package is the module root.
     Binary("pushgateway", module="github.com/prometheus/pushgateway", command="github.com/prometheus/pushgateway",
            version_key="pushgateway", ldflags=_pushgateway_ldflags),
+    # Run in-cluster programs against the real control plane with a kubeconfig (tests/proving_ksm.py).
+    Binary("kube-state-metrics", module="k8s.io/kube-state-metrics/v2", command="k8s.io/kube-state-metrics/v2",
+           version_key="kube-state-metrics", ldflags=_kube_state_metrics_ldflags),
 ]}

@@ -1,0 +1,128 @@
+"""What the kube-state-metrics checks read: its scrape target, the canary pod's series, and why they are missing.
+
+kube-state-metrics v2.20.0 (internal/store/pod.go) describes every pod it watches with kube_pod_info
+{namespace, pod, ...} and kube_pod_status_ready{condition="true"|"false"|"unknown"} (1 for the pod's Ready
+condition status). kube-prometheus-stack 88.5.3 scrapes it through the subchart's ServiceMonitor
+(kube-state-metrics 8.4.0 templates/servicemonitor.yaml: port http, jobLabel app.kubernetes.io/name, honorLabels
+true from the parent's values), so the series keep ksm's namespace and pod labels, not the target's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conformance.clients.prometheus import PrometheusClient
+from conformance.http import ServiceError
+from conformance.scrape_jobs import CHART_MONITORS, RequiredJob, chart_release
+from conformance.stack import stack_namespace
+
+JOB = "kube-state-metrics"  # the subchart Service's app.kubernetes.io/name (its ServiceMonitor's jobLabel)
+# The chart values that decide what the ServiceMonitor scrapes and what ksm watches, for diagnoses.
+MONITOR_SETTING = "kubeStateMetrics.enabled and kube-state-metrics.prometheus.monitor.enabled (both true by default)"
+HONOR_SETTING = "honorLabels: true on the ServiceMonitor endpoint: kube-state-metrics.prometheus.monitor.http.honorLabels"
+NAMESPACES_SETTING = "kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist (--namespaces, --namespaces-denylist)"
+
+
+def ksm_job() -> RequiredJob:
+    """The chart's kube-state-metrics ServiceMonitor as scrape_jobs names it (the scrape pool it owns)."""
+    m = next(m for m in CHART_MONITORS if m.job == JOB)
+    release = chart_release()
+    return RequiredJob(JOB, f"serviceMonitor/{stack_namespace()}/{m.name.format(release=release)}",
+                       "kube-prometheus-stack values (kube-state-metrics subchart)")
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """The kube-state-metrics targets of one Prometheus: how many, which are down and why."""
+
+    count: int
+    down: list[str]  # "url: health: lastError"
+    dropped: int  # targets of the pool that relabelling dropped
+
+    @property
+    def up(self) -> bool:
+        return self.count > 0 and not self.down
+
+
+def target_state(prom: PrometheusClient) -> TargetState:
+    job = ksm_job()
+    data = prom.targets("any")
+    active = [t for t in data.get("activeTargets") or [] if job.owns(t)]
+    dropped = [t for t in data.get("droppedTargets") or [] if str(t.get("discoveredLabels", {}).get("job", "")).startswith(job.monitor)]
+    down = [f"{t.get('scrapeUrl')}: {t.get('health')}: {t.get('lastError') or '(not scraped yet)'}"
+            for t in active if t.get("health") != "up"]
+    return TargetState(len(active), down, len(dropped))
+
+
+def describe_targets(state: TargetState, prom_name: str) -> str:
+    """The target's state, for a wait's last observation and a diagnosis."""
+    job = ksm_job()
+    if state.count == 0:
+        extra = f" ({state.dropped} dropped by relabelling)" if state.dropped else ""
+        return (f"the {prom_name} has no {JOB} target (scrape pool {job.monitor}/0){extra}: is kube-state-metrics "
+                f"installed and its ServiceMonitor selected? ({MONITOR_SETTING})")
+    if state.down:
+        return f"{len(state.down)} of {state.count} {JOB} targets of the {prom_name} down: " + "; ".join(state.down[:3])
+    return f"{state.count} {JOB} target(s) of the {prom_name} up"
+
+
+@dataclass(frozen=True)
+class Canary:
+    """The pod the check made on a cluster, for kube-state-metrics to describe."""
+
+    cluster: str
+    namespace: str
+    pod: str
+
+    def selector(self, metric: str, **more: str) -> str:
+        labels = {"namespace": self.namespace, "pod": self.pod, **more}
+        return metric + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def primary_matcher(canary: Canary, is_primary: bool) -> dict[str, str]:
+    """The cluster label the canary's series carry on the primary.
+
+    A remote's series arrive through remote_write, which adds its external label cluster=<name>. The primary's
+    own series are stored as scraped: its external labels apply to what leaves it (remote_write, alerts,
+    federation), never to its own queries, so there they carry no cluster label unless a relabelling adds one.
+    """
+    return {"cluster": canary.cluster} if not is_primary else {}
+
+
+def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: PrometheusClient, canary: Canary,
+                      is_primary: bool) -> str:
+    """Which hop loses the canary's kube_pod_info: the target, kube-state-metrics itself, or remote_write."""
+    local = cluster_prom or (primary_prom if is_primary else None)
+    try:
+        elsewhere = [s["metric"].get("cluster", "(none)") for s in primary_prom.query(canary.selector("kube_pod_info"))]
+        if elsewhere:
+            return (f"the primary has kube_pod_info for the canary with cluster={', '.join(sorted(set(elsewhere)))}, "
+                    f"not {canary.cluster}: whose external label is that?")
+        if local is None:
+            return ""
+        state = target_state(local)
+        if not state.up:
+            return describe_targets(state, local.name)
+        exported = f'kube_pod_info{{exported_namespace="{canary.namespace}", exported_pod="{canary.pod}"}}'
+        if local.query(exported):
+            return (f"the {local.name} has the canary as {exported}: its scrape does not honor labels, so the "
+                    f"target's namespace and pod replaced kube-state-metrics' own ({HONOR_SETTING})")
+        if local.query(canary.selector("kube_pod_info")):
+            return (f"the {local.name} has the canary's kube_pod_info but the primary has not: the remote_write hop "
+                    f"loses it (see the metrics checks for {canary.cluster})")
+        namespaces = sorted(s["metric"].get("namespace", "") for s in local.query("count by (namespace) (kube_pod_info)"))
+        if not namespaces:
+            return (f"its {JOB} target is up but the {local.name} has no kube_pod_info at all: kube-state-metrics "
+                    f"describes no pod (--resources without pods, {NAMESPACES_SETTING} naming namespaces without "
+                    "pods, or RBAC that cannot list pods)")
+        return (f"the canary pod {canary.namespace}/{canary.pod} exists in the API server, but kube-state-metrics "
+                f"does not describe it: it describes pods in namespaces {', '.join(namespaces)} only "
+                f"({NAMESPACES_SETTING})")
+    except ServiceError as e:
+        return f"(could not be asked: {e.headline})"
+
+
+def ready_values(prom: PrometheusClient, canary: Canary) -> dict[str, float]:
+    """condition -> value of the canary's kube_pod_status_ready series (the pod's name is the run's own)."""
+    return {s["metric"].get("condition", ""): float(s["value"][1])
+            for s in prom.query(canary.selector("kube_pod_status_ready"))}

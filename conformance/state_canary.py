@@ -1,0 +1,103 @@
+"""The state canary: a pod that stays running on a cluster, for kube-state-metrics to describe.
+
+The log canary exits once its line is written (and so is never Ready); this one sleeps until the check deletes
+its namespace, so its Ready condition is what the cluster's kubelet says of a healthy pod.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from kubernetes.client.exceptions import ApiException
+
+from conformance.canary import NAMESPACE_GONE, POD_START
+from conformance.eventually import NotYet, eventually
+from conformance.kube import KubeAccess
+from conformance.kube_state_metrics import Canary
+from conformance.outcomes import Failed
+from conformance.stack import CanarySpec
+
+SUFFIX = "-state"  # beside the log canary's namespace, never the same one: each check deletes its own
+
+
+class StateCanary:
+    """Creates the pod in a namespace made for it, waits until it runs, and deletes the namespace after."""
+
+    def __init__(self, kube: KubeAccess, spec: CanarySpec) -> None:
+        self.kube = kube
+        self.image = spec.image
+        self.namespace = spec.namespace + SUFFIX
+        self.core = kube.core()
+        self.hop = f"conformance → {kube.cluster.name} API server (state canary pod)"
+
+    def start(self) -> Canary:
+        self._ensure_namespace()
+        name = f"state-canary-{uuid.uuid4().hex[:10]}"
+        self.kube.call("create the state canary pod", self.core.create_namespaced_pod, self.namespace, self._pod(name))
+        eventually(lambda: self._running(name), hop=self.hop, what="state canary pod never ran", wait=POD_START)
+        return Canary(self.kube.cluster.name, self.namespace, name)
+
+    def ready_condition(self, canary: Canary) -> str:
+        """The pod's Ready condition as the API server has it: 'True', or 'False (reason: message)'."""
+        pod = self.kube.call("read the state canary pod", self.core.read_namespaced_pod, canary.pod, canary.namespace)
+        for c in pod.status.conditions or []:
+            if c.type == "Ready":
+                detail = (c.reason or "no reason") + (f": {c.message}" if c.message else "")
+                return c.status if c.status == "True" else f"{c.status} ({detail})"
+        return "absent"
+
+    def cleanup(self) -> None:
+        try:
+            self.core.delete_namespace(self.namespace, propagation_policy="Background", _request_timeout=15)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        eventually(self._namespace_gone, hop=self.hop, what="state canary namespace not deleted", wait=NAMESPACE_GONE)
+
+    def _ensure_namespace(self) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": self.namespace, "labels": {"app.kubernetes.io/managed-by": "monitoring-conformance"}}}
+        try:
+            self.core.create_namespace(body, _request_timeout=15)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+            eventually(self._namespace_gone, hop=self.hop, what="old state canary namespace still terminating",
+                       wait=NAMESPACE_GONE)
+            self.core.create_namespace(body, _request_timeout=15)
+
+    def _namespace_gone(self) -> None:
+        try:
+            ns = self.core.read_namespace(self.namespace, _request_timeout=10)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        raise NotYet(f"namespace {self.namespace} is {ns.status.phase}")
+
+    def _running(self, name: str) -> None:
+        pod = self.kube.call("read the state canary pod", self.core.read_namespaced_pod, name, self.namespace)
+        for status in pod.status.container_statuses or []:
+            waiting = status.state.waiting
+            if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+                raise Failed(self.hop, f"state canary pod cannot pull {self.image}: {waiting.reason}",
+                             f"{waiting.message or ''}\nPreload it (nox -s up -- --preload) or mirror it.")
+        if pod.status.phase != "Running":
+            raise NotYet(f"state canary pod {name} is {pod.status.phase}")
+
+    def _pod(self, name: str) -> dict:
+        # Restricted Pod Security, as the log canary: non-root, no privilege escalation, no capabilities.
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": "conformance-state-canary"},
+                         "annotations": {"sidecar.istio.io/inject": "false"}},
+            "spec": {
+                "terminationGracePeriodSeconds": 0,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [{
+                    "name": "canary", "image": self.image, "command": ["sleep", "3600"],
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                    "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
+                }],
+            },
+        }

@@ -1,0 +1,114 @@
+"""kube-state-metrics (optional part): scraped on every cluster, and describing the canary pod on the primary."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Iterator
+
+import pytest
+
+from conformance.access import ServiceAbsent
+from conformance.clients.prometheus import PrometheusClient
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
+from conformance.kube_state_metrics import (
+    JOB, Canary, describe_targets, primary_matcher, ready_values, target_state, why_not_described,
+)
+from conformance.outcomes import Failed
+from conformance.stack import canary_spec
+from conformance.state_canary import StateCanary
+
+pytestmark = [pytest.mark.kube_state_metrics, pytest.mark.part("kube-state-metrics")]
+
+# The chart's Prometheus scrapes every 15 s (stack/values scrapeInterval); a target is listed at its first service
+# discovery and scraped within one interval; two more intervals cover a slow first scrape.
+TARGET_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+# ksm sees the pod through its watch at once; then one scrape (15 s) and, for a remote, one remote-write batch
+# (Prometheus' 5 s send deadline) put it on the primary. 90 s leaves room for a busy cluster.
+SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
+
+
+def prometheus_or_none(access, cluster) -> PrometheusClient | None:
+    try:
+        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
+    except ServiceAbsent:
+        return None
+
+
+@pytest.fixture
+def state_canary(cluster, access) -> Iterator[StateCanary]:
+    """A running pod on the cluster, its namespace deleted after the check (also when it fails)."""
+    if not cluster.has_kube:
+        pytest.skip(f"cluster {cluster.name} has provider endpoints: no API server to make the canary pod in")
+    made = StateCanary(access.kube(cluster), canary_spec())
+    yield made
+    made.cleanup()
+
+
+@pytest.mark.requirement("must")
+def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_property):
+    """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
+    name = hop("kube-state-metrics", cluster, primary)
+
+    def probe():
+        state = target_state(prometheus)
+        if not state.up:
+            raise NotYet(describe_targets(state, prometheus.name))
+        return state
+
+    state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=TARGET_WAIT,
+                       diagnose=lambda: describe_targets(target_state(prometheus), prometheus.name))
+    record_property("ksm_targets", state.count)
+
+
+@pytest.mark.writes
+@pytest.mark.requirement("must")
+def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_prometheus, access, state_canary,
+                                                      record_property):
+    """kube_pod_info and kube_pod_status_ready{condition="true"} == 1 for the canary, on the primary, as <cluster>'s."""
+    name = hop("kube-state-metrics", cluster, primary)
+    canary = state_canary.start()
+    labels = primary_matcher(canary, cluster.is_primary)  # for the message: what a dashboard would select
+    started = time.monotonic()
+
+    def described():
+        found = primary_prometheus.query(canary.selector("kube_pod_info"))
+        if not found:
+            raise NotYet(f"no {canary.selector('kube_pod_info', **labels)} on the primary")
+        carried = {s["metric"].get("cluster") for s in found}
+        allowed = {cluster.name} if not cluster.is_primary else {cluster.name, None}
+        if not carried <= allowed:
+            raise Failed(name, f"the canary's kube_pod_info is on the primary with cluster="
+                               f"{', '.join(sorted(str(c) for c in carried))}, not {cluster.name}")
+        return carried
+
+    carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
+                         wait=SERIES_WAIT, diagnose=lambda: why_not_described(
+                             prometheus_or_none(access, cluster), primary_prometheus, canary, cluster.is_primary))
+    record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
+    record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
+    if cluster.is_primary and None in carried:
+        # The primary's own series carry its external label only where they leave it (remote_write, alerts).
+        warnings.warn(f"{name}: the primary's own kube-state-metrics series carry no cluster label (cluster="
+                      f"{cluster.name} is an external label); dashboards filtering cluster=\"{cluster.name}\" miss them",
+                      stacklevel=1)
+
+    def ready():
+        values = ready_values(primary_prometheus, canary)
+        if values.get("true") != 1.0:
+            raise NotYet(f"kube_pod_status_ready for the canary: {values or 'no series'}")
+        return values
+
+    def why_not_ready() -> str:
+        seen = ready_values(primary_prometheus, canary)
+        in_api = state_canary.ready_condition(canary)
+        if in_api != "True":
+            return (f"the canary pod is not Ready in the {cluster.name} API server either (Ready={in_api}); "
+                    f"kube-state-metrics reports it as it is ({seen}): the pod, not the metrics, is at fault")
+        return (f"the {cluster.name} API server has the canary Ready, but kube_pod_status_ready on the primary says "
+                f"{seen}: kube-state-metrics' watch or the scrape lags")
+
+    eventually(ready, hop=name, what=f'kube_pod_status_ready{{condition="true"}} is not 1 for the canary pod '
+                                     f"{canary.namespace}/{canary.pod}", wait=SERIES_WAIT, diagnose=why_not_ready)
+    record_property("ksm_ready_wait_seconds", round(time.monotonic() - started, 2))

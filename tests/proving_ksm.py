@@ -1,0 +1,249 @@
+"""The kube-state-metrics proving ground: two real control planes, a real kube-state-metrics on each, the real
+Prometheus pair scraping them as the chart's ServiceMonitor does, the remote remote-writing to the primary.
+
+Everything runs inside a network namespace (tests/real/netns.py): the control planes on 10.77.1.1 (oke) and
+10.77.2.1 (workstation), kube-state-metrics v2.20.0 (tests/real) with a kubeconfig of its cluster, and both
+Prometheus v3.14.0 on the namespace's loopback. The topology gives the clusters as provider existing (the canary
+pod is made in the real API server, kwok runs it) with the Prometheus URLs as services overrides.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+import yaml
+from kubernetes import client as kclient
+from kubernetes import config as kconfig
+from kubernetes import watch
+
+import tests.real as real
+from conformance.kube_state_metrics import JOB, ksm_job
+from conformance.stack import stack_namespace
+from conformance.scrape_jobs import chart_release
+from tests.proving_ground import PrometheusPair, free_port, start_pair
+from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
+from tests.real.netns import NetNamespace
+
+ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
+# kube-state-metrics 8.4.0 values.yaml `collectors`: the chart's --resources (templates/deployment.yaml).
+CHART_COLLECTORS = (
+    "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments", "endpointslices",
+    "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges", "mutatingwebhookconfigurations",
+    "namespaces", "networkpolicies", "nodes", "persistentvolumeclaims", "persistentvolumes", "poddisruptionbudgets",
+    "pods", "replicasets", "replicationcontrollers", "resourcequotas", "secrets", "services", "statefulsets",
+    "storageclasses", "validatingwebhookconfigurations", "volumeattachments",
+)
+KSM_POD = "kube-prometheus-stack-kube-state-metrics-7d9c8b6f5-ksm01"  # the Deployment's pod (target label only)
+# A pod every kind cluster runs besides the stack's (kind v0.31.0's CoreDNS Deployment in kube-system): something
+# for a kube-state-metrics restricted to kube-system to describe.
+SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
+
+
+@dataclass
+class KsmProcess:
+    """One kube-state-metrics against one cluster's API server; restart() changes its flags."""
+
+    cluster: str
+    kubeconfig: Path
+    folder: Path
+    port: int = 0
+    namespaces: str = ""  # --namespaces (the chart's `namespaces` value); "" watches every namespace
+    proc: subprocess.Popen | None = None
+    _log: IO | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "kube-state-metrics.log"
+
+    def args(self) -> list[str]:
+        # The chart's container args: --port=8080 (service.port), --resources=<collectors>, the telemetry
+        # port on 8081; here on loopback ports of the ground's own, with the cluster's kubeconfig.
+        args = [str(real.require("kube-state-metrics")), f"--kubeconfig={self.kubeconfig}", "--host=127.0.0.1",
+                f"--port={self.port}", "--telemetry-host=127.0.0.1", f"--telemetry-port={free_port()}",
+                "--resources=" + ",".join(CHART_COLLECTORS)]
+        return args + ([f"--namespaces={self.namespaces}"] if self.namespaces else [])
+
+    def start(self, ready_timeout: float = 60.0) -> "KsmProcess":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self._log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:  # /livez on the http port: the chart's livenessProbe
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"kube-state-metrics {self.cluster} exited {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                if httpx.get(f"http://{self.target}/livez", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"kube-state-metrics {self.cluster} not live after {ready_timeout} s:\n{self.log_text()}")
+
+    def restart(self, namespaces: str = "") -> None:
+        self.stop()
+        self.namespaces = namespaces
+        self.start()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:
+    """The scrape config prometheus-operator v0.93 renders for the chart's kube-state-metrics ServiceMonitor.
+
+    Its pool is 'serviceMonitor/<ns>/<release>-kube-state-metrics/0'; honor_labels from the endpoint's honorLabels
+    (kube-prometheus-stack 88.5.3 sets kube-state-metrics.prometheus.monitor.http.honorLabels: true), so the
+    namespace and pod ksm exposes win over the target labels the operator adds for the ksm pod itself.
+    """
+    ns = stack_namespace()
+    service = f"{chart_release()}-kube-state-metrics"
+    target_labels = {"namespace": ns, "service": service, "pod": KSM_POD, "container": JOB, "endpoint": "http",
+                     "job": JOB}  # jobLabel app.kubernetes.io/name: the Service's label value
+    return {"job_name": f"{ksm_job().monitor}/0", "honor_labels": honor_labels, "static_configs": [{"targets": [target]}],
+            "relabel_configs": [{"target_label": k, "replacement": v} for k, v in target_labels.items()]}
+
+
+@dataclass
+class KsmGround:
+    """Both control planes, a kube-state-metrics on each, the Prometheus pair scraping them."""
+
+    folder: Path
+    ns: NetNamespace
+    planes: dict[str, ControlPlane]
+    ksm: dict[str, KsmProcess]
+    pair: PrometheusPair | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.folder / "kubeconfig"
+
+    def prometheus_url(self, cluster: str) -> str:
+        return (self.pair.primary if cluster == "oke" else self.pair.remote).url
+
+    def topology(self, parts: list[str] | None = None, name: str = "topology.yaml") -> Path:
+        """provider existing (the API servers, for the canary) with each cluster's Prometheus URL."""
+        clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
+                     "context": f"kind-{c}", "kubeconfig": str(self.kubeconfig),
+                     "services": {"prometheus": self.prometheus_url(c)}} for c in self.planes]
+        doc = {"clusters": clusters, **({"parts": parts} if parts else {})}
+        path = self.folder / name
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def api(self, cluster: str) -> kclient.ApiClient:
+        return kconfig.new_client_from_config(str(self.kubeconfig), context=f"kind-{cluster}")
+
+    def stop(self) -> None:
+        if self.pair:
+            self.pair.stop()
+        for k in self.ksm.values():
+            k.stop()
+        for p in self.planes.values():
+            p.stop()
+
+
+def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = ("oke", "workstation"),
+                     honor_labels: bool = True) -> KsmGround:
+    """Inside ns: control planes, kube-state-metrics, the pair (scraping ksm on the clusters in `scraped`)."""
+    with ns:
+        folder.mkdir(parents=True, exist_ok=True)
+        planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
+        ground = KsmGround(folder, ns, planes, {})
+        try:
+            for plane in planes.values():
+                plane.start()
+            write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
+            for c in planes:
+                system_pod(ground.api(c))
+            for c, plane in planes.items():
+                ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm").start()
+            jobs = {c: [ksm_scrape_job(k.target, honor_labels)] if c in scraped else [] for c, k in ground.ksm.items()}
+            ground.pair = start_pair(folder / "prometheus", primary_scrape_jobs=jobs["oke"],
+                                     remote_scrape_jobs=jobs["workstation"])
+            ground.pair.wait_until_remote_arrives(jobs=1 + len(jobs["workstation"]))
+        except BaseException:
+            ground.stop()
+            raise
+    return ground
+
+
+def system_pod(api: kclient.ApiClient) -> None:
+    namespace, name = SYSTEM_POD
+    kclient.CoreV1Api(api).create_namespaced_pod(namespace, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"containers": [{"name": "coredns", "image": "registry.example/stand-in:1"}]}},
+        _request_timeout=15)
+
+
+class NotReadyKubelet:
+    """What a kubelet whose readiness probe fails reports: the Ready condition of the namespace's running pods
+    set to False through the real API server's status subresource (kwok moves a pod only out of Pending)."""
+
+    def __init__(self, ground: KsmGround, cluster: str, namespace: str) -> None:
+        self.core = kclient.CoreV1Api(ground.api(cluster))
+        self.ns, self.namespace = ground.ns, namespace
+        self.patched: set[str] = set()
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="not-ready-kubelet", daemon=True)
+
+    def __enter__(self) -> "NotReadyKubelet":
+        with self.ns:  # the thread inherits the namespace it is started in
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        # A watch, not a poll: the pod is patched within moments of kwok's Running + Ready, before a scrape
+        # (1 s apart) is likely to have seen it Ready.
+        while not self._stop.is_set():
+            try:
+                for event in watch.Watch().stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=1,
+                                                  _request_timeout=5):
+                    pod = event["object"]
+                    if pod.status.phase == "Running" and pod.metadata.name not in self.patched \
+                            and event["type"] != "DELETED":
+                        self._not_ready(pod.metadata.name)
+                    if self._stop.is_set():
+                        return
+            except kclient.ApiException as e:
+                if e.status not in (404, 410):
+                    self.errors.append(e)
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.errors.append(e)
+
+    def _not_ready(self, name: str) -> None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady" if t == "Ready" else "ReadinessProbeFailed",
+                       "message": "containers with unready status: [canary]", "lastTransitionTime": now}
+                      for t in ("Ready", "ContainersReady")]
+        self.core.patch_namespaced_pod_status(name, self.namespace, {"status": {"conditions": conditions}},
+                                              _request_timeout=10)
+        self.patched.add(name)

@@ -1,0 +1,176 @@
+"""The kube-state-metrics suite against real control planes, a real kube-state-metrics v2.20.0 on each and the
+real Prometheus pair: the healthy path, and each fault with the hop and the diagnosis it is named by."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+from kubernetes import client as kclient
+
+import tests.real as real
+from tests.proving_ksm import KsmGround, NotReadyKubelet, start_ksm_ground
+from tests.real import netns
+from tests.suite_runner import SuiteRun, run_suites
+
+SCRAPED = "suites.test_kube_state_metrics::test_kube_state_metrics_is_scraped[{}]"
+DESCRIBED = "suites.test_kube_state_metrics::test_the_canary_pod_is_described_on_the_primary[{}]"
+STATE_NS = "conformance-canary-state"  # stack/services.yaml canary.namespace + conformance/state_canary.py SUFFIX
+REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics")
+
+
+def ground_for(tmp_path: Path, **options) -> Iterator[KsmGround]:
+    why = netns.available()
+    if why:
+        if real.in_ci():
+            pytest.fail(f"CI=true: {why}", pytrace=False)
+        pytest.skip(why)
+    for name in REAL:
+        real.require(name)
+    ns = netns.NetNamespace(["10.77.1.1", "10.77.2.1"])
+    try:
+        g = start_ksm_ground(tmp_path / "ground", ns, **options)
+        try:
+            yield g
+        finally:
+            g.stop()
+        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
+    finally:
+        ns.close()
+
+
+@pytest.fixture(scope="module")
+def ground(tmp_path_factory) -> Iterator[KsmGround]:
+    """One ground for the module; a test that changes it puts it back."""
+    yield from ground_for(tmp_path_factory.mktemp("ksm"))
+
+
+def run(ground: KsmGround, *args: str, parts=("kube-state-metrics",), timeout: float = 300) -> SuiteRun:
+    with ground.ns:  # the child pytest and its connections inside the ground's namespace
+        return run_suites(ground.folder, "--topology", str(ground.topology(list(parts))), "-m", "kube_state_metrics",
+                          *args, timeout=timeout)
+
+
+def settle(condition, what: str, timeout: float = 60.0) -> None:
+    """Wait until the fault's evidence exists (a failed scrape), so the check's short wait judges the fault."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def ksm_target_down(ground: KsmGround, cluster: str) -> bool:
+    with ground.ns:
+        targets = httpx.get(f"{ground.prometheus_url(cluster)}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    return any(t["labels"].get("job") == "kube-state-metrics" and t["health"] == "down" for t in targets)
+
+
+def test_healthy_ground_passes_every_check_for_both_clusters(ground):
+    result = run(ground, "-rs")
+    assert result.code == 0, result.output
+    for cluster in ("oke", "workstation"):
+        assert result.properties(SCRAPED.format(cluster))["outcome"] == "passed"
+        assert result.properties(SCRAPED.format(cluster))["ksm_targets"] == "1"
+        described = result.properties(DESCRIBED.format(cluster))
+        assert described["outcome"] == "passed", result.failure(DESCRIBED.format(cluster))
+    # The remote's series come through remote_write with its external label; the primary's own carry none.
+    assert result.properties(DESCRIBED.format("workstation"))["canary_cluster_label"] == "workstation"
+    assert result.properties(DESCRIBED.format("oke"))["canary_cluster_label"] == "(none)"
+    assert "the primary's own kube-state-metrics series carry no cluster label" in result.output
+    assert "optional parts: kube-state-metrics" in result.output
+    with ground.ns:  # the check deleted its namespace, and the real namespace controller finished the deletion
+        for cluster in ground.planes:
+            names = [n.metadata.name for n in kclient.CoreV1Api(ground.api(cluster)).list_namespace().items]
+            assert STATE_NS not in names, names
+    print({c: {k: v for k, v in result.properties(DESCRIBED.format(c)).items() if k.endswith("seconds")}
+           for c in ground.planes}, f"suite {result.suite_seconds:.1f} s")
+
+
+def test_a_stack_without_the_part_skips_every_check_with_the_reason(ground):
+    result = run(ground, "-rs", parts=())
+    assert result.code == 0, result.output  # the default run's verdict does not change
+    for case in (SCRAPED.format("oke"), DESCRIBED.format("workstation")):
+        assert result.properties(case)["outcome"] == "skipped"
+    assert "kube-state-metrics is not a part of this stack" in result.output
+
+
+def test_a_stopped_kube_state_metrics_is_named_down_with_its_error(ground):
+    ksm = ground.ksm["workstation"]
+    ksm.stop()
+    try:
+        settle(lambda: ksm_target_down(ground, "workstation"), "the remote's ksm target is not down yet")
+        result = run(ground, "-k", "workstation", "--timeout-scale", "0.1")
+    finally:
+        with ground.ns:
+            ksm.start()
+    failure = result.failure(SCRAPED.format("workstation"))
+    assert "workstation kube-state-metrics → oke Prometheus: kube-state-metrics not scraped after" in failure
+    assert f"1 of 1 kube-state-metrics targets of the workstation Prometheus down: http://{ksm.target}/metrics: down: " in failure
+    assert "connection refused" in failure
+    described = result.failure(DESCRIBED.format("workstation"))
+    assert "workstation kube-state-metrics → oke Prometheus: the canary pod conformance-canary-state/state-canary-" in described
+    assert "kube-state-metrics targets of the workstation Prometheus down" in described
+
+
+def test_a_cluster_that_does_not_scrape_kube_state_metrics_is_named(tmp_path):
+    for g in ground_for(tmp_path, scraped=("oke",)):
+        result = run(g, "-k", "scraped and workstation", "--timeout-scale", "0.05")
+        failure = result.failure(SCRAPED.format("workstation"))
+        assert "workstation kube-state-metrics → oke Prometheus: kube-state-metrics not scraped after" in failure
+        assert ("the workstation Prometheus has no kube-state-metrics target (scrape pool "
+                "serviceMonitor/monitoring/kube-prometheus-stack-kube-state-metrics/0): is kube-state-metrics installed "
+                "and its ServiceMonitor selected?") in failure
+
+
+def test_kube_state_metrics_restricted_to_other_namespaces_does_not_describe_the_canary(ground):
+    ksm = ground.ksm["workstation"]
+    with ground.ns:
+        ksm.restart(namespaces="kube-system")
+    try:
+        result = run(ground, "-k", "described and workstation", "--timeout-scale", "0.2")
+    finally:
+        with ground.ns:
+            ksm.restart()
+    failure = result.failure(DESCRIBED.format("workstation"))
+    assert "workstation kube-state-metrics → oke Prometheus: the canary pod conformance-canary-state/state-canary-" in failure
+    assert ("exists in the API server, but kube-state-metrics does not describe it: it describes pods in namespaces "
+            "kube-system only") in failure
+    assert "(kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist" in failure
+    assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "timed_out"
+
+
+def test_series_on_the_remote_but_not_on_the_primary_name_the_remote_write_hop(tmp_path):
+    for g in ground_for(tmp_path):
+        with g.ns:
+            g.pair.remote.stop_remote_write()
+        result = run(g, "-k", "described and workstation", "--timeout-scale", "0.2")
+        failure = result.failure(DESCRIBED.format("workstation"))
+        assert "workstation kube-state-metrics → oke Prometheus: the canary pod" in failure
+        assert ("the workstation Prometheus has the canary's kube_pod_info but the primary has not: the remote_write "
+                "hop loses it") in failure
+
+
+def test_a_scrape_without_honor_labels_is_named(tmp_path):
+    for g in ground_for(tmp_path, honor_labels=False):
+        result = run(g, "-k", "described and workstation", "--timeout-scale", "0.2")
+        failure = result.failure(DESCRIBED.format("workstation"))
+        assert "workstation kube-state-metrics → oke Prometheus: the canary pod" in failure
+        assert ('the workstation Prometheus has the canary as kube_pod_info{exported_namespace="conformance-canary-state", '
+                'exported_pod="state-canary-') in failure
+        assert "its scrape does not honor labels, so the target's namespace and pod replaced kube-state-metrics' own " \
+               "(honorLabels: true on the ServiceMonitor endpoint" in failure
+
+
+def test_a_canary_that_is_not_ready_is_named_with_the_api_servers_condition(ground):
+    with NotReadyKubelet(ground, "workstation", STATE_NS) as kubelet:
+        result = run(ground, "-k", "described and workstation", "--timeout-scale", "0.2")
+    assert kubelet.patched and not kubelet.errors, kubelet.errors
+    failure = result.failure(DESCRIBED.format("workstation"))
+    assert 'workstation kube-state-metrics → oke Prometheus: kube_pod_status_ready{condition="true"} is not 1 ' in failure
+    assert ("the canary pod is not Ready in the workstation API server either (Ready=False (ContainersNotReady: "
+            "containers with unready status: [canary])); kube-state-metrics reports it as it is") in failure
+    assert "'false': 1.0" in failure  # what the real ksm exposes for a pod whose Ready condition is False
