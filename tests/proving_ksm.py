@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import yaml
@@ -144,11 +144,14 @@ class KsmGround:
     def prometheus_url(self, cluster: str) -> str:
         return (self.pair.primary if cluster == "oke" else self.pair.remote).url
 
-    def topology(self, parts: list[str] | None = None, name: str = "topology.yaml") -> Path:
-        """provider existing (the API servers, for the canary) with each cluster's Prometheus URL."""
+    def topology(self, parts: list[str] | dict | None = None, name: str = "topology.yaml",
+                 services: dict[str, dict[str, str]] | None = None) -> Path:
+        """provider existing (the API servers, for the canary) with each cluster's Prometheus URL (and `services`,
+        per cluster: other parts' servers on the namespace's loopback)."""
         clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
                      "context": f"kind-{c}", "kubeconfig": str(self.kubeconfig),
-                     "services": {"prometheus": self.prometheus_url(c)}} for c in self.planes]
+                     "services": {"prometheus": self.prometheus_url(c), **(services or {}).get(c, {})}}
+                    for c in self.planes]
         doc = {"clusters": clusters, **({"parts": parts} if parts else {})}
         path = self.folder / name
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -167,8 +170,12 @@ class KsmGround:
 
 
 def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = ("oke", "workstation"),
-                     honor_labels: bool = True) -> KsmGround:
-    """Inside ns: control planes, kube-state-metrics, the pair (scraping ksm on the clusters in `scraped`)."""
+                     honor_labels: bool = True, extra_jobs: dict[str, list[dict]] | None = None,
+                     **pair_options: Any) -> KsmGround:
+    """Inside ns: control planes, kube-state-metrics, the pair (scraping ksm on the clusters in `scraped`).
+
+    extra_jobs: more scrape jobs per cluster, and pair_options for start_pair (rules, Alertmanagers): the other
+    parts' servers when this ground carries every part (tests/test_all_parts.py)."""
     with ns:
         folder.mkdir(parents=True, exist_ok=True)
         planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
@@ -181,9 +188,10 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
                 system_pod(ground.api(c))
             for c, plane in planes.items():
                 ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm").start()
-            jobs = {c: [ksm_scrape_job(k.target, honor_labels)] if c in scraped else [] for c, k in ground.ksm.items()}
+            jobs = {c: ([ksm_scrape_job(k.target, honor_labels)] if c in scraped else []) + (extra_jobs or {}).get(c, [])
+                    for c, k in ground.ksm.items()}
             ground.pair = start_pair(folder / "prometheus", primary_scrape_jobs=jobs["oke"],
-                                     remote_scrape_jobs=jobs["workstation"])
+                                     remote_scrape_jobs=jobs["workstation"], **pair_options)
             ground.pair.wait_until_remote_arrives(jobs=1 + len(jobs["workstation"]))
         except BaseException:
             ground.stop()

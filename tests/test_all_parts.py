@@ -1,0 +1,136 @@
+"""Issue 11's "done when": one proving ground with every optional part, one run of their suites, every check passing.
+
+The base is the kube-state-metrics ground (tests/proving_ksm.py): two real control planes in a network namespace,
+a real kube-state-metrics on each, the real Prometheus pair. Onto it, each part's own proving helpers add their
+servers on the namespace's loopback: a real Alertmanager (tests/proving_alertmanager.py; both Prometheus evaluate
+the Watchdog rules and send to it), a real Pushgateway per cluster with each node's totals pushed by the fake push
+step (tests/proving_pushgateway.py), the fake example app per cluster under its ServiceMonitor's scrape config
+(tests/proving_app_metrics.py). The topology reaches those servers as services overrides (provider existing: the
+API servers, for the canary and the node list), as the ksm ground reaches its Prometheus.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import tests.real as real
+from conformance.reports.hops import hops_for
+from conformance.reports.model import AREAS, load_run
+from conformance.topology import PARTS
+from tests.fakes.example_app import FakeExampleApp
+from tests.proving_alertmanager import WATCHDOG_RULES, start_alertmanager
+from tests.proving_app_metrics import app_scrape_job
+from tests.proving_ksm import ADDRESSES, KsmGround, start_ksm_ground
+from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
+from tests.real import netns
+from tests.suite_runner import SuiteRun, run_suites
+
+# Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
+# Alertmanager; every node pushed moments ago, well inside an interval of 1 h).
+TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kubebench": {"interval": "1h"},
+                  "kube-state-metrics": None}
+REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics",
+        "alertmanager", "pushgateway", "prometheus")
+# kube-bench totals as a node's run might report them; the checks read them back as pushed.
+TOTALS = {"pass": 42, "fail": 12, "warn": 11}
+# The child session's own time (JUnit's), measured 2026-12-01 on the loaded 2-core machine: see docs/real-stack.md.
+SUITE_SECONDS = 240
+
+
+def area(part: str) -> str:
+    """A part's checks carry its marker, which is the report's area: the part's name as a Python identifier."""
+    return part.replace("-", "_")
+
+
+def markers() -> str:
+    return " or ".join(area(p) for p in TOPOLOGY_PARTS)
+
+
+@pytest.fixture(scope="module")
+def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict[str, dict[str, str]]]]:
+    """The ksm ground with every other part's servers; yields it and the services the topology points at."""
+    why = netns.available()
+    if why:
+        if real.in_ci():
+            pytest.fail(f"CI=true: {why}", pytrace=False)
+        pytest.skip(why)
+    for name in REAL:
+        real.require(name)
+    folder = tmp_path_factory.mktemp("allparts")
+    ns = netns.NetNamespace(list(ADDRESSES.values()))
+    try:
+        with ExitStack() as servers:
+            with ns:
+                am = start_alertmanager(folder / "alertmanager")
+                servers.callback(am.stop)
+                pgs = {c: start_pushgateway(folder / f"pushgateway-{c}") for c in ADDRESSES}
+                apps = {c: FakeExampleApp().start() for c in ADDRESSES}
+                for s in (*pgs.values(), *apps.values()):
+                    servers.callback(s.stop)
+            jobs = {c: [scrape_job(pgs[c].target), app_scrape_job(apps[c].url)]
+                    for c in ADDRESSES}
+            g = start_ksm_ground(folder / "ground", ns, extra_jobs=jobs, rule_files=[WATCHDOG_RULES],
+                                 primary_alertmanagers=[am.target], remote_alertmanagers=[am.target])
+            servers.callback(g.stop)
+            with ns:
+                for c, plane in g.planes.items():  # each node's CronJob has run once: its totals in its cluster's
+                    fake_push(pgs[c].url, plane.node_name, TOTALS)
+            primary = next(iter(ADDRESSES))
+            services = {c: {"pushgateway": pgs[c].url, **({"alertmanager": am.url} if c == primary else {})}
+                        for c in ADDRESSES}
+            yield g, services
+        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
+    finally:
+        ns.close()
+
+
+def run(g: KsmGround, services, parts, name: str) -> SuiteRun:
+    folder = g.folder / name
+    folder.mkdir()
+    with g.ns:  # the child pytest and its connections inside the ground's namespace
+        topo = g.topology(parts, name=f"{name}.yaml", services=services)
+        return run_suites(folder, "--topology", str(topo), "-m", markers(), "-rs", timeout=600)
+
+
+def test_the_topology_lists_every_optional_part():
+    assert sorted(TOPOLOGY_PARTS) == sorted(PARTS), "a part without its place in the all-parts ground"
+    assert all(area(p) in AREAS for p in PARTS)
+
+
+def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_it(ground):
+    g, services = ground
+    result = run(g, services, TOPOLOGY_PARTS, "all")
+    assert result.code == 0, result.output
+    report = load_run(result.junit)
+    primary = report.properties["primary"]
+    for part in TOPOLOGY_PARTS:
+        assert f"part.{part}" in report.properties, part
+        checks = [c for c in report.checks if c.area == area(part)]
+        assert checks, f"no {part} check ran"
+        for c in checks:
+            assert c.outcome == "passed", f"{part}: {c.name} [{c.cluster}] {c.outcome}: {c.message}"
+        # Per-cluster checks ran for every cluster (alerting's Alertmanager check is the primary's alone).
+        assert {c.cluster for c in checks} == set(g.planes), part
+    # The report's picture draws each part's hops, every one coloured by passing checks.
+    page = (result.junit.parent / "index.html").read_text()
+    hops = [h for h in hops_for(report, primary) if h.area in map(area, TOPOLOGY_PARTS)]
+    assert {h.area for h in hops} == {area(p) for p in TOPOLOGY_PARTS}
+    for h in hops:
+        assert f'<g class="hop passed" data-hop="{h.title}"' in page, h.title
+    print(f"all parts: {len(report.checks)} checks, suite {result.suite_seconds:.1f} s")
+    assert result.suite_seconds < SUITE_SECONDS
+
+    # The same ground and run with the parts removed: each part's checks skipped, saying why.
+    bare = run(g, services, None, "none")
+    assert bare.code == 0, bare.output
+    skipped = load_run(bare.junit)
+    topo = g.folder / "none.yaml"
+    for part in TOPOLOGY_PARTS:
+        checks = [c for c in skipped.checks if c.area == area(part)]
+        assert checks and all(c.outcome == "skipped" for c in checks), part
+        assert f"{part} is not a part of this stack (topology {topo} lists it under parts: when it is)" in bare.output
+    assert not [h for h in hops_for(skipped, primary) if h.area in map(area, TOPOLOGY_PARTS)]
