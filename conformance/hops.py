@@ -19,6 +19,8 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part events: each cluster's kubernetes-event-exporter pushes to the primary Loki.
+    "events": lambda c, p: f"{c.name} event exporter → {p.name} Loki",
 }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conformance.events import EVENTS_JOB
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -26,6 +27,7 @@ class PartInstall:
     values: dict[str, list[Path]] = field(default_factory=dict)  # more -f files for kube-prometheus-stack
     set_json: dict[str, list[str]] = field(default_factory=dict)  # more --set-json for kube-prometheus-stack
     after_primary: list[Step] = field(default_factory=list)  # after the primary's kube-prometheus-stack
+    after_stack: list[Step] = field(default_factory=list)  # after every cluster's stack (the primary's addresses known)
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,41 @@ def alerting(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+EVENT_EXPORTER_VALUES = VALUES / "kubernetes-event-exporter.yaml"
+
+
+def event_receivers(cluster: str, loki_push_url: str) -> str:
+    """--set-json for the chart's config.receivers: one loki receiver with the cluster's stream labels.
+
+    The whole list is replaced (helm --set-json), so the labels and the URL always travel together.
+    """
+    receiver = {"name": "loki", "loki": {"streamLabels": {"job": EVENTS_JOB, "cluster": cluster}, "url": loki_push_url}}
+    return "config.receivers=" + json.dumps([receiver])
+
+
+def events(part: Part, ctx: Context) -> PartInstall:
+    """kubernetes-event-exporter on every cluster, pushing to the primary Loki: in-cluster, or its MetalLB address."""
+    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
+
+    topo, p = ctx.topology, ctx.topology.primary.name
+    ns, loki = stack_namespace(), stack_services()["loki"]
+    chart = ctx.versions.charts["kubernetes-event-exporter"]
+    tag = ctx.versions.apps["kubernetes-event-exporter"]
+    plan = PartInstall()
+    for c in topo.clusters:
+        # The remotes reach the primary's Loki as their Promtail does (plan.py stack_phase: the fact <p>.loki_ip).
+        base = f"http://{loki.service}:{loki.port}" if c.is_primary else f"http://@{{{p}.loki_ip}}:{loki.port}"
+        plan.after_stack.append(Step(
+            "stack", c.name, f"install kubernetes-event-exporter (events → {p} Loki, cluster={c.name})",
+            helm_install(ctx.kube(c.name), chart, ns, [EVENT_EXPORTER_VALUES], sets=[f"image.tag={tag}"],
+                         set_json=[event_receivers(c.name, f"{base}/loki/api/v1/push")]),
+            timeout=HELM_STEP_TIMEOUT, waits_for="the exporter's Deployment Ready"))
+    return plan
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
+    "events": events,
 }
 
 
@@ -75,4 +110,5 @@ def plan_parts(ctx: Context) -> PartInstall:
         for name, sets in one.set_json.items():
             merged.set_json.setdefault(name, []).extend(sets)
         merged.after_primary += one.after_primary
+        merged.after_stack += one.after_stack
     return merged

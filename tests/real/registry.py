@@ -117,6 +117,11 @@ def _alertmanager_ldflags(version: str) -> list[str]:
     return [f"-X github.com/prometheus/common/version.Version={version.removeprefix('v')}"]
 
 
+def _event_exporter_ldflags(version: str) -> list[str]:
+    # The Dockerfile at v1.6.1 stamps VERSION into pkg/version.Version.
+    return [f"-X github.com/resmoio/kubernetes-event-exporter/pkg/version.Version={version}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -135,4 +140,8 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("alertmanager", module="github.com/prometheus/alertmanager",
            command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
            ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
+    # The events part's exporter, run against the real control plane of the proving ground (tests/proving_events.py).
+    Binary("kubernetes-event-exporter", module="github.com/resmoio/kubernetes-event-exporter",
+           command="github.com/resmoio/kubernetes-event-exporter", version_key="kubernetes-event-exporter",
+           ldflags=_event_exporter_ldflags),
 ]}
