@@ -62,6 +62,8 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.events") is not None:  # every cluster's exporter pushes to the primary Loki
+        hops += [Hop("events", c, f"{c} event exporter", f"{primary} Loki") for c in run.clusters]
     return hops
 
 

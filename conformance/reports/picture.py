@@ -18,6 +18,8 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
 PART_NODES = {"Alertmanager": (260, 225)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
+# Sources of the optional parts, in each cluster's box, drawn only when one of the run's hops starts there.
+PART_SOURCES = {"primary": {"event exporter": (40, 105)}, "remote": {"event exporter": (760, 100)}}
 
 
 def render(run: Run) -> str:
@@ -39,6 +41,11 @@ def render(run: Run) -> str:
     for name, xy in PART_NODES.items():
         if any(h.target == f"{primary} {name}" for h in hops):
             nodes[f"{primary} {name}"] = xy
+    for i, cluster in enumerate([primary, *remotes]):
+        role, dy = ("primary", 0) if cluster == primary else ("remote", (i - 1) * REMOTE_H)
+        for name, (x, y) in PART_SOURCES[role].items():
+            if any(h.source == f"{cluster} {name}" for h in hops):
+                nodes[f"{cluster} {name}"] = (x, y + dy)
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -67,6 +74,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{primary} Kiali", f"{c} API server")]
     if hop.area == "alerting":
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
+    if hop.area == "events":
+        return [(f"{c} event exporter", f"{primary} Loki")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 
