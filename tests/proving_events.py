@@ -152,6 +152,16 @@ class EventsGround:
     def healthy(self, cluster: str) -> Exporter:
         return self.configure(cluster, exporter_config(cluster, self.loki_push_url))
 
+    def empty_loki(self) -> FakeLoki:
+        """A new, empty Loki fake behind the same Service and address (the old one's streams gone with it)."""
+        old = self.loki
+        with self.ns:
+            self.loki = FakeLoki().start()
+        host, port = self.loki.url.removeprefix("http://").rsplit(":", 1)
+        self.relays[0].target = (host, int(port))  # each new connection goes to the new fake
+        old.stop()
+        return self.loki
+
     def api(self, cluster: str) -> kclient.ApiClient:
         from kubernetes import config as kconfig
         return kconfig.new_client_from_config(str(self.kubeconfig), context=f"kind-{cluster}")
