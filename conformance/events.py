@@ -165,10 +165,16 @@ def why_not_in_loki(loki: LokiClient, probe: ProbeEvent, in_api: bool | None, no
     unlabelled = len(by_cluster.pop(None, []))
     clauses = []
     if probe.cluster in by_cluster:
+        # The loki sink stamps each entry with its send time, in whole seconds (pkg/sinks/loki.go).
         newest = max(int(v[0]) for s in by_cluster[probe.cluster] for v in s.get("values") or [["0"]]) / 1e9
-        clauses.append(f"{api}, and {probe.cluster}'s exporter pushes (its newest entry is {now - newest:.0f} s old), "
-                       f"but not this event: does it see events of namespace {probe.namespace} "
-                       "(config.namespace), or drop it (maxEventAgeSeconds, a route that does not match)?")
+        if newest < int(probe.created_at):
+            clauses.append(f"{api}; {probe.cluster}'s exporter pushed here before the Event was created (its newest "
+                           f"entry is {now - newest:.0f} s old) and nothing since: it stopped pushing (not running, "
+                           "or its push no longer reaches this Loki: its send_event_errors counter and its log)")
+        else:
+            clauses.append(f"{api}, and {probe.cluster}'s exporter pushes (its newest entry is {now - newest:.0f} s "
+                           f"old), but not this event: does it see events of namespace {probe.namespace} "
+                           "(config.namespace), or drop it (maxEventAgeSeconds, a route that does not match)?")
     else:
         others = sorted(c for c in by_cluster)
         seen = f"events of cluster={', cluster='.join(others)}" if others else "events"

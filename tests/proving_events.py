@@ -154,11 +154,12 @@ class EventsGround:
 
     def empty_loki(self) -> FakeLoki:
         """A new, empty Loki fake behind the same Service and address (the old one's streams gone with it)."""
-        old = self.loki
+        old, relay = self.loki, self.relays[0]
+        host, port = relay.address
+        relay.stop()  # with the connections the API server's proxy keeps open to the old fake
         with self.ns:
             self.loki = FakeLoki().start()
-        host, port = self.loki.url.removeprefix("http://").rsplit(":", 1)
-        self.relays[0].target = (host, int(port))  # each new connection goes to the new fake
+            self.relays[0] = Relay(host, port, _host_port(self.loki.url)).start()
         old.stop()
         return self.loki
 
@@ -174,6 +175,11 @@ class EventsGround:
         self.loki.stop()
         for p in self.planes.values():
             p.stop()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    return host, int(port)
 
 
 def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
@@ -209,8 +215,7 @@ def _populate(ground: EventsGround) -> None:
         apply(ground.api(c), load(MANIFESTS / "namespaces.yaml"))
     oke = ground.planes["oke"]
     b = Backend(svc.service, "loki-stack-0", {"app": "loki", "release": "loki-stack"}, svc.port, ground.loki.url, svc.port)
-    host, port = b.target.removeprefix("http://").rsplit(":", 1)
-    ground.relays.append(Relay(oke.ip, b.port, (host, int(port))).start())
+    ground.relays.append(Relay(oke.ip, b.port, _host_port(b.target)).start())
     api = ground.api("oke")
     apply(api, [backend_pod(b, ns), service(b.service, ns, b.service_port, b.port, b.labels)])
     core = kclient.CoreV1Api(api)

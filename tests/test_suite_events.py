@@ -100,6 +100,7 @@ def test_an_exporter_labelling_another_cluster_s_name_is_named(ground, healthy_a
 def test_an_exporter_pointing_at_a_closed_port_times_out_naming_the_clusters_that_do_arrive(ground, healthy_after):
     closed = ground.loki_push_url.replace(":3100/", ":1/")  # nothing listens on port 1
     exporter = ground.configure("workstation", exporter_config("workstation", closed))
+    ground.empty_loki()  # workstation's events of the earlier tests are not in the window
     run(ground, "-k", "oke")  # oke's exporter pushes an event now: Loki has its streams in the window
     result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
     assert result.code == 1, result.output
@@ -112,7 +113,19 @@ def test_an_exporter_pointing_at_a_closed_port_times_out_naming_the_clusters_tha
            "with cluster=workstation: workstation's exporter does not push here" in text
     # The real exporter saw the event and failed to send it (and does not retry: pkg/exporter/channel_registry.go
     # logs the error at debug level only); its own counter says so.
-    assert exporter.metric("event_exporter_send_event_errors") >= 1
+    with ground.ns:
+        assert exporter.metric("event_exporter_send_event_errors") >= 1
+
+
+def test_an_exporter_that_stopped_pushing_is_told_from_one_that_never_did(ground, healthy_after):
+    run(ground, "-k", "workstation")  # workstation's exporter has pushed: its streams are in Loki's window
+    ground.exporters["workstation"].stop()
+    result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+    assert result.code == 1, result.output
+    text = message(result, CASE.format("workstation"))
+    assert HOP.format("workstation") in text
+    assert "workstation's exporter pushed here before the Event was created (its newest entry is " in text
+    assert "and nothing since: it stopped pushing" in text
 
 
 def test_no_exporter_pushing_at_all_is_told_apart(ground, healthy_after):
