@@ -67,6 +67,8 @@ def test_up_with_events_installs_the_remote_s_exporter_after_the_primary_loki_ha
     ("image.repository", "resmoio/kubernetes-event-exporter", "resmoio's release workflow pushes here"),
     ("config.logFormat", "json", "the exporter's own log stays machine-readable"),
     ("config.maxEventAgeSeconds", 60, "the default 5 s drops events a slow informer delivers late"),
+    ("config.kubeQPS", 100, "each new involved object's lookup runs a full API discovery (README: Events Discarded)"),
+    ("config.kubeBurst", 500, "measured: 17.7 s to the first event at client-go's 5 QPS / 10 burst, 0.07 s at these"),
     ("config.route.routes", [{"match": [{"receiver": "loki"}]}], "every event to the loki receiver"),
 ])
 def test_the_values_file_sets(key, expected, why):
