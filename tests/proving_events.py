@@ -10,6 +10,7 @@ It pushes to the primary Loki's address on the node, as a remote's exporter push
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import subprocess
@@ -32,6 +33,11 @@ from tests.real.netns import NetNamespace
 from tests.real.relay import Relay
 from tests.suite_runner import write_topology
 
+# The chart's identity for the exporter (tag kubernetes-event-exporter/3.0.2): ServiceAccount <fullname>,
+# ClusterRole and ClusterRoleBinding <fullname>-<namespace> (templates/serviceaccount.yaml, clusterrole.yaml,
+# rbac.yaml; fullname is the release name, which contains the chart name), rules = values.yaml rbac.rules.
+RELEASE = "kubernetes-event-exporter"
+RBAC_RULES = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "watch", "list"]}]
 METRICS_PORT = 2112  # the exporter's -metrics-address default (main.go); also /-/ready and /-/healthy
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -195,7 +201,7 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
             write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
             _populate(ground)
             for c, plane in planes.items():
-                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", plane.kubeconfig("admin"))
+                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", _chart_identity(ground, c))
         except BaseException:
             ground.stop()
             raise
@@ -206,6 +212,33 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
         ground.stop()
         raise
     return ground
+
+
+def _chart_identity(ground: EventsGround, cluster: str) -> Path:
+    """The chart's ServiceAccount and RBAC in the cluster, and a kubeconfig with that account's token.
+
+    What the pod's mounted token gives the exporter in a real cluster (rest.InClusterConfig), so the self-tests
+    prove the chart's rules are enough for the watch and the involved objects' lookups.
+    """
+    ns, plane = stack_namespace(), ground.planes[cluster]
+    role = f"{RELEASE}-{ns}"
+    token_secret = f"{RELEASE}-token"
+    api = ground.api(cluster)
+    apply(api, [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": RELEASE, "namespace": ns}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role}, "rules": RBAC_RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+         "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": ns}]},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": token_secret, "namespace": ns, "annotations": {"kubernetes.io/service-account.name": RELEASE}}},
+    ])
+    core = kclient.CoreV1Api(api)
+    token = wait_for(f"{cluster}: {RELEASE} token issued", lambda: (core.read_namespaced_secret(token_secret, ns).data or {}).get("token"))
+    path = plane.folder / f"kubeconfig-{RELEASE}"
+    entry = kubeconfig_entry(cluster, plane.server, plane.pki, "admin")
+    entry["users"][0]["user"] = {"token": base64.b64decode(token).decode()}
+    return write_kubeconfig(path, [entry])
 
 
 def _populate(ground: EventsGround) -> None:

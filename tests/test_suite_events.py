@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator
 
@@ -72,6 +73,10 @@ def test_every_cluster_s_event_reaches_the_primary_loki_through_the_real_exporte
     probes = [s for s in ground.loki.streams() if any("ConformanceProbe" in v[1] for v in s["values"])]
     assert {s["stream"]["cluster"] for s in probes} == {"oke", "workstation"}
     assert all(s["stream"] == {"job": "kubernetes-event", "cluster": s["stream"]["cluster"]} for s in probes)
+    # The exporter looked the involved object up with the chart's ServiceAccount and rules: its labels are in the line.
+    for s in probes:
+        involved = json.loads(next(v[1] for v in s["values"] if "ConformanceProbe" in v[1]))["involvedObject"]
+        assert involved["labels"] == {"app.kubernetes.io/managed-by": "monitoring-conformance"} and not involved["deleted"]
     assert "optional parts: events" in result.output
 
 
