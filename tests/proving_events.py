@@ -3,7 +3,8 @@
 Two clusters (oke, workstation) of tests/real/kube.py in a network namespace, the Loki fake behind the
 primary's `loki-stack` Service (a hostNetwork pod on the kwok node, relayed to the fake on loopback, so the
 suites reach it through the API server's service proxy as they do a real Loki), and one real exporter per
-cluster: its kubeconfig is the cluster's, its config file is the chart's `config:` from
+cluster: its kubeconfig holds the token of the chart's ServiceAccount (bound to the chart's ClusterRole), as the
+pod's mounted token would; its config file is the chart's `config:` from
 stack/values/kubernetes-event-exporter.yaml with the receivers the bring-up sets (conformance/provision/parts.py).
 It pushes to the primary Loki's address on the node, as a remote's exporter pushes to the MetalLB address.
 """
