@@ -26,6 +26,8 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "kubebench": lambda c, p: f"{c.name} kube-bench → {c.name} Pushgateway → {p.name} Prometheus",
     # The optional part kube-state-metrics: each cluster's ksm, scraped there, its series on the primary.
     "kube-state-metrics": lambda c, p: f"{c.name} kube-state-metrics → {p.name} Prometheus",
+    # The optional part events: each cluster's kubernetes-event-exporter pushes to the primary Loki.
+    "events": lambda c, p: f"{c.name} event exporter → {p.name} Loki",
 }
 
 

@@ -51,6 +51,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
              {"interval": ("1h", "15m", "6h", "24h")}),
     PartSpec("kube-state-metrics", "kube-prometheus-stack's kube-state-metrics on every cluster (on by default), "
                                    "describing the cluster's pods on the primary"),
+    PartSpec("events", "kubernetes-event-exporter on every cluster, pushing Kubernetes events to the primary Loki "
+                       "(job=kubernetes-event, cluster=<name>)"),
 ]}
 
 

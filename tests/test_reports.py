@@ -82,7 +82,8 @@ def test_the_diagnostics_bundle_lands_in_system_out_and_in_the_rerendered_report
     junit.write_bytes(broken.junit.read_bytes())
     annotate(junit, Path("/work/reports/diagnostics"))  # what `nox -s conformance` does after a failed kind run
     xmlschema.XMLSchema(SCHEMA).validate(stripped_of_testcase_properties(junit))
-    case = next(c for c in ET.parse(junit).getroot().iter("testcase") if c.get("name").endswith("loki[workstation]"))
+    case = next(c for c in ET.parse(junit).getroot().iter("testcase")
+                if f"{c.get('classname')}::{c.get('name')}" == CANARY.format("workstation"))
     assert case.find("system-out").text.startswith("diagnostics bundle: /work/reports/diagnostics")
     write.render(junit)
     assert "Diagnostics bundle: `/work/reports/diagnostics`" in (tmp_path / "summary.md").read_text()

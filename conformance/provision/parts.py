@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from conformance import kubebench as kb
+from conformance.events import EVENTS_JOB
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.scrape_jobs import CHART_DEFAULTS, VALUES_FILE, merged, switch
@@ -32,6 +33,7 @@ class PartInstall:
     after_primary: list[Step] = field(default_factory=list)  # after the primary's kube-prometheus-stack
     after_app: list[Step] = field(default_factory=list)  # after the sample app, on any cluster
     after_remote: dict[str, list[Step]] = field(default_factory=dict)  # after that remote's kube-prometheus-stack
+    after_stack: list[Step] = field(default_factory=list)  # after every cluster's stack (the primary's addresses known)
 
 
 @dataclass(frozen=True)
@@ -153,25 +155,59 @@ def kube_state_metrics(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+EVENT_EXPORTER_VALUES = VALUES / "kubernetes-event-exporter.yaml"
+
+
+def event_receivers(cluster: str, loki_push_url: str) -> str:
+    """--set-json for the chart's config.receivers: one loki receiver with the cluster's stream labels.
+
+    The whole list is replaced (helm --set-json), so the labels and the URL always travel together.
+    """
+    receiver = {"name": "loki", "loki": {"streamLabels": {"job": EVENTS_JOB, "cluster": cluster}, "url": loki_push_url}}
+    return "config.receivers=" + json.dumps([receiver])
+
+
+def events(part: Part, ctx: Context) -> PartInstall:
+    """kubernetes-event-exporter on every cluster, pushing to the primary Loki: in-cluster, or its MetalLB address."""
+    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
+
+    topo, p = ctx.topology, ctx.topology.primary.name
+    ns, loki = stack_namespace(), stack_services()["loki"]
+    chart = ctx.versions.charts["kubernetes-event-exporter"]
+    tag = ctx.versions.apps["kubernetes-event-exporter"]
+    plan = PartInstall()
+    for c in topo.clusters:
+        # The remotes reach the primary's Loki as their Promtail does (plan.py stack_phase: the fact <p>.loki_ip).
+        base = f"http://{loki.service}:{loki.port}" if c.is_primary else f"http://@{{{p}.loki_ip}}:{loki.port}"
+        plan.after_stack.append(Step(
+            "stack", c.name, f"install kubernetes-event-exporter (events → {p} Loki, cluster={c.name})",
+            helm_install(ctx.kube(c.name), chart, ns, [EVENT_EXPORTER_VALUES], sets=[f"image.tag={tag}"],
+                         set_json=[event_receivers(c.name, f"{base}/loki/api/v1/push")]),
+            timeout=HELM_STEP_TIMEOUT, waits_for="the exporter's Deployment Ready"))
+    return plan
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
     "kubebench": kubebench,
     "kube-state-metrics": kube_state_metrics,
+    "events": events,
 }
 
 
 def plan_parts(ctx: Context) -> PartInstall:
     """Every listed part's additions, merged in the topology's order."""
-    merged = PartInstall()
+    total = PartInstall()
     for part in ctx.topology.parts.values():
         one = INSTALLS[part.name](part, ctx)
         for name, files in one.values.items():
-            merged.values.setdefault(name, []).extend(files)
+            total.values.setdefault(name, []).extend(files)
         for name, sets in one.set_json.items():
-            merged.set_json.setdefault(name, []).extend(sets)
-        merged.after_primary += one.after_primary
-        merged.after_app += one.after_app
+            total.set_json.setdefault(name, []).extend(sets)
+        total.after_primary += one.after_primary
+        total.after_app += one.after_app
         for name, steps in one.after_remote.items():
-            merged.after_remote.setdefault(name, []).extend(steps)
-    return merged
+            total.after_remote.setdefault(name, []).extend(steps)
+        total.after_stack += one.after_stack
+    return total

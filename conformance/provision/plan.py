@@ -76,7 +76,9 @@ class Kube:
 def helm_install(kube: Kube, chart: Chart, namespace: str, values: list[Path], sets: Sequence[str] = (),
                  set_json: Sequence[str] = ()) -> tuple[str, ...]:
     """Idempotent install of a pinned chart: `helm upgrade --install`, bounded by --wait --timeout."""
-    argv = ["upgrade", "--install", chart.release, chart.name, "--repo", chart.repo, "--version", chart.version,
+    # An OCI registry is no chart repository: helm takes oci://<registry path>/<name> and no --repo.
+    where = [f"{chart.repo}/{chart.name}"] if chart.repo.startswith("oci://") else [chart.name, "--repo", chart.repo]
+    argv = ["upgrade", "--install", chart.release, *where, "--version", chart.version,
             "--namespace", namespace, "--create-namespace"]
     for v in values:
         argv += ["--values", str(v)]
@@ -445,6 +447,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
             Step("stack", r, "Envoy PodMonitor", kr.kubectl("apply", "--filename", str(MANIFESTS / "envoy-podmonitor.yaml")),
                  timeout=60),
         ]
+    steps += parts.after_stack
     steps.append(Step("stack", p, "install kiali-operator",
                       helm_install(kp, kiali, KIALI_OPERATOR_NS, [VALUES / "kiali-operator.yaml"]),
                       timeout=HELM_STEP_TIMEOUT, waits_for="kiali-operator Ready"))

@@ -73,6 +73,8 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
     if run.properties.get("part.kube-state-metrics") is not None:
         # Titles are the suite's hop names: each cluster's ksm, its series on the primary.
         hops += [Hop("kube_state_metrics", c, f"{c} kube-state-metrics", f"{primary} Prometheus") for c in run.clusters]
+    if run.properties.get("part.events") is not None:  # every cluster's exporter pushes to the primary Loki
+        hops += [Hop("events", c, f"{c} event exporter", f"{primary} Loki") for c in run.clusters]
     return hops
 
 

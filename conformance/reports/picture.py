@@ -10,56 +10,45 @@ from conformance.reports.text import GLYPH
 
 COLOUR = {"failed": "#c62828", "warning": "#ef8f00", "skipped": "#9e9e9e", "passed": "#2e7d32", "unchecked": "#bdbdbd"}
 NODE_W, NODE_H = 150, 40
-REMOTE_H = 330  # height of one remote cluster's box
+REMOTE_H = 330  # height of one remote cluster's box without part nodes
 PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Promtail": (40, 60), "Loki": (260, 60), "Grafana": (40, 150), "Prometheus": (260, 150),
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
-# Nodes of the optional parts, drawn only when one of the run's hops ends there.
-# The kubebench part's nodes, per cluster, drawn only with its hops: in a row under the primary's nodes (its box
-# grows by KUBEBENCH_H), in the free right column of a remote's box.
-KUBEBENCH_PRIMARY = {"kube-bench": (40, 420), "Pushgateway": (260, 420)}
-KUBEBENCH_REMOTE = {"kube-bench": (760, 50), "Pushgateway": (760, 120)}
-KUBEBENCH_H = 90
-# The app of the part app-metrics, in every cluster, drawn only when a hop starts there.
-APP_NODE = {"primary": (40, 105), "remote": (760, 105)}
-PART_NODES = {"Alertmanager": (260, 225), "kube-state-metrics": (40, 195)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
-REMOTE_PART_NODES = {"kube-state-metrics": (760, 100)}
+# The optional parts' nodes (Alertmanager, Pushgateway, ...), drawn only when one of the run's hops ends there:
+# in rows of two under the cluster's own nodes, in the order the hops name them; the cluster's box grows to hold them.
+PART_ROW = 70
+PART_COLUMNS = {"primary": ((40, 260), 420), "remote": ((600, 760), 320)}  # (x of each column, y of the first row)
 
 
 def render(run: Run) -> str:
     primary = primary_of(run)
     remotes = [c for c in run.clusters if c != primary]
-    kubebench = [h.cluster for h in hops_for(run, primary) if h.area == "kubebench"]
-    height = max(420 + (KUBEBENCH_H if primary in kubebench else 0), 40 + REMOTE_H * len(remotes) + 20)
+    hops = hops_for(run, primary)
+    extra = _part_nodes(hops, primary, remotes)
+    rows = {c: -(-len(names) // 2) for c, names in extra.items()}
+    remote_h = {r: REMOTE_H - 20 + rows[r] * PART_ROW for r in remotes}
+    tops, y = {}, 20
+    for r in remotes:
+        tops[r], y = y, y + remote_h[r] + 20
+    primary_h = 420 + (rows[primary] * PART_ROW + 20 if rows[primary] else 0)
+    height = max(primary_h, y + 20)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 {height}" width="940" height="{height}" '
              f'role="img" aria-label="topology with every hop coloured by its checks">',
              _defs(),
              _cluster_box(20, 20, 420, height - 40, primary, "primary", _status_of(run, "platform", primary))]
-    for i, remote in enumerate(remotes):
-        parts.append(_cluster_box(560, 20 + i * REMOTE_H, 360, REMOTE_H - 20, remote, "remote",
+    for remote in remotes:
+        parts.append(_cluster_box(560, tops[remote], 360, remote_h[remote], remote, "remote",
                                   _status_of(run, "platform", remote)))
     nodes = {f"{primary} {n}": xy for n, xy in PRIMARY_NODES.items()}
-    for i, remote in enumerate(remotes):
-        nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
-    for c in kubebench:
-        i = remotes.index(c) if c in remotes else None
-        where = KUBEBENCH_PRIMARY if i is None else {n: (x, y + i * REMOTE_H) for n, (x, y) in KUBEBENCH_REMOTE.items()}
-        nodes.update({f"{c} {n}": xy for n, xy in where.items()})
+    for remote in remotes:
+        nodes.update({f"{remote} {n}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()})
+    for cluster, names in extra.items():
+        (columns, first), dy = PART_COLUMNS["primary" if cluster == primary else "remote"], tops.get(cluster, 20) - 20
+        for k, name in enumerate(names):
+            nodes[f"{cluster} {name}"] = (columns[k % 2], first + dy + (k // 2) * PART_ROW)
     lines, labels = [], []
-    hops = hops_for(run, primary)
-    for name, xy in PART_NODES.items():
-        if any(f"{primary} {name}" in (h.source, h.target) for h in hops):
-            nodes[f"{primary} {name}"] = xy
-    for i, cluster in enumerate([primary, *remotes]):
-        if any(h.source == f"{cluster} app" for h in hops):
-            x, y = APP_NODE["primary" if cluster == primary else "remote"]
-            nodes[f"{cluster} app"] = (x, y + (i - 1) * REMOTE_H if cluster != primary else y)
-    for i, remote in enumerate(remotes):
-        for name, (x, y) in REMOTE_PART_NODES.items():
-            if any(h.source == f"{remote} {name}" for h in hops):
-                nodes[f"{remote} {name}"] = (x, y + i * REMOTE_H)
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
@@ -69,6 +58,18 @@ def render(run: Run) -> str:
     # Arrows under the nodes, their labels over everything: a short hop's label is wider than its gap.
     parts += [*lines, *(_node(name, xy) for name, xy in nodes.items()), *labels, "</svg>"]
     return "\n".join(parts)
+
+
+def _part_nodes(hops: list[Hop], primary: str, remotes: list[str]) -> dict[str, list[str]]:
+    """Per cluster, the nodes the hops end at that are not one of its own (an optional part's), in order."""
+    own = {primary: PRIMARY_NODES, **{r: REMOTE_NODES for r in remotes}}
+    extra: dict[str, list[str]] = {c: [] for c in own}
+    for hop in hops:
+        for end in (e for pair in _ends(hop, primary) for e in pair):
+            cluster, name = end.split(" ", 1)
+            if name not in own[cluster] and name not in extra[cluster]:
+                extra[cluster].append(name)
+    return extra
 
 
 def _status_of(run: Run, area: str, cluster: str) -> str:
@@ -94,6 +95,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{c} kube-bench", f"{c} Pushgateway"), (f"{c} Pushgateway", f"{c} Prometheus")]
     if hop.area == "kube_state_metrics":  # scraped by the cluster's own Prometheus (a remote's then remote-writes)
         return [(f"{c} kube-state-metrics", f"{c} Prometheus")]
+    if hop.area == "events":
+        return [(f"{c} event exporter", f"{primary} Loki")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -132,6 +132,11 @@ def _kube_state_metrics_ldflags(version: str) -> list[str]:
             "-X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=" + client_go]
 
 
+def _event_exporter_ldflags(version: str) -> list[str]:
+    # The Dockerfile at v1.6.1 stamps VERSION into pkg/version.Version.
+    return [f"-X github.com/resmoio/kubernetes-event-exporter/pkg/version.Version={version}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -157,4 +162,8 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     # Run in-cluster programs against the real control plane with a kubeconfig (tests/proving_ksm.py).
     Binary("kube-state-metrics", module="k8s.io/kube-state-metrics/v2", command="k8s.io/kube-state-metrics/v2",
            version_key="kube-state-metrics", ldflags=_kube_state_metrics_ldflags),
+    # The events part's exporter, run against the real control plane of the proving ground (tests/proving_events.py).
+    Binary("kubernetes-event-exporter", module="github.com/resmoio/kubernetes-event-exporter",
+           command="github.com/resmoio/kubernetes-event-exporter", version_key="kubernetes-event-exporter",
+           ldflags=_event_exporter_ldflags),
 ]}

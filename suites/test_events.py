@@ -1,0 +1,69 @@
+"""events (optional part): an event caused in each cluster reaches the primary Loki under job=kubernetes-event, cluster=<name>."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.events import EventCauser, find_probe, label_problem, line_problem, why_not_in_loki
+from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop
+from conformance.outcomes import Failed
+from conformance.stack import stack_namespace
+
+pytestmark = [pytest.mark.events, pytest.mark.part("events")]
+
+# The exporter's informer hands a new Event over within a second of its creation (a watch), and its loki sink
+# pushes it at once, one request per event (pkg/sinks/loki.go: no batching); Loki makes it queryable as soon as
+# the ingester has it. 60 s covers a resync after a dropped watch, as the log canary's wait does.
+EVENT_WAIT = Wait(timeout=60, delay=0.5, max_delay=2)
+
+
+@pytest.fixture
+def causer(access, cluster):
+    """Creates the probe Event in the cluster's stack namespace, and deletes it afterwards."""
+    c = EventCauser(access.kube(cluster), stack_namespace())
+    yield c
+    c.cleanup()
+
+
+@pytest.mark.writes
+@pytest.mark.hop("events[{cluster}]", needs=["loki[{primary}]"])
+@pytest.mark.requirement("must")
+def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, record_property):
+    """An Event created in the cluster is in the primary Loki under job=kubernetes-event, cluster=<cluster>,
+    with its reason and involved object in the line."""
+    if not cluster.has_kube:
+        pytest.skip(f"{cluster.name} has no Kubernetes API (provider endpoints): no event can be caused there")
+    name = hop("events", cluster, primary)
+    probe = causer.cause()
+
+    def probe_loki():
+        arrival = find_probe(loki, probe, time.time())
+        if arrival is None:
+            raise NotYet(f"no entry for {probe.involved} under job=kubernetes-event in the {loki.name}")
+        return arrival
+
+    def diagnose() -> str:
+        try:
+            in_api = causer.still_there(probe)
+        except Exception:  # the diagnosis is best effort: Loki's side is the verdict
+            in_api = None
+        return why_not_in_loki(loki, probe, in_api, time.time())
+
+    arrival = eventually(probe_loki, hop=name, what=f"the event {probe.involved} (reason ConformanceProbe) not in Loki",
+                         wait=EVENT_WAIT, diagnose=diagnose)
+    seen = time.time()
+    # The stream labels are the exporter's configuration: no later event can arrive differently.
+    wrong = label_problem(arrival, cluster.name)
+    if wrong:
+        raise Failed(name, wrong, f"LogQL {probe.selector}\nline: {arrival.line[:500]}", final=True)
+    bad_line = line_problem(arrival, probe)
+    if bad_line:
+        raise Failed(name, bad_line, f"line: {arrival.line[:500]}", final=True)
+    record_property("event_propagation_seconds", round(max(0.0, seen - probe.created_at), 3))
+    record_property("event_query", probe.selector)
+    record_property("event_involved_object", probe.involved)
+    record_property("event_exporter_cluster_name", str(arrival.event.get("clusterName", "")))
+

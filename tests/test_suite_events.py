@@ -1,0 +1,152 @@
+"""The events suite against the real kubernetes-event-exporter v1.6.1 on real control planes, healthy and with each fault."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import tests.real as real
+from tests.proving_events import CONTROL_PLANE, EventsGround, exporter_config, start_events_ground
+from tests.proving_realkube import new_namespace
+from tests.real import netns
+from tests.suite_runner import SuiteRun, run_suites
+
+CASE = "suites.test_events::test_an_event_reaches_the_primary_loki[{}]"
+HOP = "{} event exporter → oke Loki"
+
+
+def ground_for(folder: Path) -> Iterator[EventsGround]:
+    why = netns.available()
+    if why:
+        if real.in_ci():
+            pytest.fail(f"CI=true: {why}", pytrace=False)
+        pytest.skip(why)
+    for name in (*CONTROL_PLANE, "kubernetes-event-exporter"):
+        real.require(name)
+    ns = new_namespace()
+    try:
+        g = start_events_ground(folder, ns)
+        try:
+            yield g
+        finally:
+            g.stop()
+        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
+    finally:
+        ns.close()
+
+
+@pytest.fixture(scope="module")
+def ground(tmp_path_factory) -> Iterator[EventsGround]:
+    """One ground for the module; each test that breaks an exporter puts the healthy one back."""
+    yield from ground_for(tmp_path_factory.mktemp("events"))
+
+
+@pytest.fixture
+def healthy_after(ground) -> Iterator[EventsGround]:
+    yield ground
+    for c in ground.planes:
+        ground.healthy(c)
+
+
+def run(ground: EventsGround, *args: str, parts=("events",)) -> SuiteRun:
+    with ground.ns:  # the child pytest reaches the API servers (and Loki through them) inside the namespace
+        return run_suites(ground.folder, "--topology", str(ground.topology(parts)), "-m", "events", *args, timeout=240)
+
+
+def message(result: SuiteRun, case: str) -> str:
+    return result.failure(case)
+
+
+def test_every_cluster_s_event_reaches_the_primary_loki_through_the_real_exporter(ground):
+    result = run(ground)
+    assert result.code == 0, result.output
+    for c in ("oke", "workstation"):
+        props = result.properties(CASE.format(c))
+        assert props["outcome"] == "passed"
+        assert props["event_query"].startswith(f'{{job="kubernetes-event", cluster="{c}"}} |= "ConformanceProbe"')
+        assert props["event_involved_object"].startswith(f"ConfigMap/conformance-event-{c}-")
+        assert float(props["event_propagation_seconds"]) < 60  # inside the wait
+    # What the real exporter pushed, as the fake Loki stored it: its stream labels and its line, the event as JSON.
+    probes = [s for s in ground.loki.streams() if any("ConformanceProbe" in v[1] for v in s["values"])]
+    assert {s["stream"]["cluster"] for s in probes} == {"oke", "workstation"}
+    assert all(s["stream"] == {"job": "kubernetes-event", "cluster": s["stream"]["cluster"]} for s in probes)
+    # The exporter looked the involved object up with the chart's ServiceAccount and rules: its labels are in the line.
+    for s in probes:
+        involved = json.loads(next(v[1] for v in s["values"] if "ConformanceProbe" in v[1]))["involvedObject"]
+        assert involved["labels"] == {"app.kubernetes.io/managed-by": "monitoring-conformance"} and not involved["deleted"]
+    assert "optional parts: events" in result.output
+
+
+def test_the_exporter_pushing_without_the_cluster_label_fails_its_hop_at_once(ground, healthy_after):
+    ground.configure("workstation", exporter_config("workstation", ground.loki_push_url,
+                                                    stream_labels={"job": "kubernetes-event"}))
+    result = run(ground, "-k", "workstation")
+    assert result.code == 1, result.output
+    props = result.properties(CASE.format("workstation"))
+    assert props["outcome"] == "failed"
+    text = message(result, CASE.format("workstation"))
+    assert HOP.format("workstation") in text
+    assert ("the event arrived under job=kubernetes-event with no cluster label, not cluster=workstation "
+            '(the exporter\'s loki receiver streamLabels: {"job": "kubernetes-event"})') in text
+
+
+def test_an_exporter_labelling_another_cluster_s_name_is_named(ground, healthy_after):
+    ground.configure("workstation", exporter_config("oke", ground.loki_push_url))
+    result = run(ground, "-k", "workstation")
+    assert result.code == 1, result.output
+    text = message(result, CASE.format("workstation"))
+    assert HOP.format("workstation") in text
+    assert "the event arrived under job=kubernetes-event with cluster=oke, not cluster=workstation" in text
+
+
+def test_an_exporter_pointing_at_a_closed_port_times_out_naming_the_clusters_that_do_arrive(ground, healthy_after):
+    closed = ground.loki_push_url.replace(":3100/", ":1/")  # nothing listens on port 1
+    exporter = ground.configure("workstation", exporter_config("workstation", closed))
+    ground.empty_loki()  # workstation's events of the earlier tests are not in the window
+    run(ground, "-k", "oke")  # oke's exporter pushes an event now: Loki has its streams in the window
+    result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+    assert result.code == 1, result.output
+    props = result.properties(CASE.format("workstation"))
+    assert props["outcome"] == "timed_out"
+    text = message(result, CASE.format("workstation"))
+    assert HOP.format("workstation") in text
+    assert "the event ConfigMap/conformance-event-workstation-" in text
+    assert "is in workstation's API server; Loki has events of cluster=oke under job=kubernetes-event but none " \
+           "with cluster=workstation: workstation's exporter does not push here" in text
+    # The real exporter saw the event and failed to send it (and does not retry: pkg/exporter/channel_registry.go
+    # logs the error at debug level only); its own counter says so.
+    with ground.ns:
+        assert exporter.metric("event_exporter_send_event_errors") >= 1
+
+
+def test_an_exporter_that_stopped_pushing_is_told_from_one_that_never_did(ground, healthy_after):
+    run(ground, "-k", "workstation")  # workstation's exporter has pushed: its streams are in Loki's window
+    ground.exporters["workstation"].stop()
+    result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+    assert result.code == 1, result.output
+    text = message(result, CASE.format("workstation"))
+    assert HOP.format("workstation") in text
+    assert "workstation's exporter pushed here before the Event was created (its newest entry is " in text
+    assert "and nothing since: it stopped pushing" in text
+
+
+def test_no_exporter_pushing_at_all_is_told_apart(ground, healthy_after):
+    for c in ground.planes:
+        ground.exporters[c].stop()
+    ground.empty_loki()  # nothing pushed in the window: the earlier tests' events are not in it
+    result = run(ground, "-k", "oke", "--timeout-scale", "0.2")
+    assert result.code == 1, result.output
+    text = message(result, CASE.format("oke"))
+    assert HOP.format("oke") in text
+    assert "but Loki has no stream with job=kubernetes-event at all in the last 5 min: no exporter pushes to it" in text
+
+
+def test_a_stack_without_the_part_skips_the_check_with_the_reason(ground):
+    result = run(ground, "-rs", parts=())
+    assert result.code == 0, result.output  # the default run's verdict does not change
+    for c in ("oke", "workstation"):
+        assert result.properties(CASE.format(c))["outcome"] == "skipped"
+    assert "events is not a part of this stack (topology" in result.output
