@@ -202,7 +202,7 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
             write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
             _populate(ground)
             for c, plane in planes.items():
-                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", _chart_identity(ground, c))
+                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", chart_identity(ground, c))
         except BaseException:
             ground.stop()
             raise
@@ -215,8 +215,9 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
     return ground
 
 
-def _chart_identity(ground: EventsGround, cluster: str) -> Path:
-    """The chart's ServiceAccount and RBAC in the cluster, and a kubeconfig with that account's token.
+def chart_identity(ground: Any, cluster: str) -> Path:
+    """The chart's ServiceAccount and RBAC in the cluster, and a kubeconfig with that account's token (ground: any
+    with planes and api(cluster), as EventsGround and the all-parts ground; the stack namespace exists).
 
     What the pod's mounted token gives the exporter in a real cluster (rest.InClusterConfig), so the self-tests
     prove the chart's rules are enough for the watch and the involved objects' lookups.

@@ -5,8 +5,10 @@ a real kube-state-metrics on each, the real Prometheus pair. Onto it, each part'
 servers on the namespace's loopback: a real Alertmanager (tests/proving_alertmanager.py; both Prometheus evaluate
 the Watchdog rules and send to it), a real Pushgateway per cluster with each node's totals pushed by the fake push
 step (tests/proving_pushgateway.py), the fake example app per cluster under its ServiceMonitor's scrape config
-(tests/proving_app_metrics.py). The topology reaches those servers as services overrides (provider existing: the
-API servers, for the canary and the node list), as the ksm ground reaches its Prometheus.
+(tests/proving_app_metrics.py), the Loki fake with a real kubernetes-event-exporter per cluster against its API
+server as the chart's ServiceAccount (tests/proving_events.py). The topology reaches those servers as services
+overrides (provider existing: the API servers, for the canary, the node list and the events), as the ksm ground
+reaches its Prometheus.
 """
 
 from __future__ import annotations
@@ -22,19 +24,22 @@ from conformance.reports.hops import hops_for
 from conformance.reports.model import AREAS, load_run
 from conformance.topology import PARTS
 from tests.fakes.example_app import FakeExampleApp
+from tests.fakes.loki import FakeLoki
 from tests.proving_alertmanager import WATCHDOG_RULES, start_alertmanager
 from tests.proving_app_metrics import app_scrape_job
+from tests.proving_events import Exporter, chart_identity, exporter_config
 from tests.proving_ksm import ADDRESSES, KsmGround, start_ksm_ground
 from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
+from tests.proving_realkube import MANIFESTS, apply, load
 from tests.real import netns
 from tests.suite_runner import SuiteRun, run_suites
 
 # Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
 # Alertmanager; every node pushed moments ago, well inside an interval of 1 h).
 TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kubebench": {"interval": "1h"},
-                  "kube-state-metrics": None}
+                  "kube-state-metrics": None, "events": None}
 REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics",
-        "alertmanager", "pushgateway", "prometheus")
+        "alertmanager", "pushgateway", "prometheus", "kubernetes-event-exporter")
 # kube-bench totals as a node's run might report them; the checks read them back as pushed.
 TOTALS = {"pass": 42, "fail": 12, "warn": 11}
 # The child session's own time (JUnit's), measured 2026-12-01 on the loaded 2-core machine: see docs/real-stack.md.
@@ -69,7 +74,8 @@ def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict[str, dict[str, st
                 servers.callback(am.stop)
                 pgs = {c: start_pushgateway(folder / f"pushgateway-{c}") for c in ADDRESSES}
                 apps = {c: FakeExampleApp().start() for c in ADDRESSES}
-                for s in (*pgs.values(), *apps.values()):
+                loki = FakeLoki().start()
+                for s in (*pgs.values(), *apps.values(), loki):
                     servers.callback(s.stop)
             jobs = {c: [scrape_job(pgs[c].target), app_scrape_job(apps[c].url)]
                     for c in ADDRESSES}
@@ -79,9 +85,14 @@ def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict[str, dict[str, st
             with ns:
                 for c, plane in g.planes.items():  # each node's CronJob has run once: its totals in its cluster's
                     fake_push(pgs[c].url, plane.node_name, TOTALS)
+                for c, plane in g.planes.items():  # the stack namespace holds the exporter's ServiceAccount
+                    apply(g.api(c), load(MANIFESTS / "namespaces.yaml"))
+                    exporter = Exporter(c, plane.ip, g.folder / f"exporter-{c}", chart_identity(g, c))
+                    servers.callback(exporter.stop)
+                    exporter.start(exporter_config(c, f"{loki.url}/loki/api/v1/push"))
             primary = next(iter(ADDRESSES))
-            services = {c: {"pushgateway": pgs[c].url, **({"alertmanager": am.url} if c == primary else {})}
-                        for c in ADDRESSES}
+            on_primary = {"alertmanager": am.url, "loki": loki.url}
+            services = {c: {"pushgateway": pgs[c].url, **(on_primary if c == primary else {})} for c in ADDRESSES}
             yield g, services
         assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
     finally:
