@@ -19,6 +19,9 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part configmap-dashboards: a labelled ConfigMap becomes a file, the file a dashboard.
+    "configmap_dashboards": lambda c, p: f"{p.name} ConfigMap → Grafana sidecar → {p.name} Grafana",
+    "configmap_panels": lambda c, p: f"{p.name} ConfigMap dashboard → datasources",
 }
 
 

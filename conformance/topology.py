@@ -45,6 +45,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
     PartSpec("alerting", "kube-prometheus-stack's Alertmanager on the primary; Prometheus rules on every cluster",
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
+    PartSpec("configmap-dashboards", "Grafana's dashboard sidecar provisions labelled ConfigMaps of any namespace "
+             "into the folder their annotation names, on the primary"),
 ]}
 
 
