@@ -62,6 +62,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.configmap-dashboards") is not None:
+        # The suites' hop name: "<primary> ConfigMap → Grafana sidecar → <primary> Grafana".
+        hops.append(Hop("configmap_dashboards", primary, f"{primary} ConfigMap", f"Grafana sidecar → {primary} Grafana"))
     return hops
 
 

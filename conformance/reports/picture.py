@@ -16,7 +16,7 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
-PART_NODES = {"Alertmanager": (260, 225)}
+PART_NODES = {"Alertmanager": (260, 225), "ConfigMap": (260, 105)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 
 
@@ -37,7 +37,7 @@ def render(run: Run) -> str:
     lines, labels = [], []
     hops = hops_for(run, primary)
     for name, xy in PART_NODES.items():
-        if any(h.target == f"{primary} {name}" for h in hops):
+        if any(f"{primary} {name}" in (h.source, h.target) for h in hops):
             nodes[f"{primary} {name}"] = xy
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
@@ -67,6 +67,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{primary} Kiali", f"{c} API server")]
     if hop.area == "alerting":
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
+    if hop.area == "configmap_dashboards":
+        return [(f"{primary} ConfigMap", f"{primary} Grafana")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

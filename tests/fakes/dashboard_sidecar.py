@@ -1,8 +1,8 @@
 """FakeDashboardSidecar: kiwigrid/k8s-sidecar 2.10.1 as the grafana chart runs it for dashboards, in a thread.
 
 k8s-sidecar is itself Python on the kubernetes client; this follows its src/resources.py `list_resources` (the
-list-based sync of METHOD=SLEEP, since the fake API server refuses watch; the chart's default WATCH sees the same
-changes sooner) and src/helpers.py: the label selector is `LABEL=LABEL_VALUE` (or `LABEL` alone when the value is
+list-based sync of METHOD=SLEEP, since the fake API server refuses watch), processing only ConfigMaps whose
+resourceVersion changed, as the chart's default WATCH gets an event only for those; and src/helpers.py: the label selector is `LABEL=LABEL_VALUE` (or `LABEL` alone when the value is
 empty); NAMESPACE ALL lists every namespace, else each listed one; `_get_destination_folder` puts a ConfigMap
 whose FOLDER_ANNOTATION is set into FOLDER/<value> (an absolute value as is); each data key is a file
 (`write_data_to_file` rewrites only when the sha256 differs); a ConfigMap no longer listed has its files removed
@@ -59,7 +59,7 @@ class FakeDashboardSidecar:
     # Fault switches -----------------------------------------------------------------
     keep_files: bool = False  # a sidecar that stopped syncing: a deleted ConfigMap's file stays on disk
     errors: list[BaseException] = field(default_factory=list)
-    _known: dict[str, tuple[dict, Path]] = field(default_factory=dict)  # ns+name -> (data, dest folder)
+    _known: dict[str, tuple[dict, Path, str]] = field(default_factory=dict)  # ns+name -> (data, folder, resourceVersion)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -115,19 +115,21 @@ class FakeDashboardSidecar:
         for item in items:
             key = item.metadata.namespace + item.metadata.name
             seen.add(key)
-            dest = self._dest(item.metadata)
             old = self._known.get(key)
+            if old is not None and old[2] == item.metadata.resource_version:
+                continue  # unchanged: WATCH (the chart's METHOD) sends no event for it
+            dest = self._dest(item.metadata)
             data = dict(item.data or {})
             for name, content in data.items():
                 changed |= self._write(dest, name, content)
             if old is not None:  # keys gone from the ConfigMap, or all of them when its folder moved
-                old_data, old_dest = old
+                old_data, old_dest, _ = old
                 for name in old_data:
                     if old_dest != dest or name not in data:
                         changed |= self._remove(old_dest, name)
-            self._known[key] = (data, dest)
+            self._known[key] = (data, dest, item.metadata.resource_version)
         for key in [k for k in self._known if k not in seen]:
-            old_data, old_dest = self._known.pop(key)
+            old_data, old_dest, _ = self._known.pop(key)
             if not self.keep_files:
                 for name in old_data:
                     changed |= self._remove(old_dest, name)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conformance.stack import STACK_DIR
+from conformance.topology import PARTS
 from tests.provision.conftest import TOPOLOGY
 
 ALERTING_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-alerting.yaml"
@@ -32,7 +33,7 @@ def kps_installs(commands: list[str]) -> dict[str, str]:
 def test_the_dry_run_of_the_default_topology_names_no_part_and_installs_no_alertmanager(provision):
     code, out = provision("up", "--dry-run")
     assert code == 0, out
-    assert "optional parts: none (add them under parts: in the topology, or --with alerting)" in out
+    assert f"optional parts: none (add them under parts: in the topology, or --with {','.join(PARTS)})" in out
     assert "kube-prometheus-stack-alerting.yaml" not in out
     assert "Alertmanager" not in out
 
@@ -62,7 +63,7 @@ def test_remote_alerts_none_gives_the_remote_no_alertmanager(provision, tmp_path
 def test_an_unknown_part_is_one_line(provision):
     code, out = provision("up", "--dry-run", "--with", "alerts")
     assert code == 2
-    assert out.strip() == "error: --with alerts: unknown part; expected one of alerting"
+    assert out.strip() == f"error: --with alerts: unknown part; expected one of {', '.join(PARTS)}"
 
 
 def test_up_with_alerting_runs_the_steps_in_order_against_the_fakes(provision, fakebin, tmp_path):
@@ -102,3 +103,23 @@ def test_nox_conformance_gives_with_to_both_the_bring_up_and_the_suites():
     _, bringup, rest = noxfile.split_posargs(["--with", "alerting", "-m", "alerting", "--keep"])
     assert bringup == ["--with", "alerting", "--keep"]
     assert rest == ["--with=alerting", "-m", "alerting"]
+
+
+CONFIGMAP_DASHBOARDS_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-configmap-dashboards.yaml"
+
+
+def test_with_configmap_dashboards_the_primary_gets_the_sidecar_folder_values_and_nothing_else(provision):
+    code, out = provision("up", "--dry-run", "--with", "configmap-dashboards")
+    assert code == 0, out
+    assert "optional parts: configmap-dashboards" in out
+    installs = {line.split("kind-")[1].split()[0]: line for line in out.splitlines()
+                if "upgrade --install kube-prometheus-stack" in line}
+    assert f"--values {CONFIGMAP_DASHBOARDS_VALUES}" in installs["oke"]
+    assert str(CONFIGMAP_DASHBOARDS_VALUES) not in installs["workstation"]  # the remote runs no Grafana
+
+
+def test_the_part_values_are_the_sidecar_settings_the_chart_reads():
+    """grafana chart 12.11.1 values.yaml sidecar.dashboards keys, as kube-prometheus-stack passes them to the subchart."""
+    dashboards = yaml.safe_load(CONFIGMAP_DASHBOARDS_VALUES.read_text())["grafana"]["sidecar"]["dashboards"]
+    assert dashboards == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL",
+                          "folderAnnotation": "grafana_folder", "provider": {"foldersFromFilesStructure": True}}
