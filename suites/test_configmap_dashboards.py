@@ -88,6 +88,14 @@ def sidecar_log(kube, lines: int = 8) -> str:
 
 def wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
     """The dashboard's search hit once Grafana has it; at once Failed when the sidecar's env cannot select the ConfigMap."""
+    try:
+        return _wait_provisioned(made, grafana, name)
+    except CheckFailure as e:
+        made.not_provisioned = e.headline
+        raise
+
+
+def _wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
     dash, kube = made.dash, made.kube
     why = why_not_selected(the_sidecar(kube), dash, made.spec)
     if why:
@@ -107,6 +115,9 @@ def wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
 
 
 def provisioned_or_precondition(made: DashboardConfigMap, grafana, name: str) -> dict:
+    """The dashboard's hit; PreconditionUnmet (at once when an earlier check waited in vain) when it is not there."""
+    if made.not_provisioned:
+        raise PreconditionUnmet(name, f"the ConfigMap dashboard is not in Grafana ({made.not_provisioned})")
     try:
         return wait_provisioned(made, grafana, name)
     except CheckFailure as e:

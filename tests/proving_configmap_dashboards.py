@@ -71,6 +71,7 @@ def start_dashboards_ground(folder: Path, pair: PrometheusPair, *, config: Sidec
                             keep_files: bool = False) -> DashboardsGround:
     """The kube stack with the sidecar (env `config`, the part's by default) and Grafana's sidecarProvider."""
     config = config or part_sidecar_config()
+    pair.primary.wait_for_targets(1)  # the dashboard's `sum(up)` needs the first scrape
     stack = start_kube_stack(folder, pair)
     try:
         oke, grafana, svc = stack.apis["oke"], stack.grafana, stack_services()["grafana"]

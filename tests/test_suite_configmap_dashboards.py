@@ -92,6 +92,22 @@ def test_a_sidecar_that_does_not_select_the_configmap_fails_at_once_naming_why(t
     assert left == []  # cleaned up although the check failed
 
 
+def test_a_sidecar_refused_by_rbac_times_out_with_its_log_and_the_other_checks_stop_at_once(ground):
+    """The sidecar's env selects the ConfigMap, but the API server refuses its list (no ClusterRole for configmaps)."""
+    ground.stack.apis["oke"].deny("configmaps", "list")
+    result = run(ground, "--timeout-scale", "0.05")
+    failure = result.failure(APPEARS)
+    assert result.properties(APPEARS)["outcome"] == "timed_out", failure
+    assert f"{HOP}: no dashboard from ConfigMap {NAMESPACE}/conformance-dashboard-" in failure
+    assert "the sidecar's env selects the ConfigMap (label grafana_dashboard=1, namespace conformance-dashboards)" in failure
+    assert "ApiException when calling kubernetes: (403)" in failure  # the sidecar's own log says why
+    for case in (PANELS, GONE):
+        assert result.properties(case)["outcome"] == "precondition", result.failure(case)
+        assert "the ConfigMap dashboard is not in Grafana (" in result.failure(case)
+    assert result.suite_seconds < 30  # one wait, not three
+    assert leftovers(ground) == []
+
+
 def test_a_sidecar_without_the_folder_annotation_files_it_in_general(tmp_path, prometheus_pair):
     config = SidecarConfig(**{**vars(part_sidecar_config()), "FOLDER_ANNOTATION": None})  # the chart's default null
     with start_dashboards_ground(tmp_path / "ground", prometheus_pair, config=config) as ground:

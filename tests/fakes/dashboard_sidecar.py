@@ -79,6 +79,8 @@ class FakeDashboardSidecar:
         while not self._stop.is_set():
             try:
                 self.sync()
+            except kclient.ApiException as e:  # _watch_resource_loop: logged, retried after ERROR_THROTTLE_SLEEP
+                self._log("ERROR", f"ApiException when calling kubernetes: {e}\n")
             except Exception as e:  # noqa: BLE001 - kept for the test to see, as the sidecar logs and goes on
                 self.errors.append(e)
                 self._log("ERROR", f"Received unknown exception: {e}\n")
