@@ -17,6 +17,7 @@ from conformance.configmap_dashboards import (
 )
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
+from conformance.http import APIError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
 from conformance.panel_runner import prometheus_scrape_interval, run_dashboard
 from conformance.stack import stack_services
@@ -178,7 +179,12 @@ def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, g
     def probe():
         if find(grafana, dash.uid, dash.title) is None:
             return True
-        meta = grafana.dashboard(dash.uid)["meta"]
+        try:
+            meta = grafana.dashboard(dash.uid)["meta"]
+        except APIError as e:
+            if e.status == 404:  # deleted between the search and this read
+                return True
+            raise
         if not meta.get("provisioned"):
             provider = the_provider(made.kube) or {}
             raise Failed(name, f"dashboard {dash.uid} stayed after ConfigMap {dash.namespace}/{dash.name} was deleted, "

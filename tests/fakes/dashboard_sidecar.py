@@ -1,8 +1,9 @@
 """FakeDashboardSidecar: kiwigrid/k8s-sidecar 2.10.1 as the grafana chart runs it for dashboards, in a thread.
 
-k8s-sidecar is itself Python on the kubernetes client; this follows its src/resources.py `list_resources` (the
-list-based sync of METHOD=SLEEP, since the fake API server refuses watch), processing only ConfigMaps whose
-resourceVersion changed, as the chart's default WATCH gets an event only for those; and src/helpers.py: the label selector is `LABEL=LABEL_VALUE` (or `LABEL` alone when the value is
+k8s-sidecar is itself Python on the kubernetes client; this follows its src/resources.py: against a real API
+server `_watch_resource_iterator` (METHOD WATCH, the chart's default: kubernetes.watch on the list call), against
+the fake one, which refuses watch, `list_resources` (the list-based sync of METHOD=SLEEP), processing only
+ConfigMaps whose resourceVersion changed, as WATCH gets an event only for those; and src/helpers.py: the label selector is `LABEL=LABEL_VALUE` (or `LABEL` alone when the value is
 empty); NAMESPACE ALL lists every namespace, else each listed one; `_get_destination_folder` puts a ConfigMap
 whose FOLDER_ANNOTATION is set into FOLDER/<value> (an absolute value as is); each data key is a file
 (`write_data_to_file` rewrites only when the sha256 differs); a ConfigMap no longer listed has its files removed
@@ -24,6 +25,7 @@ from typing import Callable
 import httpx
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
+from kubernetes import watch as kwatch
 
 
 @dataclass
@@ -57,6 +59,8 @@ class FakeDashboardSidecar:
     sleep_time: float = 0.3  # SLEEP_TIME (60 s upstream); short so a self-test sees a change within a second
     log: Callable[[str], None] = lambda line: None
     # Fault switches -----------------------------------------------------------------
+    watch: bool = False  # METHOD WATCH against an API server that serves watch (the real one); else list-based sync
+    watch_timeout: float = 2.0  # WATCH_SERVER_TIMEOUT (60 s upstream): short, so stop() returns soon
     keep_files: bool = False  # a sidecar that stopped syncing: a deleted ConfigMap's file stays on disk
     errors: list[BaseException] = field(default_factory=list)
     _known: dict[str, tuple[dict, Path, str]] = field(default_factory=dict)  # ns+name -> (data, folder, resourceVersion)
@@ -100,43 +104,84 @@ class FakeDashboardSidecar:
             return dest
         return self.folder
 
+    def _selector(self) -> str:
+        return f"{self.config.LABEL}={self.config.LABEL_VALUE}" if self.config.LABEL_VALUE else self.config.LABEL
+
+    def _list_fn(self, ns: str):
+        """_list_namespace: list_config_map_for_all_namespaces for ALL, else list_namespaced_config_map."""
+        if ns == "ALL":
+            return self._core.list_config_map_for_all_namespaces, {}
+        return self._core.list_namespaced_config_map, {"namespace": ns}
+
     def sync(self) -> None:
-        """One list_resources pass over ConfigMaps (RESOURCE configmap or both)."""
+        """One list_resources pass over ConfigMaps (RESOURCE configmap or both), or one watch (watch=True)."""
         if self.config.RESOURCE not in ("configmap", "both"):
             return
-        selector = f"{self.config.LABEL}={self.config.LABEL_VALUE}" if self.config.LABEL_VALUE else self.config.LABEL
+        if self.watch:
+            return self._watch_once()
         items = []
         for ns in self.config.NAMESPACE.split(","):
-            if ns == "ALL":
-                items += self._core.list_config_map_for_all_namespaces(label_selector=selector, limit=5,
-                                                                       _request_timeout=10).items
-            else:
-                items += self._core.list_namespaced_config_map(ns, label_selector=selector, limit=5,
-                                                               _request_timeout=10).items
+            fn, args = self._list_fn(ns)
+            items += fn(label_selector=self._selector(), limit=5, _request_timeout=10, **args).items
         changed, seen = False, set()
         for item in items:
-            key = item.metadata.namespace + item.metadata.name
-            seen.add(key)
-            old = self._known.get(key)
-            if old is not None and old[2] == item.metadata.resource_version:
-                continue  # unchanged: WATCH (the chart's METHOD) sends no event for it
-            dest = self._dest(item.metadata)
-            data = dict(item.data or {})
-            for name, content in data.items():
-                changed |= self._write(dest, name, content)
-            if old is not None:  # keys gone from the ConfigMap, or all of them when its folder moved
-                old_data, old_dest, _ = old
-                for name in old_data:
-                    if old_dest != dest or name not in data:
-                        changed |= self._remove(old_dest, name)
-            self._known[key] = (data, dest, item.metadata.resource_version)
+            seen.add(item.metadata.namespace + item.metadata.name)
+            changed |= self._apply(item)
         for key in [k for k in self._known if k not in seen]:
-            old_data, old_dest, _ = self._known.pop(key)
-            if not self.keep_files:
-                for name in old_data:
-                    changed |= self._remove(old_dest, name)
+            changed |= self._drop(key)
         if changed:
             self._request()
+
+    def _watch_once(self) -> None:
+        """_watch_resource_iterator: ADDED/MODIFIED write, DELETED removes; a request after each change.
+        One namespace of NAMESPACE (the upstream runs a thread per namespace); the server ends the watch after
+        watch_timeout, and the loop starts the next one (upstream WATCH_SERVER_TIMEOUT, 60 s)."""
+        fn, args = self._list_fn(self.config.NAMESPACE.split(",")[0])
+        stream = kwatch.Watch().stream(fn, label_selector=self._selector(), timeout_seconds=int(self.watch_timeout),
+                                       _request_timeout=self.watch_timeout + 6, **args)
+        for event in stream:
+            item = event["object"]
+            if event["type"] == "DELETED":
+                changed = self._drop(item.metadata.namespace + item.metadata.name)
+            elif event["type"] in ("ADDED", "MODIFIED"):
+                changed = self._apply(item)
+            else:
+                continue
+            if changed:
+                self._request()
+            if self._stop.is_set():
+                return
+
+    def _apply(self, item) -> bool:
+        """_process_config_map for a ConfigMap that is there: its keys written, keys it lost (or its old folder) removed."""
+        key = item.metadata.namespace + item.metadata.name
+        old = self._known.get(key)
+        if old is not None and old[2] == item.metadata.resource_version:
+            return False  # unchanged: WATCH (the chart's METHOD) sends no event for it
+        changed = False
+        dest = self._dest(item.metadata)
+        data = dict(item.data or {})
+        for name, content in data.items():
+            changed |= self._write(dest, name, content)
+        if old is not None:  # keys gone from the ConfigMap, or all of them when its folder moved
+            old_data, old_dest, _ = old
+            for name in old_data:
+                if old_dest != dest or name not in data:
+                    changed |= self._remove(old_dest, name)
+        self._known[key] = (data, dest, item.metadata.resource_version)
+        return changed
+
+    def _drop(self, key: str) -> bool:
+        """_process_config_map(..., is_removed=True): the files of a ConfigMap gone, from the folder they went to."""
+        if key not in self._known:
+            return False
+        old_data, old_dest, _ = self._known.pop(key)
+        if self.keep_files:
+            return False
+        changed = False
+        for name in old_data:
+            changed |= self._remove(old_dest, name)
+        return changed
 
     def _write(self, folder: Path, name: str, content: str) -> bool:
         folder.mkdir(parents=True, exist_ok=True)
