@@ -43,9 +43,11 @@ def made(primary, access) -> Iterator[DashboardConfigMap]:
     except ServiceAbsent as e:
         pytest.skip(f"the check creates a ConfigMap: {e}")
     cm = DashboardConfigMap(kube, new_dashboard(primary.name), sidecar_spec())
-    cm.create()
-    yield cm
-    cm.cleanup()
+    try:
+        cm.create()
+        yield cm
+    finally:
+        cm.cleanup()
 
 
 def grafana_pod(kube) -> dict | None:
