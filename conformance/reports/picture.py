@@ -16,14 +16,18 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
-PART_NODES = {"Alertmanager": (260, 225), "ConfigMap": (260, 105)}
+PART_NODES = {"Alertmanager": (260, 225), "ConfigMap": (260, 390)}
+PART_ROW = 390  # part nodes at or below this row make the primary's box taller
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 
 
 def render(run: Run) -> str:
     primary = primary_of(run)
     remotes = [c for c in run.clusters if c != primary]
-    height = max(420, 40 + REMOTE_H * len(remotes) + 20)
+    hops = hops_for(run, primary)
+    drawn = {n: xy for n, xy in PART_NODES.items() if any(f"{primary} {n}" in (h.source, h.target) for h in hops)}
+    lowest = max((y for _, y in drawn.values() if y >= PART_ROW), default=0)
+    height = max(420, lowest + NODE_H + 40, 40 + REMOTE_H * len(remotes) + 20)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 940 {height}" width="940" height="{height}" '
              f'role="img" aria-label="topology with every hop coloured by its checks">',
              _defs(),
@@ -35,10 +39,7 @@ def render(run: Run) -> str:
     for i, remote in enumerate(remotes):
         nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
     lines, labels = [], []
-    hops = hops_for(run, primary)
-    for name, xy in PART_NODES.items():
-        if any(f"{primary} {name}" in (h.source, h.target) for h in hops):
-            nodes[f"{primary} {name}"] = xy
+    nodes.update({f"{primary} {n}": xy for n, xy in drawn.items()})
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary):
