@@ -75,9 +75,11 @@ class FakeDashboardSidecar:
         return self
 
     def stop(self) -> None:
+        """Ends after the current watch or pass: the server closes a watch after watch_timeout, its read times out soon after."""
         self._stop.set()
         if self._thread:
-            self._thread.join(10)
+            self._thread.join(self.watch_timeout + 30)
+            assert not self._thread.is_alive(), "the fake sidecar's thread did not stop"
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -240,7 +240,7 @@ class FakeGrafana(FakeServer):
     def stop(self) -> None:
         self._stopping.set()
         if self._poller:
-            self._poller.join(timeout=5)
+            self._poller.join(timeout=15)
         if not self.crashed:
             super().stop()
 
