@@ -28,6 +28,9 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "kube-state-metrics": lambda c, p: f"{c.name} kube-state-metrics → {p.name} Prometheus",
     # The optional part events: each cluster's kubernetes-event-exporter pushes to the primary Loki.
     "events": lambda c, p: f"{c.name} event exporter → {p.name} Loki",
+    # The optional part configmap-dashboards: a labelled ConfigMap becomes a file, the file a dashboard.
+    "configmap_dashboards": lambda c, p: f"{p.name} ConfigMap → Grafana sidecar → {p.name} Grafana",
+    "configmap_panels": lambda c, p: f"{p.name} ConfigMap dashboard → datasources",
 }
 
 

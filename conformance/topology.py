@@ -53,6 +53,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
                                    "describing the cluster's pods on the primary"),
     PartSpec("events", "kubernetes-event-exporter on every cluster, pushing Kubernetes events to the primary Loki "
                        "(job=kubernetes-event, cluster=<name>)"),
+    PartSpec("configmap-dashboards", "Grafana's dashboard sidecar provisions labelled ConfigMaps of any namespace "
+             "into the folder their annotation names, on the primary"),
 ]}
 
 

@@ -12,14 +12,12 @@ from kubernetes.client.exceptions import ApiException
 from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.eventually import NotYet, Wait, eventually
-from conformance.http import APIError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
-from conformance.panels import (LokiVariables, PrometheusVariables, builtins, exclusions, panel_queries, runnable,
-                                step_s, time_range_s)
+from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
+from conformance.panels import exclusions
 from conformance.provision.dashboards import declared
 from conformance.redact import redact
 from conformance.stack import stack_services
-from conformance.templating import resolve
 
 pytestmark = pytest.mark.dashboards
 
@@ -203,7 +201,6 @@ def test_every_panel_query_returns_data(primary, grafana, primary_prometheus, ac
         loki = LokiClient(access.endpoint(primary, "loki").http)
     except ServiceAbsent:
         loki = None  # LogQL panels cannot be run; the PromQL ones still are
-    sources = {"prometheus": PrometheusVariables(primary_prometheus)} | ({"loki": LokiVariables(loki)} if loki else {})
     scrape = prometheus_scrape_interval(grafana)
     excluded = {(e.dashboard, e.panel) for e in exclusions()}
     found = provisioned_by_file(grafana, {d.folder for d in declared()} | {"General"})
@@ -212,41 +209,11 @@ def test_every_panel_query_returns_data(primary, grafana, primary_prometheus, ac
         meta = found.get(f"{key}.json")
         if meta is None:
             continue  # the provisioning check reports missing dashboards
-        dashboard = grafana.dashboard(meta["uid"])["dashboard"]
-        now, range_s = time.time(), time_range_s(dashboard)
-        resolution = resolve((dashboard.get("templating") or {}).get("list") or [], sources, now - range_s, now,
-                             builtins(range_s, "prometheus", scrape))
-        empty += [f"{key}: {problem}" for problem in resolution.problems]
-        for q in panel_queries(key, dashboard):
-            if (q.dashboard, q.panel) in excluded or (q.datasource_type == "loki" and loki is None):
-                continue
-            checked += 1
-            expr = runnable(q, resolution, range_s, scrape)
-            try:
-                if q.datasource_type == "loki":
-                    has_data = logql_has_data(loki, expr, now - range_s, now, step_s(q, range_s))
-                else:
-                    has_data = bool(primary_prometheus.query(expr, time=now))
-            except APIError as e:
-                empty.append(f"{q.dashboard} / {q.panel}: {e.headline} for {expr[:200]}")
-                continue
-            if not has_data:
-                empty.append(f"{q.dashboard} / {q.panel}: no data for {expr[:200]}")
+        run = run_dashboard(key, grafana.dashboard(meta["uid"])["dashboard"], primary_prometheus, loki, scrape, excluded)
+        checked += run.checked
+        empty += run.problems
     record_property("panel_queries_checked", checked)
     record_property("panel_queries_empty", len(empty))
     if empty:
         raise Failed(f"{primary.name} dashboards → datasources", f"{len(empty)} of {checked} panel queries return no data",
                      "\n".join(empty[:40]) + "\n(add justified entries to stack/dashboard-exclusions.yaml)")
-
-
-def prometheus_scrape_interval(grafana) -> str:
-    """The default Prometheus datasource's scrape interval (jsonData.timeInterval), which Grafana's intervals use."""
-    sources = [d for d in grafana.datasources() if d.get("type") == "prometheus"]
-    chosen = next((d for d in sources if d.get("isDefault")), sources[0] if sources else {})
-    return str((chosen.get("jsonData") or {}).get("timeInterval") or "")
-
-
-def logql_has_data(loki: LokiClient, expr: str, start: float, end: float, step: float) -> bool:
-    """A range query over the dashboard's time range at the panel's step, as Grafana's Loki backend sends it."""
-    params = {"query": expr, "start": str(int(start * 1e9)), "end": str(int(end * 1e9)), "step": f"{step:g}", "limit": "1"}
-    return bool(loki.http.get_json("/loki/api/v1/query_range", params)["data"]["result"])

@@ -187,12 +187,20 @@ def events(part: Part, ctx: Context) -> PartInstall:
     return plan
 
 
+def configmap_dashboards(part: Part, ctx: Context) -> PartInstall:
+    """The dashboard sidecar's folder annotation and Grafana's folders from its subfolders, on the primary."""
+    return PartInstall(values={ctx.topology.primary.name: [CONFIGMAP_DASHBOARDS_VALUES]})
+
+
+CONFIGMAP_DASHBOARDS_VALUES = VALUES / "kube-prometheus-stack-configmap-dashboards.yaml"
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
     "kubebench": kubebench,
     "kube-state-metrics": kube_state_metrics,
     "events": events,
+    "configmap-dashboards": configmap_dashboards,
 }
 
 

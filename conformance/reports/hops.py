@@ -75,6 +75,9 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         hops += [Hop("kube_state_metrics", c, f"{c} kube-state-metrics", f"{primary} Prometheus") for c in run.clusters]
     if run.properties.get("part.events") is not None:  # every cluster's exporter pushes to the primary Loki
         hops += [Hop("events", c, f"{c} event exporter", f"{primary} Loki") for c in run.clusters]
+    if run.properties.get("part.configmap-dashboards") is not None:
+        # The suites' hop name: "<primary> ConfigMap → Grafana sidecar → <primary> Grafana".
+        hops.append(Hop("configmap_dashboards", primary, f"{primary} ConfigMap", f"Grafana sidecar → {primary} Grafana"))
     return hops
 
 

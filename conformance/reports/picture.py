@@ -97,6 +97,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{c} kube-state-metrics", f"{c} Prometheus")]
     if hop.area == "events":
         return [(f"{c} event exporter", f"{primary} Loki")]
+    if hop.area == "configmap_dashboards":
+        return [(f"{primary} ConfigMap", f"{primary} Grafana")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -78,6 +78,19 @@ class Dashboard:
     wrapped: bool = False  # file wraps the JSON in {"dashboard": {...}}: failure-modes #20
     provider: str = "default"
     id: int = 0
+    body: dict[str, Any] | None = None  # the JSON a file provider read; served as the dashboard when set
+
+
+@dataclass
+class FileProvider:
+    """A `type: file` dashboard provider (provisioning/dashboards/*.yaml), as the grafana chart's sidecarProvider."""
+
+    name: str
+    path: Path
+    folder: str = ""  # '' = General
+    folders_from_files_structure: bool = False
+    disable_deletion: bool = False
+    update_interval: float = 30.0  # updateIntervalSeconds (the chart's default 30)
 
 
 class FakeGrafana(FakeServer):
@@ -99,6 +112,11 @@ class FakeGrafana(FakeServer):
         self._sessions: set[str] = set()  # session cookies handed out by POST /login
         self._pass_lines: list[tuple] = []  # what the next provisioning pass logs (Grafana logs inside the pass)
         self._started = False
+        self._providers: list[FileProvider] = []
+        self._walk_lock = threading.RLock()
+        self._poller: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.reloads = 0  # POST /api/admin/provisioning/dashboards/reload answered
         self.startup_race = False  # start(): a first pass fails on a half-written file, the sidecar's reload heals it
         # Fault switches -------------------------------------------------------
         self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
@@ -120,6 +138,7 @@ class FakeGrafana(FakeServer):
             ("GET", r"/api/datasources/uid/(?P<uid>[^/]+)", self._datasource),
             ("GET", r"/api/datasources/uid/(?P<uid>[^/]+)/health", self._datasource_health),
             ("POST", r"/api/ds/query", self._ds_query),
+            ("POST", r"/api/admin/provisioning/dashboards/reload", self._reload_dashboards),
         ]:
             self.route(method, pattern, handler)
 
@@ -205,9 +224,13 @@ class FakeGrafana(FakeServer):
             self.log("provisioning.dashboard", "error", "failed to load dashboard from ", context={"type": "file", "name": "istio"},
                      file="/var/lib/grafana/dashboards/istio/istio-mesh.json", error="unexpected end of JSON input")
             self.log("provisioning.dashboard", "info", "finished to provision dashboards")
+        self._walk_files()
         self.provision()
         self._started = True
         super().start()
+        if self._providers:
+            self._poller = threading.Thread(target=self._poll_files, name="grafana-file-provider", daemon=True)
+            self._poller.start()
         return self
 
     @property
@@ -215,8 +238,91 @@ class FakeGrafana(FakeServer):
         return self._crash_url if self.crashed else super().url
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._poller:
+            self._poller.join(timeout=15)
         if not self.crashed:
             super().stop()
+
+    # -- file provisioning (pkg/services/provisioning/dashboards/file_reader.go) ---------------
+    def add_file_provider(self, provider: FileProvider) -> FileProvider:
+        """Provision the provider's folder at start (or now, when running), every update_interval and on each reload."""
+        self._providers.append(provider)
+        if self._started and self._poller is None:
+            self._walk_files()
+            self._poller = threading.Thread(target=self._poll_files, name="grafana-file-provider", daemon=True)
+            self._poller.start()
+        return provider
+
+    def _poll_files(self) -> None:
+        """pollChanges: one walk per provider every updateIntervalSeconds."""
+        interval = min(p.update_interval for p in self._providers)
+        while not self._stopping.wait(interval):
+            self._walk_files()
+
+    def _reload_dashboards(self, request: Request) -> Response:
+        """pkg/api/admin_provisioning.go AdminProvisioningReloadDashboards: every provider walks its folder now."""
+        self.reloads += 1
+        self._walk_files()
+        self.provision()
+        return Response(200, {"message": "Dashboards config reloaded"})
+
+    def _walk_files(self) -> None:
+        with self._walk_lock:
+            for provider in self._providers:
+                self._walk(provider)
+
+    def _walk(self, p: FileProvider) -> None:
+        """walkDisk: every *.json under the path (dot-folders skipped); a file gone deletes its dashboard, or with
+        disableDeletion only unprovisions it; with foldersFromFilesStructure a file in a subfolder goes to the folder
+        named after that subfolder (filepath.Base of its directory), one at the top to General."""
+        root = p.path
+        found = {}
+        if root.is_dir():
+            for f in sorted(root.rglob("*.json")):
+                if any(part.startswith(".") for part in f.relative_to(root).parts[:-1]) or not f.is_file():
+                    continue
+                found[f.relative_to(root).as_posix()] = f
+        for uid, dash in list(self._dashboards.items()):
+            if dash.provider == p.name and dash.provisioned and dash.body is not None and dash.file not in found:
+                if p.disable_deletion:
+                    dash.provisioned = False  # UnprovisionDashboard: the dashboard stays, its provisioning row goes
+                else:
+                    del self._dashboards[uid]  # DeleteProvisionedDashboard
+        for rel, f in found.items():
+            if p.folders_from_files_structure:
+                folder = f.parent.name if f.parent != root else ""
+            else:
+                folder = p.folder
+            self._save_file(p, rel, f, folder or None)
+
+    def _save_file(self, p: FileProvider, rel: str, f: Path, folder: str | None) -> None:
+        file_path = str(p.path / rel)
+        try:
+            body = json.loads(f.read_text())
+        except (OSError, ValueError) as e:
+            self.log("provisioning.dashboard", "error", "failed to load dashboard from ",
+                     context={"type": "file", "name": p.name}, file=file_path, error=str(e))
+            return
+        if not isinstance(body, dict) or not body.get("title"):
+            self.log("provisioning.dashboard", "error", "failed to load dashboard from ",
+                     context={"type": "file", "name": p.name}, file=file_path, error="Dashboard title cannot be empty")
+            return
+        uid = str(body.get("uid") or slugify(body["title"]))
+        current = self._dashboards.get(uid)
+        if current is not None and (current.provider, current.file) != (p.name, rel):
+            self.log("provisioning.dashboard", "warn", "the same UID is used more than once",
+                     context={"type": "file", "name": p.name}, uid=uid, times=2, providers=f"[{p.name}]")
+            return
+        if current is not None and current.body == body and current.folder == folder:
+            return  # up to date (the checksum matches)
+        if folder and folder not in self._folders:
+            n = len(self._folders) + 1
+            self._folders[folder] = {"id": n, "uid": slugify(folder) or f"folder{n}", "title": folder}
+        dash = Dashboard(uid, body["title"], folder, True, list(body.get("panels") or []), list(body.get("tags") or []),
+                         rel, provider=p.name, body=body)
+        dash.id = current.id if current else len(self._dashboards) + 1
+        self._dashboards[uid] = dash
 
     def dispatch(self, request: Request) -> Response:
         if request.path != "/api/health" and request.path.startswith("/api/"):
@@ -297,7 +403,7 @@ class FakeGrafana(FakeServer):
         if kind in (None, "", "dash-folder") and not folder_uids and not dash_uids and not tags:
             hits += [self._folder_hit(f) for f in self._folders.values() if text in f["title"].lower()]
         if kind in (None, "", "dash-db"):
-            for dash in self._dashboards.values():
+            for dash in list(self._dashboards.values()):
                 folder_uid = self._folders[dash.folder]["uid"] if dash.folder else "general"
                 if text not in dash.title.lower() or (folder_uids and folder_uid not in folder_uids):
                     continue
@@ -339,6 +445,8 @@ class FakeGrafana(FakeServer):
         body = {"id": dash.id, "uid": dash.uid, "title": dash.title, "tags": dash.tags, "panels": panels,
                 "schemaVersion": 39, "version": 1, "editable": True, "time": {"from": "now-6h", "to": "now"},
                 "templating": {"list": []}, "annotations": {"list": []}}
+        if dash.body is not None:  # a file provider's dashboard: Grafana serves the JSON it saved from the file
+            body = {**json.loads(json.dumps(dash.body)), "id": dash.id, "uid": dash.uid}
         return Response(200, {"meta": meta, "dashboard": body})
 
     def _folder_list(self, request: Request) -> Response:

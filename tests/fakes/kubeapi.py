@@ -19,6 +19,7 @@ import base64
 import copy
 import http.client
 import json
+import re
 import secrets
 import socket
 import threading
@@ -70,7 +71,11 @@ EVENT_FIELDS = ("involvedObject.kind", "involvedObject.namespace", "involvedObje
 CORE = {k.resource: k for k in (
     Kind("pods", "Pod", fields=POD_FIELDS), Kind("namespaces", "Namespace", namespaced=False, fields=("status.phase",)),
     Kind("events", "Event", fields=EVENT_FIELDS), Kind("secrets", "Secret", fields=("type",)),
-    Kind("services", "Service"), Kind("nodes", "Node", namespaced=False, fields=("spec.unschedulable",)))}
+    Kind("services", "Service"), Kind("nodes", "Node", namespaced=False, fields=("spec.unschedulable",)),
+    Kind("configmaps", "ConfigMap"))}
+# ConfigMap data keys (k8s.io/apimachinery validation IsConfigMapKey) and the object's size cap (MaxSecretSize).
+CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+CONFIGMAP_MAX_BYTES = 1024 * 1024
 CUSTOM = {(k.group, k.version, k.resource): k for k in (
     Kind("servicemonitors", "ServiceMonitor", "monitoring.coreos.com"),
     Kind("podmonitors", "PodMonitor", "monitoring.coreos.com"),
@@ -371,6 +376,21 @@ class FakeKubeAPI(FakeServer):
                                    f"Back-off restarting failed container {c} in pod {name}_{namespace}({pod['metadata']['uid']})",
                                    type_="Warning", count=restart_count, field_path=f"spec.containers{{{c}}}")
             return copy.deepcopy(pod)
+
+    def add_configmap(self, namespace: str, name: str, data: dict[str, str], labels: dict | None = None,
+                      annotations: dict | None = None) -> dict:
+        """Seed a ConfigMap (e.g. one a chart rendered)."""
+        self.add_namespace(namespace)
+        with self._state:
+            obj = {"kind": "ConfigMap", "apiVersion": "v1",
+                   "metadata": ko.meta(name, namespace, self._next_rv(), labels, annotations), "data": dict(data)}
+            return copy.deepcopy(self._put(CORE["configmaps"], obj))
+
+    def append_log(self, namespace: str, name: str, container: str, line: str) -> None:
+        """One more line in a seeded pod's current container log (what a running container prints)."""
+        with self._state:
+            logs = self._logs.setdefault((namespace, name), {"current": {}, "previous": {}})["current"]
+            logs[container] = logs.get(container, "") + line + "\n"
 
     @staticmethod
     def _per_container(text: str | dict[str, str] | None, names: list[str], default_empty: bool = True) -> dict[str, str]:
@@ -684,6 +704,11 @@ class FakeKubeAPI(FakeServer):
         self._on(f"/api/v1/namespaces/{ns}/pods/{name}", GET=lambda r: self._read(CORE["pods"], r.params["ns"], r),
                  DELETE=self._delete_pod)
         self._on(f"/api/v1/namespaces/{ns}/pods/{name}/log", GET=self._read_log)
+        self._on("/api/v1/configmaps", GET=lambda r: self._list(CORE["configmaps"], "", r))
+        self._on(f"/api/v1/namespaces/{ns}/configmaps", GET=lambda r: self._list(CORE["configmaps"], r.params["ns"], r),
+                 POST=self._create_configmap)
+        self._on(f"/api/v1/namespaces/{ns}/configmaps/{name}",
+                 GET=lambda r: self._read(CORE["configmaps"], r.params["ns"], r), DELETE=self._delete_configmap)
         proxy = self._proxy
         self._on(f"/api/v1/namespaces/{ns}/services/(?P<id>[^/]+)/proxy(?P<rest>/.*)?",
                  GET=proxy, POST=proxy, PUT=proxy, PATCH=proxy, DELETE=proxy)
@@ -901,6 +926,58 @@ class FakeKubeAPI(FakeServer):
             self._put(CORE["pods"], stored)
             self._start_clock(stored)
             return _json(201, copy.deepcopy(stored))
+
+    def _create_configmap(self, request: Request) -> Response:
+        """POST a ConfigMap: the namespace must exist and not be terminating; keys as IsConfigMapKey allows."""
+        ns = request.params["ns"]
+        body, error = self._body(request)
+        if error:
+            return error
+        m = body.setdefault("metadata", {})
+        name = m.get("name") or ""
+        if m.get("namespace") not in (None, "", ns):
+            return _json(400, ko.bad_request("the namespace of the provided object does not match the namespace sent on the request"))
+        problem = ko.name_error(name, label=False) if name else "Required value: name or generateName is required"
+        if problem:
+            return _json(422, ko.invalid("ConfigMap", name, "metadata.name", problem))
+        data = body.get("data") or {}
+        for key in data:
+            if not CONFIG_KEY.fullmatch(key):
+                return _json(422, ko.invalid("ConfigMap", name, f"data[{key}]",
+                                             "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"))
+        if len(json.dumps(data)) > CONFIGMAP_MAX_BYTES:
+            return _json(422, ko.invalid("ConfigMap", name, "", f"Too long: must have at most {CONFIGMAP_MAX_BYTES} bytes",
+                                         "FieldValueTooLong"))
+        with self._state:
+            namespace = self._get(CORE["namespaces"], "", ns)
+            if namespace is None:
+                return _json(404, ko.not_found("namespaces", ns))
+            if namespace["metadata"].get("deletionTimestamp"):
+                return _json(403, ko.forbidden("configmaps", name,
+                                               f"unable to create new content in namespace {ns} because it is being terminated"))
+            if self._get(CORE["configmaps"], ns, name):
+                return _json(409, ko.already_exists("configmaps", name))
+            given = {k: v for k, v in m.items() if k in ("labels", "annotations")}
+            stored = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {**ko.meta(name, ns, self._next_rv()), **given},
+                      "data": dict(data)}
+            if body.get("binaryData"):
+                stored["binaryData"] = dict(body["binaryData"])
+            if request.arg("dryRun") != "All":
+                self._put(CORE["configmaps"], stored)
+            return _json(201, copy.deepcopy(stored))
+
+    def _delete_configmap(self, request: Request) -> Response:
+        """DELETE a ConfigMap: gone at once; the answer is a Success Status (the store returns no deleted object)."""
+        ns, name = request.params["ns"], request.params["name"]
+        with self._state:
+            cm = self._get(CORE["configmaps"], ns, name)
+            if cm is None:
+                return _json(404, ko.not_found("configmaps", name))
+            if request.arg("dryRun") != "All":
+                self._objects["configmaps"].pop((ns, name))
+                self._next_rv()
+        return _json(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                           "details": {"name": name, "kind": "configmaps", "uid": cm["metadata"]["uid"]}})
 
     def _start_clock(self, pod: dict) -> None:
         names = [c["name"] for c in pod["spec"]["containers"]]

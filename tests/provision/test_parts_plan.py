@@ -129,3 +129,21 @@ def test_without_the_part_the_dry_run_has_no_example_app(provision):
     code, out = provision("up", "--dry-run")
     assert code == 0, out
     assert "example-app" not in out
+CONFIGMAP_DASHBOARDS_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-configmap-dashboards.yaml"
+
+
+def test_with_configmap_dashboards_the_primary_gets_the_sidecar_folder_values_and_nothing_else(provision):
+    code, out = provision("up", "--dry-run", "--with", "configmap-dashboards")
+    assert code == 0, out
+    assert "optional parts: configmap-dashboards" in out
+    installs = {line.split("kind-")[1].split()[0]: line for line in out.splitlines()
+                if "upgrade --install kube-prometheus-stack" in line}
+    assert f"--values {CONFIGMAP_DASHBOARDS_VALUES}" in installs["oke"]
+    assert str(CONFIGMAP_DASHBOARDS_VALUES) not in installs["workstation"]  # the remote runs no Grafana
+
+
+def test_the_part_values_are_the_sidecar_settings_the_chart_reads():
+    """grafana chart 12.11.1 values.yaml sidecar.dashboards keys, as kube-prometheus-stack passes them to the subchart."""
+    dashboards = yaml.safe_load(CONFIGMAP_DASHBOARDS_VALUES.read_text())["grafana"]["sidecar"]["dashboards"]
+    assert dashboards == {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL",
+                          "folderAnnotation": "grafana_folder", "provider": {"foldersFromFilesStructure": True}}
