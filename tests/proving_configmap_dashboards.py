@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
+from kubernetes import client as kclient
 
 from conformance.configmap_dashboards import PROVIDER_KEY, SIDECAR_CONTAINER, sidecar_spec
 from conformance.stack import stack_services
 from tests.fakes.dashboard_sidecar import FakeDashboardSidecar, SidecarConfig
-from tests.fakes.grafana import FileProvider
+from tests.fakes.grafana import FakeGrafana, FileProvider
 from tests.proving_ground import PrometheusPair
 from tests.proving_kube import GRAFANA_POD, KubeStack, start_kube_stack
 
@@ -39,6 +41,21 @@ def provider_yaml(p: FileProvider, folder: str) -> str:
     provider.update(type="file", disableDeletion=p.disable_deletion, allowUiUpdates=False, updateIntervalSeconds=30,
                     options={"foldersFromFilesStructure": p.folders_from_files_structure, "path": folder})
     return yaml.safe_dump({"apiVersion": 1, "providers": [provider]}, sort_keys=False)
+
+
+def watching_sidecar(core: kclient.CoreV1Api, kubeconfig: Path, context: str, grafana: FakeGrafana, files: Path,
+                     config: SidecarConfig | None = None, log: Callable[[str], None] = lambda line: None) -> FakeDashboardSidecar:
+    """On a real API server (inside its ground's namespace): the chart's provider ConfigMap, that provider in Grafana,
+    and the sidecar WATCHing (the chart's METHOD); the Grafana pod with the sidecar's env is the caller's."""
+    config = config or part_sidecar_config()
+    svc = stack_services()["grafana"]
+    provider = FileProvider("sidecarProvider", files, folders_from_files_structure=True)
+    core.create_namespaced_config_map(svc.namespace, {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{svc.service}-config-dashboards"},
+        "data": {PROVIDER_KEY: provider_yaml(provider, config.FOLDER)}})
+    grafana.add_file_provider(provider)
+    return FakeDashboardSidecar(kubeconfig, context, files, config, grafana.url + RELOAD_PATH,
+                                (grafana.admin_user, grafana.admin_password), watch=True, log=log).start()
 
 
 @dataclass

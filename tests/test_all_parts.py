@@ -6,8 +6,10 @@ servers on the namespace's loopback: a real Alertmanager (tests/proving_alertman
 the Watchdog rules and send to it), a real Pushgateway per cluster with each node's totals pushed by the fake push
 step (tests/proving_pushgateway.py), the fake example app per cluster under its ServiceMonitor's scrape config
 (tests/proving_app_metrics.py), the Loki fake with a real kubernetes-event-exporter per cluster against its API
-server as the chart's ServiceAccount (tests/proving_events.py). The topology reaches those servers as services
-overrides (provider existing: the API servers, for the canary, the node list and the events), as the ksm ground
+server as the chart's ServiceAccount (tests/proving_events.py), the Grafana fake with the chart's sidecar provider
+and the fake k8s-sidecar WATCHing the primary's API server, whose Grafana pod carries the sidecar's env
+(tests/proving_configmap_dashboards.py). The topology reaches those servers as services
+overrides (provider existing: the API servers, for the canary, the node list, the events and the ConfigMap), as the ksm ground
 reaches its Prometheus.
 """
 
@@ -20,30 +22,40 @@ from typing import Iterator
 import pytest
 
 import tests.real as real
+from kubernetes import client as kclient
+
+from conformance.configmap_dashboards import SIDECAR_CONTAINER
 from conformance.reports.hops import hops_for
 from conformance.reports.model import AREAS, load_run
+from conformance.stack import stack_namespace, stack_services
 from conformance.topology import PARTS
 from tests.fakes.example_app import FakeExampleApp
 from tests.fakes.loki import FakeLoki
 from tests.proving_alertmanager import WATCHDOG_RULES, start_alertmanager
 from tests.proving_app_metrics import app_scrape_job
+from tests.proving_configmap_dashboards import part_sidecar_config, watching_sidecar
 from tests.proving_events import Exporter, chart_identity, exporter_config
+from tests.proving_kube import GRAFANA_POD
 from tests.proving_ksm import ADDRESSES, KsmGround, start_ksm_ground
 from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
 from tests.proving_realkube import MANIFESTS, apply, load
+from tests.proving_stack import start_grafana
 from tests.real import netns
 from tests.suite_runner import SuiteRun, run_suites
 
 # Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
 # Alertmanager; every node pushed moments ago, well inside an interval of 1 h).
 TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kubebench": {"interval": "1h"},
-                  "kube-state-metrics": None, "events": None}
+                  "kube-state-metrics": None, "events": None, "configmap-dashboards": None}
+# Parts whose checks are the primary's alone: Grafana (and so its sidecar) runs on the primary only.
+PRIMARY_ONLY = ("configmap-dashboards",)
 REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics",
         "alertmanager", "pushgateway", "prometheus", "kubernetes-event-exporter")
 # kube-bench totals as a node's run might report them; the checks read them back as pushed.
 TOTALS = {"pass": 42, "fail": 12, "warn": 11}
 # The child session's own time (JUnit's), measured 2026-12-01 on the loaded 2-core machine: see docs/real-stack.md.
 SUITE_SECONDS = 240
+GRAFANA_PASSWORD_ENV = "ALL_PARTS_GRAFANA_PASSWORD"  # the Grafana fake's admin password, for the topology's auth
 
 
 def area(part: str) -> str:
@@ -56,8 +68,9 @@ def markers() -> str:
 
 
 @pytest.fixture(scope="module")
-def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict[str, dict[str, str]]]]:
-    """The ksm ground with every other part's servers; yields it and the services the topology points at."""
+def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict, dict[str, str]]]:
+    """The ksm ground with every other part's servers; yields it, the services the topology points at and the
+    environment their credentials are named by."""
     why = netns.available()
     if why:
         if real.in_ci():
@@ -87,24 +100,43 @@ def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict[str, dict[str, st
                     fake_push(pgs[c].url, plane.node_name, TOTALS)
                 for c, plane in g.planes.items():  # the stack namespace holds the exporter's ServiceAccount
                     apply(g.api(c), load(MANIFESTS / "namespaces.yaml"))
+                for c, plane in g.planes.items():
                     exporter = Exporter(c, plane.ip, g.folder / f"exporter-{c}", chart_identity(g, c))
                     servers.callback(exporter.stop)
                     exporter.start(exporter_config(c, f"{loki.url}/loki/api/v1/push"))
             primary = next(iter(ADDRESSES))
-            on_primary = {"alertmanager": am.url, "loki": loki.url}
+            with ns:
+                grafana = start_grafana(g.pair, loki, log_path=folder / "grafana.log")
+                servers.callback(grafana.stop)
+                core = kclient.CoreV1Api(g.api(primary))
+                core.create_namespaced_pod(stack_namespace(), grafana_pod())
+                sidecar = watching_sidecar(core, g.kubeconfig, f"kind-{primary}", grafana, folder / "sc-dashboards")
+                servers.callback(sidecar.stop)
+            login = {"basic_user": grafana.admin_user, "basic_password_env": GRAFANA_PASSWORD_ENV}
+            on_primary = {"alertmanager": am.url, "loki": loki.url, "grafana": {"url": grafana.url, "auth": login}}
             services = {c: {"pushgateway": pgs[c].url, **(on_primary if c == primary else {})} for c in ADDRESSES}
-            yield g, services
+            yield g, services, {GRAFANA_PASSWORD_ENV: grafana.admin_password}
         assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
     finally:
         ns.close()
 
 
-def run(g: KsmGround, services, parts, name: str) -> SuiteRun:
+def grafana_pod() -> dict:
+    """The chart's Grafana pod as the checks read it: its grafana-sc-dashboard container with the part's env."""
+    spec = stack_services()["grafana"]
+    labels = dict(kv.split("=", 1) for kv in spec.pod_selector.split(","))
+    containers = [{"name": "grafana", "image": "registry.example/stand-in:1"},
+                  {"name": SIDECAR_CONTAINER, "image": "registry.example/stand-in:1", "env": part_sidecar_config().env()}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": GRAFANA_POD, "labels": labels},
+            "spec": {"terminationGracePeriodSeconds": 0, "containers": containers}}
+
+
+def run(g: KsmGround, services, env, parts, name: str) -> SuiteRun:
     folder = g.folder / name
     folder.mkdir()
     with g.ns:  # the child pytest and its connections inside the ground's namespace
         topo = g.topology(parts, name=f"{name}.yaml", services=services)
-        return run_suites(folder, "--topology", str(topo), "-m", markers(), "-rs", timeout=600)
+        return run_suites(folder, "--topology", str(topo), "-m", markers(), "-rs", env=env, timeout=600)
 
 
 def test_the_topology_lists_every_optional_part():
@@ -113,8 +145,8 @@ def test_the_topology_lists_every_optional_part():
 
 
 def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_it(ground):
-    g, services = ground
-    result = run(g, services, TOPOLOGY_PARTS, "all")
+    g, services, env = ground
+    result = run(g, services, env, TOPOLOGY_PARTS, "all")
     assert result.code == 0, result.output
     report = load_run(result.junit)
     primary = report.properties["primary"]
@@ -124,8 +156,8 @@ def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_
         assert checks, f"no {part} check ran"
         for c in checks:
             assert c.outcome == "passed", f"{part}: {c.name} [{c.cluster}] {c.outcome}: {c.message}"
-        # Per-cluster checks ran for every cluster (alerting's Alertmanager check is the primary's alone).
-        assert {c.cluster for c in checks} == set(g.planes), part
+        # Per-cluster checks ran for every cluster; a part on the primary alone is checked there alone.
+        assert {c.cluster for c in checks} == ({primary} if part in PRIMARY_ONLY else set(g.planes)), part
     # The report's picture draws each part's hops, every one coloured by passing checks.
     page = (result.junit.parent / "index.html").read_text()
     hops = [h for h in hops_for(report, primary) if h.area in map(area, TOPOLOGY_PARTS)]
@@ -136,7 +168,7 @@ def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_
     assert result.suite_seconds < SUITE_SECONDS
 
     # The same ground and run with the parts removed: each part's checks skipped, saying why.
-    bare = run(g, services, None, "none")
+    bare = run(g, services, env, None, "none")
     assert bare.code == 0, bare.output
     skipped = load_run(bare.junit)
     topo = g.folder / "none.yaml"

@@ -9,11 +9,9 @@ import pytest
 import yaml
 from kubernetes import client as kclient
 
-from conformance.configmap_dashboards import NAMESPACE, PROVIDER_KEY, SIDECAR_CONTAINER
+from conformance.configmap_dashboards import NAMESPACE, SIDECAR_CONTAINER
 from conformance.stack import stack_services
-from tests.fakes.dashboard_sidecar import FakeDashboardSidecar
-from tests.fakes.grafana import FileProvider
-from tests.proving_configmap_dashboards import RELOAD_PATH, part_sidecar_config, provider_yaml
+from tests.proving_configmap_dashboards import part_sidecar_config, watching_sidecar
 from tests.proving_kube import GRAFANA_POD
 from tests.proving_realkube import RealKubeGround, cri_line, wait_for
 from tests.real.kube import LogRule
@@ -71,23 +69,15 @@ def test_a_configmap_dashboard_through_the_real_api_server_and_a_watching_sideca
     rule = LogRule("monitoring", sidecar_log, pod=GRAFANA_POD, container=SIDECAR_CONTAINER)
     config = part_sidecar_config()
     with ground_for(tmp_path, log_rules={"oke": [rule]}) as g:
-        grafana, svc = g.grafana, stack_services()["grafana"]
-        files = tmp_path / "sc-dashboards"
-        provider = FileProvider("sidecarProvider", files, folders_from_files_structure=True)
         with g.ns:
             core = kclient.CoreV1Api(g.api("oke"))
             replace_grafana_pod(core, config.env())
-            core.create_namespaced_config_map(svc.namespace, {
-                "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{svc.service}-config-dashboards"},
-                "data": {PROVIDER_KEY: provider_yaml(provider, config.FOLDER)}})
-            grafana.add_file_provider(provider)
 
             def log(line: str) -> None:
                 with sidecar_log.open("a") as f:
                     f.write(cri_line(line))
 
-            sidecar = FakeDashboardSidecar(g.kubeconfig, "kind-oke", files, config, grafana.url + RELOAD_PATH,
-                                           (grafana.admin_user, grafana.admin_password), watch=True, log=log).start()
+            sidecar = watching_sidecar(core, g.kubeconfig, "kind-oke", g.grafana, tmp_path / "sc-dashboards", config, log)
         try:
             with g.ns:
                 result = run_suites(g.folder, "--topology", str(topology_with_part(g)), "-m", "configmap_dashboards",
