@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "provision" / "schemas"
-DROP = ("$schema", "$comment")
+# dependentRequired (JSON Schema 2019-09) is not a field of apiextensions v1 JSONSchemaProps: the API server refuses a
+# CRD that has it ("field not declared in schema"), so it is left out, as $schema and $comment are.
+DROP = ("$schema", "$comment", "dependentRequired")
 
 
 def _type_of(value: Any) -> str:
