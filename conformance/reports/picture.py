@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, primary_of, status
+from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, log_agent, primary_of, status
 from conformance.reports.model import Run
 from conformance.reports.text import GLYPH
 
@@ -31,9 +31,11 @@ def render(run: Run) -> str:
     for i, remote in enumerate(remotes):
         parts.append(_cluster_box(560, 20 + i * REMOTE_H, 360, REMOTE_H - 20, remote, "remote",
                                   _status_of(run, "platform", remote)))
-    nodes = {f"{primary} {n}": xy for n, xy in PRIMARY_NODES.items()}
+    agent = log_agent(run)  # the log agent box is named for the stack profile's agent (Promtail, Alloy)
+    named = lambda n: agent if n == "Promtail" else n  # noqa: E731
+    nodes = {f"{primary} {named(n)}": xy for n, xy in PRIMARY_NODES.items()}
     for i, remote in enumerate(remotes):
-        nodes.update({f"{remote} {n}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
+        nodes.update({f"{remote} {named(n)}": (x, y + i * REMOTE_H) for n, (x, y) in REMOTE_NODES.items()})
     lines, labels = [], []
     hops = hops_for(run, primary)
     for name, xy in PART_NODES.items():
@@ -41,7 +43,7 @@ def render(run: Run) -> str:
             nodes[f"{primary} {name}"] = xy
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
-        for source, target in _ends(hop, primary):
+        for source, target in _ends(hop, primary, agent):
             line, label = _edge(hop, nodes[source], nodes[target], status(checks), latency_label(hop.area, checks))
             lines.append(line)
             labels.append(label)
@@ -54,11 +56,11 @@ def _status_of(run: Run, area: str, cluster: str) -> str:
     return status(checks_of(run, area, cluster))
 
 
-def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
+def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, str]]:
     """Node pairs an arrow joins for this hop (Grafana → datasources is two arrows)."""
     c = hop.cluster
     if hop.area == "logs":
-        return [(f"{c} Promtail", f"{primary} Loki")]
+        return [(f"{c} {agent}", f"{primary} Loki")]
     if hop.area == "metrics":
         return [(f"{c} Prometheus", f"{primary} Prometheus")]
     if hop.area == "mesh":
