@@ -102,6 +102,23 @@ class ProvingStack:
         ]
         return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
 
+    def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None) -> None:
+        """The profile move on the proving ground: each Promtail stops (its last batch sent), a FakeAlloy takes its
+        file and Loki becomes 3.7.6 with its store kept (the old streams stay readable).
+
+        hand_over_positions: Alloy starts at Promtail's offsets, as loki.source.file's legacy_positions_file
+        converts Promtail's positions file; without it Alloy reads each file from the start.
+        """
+        for cluster, old in list(self.promtails.items()):
+            old.stop()
+            agent = FakeAlloy(old.loki_url, old.path, external_labels=(labels or {}).get(cluster, old.external_labels))
+            if hand_over_positions:
+                agent._offset = old._offset
+            agent.paused = old.paused
+            self.promtails[cluster] = agent.start()
+        self.loki.version = PROFILES["alloy"][2]
+        self.profile = "alloy"
+
     def __enter__(self) -> "ProvingStack":
         return self
 
