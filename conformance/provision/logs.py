@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from conformance.errors import ConfigError
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -80,3 +81,19 @@ def remote_steps(topology: Topology, versions: Versions, remote: str, kube,
                  helm_install(kube, versions.charts["loki-stack"], ns, [VALUES / "loki-stack-remote.yaml"],
                               set_json=[promtail_clients(far, remote)]),
                  timeout=HELM_STEP_TIMEOUT, waits_for="Promtail Ready")]
+
+
+def move_steps(topology: Topology, from_profile: str, kube: dict, old: Versions) -> list[Step]:
+    """The move promtail → alloy before the new pipeline's installs: each Promtail stops (it saves its positions on
+    the way out, which Alloy's legacy_positions_file then reads), so no two agents ship the same file at once."""
+    if from_profile == topology.profile:
+        return []
+    if (from_profile, topology.profile) != ("promtail", "alloy"):
+        raise ConfigError(f"profile move {from_profile} → {topology.profile}: only promtail → alloy is planned")
+    ns, chart = stack_namespace(), old.charts["loki-stack"]  # the release as the old pins installed it
+    return [Step("upgrade", c.name, "stop Promtail (loki-stack promtail.enabled=false; positions kept on the node)",
+                 kube[c.name].helm("upgrade", chart.release, chart.name, "--repo", chart.repo, "--version", chart.version,
+                                   "--namespace", ns, "--reuse-values", "--set", "promtail.enabled=false", "--wait",
+                                   "--timeout", "10m"),
+                 timeout=HELM_STEP_TIMEOUT, waits_for="Promtail DaemonSet gone")
+            for c in topology.clusters]
