@@ -185,3 +185,17 @@ def test_read_only_writes_no_line_and_skips_the_canary(stack):
     assert "--read-only: this check writes" in skipped.get("message")
     assert [w.path for w in stack.loki.writes() if w.user_agent == USER_AGENT] == []  # the agents push; the suite does not
     assert not any("conformance-canary" in stack.log_file(c).read_text() for c in ("oke", "workstation"))
+
+
+def test_the_profile_flag_of_the_suites_overrides_the_topology_s(tmp_path, prometheus_pair):
+    """`--profile alloy` (as `nox -s conformance -- --profile alloy` passes it) judges a topology that names none."""
+    with start_stack(tmp_path, prometheus_pair, profile="alloy", silent_agents=("workstation",)) as stack:
+        topology = stack.topology()
+        topology.write_text(topology.read_text().replace("profile: alloy\n", ""))  # the default profile's file
+        assert "profile" not in topology.read_text()
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05", "--profile", "alloy",
+                     topology=topology)
+    failure = result.failure(CANARY.format("workstation"))
+    # Alloy's counters were read through services.alloy: the default profile would look for services.promtail.
+    assert failure.startswith("remote workstation Alloy → oke Loki: no canary line after 3 s; Alloy pushed nothing"), failure
+    assert "profile: alloy" in result.output
