@@ -192,7 +192,7 @@ def test_the_profile_flag_of_the_suites_overrides_the_topology_s(tmp_path, prome
     with start_stack(tmp_path, prometheus_pair, profile="alloy", silent_agents=("workstation",)) as stack:
         topology = stack.topology()
         topology.write_text(topology.read_text().replace("profile: alloy\n", ""))  # the default profile's file
-        assert "profile" not in topology.read_text()
+        assert "profile: " not in topology.read_text()
         result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05", "--profile", "alloy",
                      topology=topology)
     failure = result.failure(CANARY.format("workstation"))
