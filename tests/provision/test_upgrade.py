@@ -175,6 +175,7 @@ def test_the_move_to_the_alloy_profile_stops_promtail_before_alloy_ships(provisi
     code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
     assert code == 0, out
     assert "stack profile promtail → alloy (the Loki chart (monolithic, Loki 3.x) on the primary" in out
+    assert "logs stored by loki-stack's Loki are not migrated" in out  # said, not hidden: the check after will fail
     before, after = suites.phases[0][2], suites.phases[1][2]
     commands = fakebin.commands()
     assert index_of(commands, "helm", "upgrade --install loki-stack") < before  # the old profile first
