@@ -56,7 +56,7 @@ def down(session: nox.Session) -> None:
 
 
 # Options of `nox -s conformance -- ...` that belong to the bring-up, not to pytest
-# (the value-taking ones consume the next argument). --topology and --with go to both.
+# (the value-taking ones consume the next argument). --topology, --with and --profile go to both.
 BRINGUP_FLAGS = ("--keep", "--preload")
 BRINGUP_OPTIONS = ("--offline", "--cache-dir")
 
@@ -74,6 +74,10 @@ def split_posargs(posargs: list[str]) -> tuple[str, list[str], list[str]]:
             parts = value if eq else next(args, "")
             bringup += ["--with", parts]
             pytest_args.append(f"--with={parts}")
+        elif name == "--profile":  # the stack profile (promtail, alloy): the bring-up and the suites alike
+            profile = value if eq else next(args, "")
+            bringup += ["--profile", profile]
+            pytest_args.append(f"--profile={profile}")
         elif name in BRINGUP_FLAGS:
             bringup.append(arg)
         elif name in BRINGUP_OPTIONS:

@@ -14,7 +14,7 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
-                  "alertmanager": "Alertmanager", "pushgateway": "Pushgateway"}
+                  "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy"}
 
 
 class ServiceAbsent(Exception):
@@ -63,7 +63,7 @@ class Access:
             return Endpoint(HTTPService(title, override.url, headers=headers, auth=basic), via="url")
         if not cluster.has_kube:
             raise ServiceAbsent(f"{service} is not in the topology for cluster {cluster.name} (provider endpoints lists no services.{service})")
-        spec = stack_services()[service]
+        spec = stack_services(profile=self.topology.profile)[service]
         if cluster.role not in spec.roles:
             raise ServiceAbsent(f"the stack runs no {service} on {cluster.role} cluster {cluster.name}")
         kube = self.kube(cluster)

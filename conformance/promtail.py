@@ -1,8 +1,11 @@
-"""What a Promtail's own counters say about its pushes to Loki, read from its /metrics and /config.
+"""What a log agent's own counters say about its pushes to Loki: Promtail's, or Alloy's (the stack profile's).
 
-The series are declared here and nowhere else, with their labels as Promtail exports them
-(grafana/loki v3.5.1 clients/pkg/promtail/client/client.go NewMetrics and targets/file/metrics.go;
-the same names and labels at v2.9.3). A status_code of -1 is a push that got no HTTP answer.
+The series are declared here and nowhere else, with their labels as each agent exports them:
+Promtail (grafana/loki v3.5.1 clients/pkg/promtail/client/client.go NewMetrics and targets/file/metrics.go;
+the same names and labels at v2.9.3), read from its /metrics and /config; Alloy v1.18.1 (grafana/alloy
+internal/component/common/loki/client/metrics.go newMetrics, loki.write's; internal/component/loki/source/
+file/metrics.go, loki.source.file's), read from its /metrics (Alloy serves no /config page). Both clients
+share the same send loop (shards.go sendBatch in Alloy): a status_code of -1 is a push that got no HTTP answer.
 """
 
 from __future__ import annotations
@@ -18,11 +21,29 @@ from conformance.access import Access, ServiceAbsent
 from conformance.http import HTTPService, ServiceError, single_attempts
 from conformance.topology import Cluster
 
-REQUESTS = "promtail_request_duration_seconds_count"  # {status_code, host}: push attempts by answer
-DROPPED = "promtail_dropped_entries_total"  # {host, tenant, reason}: entries given up on
-RETRIES = "promtail_batch_retries_total"  # {host, tenant}: batches sent again after a recoverable error
-SENT = "promtail_sent_entries_total"  # {host}: entries Loki accepted
-READ_LINES = "promtail_read_lines_total"  # {path}: lines the file targets read
+
+
+@dataclass(frozen=True)
+class Series:
+    """The names of one agent's push and read counters."""
+
+    agent: str  # how messages name the agent
+    requests: str  # {status_code, host, ...}: push attempts by answer (a histogram's _count)
+    dropped: str  # {host, tenant, reason}: entries given up on
+    retries: str  # {host, tenant}: batches sent again after a recoverable error
+    sent: str  # {host, ...}: entries Loki accepted
+    read_lines: str  # {path}: lines the file targets read
+    config_path: str | None  # the page with the running config's client URLs, if the agent has one
+
+
+PROMTAIL = Series("Promtail", "promtail_request_duration_seconds_count", "promtail_dropped_entries_total",
+                  "promtail_batch_retries_total", "promtail_sent_entries_total", "promtail_read_lines_total", "/config")
+# Alloy adds component_id and component_path to each (a component's registerer); they are summed over here.
+ALLOY = Series("Alloy", "loki_write_request_duration_seconds_count", "loki_write_dropped_entries_total",
+               "loki_write_batch_retries_total", "loki_write_sent_entries_total", "loki_source_file_read_lines_total", None)
+SERIES = {"Promtail": PROMTAIL, "Alloy": ALLOY}  # by conformance/profiles.py Profile.agent
+REQUESTS, DROPPED, RETRIES, SENT, READ_LINES = (PROMTAIL.requests, PROMTAIL.dropped, PROMTAIL.retries, PROMTAIL.sent,
+                                                PROMTAIL.read_lines)
 NO_ANSWER = "-1"  # the status_code of a push whose connection failed (client.send returns -1)
 CONFIG_PRE = re.compile(r'<pre id="config_yaml">(.*?)</pre>', re.S)  # server/ui/templates/config.html
 
@@ -39,24 +60,24 @@ class Counters:
     hosts: tuple[str, ...] = ()  # the `host` label: each client URL's host:port
 
     @classmethod
-    def parse(cls, text: str) -> "Counters":
+    def parse(cls, text: str, series: Series = PROMTAIL) -> "Counters":
         requests: dict[str, float] = {}
         dropped: dict[str, float] = {}
         read: dict[str, float] = {}
         retries = sent = 0.0
         hosts: set[str] = set()
         for s in parse_samples(text):
-            if s.name == REQUESTS:
+            if s.name == series.requests:
                 code = s.labels.get("status_code", "")
                 requests[code] = requests.get(code, 0.0) + s.value
-            elif s.name == DROPPED:
+            elif s.name == series.dropped:
                 reason = s.labels.get("reason", "")
                 dropped[reason] = dropped.get(reason, 0.0) + s.value
-            elif s.name == RETRIES:
+            elif s.name == series.retries:
                 retries += s.value
-            elif s.name == SENT:
+            elif s.name == series.sent:
                 sent += s.value
-            elif s.name == READ_LINES:
+            elif s.name == series.read_lines:
                 read[s.labels.get("path", "")] = read.get(s.labels.get("path", ""), 0.0) + s.value
             else:
                 continue
@@ -79,20 +100,26 @@ class Counters:
 
 @dataclass
 class Agent:
-    """One Promtail reached over HTTP: its counters, and the client URLs it runs with."""
+    """One log agent reached over HTTP: its counters, and the client URLs it runs with."""
 
     http: HTTPService
+    series: Series = PROMTAIL
 
     @property
     def name(self) -> str:
         return self.http.name
 
     def counters(self) -> Counters:
-        return Counters.parse(self.http.request("GET", "/metrics").text)
+        return Counters.parse(self.http.request("GET", "/metrics").text, self.series)
 
     def client_urls(self) -> list[str]:
-        """The `clients[].url` of the running config (Promtail's /config page, v2.9.3 and v3.5.1 alike)."""
-        page = self.http.request("GET", "/config").text
+        """The `clients[].url` of the running config (Promtail's /config page, v2.9.3 and v3.5.1 alike).
+
+        AttributeError where the agent has no such page (Alloy): the counters' `host` labels name the endpoints.
+        """
+        if self.series.config_path is None:
+            raise AttributeError(f"{self.series.agent} shows no running config")
+        page = self.http.request("GET", self.series.config_path).text
         found = CONFIG_PRE.search(page)
         doc = yaml.safe_load(html.unescape(found.group(1) if found else page)) or {}
         clients = doc.get("clients") or [doc.get("client") or {}]
@@ -103,11 +130,11 @@ def _n(x: float) -> str:
     return f"{x:.0f}"
 
 
-def cause(now: Counters, before: Counters | None, urls: list[str], source: str) -> str:
+def cause(now: Counters, before: Counters | None, urls: list[str], source: str, agent: str = "Promtail") -> str:
     """One clause naming why nothing arrived, from what the counters did while the canary waited.
 
     A batch that keeps failing is retried with a backoff that grows to minutes, so a wait can see
-    no attempt at all: then the answers Promtail got before the canary say why. `urls` are the
+    no attempt at all: then the answers the agent got before the canary say why. `urls` are the
     client URLs (or hosts); `source` is where the canary was written (a file, a pod's log).
     """
     grown = now.since(before)
@@ -116,25 +143,25 @@ def cause(now: Counters, before: Counters | None, urls: list[str], source: str) 
     dropped = f"; dropped entries ({dropped})" if dropped else ""
     retried = f", {_n(grown.retries)} batch retries" if grown.retries else ""
     if grown.sent:
-        return f"Promtail sent {_n(grown.sent)} entries to {where} since the canary was written{dropped}"
+        return f"{agent} sent {_n(grown.sent)} entries to {where} since the canary was written{dropped}"
     answers, when = (grown, "since the canary was written") if grown.requests else (now, "in all")
     failed = answers.requests.get(NO_ANSWER, 0.0)
     limited = answers.requests.get("429", 0.0)
     rejected = answers.answered(lambda c: 400 <= c < 500 and c != 429)
     server = answers.answered(lambda c: c >= 500)
     if failed:
-        return f"Promtail cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped})"
+        return f"{agent} cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped})"
     if limited:
-        return f"Loki rate-limits Promtail: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}"
+        return f"Loki rate-limits {agent}: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}"
     if rejected:
         codes = ", ".join(c for c in sorted(answers.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
-        return f"Loki rejects Promtail's pushes to {where}: {_n(rejected)} answered {codes} {when}{dropped}"
+        return f"Loki rejects {agent}'s pushes to {where}: {_n(rejected)} answered {codes} {when}{dropped}"
     if server:
-        return f"Loki fails Promtail's pushes to {where}: {_n(server)} answered 5xx {when}{retried}{dropped}"
+        return f"Loki fails {agent}'s pushes to {where}: {_n(server)} answered 5xx {when}{retried}{dropped}"
     read = sum(n for path, n in grown.read_lines.items() if path and path in source)
     if read:
-        return f"Promtail read {_n(read)} lines from {source} but has pushed nothing since"
-    return f"Promtail pushed nothing since the canary was written: it read nothing from {source}"
+        return f"{agent} read {_n(read)} lines from {source} but has pushed nothing since"
+    return f"{agent} pushed nothing since the canary was written: it read nothing from {source}"
 
 
 @dataclass
@@ -164,15 +191,17 @@ class Watch:
             urls = self.agent.client_urls()
         except (ServiceError, yaml.YAMLError, AttributeError):
             urls = [f"host {h}" for h in now.hosts]
-        return cause(now, self.before, urls, source)
+        return cause(now, self.before, urls, source, self.agent.series.agent)
 
 
 
 def watch(access: Access, cluster: Cluster) -> Watch | None:
-    """The cluster's Promtail counters from now on; None when the topology gives no way to reach it."""
+    """The cluster's log agent's counters (the stack profile's agent) from now on; None when the topology
+    gives no way to reach it."""
+    profile = access.topology.stack_profile
     try:
-        endpoint = access.endpoint(cluster, "promtail")
+        endpoint = access.endpoint(cluster, profile.agent_service)
     except ServiceAbsent:
         return None
     with single_attempts():  # one look: an agent that does not answer must not delay the canary
-        return Watch.start(Agent(endpoint.http))
+        return Watch.start(Agent(endpoint.http, SERIES[profile.agent]))

@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("conformance").addoption(
         "--with", dest="with_parts", default="", metavar="PART[,PART...]",
         help="optional parts the stack has besides the topology's parts: (as given to `up --with`)")
+    parser.getgroup("conformance").addoption(
+        "--profile", dest="stack_profile", default="", metavar="PROFILE",
+        help="the stack profile (promtail, alloy) instead of the topology's profile: (as given to `up --profile`)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -54,7 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         extra = [p for p in config.getoption("with_parts").split(",") if p]
-        config.stash[TOPOLOGY] = load_topology(config.getoption("topology")).with_parts(extra)
+        config.stash[TOPOLOGY] = load_topology(config.getoption("topology")).with_parts(extra).with_profile(
+            config.getoption("stack_profile") or None)
     except ConfigError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -65,7 +69,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     topo = topology_of(config)
     clusters = ", ".join(f"{c.name} ({c.role}, {c.provider})" for c in topo.clusters)
     parts = ", ".join(str(p) for p in topo.parts.values()) or "none"
-    return [f"topology: {topo.path}: {clusters}; optional parts: {parts}"]
+    return [f"topology: {topo.path}: {clusters}; optional parts: {parts}; profile: {topo.profile}"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -90,6 +90,7 @@ def run_properties(config: pytest.Config) -> dict[str, str]:
         "topology": str(topo.path),
         "clusters": ",".join(topo.names),
         "primary": topo.primary.name,
+        "profile": topo.profile,  # the stack profile: the picture names its log agent
         **{f"part.{p.name}": ",".join(f"{k}={v}" for k, v in p.options.items()) or "on" for p in topo.parts.values()},
         **{f"cluster.{c.name}": f"{c.role}, {c.provider}" for c in topo.clusters},
         "read_only": str(bool(config.getoption("read_only"))).lower(),

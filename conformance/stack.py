@@ -51,12 +51,16 @@ def _document(path: Path) -> dict:
 
 
 @cache
-def stack_services(path: Path = SERVICES_FILE) -> dict[str, StackService]:
-    """All stack services by key (prometheus, loki, grafana, kiali)."""
+def stack_services(path: Path = SERVICES_FILE, profile: str = "promtail") -> dict[str, StackService]:
+    """All stack services by key (prometheus, loki, grafana, kiali, ...), as the stack profile runs them.
+
+    A row's `by_profile: {<profile>: {...}}` replaces its keys for that profile (Loki's Service differs).
+    """
     doc = _document(path)
     namespace = doc["namespace"]
     services = {}
-    for key, spec in doc["services"].items():
+    for key, row in doc["services"].items():
+        spec = {**{k: v for k, v in row.items() if k != "by_profile"}, **(row.get("by_profile") or {}).get(profile, {})}
         secret = spec.get("credentials_secret")
         services[key] = StackService(
             key=key,

@@ -2,7 +2,8 @@
 
 Everything else asks the topology for cluster names; nothing hard-codes one.
 It also says which optional parts the stack has (`parts:`): the bring-up installs
-them and their checks run; a part not listed is skipped with that reason.
+them and their checks run; a part not listed is skipped with that reason. `profile:` names the
+stack profile (conformance/profiles.py: `promtail` by default, or `alloy`).
 Bad input raises ConfigError with a one-line message naming the file and the key.
 """
 
@@ -18,6 +19,7 @@ import httpx
 import yaml
 
 from conformance.errors import ConfigError
+from conformance.profiles import DEFAULT_PROFILE, PROFILES, Profile, profile as find_profile
 from conformance.stack import stack_services
 
 PROVIDERS = ("kind", "existing", "endpoints")
@@ -26,7 +28,7 @@ CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services",
                 "prometheus_log")
 SERVICE_KEYS = ("url", "auth")
 AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
-TOPOLOGY_KEYS = ("clusters", "parts")
+TOPOLOGY_KEYS = ("clusters", "parts", "profile")
 # A cluster name becomes a label value and a kind cluster name: keep it DNS-safe.
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -140,6 +142,17 @@ class Topology:
     path: Path
     clusters: tuple[Cluster, ...]
     parts: dict[str, Part] = field(default_factory=dict)
+    profile: str = DEFAULT_PROFILE  # the stack profile (conformance/profiles.py)
+
+    @property
+    def stack_profile(self) -> Profile:
+        return PROFILES[self.profile]
+
+    def with_profile(self, name: str | None) -> "Topology":
+        """This topology with another stack profile (`--profile`); None keeps the topology's own."""
+        if not name:
+            return self
+        return Topology(path=self.path, clusters=self.clusters, parts=self.parts, profile=find_profile(name).name)
 
     def has(self, part: str) -> bool:
         """True when the stack has this optional part (topology `parts:`)."""
@@ -160,7 +173,7 @@ class Topology:
             if name not in PARTS:
                 raise ConfigError(f"--with {name}: unknown part; expected one of {', '.join(PARTS)}")
             added.setdefault(name, Part(name, {k: v[0] for k, v in PARTS[name].options.items()}))
-        return Topology(path=self.path, clusters=self.clusters, parts=added)
+        return Topology(path=self.path, clusters=self.clusters, parts=added, profile=self.profile)
 
     @property
     def primary(self) -> Cluster:
@@ -220,7 +233,16 @@ class _Parser:
             raise self.fail("clusters", "no cluster has role: primary (exactly one is required)")
         if len(primaries) > 1:
             raise self.fail("clusters", f"{len(primaries)} clusters have role: primary ({', '.join(primaries)}); exactly one is allowed")
-        return Topology(path=self.path, clusters=clusters, parts=self.parts(doc.get("parts")))
+        return Topology(path=self.path, clusters=clusters, parts=self.parts(doc.get("parts")),
+                        profile=self.profile(doc.get("profile")))
+
+    def profile(self, raw: Any) -> str:
+        """`profile: alloy`; absent, the default profile."""
+        if raw is None:
+            return DEFAULT_PROFILE
+        if raw not in PROFILES:
+            raise self.fail("profile", f"unknown profile {raw!r}; expected one of {', '.join(PROFILES)}")
+        return raw
 
     def parts(self, raw: Any) -> dict[str, Part]:
         """`parts: {alerting: {remote_alerts: primary}}`, or a list of names at their defaults."""

@@ -1,4 +1,8 @@
-"""logs: every cluster's logs reach the primary Loki under cluster=<that cluster>."""
+"""logs: every cluster's logs reach the primary Loki under cluster=<that cluster>.
+
+The checks judge the pipeline, whichever agent the stack profile runs (Promtail or Alloy; topology
+`profile:`): hops and diagnoses name that agent, and its own counters say why a line did not arrive.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,13 @@ from conformance import promtail
 from conformance.canary import Follower, follow, new_tag
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
-from conformance.hops import hop
+from conformance.hops import every_agent, hop
 from conformance.http import APIError, ServiceError, single_attempts
 from conformance.outcomes import Failed
 
 pytestmark = pytest.mark.logs
 
-# Promtail batches for up to 1 s and Loki makes a line queryable as soon as the
+# Promtail and Alloy batch for up to 1 s (batchwait / batch_wait defaults) and Loki makes a line queryable as soon as the
 # ingester has it; 60 s leaves room for a cold agent. The line is followed on
 # Loki's tail; where that is refused, polls are at most 1 s apart.
 CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
@@ -86,10 +90,11 @@ def test_primary_loki_is_ready(primary, loki):
 @pytest.mark.writes
 @pytest.mark.hop("logs[{cluster}]", needs=["loki[{primary}]"])
 @pytest.mark.requirement("must")
-def test_log_canary_reaches_the_primary_loki(cluster, primary, loki, access, emitter, discards_at_start, record_property):
+def test_log_canary_reaches_the_primary_loki(cluster, primary, topology, loki, access, emitter, discards_at_start,
+                                             record_property):
     """A uniquely tagged line emitted in the cluster shows up in the primary Loki under cluster=<cluster>."""
     tag = new_tag(cluster.name)
-    name = hop("logs", cluster, primary)
+    name = hop("logs", cluster, primary, topology.stack_profile.agent)
     agent = promtail.watch(access, cluster)  # the agent's counters before the line: the timeout says what they did
 
     def why_not(line) -> str:
@@ -137,16 +142,17 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
 
     def missing_hops() -> str:
         values = set(loki.label_values("cluster"))
-        return "missing: " + ", ".join(hop("logs", topology.cluster(n), primary) for n in sorted(expected - values))
+        return "missing: " + ", ".join(hop("logs", topology.cluster(n), primary, agent) for n in sorted(expected - values))
 
-    values = eventually(probe, hop=f"every Promtail → {primary.name} Loki", what="cluster label values incomplete",
+    agent = topology.stack_profile.agent
+    values = eventually(probe, hop=every_agent(primary, agent), what="cluster label values incomplete",
                         wait=LABEL_WAIT, diagnose=missing_hops)
     record_property("loki_cluster_values", ",".join(sorted(values)))
 
 
 @pytest.mark.hop(needs=["loki[{primary}]"])
 @pytest.mark.requirement("should")
-def test_loki_discards_nothing(primary, loki, discards_at_start, record_property):
+def test_loki_discards_nothing(primary, topology, loki, discards_at_start, record_property):
     """Loki's discarded-sample counters do not grow while the checks run."""
     if discards_at_start is None:
         pytest.skip(f"Loki's own metrics (/metrics) are not reachable on {primary.name}")
@@ -158,7 +164,7 @@ def test_loki_discards_nothing(primary, loki, discards_at_start, record_property
     record_property("loki_discarded_samples", int(sum(grown.values())))
     if grown:
         reasons = ", ".join(f"{reason}: {count:.0f}" for reason, count in sorted(grown.items()))
-        raise Failed(f"every Promtail → {primary.name} Loki", f"Loki discarded samples during the run ({reasons})",
+        raise Failed(every_agent(primary, topology.stack_profile.agent), f"Loki discarded samples during the run ({reasons})",
                      "see failure-modes.md section 1: too_far_behind/out_of_order (clock or a missing cluster label), "
                      "rate_limited (ingestion limits), greater_than_max_sample_age (old files re-read)")
 

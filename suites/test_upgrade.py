@@ -13,6 +13,7 @@ import pytest
 
 from conformance.canary import new_tag
 from conformance.eventually import NotYet, Wait, eventually
+from conformance.hops import hop as hop_name
 from conformance.outcomes import Failed, PreconditionUnmet
 
 pytestmark = pytest.mark.upgrade
@@ -48,6 +49,63 @@ def test_log_line_from_before_the_upgrade_is_still_queryable(cluster, primary, l
             raise NotYet(f"no line matching {query}")
     eventually(present, hop=hop, what="the line written before the upgrade is gone", wait=PRESENT)
     record_property("log_line_age_seconds", round(time.time() - recorded["emitted_at"], 1))
+
+
+@pytest.mark.logs
+@pytest.mark.requirement("must")
+def test_no_line_from_before_the_upgrade_is_shipped_twice(cluster, primary, topology, loki, upgrade, record_property):
+    """The line written before the upgrade is in the primary Loki once after it, though two agents ran (a profile move)."""
+    recorded = upgrade.get(f"log-line/{cluster.name}")
+    if upgrade.phase == "before":
+        pytest.skip("checked after the upgrade, on the line the run before it wrote")
+    hop = hop_name("logs", cluster, primary, topology.stack_profile.agent)
+    if recorded is None:
+        raise PreconditionUnmet(hop, f"the run before the upgrade recorded no line for {cluster.name}")
+    query = f'{{cluster="{cluster.name}"}} |= "{recorded["tag"]}"'
+
+    def copies():
+        streams = loki.streams(query, start=recorded["emitted_at"] - 300, end=time.time() + 60, limit=100)
+        found = [(s["stream"], v[0]) for s in streams for v in s["values"]]
+        if not found:
+            raise NotYet(f"no line matching {query}")
+        return found
+
+    found = eventually(copies, hop=hop, what="the line written before the upgrade is gone", wait=PRESENT)
+    record_property("log_line_copies", len(found))
+    if len(found) > 1:
+        # A new agent that starts without the old one's read positions reads every file from the start.
+        labels = "; ".join(f"{sorted(labels.items())} at {ts}" for labels, ts in found)
+        raise Failed(hop, f"the line written before the upgrade is in Loki {len(found)} times: the agent after the "
+                     "upgrade shipped again what the one before had shipped (its read positions were not handed over)",
+                     f"copies: {labels}", final=True)
+
+
+@pytest.mark.logs
+@pytest.mark.requirement("must")
+def test_cluster_label_values_are_unchanged_across_the_upgrade(topology, primary, loki, upgrade, record_property):
+    """The primary Loki's `cluster` label values after the upgrade are the ones it had before it."""
+    hop = f"every {topology.stack_profile.agent} → {primary.name} Loki across the upgrade"
+    expected = set(topology.names)
+
+    def values():
+        found = set(loki.label_values("cluster"))
+        if not expected <= found:
+            raise NotYet(f"cluster values {sorted(found)}")
+        return found
+
+    seen = eventually(values, hop=hop, what="cluster label values incomplete", wait=PRESENT)
+    if upgrade.phase == "before":
+        upgrade.put("cluster-values", sorted(seen))
+        return
+    before = upgrade.get("cluster-values")
+    if before is None:
+        raise PreconditionUnmet(hop, "the run before the upgrade recorded no cluster label values")
+    record_property("loki_cluster_values", ",".join(sorted(seen)))
+    if sorted(seen) != before:
+        new = sorted(seen - set(before))
+        raise Failed(hop, f"cluster label values changed: {before} before, {sorted(seen)} after "
+                     f"(new: {', '.join(new) or 'none'}); the new agent's external_labels do not match the old one's",
+                     final=True)
 
 
 @pytest.mark.metrics

@@ -29,7 +29,9 @@ from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
 from tests.proving_ground import PrometheusPair, start_pair
-from tests.proving_stack import CLUSTERS, kiali_spec, stack_scrape_jobs, start_grafana
+from conformance.profiles import PROFILES as STACK_PROFILES
+from conformance.stack import stack_services
+from tests.proving_stack import CLUSTERS, PROFILES, kiali_spec, stack_scrape_jobs, start_grafana
 from tests.suite_runner import write_topology
 
 GRAFANA_SECRET = "kube-prometheus-stack-grafana"  # stack/services.yaml credentials_secret
@@ -62,7 +64,8 @@ class KubeStack:
     grafana: FakeGrafana
     kiali: FakeKiali
     apis: dict[str, FakeKubeAPI] = field(default_factory=dict)
-    promtails: dict[str, FakePromtail] = field(default_factory=dict)
+    promtails: dict[str, FakePromtail] = field(default_factory=dict)  # the log agents (FakeAlloy: profile alloy)
+    profile: str = "promtail"
 
     @property
     def kubeconfig(self) -> Path:
@@ -72,7 +75,7 @@ class KubeStack:
         """Both clusters as provider existing: no service URL, everything through the API servers."""
         clusters = [{"name": c, "role": "primary" if c == "oke" else "remote", "provider": "existing",
                      "context": f"kind-{c}", "kubeconfig": str(self.kubeconfig)} for c in CLUSTERS]
-        return write_topology(self.folder, clusters, name)
+        return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
 
     def servers(self) -> dict[str, FakeServer]:
         """Every fake the suite can talk to, by name."""
@@ -179,34 +182,43 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                      dashboards: list[dict] | None = None, grafana_log: str | None = None,
-                     sample_app: bool = True, promtail_urls: dict[str, str] | None = None) -> KubeStack:
+                     sample_app: bool = True, promtail_urls: dict[str, str] | None = None,
+                     profile: str = "promtail") -> KubeStack:
     """Start the fakes, both API servers and their agents; write the kubeconfig.
 
     sample_app=False: the bring-up's sample app (and with it every injected pod) is missing;
-    promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens)."""
+    promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens);
+    profile="alloy": FakeAlloy agents and Loki 3.7.6 behind the alloy profile's Services (stack/services.yaml)."""
     folder.mkdir(parents=True, exist_ok=True)
-    loki = FakeLoki().start()
+    agent_class, _, loki_version = PROFILES[profile]
+    services = stack_services(profile=profile)
+    agent_svc = services[STACK_PROFILES[profile].agent_service]
+    loki = FakeLoki(version=loki_version).start()
     grafana = start_grafana(pair, loki, dashboards)
     kiali = FakeKiali(kiali_spec()).start()
-    stack = KubeStack(folder, pair, loki, grafana, kiali)
+    stack = KubeStack(folder, pair, loki, grafana, kiali, profile=profile)
     try:
         for cluster in CLUSTERS:
             labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
             url = (promtail_urls or {}).get(cluster, f"{loki.url}/loki/api/v1/push")
-            promtail = FakePromtail(url, folder / f"{cluster}-unused.log", external_labels=labels).start()
+            promtail = agent_class(url, folder / f"{cluster}-unused.log", external_labels=labels).start()
             stack.promtails[cluster] = promtail
             api = FakeKubeAPI(cluster)
             api.on_pod_started = promtail_hook(api, promtail)
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
-            # The promtail chart's metrics Service (stack/services.yaml promtail), rendered with service.enabled.
-            api.add_service("monitoring", "loki-stack-promtail-metrics", promtail.metrics_url.removesuffix("/metrics"),
-                            port=3101, port_name="http-metrics")
+            # The agent's metrics Service (stack/services.yaml promtail: the promtail chart's, rendered with
+            # service.enabled; alloy: the Alloy chart's).
+            api.add_service("monitoring", agent_svc.service, promtail.metrics_url.removesuffix("/metrics"),
+                            port=agent_svc.port, port_name="http-metrics")
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
+        if profile != "promtail":  # the profile's Loki Service (the Loki chart's `loki`, port http-metrics 3100)
+            oke.add_service("monitoring", services["loki"].service, loki.url, port=services["loki"].port,
+                            port_name="http-metrics")
         seed_grafana(oke, grafana, grafana_log)
         workstation.add_stack_services(prometheus=pair.remote.url)
     except BaseException:

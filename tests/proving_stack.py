@@ -2,6 +2,7 @@
 
 Each cluster gets a log file that a FakePromtail tails and ships to FakeLoki with
 its external labels, exactly the path the endpoints provider's log canary takes.
+With profile="alloy" (issue 12) the agents are FakeAlloy and FakeLoki answers as Loki 3.7.6.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from conformance.scrape_jobs import required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
+from tests.fakes.alloy import FakeAlloy
 from tests.fakes.promtail import FakePromtail
 from tests.proving_ground import PrometheusPair
 from tests.suite_runner import write_topology
 
 CLUSTERS = ("oke", "workstation")
+# Each stack profile's proving ground: (agent fake, the agent's services.yaml key, FakeLoki's version).
+PROFILES = {"promtail": (FakePromtail, "promtail", "2.9.3"), "alloy": (FakeAlloy, "alloy", "3.7.6")}
 GRAFANA_PASSWORD_ENV = "CONFORMANCE_TEST_GRAFANA_PASSWORD"
 GRAFANA_PASSWORD = "not-the-real-one-8f2c"
 
@@ -57,7 +61,12 @@ class ProvingStack:
     loki: FakeLoki
     grafana: FakeGrafana
     kiali: FakeKiali
-    promtails: dict[str, FakePromtail] = field(default_factory=dict)
+    promtails: dict[str, FakePromtail] = field(default_factory=dict)  # the log agents (FakeAlloy in the alloy profile)
+    profile: str = "promtail"
+
+    @property
+    def agent_service(self) -> str:
+        return PROFILES[self.profile][1]
 
     def log_file(self, cluster: str) -> Path:
         return self.folder / "logs" / f"{cluster}.log"
@@ -68,11 +77,13 @@ class ProvingStack:
 
     def topology(self, name: str = "topology.yaml", drop: dict[str, set[str]] | None = None,
                  grafana_log: bool = True) -> Path:
-        """An endpoints topology for the stack; drop={cluster: {service,...}} leaves services out."""
-        drop = drop or {}
+        """An endpoints topology for the stack; drop={cluster: {service,...}} leaves services out
+        ("promtail" names the profile's log agent, whichever it is)."""
+        agent = self.agent_service
+        drop = {c: {agent if s == "promtail" else s for s in names} for c, names in (drop or {}).items()}
         agents = {c: p.metrics_url.removesuffix("/metrics") for c, p in self.promtails.items()}
         primary_services = {
-            "promtail": agents["oke"],
+            agent: agents["oke"],
             "prometheus": self.pair.primary.url,
             "loki": self.loki.url,
             "grafana": {"url": self.grafana.url, "auth": {"basic_user": "admin", "basic_password_env": GRAFANA_PASSWORD_ENV}},
@@ -84,12 +95,29 @@ class ProvingStack:
              "log_canary": {"file": str(self.log_file("oke"))},
              **({"grafana_log": {"file": str(self.grafana_log)}} if grafana_log else {})},
             {"name": "workstation", "role": "remote", "provider": "endpoints",
-             "services": {k: v for k, v in {"prometheus": self.pair.remote.url, "promtail": agents["workstation"]}.items()
+             "services": {k: v for k, v in {"prometheus": self.pair.remote.url, agent: agents["workstation"]}.items()
                           if k not in drop.get("workstation", set())}
              or {"prometheus": self.pair.remote.url},
              "log_canary": {"file": str(self.log_file("workstation"))}},
         ]
-        return write_topology(self.folder, clusters, name)
+        return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
+
+    def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None) -> None:
+        """The profile move on the proving ground: each Promtail stops (its last batch sent), a FakeAlloy takes its
+        file and Loki becomes 3.7.6 with its store kept (the old streams stay readable).
+
+        hand_over_positions: Alloy starts at Promtail's offsets, as loki.source.file's legacy_positions_file
+        converts Promtail's positions file; without it Alloy reads each file from the start.
+        """
+        for cluster, old in list(self.promtails.items()):
+            old.stop()
+            agent = FakeAlloy(old.loki_url, old.path, external_labels=(labels or {}).get(cluster, old.external_labels))
+            if hand_over_positions:
+                agent._offset = old._offset
+            agent.paused = old.paused
+            self.promtails[cluster] = agent.start()
+        self.loki.version = PROFILES["alloy"][2]
+        self.profile = "alloy"
 
     def __enter__(self) -> "ProvingStack":
         return self
@@ -120,25 +148,28 @@ def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] |
 
 
 def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
-                loki_version: str = "2.9.3", dashboards: list[dict] | None = None,
+                loki_version: str | None = None, dashboards: list[dict] | None = None,
                 silent_agents: tuple[str, ...] = (), grafana_startup_race: bool = False,
-                promtail_urls: dict[str, str] | None = None) -> ProvingStack:
+                promtail_urls: dict[str, str] | None = None, profile: str = "promtail") -> ProvingStack:
     """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
 
     The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5);
     promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens).
+    profile names the stack profile whose agents and Loki run (promtail: FakePromtail and Loki 2.9.3;
+    alloy: FakeAlloy and Loki 3.7.6); loki_version overrides its Loki.
     """
+    agent_class, _, profile_loki = PROFILES[profile]
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     pair.primary.wait_for_targets(1)  # panel queries such as `up` need the first scrape
-    loki = FakeLoki(version=loki_version).start()
+    loki = FakeLoki(version=loki_version or profile_loki).start()
     grafana = start_grafana(pair, loki, dashboards, log_path=folder / "grafana.log", startup_race=grafana_startup_race)
     kiali = FakeKiali(kiali_spec()).start()
-    stack = ProvingStack(folder, pair, loki, grafana, kiali)
+    stack = ProvingStack(folder, pair, loki, grafana, kiali, profile=profile)
     for cluster in CLUSTERS:
         labels = (promtail_labels or {}).get(cluster, {"cluster": cluster})
         stack.log_file(cluster).touch()
         url = (promtail_urls or {}).get(cluster, f"{loki.url}/loki/api/v1/push")
-        agent = FakePromtail(url, stack.log_file(cluster), external_labels=labels)
+        agent = agent_class(url, stack.log_file(cluster), external_labels=labels)
         agent.paused = cluster in silent_agents
         stack.promtails[cluster] = agent.start()
         # A real agent always has something to ship; so Loki knows every cluster before any canary.

@@ -63,9 +63,10 @@ class SuiteRun:
         return "" if node is None else (node.get("message") or "") + "\n" + (node.text or "")
 
 
-def write_topology(folder: Path, clusters: list[dict], name: str = "topology.yaml") -> Path:
+def write_topology(folder: Path, clusters: list[dict], name: str = "topology.yaml", profile: str | None = None) -> Path:
+    """A topology file; `profile` adds the stack profile key (issue 12), absent: the default profile."""
     path = folder / name
-    path.write_text(yaml.safe_dump({"clusters": clusters}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"clusters": clusters, **({"profile": profile} if profile else {})}, sort_keys=False))
     return path
 
 

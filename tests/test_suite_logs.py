@@ -1,4 +1,8 @@
-"""The logs suite against FakeLoki and FakePromtail (endpoints provider): healthy, and each broken hop."""
+"""The logs suite against each stack profile's proving ground (endpoints provider): healthy, and each broken hop.
+
+promtail: FakeLoki 2.9.3 and FakePromtail; alloy: FakeLoki 3.7.6 and FakeAlloy (issue 12). The same checks hold on
+both, and name the profile's agent in every hop and diagnosis.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,18 @@ CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"
 DISCARDS = "suites.test_logs::test_loki_discards_nothing"
 ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
+AGENT = {"promtail": "Promtail", "alloy": "Alloy"}  # conformance/profiles.py Profile.agent
+
+
+@pytest.fixture(params=["promtail", "alloy"])
+def profile(request) -> str:
+    """The stack profile whose proving ground the test runs against."""
+    return request.param
 
 
 @pytest.fixture
-def stack(tmp_path, prometheus_pair):
-    s = start_stack(tmp_path, prometheus_pair)
+def stack(tmp_path, prometheus_pair, profile):
+    s = start_stack(tmp_path, prometheus_pair, profile=profile)
     yield s
     s.stop()
 
@@ -78,23 +89,31 @@ def _closed_port() -> int:
 TOO_MANY_LABELS = {"cluster": "workstation", **{f"l{i}": "x" for i in range(30)}}  # 31 > max_label_names_per_series 30
 
 
+# Where the agent's client URL is shown: Promtail's /config page; Alloy shows none, its counters' host label is read.
+ENDPOINT = {"promtail": "{url}/loki/api/v1/push", "alloy": "host {host}"}
+
+
 @pytest.mark.parametrize("fault,cause", [
-    ("refused", "cannot connect to http://127.0.0.1:{port}/loki/api/v1/push ("),
-    ("rejected", "Loki rejects Promtail's pushes to {loki}/loki/api/v1/push: "),
-    ("rate_limited", "Loki rate-limits Promtail: "),
-    ("silent", "Promtail pushed nothing since the canary was written: it read nothing from {log}"),
+    ("refused", "{agent} cannot connect to {refused} ("),
+    ("rejected", "Loki rejects {agent}'s pushes to {loki}: "),
+    ("rate_limited", "Loki rate-limits {agent}: "),
+    ("silent", "{agent} pushed nothing since the canary was written: it read nothing from {log}"),
 ])
-def test_canary_timeout_names_the_cause_from_promtails_counters(tmp_path, prometheus_pair, fault, cause):
+def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prometheus_pair, profile, fault, cause):
     port = _closed_port()
     options = {"refused": {"promtail_urls": {"workstation": f"http://127.0.0.1:{port}/loki/api/v1/push"}},
                "rejected": {"promtail_labels": {"workstation": TOO_MANY_LABELS}},
                "silent": {"silent_agents": ("workstation",)}}.get(fault, {})
-    with start_stack(tmp_path, prometheus_pair, **options) as stack:
+    with start_stack(tmp_path, prometheus_pair, profile=profile, **options) as stack:
         stack.loki.rate_limited = fault == "rate_limited"
         result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
-        expected = cause.format(port=port, loki=stack.loki.url, log=stack.log_file("workstation"))
+        endpoint = ENDPOINT[profile]
+        expected = cause.format(
+            agent=AGENT[profile], log=stack.log_file("workstation"),
+            refused=endpoint.format(url=f"http://127.0.0.1:{port}", host=f"127.0.0.1:{port}"),
+            loki=endpoint.format(url=stack.loki.url, host=stack.loki.url.removeprefix("http://")))
     failure = result.failure(CANARY.format("workstation"))
-    assert failure.startswith("remote workstation Promtail → oke Loki: no canary line after 3 s; "), failure
+    assert failure.startswith(f"remote workstation {AGENT[profile]} → oke Loki: no canary line after 3 s; "), failure
     assert expected in failure.splitlines()[0], failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "timed_out"
     if fault == "rejected":  # what Loki said, from its own discard counters
@@ -107,11 +126,13 @@ def test_canary_timeout_names_the_cause_from_promtails_counters(tmp_path, promet
     ({"cluster": "oke"}, "cluster=oke"),   # external_labels copied from the primary's values
     ({}, "no cluster label"),              # external_labels set under `client:` but `clients:` used (failure-modes 6)
 ])
-def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_path, prometheus_pair, labels, carried):
-    with start_stack(tmp_path, prometheus_pair, promtail_labels={"workstation": labels}) as stack:
+def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_path, prometheus_pair, profile, labels,
+                                                                          carried):
+    with start_stack(tmp_path, prometheus_pair, profile=profile, promtail_labels={"workstation": labels}) as stack:
         result = run(stack, "-k", "canary and workstation")
     failure = result.failure(CANARY.format("workstation"))
-    assert f"remote workstation Promtail → oke Loki: the canary line arrived with {carried}, not cluster=workstation" in failure
+    assert (f"remote workstation {AGENT[profile]} → oke Loki: the canary line arrived with {carried}, "
+            "not cluster=workstation") in failure
     assert "its labels: {" in failure and "'filename'" in failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "failed"
     # At once: the check itself ends ~1.5 s after the line is emitted (Promtail's batchwait), far under its
@@ -119,12 +140,12 @@ def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_p
     assert float(result.cases()[CANARY.format("workstation")].get("time")) < 10
 
 
-def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair):
-    with start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",)) as stack:  # Running, offsets never move (5)
+def test_agent_shipping_nothing_times_out_with_what_loki_has(tmp_path, prometheus_pair, profile):
+    with start_stack(tmp_path, prometheus_pair, profile=profile, silent_agents=("workstation",)) as stack:  # (5)
         topology = stack.topology(drop={"workstation": {"promtail"}})  # no agent counters: what Loki has is all
         result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05", topology=topology)
     failure = result.failure(CANARY.format("workstation"))
-    assert "remote workstation Promtail → oke Loki: no canary line after 3 s; Loki has no stream with cluster=workstation in the last 5 min" in failure
+    assert f"remote workstation {AGENT[profile]} → oke Loki: no canary line after 3 s; Loki has no stream with cluster=workstation in the last 5 min" in failure
     assert "last observed" in failure and 'no line matching {cluster="workstation"} |= "conformance-canary-workstation-' in failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "timed_out"
 
@@ -140,19 +161,21 @@ def test_unreachable_loki_fails_within_ten_seconds(stack):
     assert result.suite_seconds < 10
 
 
-def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair):
-    with start_stack(tmp_path, prometheus_pair, silent_agents=("workstation",)) as stack:
+def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair, profile):
+    with start_stack(tmp_path, prometheus_pair, profile=profile, silent_agents=("workstation",)) as stack:
         result = run(stack, "-k", "cluster_label", "--timeout-scale", "0.05")
     failure = result.failure(LABELS)
-    assert "every Promtail → oke Loki: cluster label values incomplete after 3 s; missing: remote workstation Promtail → oke Loki" in failure
+    agent = AGENT[profile]
+    assert (f"every {agent} → oke Loki: cluster label values incomplete after 3 s; "
+            f"missing: remote workstation {agent} → oke Loki") in failure
     assert "last observed (" in failure and "cluster values ['oke']" in failure
 
 
-def test_rate_limited_pushes_show_as_discards(stack):
+def test_rate_limited_pushes_show_as_discards(stack, profile):
     stack.loki.rate_limited = True  # 429 'Ingestion rate limit exceeded' (failure-modes 3)
     result = run(stack, "-k", "(canary and workstation) or discards", "--timeout-scale", "0.1")
     failure = result.failure(DISCARDS)
-    assert "Loki discarded samples during the run (rate_limited: " in failure
+    assert failure.startswith(f"every {AGENT[profile]} → oke Loki: Loki discarded samples during the run (rate_limited: ")
     assert result.properties(DISCARDS)["requirement"] == "should"
 
 
@@ -162,3 +185,17 @@ def test_read_only_writes_no_line_and_skips_the_canary(stack):
     assert "--read-only: this check writes" in skipped.get("message")
     assert [w.path for w in stack.loki.writes() if w.user_agent == USER_AGENT] == []  # the agents push; the suite does not
     assert not any("conformance-canary" in stack.log_file(c).read_text() for c in ("oke", "workstation"))
+
+
+def test_the_profile_flag_of_the_suites_overrides_the_topology_s(tmp_path, prometheus_pair):
+    """`--profile alloy` (as `nox -s conformance -- --profile alloy` passes it) judges a topology that names none."""
+    with start_stack(tmp_path, prometheus_pair, profile="alloy", silent_agents=("workstation",)) as stack:
+        topology = stack.topology()
+        topology.write_text(topology.read_text().replace("profile: alloy\n", ""))  # the default profile's file
+        assert "profile: " not in topology.read_text()
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05", "--profile", "alloy",
+                     topology=topology)
+    failure = result.failure(CANARY.format("workstation"))
+    # Alloy's counters were read through services.alloy: the default profile would look for services.promtail.
+    assert failure.startswith("remote workstation Alloy → oke Loki: no canary line after 3 s; Alloy pushed nothing"), failure
+    assert "profile: alloy" in result.output

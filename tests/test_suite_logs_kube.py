@@ -1,5 +1,6 @@
 """The log canary through the API servers' service proxy (provider existing): the tail through the proxy's
-upgrade, the fallback to polling, and each cause the timeout names from Promtail's counters."""
+upgrade, the fallback to polling, and each cause the timeout names from the agent's counters, on both stack
+profiles (promtail: Promtail and Loki 2.9.3; alloy: Alloy and Loki 3.7.6 behind the Loki and Alloy charts' Services)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from typing import Iterator
 
 import pytest
 
+from conformance.stack import stack_services
 from tests.proving_ground import PrometheusPair
 from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import SuiteRun, run_suites
 
 CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 TOO_MANY_LABELS = {"cluster": "workstation", **{f"l{i}": "x" for i in range(30)}}  # 31 > max_label_names_per_series 30
+AGENT = {"promtail": ("Promtail", "promtail"), "alloy": ("Alloy", "alloy")}  # Profile.agent, its services.yaml key
+
+
+@pytest.fixture(params=["promtail", "alloy"])
+def profile(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +43,8 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("refused", [False, True], ids=["tail", "fallback"])
-def test_canary_follows_the_tail_through_the_service_proxy(tmp_path: Path, stack_pair, refused):
-    stack = start_kube_stack(tmp_path / "stack", stack_pair)
+def test_canary_follows_the_tail_through_the_service_proxy(tmp_path: Path, stack_pair, profile, refused):
+    stack = start_kube_stack(tmp_path / "stack", stack_pair, profile=profile)
     try:
         stack.loki.tail_not_upgraded = refused  # as if a proxy on the way dropped the Upgrade header
         result = run(stack)
@@ -46,35 +54,42 @@ def test_canary_follows_the_tail_through_the_service_proxy(tmp_path: Path, stack
     props = result.properties(CANARY.format("workstation"))
     assert props["log_canary_follow"] == ("poll" if refused else "tail")
     assert props.get("log_canary_tail") == ("tail refused (400: Bad Request)" if refused else None)
-    tails = [r for r in stack.apis["oke"].requests if r.path.endswith("/proxy/loki/api/v1/tail")]
+    loki = stack_services(profile=profile)["loki"]  # the profile's Loki Service: loki-stack, or the Loki chart's loki
+    tails = [r for r in stack.apis["oke"].requests if r.path == loki.proxy_path() + "/loki/api/v1/tail"]
     assert len(tails) == 1 and tails[0].headers.get("Upgrade") == "websocket"  # it went through the API server
 
 
+ENDPOINT = {"promtail": "{url}/loki/api/v1/push", "alloy": "host {host}"}  # Alloy has no /config: its host label
+
+
 @pytest.mark.parametrize("fault,cause", [
-    ("refused", "Promtail cannot connect to http://127.0.0.1:{port}/loki/api/v1/push ("),
-    ("rejected", "Loki rejects Promtail's pushes to {loki}/loki/api/v1/push: "),
-    ("rate_limited", "Loki rate-limits Promtail: "),
-    ("silent", "Promtail pushed nothing since the canary was written: it read nothing from the log of pod "
+    ("refused", "{agent} cannot connect to {refused} ("),
+    ("rejected", "Loki rejects {agent}'s pushes to {loki}: "),
+    ("rate_limited", "Loki rate-limits {agent}: "),
+    ("silent", "{agent} pushed nothing since the canary was written: it read nothing from the log of pod "
                "conformance-canary/canary-"),
 ])
-def test_canary_timeout_names_the_cause_read_through_the_service_proxy(tmp_path: Path, stack_pair, fault, cause):
+def test_canary_timeout_names_the_cause_read_through_the_service_proxy(tmp_path: Path, stack_pair, profile, fault, cause):
     port = closed_port()
     options = {"refused": {"promtail_urls": {"workstation": f"http://127.0.0.1:{port}/loki/api/v1/push"}},
                "rejected": {"promtail_labels": {"workstation": TOO_MANY_LABELS}}}.get(fault, {})
-    stack = start_kube_stack(tmp_path / "stack", stack_pair, **options)
+    stack = start_kube_stack(tmp_path / "stack", stack_pair, profile=profile, **options)
     try:
         stack.loki.rate_limited = fault == "rate_limited"
         if fault == "silent":
             stack.apis["workstation"].on_pod_started = None  # the agent never sees the canary pod's log
         result = run(stack, "--timeout-scale", "0.05")
-        expected = cause.format(port=port, loki=stack.loki.url)
+        endpoint = ENDPOINT[profile]
+        expected = cause.format(agent=AGENT[profile][0],
+                                refused=endpoint.format(url=f"http://127.0.0.1:{port}", host=f"127.0.0.1:{port}"),
+                                loki=endpoint.format(url=stack.loki.url, host=stack.loki.url.removeprefix("http://")))
     finally:
         stack.stop()
     failure = result.failure(CANARY.format("workstation"))
     headline = failure.splitlines()[0]
-    assert headline.startswith("remote workstation Promtail → oke Loki: no canary line after 3 s; "), failure
+    assert headline.startswith(f"remote workstation {AGENT[profile][0]} → oke Loki: no canary line after 3 s; "), failure
     assert expected in headline, failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "timed_out"
-    metrics = [r for r in stack.apis["workstation"].requests
-               if r.path == "/api/v1/namespaces/monitoring/services/http:loki-stack-promtail-metrics:3101/proxy/metrics"]
+    agent = stack_services(profile=profile)[AGENT[profile][1]]
+    metrics = [r for r in stack.apis["workstation"].requests if r.path == agent.proxy_path() + "/metrics"]
     assert len(metrics) == 2  # before the line, and at the timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -27,11 +28,59 @@ def phase(stack, name: str, *args: str):
                       f"--upgrade-state={stack.folder / 'state.json'}", *args, env=ENV)
 
 
+TWICE = "logs::no line from before the upgrade is shipped twice[{}]"
+VALUES = "logs::cluster label values are unchanged across the upgrade"
+
+
+def test_the_move_to_alloy_keeps_every_line_once_and_the_cluster_values(stack):
+    """promtail → alloy (issue 12): a line from before the move is queryable after it, once, under the same cluster."""
+    before = phase(stack, "before", "-m", "logs")
+    assert before.code == 0, before.output
+    stack.move_to_alloy()  # Promtail stops, Alloy resumes at its positions, Loki 2.9.3 -> 3.7.6 on the same store
+    after = phase(stack, "after", "-m", "logs")  # the topology now says profile: alloy
+    assert after.code == 0, after.output
+    for cluster in ("oke", "workstation"):
+        assert float(after.properties(LINE.format(cluster))["log_line_age_seconds"]) >= 0
+        assert after.properties(TWICE.format(cluster))["log_line_copies"] == "1"
+    assert after.properties(VALUES)["loki_cluster_values"] == "oke,workstation"
+
+
+def test_an_agent_that_reads_again_what_was_shipped_fails_naming_the_copies(stack):
+    assert phase(stack, "before", "-m", "logs", "-k", "workstation or cluster_label").code == 0
+    stack.move_to_alloy(hand_over_positions=False)  # Alloy without Promtail's positions: every file from offset 0
+    # The run after an upgrade starts once the bring-up is done, long after the new agent re-read its files.
+    deadline = time.monotonic() + 10
+    while sum(1 for s in stack.loki.streams() for v in s["values"] if "conformance-canary-workstation" in v[1]) < 2:
+        assert time.monotonic() < deadline, "Alloy did not ship the line again"
+        time.sleep(0.1)
+    after = phase(stack, "after", "-m", "logs", "-k", "workstation and twice")
+    failure = after.failure(TWICE.format("workstation"))
+    assert ("remote workstation Alloy → oke Loki: the line written before the upgrade is in Loki 2 times: the agent "
+            "after the upgrade shipped again what the one before had shipped") in failure
+    assert "copies: [('cluster', 'workstation')" in failure
+    assert after.properties(TWICE.format("workstation"))["outcome"] == "failed"
+
+
+def test_a_move_that_changes_the_cluster_label_fails_naming_the_new_value(stack):
+    assert phase(stack, "before", "-m", "logs", "-k", "cluster_label").code == 0
+    stack.move_to_alloy(labels={"workstation": {"cluster": "workstation-alloy"}})  # a new external_labels value
+    with stack.log_file("workstation").open("a") as f:
+        f.write("level=info msg=\"alloy started\"\n")
+    deadline = time.monotonic() + 10  # Alloy's batch_wait is 1 s: the line is in Loki before the run after
+    while not any(s["stream"].get("cluster") == "workstation-alloy" for s in stack.loki.streams()):
+        assert time.monotonic() < deadline, "Alloy shipped nothing"
+        time.sleep(0.1)
+    after = phase(stack, "after", "-m", "logs", "-k", "cluster_label")
+    failure = after.failure(VALUES)
+    assert ("every Alloy → oke Loki across the upgrade: cluster label values changed: ['oke', 'workstation'] before, "
+            "['oke', 'workstation', 'workstation-alloy'] after (new: workstation-alloy)") in failure
+
+
 def test_what_was_written_before_is_found_after(stack):
     before = phase(stack, "before")
     assert before.code == 0, before.output
     state = json.loads((stack.folder / "state.json").read_text())
-    assert set(state) == {"log-line/oke", "log-line/workstation", "series/workstation"}
+    assert set(state) == {"log-line/oke", "log-line/workstation", "series/workstation", "cluster-values"}
     after = phase(stack, "after")
     assert after.code == 0, after.output
     assert float(after.properties(LINE.format("workstation"))["log_line_age_seconds"]) >= 0

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from conformance.errors import ConfigError
-from conformance.provision import diagnostics, junit, preflight, tools
+from conformance.provision import diagnostics, junit, logs, preflight, tools
 from conformance.provision.clusters import KindConfig, State
 from conformance.provision.plan import Options, down_plan, preload_images, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
 from conformance.provision.versions import VERSIONS_FILE, load_versions
+from conformance.profiles import PROFILES
 from conformance.topology import PARTS, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preload", action="store_true", help="load the pinned images from the local docker into the nodes")
     p.add_argument("--with", dest="with_parts", default="", metavar="PART[,PART...]",
                    help="optional parts to install besides the topology's parts: (" + ", ".join(PARTS) + ")")
+    p.add_argument("--profile", default="", metavar="PROFILE",
+                   help="stack profile instead of the topology's profile: (" + ", ".join(PROFILES) + "; default promtail)")
     p.add_argument("--offline", type=Path, metavar="DIR", help="provision Grafana dashboards from DIR/<key>.json")
     p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("MONITORING_CONFORMANCE_CACHE", tools.DEFAULT_CACHE)),
                    help="tools and cluster state (default ~/.cache/monitoring-conformance)")
@@ -50,13 +53,14 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stderr
     args = parser().parse_args(argv)
     try:
-        topology = load_topology(args.topology).with_parts([p for p in args.with_parts.split(",") if p])
+        topology = load_topology(args.topology).with_parts([p for p in args.with_parts.split(",") if p]).with_profile(
+            args.profile or None)
         versions = load_versions(args.versions)
         opts = Options(topology=topology, versions=versions, cache_dir=args.cache_dir,
                        preload=args.preload, offline=args.offline)
         if args.command == "images":
             # For CI caches: pull and save these, then `up --preload` loads them into the nodes.
-            print("\n".join(preload_images(versions)), file=sys.stdout)
+            print("\n".join(preload_images(versions, topology.profile)), file=sys.stdout)
             return 0
         if args.command == "kubeconfig":
             # Machine-readable for noxfile.py: nothing when there is no kind cluster to bring up.
@@ -179,8 +183,14 @@ def print_header(opts: Options, out: TextIO) -> None:
     v = opts.versions
     print(f"plan for {opts.topology.path} (dry run: nothing is executed)", file=out)
     print(f"  node image {v.node_image} (Kubernetes {v.node_kubernetes}), Istio {v.istio}", file=out)
-    print("  charts: " + ", ".join(f"{c.name} {c.version}" for c in [v.metallb, *v.charts.values()]), file=out)
-    print(f"  loki image tag {v.loki_image_tag}", file=out)
+    charts = logs.charts_in_use(opts.topology, v.charts)
+    print("  charts: " + ", ".join(f"{c.name} {c.version}" for c in [v.metallb, *charts]), file=out)
+    prof = opts.topology.stack_profile
+    print(f"  profile {prof.name}: {prof.summary}", file=out)
+    if prof.name == "alloy":
+        print(f"  loki image tag {v.apps.get('loki3')}, alloy image tag {v.apps.get('alloy')}", file=out)
+    else:
+        print(f"  loki image tag {v.loki_image_tag}", file=out)
     parts = opts.topology.parts.values()
     print("  optional parts: " + (", ".join(str(p) for p in parts) or "none (add them under parts: in the topology, "
                                   "or --with " + ",".join(PARTS) + ")"), file=out)

@@ -172,7 +172,7 @@ def events(part: Part, ctx: Context) -> PartInstall:
     from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
 
     topo, p = ctx.topology, ctx.topology.primary.name
-    ns, loki = stack_namespace(), stack_services()["loki"]
+    ns, loki = stack_namespace(), stack_services(profile=topo.profile)["loki"]
     chart = ctx.versions.charts["kubernetes-event-exporter"]
     tag = ctx.versions.apps["kubernetes-event-exporter"]
     plan = PartInstall()
@@ -202,6 +202,18 @@ INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "events": events,
     "configmap-dashboards": configmap_dashboards,
 }
+
+
+# The charts (stack/versions.yaml charts: keys) only a part installs: the plan names them only with their part.
+PART_CHARTS: dict[str, tuple[str, ...]] = {
+    "kubebench": ("prometheus-pushgateway",),
+    "events": ("kubernetes-event-exporter",),
+}
+
+
+def charts_of_absent_parts(topology: Topology) -> set[str]:
+    """Chart keys of the parts the topology does not list."""
+    return {key for part, keys in PART_CHARTS.items() if not topology.has(part) for key in keys}
 
 
 def plan_parts(ctx: Context) -> PartInstall:

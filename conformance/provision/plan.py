@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import yaml
 
 from conformance.errors import ConfigError
-from conformance.provision import dashboards
+from conformance.provision import dashboards, logs
 from conformance.provision.parts import Context, plan_parts
 from conformance.provision.clusters import (
     KindConfig, State, check_distinct_subnets, config_path, internal_kubeconfig, is_loopback,
@@ -218,9 +218,9 @@ def _record_or_verify(name: str, cfg: KindConfig, image: str, state: State, f: F
                         f"delete it (kind delete cluster --name {name}) or list it with provider: existing")
 
 
-def preload_images(versions: Versions) -> list[str]:
-    """The images --preload loads: the pinned ones plus the suites' log canary image."""
-    images = list(versions.images)
+def preload_images(versions: Versions, profile: str = "promtail") -> list[str]:
+    """The images --preload loads: the pinned ones (with the stack profile's) plus the suites' log canary image."""
+    images = list(versions.images_for(profile))
     # The suites' log canary image, when stack/services.yaml names one.
     canary = (yaml.safe_load(SERVICES_FILE.read_text()).get("canary") or {}).get("image")
     if canary and canary not in images:
@@ -230,7 +230,7 @@ def preload_images(versions: Versions) -> list[str]:
 
 def preload_phase(opts: Options) -> list[Step]:
     """Load the pinned images from the local docker into every node (rate limits, air-gapped runs)."""
-    images = preload_images(opts.versions)
+    images = preload_images(opts.versions, opts.topology.profile)
     steps = [Step("preload", None, "images present in the local docker",
                   ("docker", "image", "inspect", "--format", "{{.Id}}", *images), timeout=60)]
     for c in opts.topology.clusters:
@@ -247,7 +247,7 @@ _POD_IMAGES = ('jsonpath={range .items[*]}{range .spec.initContainers[*]}{.image
 
 def preload_check_phase(opts: Options, kube: dict[str, Kube]) -> list[Step]:
     """After bring-up: the images the charts actually rendered are all in the preload list (no drift)."""
-    images = preload_images(opts.versions)
+    images = preload_images(opts.versions, opts.topology.profile)
     return [Step("preload", c.name, "every image the pods run was preloaded",
                  kube[c.name].kubectl("get", "pods", "--all-namespaces", "--output", _POD_IMAGES), timeout=60,
                  parse=lambda out, f, n=c.name: check_preloaded(n, out.split(), images))
@@ -381,10 +381,10 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     """The monitoring stack with the corrections (stack/values, stack/manifests)."""
     topo, charts = opts.topology, opts.versions.charts
     ns = stack_namespace()
-    svc = stack_services()
+    svc = stack_services(profile=topo.profile)
     p = topo.primary.name
     kp = kube[p]
-    kps, loki, kiali = charts["kube-prometheus-stack"], charts["loki-stack"], charts["kiali-operator"]
+    kps, kiali = charts["kube-prometheus-stack"], charts["kiali-operator"]
     parts = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step, file=state.file))
     grafana_secret = state.file(p, "grafana-admin-secret.yaml")
     steps = [Step("stack", c.name, "monitoring namespace (not injected)",
@@ -394,12 +394,9 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
         Step("stack", p, "Grafana admin Secret (generated, never printed)",
              action=lambda f: write_grafana_secret(grafana_secret, ns, f)),
         Step("stack", p, "apply Grafana admin Secret", kp.kubectl("apply", "--filename", str(grafana_secret)), timeout=60),
-        Step("stack", p, "install loki-stack (Loki + Promtail)",
-             helm_install(kp, loki, ns, [VALUES / "loki-stack.yaml"],
-                          set_json=[promtail_clients(f"http://{svc['loki'].service}:{svc['loki'].port}", p)]),
-             timeout=HELM_STEP_TIMEOUT, waits_for="Loki and Promtail Ready"),
+        *logs.primary_steps(topo, opts.versions, kp, helm_install),
     ]
-    kps_values = [VALUES / "kube-prometheus-stack.yaml"]
+    kps_values = [VALUES / "kube-prometheus-stack.yaml", *logs.kps_values(topo)]
     if opts.offline is not None:
         declared = dashboards.declared()
         cm_file = state.file(p, "grafana-dashboards.yaml")
@@ -432,10 +429,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
         r = remote.name
         kr = kube[r]
         steps += [
-            Step("stack", r, "install loki-stack (Promtail only, pushing to the primary)",
-                 helm_install(kr, loki, ns, [VALUES / "loki-stack-remote.yaml"],
-                              set_json=[promtail_clients(f"http://@{{{p}.loki_ip}}:{svc['loki'].port}", r)]),
-                 timeout=HELM_STEP_TIMEOUT, waits_for="Promtail Ready"),
+            *logs.remote_steps(topo, opts.versions, r, kr, helm_install),
             Step("stack", r, "install kube-prometheus-stack (Prometheus remote-writing to the primary)",
                  helm_install(kr, kps, ns, [VALUES / "kube-prometheus-stack-remote.yaml", *parts.values.get(r, [])],
                               sets=[f"prometheus.prometheusSpec.externalLabels.cluster={r}"],
@@ -502,10 +496,6 @@ def _check_provisioned(text: str, d: dashboards.Dashboard) -> None:
                          f"revision {d.revision} did not provision")
 
 
-def promtail_clients(base_url: str, cluster: str) -> str:
-    """--set-json for promtail.config.clients: replaces the whole list, so external_labels stays with the URL."""
-    return "promtail.config.clients=" + json.dumps(
-        [{"url": f"{base_url}/loki/api/v1/push", "external_labels": {"cluster": cluster}}])
 
 
 def write_grafana_secret(path: Path, namespace: str, f: Facts) -> None:

@@ -39,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="new", type=Path, default=VERSIONS_FILE, metavar="PATH",
                    help="versions file to upgrade to (default stack/versions.yaml)")
     p.add_argument("--topology", type=Path, default=cli.DEFAULT_TOPOLOGY)
+    p.add_argument("--to-profile", default="", metavar="PROFILE",
+                   help="move the stack to this profile in the upgrade (promtail → alloy); default: the topology's")
     p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("MONITORING_CONFORMANCE_CACHE", tools.DEFAULT_CACHE)))
     p.add_argument("--reports", type=Path, default=cli.DEFAULT_REPORTS)
     p.add_argument("--dry-run", action="store_true", help="print what changes and the upgrade steps; execute nothing")
@@ -57,19 +59,21 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
     try:
         old, new = load_versions(args.old), load_versions(args.new)
         topology = load_topology(args.topology)
-        opts = Options(topology=topology, versions=new, cache_dir=args.cache_dir, preload=args.preload, offline=args.offline)
-        steps = upgrade_plan(opts, old)
+        target = topology.with_profile(args.to_profile or None)  # the stack after the upgrade
+        opts = Options(topology=target, versions=new, cache_dir=args.cache_dir, preload=args.preload, offline=args.offline)
+        steps = upgrade_plan(opts, old, from_profile=topology.profile)
     except ConfigError as e:
         print(f"error: {e}", file=out)
         return 2
     folder = args.reports / "upgrade"
     print(f"upgrade {old.path} → {new.path}:", file=out)
-    for line in changes(old, new) or ["no pinned version changes"]:
+    for line in changes(old, new, topology.profile, target.profile) or ["no pinned version changes"]:
         print(f"  - {line}", file=out)
     if args.dry_run:
         print_plan(steps, out)
         return 0
-    suites = suites or pytest_suites(args.topology, cli.kubeconfig_path(opts), args.pytest)
+    suites = suites or pytest_suites(args.topology, cli.kubeconfig_path(opts), args.pytest,
+                                     after_profile=target.profile if target.profile != topology.profile else "")
     state = folder / "state.json"
     state.unlink(missing_ok=True)
     try:
@@ -124,12 +128,15 @@ def _upgrade(opts: Options, steps: list, folder: Path, out: TextIO) -> bool:
     return True
 
 
-def pytest_suites(topology: Path, kubeconfig: str, extra: list[str]) -> SuitesRunner:
-    """The suites in a child pytest, as `nox -s conformance` runs them, for one phase of the upgrade."""
+def pytest_suites(topology: Path, kubeconfig: str, extra: list[str], after_profile: str = "") -> SuitesRunner:
+    """The suites in a child pytest, as `nox -s conformance` runs them, for one phase of the upgrade
+    (after a profile move, the run after it judges the new profile: `--profile`)."""
     def run(phase: str, junit: Path, pins: Path, state: Path) -> int:
         junit.parent.mkdir(parents=True, exist_ok=True)
+        profile = [f"--profile={after_profile}"] if after_profile and phase == "after" else []
         command = [sys.executable, "-m", "pytest", str(ROOT / "suites"), f"--topology={topology}",
-                   f"--junitxml={junit}", f"--pins={pins}", f"--upgrade-phase={phase}", f"--upgrade-state={state}", *extra]
+                   f"--junitxml={junit}", f"--pins={pins}", f"--upgrade-phase={phase}", f"--upgrade-state={state}",
+                   *profile, *extra]
         env = {**os.environ, **({"KUBECONFIG": kubeconfig} if kubeconfig else {})}
         return subprocess.run(command, cwd=ROOT, env=env).returncode
     return run

@@ -63,6 +63,11 @@ class Versions:
     tools: dict[str, Tool]
     images: tuple[str, ...]
     apps: dict[str, str] = field(default_factory=dict)
+    profile_images: dict[str, tuple[str, ...]] = field(default_factory=dict)  # profile -> its extra images
+
+    def images_for(self, profile: str) -> tuple[str, ...]:
+        """The images a stack of this profile runs: the common list plus the profile's own."""
+        return self.images + tuple(i for i in self.profile_images.get(profile, ()) if i not in self.images)
 
 
 def _fill(template: str, version: str, os_name: str, arch: str) -> str:
@@ -106,6 +111,8 @@ def _parse(path: Path, doc: dict[str, Any]) -> Versions:
     subs = {**apps, "istio": istio, "loki": loki_tag, "metallb": metallb.version,
             "kiali": charts["kiali-operator"].version}
     images = tuple(img.format_map(subs) for img in doc["images"])
+    profile_images = {str(name): tuple(img.format_map(subs) for img in imgs)
+                      for name, imgs in (doc.get("profile_images") or {}).items()}
     support = {str(k): (str(v[0]), str(v[1])) for k, v in doc["istio"]["kubernetes_support"].items()}
     return Versions(
         path=path,
@@ -119,6 +126,7 @@ def _parse(path: Path, doc: dict[str, Any]) -> Versions:
         tools=tools,
         images=images,
         apps=apps,
+        profile_images=profile_images,
     )
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.profiles import PROFILES
 from conformance.reports.model import Check, Run
+
+AGENTS = {name: p.agent for name, p in PROFILES.items()}
 
 # Worst first: the hop shows the worst outcome among its checks.
 SEVERITY = ("failed", "warning", "skipped", "passed", "unchecked")
@@ -35,17 +38,23 @@ class Hop:
         return f"{self.source} → {self.target}"
 
 
+def log_agent(run: Run) -> str:
+    """The run's log agent as the suites named it: the stack profile's (run property `profile`)."""
+    return AGENTS.get(run.properties.get("profile", "promtail"), "Promtail")
+
+
 def hops_for(run: Run, primary: str) -> list[Hop]:
     """Every hop of the mission, for each cluster of the run."""
+    agent = log_agent(run)
     hops = [
-        Hop("logs", primary, f"{primary} Promtail", f"{primary} Loki"),
+        Hop("logs", primary, f"{primary} {agent}", f"{primary} Loki"),
         Hop("mesh", primary, f"{primary} Envoy", f"{primary} Prometheus"),
         Hop("dashboards", primary, f"{primary} Grafana", "its datasources (Prometheus, Loki)"),
         Hop("kiali", primary, f"{primary} Kiali", f"{primary} API server"),
     ]
     for remote in [c for c in run.clusters if c != primary]:
         hops += [
-            Hop("logs", remote, f"remote {remote} Promtail", f"{primary} Loki"),
+            Hop("logs", remote, f"remote {remote} {agent}", f"{primary} Loki"),
             Hop("metrics", remote, f"{remote} Prometheus", f"{primary} Prometheus (remote_write)"),
             Hop("mesh", remote, f"{remote} Envoy", f"{remote} Prometheus"),
             Hop("kiali", remote, f"{primary} Kiali", f"{remote} API server"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, primary_of, status
+from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, log_agent, primary_of, status
 from conformance.reports.model import Run
 from conformance.reports.text import GLYPH
 
@@ -41,9 +41,11 @@ def render(run: Run) -> str:
     for remote in remotes:
         parts.append(_cluster_box(560, tops[remote], 360, remote_h[remote], remote, "remote",
                                   _status_of(run, "platform", remote)))
-    nodes = {f"{primary} {n}": xy for n, xy in PRIMARY_NODES.items()}
+    agent = log_agent(run)  # the log agent box is named for the stack profile's agent (Promtail, Alloy)
+    named = lambda n: agent if n == "Promtail" else n  # noqa: E731
+    nodes = {f"{primary} {named(n)}": xy for n, xy in PRIMARY_NODES.items()}
     for remote in remotes:
-        nodes.update({f"{remote} {n}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()})
+        nodes.update({f"{remote} {named(n)}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()})
     for cluster, names in extra.items():
         (columns, first), dy = PART_COLUMNS["primary" if cluster == primary else "remote"], tops.get(cluster, 20) - 20
         for k, name in enumerate(names):
@@ -51,7 +53,7 @@ def render(run: Run) -> str:
     lines, labels = [], []
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
-        for source, target in _ends(hop, primary):
+        for source, target in _ends(hop, primary, agent):
             line, label = _edge(hop, nodes[source], nodes[target], status(checks), latency_label(hop.area, checks))
             lines.append(line)
             labels.append(label)
@@ -76,11 +78,11 @@ def _status_of(run: Run, area: str, cluster: str) -> str:
     return status(checks_of(run, area, cluster))
 
 
-def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
+def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, str]]:
     """Node pairs an arrow joins for this hop (Grafana → datasources is two arrows)."""
     c = hop.cluster
     if hop.area == "logs":
-        return [(f"{c} Promtail", f"{primary} Loki")]
+        return [(f"{c} {agent}", f"{primary} Loki")]
     if hop.area == "metrics":
         return [(f"{c} Prometheus", f"{primary} Prometheus")]
     if hop.area == "mesh":

@@ -1,7 +1,19 @@
-"""FakeLoki: Loki 2.9.3 single binary (auth_enabled: false) as the suite sees it over HTTP.
+"""FakeLoki: Loki 2.9.3 single binary (auth_enabled: false) as the suite sees it over HTTP; or Loki 3.7.6.
 
 Texts, status codes and discard reasons follow grafana/loki v2.9.3 (pkg/distributor, pkg/ingester/stream.go,
 pkg/validation, pkg/loghttp, pkg/logql/syntax). Fault switches are plain attributes; see __init__.
+With version="3.7.6" (the alloy profile's Loki chart 18.11.0 appVersion) it answers as grafana/loki v3.7.6
+where the checks touch it:
+- an instant query of a log selector is refused, 400 with logqlmodel.ErrUnsupportedSyntaxForInstantQuery's text
+  (pkg/querier/http.go InstantQueryHandler; pkg/util/server/error.go maps it to 400) — refused since 3.2;
+- a pushed stream without service_name gets one: the first of limits discover_service_name's labels it has,
+  else "unknown_service" (pkg/loghttp/push/push.go), and service_name is not counted against
+  max_label_names_per_series, whose default is 15, not 30 (pkg/validation/limits.go; distributor/validator.go);
+- structured metadata (allow_structured_metadata defaults true) is accepted on push (JSON `[ts, line, {..}]`,
+  protobuf EntryAdapter field 3) and returned merged into the stream's labels, as a query without the
+  categorize-labels header gets it;
+- the defaults the checks meet and that did not change: max_query_length 721h, reject_old_samples true with
+  168h (the chart's limits_config), loghttp defaultSince 1h, query_ingesters_within 3h.
 """
 
 from __future__ import annotations
@@ -36,6 +48,13 @@ INGESTION_RATE_BYTES = 4 * 1024 * 1024  # ingestion_rate_mb: 4
 MAX_RETURNED_ERRORS = 10  # ingester.max-ignored-stream-errors default
 MAX_QUERY_LENGTH_NS = (30 * 24 + 1) * HOUR_NS  # max_query_length default 30d1h (pkg/validation/limits.go)
 INSTANT_LOOKBACK_NS = 30 * NS  # querier.engine.max-lookback-period: an instant log query looks back 30 s
+# Loki 3.x (v3.7.6 pkg/logqlmodel/error.go ErrUnsupportedSyntaxForInstantQuery).
+INSTANT_LOG_QUERY_REFUSED = ("log queries are not supported as an instant query type, please change your query to "
+                             "a range query type")
+SERVICE_NAME = "service_name"  # push.LabelServiceName
+UNKNOWN_SERVICE = "unknown_service"  # push.ServiceUnknown
+DISCOVER_SERVICE_NAME = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
+                         "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name")
 QUERY_INGESTERS_WITHIN_NS = 3 * HOUR_NS  # querier.query-ingesters-within: labels come from the ingester
 TAIL_PATH = "/loki/api/v1/tail"
 TAIL_MAX_DELAY_FOR = 5  # loghttp maxDelayForInTailing
@@ -169,7 +188,8 @@ def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | No
                 raise PushError(400, _jsoniter_error(body, head, MALFORMED_VALUE))
             if not -(2**63) <= int(value[0]) < 2**63:
                 raise PushError(400, _jsoniter_error(body, head, "Value is number, but overflowed while parsing"))
-            entries.append((int(value[0]), value[1]))
+            meta = value[2] if len(value) > 2 and isinstance(value[2], dict) else {}
+            entries.append((int(value[0]), value[1], tuple(sorted((str(k), str(v)) for k, v in meta.items()))))
         out.append((None, labels, entries))
     return out
 
@@ -273,7 +293,7 @@ def _decode_proto_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | N
                 if snum == 1 and swire == 2:
                     labels = svalue.decode()
                 elif snum == 2 and swire == 2:
-                    ts, line = 0, ""
+                    ts, line, meta = 0, "", []
                     for enum, ewire, evalue in _proto_fields(svalue):
                         if enum == 1 and ewire == 2:
                             secs = nanos = 0
@@ -285,7 +305,10 @@ def _decode_proto_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | N
                             ts = secs * NS + nanos
                         elif enum == 2 and ewire == 2:
                             line = evalue.decode()
-                    entries.append((ts, line))
+                        elif enum == 3 and ewire == 2:  # structuredMetadata: LabelPairAdapter{name=1, value=2}
+                            pair = {n: v.decode() for n, w, v in _proto_fields(evalue) if w == 2}
+                            meta.append((pair.get(1, ""), pair.get(2, "")))
+                    entries.append((ts, line, tuple(sorted(meta))))
             out.append((labels, None, entries))
         return out
     except (ValueError, UnicodeDecodeError) as exc:
@@ -328,6 +351,7 @@ class Entry:
     ts: int  # ns
     line: str
     visible_at: float  # time.time() after which queries see it
+    metadata: tuple[tuple[str, str], ...] = ()  # structured metadata (Loki 3.x)
 
 
 @dataclass
@@ -390,6 +414,11 @@ class FakeLoki(FakeServer):
 
         self._httpd.RequestHandlerClass = _TailAware
         return self
+
+    @property
+    def v3(self) -> bool:
+        """Loki 3.x (the alloy profile's): instant log queries refused, service_name, structured metadata."""
+        return int(self.version.split(".")[0]) >= 3
 
     @property
     def vector_supported(self) -> bool:
@@ -488,8 +517,8 @@ class FakeLoki(FakeServer):
             if not entries:
                 continue
             key = raw if raw is not None else labels_string(label_map or {})
-            labels = parse_labels(key)
-            label_error = self._validate_labels(labels)
+            labels = self._discover_service_name(parse_labels(key))
+            label_error = self._validate_labels(labels, 15 if self.v3 else 30)
             if label_error:  # ValidateLabels counts its own reason once, the distributor invalid_labels per entry
                 reason, text = label_error
                 errors.append(text)
@@ -498,7 +527,9 @@ class FakeLoki(FakeServer):
                 continue
             name = labels_string(labels)
             valid = []
-            for ts, line in entries:
+            for ts, line, meta in entries:
+                if meta and not self.v3:
+                    meta = ()  # not Loki 2.9.3's: the stack's 2.9.3 never receives any (Promtail sends none)
                 if ts < now - MAX_AGE_NS:
                     errors.append(f"entry for stream '{name}' has timestamp too old: {go_rfc3339(ts)}, "
                                   f"oldest acceptable timestamp is: {go_rfc3339(now - MAX_AGE_NS)}")
@@ -507,7 +538,7 @@ class FakeLoki(FakeServer):
                     errors.append(f"entry for stream '{name}' has timestamp too new: {go_rfc3339(ts)}")
                     self._discard("too_far_in_future", 1)
                 else:
-                    valid.append((ts, line))
+                    valid.append((ts, line, meta))
                     line_count += 1
                     line_bytes += len(line.encode())
             accepted.append((labels, valid))
@@ -531,14 +562,22 @@ class FakeLoki(FakeServer):
         if validation_error:
             raise PushError(400, validation_error)
 
+    def _discover_service_name(self, labels: dict[str, str]) -> dict[str, str]:
+        """Loki 3.x push.ParseRequest: a stream without service_name gets the first discover_service_name label's value."""
+        if not self.v3 or not labels or SERVICE_NAME in labels:
+            return labels
+        found = next((labels[k] for k in DISCOVER_SERVICE_NAME if labels.get(k)), UNKNOWN_SERVICE)
+        return {**labels, SERVICE_NAME: found}
+
     @staticmethod
-    def _validate_labels(labels: dict[str, str]) -> tuple[str, str] | None:
+    def _validate_labels(labels: dict[str, str], limit: int = 30) -> tuple[str, str] | None:
         """distributor Validator.ValidateLabels: (discard reason, error text) of the first problem."""
         name = labels_string(labels)
         if not labels:
             return "missing_labels", "error at least one label pair is required per stream"
-        if len(labels) > 30:
-            return "max_label_names_per_series", f"entry for stream '{name}' has {len(labels)} label names; limit 30"
+        count = len(labels) - (1 if SERVICE_NAME in labels else 0)  # 3.x: service_name is Loki's own, not counted
+        if count > limit:
+            return "max_label_names_per_series", f"entry for stream '{name}' has {count} label names; limit {limit}"
         for k, v in sorted(labels.items()):
             if len(k) > 1024:
                 return "label_name_too_long", f"stream '{name}' has label name too long: '{k}'"
@@ -546,21 +585,21 @@ class FakeLoki(FakeServer):
                 return "label_value_too_long", f"stream '{name}' has label value too long: '{v}'"
         return None
 
-    def _ingest(self, labels: dict[str, str], entries: list[tuple[int, str]]) -> str | None:
+    def _ingest(self, labels: dict[str, str], entries: list[tuple[int, str, tuple]]) -> str | None:
         """The ingester's stream.Push: dedup, unordered-write window, then store."""
         key = tuple(sorted(labels.items()))
         visible_at = time.time() + self.visibility_delay_seconds
         failed: list[tuple[int, int]] = []  # (entry ts, cutoff)
         with self._store_lock:
             stream = self._streams.setdefault(key, Stream(dict(labels)))
-            for ts, line in entries:
+            for ts, line, meta in entries:
                 if stream.last == (ts, line):
                     continue
                 cutoff = stream.highest_ts - TOO_FAR_BEHIND_NS
                 if stream.highest_ts and ts < cutoff:
                     failed.append((ts, cutoff))
                     continue
-                stream.entries.append(Entry(ts, line, visible_at))
+                stream.entries.append(Entry(ts, line, visible_at, meta))
                 stream.last = (ts, line)
                 stream.highest_ts = max(stream.highest_ts, ts)
         if not failed:
@@ -662,6 +701,8 @@ class FakeLoki(FakeServer):
             return self._text_error(400, str(exc))
         if (failure := self._query_failure(expr)) is not None:
             return failure
+        if isinstance(expr, logql.LogQuery) and self.v3:
+            return self._text_error(400, INSTANT_LOG_QUERY_REFUSED)  # server.WriteError: http.Error, with a newline
         if isinstance(expr, logql.LogQuery):
             # An instant log query looks back max_look_back_period (30 s): [time - 30 s, time).
             return self._success("streams", self._select_logs(expr, ts - INSTANT_LOOKBACK_NS, ts, limit, direction))
@@ -685,7 +726,8 @@ class FakeLoki(FakeServer):
         out = []
         for stream, entries in self._visible(query, start, end):
             for e in entries:
-                kept = query.process(e.line, stream.labels)
+                # 3.x: structured metadata joins the labels a query sees (no categorize-labels header)
+                kept = query.process(e.line, {**stream.labels, **dict(e.metadata)} if e.metadata else stream.labels)
                 if kept is not None:
                     out.append((e.ts, kept[0], kept[1]))
         return out
@@ -916,13 +958,15 @@ class FakeLoki(FakeServer):
             "  ingestion_rate_strategy: local\n"
             f"  ingestion_rate_mb: {INGESTION_RATE_BYTES // (1024 * 1024)}\n"
             "  ingestion_burst_size_mb: 6\n"
-            "  max_label_names_per_series: 30\n"
+            f"  max_label_names_per_series: {15 if self.v3 else 30}\n"
             "  reject_old_samples: true\n"
             f"  reject_old_samples_max_age: {go_duration(MAX_AGE_NS)}\n"
             f"  creation_grace_period: {go_duration(CREATION_GRACE_NS)}\n"
             "  max_entries_limit_per_query: 5000\n"
             "  per_stream_rate_limit: 3MB\n"
             "  per_stream_rate_limit_burst: 15MB\n"
+            + (f"  allow_structured_metadata: true\n  discover_service_name: [{', '.join(DISCOVER_SERVICE_NAME)}]\n"
+               if self.v3 else "")
         )
         return Response(200, text, "text/plain; charset=utf-8")
 

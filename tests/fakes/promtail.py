@@ -183,6 +183,10 @@ class _MetricsServer(FakeServer):
         super().__init__()
         self.metrics = metrics
         self.route("GET", r"/metrics", lambda r: Response(200, metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"))
+        self.routes_of_the_agent(config)
+
+    def routes_of_the_agent(self, config: Callable[[], str]) -> None:
+        """Promtail's /ready and /config."""
         self.route("GET", r"/ready", lambda r: Response(200, "Ready"))
         # server.go config(): templates/config.html puts Config.String() (yaml.Marshal) in <pre id="config_yaml">.
         self.route("GET", r"/config", lambda r: Response(
@@ -192,6 +196,13 @@ class _MetricsServer(FakeServer):
 # -- the agent ------------------------------------------------------------------------------------
 class FakePromtail:
     """Tails `path` in a background thread and ships its lines to `loki_url` (…/loki/api/v1/push)."""
+
+    AGENT = "promtail"  # thread names
+    REASONS = REASONS  # the drop reasons whose counters a new batch's tenant exports at 0
+    user_agent = USER_AGENT
+    headers: dict[str, str] = {}  # more request headers of a push
+    metrics_class: type = PromtailMetrics
+    server_class: type = _MetricsServer
 
     def __init__(
         self,
@@ -219,7 +230,7 @@ class FakePromtail:
         self.paused = False  # reads nothing, offsets do not move: Running but shipping nothing (failure-modes #5)
         self.extra_delay_seconds = 0.0  # each batch waits this long before it is sent (slow/backlogged client)
         # Observations ----------------------------------------------------------
-        self.metrics = PromtailMetrics()
+        self.metrics = self.metrics_class()
         self.pushes: list[PushRecord] = []
         self.read_bytes = 0  # promtail_read_bytes_total
         self._queue: queue.Queue[tuple[Labels, int, str]] = queue.Queue()
@@ -234,11 +245,11 @@ class FakePromtail:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> "FakePromtail":
         self._stop.clear()
-        self._server = _MetricsServer(self.metrics, self.config_yaml)
+        self._server = self.server_class(self.metrics, self.config_yaml)
         self._server.start()
         self._threads = [
-            threading.Thread(target=self._tail_loop, name="promtail-tail", daemon=True),
-            threading.Thread(target=self._send_loop, name="promtail-send", daemon=True),
+            threading.Thread(target=self._tail_loop, name=f"{self.AGENT}-tail", daemon=True),
+            threading.Thread(target=self._send_loop, name=f"{self.AGENT}-send", daemon=True),
         ]
         for t in self._threads:
             t.start()
@@ -283,7 +294,7 @@ class FakePromtail:
     @property
     def dropped_entries(self) -> int:
         """promtail_dropped_entries_total{host, reason, tenant=""} over every reason."""
-        return int(sum(self.metrics.get("promtail_dropped_entries_total", (self.host, r, "")) for r in REASONS))
+        return int(sum(self.metrics.get("promtail_dropped_entries_total", (self.host, r, "")) for r in self.REASONS))
 
     def config_yaml(self) -> str:
         """The part of the running config /config shows that the suite reads: the client."""
@@ -357,7 +368,7 @@ class FakePromtail:
                     batch, size = [], 0
                 if not batch:
                     created = time.monotonic()
-                    for reason in REASONS:  # initBatchMetrics: the tenant's counters exported at 0
+                    for reason in self.REASONS:  # initBatchMetrics: the tenant's counters exported at 0
                         self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), 0)
                         self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), 0)
                     self.metrics.add("promtail_batch_retries_total", (self.host, ""), 0)
@@ -407,7 +418,7 @@ class FakePromtail:
             conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
             try:
                 conn.request("POST", url.path or "/", body=body, headers={
-                    "Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT})
+                    "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
                 resp = conn.getresponse()
                 return resp.status, resp.read(1024).decode(errors="replace")
             finally:

@@ -166,3 +166,39 @@ def _with_istio(v, version):
 def test_missing_from_file_is_one_line(provision, fakebin, tmp_path):
     code, out, _ = run(provision, fakebin, "--from", str(tmp_path / "nope.yaml"))
     assert code == 2 and out.startswith("error: versions ") and "Traceback" not in out
+
+
+def test_the_move_to_the_alloy_profile_stops_promtail_before_alloy_ships(provision, fakebin, tmp_path):
+    """`nox -s upgrade -- --from OLD --to-profile alloy` (issue 12): one agent per node at any time."""
+    old = old_pins(tmp_path, "1.28.3", "1.34")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
+    code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
+    assert code == 0, out
+    assert "stack profile promtail → alloy (the Loki chart (monolithic, Loki 3.x) on the primary" in out
+    assert "logs stored by loki-stack's Loki are not migrated" in out  # said, not hidden: the check after will fail
+    before, after = suites.phases[0][2], suites.phases[1][2]
+    commands = fakebin.commands()
+    assert index_of(commands, "helm", "upgrade --install loki-stack") < before  # the old profile first
+    moved = commands[before:after]
+    for cluster in ("oke", "workstation"):
+        stop = index_of(moved, f"kind-{cluster}", "upgrade loki-stack loki-stack", "--reuse-values",
+                        "promtail.enabled=false", "--version 2.10.3")
+        assert stop < index_of(moved, f"kind-{cluster}", "upgrade --install alloy alloy", "--version 1.11.1")
+    assert index_of(moved, "kind-oke", "upgrade --install loki loki", "--version 18.11.0") >= 0
+    assert not [c for c in moved if "upgrade --install loki-stack" in c]  # nothing reinstalls Promtail
+
+
+def test_without_a_move_the_alloy_charts_are_no_change_of_the_default_stack(provision, fakebin, tmp_path):
+    code, out, _ = run(provision, fakebin, "--from", str(old_pins(tmp_path, "1.28.3", "1.34")), "--dry-run")
+    assert code == 0 and "chart loki " not in out and "chart alloy " not in out and "stack profile" not in out
+    assert "stop Promtail" not in out
+
+
+def test_the_run_after_a_move_judges_the_new_profile(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(upgrade.subprocess, "run", lambda command, **kw: seen.append(command) or
+                        type("Done", (), {"returncode": 0})())
+    run_suites = upgrade.pytest_suites(TOPOLOGY, "", [], after_profile="alloy")
+    for phase in ("before", "after"):
+        run_suites(phase, tmp_path / phase / "junit.xml", VERSIONS_FILE, tmp_path / "state.json")
+    assert "--profile=alloy" not in seen[0] and "--profile=alloy" in seen[1]
