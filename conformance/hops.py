@@ -19,6 +19,10 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     "rules": lambda c, p: f"{c.name} Prometheus rule evaluation",
     "alerting": lambda c, p: f"{c.name} Prometheus → {p.name} Alertmanager",
     "alertmanager": lambda c, p: f"{p.name} Alertmanager",
+    # The optional part tracing: each cluster's sidecars send spans to the primary's Jaeger; Kiali reads them there.
+    "jaeger": lambda c, p: f"{p.name} Jaeger",
+    "tracing": lambda c, p: f"{c.name} sidecars → {p.name} Jaeger",
+    "kiali-tracing": lambda c, p: f"{p.name} Kiali → {p.name} Jaeger",
 }
 
 

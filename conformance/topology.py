@@ -45,6 +45,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
     PartSpec("alerting", "kube-prometheus-stack's Alertmanager on the primary; Prometheus rules on every cluster",
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
+    PartSpec("tracing", "Jaeger on the primary (Istio's addon); every cluster's sidecars send Zipkin spans there; "
+                        "Kiali's tracing integration points at it", {}),
 ]}
 
 

@@ -40,7 +40,7 @@ def test_options_are_read(tmp_path):
 
 
 @pytest.mark.parametrize("parts, message", [
-    ("parts: {alerts: {}}", "parts.alerts: unknown part; expected one of alerting"),
+    ("parts: {alerts: {}}", f"parts.alerts: unknown part; expected one of {', '.join(PARTS)}"),
     ("parts: {alerting: {remote: none}}", "parts.alerting.remote: unknown key; expected one of remote_alerts"),
     ("parts: {alerting: {remote_alerts: oke}}", "parts.alerting.remote_alerts: unknown value 'oke'; expected one of primary, none"),
     ("parts: alerting", "parts: expected a mapping of part name to its options (or a list of part names)"),
@@ -57,8 +57,8 @@ def test_with_adds_parts_at_their_defaults_and_refuses_unknown_ones(tmp_path):
     assert topo.with_parts(["alerting"]).parts["alerting"].options == {"remote_alerts": "none"}  # the file's choice stays
     bare, _ = load(tmp_path, "")
     assert bare.with_parts(["alerting"]).has("alerting")
-    with pytest.raises(ConfigError, match=r"^--with tracing: unknown part; expected one of alerting$"):
-        bare.with_parts(["tracing"])
+    with pytest.raises(ConfigError, match=rf"^--with traces: unknown part; expected one of {', '.join(PARTS)}$"):
+        bare.with_parts(["traces"])
 
 
 def test_every_part_has_options_with_a_default():

@@ -62,6 +62,10 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         if "remote_alerts=none" not in alerting.split(","):
             hops += [Hop("alerting", r, f"{r} Prometheus", f"{primary} Alertmanager")
                      for r in run.clusters if r != primary]
+    if run.properties.get("part.tracing") is not None:
+        # The suites' hop names (conformance/hops.py tracing, kiali-tracing): every cluster's sidecars, and Kiali.
+        hops += [Hop("tracing", c, f"{c} sidecars", f"{primary} Jaeger") for c in run.clusters]
+        hops.append(Hop("tracing", primary, f"{primary} Kiali", f"{primary} Jaeger"))
     return hops
 
 

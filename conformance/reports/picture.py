@@ -16,7 +16,7 @@ PRIMARY_NODES = {  # left column inside the primary's box: top-left corners
     "Envoy": (40, 240), "Kiali": (260, 300), "API server": (40, 330),
 }
 # Nodes of the optional parts, drawn only when one of the run's hops ends there.
-PART_NODES = {"Alertmanager": (260, 225)}
+PART_NODES = {"Alertmanager": (260, 225), "Jaeger": (260, 355)}
 REMOTE_NODES = {"Promtail": (600, 60), "Prometheus": (600, 150), "Envoy": (760, 200), "API server": (600, 260)}
 
 
@@ -67,6 +67,8 @@ def _ends(hop: Hop, primary: str) -> list[tuple[str, str]]:
         return [(f"{primary} Kiali", f"{c} API server")]
     if hop.area == "alerting":
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
+    if hop.area == "tracing":  # the sidecars are the mesh's Envoy node; Kiali reads Jaeger
+        return [(hop.source if hop.source.endswith(" Kiali") else f"{c} Envoy", f"{primary} Jaeger")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

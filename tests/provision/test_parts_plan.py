@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conformance.stack import STACK_DIR
+from conformance.topology import PARTS
 from tests.provision.conftest import TOPOLOGY
 
 ALERTING_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-alerting.yaml"
@@ -32,7 +33,7 @@ def kps_installs(commands: list[str]) -> dict[str, str]:
 def test_the_dry_run_of_the_default_topology_names_no_part_and_installs_no_alertmanager(provision):
     code, out = provision("up", "--dry-run")
     assert code == 0, out
-    assert "optional parts: none (add them under parts: in the topology, or --with alerting)" in out
+    assert f"optional parts: none (add them under parts: in the topology, or --with {','.join(PARTS)})" in out
     assert "kube-prometheus-stack-alerting.yaml" not in out
     assert "Alertmanager" not in out
 
@@ -62,7 +63,7 @@ def test_remote_alerts_none_gives_the_remote_no_alertmanager(provision, tmp_path
 def test_an_unknown_part_is_one_line(provision):
     code, out = provision("up", "--dry-run", "--with", "alerts")
     assert code == 2
-    assert out.strip() == "error: --with alerts: unknown part; expected one of alerting"
+    assert out.strip() == f"error: --with alerts: unknown part; expected one of {', '.join(PARTS)}"
 
 
 def test_up_with_alerting_runs_the_steps_in_order_against_the_fakes(provision, fakebin, tmp_path):
