@@ -131,3 +131,25 @@ def test_kiali_with_tracing_disabled_is_named_at_once(ground):
     failure = run.failure(KIALI)
     assert "oke Kiali → oke Jaeger: Kiali's tracing integration is off (GET /api/tracing: enabled false)" in failure
     assert run.properties(KIALI)["outcome"] == "failed"
+
+
+def test_every_check_passes_through_the_api_servers_service_proxy(ground):
+    """Istio's addon Service tracing:80 (base path /jaeger) and Kiali's behind a Kubernetes API server's proxy."""
+    from tests.fakes.kubeapi import FakeKubeAPI
+
+    with FakeKubeAPI("oke") as api:
+        api.add_stack_services(kiali=ground.kiali.url)
+        # Istio 1.29.6 samples/addons/jaeger.yaml: Service tracing, port 80 named http-query -> 16686.
+        api.add_service("istio-system", "tracing", f"http://127.0.0.1:{ground.jaeger.ports['query_http']}", port=80,
+                        port_name="http-query")
+        kubeconfig = api.write_kubeconfig(ground.folder / "kubeconfig")
+        topo = ground.folder / "proxied.yaml"
+        topo.write_text(yaml.safe_dump({"clusters": [
+            {"name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke", "kubeconfig": str(kubeconfig)},
+            {"name": "workstation", "role": "remote", "provider": "endpoints", "services": {"helloworld": ground.client.url}},
+        ], "parts": ["tracing"]}))
+        run = run_suites(ground.folder, "--topology", str(topo), "-m", "tracing")
+        proxied = {r.path.split("/proxy")[0] for r in api.requests if "/proxy/" in r.path}
+    assert run.code == 0, run.output
+    assert "/api/v1/namespaces/istio-system/services/http:tracing:80" in proxied
+    assert "/api/v1/namespaces/monitoring/services/http:kiali:20001" in proxied
