@@ -42,7 +42,7 @@ def test_junit_names_each_check_per_cluster_with_its_measurements_and_the_run(br
     names = broken.names()
     assert CANARY.format("oke") in names and CANARY.format("workstation") in names
     assert "metrics::remote series are fresh[workstation]" in names
-    assert all(re.fullmatch(r"(logs|metrics|kiali|dashboards|platform|alerting)::[a-z0-9 ]+(\[[a-z0-9-]+\])?", n) for n in names), names
+    assert all(re.fullmatch(r"(logs|metrics|kiali|dashboards|platform|alerting|tracing)::[a-z0-9 ]+(\[[a-z0-9-]+\])?", n) for n in names), names
     ok, bad = broken.properties(CANARY.format("oke")), broken.properties(CANARY.format("workstation"))
     # Promtail's batchwait is 1 s (the fake ships as the real one does), plus the canary's polling.
     assert float(ok["log_propagation_seconds"]) < 2.5 and ok["outcome"] == "passed"
