@@ -3,7 +3,8 @@ reading that Jaeger as Kiali v2.29.0's HTTP tracing client does: healthy, and wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,6 @@ import yaml
 
 from tests.fakes.envoy import TracingSidecar
 from tests.fakes.kiali import FakeKiali
-from tests.proving_ground import free_port
 from tests.proving_jaeger import JaegerProcess, start_jaeger
 from tests.proving_stack import kiali_spec
 from tests.suite_runner import run_suites
@@ -31,6 +31,16 @@ class TracingGround:
     server: TracingSidecar
     client: TracingSidecar
     kiali: FakeKiali
+    held: list[socket.socket] = field(default_factory=list)
+
+    def closed_port(self, port: int = 0) -> str:
+        """A loopback address that refuses connections for the rest of the test: bound, never listening, so no
+        test running beside this one is given the port meanwhile."""
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port of a server just stopped is in TIME_WAIT
+        s.bind(("127.0.0.1", port))
+        self.held.append(s)
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
     def topology(self, parts: object = ("tracing",)) -> Path:
         doc = {"clusters": [
@@ -49,11 +59,6 @@ class TracingGround:
         return run_suites(self.folder, "--topology", str(self.topology(parts)), "-m", "tracing", *args)
 
 
-def closed_collector() -> str:
-    """A zipkin address nothing listens on: the sidecar's reports fail (tracing.zipkin.reports_failed)."""
-    return f"http://127.0.0.1:{free_port()}"
-
-
 @pytest.fixture
 def ground(tmp_path) -> TracingGround:
     jaeger = start_jaeger(tmp_path / "jaeger")
@@ -62,10 +67,13 @@ def ground(tmp_path) -> TracingGround:
                             upstream=server.url).start()
     kiali = FakeKiali(kiali_spec()).start()
     kiali.tracing_url = jaeger.query_url  # the CR's external_services.tracing.internal_url
-    yield TracingGround(tmp_path, jaeger, server, client, kiali)
+    ground = TracingGround(tmp_path, jaeger, server, client, kiali)
+    yield ground
     for fake in (kiali, client, server):
         fake.stop()
     jaeger.stop()
+    for s in ground.held:
+        s.close()
 
 
 def test_healthy_stack_passes_every_tracing_check(ground):
@@ -88,7 +96,7 @@ def test_a_stack_without_the_part_skips_every_tracing_check_with_the_reason(grou
 
 
 def test_remote_sidecars_sending_nowhere_name_the_remotes_hop(ground):
-    ground.client.collector = closed_collector()
+    ground.client.collector = ground.closed_port()  # its reports fail (Envoy's tracing.zipkin.reports_failed)
     run = ground.run("-k", "forced", *FAULT_SCALE)
     failure = run.failure(FORCED)
     assert "workstation sidecars → oke Jaeger: no single trace of the request from workstation" in failure
@@ -115,11 +123,21 @@ def test_a_context_not_propagated_splits_the_request_into_two_traces(ground):
     assert "the request's spans are split across 2 trace ids: the trace context (B3" in failure
 
 
+def test_a_request_the_mesh_does_not_carry_is_named_at_once(ground):
+    ground.client.upstream = ground.closed_port()  # the client sidecar finds no server: Envoy's 503
+    run = ground.run("-k", "forced")
+    failure = run.failure(FORCED)
+    assert "workstation sidecars → oke Jaeger: the forced-traced request from workstation's client answered 503, " \
+           "not 2xx: the mesh does not carry it" in failure
+    assert run.properties(FORCED)["outcome"] == "failed"
+
+
 def test_jaeger_down_is_named_by_every_check(ground):
     ground.jaeger.stop()
+    ground.closed_port(ground.jaeger.ports["query_http"])  # and nothing else takes its port meanwhile
     run = ground.run(*FAULT_SCALE)
-    assert "conformance → oke Jaeger: oke Jaeger still unreachable" in run.failure(JAEGER)
-    assert "conformance → oke Jaeger: oke Jaeger still unreachable" in run.failure(FORCED)
+    assert "conformance → oke Jaeger: oke Jaeger still unreachable" in run.failure(JAEGER), run.output
+    assert "conformance → oke Jaeger: oke Jaeger still unreachable" in run.failure(FORCED), run.output
     kiali = run.failure(KIALI)
     assert "oke Kiali → oke Jaeger: Kiali lists no trace of the request for sample/helloworld after" in kiali
     assert f"Kiali cannot read its tracing backend ({ground.jaeger.query_url}): Get \"{ground.jaeger.query_url}/api/traces\"" in kiali
