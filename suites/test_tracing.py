@@ -8,11 +8,12 @@ import time
 
 import pytest
 
+from conformance.access import ServiceAbsent
 from conformance.clients.jaeger import JaegerClient
 from conformance.clients.kiali import KialiClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.http import APIError
+from conformance.http import APIError, ServiceError
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.trace_request import NotSent, Sent, send_forced_request
 from conformance.tracing import Verdict, client_workload, find_request, server_service, server_workload
@@ -40,6 +41,8 @@ def send_or_fail(access, cluster, name: str) -> Sent:
     """The forced-traced request; a request that cannot be made, or that the server does not answer, is named."""
     try:
         sent = send_forced_request(access, cluster)
+    except ServiceAbsent as e:
+        pytest.skip(str(e))
     except NotSent as e:
         raise PreconditionUnmet(name, str(e)) from None
     if not 200 <= sent.status < 300:
@@ -85,7 +88,10 @@ def test_forced_trace_from_the_remote_is_one_trace_from_both_clusters(remote, pr
     except TimedOut as e:
         if e.hop != name:  # Jaeger itself unreachable: that hop is the broken one
             raise
-        last = look()
+        try:
+            last = look()
+        except ServiceError:
+            raise e from None  # Jaeger stopped answering: the wait's own account stands
         broken = name if last.broken == "source" else hop("tracing", primary, primary)
         raise TimedOut(broken, f"{e.diagnosis}; {last.diagnosis()}", f"{e.evidence}\nrequest: {sent.via}: GET {sent.url}") from None
     record_property("trace_id", verdict.trace_ids[0])
@@ -105,8 +111,9 @@ def test_kiali_tracing_answers_for_the_server(topology, primary, access, jaeger,
         raise Failed(name, "Kiali's tracing integration is off (GET /api/tracing: enabled false): set the Kiali CR's "
                            "external_services.tracing.enabled: true with internal_url at the Jaeger query service")
     record_property("kiali_tracing_internal_url", info.get("internalURL", ""))
-    source = (topology.remotes or [primary])[0]
-    sent = send_or_fail(access, source, name)
+    if not topology.remotes:
+        pytest.skip("the stack has no remote cluster, and so no sample client (stack/app/sleep.yaml) to send from")
+    sent = send_or_fail(access, topology.remotes[0], name)
     namespace, service, _ = server_service()
 
     def probe() -> str:
