@@ -3,6 +3,7 @@ istiod (which configures every cluster's sidecars), the mesh-wide Telemetry, Kia
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from conformance.provision import plan
@@ -75,3 +76,23 @@ def test_the_telemetry_names_the_mesh_configs_provider_at_the_addons_zipkin_serv
 
 def test_the_pinned_jaeger_image_is_preloaded():
     assert "docker.io/jaegertracing/jaeger:2.13.0" in plan.preload_images(load_versions())
+
+
+def test_the_kiali_cr_with_the_part_is_valid_for_kiali_2_29(tmp_path):
+    from conformance.provision.parts import Context, plan_parts
+    from conformance.topology import load_topology
+    from tests.provision.conftest import TOPOLOGY
+    from tests.provision.test_schemas import documents, validate
+
+    class Argv:  # the part's steps are only built here, never run
+        def kubectl(self, *args: str) -> tuple[str, ...]:
+            return ("kubectl", *args)
+
+    topo = load_topology(str(TOPOLOGY)).with_parts(["tracing"])
+    extra = plan_parts(Context(topo, load_versions(), lambda name: Argv(), plan.lb_address_step)).kiali
+    plan._render_kiali(tmp_path / "kiali.yaml", "oke", extra)
+    validate(documents(tmp_path / "kiali.yaml")[0])
+    extra["external_services"]["tracing"]["in_cluster_urll"] = "http://x"  # a typo is refused
+    plan._render_kiali(tmp_path / "typo.yaml", "oke", extra)
+    with pytest.raises(Exception, match="in_cluster_urll"):
+        validate(documents(tmp_path / "typo.yaml")[0])
