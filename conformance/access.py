@@ -14,7 +14,8 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
-                  "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy"}
+                  "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
+                  "helloworld": "sample client → helloworld"}
 
 
 class ServiceAbsent(Exception):

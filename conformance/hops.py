@@ -32,6 +32,10 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     # The optional part configmap-dashboards: a labelled ConfigMap becomes a file, the file a dashboard.
     "configmap_dashboards": lambda c, p: f"{p.name} ConfigMap → Grafana sidecar → {p.name} Grafana",
     "configmap_panels": lambda c, p: f"{p.name} ConfigMap dashboard → datasources",
+    # The optional part tracing: each cluster's sidecars send spans to the primary's Jaeger; Kiali reads them there.
+    "jaeger": lambda c, p: f"{p.name} Jaeger",
+    "tracing": lambda c, p: f"{c.name} sidecars → {p.name} Jaeger",
+    "kiali-tracing": lambda c, p: f"{p.name} Kiali → {p.name} Jaeger",
 }
 
 

@@ -57,6 +57,8 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
                        "(job=kubernetes-event, cluster=<name>)"),
     PartSpec("configmap-dashboards", "Grafana's dashboard sidecar provisions labelled ConfigMaps of any namespace "
              "into the folder their annotation names, on the primary"),
+    PartSpec("tracing", "Jaeger on the primary (Istio's addon); every cluster's sidecars send Zipkin spans there; "
+                        "Kiali's tracing integration points at it", {}),
 ]}
 
 

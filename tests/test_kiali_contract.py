@@ -23,6 +23,7 @@ import yaml
 from conformance.provision import plan
 from conformance.provision.steps import Facts
 from tests.fakes.kiali import FakeKiali
+from tests.fakes.server import FakeServer, Response
 from tests.proving_stack import kiali_spec
 
 ABSENT = "<absent>"
@@ -51,6 +52,7 @@ def K(*names: str) -> Keys:
 CONFIG, NAMESPACES = "/api/config", "/api/namespaces"
 REMOTE_WL = "/api/clusters/workloads?clusterName=workstation&health=false&istioResources=false"
 STATUS = "/api/status"
+TRACING, TRACES = "/api/tracing", "/api/namespaces/sample/services/helloworld/traces?clusterName=oke"
 SLEEP = {"name": "sleep"}
 SAMPLE = {"cluster": "workstation", "name": "sample"}
 CP_NS = {"cluster": "oke", "name": "istio-system"}
@@ -150,6 +152,21 @@ TABLE = [
     Fact("healthy", STATUS, ("status",), K("Kiali container version", "Kiali version", "Kiali commit hash",
                                            "Disabled features", "Kiali state"), "status/status.go Get"),
     Fact("healthy", STATUS, ("status", "Kiali state"), "running", "status/status.go stateRunning"),
+    # -- /api/tracing: handlers/tracing.go GetTracingInfo -> models.TracingInfo (no omitempty) ----------------------
+    Fact("healthy", TRACING, (), K("enabled", "integration", "internalURL", "provider", "tempoConfig", "url",
+                                   "namespaceSelector", "useWaypointName", "whiteListIstioSystem"), "models/tracing.go TracingInfo"),
+    Fact("healthy", TRACING, ("enabled",), False, "config/config.go NewConfig: Tracing.Enabled false (the CR's default)"),
+    Fact("healthy", TRACING, ("whiteListIstioSystem",), None, "handlers/tracing.go GetTracingInfo: the disabled branch sets nothing"),
+    Fact("tracing", TRACING, ("integration",), True, "handlers/tracing.go GetTracingInfo: Integration = InternalURL != \"\""),
+    Fact("tracing", TRACING, ("provider",), "jaeger", "config/config.go NewConfig: Provider JaegerProvider"),
+    Fact("tracing", TRACING, ("namespaceSelector",), True, "config/config.go NewConfig: NamespaceSelector true"),
+    Fact("tracing", TRACING, ("tempoConfig",), {"cacheCapacity": 200, "cacheEnabled": True},
+         "config/config.go NewConfig TempoConfig; TempoConfig's fields are all omitempty"),
+    # -- service traces: handlers/tracing.go ServiceTraces -> tracing/jaeger/http_client.go GetAppTracesHTTP ---------
+    Fact("tracing", TRACES, (), K("data", "errors", "tracingServiceName"), "tracing/jaeger/model/types.go TracingResponse"),
+    Fact("tracing", TRACES, ("tracingServiceName",), "helloworld.sample",
+         "business/tracing.go tracingServiceName: namespace_selector -> util.BuildNameNSKey(app, namespace)"),
+    Fact("tracing", TRACES, ("errors",), None, "TracingResponse.Errors has no omitempty; Jaeger's errors null stays nil"),
     Fact("healthy", STATUS, ("status", "Kiali version"), "v2.29.0", "status/status.go Get: buildInfo.Version (Makefile ldflags)"),
     Fact("healthy", STATUS, ("externalServices", {"name": "Kubernetes-workstation"}), K("name", "version", "tempoConfig"),
          "status/versions.go getKubernetesVersions: Kubernetes-<cluster>; models/status.go tempoConfig is a struct"),
@@ -179,13 +196,44 @@ def walk(doc: Any, path: tuple) -> Any:
     return doc
 
 
+class JaegerQuery(FakeServer):
+    """What Jaeger's /api/traces answers for a service without traces (cmd/query/app/http_handler.go search)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route("GET", "/jaeger/api/traces", lambda r: Response(200, {"data": [], "total": 0, "limit": 0, "offset": 0,
+                                                                         "errors": None}))
+
+
 @lru_cache(maxsize=None)
 def answer(scenario: str, request: str) -> tuple[int, str, Any]:
     """One fake per (scenario, request): the status, content type and body it answered."""
-    with FakeKiali(kiali_spec()) as kiali:
-        setup(kiali, scenario)
+    with FakeKiali(kiali_spec()) as kiali, JaegerQuery() as jaeger:
+        if scenario == "tracing":  # the CR's external_services.tracing on, internal_url at the query service
+            kiali.tracing_url = f"{jaeger.url}/jaeger"
+        else:
+            setup(kiali, scenario)
         response = httpx.get(f"{kiali.url}/kiali{request}")
         return response.status_code, response.headers["content-type"], response.json()
+
+
+def test_service_traces_without_tracing_is_503_with_kialis_error():
+    """business/tracing.go client(): "tracing is not enabled"; handlers/tracing.go ServiceTraces: 503."""
+    with FakeKiali(kiali_spec()) as kiali:
+        response = httpx.get(f"{kiali.url}/kiali{TRACES}")
+    assert (response.status_code, response.json()) == (503, {"error": "tracing is not enabled"})
+
+
+def test_kiali_asks_jaeger_as_its_http_client_does():
+    """prepareQuery: service <app>.<ns>, start/end in whole seconds as microseconds, tags {istio.cluster_id}, limit."""
+    with FakeKiali(kiali_spec()) as kiali, JaegerQuery() as jaeger:
+        kiali.tracing_url = f"{jaeger.url}/jaeger"
+        httpx.get(f"{kiali.url}/kiali{TRACES}&startMicros=1700000000123456&limit=5")
+        (asked,) = [r for r in jaeger.requests if r.path == "/jaeger/api/traces"]
+    assert asked.arg("service") == "helloworld.sample"
+    assert asked.arg("start") == "1700000000000000"
+    assert json.loads(asked.arg("tags")) == {"istio.cluster_id": "oke"}  # models.IstioClusterTag
+    assert asked.arg("limit") == "5"
 
 
 @pytest.mark.parametrize("fact", TABLE, ids=lambda f: f"{f.scenario}:{f.request.split('?')[0]}:{'.'.join(map(str, f.path))}")

@@ -47,3 +47,13 @@ class KialiClient:
     def mesh_graph(self, **params: Any) -> dict:
         """GET /api/mesh/graph: nodes carry cluster, infraType and healthData."""
         return self.http.get_json("/api/mesh/graph", params or None)
+
+    def tracing_info(self) -> dict:
+        """GET /api/tracing (handlers/tracing.go GetTracingInfo): {enabled, integration, internalURL, provider, url}."""
+        return self.http.get_json("/api/tracing")
+
+    def service_traces(self, namespace: str, service: str, cluster: str, start_us: int, limit: int = 100) -> dict:
+        """GET /api/namespaces/{ns}/services/{svc}/traces (handlers/tracing.go ServiceTraces): {data: [traces],
+        errors, tracingServiceName}; 503 with {error} when Kiali cannot ask its tracing backend."""
+        params = {"clusterName": cluster, "startMicros": str(start_us), "limit": str(limit)}
+        return self.http.get_json(f"/api/namespaces/{namespace}/services/{service}/traces", params)

@@ -22,6 +22,11 @@ from conformance.stack import STACK_DIR, stack_namespace, stack_services
 from conformance.topology import Part, Topology
 
 VALUES = STACK_DIR / "values"
+MANIFESTS = STACK_DIR / "manifests"
+# What the guides apply for Jaeger: Istio's addon at the installed release (istio.io tasks/observability/
+# distributed-tracing/jaeger: kubectl apply -f samples/addons/jaeger.yaml).
+JAEGER_ADDON = "https://raw.githubusercontent.com/istio/istio/{istio}/samples/addons/jaeger.yaml"
+ISTIO_NS = "istio-system"
 
 
 @dataclass
@@ -34,6 +39,8 @@ class PartInstall:
     after_app: list[Step] = field(default_factory=list)  # after the sample app, on any cluster
     after_remote: dict[str, list[Step]] = field(default_factory=dict)  # after that remote's kube-prometheus-stack
     after_stack: list[Step] = field(default_factory=list)  # after every cluster's stack (the primary's addresses known)
+    istio_overlays: dict[str, list[Path]] = field(default_factory=dict)  # more --filename for `istioctl install`
+    kiali: dict = field(default_factory=dict)  # merged into the Kiali CR's spec
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,38 @@ def configmap_dashboards(part: Part, ctx: Context) -> PartInstall:
 
 CONFIGMAP_DASHBOARDS_VALUES = VALUES / "kube-prometheus-stack-configmap-dashboards.yaml"
 
+def jaeger_image(versions: Versions) -> str:
+    """The pinned Jaeger image, from the preload list (stack/versions.yaml images, apps.jaeger)."""
+    return next(i for i in versions.images if "/jaegertracing/jaeger:" in i)
+
+
+def tracing(part: Part, ctx: Context) -> PartInstall:
+    """Istio's Jaeger addon on the primary at the pinned image; the primary's istiod (which configures every
+    cluster's sidecars) gets the zipkin provider and the mesh-wide Telemetry; Kiali reads Jaeger's query API."""
+    p, kp = ctx.topology.primary.name, ctx.kube(ctx.topology.primary.name)
+    jaeger = stack_services()["jaeger"]
+    plan = PartInstall(istio_overlays={p: [MANIFESTS / "istio-tracing.yaml"]})
+    plan.after_primary += [
+        Step("stack", p, "Jaeger (Istio's addon)", kp.kubectl("apply", "--filename", JAEGER_ADDON.format(istio=ctx.versions.istio)),
+             timeout=120, retry=True, poll=5, waits_for="the addon manifest downloaded and applied"),
+        # The addon's container is named jaeger; the pin replaces its 2.14.0 (stack/versions.yaml apps.jaeger).
+        Step("stack", p, "Jaeger image at the pin",
+             kp.kubectl("set", "image", "deployment/jaeger", f"jaeger={jaeger_image(ctx.versions)}", "--namespace", ISTIO_NS),
+             timeout=60),
+        Step("stack", p, "Jaeger Ready",
+             kp.kubectl("rollout", "status", "deployment/jaeger", "--namespace", ISTIO_NS, "--timeout=300s"),
+             timeout=320, waits_for="jaeger Deployment available"),
+        Step("stack", p, "mesh-wide tracing Telemetry",
+             kp.kubectl("apply", "--filename", str(MANIFESTS / "telemetry-tracing.yaml")), timeout=60),
+    ]
+    # Kiali v2.29.0 config/config.go TracingConfig; its HTTP client (use_grpc false) reads internal_url's /api/traces,
+    # the query service under the addon's base_path /jaeger. No external_url: the suite reads through Kiali only.
+    plan.kiali = {"external_services": {"tracing": {
+        "enabled": True, "provider": "jaeger", "use_grpc": False, "external_url": "",
+        "internal_url": f"http://{jaeger.service}.{jaeger.namespace}:{jaeger.port}{jaeger.web_root}"}}}
+    return plan
+
+
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
@@ -201,6 +240,7 @@ INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "kube-state-metrics": kube_state_metrics,
     "events": events,
     "configmap-dashboards": configmap_dashboards,
+    "tracing": tracing,
 }
 
 
@@ -230,4 +270,8 @@ def plan_parts(ctx: Context) -> PartInstall:
         for name, steps in one.after_remote.items():
             total.after_remote.setdefault(name, []).extend(steps)
         total.after_stack += one.after_stack
+        for name, files in one.istio_overlays.items():
+            total.istio_overlays.setdefault(name, []).extend(files)
+        for key, value in one.kiali.items():
+            total.kiali.setdefault(key, {}).update(value)
     return total

@@ -319,9 +319,11 @@ def mesh_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step]
     p = topo.primary.name
     kp = kube[p]
     network = _istio_network()
+    overlays = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step)).istio_overlays.get(p, [])
     steps = [
         Step("mesh", p, "install istiod (primary, externalIstiod)",
              kp.istioctl("install", "-y", "--filename", str(MANIFESTS / "istio-primary.yaml"),
+                         *(a for f in overlays for a in ("--filename", str(f))),
                          "--set", f"values.global.multiCluster.clusterName={p}"),
              timeout=600, waits_for="istiod Ready"),
         Step("mesh", p, "install east-west gateway",
@@ -465,7 +467,8 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
         ]
     kiali_cr = state.file(p, "kiali.yaml")
     steps += [
-        Step("stack", p, "render Kiali CR", action=lambda f: _render_kiali(kiali_cr, p)),
+        Step("stack", p, "render Kiali CR" + "".join(f" with {k}.{sub}" for k, v in parts.kiali.items() for sub in v),
+             action=lambda f: _render_kiali(kiali_cr, p, parts.kiali)),
         Step("stack", p, "apply Kiali CR", kp.kubectl("apply", "--filename", str(kiali_cr)), timeout=60),
         Step("stack", p, "Kiali deployed",
              kp.kubectl("wait", "kiali/kiali", "--namespace", ns, "--for=condition=Successful", "--timeout=600s"),
@@ -536,9 +539,11 @@ def write_kiali_remote_secret(path: Path, remote: str, namespace: str, f: Facts)
     write_private(path, yaml.safe_dump(doc, sort_keys=False))
 
 
-def _render_kiali(dest: Path, primary: str) -> None:
+def _render_kiali(dest: Path, primary: str, extra: dict | None = None) -> None:
     doc = yaml.safe_load((MANIFESTS / "kiali.yaml").read_text())
     doc["spec"]["kubernetes_config"]["cluster_name"] = primary
+    for key, value in (extra or {}).items():  # an optional part's fields (external_services.tracing)
+        doc["spec"].setdefault(key, {}).update(value)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(yaml.safe_dump(doc, sort_keys=False))
 

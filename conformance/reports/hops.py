@@ -87,6 +87,10 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
     if run.properties.get("part.configmap-dashboards") is not None:
         # The suites' hop name: "<primary> ConfigMap → Grafana sidecar → <primary> Grafana".
         hops.append(Hop("configmap_dashboards", primary, f"{primary} ConfigMap", f"Grafana sidecar → {primary} Grafana"))
+    if run.properties.get("part.tracing") is not None:
+        # The suites' hop names (conformance/hops.py tracing, kiali-tracing): every cluster's sidecars, and Kiali.
+        hops += [Hop("tracing", c, f"{c} sidecars", f"{primary} Jaeger") for c in run.clusters]
+        hops.append(Hop("tracing", primary, f"{primary} Kiali", f"{primary} Jaeger"))
     return hops
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The area markers in the order reports list them (a check's first one names its area).
-AREAS = ("logs", "metrics", "mesh", "kiali", "dashboards", "platform", "alerting", "app_metrics", "kubebench", "kube_state_metrics", "events", "configmap_dashboards")
+AREAS = ("logs", "metrics", "mesh", "kiali", "dashboards", "platform", "alerting", "app_metrics", "kubebench", "kube_state_metrics", "events", "configmap_dashboards", "tracing")
 # Outcomes that make a check red (the `outcome` property of conformance/outcomes.py).
 FAILING = ("failed", "timed_out", "precondition", "error")
 # Per-check properties that describe the check rather than measure something.

@@ -101,6 +101,8 @@ def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, st
         return [(f"{c} event exporter", f"{primary} Loki")]
     if hop.area == "configmap_dashboards":
         return [(f"{primary} ConfigMap", f"{primary} Grafana")]
+    if hop.area == "tracing":  # the sidecars are the mesh's Envoy node; Kiali reads Jaeger
+        return [(hop.source if hop.source.endswith(" Kiali") else f"{c} Envoy", f"{primary} Jaeger")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Callable
+
+import httpx
 
 from tests.fakes.server import FakeServer, Response
 
@@ -56,3 +60,89 @@ class FakeIstiod(FakeServer):
         if "istio_build" in self.metrics:
             lines += ["# TYPE istio_build gauge", 'istio_build{component="pilot",tag="1.29.6"} 1']
         return Response(200, "\n".join(lines) + "\n", content_type=PROMETHEUS_TEXT)
+
+
+class TracingSidecar(FakeServer):
+    """An Envoy sidecar's tracing, as Istio 1.29.6 configures the zipkin provider (pilot/pkg/networking/core/
+    tracing.go): a request that carries x-envoy-force-trace (or a sampled B3 context) gets a span, sent as Zipkin v2
+    JSON to `collector` (POST /api/v2/spans), with 128-bit trace ids and the span context not shared (the server
+    span is the client span's child). Every span carries buildServiceTags' istio.* tags and Envoy's own (node_id,
+    http.url, http.method, http.status_code, upstream_cluster, component, ...).
+
+    With `upstream` set it is the client's sidecar (outbound): it forwards the request there with the B3 context
+    (none when `propagate` is False, the fault of a proxy that drops it) and its span is kind CLIENT. Without, it is
+    the server's (inbound) and answers as the helloworld sample does. `collector` None sends nowhere.
+    """
+
+    def __init__(self, cluster: str, workload: str, namespace: str, app: str, collector: str | None,
+                 upstream: str | None = None, upstream_host: str = "helloworld.sample:5000", propagate: bool = True,
+                 mesh_id: str = "mesh1", pod_ip: str = "10.244.0.10") -> None:
+        super().__init__()
+        self.cluster, self.workload, self.namespace, self.app = cluster, workload, namespace, app
+        self.collector, self.upstream, self.upstream_host = collector, upstream, upstream_host
+        self.propagate, self.mesh_id, self.pod_ip = propagate, mesh_id, pod_ip
+        self.sent: list[dict] = []  # spans it sent (or tried to)
+        self.send_errors: list[str] = []
+        self.route("GET", r"/.*", self._request)
+
+    def _request(self, request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        forced = headers.get("x-envoy-force-trace", "").lower() == "true"
+        traced = forced or headers.get("x-b3-sampled") == "1"
+        trace_id = headers.get("x-b3-traceid") or secrets.token_hex(16)
+        parent = headers.get("x-b3-spanid")
+        span_id = secrets.token_hex(8)
+        path = request.path + (f"?{request.raw_query}" if request.raw_query else "")
+        start = int(time.time() * 1e6)
+        if self.upstream:
+            forward = {"host": self.upstream_host, "x-request-id": headers.get("x-request-id", secrets.token_hex(16))}
+            if forced:
+                forward["x-envoy-force-trace"] = "true"
+            if traced and self.propagate:
+                forward.update({"x-b3-traceid": trace_id, "x-b3-spanid": span_id, "x-b3-sampled": "1"})
+                if parent:
+                    forward["x-b3-parentspanid"] = parent
+            try:
+                upstream = httpx.get(self.upstream.rstrip("/") + path, headers=forward, timeout=10)
+                status, body = upstream.status_code, upstream.text
+            except httpx.TransportError:
+                status, body = 503, "upstream connect error or disconnect/reset before headers"
+        else:
+            status, body = 200, f"Hello version: v1, instance: {self.workload}-7d9c5d8b5f-abcde\n"
+        if traced:
+            self._report(trace_id, span_id, parent, path, status, start, headers)
+        return Response(status, body, content_type="text/html; charset=utf-8")
+
+    def _report(self, trace_id: str, span_id: str, parent: str | None, path: str, status: int, start: int,
+                headers: dict[str, str]) -> None:
+        host = self.upstream_host
+        direction = "outbound" if self.upstream else "inbound"
+        span = {
+            "traceId": trace_id, "id": span_id, "kind": "CLIENT" if self.upstream else "SERVER",
+            "name": f"{host.split(':')[0]}.svc.cluster.local:{host.split(':')[1]}/*",
+            "timestamp": start, "duration": max(1, int(time.time() * 1e6) - start),
+            "localEndpoint": {"serviceName": f"{self.app}.{self.namespace}", "ipv4": self.pod_ip},
+            "tags": {
+                "component": "proxy", "node_id": f"sidecar~{self.pod_ip}~{self.workload}-7d9c5d8b5f-abcde."
+                                                 f"{self.namespace}~{self.namespace}.svc.cluster.local",
+                "zone": "", "guid:x-request-id": headers.get("x-request-id", ""),
+                "http.url": f"http://{host}{path}", "http.method": "GET", "http.protocol": "HTTP/1.1",
+                "downstream_cluster": "-", "user_agent": headers.get("user-agent", ""), "request_size": "0",
+                "upstream_cluster": f"{direction}|{host.split(':')[1]}||{host.split(':')[0]}.svc.cluster.local",
+                "upstream_cluster.name": f"{direction}|{host.split(':')[1]}||{host.split(':')[0]}.svc.cluster.local",
+                "http.status_code": str(status), "response_flags": "-", "response_size": "0",
+                "peer.address": self.pod_ip,
+                # buildServiceTags
+                "istio.canonical_revision": "v1", "istio.canonical_service": self.app, "istio.mesh_id": self.mesh_id,
+                "istio.namespace": self.namespace, "istio.cluster_id": self.cluster,
+            },
+        }
+        if parent:
+            span["parentId"] = parent
+        self.sent.append(span)
+        if self.collector is None:
+            return
+        try:
+            httpx.post(self.collector.rstrip("/") + "/api/v2/spans", json=[span], timeout=5).raise_for_status()
+        except httpx.HTTPError as e:  # Envoy counts tracing.zipkin.reports_failed and drops the batch
+            self.send_errors.append(f"{type(e).__name__}: {e}")

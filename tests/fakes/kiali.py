@@ -16,12 +16,20 @@ function). Facts the fault switches model (kiali/kiali v2.29.0):
 - handlers/workloads.go ClusterWorkloads ignores the namespace lookup's error: an unknown or inaccessible
   clusterName is 200 with no workloads.
 - config/istio/util.go: without kubernetes_config.cluster_name Kiali names its home "Kubernetes".
+- Tracing (handlers/tracing.go, business/tracing.go, tracing/jaeger/http_client.go): with `tracing_url` set (the CR's
+  external_services.tracing enabled, use_grpc false, internal_url) service traces are read from that Jaeger's
+  /api/traces as Kiali's HTTP client asks: service `<app>.<namespace>` (namespace_selector, default true), tags
+  {"istio.cluster_id": clusterName}; a failed read is 503 {"error": Go's error text}. Without it, /api/tracing says
+  enabled false and the traces endpoints answer 503 "tracing is not enabled".
 """
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
+
+import httpx
 
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -53,12 +61,15 @@ class FakeKiali(FakeServer):
         self.inaccessible: set[str] = set()  # in clustering.clusters without secret_name: listed, accessible:false
         self.hidden: set[str] = set()  # no (usable) remote secret: not listed at all (failure-modes #25)
         self.home_name: str | None = None  # kubernetes_config.cluster_name unset or wrong: the home's name in Kiali
+        self.tracing_url: str | None = None  # external_services.tracing.internal_url; None: tracing.enabled false
         api = self.web_root + "/api"
         self.route("GET", api + "/config", self._config)
         self.route("GET", api + "/namespaces", self._namespaces)
         self.route("GET", api + "/clusters/workloads", self._workloads)
         self.route("GET", api + "/mesh/graph", self._mesh_graph)
         self.route("GET", api + "/status", self._status)
+        self.route("GET", api + "/tracing", self._tracing_info)
+        self.route("GET", api + r"/namespaces/(?P<namespace>[^/]+)/services/(?P<service>[^/]+)/traces", self._service_traces)
 
     # -- model ---------------------------------------------------------------------
     def _spec_home(self) -> str:
@@ -236,3 +247,41 @@ class FakeKiali(FakeServer):
             "warningMessages": [],
             "istioEnvironment": {"istioAPIEnabled": True},
         })
+
+    # -- tracing (handlers/tracing.go) -----------------------------------------------------
+    def _tracing_info(self, request: Request) -> Response:
+        """GetTracingInfo: models.TracingInfo; the disabled answer leaves every field at its zero value."""
+        if self.tracing_url is None:
+            return Response(200, {"enabled": False, "integration": False, "internalURL": "", "provider": "",
+                                  "tempoConfig": {}, "url": "", "namespaceSelector": False, "useWaypointName": False,
+                                  "whiteListIstioSystem": None})
+        # config/config.go NewConfig defaults: provider jaeger, namespace_selector true, tempo cache 200 on.
+        return Response(200, {"enabled": True, "integration": True, "internalURL": self.tracing_url, "provider": "jaeger",
+                              "tempoConfig": {"cacheCapacity": 200, "cacheEnabled": True}, "url": "",
+                              "namespaceSelector": True, "useWaypointName": False,
+                              "whiteListIstioSystem": ["jaeger-query", "istio-ingressgateway"]})
+
+    def _service_traces(self, request: Request) -> Response:
+        """ServiceTraces -> TracingService.GetServiceTraces -> JaegerHTTPClient.GetAppTracesHTTP (no waypoint: the
+        lookup is the service's app label, here the service's own name as in the stack's sample)."""
+        if self.tracing_url is None:
+            return Response(503, {"error": "tracing is not enabled"})  # business/tracing.go client()
+        ns, service = request.params["namespace"], request.params["service"]
+        cluster = request.arg("clusterName") or self._names()[self._spec_home()]
+        start_us = int(request.arg("startMicros") or 0)  # readQuery: zero time when absent
+        end_us = int(request.arg("endMicros") or time.time() * 1e6)
+        # prepareQuery: start/end in whole seconds (Unix() * 1e6), tags JSON-encoded, limit (default 100).
+        params = {"service": f"{service}.{ns}", "start": str(start_us // 1_000_000 * 1_000_000),
+                  "end": str(end_us // 1_000_000 * 1_000_000),
+                  "tags": json.dumps({"istio.cluster_id": cluster}, separators=(",", ":")),
+                  "limit": request.arg("limit") or "100"}
+        url = self.tracing_url.rstrip("/") + "/api/traces"
+        try:
+            r = httpx.get(url, params=params, headers={"Accept": "application/json"}, timeout=5)
+            body = r.json()
+        except httpx.TransportError as e:  # net/http's client.Do error
+            return Response(503, {"error": f'Get "{url}": dial tcp: {type(e).__name__}: {e}'})
+        except ValueError as e:  # unmarshal's json error
+            return Response(503, {"error": f"invalid character in Jaeger response: {e}"})
+        return Response(200, {"data": body.get("data"), "errors": body.get("errors"),
+                              "tracingServiceName": f"{service}.{ns}"})

@@ -23,6 +23,17 @@ def same(version: str) -> str:
     return version
 
 
+def jaeger_module_version(version: str) -> str:
+    """Jaeger v2 releases are cut with a v1 module tag: 2.13.0 -> v1.76.0 (CHANGELOG.md "v1.76.0 / v2.13.0").
+
+    Every pair in CHANGELOG.md at v1.76.0, back to "v1.63.0 / v2.0.0", keeps the minor 63 apart.
+    """
+    m = re.fullmatch(r"v?2\.(\d+)\.(\d+)", version)
+    if not m:
+        raise ValueError(f"not a Jaeger v2 version: {version!r}")
+    return f"v1.{int(m.group(1)) + 63}.{m.group(2)}"
+
+
 def prometheus_module_version(version: str) -> str:
     """Prometheus' library tags: v3.14.0 -> v0.314.0, v2.42.0 -> v0.42.0.
 
@@ -137,6 +148,11 @@ def _event_exporter_ldflags(version: str) -> list[str]:
     return [f"-X github.com/resmoio/kubernetes-event-exporter/pkg/version.Version={version}"]
 
 
+def _jaeger_ldflags(version: str) -> list[str]:
+    # scripts/makefiles/BuildInfo.mk at v1.76.0: the v2 binary (BUILD_INFO_V2) gets the v2 tag in internal/version.
+    return [f"-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v{version.removeprefix('v')}"]
+
+
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
@@ -166,4 +182,8 @@ REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("kubernetes-event-exporter", module="github.com/resmoio/kubernetes-event-exporter",
            command="github.com/resmoio/kubernetes-event-exporter", version_key="kubernetes-event-exporter",
            ldflags=_event_exporter_ldflags),
+    # cmd/query/app/ui embeds actual/*, which in the module zip is only a .gitignore: it builds, and serves its own
+    # placeholder page for the UI. The query API the checks read (/api/services, /api/traces) does not use the UI.
+    Binary("jaeger", module="github.com/jaegertracing/jaeger", command="github.com/jaegertracing/jaeger/cmd/jaeger",
+           version_key="jaeger", module_version=jaeger_module_version, ldflags=_jaeger_ldflags),
 ]}

@@ -182,3 +182,19 @@ def test_the_cli_builds_and_prints_the_path(fake_go, tmp_path):
 def test_an_entry_without_a_version_names_both_places():
     with pytest.raises(KeyError, match=r"no version for 'nothing' in stack/versions.yaml apps: or .*pins.yaml"):
         Binary("x", module="m", command="c", version_key="nothing").version
+
+
+@pytest.mark.parametrize("release, module", [
+    ("2.13.0", "v1.76.0"),   # the stack's pin (the image tag): CHANGELOG.md "v1.76.0 / v2.13.0 (2025-12-03)"
+    ("v2.13.0", "v1.76.0"),  # the tag as git writes it
+    ("v2.0.0", "v1.63.0"),   # the first v2: "v1.63.0 / v2.0.0 (2024-11-10)"
+    ("v2.7.0", "v1.70.0"),   # "v1.70.0 / v2.7.0 (2025-06-10)"
+])
+def test_jaeger_module_version_follows_the_changelogs_pairs(release, module):
+    from tests.real.registry import jaeger_module_version
+
+    assert jaeger_module_version(release) == module
+
+
+def test_jaeger_is_the_stacks_pin():
+    assert REGISTRY["jaeger"].version == version_of("jaeger") == "2.13.0"

@@ -1,0 +1,113 @@
+"""A real Jaeger v2 on loopback (tests/real, the stack's pin, cmd/jaeger of module v1.76.0) for the tracing self-tests.
+
+Its configuration is Istio 1.29.6 samples/addons/jaeger.yaml's config.yaml with three changes the ground needs:
+every endpoint on a free loopback port (tests run side by side), the memory store of Jaeger's own all-in-one
+default (cmd/jaeger/internal/all-in-one.yaml) instead of the addon's badger directories, and only the receivers
+and extensions the checks touch (zipkin in; jaeger_query with base_path /jaeger out; healthcheckv2 for readiness).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+import tests.real as real
+from tests.proving_ground import free_port
+
+BASE_PATH = "/jaeger"  # the addon's jaeger_query.base_path
+
+
+def config(zipkin: int, query_http: int, query_grpc: int, health: int, metrics: int) -> dict[str, Any]:
+    """The addon's config.yaml, shaped as described in the module docstring."""
+    at = lambda port: f"127.0.0.1:{port}"  # noqa: E731
+    return {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
+            "pipelines": {"traces": {"receivers": ["zipkin"], "processors": ["batch"],
+                                     "exporters": ["jaeger_storage_exporter"]}},
+            "telemetry": {"resource": {"service.name": "jaeger"},
+                          "metrics": {"level": "detailed", "readers": [
+                              {"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": metrics}}}}]},
+                          "logs": {"level": "info"}},
+        },
+        "extensions": {
+            "jaeger_query": {"base_path": BASE_PATH, "storage": {"traces": "memory_storage"},
+                             "http": {"endpoint": at(query_http)}, "grpc": {"endpoint": at(query_grpc)}},
+            "jaeger_storage": {"backends": {"memory_storage": {"memory": {"max_traces": 100000}}}},
+            "healthcheckv2": {"use_v2": True, "http": {"endpoint": at(health)}},
+        },
+        "receivers": {"zipkin": {"endpoint": at(zipkin)}},
+        "processors": {"batch": {}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memory_storage"}},
+    }
+
+
+@dataclass
+class JaegerProcess:
+    """One running jaeger; stop() ends it."""
+
+    folder: Path
+    ports: dict[str, int]
+    proc: subprocess.Popen | None = None
+    log: Any = field(default=None, repr=False)
+
+    @property
+    def query_url(self) -> str:
+        """The query service at its base path, as the Service tracing:80 serves it."""
+        return f"http://127.0.0.1:{self.ports['query_http']}{BASE_PATH}"
+
+    @property
+    def zipkin_url(self) -> str:
+        """The collector the sidecars send to (Service zipkin:9411)."""
+        return f"http://127.0.0.1:{self.ports['zipkin']}"
+
+    def log_text(self) -> str:
+        path = self.folder / "jaeger.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self, ready_timeout: float = 60.0) -> "JaegerProcess":
+        path = self.folder / "config.yaml"
+        path.write_text(yaml.safe_dump(config(**self.ports), sort_keys=False))
+        self.log = open(self.folder / "jaeger.log", "w")
+        # Jaeger traces itself to OTLP localhost:4317 by default: off, so no other test's port gets its spans.
+        env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
+        self.proc = subprocess.Popen([str(real.require("jaeger")), "--config", str(path)], stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=self.folder, env=env)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jaeger exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
+            try:
+                health = httpx.get(f"http://127.0.0.1:{self.ports['health']}/status", timeout=1)
+                if health.status_code == 200 and httpx.get(f"{self.query_url}/api/services", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"jaeger not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.log:
+            self.log.close()
+            self.log = None
+
+
+def start_jaeger(folder: Path) -> JaegerProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("zipkin", "query_http", "query_grpc", "health", "metrics")}
+    return JaegerProcess(folder, ports).start()
