@@ -19,7 +19,10 @@ import httpx
 import yaml
 
 import tests.real as real
+from tests.fakes.envoy import TracingSidecar
+from tests.fakes.kiali import FakeKiali
 from tests.proving_ground import free_port
+from tests.proving_stack import kiali_spec
 
 BASE_PATH = "/jaeger"  # the addon's jaeger_query.base_path
 
@@ -111,3 +114,28 @@ def start_jaeger(folder: Path) -> JaegerProcess:
     folder.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("zipkin", "query_http", "query_grpc", "health", "metrics")}
     return JaegerProcess(folder, ports).start()
+
+
+@dataclass
+class TracingServers:
+    """Jaeger, the primary's server sidecar, the remote's client sidecar (both sending spans to it), Kiali reading it."""
+
+    jaeger: JaegerProcess
+    server: TracingSidecar
+    client: TracingSidecar
+    kiali: FakeKiali
+
+    def stop(self) -> None:
+        for fake in (self.kiali, self.client, self.server):
+            fake.stop()
+        self.jaeger.stop()
+
+
+def start_tracing_servers(folder: Path, primary: str = "oke", remote: str = "workstation") -> TracingServers:
+    """The tracing part's servers, healthy: the sample server's sidecar on the primary, the sleep client's on the remote."""
+    jaeger = start_jaeger(folder / "jaeger")
+    server = TracingSidecar(primary, "helloworld", "sample", "helloworld", collector=jaeger.zipkin_url).start()
+    client = TracingSidecar(remote, "sleep", "sample", "sleep", collector=jaeger.zipkin_url, upstream=server.url).start()
+    kiali = FakeKiali(kiali_spec()).start()
+    kiali.tracing_url = jaeger.query_url  # the CR's external_services.tracing.internal_url
+    return TracingServers(jaeger, server, client, kiali)

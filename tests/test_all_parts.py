@@ -8,7 +8,8 @@ step (tests/proving_pushgateway.py), the fake example app per cluster under its 
 (tests/proving_app_metrics.py), the Loki fake with a real kubernetes-event-exporter per cluster against its API
 server as the chart's ServiceAccount (tests/proving_events.py), the Grafana fake with the chart's sidecar provider
 and the fake k8s-sidecar WATCHing the primary's API server, whose Grafana pod carries the sidecar's env
-(tests/proving_configmap_dashboards.py). The topology reaches those servers as services
+(tests/proving_configmap_dashboards.py), a real Jaeger with the sample server's and client's tracing sidecars and
+Kiali reading it (tests/proving_jaeger.py). The topology reaches those servers as services
 overrides (provider existing: the API servers, for the canary, the node list, the events and the ConfigMap), as the ksm ground
 reaches its Prometheus.
 """
@@ -35,6 +36,7 @@ from tests.proving_alertmanager import WATCHDOG_RULES, start_alertmanager
 from tests.proving_app_metrics import app_scrape_job
 from tests.proving_configmap_dashboards import part_sidecar_config, watching_sidecar
 from tests.proving_events import Exporter, chart_identity, exporter_config
+from tests.proving_jaeger import start_tracing_servers
 from tests.proving_kube import GRAFANA_POD
 from tests.proving_ksm import ADDRESSES, KsmGround, start_ksm_ground
 from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
@@ -46,11 +48,12 @@ from tests.suite_runner import SuiteRun, run_suites
 # Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
 # Alertmanager; every node pushed moments ago, well inside an interval of 1 h).
 TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kubebench": {"interval": "1h"},
-                  "kube-state-metrics": None, "events": None, "configmap-dashboards": None}
+                  "kube-state-metrics": None, "events": None, "configmap-dashboards": None,
+                  "tracing": None}
 # Parts whose checks are the primary's alone: Grafana (and so its sidecar) runs on the primary only.
 PRIMARY_ONLY = ("configmap-dashboards",)
 REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics",
-        "alertmanager", "pushgateway", "prometheus", "kubernetes-event-exporter")
+        "alertmanager", "pushgateway", "prometheus", "kubernetes-event-exporter", "jaeger")
 # kube-bench totals as a node's run might report them; the checks read them back as pushed.
 TOTALS = {"pass": 42, "fail": 12, "warn": 11}
 # The child session's own time (JUnit's), measured 2026-12-01 on the loaded 2-core machine: see docs/real-stack.md.
@@ -112,9 +115,14 @@ def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict, dict[str, str]]]
                 core.create_namespaced_pod(stack_namespace(), grafana_pod())
                 sidecar = watching_sidecar(core, g.kubeconfig, f"kind-{primary}", grafana, folder / "sc-dashboards")
                 servers.callback(sidecar.stop)
+                remote = next(c for c in ADDRESSES if c != primary)
+                tracing = start_tracing_servers(folder / "tracing", primary, remote)
+                servers.callback(tracing.stop)
             login = {"basic_user": grafana.admin_user, "basic_password_env": GRAFANA_PASSWORD_ENV}
-            on_primary = {"alertmanager": am.url, "loki": loki.url, "grafana": {"url": grafana.url, "auth": login}}
-            services = {c: {"pushgateway": pgs[c].url, **(on_primary if c == primary else {})} for c in ADDRESSES}
+            on_primary = {"alertmanager": am.url, "loki": loki.url, "grafana": {"url": grafana.url, "auth": login},
+                          "jaeger": tracing.jaeger.query_url, "kiali": f"{tracing.kiali.url}/kiali"}
+            on_remote = {"helloworld": tracing.client.url}  # the client's sidecar takes the forced-traced request
+            services = {c: {"pushgateway": pgs[c].url, **(on_primary if c == primary else on_remote)} for c in ADDRESSES}
             yield g, services, {GRAFANA_PASSWORD_ENV: grafana.admin_password}
         assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
     finally:

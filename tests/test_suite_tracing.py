@@ -12,8 +12,7 @@ import yaml
 
 from tests.fakes.envoy import TracingSidecar
 from tests.fakes.kiali import FakeKiali
-from tests.proving_jaeger import JaegerProcess, start_jaeger
-from tests.proving_stack import kiali_spec
+from tests.proving_jaeger import JaegerProcess, start_tracing_servers
 from tests.suite_runner import run_suites
 
 JAEGER = "suites.test_tracing::test_jaeger_answers_its_query_api"
@@ -61,17 +60,10 @@ class TracingGround:
 
 @pytest.fixture
 def ground(tmp_path) -> TracingGround:
-    jaeger = start_jaeger(tmp_path / "jaeger")
-    server = TracingSidecar("oke", "helloworld", "sample", "helloworld", collector=jaeger.zipkin_url).start()
-    client = TracingSidecar("workstation", "sleep", "sample", "sleep", collector=jaeger.zipkin_url,
-                            upstream=server.url).start()
-    kiali = FakeKiali(kiali_spec()).start()
-    kiali.tracing_url = jaeger.query_url  # the CR's external_services.tracing.internal_url
-    ground = TracingGround(tmp_path, jaeger, server, client, kiali)
+    servers = start_tracing_servers(tmp_path)
+    ground = TracingGround(tmp_path, servers.jaeger, servers.server, servers.client, servers.kiali)
     yield ground
-    for fake in (kiali, client, server):
-        fake.stop()
-    jaeger.stop()
+    servers.stop()
     for s in ground.held:
         s.close()
 
