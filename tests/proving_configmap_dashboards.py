@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 from kubernetes import client as kclient
@@ -44,9 +44,11 @@ def provider_yaml(p: FileProvider, folder: str) -> str:
 
 
 def watching_sidecar(core: kclient.CoreV1Api, kubeconfig: Path, context: str, grafana: FakeGrafana, files: Path,
-                     config: SidecarConfig | None = None, log: Callable[[str], None] = lambda line: None) -> FakeDashboardSidecar:
+                     config: SidecarConfig | None = None, log: Callable[[str], None] = lambda line: None,
+                     **options: Any) -> FakeDashboardSidecar:
     """On a real API server (inside its ground's namespace): the chart's provider ConfigMap, that provider in Grafana,
-    and the sidecar WATCHing (the chart's METHOD); the Grafana pod with the sidecar's env is the caller's."""
+    and the sidecar WATCHing (the chart's METHOD); the Grafana pod with the sidecar's env is the caller's.
+    options: FakeDashboardSidecar's (watch_timeout)."""
     config = config or part_sidecar_config()
     svc = stack_services()["grafana"]
     provider = FileProvider("sidecarProvider", files, folders_from_files_structure=True)
@@ -55,7 +57,7 @@ def watching_sidecar(core: kclient.CoreV1Api, kubeconfig: Path, context: str, gr
         "data": {PROVIDER_KEY: provider_yaml(provider, config.FOLDER)}})
     grafana.add_file_provider(provider)
     return FakeDashboardSidecar(kubeconfig, context, files, config, grafana.url + RELOAD_PATH,
-                                (grafana.admin_user, grafana.admin_password), watch=True, log=log).start()
+                                (grafana.admin_user, grafana.admin_password), watch=True, log=log, **options).start()
 
 
 @dataclass
