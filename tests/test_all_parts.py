@@ -127,8 +127,14 @@ def start_all_parts(folder: Path, ns: netns.NetNamespace, servers: ExitStack) ->
         servers.callback(grafana.stop)
         core = kclient.CoreV1Api(g.api(primary))
         core.create_namespaced_pod(stack_namespace(), grafana_pod())
+        log = folder / "sc-dashboard.log"  # the sidecar's lines, for a failure's message
+
+        def append(line: str) -> None:
+            with log.open("a") as f:
+                f.write(f"{time.time():.3f} {line}\n")
+
         sidecar = watching_sidecar(core, g.kubeconfig, f"kind-{primary}", grafana, folder / "sc-dashboards",
-                                   watch_timeout=SIDECAR_WATCH_SECONDS)
+                                   log=append, watch_timeout=SIDECAR_WATCH_SECONDS)
         servers.callback(sidecar.stop)
         tracing = start_tracing_servers(folder / "tracing", primary, remote)
         servers.callback(tracing.stop)
@@ -148,6 +154,12 @@ def grafana_pod() -> dict:
                   {"name": SIDECAR_CONTAINER, "image": "registry.example/stand-in:1", "env": part_sidecar_config().env()}]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": GRAFANA_POD, "labels": labels},
             "spec": {"terminationGracePeriodSeconds": 0, "containers": containers}}
+
+
+def evidence(g: KsmGround) -> str:
+    """The sidecar's log, beside the failing check's message."""
+    log = g.folder.parent / "sc-dashboard.log"
+    return "sidecar log:\n" + (log.read_text()[-3000:] if log.exists() else "(none)")
 
 
 def run(g: KsmGround, services, env, parts, name: str) -> SuiteRun:
@@ -174,7 +186,7 @@ def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_
         checks = [c for c in report.checks if c.area == area(part)]
         assert checks, f"no {part} check ran"
         for c in checks:
-            assert c.outcome == "passed", f"{part}: {c.name} [{c.cluster}] {c.outcome}: {c.message}"
+            assert c.outcome == "passed", f"{part}: {c.name} [{c.cluster}] {c.outcome}: {c.message}\n" + evidence(g)
         # Per-cluster checks ran for every cluster; a part on the primary alone is checked there alone.
         assert {c.cluster for c in checks} == ({primary} if part in PRIMARY_ONLY else set(g.planes)), part
     # The report's picture draws each part's hops, every one coloured by passing checks.
