@@ -102,12 +102,23 @@ class ProvingStack:
         ]
         return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
 
-    def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None) -> None:
+    def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None,
+                      keep_store: bool = True) -> None:
         """The profile move on the proving ground: each Promtail stops (its last batch sent), a FakeAlloy takes its
-        file and Loki becomes 3.7.6 with its store kept (the old streams stay readable).
+        file and Loki becomes 3.7.6 with its store kept (the old streams stay readable), as the bring-up's move does
+        (conformance/provision/logs.py move_steps, on_the_old_store; docs/real-stack.md "The move's Loki store"):
+
+        - loki-stack's Loki writes to a PVC (stack/values/loki-stack.yaml persistence.enabled; grafana/helm-charts
+          loki-2.16.0 charts/loki/templates/statefulset.yaml volumeClaimTemplates `storage`) and flushes its chunks
+          when it stops (-ingester.flush-on-shutdown, grafana/loki v2.9.3 pkg/ingester/wal.go);
+        - the Loki chart's Loki mounts that claim (grafana-community/helm-charts loki-18.11.0 charts/loki/values.yaml
+          singleBinary.persistence.dataVolumeParameters) and keeps the old v11 boltdb-shipper period before a v13
+          tsdb one from a future date (grafana/loki v3.7.6 docs/sources/setup/migrate/migrate-to-tsdb/_index.md),
+          so Loki 3.7.6 reads the streams 2.9.3 wrote.
 
         hand_over_positions: Alloy starts at Promtail's offsets, as loki.source.file's legacy_positions_file
         converts Promtail's positions file; without it Alloy reads each file from the start.
+        keep_store=False: the new Loki starts on a volume of its own (the move before the store was carried).
         """
         for cluster, old in list(self.promtails.items()):
             old.stop()
@@ -116,6 +127,9 @@ class ProvingStack:
                 agent._offset = old._offset
             agent.paused = old.paused
             self.promtails[cluster] = agent.start()
+        if not keep_store:
+            with self.loki._store_lock:
+                self.loki._streams.clear()
         self.loki.version = PROFILES["alloy"][2]
         self.profile = "alloy"
 

@@ -36,7 +36,7 @@ def test_the_move_to_alloy_keeps_every_line_once_and_the_cluster_values(stack):
     """promtail → alloy (issue 12): a line from before the move is queryable after it, once, under the same cluster."""
     before = phase(stack, "before", "-m", "logs")
     assert before.code == 0, before.output
-    stack.move_to_alloy()  # Promtail stops, Alloy resumes at its positions, Loki 2.9.3 -> 3.7.6 on the same store
+    stack.move_to_alloy()  # Promtail stops, Alloy resumes at its positions, Loki 2.9.3 -> 3.7.6 on the old claim
     after = phase(stack, "after", "-m", "logs")  # the topology now says profile: alloy
     assert after.code == 0, after.output
     for cluster in ("oke", "workstation"):
@@ -93,6 +93,16 @@ def test_a_line_lost_in_the_upgrade_names_the_store(stack):
     state["log-line/workstation"]["tag"] = "conformance-canary-workstation-lost"  # as if Loki lost it
     (stack.folder / "state.json").write_text(json.dumps(state))
     after = phase(stack, "after", "-k", "log_line and workstation", "--timeout-scale", "0.02")
+    failure = after.failure(LINE.format("workstation"))
+    assert "oke Loki storage across the upgrade (workstation logs): the line written before the upgrade is gone" in failure
+    assert after.properties(LINE.format("workstation"))["outcome"] == "timed_out"
+
+
+def test_a_move_whose_new_loki_starts_on_its_own_volume_names_the_store(stack):
+    """The move as the bring-up planned it before the store was carried: the check after the move fails."""
+    assert phase(stack, "before", "-m", "logs", "-k", "log_line and workstation").code == 0
+    stack.move_to_alloy(keep_store=False)
+    after = phase(stack, "after", "-m", "logs", "-k", "log_line and workstation", "--timeout-scale", "0.02")
     failure = after.failure(LINE.format("workstation"))
     assert "oke Loki storage across the upgrade (workstation logs): the line written before the upgrade is gone" in failure
     assert after.properties(LINE.format("workstation"))["outcome"] == "timed_out"

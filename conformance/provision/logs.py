@@ -6,8 +6,10 @@ Loki's MetalLB address (the `{primary}.loki_ip` fact the stack phase captures). 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conformance.errors import ConfigError
@@ -21,6 +23,15 @@ VALUES = STACK_DIR / "values"
 PROFILE_CHARTS = {"promtail": ("loki-stack",), "alloy": ("loki", "alloy")}
 HELM_STEP_TIMEOUT = 11 * 60.0
 PUSH_PATH = "/loki/api/v1/push"
+LOKI_CHART_INSTALL = "install Loki (Loki chart, monolithic, Loki 3.x)"
+# loki-stack 2.10.3's Loki subchart 2.16.0 values.yaml config.schema_config: the period its store was written in.
+OLD_PERIOD = {"from": "2020-10-24", "store": "boltdb-shipper", "object_store": "filesystem", "schema": "v11",
+              "index": {"prefix": "index_", "period": "24h"}}
+# Loki 3.7.6 docs/sources/setup/migrate/migrate-to-tsdb: a new period from a future date, the old one kept.
+NEW_PERIOD = {"store": "tsdb", "object_store": "filesystem", "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}
+# The from date is read as 00:00 UTC and must still be ahead when the new Loki first starts (schema docs); the
+# upgrade's plan is made before the bring-up at the old pins and its suite run, so it keeps this much ahead.
+MIDNIGHT_MARGIN = timedelta(hours=6)
 
 
 def promtail_clients(base_url: str, cluster: str) -> str:
@@ -56,7 +67,7 @@ def primary_steps(topology: Topology, versions: Versions, kube, helm_install: Ca
     charts = versions.charts
     if topology.profile == "alloy":
         return [
-            Step("stack", p, "install Loki (Loki chart, monolithic, Loki 3.x)",
+            Step("stack", p, LOKI_CHART_INSTALL,
                  helm_install(kube, charts["loki"], ns, [VALUES / "loki.yaml"]),
                  timeout=HELM_STEP_TIMEOUT, waits_for="Loki StatefulSet Ready"),
             Step("stack", p, "install Alloy (DaemonSet, loki.write to the primary Loki)",
@@ -86,17 +97,62 @@ def remote_steps(topology: Topology, versions: Versions, remote: str, kube,
                  timeout=HELM_STEP_TIMEOUT, waits_for="Promtail Ready")]
 
 
+def old_claim(old: Versions) -> str:
+    """loki-stack's Loki PVC: volumeClaimTemplates `storage` of StatefulSet <release> (loki 2.16.0 loki.fullname is
+    the release name when it contains "loki"), pod 0."""
+    return f"storage-{old.charts['loki-stack'].release}-0"
+
+
+def tsdb_from(now: datetime | None = None) -> str:
+    """The v13 tsdb period's first day: tomorrow (UTC), or the day after when midnight is under MIDNIGHT_MARGIN away."""
+    now = now or datetime.now(timezone.utc)
+    return ((now.astimezone(timezone.utc) + MIDNIGHT_MARGIN).date() + timedelta(days=1)).isoformat()
+
+
+def moved_schema(now: datetime | None = None) -> str:
+    """--set-json for loki.schemaConfig after the move: loki-stack's v11 boltdb-shipper period, then v13 tsdb."""
+    return "loki.schemaConfig=" + json.dumps({"configs": [OLD_PERIOD, {"from": tsdb_from(now), **NEW_PERIOD}]})
+
+
 def move_steps(topology: Topology, from_profile: str, kube: dict, old: Versions) -> list[Step]:
     """The move promtail → alloy before the new pipeline's installs: each Promtail stops (it saves its positions on
-    the way out, which Alloy's legacy_positions_file then reads), so no two agents ship the same file at once."""
+    the way out, which Alloy's legacy_positions_file then reads), so no two agents ship the same file at once;
+    then loki-stack's Loki stops (flushing on shutdown) and its pod is gone before the new Loki mounts its claim."""
     if from_profile == topology.profile:
         return []
     if (from_profile, topology.profile) != ("promtail", "alloy"):
         raise ConfigError(f"profile move {from_profile} → {topology.profile}: only promtail → alloy is planned")
     ns, chart = stack_namespace(), old.charts["loki-stack"]  # the release as the old pins installed it
-    return [Step("upgrade", c.name, "stop Promtail (loki-stack promtail.enabled=false; positions kept on the node)",
-                 kube[c.name].helm("upgrade", chart.release, chart.name, "--repo", chart.repo, "--version", chart.version,
-                                   "--namespace", ns, "--reuse-values", "--set", "promtail.enabled=false", "--wait",
-                                   "--timeout", "10m"),
-                 timeout=HELM_STEP_TIMEOUT, waits_for="Promtail DaemonSet gone")
-            for c in topology.clusters]
+    off = lambda c, key: kube[c].helm(  # noqa: E731
+        "upgrade", chart.release, chart.name, "--repo", chart.repo, "--version", chart.version, "--namespace", ns,
+        "--reuse-values", "--set", f"{key}.enabled=false", "--wait", "--timeout", "10m")
+    p = topology.primary.name
+    stops = [Step("upgrade", c.name, "stop Promtail (loki-stack promtail.enabled=false; positions kept on the node)",
+                  off(c.name, "promtail"), timeout=HELM_STEP_TIMEOUT, waits_for="Promtail DaemonSet gone")
+             for c in topology.clusters]
+    # After every Promtail's last batch. The StatefulSet goes; its claim stays (Kubernetes keeps a StatefulSet's
+    # PVCs unless persistentVolumeClaimRetentionPolicy says otherwise; the 2.16.0 chart sets none).
+    pod = f"pod/{old_claim(old).removeprefix('storage-')}"
+    return stops + [
+        Step("upgrade", p, f"stop loki-stack's Loki (loki.enabled=false; claim {old_claim(old)} kept)",
+             off(p, "loki"), timeout=HELM_STEP_TIMEOUT, waits_for="Loki StatefulSet gone"),
+        # helm --wait does not wait for deletions; the claim is ReadWriteOnce, which binds a node, not a pod.
+        Step("upgrade", p, "loki-stack's Loki pod gone (its ingester flushed its chunks on shutdown)",
+             kube[p].kubectl("wait", "--for=delete", pod, "--namespace", ns, "--timeout=600s"),
+             timeout=620, waits_for=f"{pod} deleted"),
+    ]
+
+
+def on_the_old_store(steps: list[Step], old: Versions, now: datetime | None = None) -> list[Step]:
+    """The Loki chart's install after the move: loki-stack's claim and both schema periods (loki-moved.yaml)."""
+    def moved(step: Step) -> Step:
+        if step.title != LOKI_CHART_INSTALL:
+            return step
+        at = step.argv.index("--wait")
+        claim = "singleBinary.persistence.dataVolumeParameters=" + json.dumps(
+            {"persistentVolumeClaim": {"claimName": old_claim(old)}})
+        extra = ("--values", str(VALUES / "loki-moved.yaml"), "--set-json", claim, "--set-json", moved_schema(now))
+        return dataclasses.replace(step, argv=(*step.argv[:at], *extra, *step.argv[at:]),
+                                   title=f"{step.title} on loki-stack's store (v11 boltdb-shipper, v13 tsdb from "
+                                         f"{tsdb_from(now)})")
+    return [moved(s) for s in steps]

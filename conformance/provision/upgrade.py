@@ -13,6 +13,7 @@ import argparse
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -61,13 +62,14 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
         topology = load_topology(args.topology)
         target = topology.with_profile(args.to_profile or None)  # the stack after the upgrade
         opts = Options(topology=target, versions=new, cache_dir=args.cache_dir, preload=args.preload, offline=args.offline)
-        steps = upgrade_plan(opts, old, from_profile=topology.profile)
+        now = datetime.now(timezone.utc)  # one clock for the plan and its printed changes (the v13 date)
+        steps = upgrade_plan(opts, old, from_profile=topology.profile, now=now)
     except ConfigError as e:
         print(f"error: {e}", file=out)
         return 2
     folder = args.reports / "upgrade"
     print(f"upgrade {old.path} → {new.path}:", file=out)
-    for line in changes(old, new, topology.profile, target.profile) or ["no pinned version changes"]:
+    for line in changes(old, new, topology.profile, target.profile, now) or ["no pinned version changes"]:
         print(f"  - {line}", file=out)
     if args.dry_run:
         print_plan(steps, out)

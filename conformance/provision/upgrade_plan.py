@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 
 from conformance.errors import ConfigError
 from conformance.profiles import PROFILES
@@ -50,15 +51,15 @@ def istio_path(old: Versions, new: Versions) -> IstioPath:
                       "in place or two by canary: upgrade in steps (a versions file per step)")
 
 
-def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile: str | None = None) -> list[str]:
+def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile: str | None = None,
+            now: datetime | None = None) -> list[str]:
     """What the upgrade changes, one line each, for the terminal and the report (charts of the profiles in use)."""
     out = []
     to_profile = to_profile or profile
     if to_profile != profile:
         out.append(f"stack profile {profile} → {to_profile} ({PROFILES[to_profile].summary})")
-        # Not planned: loki-stack's Loki keeps its volume and schema; the Loki chart's starts on a new one, so the
-        # upgrade check on a line from before the move fails until the store is migrated by hand.
-        out.append("logs stored by loki-stack's Loki are not migrated: the Loki chart's Loki starts on its own volume")
+        out.append(f"loki-stack's Loki stops and the Loki chart's Loki mounts its claim {logs.old_claim(old)}: "
+                   f"schema v11 boltdb-shipper kept for the stored logs, v13 tsdb from {logs.tsdb_from(now)}")
     in_use = {c.key for p in {profile, to_profile}
               for c in logs.charts_in_use(Topology(path=None, clusters=(), profile=p), new.charts)}
     path = istio_path(old, new)
@@ -81,10 +82,11 @@ def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile:
     return out
 
 
-def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None) -> list[Step]:
+def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, now: datetime | None = None) -> list[Step]:
     """`up` at the new pins over the running clusters, with Istio's strategy, then workloads restarted onto the new proxies.
 
-    A profile move (opts.topology's profile is not `from_profile`) first stops the old agents (logs.move_steps).
+    A profile move (opts.topology's profile is not `from_profile`) first stops the old agents and Loki
+    (logs.move_steps); the new Loki then mounts the old store (logs.on_the_old_store, v13 from `now`'s tomorrow).
     """
     new = opts.versions
     path = istio_path(old, new)
@@ -98,6 +100,7 @@ def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None) 
     if move:  # after the clusters phase (nothing to create) and before the stack phase installs the new pipeline
         at = next(i for i, s in enumerate(steps) if s.phase == "stack")
         steps[at:at] = move
+        steps = logs.on_the_old_store(steps, old, now)
     if path.strategy == "canary":
         steps = [_with_revision(s, path.revision) for s in steps]
         steps += [Step("upgrade", c.name, f"move {APP_NS} to revision {path.revision}",

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conformance.errors import ConfigError
-from conformance.provision import upgrade
-from conformance.provision.upgrade_plan import istio_path
+from conformance.provision import logs, upgrade
+from conformance.provision.plan import Options
+from conformance.provision.steps import Facts
+from conformance.provision.upgrade_plan import istio_path, upgrade_plan
 from conformance.provision.versions import VERSIONS_FILE, load_versions
+from conformance.stack import STACK_DIR
+from conformance.topology import load_topology
 from tests.provision.conftest import TOPOLOGY
 from tests.provision.test_contract import index_of
+from tests.provision.test_values import CHART_KEYS, key_paths, known, rendered
+from tests.provision.test_values import TOPOLOGY as VALUES_TOPOLOGY
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites name="conformance"><testsuite name="conformance" tests="1" failures="0" errors="0" time="1.0">
@@ -175,7 +183,8 @@ def test_the_move_to_the_alloy_profile_stops_promtail_before_alloy_ships(provisi
     code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
     assert code == 0, out
     assert "stack profile promtail → alloy (the Loki chart (monolithic, Loki 3.x) on the primary" in out
-    assert "logs stored by loki-stack's Loki are not migrated" in out  # said, not hidden: the check after will fail
+    assert "loki-stack's Loki stops and the Loki chart's Loki mounts its claim storage-loki-stack-0: schema v11 " \
+           "boltdb-shipper kept for the stored logs, v13 tsdb from " in out
     before, after = suites.phases[0][2], suites.phases[1][2]
     commands = fakebin.commands()
     assert index_of(commands, "helm", "upgrade --install loki-stack") < before  # the old profile first
@@ -202,3 +211,73 @@ def test_the_run_after_a_move_judges_the_new_profile(monkeypatch, tmp_path):
     for phase in ("before", "after"):
         run_suites(phase, tmp_path / phase / "junit.xml", VERSIONS_FILE, tmp_path / "state.json")
     assert "--profile=alloy" not in seen[0] and "--profile=alloy" in seen[1]
+
+
+def test_the_move_stops_the_old_loki_before_the_new_one_mounts_its_claim_with_both_periods(provision, fakebin, tmp_path):
+    """The store moves with the release: loki-stack's Loki flushes and stops, then the Loki chart's Loki mounts it."""
+    old = old_pins(tmp_path, "1.28.3", "1.34")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
+    code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
+    assert code == 0, out
+    moved = fakebin.commands()[suites.phases[0][2]:suites.phases[1][2]]
+    stops = [index_of(moved, f"kind-{c}", "upgrade loki-stack loki-stack", "promtail.enabled=false")
+             for c in ("oke", "workstation")]
+    old_loki = index_of(moved, "kind-oke", "upgrade loki-stack loki-stack", "--reuse-values", "loki.enabled=false")
+    gone = index_of(moved, "kind-oke", "kubectl", "wait --for=delete pod/loki-stack-0 --namespace monitoring")
+    new_loki = index_of(moved, "kind-oke", "upgrade --install loki loki", "--version 18.11.0", "loki-moved.yaml",
+                        '"claimName": "storage-loki-stack-0"', '"store": "boltdb-shipper"', '"store": "tsdb"')
+    assert max(stops) < old_loki < gone < new_loki  # every Promtail's last batch reaches the old Loki first
+    assert not [c for c in moved if "workstation" in c and "loki.enabled=false" in c]  # the remote runs no Loki
+
+
+NOW = datetime(2026, 12, 2, 0, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("now,first_day", [
+    (NOW, "2026-12-03"),                                                # tomorrow: the migrate-to-tsdb practice
+    (datetime(2026, 12, 2, 17, 59, tzinfo=timezone.utc), "2026-12-03"),  # 6 h 1 min before that 00:00 UTC
+    (datetime(2026, 12, 2, 18, 0, tzinfo=timezone.utc), "2026-12-04"),   # under MIDNIGHT_MARGIN: the day after
+    (datetime(2026, 12, 2, 15, 0, tzinfo=timezone(timedelta(hours=-5))), "2026-12-04"),  # 20:00 UTC: UTC counts
+])
+def test_the_v13_period_starts_on_a_day_still_ahead_when_the_new_loki_starts(now, first_day):
+    assert logs.tsdb_from(now) == first_day
+
+
+def moved_plan(tmp_path, from_profile: str = "promtail") -> dict:
+    """The rendered values of the Loki chart's install in the upgrade plan to the alloy profile."""
+    opts = Options(topology=load_topology(VALUES_TOPOLOGY).with_profile("alloy"), versions=load_versions(),
+                   cache_dir=tmp_path)
+    steps = upgrade_plan(opts, load_versions(), from_profile=from_profile, now=NOW)
+    [loki] = [s for s in steps if s.title.startswith(logs.LOKI_CHART_INSTALL)]
+    return rendered(loki.argv, Facts())
+
+
+def test_the_moved_loki_mounts_the_old_claim_and_reads_both_schema_periods(tmp_path):
+    values = moved_plan(tmp_path)
+    keys = json.loads((CHART_KEYS / "loki.json").read_text())["keys"]
+    assert [p for p in key_paths(values) if not known(p, keys)] == []
+    assert values["singleBinary"]["persistence"] == {
+        "enabled": False, "dataVolumeParameters": {"persistentVolumeClaim": {"claimName": "storage-loki-stack-0"}}}
+    # loki-stack's loki 2.16.0 schema_config, kept as it was written; v13 tsdb from tomorrow (UTC).
+    assert values["loki"]["schemaConfig"]["configs"] == [
+        {"from": "2020-10-24", "store": "boltdb-shipper", "object_store": "filesystem", "schema": "v11",
+         "index": {"prefix": "index_", "period": "24h"}},
+        {"from": "2026-12-03", "store": "tsdb", "object_store": "filesystem", "schema": "v13",
+         "index": {"prefix": "index_", "period": "24h"}}]
+    # The old pod's /data/loki/... is /var/loki/loki/... under the chart's mount of the `storage` volume.
+    assert values["loki"]["storage"]["filesystem"]["chunks_directory"] == "/var/loki/loki/chunks"
+    structured = values["loki"]["structuredConfig"]
+    assert structured["storage_config"]["boltdb_shipper"]["active_index_directory"] == "/var/loki/loki/boltdb-shipper-active"
+    assert structured["limits_config"]["allow_structured_metadata"] is False  # v11 active: Loki 3.x refuses otherwise
+
+
+def test_a_fresh_alloy_install_keeps_its_own_volume_and_one_v13_period(tmp_path):
+    values = moved_plan(tmp_path, from_profile="alloy")  # no move: the plain `up` install
+    assert "persistence" not in values["singleBinary"] and "structuredConfig" not in values["loki"]
+    assert [c["schema"] for c in values["loki"]["schemaConfig"]["configs"]] == ["v13"]
+
+
+def test_loki_stacks_loki_keeps_its_store_on_a_claim_and_flushes_on_shutdown():
+    loki = yaml.safe_load((STACK_DIR / "values" / "loki-stack.yaml").read_text())["loki"]
+    assert loki["persistence"]["enabled"] is True  # chart default false: an emptyDir, gone with the pod
+    assert loki["extraArgs"] == {"ingester.flush-on-shutdown": "true"}  # else the WAL keeps the last chunks
