@@ -385,7 +385,9 @@ def test_generate_name_and_dry_run(kube: FakeKubeAPI, core: client.CoreV1Api, ns
     assert kube.get_object("pods", ns, "dry") is None
 
 
-def test_namespace_termination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+def test_namespace_termination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str, monkeypatch) -> None:
+    # Long enough for the four requests below to meet the namespace still terminating on a loaded machine.
+    monkeypatch.setattr(kube, "namespace_delete_delay", 3.0)
     kube.add_pod(ns, "old")
     deleted = core.delete_namespace(ns)  # the real server answers with the Namespace, not a Status
     assert deleted["status"]["phase"] == "Terminating" and deleted["metadata"]["deletionTimestamp"]
@@ -411,7 +413,7 @@ def test_namespace_termination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: st
             return exc.status == 404
         return False
 
-    wait_for(gone)
+    wait_for(gone, timeout=10.0)
     assert kube.get_object("pods", ns, "old") is None
     with pytest.raises(ApiException) as err:
         core.delete_namespace("default")
