@@ -60,7 +60,9 @@ class FakeDashboardSidecar:
     log: Callable[[str], None] = lambda line: None
     # Fault switches -----------------------------------------------------------------
     watch: bool = False  # METHOD WATCH against an API server that serves watch (the real one); else list-based sync
-    watch_timeout: float = 2.0  # WATCH_SERVER_TIMEOUT (60 s upstream): short, so stop() returns soon
+    # WATCH_SERVER_TIMEOUT (60 s upstream). Each watch starts without a resourceVersion, as upstream's does, so a
+    # delete between two watches goes unseen: 10 s keeps that gap rare, as 60 s does, and stop() still soon.
+    watch_timeout: float = 10.0
     keep_files: bool = False  # a sidecar that stopped syncing: a deleted ConfigMap's file stays on disk
     errors: list[BaseException] = field(default_factory=list)
     _known: dict[str, tuple[dict, Path, str]] = field(default_factory=dict)  # ns+name -> (data, folder, resourceVersion)
