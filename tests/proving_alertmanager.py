@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import yaml
 
 import tests.real as real
 from tests.proving_ground import free_port
+from tests.real.process import http_ok, log_tail, start_server, stop_process
 
 RULES = Path(__file__).parent / "proving_rules"
 WATCHDOG_RULES = RULES / "general.rules.yaml"
@@ -52,27 +52,15 @@ class AlertmanagerProcess:
         return self.folder / "alertmanager.yml"
 
     def log_text(self) -> str:
-        path = self.folder / "alertmanager.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return log_tail(self.folder / "alertmanager.log", chars=None)
 
     def start(self, ready_timeout: float = 30.0) -> "AlertmanagerProcess":
         args = [str(real.require("alertmanager")), f"--config.file={self.config_path}",
                 f"--storage.path={self.folder / 'data'}", f"--web.listen-address={self.target}",
                 "--cluster.listen-address="]  # no gossip port: one replica, and nothing listens off loopback
-        self.log = open(self.folder / "alertmanager.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"alertmanager not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        self.proc, self.log = start_server(args, self.folder / "alertmanager.log", http_ok(f"{self.url}/-/ready"),
+                                           name="alertmanager", timeout=ready_timeout, cwd=self.folder)
+        return self
 
     def reload(self, config: dict[str, Any]) -> httpx.Response:
         """Write config and POST /-/reload, as the operator's config reloader does; the answer says if it took."""
@@ -80,16 +68,8 @@ class AlertmanagerProcess:
         return httpx.post(f"{self.url}/-/reload", timeout=10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
+        stop_process(self.proc, self.log)
+        self.log = None
 
 
 def start_alertmanager(folder: Path, config: dict[str, Any] | None = None) -> AlertmanagerProcess:

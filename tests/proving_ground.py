@@ -20,6 +20,7 @@ import yaml
 from conformance.provision.versions import load_versions
 from conformance.stack import stack_services
 import tests.real as real
+from tests.real.process import http_ok, log_tail, start_server, stop_process
 
 
 @dataclass(frozen=True)
@@ -85,23 +86,12 @@ class PrometheusProcess:
         return self.folder / "prometheus.log"
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return log_tail(self.log_path, chars=None)
 
     def start(self, ready_timeout: float = 30.0) -> "PrometheusProcess":
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus {self.name} exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus {self.name} not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        self.proc, self.log = start_server(self.args, self.log_path, http_ok(f"{self.url}/-/ready"),
+                                           name=f"prometheus {self.name}", timeout=ready_timeout, cwd=self.folder)
+        return self
 
     def stop_remote_write(self) -> None:
         """Drop remote_write from the config and reload: the process keeps running, nothing is sent any more."""
@@ -132,16 +122,8 @@ class PrometheusProcess:
         raise RuntimeError(f"prometheus {self.name}: fewer than {count} scraped targets after {timeout} s")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
+        stop_process(self.proc, self.log)
+        self.log = None
 
 
 def start_prometheus(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from tests.real.process import http_ok, log_tail, start_server, stop_process
 import tests.real as real
 from tests.proving_ground import free_port
 
@@ -69,42 +68,23 @@ class JaegerProcess:
         return f"http://127.0.0.1:{self.ports['zipkin']}"
 
     def log_text(self) -> str:
-        path = self.folder / "jaeger.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return log_tail(self.folder / "jaeger.log", chars=None)
 
     def start(self, ready_timeout: float = 60.0) -> "JaegerProcess":
         path = self.folder / "config.yaml"
         path.write_text(yaml.safe_dump(config(**self.ports), sort_keys=False))
-        self.log = open(self.folder / "jaeger.log", "w")
         # Jaeger traces itself to OTLP localhost:4317 by default: off, so no other test's port gets its spans.
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
-        self.proc = subprocess.Popen([str(real.require("jaeger")), "--config", str(path)], stdout=self.log,
-                                     stderr=subprocess.STDOUT, cwd=self.folder, env=env)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jaeger exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                health = httpx.get(f"http://127.0.0.1:{self.ports['health']}/status", timeout=1)
-                if health.status_code == 200 and httpx.get(f"{self.query_url}/api/services", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"jaeger not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        # Ready when the health check and the query service both answer.
+        ready = http_ok(f"http://127.0.0.1:{self.ports['health']}/status", f"{self.query_url}/api/services")
+        self.proc, self.log = start_server([str(real.require("jaeger")), "--config", str(path)], self.folder / "jaeger.log",
+                                           ready, name="jaeger", timeout=ready_timeout, interval=0.2, cwd=self.folder,
+                                           env=env)
+        return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
+        stop_process(self.proc, self.log)
+        self.log = None
 
 
 def start_jaeger(folder: Path) -> JaegerProcess:

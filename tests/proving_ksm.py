@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
 import yaml
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
@@ -29,6 +28,7 @@ from conformance.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
+from tests.real.process import http_ok, log_tail, start_server, stop_process
 
 ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
 # kube-state-metrics 8.4.0 values.yaml `collectors`: the chart's --resources (templates/deployment.yaml).
@@ -76,20 +76,11 @@ class KsmProcess:
     def start(self, ready_timeout: float = 60.0) -> "KsmProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:  # /livez on the http port: the chart's livenessProbe
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kube-state-metrics {self.cluster} exited {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                if httpx.get(f"http://{self.target}/livez", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"kube-state-metrics {self.cluster} not live after {ready_timeout} s:\n{self.log_text()}")
+        # /livez on the http port: the chart's livenessProbe. Appended to: restart() keeps the earlier runs' log.
+        self.proc, self._log = start_server(self.args(), self.log_path, http_ok(f"http://{self.target}/livez"),
+                                            name=f"kube-state-metrics {self.cluster}", timeout=ready_timeout,
+                                            interval=0.2, state="live", append=True)
+        return self
 
     def restart(self, namespaces: str = "") -> None:
         self.stop()
@@ -97,19 +88,11 @@ class KsmProcess:
         self.start()
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+        return log_tail(self.log_path)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self._log:
-            self._log.close()
-            self._log = None
+        stop_process(self.proc, self._log)
+        self._log = None
 
 
 def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:

@@ -12,7 +12,6 @@ import json
 import shutil
 import struct
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import tests.real as real
 from conformance import kubebench as kb
 from conformance.stack import stack_services
 from tests.proving_ground import free_port
+from tests.real.process import http_ok, log_tail, start_server, stop_process
 
 # The job name the operator gives the chart's ServiceMonitor targets: the Service's name.
 SCRAPE_JOB = stack_services()["pushgateway"].service
@@ -81,27 +81,16 @@ class PushgatewayProcess:
         return self.folder / "pushgateway.db"
 
     def log_text(self) -> str:
-        path = self.folder / "pushgateway.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return log_tail(self.folder / "pushgateway.log", chars=None)
 
     def start(self, ready_timeout: float = 30.0) -> "PushgatewayProcess":
         args = [str(real.require("pushgateway")), f"--web.listen-address={self.target}"]
         if self.persistence:
             args.append(f"--persistence.file={self.persistence_file}")
-        self.log = open(self.folder / "pushgateway.log", "a")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pushgateway exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"pushgateway not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        # Appended to: a restart (age_group) keeps the first run's log.
+        self.proc, self.log = start_server(args, self.folder / "pushgateway.log", http_ok(f"{self.url}/-/ready"),
+                                           name="pushgateway", timeout=ready_timeout, cwd=self.folder, append=True)
+        return self
 
     def push_time(self, node: str) -> float:
         """The group's push_time_seconds, as the Pushgateway's /metrics prints it (Go's shortest round-trip float)."""
@@ -127,16 +116,8 @@ class PushgatewayProcess:
         return pushed - seconds
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
+        stop_process(self.proc, self.log)
+        self.log = None
 
 
 def start_pushgateway(folder: Path, persistence: bool = False) -> PushgatewayProcess:
