@@ -11,6 +11,8 @@ from tests.real import netns
 
 
 class Stoppable(Protocol):
+    """A ground: anything that stops what it started."""
+
     def stop(self) -> None: ...
 
 
