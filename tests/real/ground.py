@@ -19,11 +19,8 @@ class Stoppable(Protocol):
 G = TypeVar("G", bound=Stoppable)
 
 
-def in_namespace(start: Callable[[netns.NetNamespace], G], binaries: Iterable[str], addresses: Iterable[str]) -> Iterator[G]:
-    """Yield start(ns) in a new namespace over addresses, then stop it and check nothing it started outlived it.
-
-    Skipped saying why when this machine cannot make a namespace or lacks one of the binaries (failed under CI=true).
-    """
+def require_namespace(binaries: Iterable[str]) -> None:
+    """Skip saying why when this machine cannot make a namespace or lacks one of the binaries (failed under CI=true)."""
     why = netns.available()
     if why:
         if real.in_ci():
@@ -31,6 +28,12 @@ def in_namespace(start: Callable[[netns.NetNamespace], G], binaries: Iterable[st
         pytest.skip(why)
     for name in binaries:
         real.require(name)
+
+
+def in_namespace(start: Callable[[netns.NetNamespace], G], binaries: Iterable[str], addresses: Iterable[str]) -> Iterator[G]:
+    """After require_namespace(binaries): yield start(ns) in a new namespace over addresses, then stop it and check
+    nothing it started outlived it."""
+    require_namespace(binaries)
     ns = netns.NetNamespace(list(addresses))
     try:
         g = start(ns)
