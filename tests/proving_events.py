@@ -14,10 +14,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import yaml
@@ -30,7 +29,7 @@ from tests.fakes.loki import FakeLoki
 from tests.proving_realkube import ADDRESSES, MANIFESTS, Backend, apply, backend_pod, load, service, wait_for
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
-from tests.real.process import http_ok, log_tail, start_server, stop_process
+from tests.real.process import ServerProcess, http_ok
 from tests.real.relay import Relay
 from tests.suite_runner import write_topology
 
@@ -58,15 +57,13 @@ def exporter_config(cluster: str, push_url: str, stream_labels: dict[str, str] |
 
 
 @dataclass
-class Exporter:
+class Exporter(ServerProcess):
     """One real kubernetes-event-exporter, on the cluster's address (its metrics port), with its own config file."""
 
     cluster: str
     ip: str
     folder: Path
     kubeconfig: Path
-    proc: subprocess.Popen | None = None
-    _log: IO | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -76,9 +73,6 @@ class Exporter:
     def log_path(self) -> Path:
         return self.folder / "exporter.log"
 
-    def log_text(self) -> str:
-        return log_tail(self.log_path, chars=None)
-
     def start(self, config: dict[str, Any], ready_timeout: float = 60.0) -> "Exporter":
         """Run it with config (call inside the ground's namespace); ready when /-/ready answers."""
         self.stop()
@@ -86,14 +80,12 @@ class Exporter:
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         args = [str(real.require("kubernetes-event-exporter")), f"-conf={self.config_path}", f"-kubeconfig={self.kubeconfig}",
                 f"-metrics-address={self.ip}:{METRICS_PORT}"]
-        self.proc, self._log = start_server(args, self.log_path, http_ok(f"http://{self.ip}:{METRICS_PORT}/-/ready"),
-                                            name=f"{self.cluster} exporter", timeout=ready_timeout, interval=0.2,
-                                            cwd=self.folder, append=True)
-        return self
+        return self.launch(args, http_ok(f"http://{self.ip}:{METRICS_PORT}/-/ready"), name=f"{self.cluster} exporter",
+                           timeout=ready_timeout, interval=0.2, cwd=self.folder, append=True)
 
     def stop(self) -> None:
-        stop_process(self.proc, self._log)
-        self.proc, self._log = None, None
+        super().stop()
+        self.proc = None
 
     def metric(self, name: str) -> float:
         """One counter of the exporter's own /metrics (pkg/metrics: events_sent, send_event_errors, ...)."""

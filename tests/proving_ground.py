@@ -8,9 +8,8 @@ defaults. Only the timing differs in ordinary self-tests (FAST); STACK_TIMING is
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 from conformance.provision.versions import load_versions
 from conformance.stack import stack_services
 import tests.real as real
-from tests.real.process import http_ok, log_tail, start_server, stop_process
+from tests.real.process import LoopbackServer, http_ok
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def free_port() -> int:
 
 
 @dataclass
-class PrometheusProcess:
+class PrometheusProcess(LoopbackServer):
     """One running prometheus; stop() ends it and keeps nothing but its tmp folder."""
 
     name: str
@@ -74,24 +73,14 @@ class PrometheusProcess:
     folder: Path
     args: list[str]
     timing: Timing = FAST
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
         return self.folder / "prometheus.log"
 
-    def log_text(self) -> str:
-        return log_tail(self.log_path, chars=None)
-
     def start(self, ready_timeout: float = 30.0) -> "PrometheusProcess":
-        self.proc, self.log = start_server(self.args, self.log_path, http_ok(f"{self.url}/-/ready"),
-                                           name=f"prometheus {self.name}", timeout=ready_timeout, cwd=self.folder)
-        return self
+        return self.launch(self.args, http_ok(f"{self.url}/-/ready"), name=f"prometheus {self.name}",
+                           timeout=ready_timeout, cwd=self.folder)
 
     def stop_remote_write(self) -> None:
         """Drop remote_write from the config and reload: the process keeps running, nothing is sent any more."""
@@ -120,10 +109,6 @@ class PrometheusProcess:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"prometheus {self.name}: fewer than {count} scraped targets after {timeout} s")
-
-    def stop(self) -> None:
-        stop_process(self.proc, self.log)
-        self.log = None
 
 
 def start_prometheus(

@@ -9,14 +9,13 @@ and extensions the checks touch (zipkin in; jaeger_query with base_path /jaeger 
 from __future__ import annotations
 
 import os
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.real.process import http_ok, log_tail, start_server, stop_process
+from tests.real.process import ServerProcess, http_ok
 import tests.real as real
 from tests.proving_ground import free_port
 
@@ -49,13 +48,11 @@ def config(zipkin: int, query_http: int, query_grpc: int, health: int, metrics: 
 
 
 @dataclass
-class JaegerProcess:
+class JaegerProcess(ServerProcess):
     """One running jaeger; stop() ends it."""
 
     folder: Path
     ports: dict[str, int]
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
 
     @property
     def query_url(self) -> str:
@@ -67,8 +64,9 @@ class JaegerProcess:
         """The collector the sidecars send to (Service zipkin:9411)."""
         return f"http://127.0.0.1:{self.ports['zipkin']}"
 
-    def log_text(self) -> str:
-        return log_tail(self.folder / "jaeger.log", chars=None)
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "jaeger.log"
 
     def start(self, ready_timeout: float = 60.0) -> "JaegerProcess":
         path = self.folder / "config.yaml"
@@ -77,14 +75,8 @@ class JaegerProcess:
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
         # Ready when the health check and the query service both answer.
         ready = http_ok(f"http://127.0.0.1:{self.ports['health']}/status", f"{self.query_url}/api/services")
-        self.proc, self.log = start_server([str(real.require("jaeger")), "--config", str(path)], self.folder / "jaeger.log",
-                                           ready, name="jaeger", timeout=ready_timeout, interval=0.2, cwd=self.folder,
-                                           env=env)
-        return self
-
-    def stop(self) -> None:
-        stop_process(self.proc, self.log)
-        self.log = None
+        return self.launch([str(real.require("jaeger")), "--config", str(path)], ready, name="jaeger",
+                           timeout=ready_timeout, interval=0.2, cwd=self.folder, env=env)
 
 
 def start_jaeger(folder: Path) -> JaegerProcess:

@@ -9,10 +9,9 @@ pod is made in the real API server, kwok runs it) with the Prometheus URLs as se
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -28,7 +27,7 @@ from conformance.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
-from tests.real.process import http_ok, log_tail, start_server, stop_process
+from tests.real.process import LoopbackServer, http_ok, log_tail
 
 ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
 # kube-state-metrics 8.4.0 values.yaml `collectors`: the chart's --resources (templates/deployment.yaml).
@@ -46,7 +45,7 @@ SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
 
 
 @dataclass
-class KsmProcess:
+class KsmProcess(LoopbackServer):
     """One kube-state-metrics against one cluster's API server; restart() changes its flags."""
 
     cluster: str
@@ -54,12 +53,6 @@ class KsmProcess:
     folder: Path
     port: int = 0
     namespaces: str = ""  # --namespaces (the chart's `namespaces` value); "" watches every namespace
-    proc: subprocess.Popen | None = None
-    _log: IO | None = field(default=None, repr=False)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -77,10 +70,8 @@ class KsmProcess:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         # /livez on the http port: the chart's livenessProbe. Appended to: restart() keeps the earlier runs' log.
-        self.proc, self._log = start_server(self.args(), self.log_path, http_ok(f"http://{self.target}/livez"),
-                                            name=f"kube-state-metrics {self.cluster}", timeout=ready_timeout,
-                                            interval=0.2, state="live", append=True)
-        return self
+        return self.launch(self.args(), http_ok(f"{self.url}/livez"), name=f"kube-state-metrics {self.cluster}",
+                           timeout=ready_timeout, interval=0.2, state="live", append=True)
 
     def restart(self, namespaces: str = "") -> None:
         self.stop()
@@ -89,10 +80,6 @@ class KsmProcess:
 
     def log_text(self) -> str:
         return log_tail(self.log_path)
-
-    def stop(self) -> None:
-        stop_process(self.proc, self._log)
-        self._log = None
 
 
 def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:

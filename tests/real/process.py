@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 import httpx
 
@@ -69,3 +70,41 @@ def stop_process(proc: subprocess.Popen | None, log: IO | None, timeout: float =
             proc.wait(5)
     if log is not None:
         log.close()
+
+
+@dataclass
+class ServerProcess:
+    """A server once started: its process and open log (log_path, the subclass's); stop() ends it."""
+
+    proc: subprocess.Popen | None = field(default=None, kw_only=True)
+    log: IO | None = field(default=None, repr=False, kw_only=True)
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    def log_text(self) -> str:
+        """The whole log so far."""
+        return log_tail(self.log_path, chars=None)
+
+    def launch(self, args: list[str], ready: Callable[[], bool], **options: Any) -> Any:
+        """start_server(args, self.log_path, ready, **options), kept as this server's process and log; returns self."""
+        self.proc, self.log = start_server(args, self.log_path, ready, **options)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc, self.log)
+        self.log = None
+
+
+class LoopbackServer(ServerProcess):
+    """A ServerProcess listening on 127.0.0.1 at the subclass's `port` field."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def target(self) -> str:
+        """host:port, as a Prometheus static_configs target."""
+        return f"127.0.0.1:{self.port}"
