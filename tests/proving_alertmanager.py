@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import yaml
 
 import tests.real as real
 from tests.proving_ground import free_port
+from tests.real.process import LoopbackServer, http_ok
 
 RULES = Path(__file__).parent / "proving_rules"
 WATCHDOG_RULES = RULES / "general.rules.yaml"
@@ -30,66 +29,30 @@ REFUSED_CONFIG: dict[str, Any] = {"route": {"receiver": "nobody"}, "receivers": 
 
 
 @dataclass
-class AlertmanagerProcess:
+class AlertmanagerProcess(LoopbackServer):
     """One running alertmanager; stop() ends it and keeps nothing but its tmp folder."""
 
     folder: Path
     port: int
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def target(self) -> str:
-        """host:port, as a Prometheus static_configs target."""
-        return f"127.0.0.1:{self.port}"
 
     @property
     def config_path(self) -> Path:
         return self.folder / "alertmanager.yml"
 
-    def log_text(self) -> str:
-        path = self.folder / "alertmanager.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "alertmanager.log"
 
     def start(self, ready_timeout: float = 30.0) -> "AlertmanagerProcess":
         args = [str(real.require("alertmanager")), f"--config.file={self.config_path}",
                 f"--storage.path={self.folder / 'data'}", f"--web.listen-address={self.target}",
                 "--cluster.listen-address="]  # no gossip port: one replica, and nothing listens off loopback
-        self.log = open(self.folder / "alertmanager.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"alertmanager not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        return self.launch(args, http_ok(f"{self.url}/-/ready"), name="alertmanager", timeout=ready_timeout, cwd=self.folder)
 
     def reload(self, config: dict[str, Any]) -> httpx.Response:
         """Write config and POST /-/reload, as the operator's config reloader does; the answer says if it took."""
         self.config_path.write_text(yaml.safe_dump(config))
         return httpx.post(f"{self.url}/-/reload", timeout=10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
 
 
 def start_alertmanager(folder: Path, config: dict[str, Any] | None = None) -> AlertmanagerProcess:

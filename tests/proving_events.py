@@ -14,11 +14,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import yaml
@@ -31,6 +29,7 @@ from tests.fakes.loki import FakeLoki
 from tests.proving_realkube import ADDRESSES, MANIFESTS, Backend, apply, backend_pod, load, service, wait_for
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
+from tests.real.process import ServerProcess, http_ok
 from tests.real.relay import Relay
 from tests.suite_runner import write_topology
 
@@ -58,15 +57,13 @@ def exporter_config(cluster: str, push_url: str, stream_labels: dict[str, str] |
 
 
 @dataclass
-class Exporter:
+class Exporter(ServerProcess):
     """One real kubernetes-event-exporter, on the cluster's address (its metrics port), with its own config file."""
 
     cluster: str
     ip: str
     folder: Path
     kubeconfig: Path
-    proc: subprocess.Popen | None = None
-    _log: IO | None = field(default=None, repr=False)
 
     @property
     def config_path(self) -> Path:
@@ -76,44 +73,19 @@ class Exporter:
     def log_path(self) -> Path:
         return self.folder / "exporter.log"
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def start(self, config: dict[str, Any], ready_timeout: float = 60.0) -> "Exporter":
         """Run it with config (call inside the ground's namespace); ready when /-/ready answers."""
         self.stop()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [str(real.require("kubernetes-event-exporter")), f"-conf={self.config_path}", f"-kubeconfig={self.kubeconfig}",
-             f"-metrics-address={self.ip}:{METRICS_PORT}"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.cluster} exporter exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://{self.ip}:{METRICS_PORT}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.cluster} exporter not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        args = [str(real.require("kubernetes-event-exporter")), f"-conf={self.config_path}", f"-kubeconfig={self.kubeconfig}",
+                f"-metrics-address={self.ip}:{METRICS_PORT}"]
+        return self.launch(args, http_ok(f"http://{self.ip}:{METRICS_PORT}/-/ready"), name=f"{self.cluster} exporter",
+                           timeout=ready_timeout, interval=0.2, cwd=self.folder, append=True)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        super().stop()
         self.proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def metric(self, name: str) -> float:
         """One counter of the exporter's own /metrics (pkg/metrics: events_sent, send_event_errors, ...)."""

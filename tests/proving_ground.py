@@ -8,9 +8,8 @@ defaults. Only the timing differs in ordinary self-tests (FAST); STACK_TIMING is
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 from conformance.provision.versions import load_versions
 from conformance.stack import stack_services
 import tests.real as real
+from tests.real.process import LoopbackServer, http_ok
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def free_port() -> int:
 
 
 @dataclass
-class PrometheusProcess:
+class PrometheusProcess(LoopbackServer):
     """One running prometheus; stop() ends it and keeps nothing but its tmp folder."""
 
     name: str
@@ -73,35 +73,14 @@ class PrometheusProcess:
     folder: Path
     args: list[str]
     timing: Timing = FAST
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
         return self.folder / "prometheus.log"
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def start(self, ready_timeout: float = 30.0) -> "PrometheusProcess":
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus {self.name} exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"prometheus {self.name} not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        return self.launch(self.args, http_ok(f"{self.url}/-/ready"), name=f"prometheus {self.name}",
+                           timeout=ready_timeout, cwd=self.folder)
 
     def stop_remote_write(self) -> None:
         """Drop remote_write from the config and reload: the process keeps running, nothing is sent any more."""
@@ -130,18 +109,6 @@ class PrometheusProcess:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"prometheus {self.name}: fewer than {count} scraped targets after {timeout} s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
 
 
 def start_prometheus(

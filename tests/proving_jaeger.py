@@ -9,15 +9,13 @@ and extensions the checks touch (zipkin in; jaeger_query with base_path /jaeger 
 from __future__ import annotations
 
 import os
-import subprocess
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from tests.real.process import ServerProcess, http_ok
 import tests.real as real
 from tests.fakes.envoy import TracingSidecar
 from tests.fakes.kiali import FakeKiali
@@ -53,13 +51,11 @@ def config(zipkin: int, query_http: int, query_grpc: int, health: int, metrics: 
 
 
 @dataclass
-class JaegerProcess:
+class JaegerProcess(ServerProcess):
     """One running jaeger; stop() ends it."""
 
     folder: Path
     ports: dict[str, int]
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
 
     @property
     def query_url(self) -> str:
@@ -71,43 +67,19 @@ class JaegerProcess:
         """The collector the sidecars send to (Service zipkin:9411)."""
         return f"http://127.0.0.1:{self.ports['zipkin']}"
 
-    def log_text(self) -> str:
-        path = self.folder / "jaeger.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "jaeger.log"
 
     def start(self, ready_timeout: float = 60.0) -> "JaegerProcess":
         path = self.folder / "config.yaml"
         path.write_text(yaml.safe_dump(config(**self.ports), sort_keys=False))
-        self.log = open(self.folder / "jaeger.log", "w")
         # Jaeger traces itself to OTLP localhost:4317 by default: off, so no other test's port gets its spans.
         env = {**os.environ, "OTEL_TRACES_EXPORTER": "none"}
-        self.proc = subprocess.Popen([str(real.require("jaeger")), "--config", str(path)], stdout=self.log,
-                                     stderr=subprocess.STDOUT, cwd=self.folder, env=env)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jaeger exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                health = httpx.get(f"http://127.0.0.1:{self.ports['health']}/status", timeout=1)
-                if health.status_code == 200 and httpx.get(f"{self.query_url}/api/services", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"jaeger not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
+        # Ready when the health check and the query service both answer.
+        ready = http_ok(f"http://127.0.0.1:{self.ports['health']}/status", f"{self.query_url}/api/services")
+        return self.launch([str(real.require("jaeger")), "--config", str(path)], ready, name="jaeger",
+                           timeout=ready_timeout, interval=0.2, cwd=self.folder, env=env)
 
 
 def start_jaeger(folder: Path) -> JaegerProcess:

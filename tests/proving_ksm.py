@@ -9,14 +9,12 @@ pod is made in the real API server, kwok runs it) with the Prometheus URLs as se
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
 import yaml
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
@@ -29,6 +27,7 @@ from conformance.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
+from tests.real.process import LoopbackServer, http_ok, log_tail
 
 ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
 # kube-state-metrics 8.4.0 values.yaml `collectors`: the chart's --resources (templates/deployment.yaml).
@@ -46,7 +45,7 @@ SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
 
 
 @dataclass
-class KsmProcess:
+class KsmProcess(LoopbackServer):
     """One kube-state-metrics against one cluster's API server; restart() changes its flags."""
 
     cluster: str
@@ -54,12 +53,6 @@ class KsmProcess:
     folder: Path
     port: int = 0
     namespaces: str = ""  # --namespaces (the chart's `namespaces` value); "" watches every namespace
-    proc: subprocess.Popen | None = None
-    _log: IO | None = field(default=None, repr=False)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -76,20 +69,9 @@ class KsmProcess:
     def start(self, ready_timeout: float = 60.0) -> "KsmProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
-        self._log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.args(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:  # /livez on the http port: the chart's livenessProbe
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kube-state-metrics {self.cluster} exited {self.proc.returncode}:\n{self.log_text()}")
-            try:
-                if httpx.get(f"http://{self.target}/livez", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"kube-state-metrics {self.cluster} not live after {ready_timeout} s:\n{self.log_text()}")
+        # /livez on the http port: the chart's livenessProbe. Appended to: restart() keeps the earlier runs' log.
+        return self.launch(self.args(), http_ok(f"{self.url}/livez"), name=f"kube-state-metrics {self.cluster}",
+                           timeout=ready_timeout, interval=0.2, state="live", append=True)
 
     def restart(self, namespaces: str = "") -> None:
         self.stop()
@@ -97,19 +79,7 @@ class KsmProcess:
         self.start()
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self._log:
-            self._log.close()
-            self._log = None
+        return log_tail(self.log_path)
 
 
 def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:

@@ -12,8 +12,7 @@ import json
 import shutil
 import struct
 import subprocess
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import tests.real as real
 from conformance import kubebench as kb
 from conformance.stack import stack_services
 from tests.proving_ground import free_port
+from tests.real.process import LoopbackServer, http_ok
 
 # The job name the operator gives the chart's ServiceMonitor targets: the Service's name.
 SCRAPE_JOB = stack_services()["pushgateway"].service
@@ -59,49 +59,28 @@ def scrape_job(target: str, honor_labels: bool = True) -> dict:
 
 
 @dataclass
-class PushgatewayProcess:
+class PushgatewayProcess(LoopbackServer):
     """One running pushgateway; stop() ends it (persisting its groups when it has a persistence file)."""
 
     folder: Path
     port: int
     persistence: bool = False
-    proc: subprocess.Popen | None = None
-    log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def persistence_file(self) -> Path:
         return self.folder / "pushgateway.db"
 
-    def log_text(self) -> str:
-        path = self.folder / "pushgateway.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "pushgateway.log"
 
     def start(self, ready_timeout: float = 30.0) -> "PushgatewayProcess":
         args = [str(real.require("pushgateway")), f"--web.listen-address={self.target}"]
         if self.persistence:
             args.append(f"--persistence.file={self.persistence_file}")
-        self.log = open(self.folder / "pushgateway.log", "a")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.folder)
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"pushgateway exited with {self.proc.returncode}:\n{self.log_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"pushgateway not ready after {ready_timeout} s:\n{self.log_text()[-2000:]}")
+        # Appended to: a restart (age_group) keeps the first run's log.
+        return self.launch(args, http_ok(f"{self.url}/-/ready"), name="pushgateway", timeout=ready_timeout,
+                           cwd=self.folder, append=True)
 
     def push_time(self, node: str) -> float:
         """The group's push_time_seconds, as the Pushgateway's /metrics prints it (Go's shortest round-trip float)."""
@@ -125,18 +104,6 @@ class PushgatewayProcess:
         self.persistence_file.write_bytes(data.replace(old, b"\x09" + struct.pack("<d", pushed - seconds)))
         self.start()
         return pushed - seconds
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.log:
-            self.log.close()
-            self.log = None
 
 
 def start_pushgateway(folder: Path, persistence: bool = False) -> PushgatewayProcess:

@@ -9,8 +9,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-import tests.real as real
 from tests.real import netns
+from tests.real.ground import require_namespace
 from tests.real.kube import ControlPlane
 from tests.real.registry import node_kubernetes_version
 
@@ -20,13 +20,7 @@ BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler
 
 @pytest.fixture
 def binaries() -> None:
-    why = netns.available()
-    if why:
-        if real.in_ci():
-            pytest.fail(f"CI=true: {why}", pytrace=False)
-        pytest.skip(why)
-    for name in BINARIES:
-        real.require(name)
+    require_namespace(BINARIES)
 
 
 @pytest.fixture

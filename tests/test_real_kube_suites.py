@@ -10,10 +10,9 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
-import tests.real as real
-from tests.proving_realkube import RealKubeGround, cri_line, new_namespace, start_realkube_ground
+from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground
 from tests.proving_stack import GRAFANA_PASSWORD
-from tests.real import netns
+from tests.real.ground import in_namespace
 from tests.real.kube import LogRule, kubeconfig_entry, write_kubeconfig
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -29,23 +28,9 @@ AREAS = "(logs or metrics or platform or dashboards or kiali) and not upgrade"
 @contextmanager
 def ground_for(tmp_path: Path, **options) -> Iterator[RealKubeGround]:
     """The real-kube proving ground; skipped saying why when this machine cannot hold it (failed under CI=true)."""
-    why = netns.available()
-    if why:
-        if real.in_ci():
-            pytest.fail(f"CI=true: {why}", pytrace=False)
-        pytest.skip(why)
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
-        real.require(name)
-    ns = new_namespace()
-    try:
-        g = start_realkube_ground(tmp_path / "ground", ns, **options)
-        try:
-            yield g
-        finally:
-            g.stop()
-        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
-    finally:
-        ns.close()
+    yield from in_namespace(lambda ns: start_realkube_ground(tmp_path / "ground", ns, **options),
+                            ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"),
+                            ADDRESSES.values())
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,9 @@ from typing import Iterator
 
 import pytest
 
-import tests.real as real
 from tests.proving_events import CONTROL_PLANE, EventsGround, exporter_config, start_events_ground
-from tests.proving_realkube import new_namespace
-from tests.real import netns
+from tests.proving_realkube import ADDRESSES
+from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
 CASE = "suites.test_events::test_an_event_reaches_the_primary_loki[{}]"
@@ -19,23 +18,8 @@ HOP = "{} event exporter → oke Loki"
 
 
 def ground_for(folder: Path) -> Iterator[EventsGround]:
-    why = netns.available()
-    if why:
-        if real.in_ci():
-            pytest.fail(f"CI=true: {why}", pytrace=False)
-        pytest.skip(why)
-    for name in (*CONTROL_PLANE, "kubernetes-event-exporter"):
-        real.require(name)
-    ns = new_namespace()
-    try:
-        g = start_events_ground(folder, ns)
-        try:
-            yield g
-        finally:
-            g.stop()
-        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
-    finally:
-        ns.close()
+    return in_namespace(lambda ns: start_events_ground(folder, ns), (*CONTROL_PLANE, "kubernetes-event-exporter"),
+                        ADDRESSES.values())
 
 
 @pytest.fixture(scope="module")

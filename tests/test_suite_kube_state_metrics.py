@@ -11,9 +11,8 @@ import httpx
 import pytest
 from kubernetes import client as kclient
 
-import tests.real as real
-from tests.proving_ksm import KsmGround, NotReadyKubelet, start_ksm_ground
-from tests.real import netns
+from tests.proving_ksm import ADDRESSES, KsmGround, NotReadyKubelet, start_ksm_ground
+from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
 SCRAPED = "suites.test_kube_state_metrics::test_kube_state_metrics_is_scraped[{}]"
@@ -23,23 +22,7 @@ REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "
 
 
 def ground_for(tmp_path: Path, **options) -> Iterator[KsmGround]:
-    why = netns.available()
-    if why:
-        if real.in_ci():
-            pytest.fail(f"CI=true: {why}", pytrace=False)
-        pytest.skip(why)
-    for name in REAL:
-        real.require(name)
-    ns = netns.NetNamespace(["10.77.1.1", "10.77.2.1"])
-    try:
-        g = start_ksm_ground(tmp_path / "ground", ns, **options)
-        try:
-            yield g
-        finally:
-            g.stop()
-        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
-    finally:
-        ns.close()
+    return in_namespace(lambda ns: start_ksm_ground(tmp_path / "ground", ns, **options), REAL, ADDRESSES.values())
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ import yaml
 
 import tests.real as real
 from tests.real.pki import Pki, make_pki
+from tests.real.process import log_tail, spawn, stop_process
 
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
 ETCD_PORT, ETCD_PEER_PORT = 2379, 2380
@@ -69,31 +70,22 @@ class Component:
     _log: IO | None = field(default=None, repr=False)
 
     def start(self) -> "Component":
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc, self._log = spawn(self.args, self.log_path)
         return self
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def tail(self, chars: int = 1500) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+        return log_tail(self.log_path, chars)
 
     def check(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             raise ControlPlaneFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self._log:
-            self._log.close()
-            self._log = None
+        stop_process(self.proc, self._log, timeout=15)
+        self._log = None
 
 
 def tls_context(server: Pki, client: str, client_pki: Pki | None = None) -> ssl.SSLContext:
