@@ -19,7 +19,7 @@ import yaml
 from conformance.provision.versions import load_versions
 from conformance.stack import stack_services
 import tests.real as real
-from tests.real.process import LoopbackServer, http_ok
+from tests.real.process import LoopbackServer, http_says
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ class PrometheusProcess(LoopbackServer):
         return self.folder / "prometheus.log"
 
     def start(self, ready_timeout: float = 30.0) -> "PrometheusProcess":
-        return self.launch(self.args, http_ok(f"{self.url}/-/ready"), name=f"prometheus {self.name}",
+        # /-/ready answers "<AppName> is Ready." (web/web.go at v3.14.0; cmd/prometheus names it "Prometheus Server"):
+        # not another real server that took a port free_port() handed out twice.
+        return self.launch(self.args, http_says(f"{self.url}/-/ready", "Prometheus Server is Ready."), name=f"prometheus {self.name}",
                            timeout=ready_timeout, cwd=self.folder)
 
     def stop_remote_write(self) -> None:

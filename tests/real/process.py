@@ -24,6 +24,14 @@ def http_ok(*urls: str) -> Callable[[], bool]:
     return lambda: all(httpx.get(url, timeout=1).status_code == 200 for url in urls)
 
 
+def http_says(url: str, text: str) -> Callable[[], bool]:
+    """A ready probe that also tells the program apart: url answers 200 with text in its body."""
+    def probe() -> bool:
+        answer = httpx.get(url, timeout=1)
+        return answer.status_code == 200 and text in answer.text
+    return probe
+
+
 def spawn(args: list[str], log_path: Path, *, cwd: Path | None = None, env: dict[str, str] | None = None,
           append: bool = False) -> tuple[subprocess.Popen, IO]:
     """Run args with stdout and stderr to log_path (appended to, or written anew) and no stdin."""
@@ -49,7 +57,12 @@ def start_server(args: list[str], log_path: Path, ready: Callable[[], bool], *, 
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_tail(log_path)}")
             try:
                 if ready():
-                    return proc, log
+                    # Another server may own a port free_port() handed out twice: this one then exits on its
+                    # bind error while the other answers the probe. Still running a moment later: it is ours.
+                    time.sleep(0.2)
+                    if proc.poll() is None:
+                        return proc, log
+                    continue
             except httpx.TransportError:
                 pass
             time.sleep(interval)
