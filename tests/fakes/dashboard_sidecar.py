@@ -87,6 +87,8 @@ class FakeDashboardSidecar:
         while not self._stop.is_set():
             try:
                 self.sync()
+                if self.watch:
+                    continue  # _watch_resource_loop starts the next watch at once: a pause would miss deletes
             except kclient.ApiException as e:  # _watch_resource_loop: logged, retried after ERROR_THROTTLE_SLEEP
                 self._log("ERROR", f"ApiException when calling kubernetes: {e}\n")
             except Exception as e:  # noqa: BLE001 - kept for the test to see, as the sidecar logs and goes on
