@@ -45,7 +45,8 @@ def test_healthy_logs_pass_and_record_propagation(stack):
     for cluster in ("oke", "workstation"):
         props = result.properties(CANARY.format(cluster))
         assert props["log_canary_follow"] == "tail"  # Loki's websocket, not polls
-        assert 1.0 <= float(props["log_propagation_seconds"]) < 1.5  # file read <= 0.15 s + batchwait 1 s (real 1.07-1.30 s)
+        # file read <= 0.15 s + batchwait 1 s (real 1.07-1.30 s); up to 1.6 s seen on a loaded 2-core machine
+        assert 1.0 <= float(props["log_propagation_seconds"]) < 2.5
         assert 0.0 <= seen_after_queryable(stack, result, cluster) < 0.5
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert result.properties(DISCARDS)["loki_discarded_samples"] == "0"
@@ -77,7 +78,9 @@ def test_canary_falls_back_to_polling_where_the_tail_is_refused(stack):
     props = result.properties(CANARY.format("workstation"))
     assert props["log_canary_follow"] == "poll"
     assert props["log_canary_tail"] == "tail refused (400: Bad Request)"
-    assert 1.0 <= float(props["log_propagation_seconds"]) < 1.5 + 1.0  # polls are at most 1 s apart
+    # Polls are at most 1 s apart. No lower bound of one batchwait here: the earlier run's lines may have opened
+    # a batch already, which the canary's line joins (0.39 s seen).
+    assert 0.0 < float(props["log_propagation_seconds"]) < 1.5 + 1.0
 
 
 def _closed_port() -> int:
