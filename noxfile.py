@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -55,73 +57,18 @@ def down(session: nox.Session) -> None:
     session.run("python", "-m", "conformance.provision", "down", *session.posargs)
 
 
-# Options of `nox -s conformance -- ...` that belong to the bring-up, not to pytest
-# (the value-taking ones consume the next argument). --topology, --with and --profile go to both.
-BRINGUP_FLAGS = ("--keep", "--preload")
-BRINGUP_OPTIONS = ("--offline", "--cache-dir")
-
-
-def split_posargs(posargs: list[str]) -> tuple[str, list[str], list[str]]:
-    """(topology, bring-up args, pytest args) from the session's posargs."""
-    topology, bringup, pytest_args = str(ROOT / "kind" / "topology.yaml"), [], []
-    args = iter(posargs)
-    for arg in args:
-        name, eq, value = arg.partition("=")
-        if name == "--topology":
-            topology = value if eq else next(args, topology)
-            pytest_args.append(f"--topology={topology}")
-        elif name == "--with":
-            parts = value if eq else next(args, "")
-            bringup += ["--with", parts]
-            pytest_args.append(f"--with={parts}")
-        elif name == "--profile":  # the stack profile (promtail, alloy): the bring-up and the suites alike
-            profile = value if eq else next(args, "")
-            bringup += ["--profile", profile]
-            pytest_args.append(f"--profile={profile}")
-        elif name in BRINGUP_FLAGS:
-            bringup.append(arg)
-        elif name in BRINGUP_OPTIONS:
-            bringup += [name, value if eq else next(args, "")]
-        else:
-            pytest_args.append(arg)
-    return topology, bringup, pytest_args
-
-
 @nox.session
 def conformance(session: nox.Session) -> None:
     """The conformance suites against the clusters of the topology (default kind/topology.yaml).
 
-    With kind clusters in the topology: `up` first, then the suites, then `down`
-    unless `--keep`. Any failure leaves reports/junit.xml and a diagnostics bundle.
+    With kind clusters in the topology: `up` first, then the suites, then `down` unless
+    `--keep`. However it ends, reports/ has junit.xml, summary.md, index.html and a history
+    line, and the exit status is the verdict's: 0 PASS, 1 FAIL, 4 ERROR, 5 INCOMPLETE.
     """
     install(session)
-    topology, bringup, pytest_args = split_posargs(list(session.posargs))
-    junit = REPORTS / "junit.xml"
-    # Every provision command must see the same cluster state as `up`.
-    cache = bringup[bringup.index("--cache-dir"):][:2] if "--cache-dir" in bringup else []
-    provision = ("python", "-m", "conformance.provision")
-    where = session.run(*provision, "kubeconfig", "--topology", topology, *cache, silent=True, success_codes=[0, 2]) or ""
-    kubeconfig = next((line.split("=", 1)[1] for line in where.splitlines() if line.startswith("KUBECONFIG=")), "")
-    env = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
-    keep = "--keep" in bringup
-    try:
-        if kubeconfig:
-            try:
-                session.run(*provision, "up", "--topology", topology, "--junit", str(junit), *bringup)
-            except nox.command.CommandFailed:
-                session.error(f"bring-up failed (see above); {junit} names the phase")
-        try:
-            session.run("pytest", "suites", f"--junitxml={junit}", *pytest_args, env=env)
-        except nox.command.CommandFailed:
-            if kubeconfig:
-                session.run(*provision, "diagnose", "--topology", topology, *cache, "--junit", str(junit),
-                            success_codes=[0, 1])
-                # Again, now that junit.xml names the bundle.
-                session.run("python", "-m", "conformance.reports", "render", "--junit", str(junit), success_codes=[0, 1])
-            session.error(f"conformance checks failed; see {REPORTS / 'index.html'} and {junit}")
-    finally:
-        if kubeconfig and not keep:
-            session.run(*provision, "down", "--topology", topology, *cache, success_codes=[0, 1])
+    code = subprocess.run([str(Path(session.bin) / "python"), "-m", "conformance", *session.posargs], cwd=ROOT).returncode
+    if code:
+        sys.exit(code)  # nox would say 1 for any failure; a nightly tells the verdicts apart by the code
 
 
 @nox.session

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from kubernetes.client.exceptions import ApiException
+from dataclasses import dataclass, field
 
 from conformance.http import HTTPService
-from conformance.kube import KubeAccess
-from conformance.outcomes import PreconditionUnmet
+from conformance.kube import AccessProof, KubeAccess, Permission
+from conformance.outcomes import NotApplicable, Unobservable
 from conformance.redact import register_secret
-from conformance.stack import stack_services
+from conformance.stack import stack_namespace, stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
@@ -18,8 +16,16 @@ SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafan
                   "helloworld": "sample client → helloworld"}
 
 
-class ServiceAbsent(Exception):
-    """The topology gives no way to reach this service; checks that need it are skipped."""
+class ServiceAbsent(Unobservable):
+    """The topology gives no way to reach this service: the checks that need it cannot observe their hop."""
+
+
+class DeclaredAbsent(ServiceAbsent, NotApplicable):
+    """The topology says the stack has no such service here (`absent:`) or runs none on this role."""
+
+
+class NoKubeAccess(ServiceAbsent):
+    """The run found, before any check, that this cluster's API server cannot be used."""
 
 
 @dataclass
@@ -36,24 +42,54 @@ def service_title(cluster: Cluster, service: str) -> str:
     return f"{cluster.name} {SERVICE_TITLES.get(service, service)}"
 
 
-class Access:
-    """Resolves (cluster, service) to an Endpoint for every cluster of a topology."""
+def read_permissions() -> list[Permission]:
+    """What every check that reads a cluster through its API server needs."""
+    namespace = stack_namespace()
+    return [Permission("get", "services/proxy", namespace), Permission("list", "pods", namespace)]
 
-    def __init__(self, topology: Topology) -> None:
-        self.topology = topology
-        self._kube: dict[str, KubeAccess] = {}
+
+def write_permissions() -> list[Permission]:
+    """What the checks that write (canary pods, ConfigMaps, events in their own namespaces) need besides."""
+    return [Permission("create", "namespaces"), Permission("delete", "namespaces")]
+
+
+@dataclass
+class Access:
+    """Resolves (cluster, service) to an Endpoint for every cluster of a topology.
+
+    `proofs` are what the run found of each API server before any check (kube.AccessProof): a cluster
+    whose API server cannot be used ends every check that needs it at once, naming the cause.
+    """
+
+    topology: Topology
+    proofs: dict[str, AccessProof] = field(default_factory=dict)
+    _kube: dict[str, KubeAccess] = field(default_factory=dict, init=False, repr=False)
 
     def kube(self, cluster: Cluster) -> KubeAccess:
-        """The cluster's API server; ServiceAbsent for an endpoints cluster (it has none)."""
+        """The cluster's API server; DeclaredAbsent for an endpoints cluster (the provider says it has none),
+        NoKubeAccess for one the run found unusable."""
         if not cluster.has_kube:
-            raise ServiceAbsent(f"cluster {cluster.name} has provider endpoints: no Kubernetes API access")
+            raise DeclaredAbsent(f"cluster {cluster.name} has provider endpoints: no Kubernetes API access")
+        proof = self.proofs.get(cluster.name)
+        if proof is not None and not proof.ok:
+            raise NoKubeAccess(f"not run: needs {proof.summary}")
         if cluster.name not in self._kube:
             self._kube[cluster.name] = KubeAccess(cluster)
         return self._kube[cluster.name]
 
+    def denied(self, cluster: Cluster, permissions: list[Permission]) -> str | None:
+        """Why the run's credentials may not do these on cluster (from its access proof), or None."""
+        proof = self.proofs.get(cluster.name)
+        lacking = [str(p) for p in permissions if proof is not None and proof.denies(p)]
+        if not lacking:
+            return None
+        return f"not run: the credentials for {cluster.name} ({proof.server}) may not {', '.join(lacking)}"
+
     def endpoint(self, cluster: Cluster, service: str) -> Endpoint:
         """The way to reach service on cluster; ServiceAbsent when the topology gives none."""
         title = service_title(cluster, service)
+        if service in cluster.absent:
+            raise DeclaredAbsent(f"{title}: declared absent (topology {self.topology.path}: absent: [{service}])")
         override = cluster.services.get(service)
         if override is not None:
             auth = override.auth
@@ -62,28 +98,20 @@ class Access:
             for value in list(headers.values()) + list(basic or ()):
                 register_secret(value.removeprefix("Bearer "))
             return Endpoint(HTTPService(title, override.url, headers=headers, auth=basic), via="url")
-        if not cluster.has_kube:
-            raise ServiceAbsent(f"{service} is not in the topology for cluster {cluster.name} (provider endpoints lists no services.{service})")
         spec = stack_services(profile=self.topology.profile)[service]
         if cluster.role not in spec.roles:
-            raise ServiceAbsent(f"the stack runs no {service} on {cluster.role} cluster {cluster.name}")
+            raise DeclaredAbsent(f"the stack runs no {service} on {cluster.role} cluster {cluster.name}")
+        if not cluster.has_kube:
+            raise ServiceAbsent(f"{title}: not in the topology (provider endpoints lists no services.{service}; "
+                                f"declare it with absent: [{service}] if the stack has none)")
         kube = self.kube(cluster)
+        denied = self.denied(cluster, [Permission("get", "services/proxy", spec.namespace)])
+        if denied:
+            raise NoKubeAccess(denied)
         http = kube.http(title, spec.proxy_path())
         login = None
         if spec.credentials_secret is not None:
-            login = self._credentials(kube, spec.namespace, spec.credentials_secret, title)
+            secret = spec.credentials_secret
+            user = kube.secret_value(spec.namespace, secret.name, secret.user_key)
+            login = (user, kube.secret_value(spec.namespace, secret.name, secret.password_key))
         return Endpoint(http, via="proxy", login=login)
-
-    def _credentials(self, kube: KubeAccess, namespace: str, secret, title: str) -> tuple[str, str]:
-        try:
-            user = kube.secret_value(namespace, secret.name, secret.user_key)
-            password = kube.secret_value(namespace, secret.name, secret.password_key)
-        except ApiException as e:
-            raise PreconditionUnmet(
-                f"conformance → {title}",
-                f"cannot read credentials from Secret {namespace}/{secret.name}: {e.status} {e.reason}",
-            ) from None
-        except KeyError as e:
-            raise PreconditionUnmet(f"conformance → {title}", str(e.args[0])) from None
-        register_secret(password)
-        return user, password

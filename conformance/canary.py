@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kubernetes.client.exceptions import ApiException
 
 from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.kube import KubeAccess
 from conformance.outcomes import Failed
+from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
 POD_START = Wait(timeout=120, delay=0.25, max_delay=2)  # includes a busybox pull on a cold node
-NAMESPACE_GONE = Wait(timeout=60, delay=0.5, max_delay=2)
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,10 @@ class PodEmitter:
         self.spec = spec
         self.core = kube.core()
         self.hop = f"conformance → {kube.cluster.name} API server (log canary pod)"
+        self.namespace = ScratchNamespace(kube, spec.namespace, self.hop, "canary")
 
     def emit(self, tag: str) -> CanaryLine:
-        self._ensure_namespace()
+        self.namespace.create()
         text = f"{tag} level=info msg=\"conformance log canary\""
         name = f"canary-{tag.rsplit('-', 1)[-1]}"
         self.kube.call("create the canary pod", self.core.create_namespaced_pod, self.spec.namespace, self._pod(name, text))
@@ -95,33 +95,7 @@ class PodEmitter:
 
     def cleanup(self) -> None:
         """Delete the namespace (and with it the pod) and wait until it is gone."""
-        try:
-            self.core.delete_namespace(self.spec.namespace, propagation_policy="Background", _request_timeout=15)
-        except ApiException as e:
-            if e.status != 404:
-                raise
-        eventually(self._namespace_gone, hop=self.hop, what="canary namespace not deleted", wait=NAMESPACE_GONE)
-
-    def _ensure_namespace(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": self.spec.namespace, "labels": {"app.kubernetes.io/managed-by": "monitoring-conformance"}}}
-        try:
-            self.core.create_namespace(body, _request_timeout=15)
-        except ApiException as e:
-            if e.status != 409:
-                raise
-            # A namespace left Terminating by an earlier run must be gone before it can be reused.
-            eventually(self._namespace_gone, hop=self.hop, what="old canary namespace still terminating", wait=NAMESPACE_GONE)
-            self.core.create_namespace(body, _request_timeout=15)
-
-    def _namespace_gone(self) -> None:
-        try:
-            ns = self.core.read_namespace(self.spec.namespace, _request_timeout=10)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        raise NotYet(f"namespace {self.spec.namespace} is {ns.status.phase}")
+        self.namespace.delete()
 
     def _pod(self, name: str, text: str) -> dict:
         # Restricted Pod Security: non-root, no privilege escalation, no capabilities.

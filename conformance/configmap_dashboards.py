@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from kubernetes.client.exceptions import ApiException
 
-from conformance.eventually import NotYet, Wait, eventually
-from conformance.outcomes import PreconditionUnmet
+from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import STACK_DIR
 
 VALUES = STACK_DIR / "values" / "kube-prometheus-stack-configmap-dashboards.yaml"
@@ -28,7 +26,6 @@ SIDECAR_CONTAINER = "grafana-sc-dashboard"  # templates/_pod.tpl: {{ grafana.nam
 PROVIDER_KEY = "provider.yaml"  # templates/configmap-dashboard-provider.yaml data key
 NAMESPACE = "conformance-dashboards"  # where the check's ConfigMap lives: created and deleted by the check
 FOLDER = "Conformance"  # the folder the ConfigMap's annotation asks for
-NAMESPACE_GONE = Wait(timeout=60, delay=0.5, max_delay=2)  # the namespace controller's pace, as for the log canary
 
 
 @dataclass(frozen=True)
@@ -174,50 +171,19 @@ class DashboardConfigMap:
         self.core = kube.core()
         self.hop = f"conformance → {kube.cluster.name} API server (dashboard ConfigMap)"
         self.not_provisioned = ""  # why an earlier check found no dashboard: the later ones stop at once
+        self.namespace = ScratchNamespace(kube, dash.namespace, self.hop, "dashboard")
 
     def create(self) -> None:
         """The namespace (waiting out an earlier run's that is still terminating), then the ConfigMap."""
-        self._create_namespace()
+        self.namespace.create()
         self.kube.call("create the dashboard ConfigMap", self.core.create_namespaced_config_map, self.dash.namespace,
                        self.dash.configmap(self.spec))
 
-    def _create_namespace(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": self.dash.namespace, "labels": {"app.kubernetes.io/managed-by": "monitoring-conformance"}}}
-        try:
-            self.core.create_namespace(body, _request_timeout=15)
-            return
-        except ApiException as e:
-            if e.status != 409:
-                raise PreconditionUnmet(self.hop, f"create namespace {self.dash.namespace}: {e.status} {e.reason}") from None
-        ns = self.kube.call("read the dashboard namespace", self.core.read_namespace, self.dash.namespace)
-        if ns.status.phase != "Terminating":
-            return  # an earlier run's namespace, in use: its ConfigMaps have other names
-        eventually(self._namespace_gone, hop=self.hop, what=f"namespace {self.dash.namespace} still terminating",
-                   wait=NAMESPACE_GONE)
-        self.kube.call(f"create namespace {self.dash.namespace}", self.core.create_namespace, body)
-
-    def _namespace_gone(self) -> None:
-        try:
-            ns = self.core.read_namespace(self.dash.namespace, _request_timeout=10)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        raise NotYet(f"namespace {self.dash.namespace} is {ns.status.phase}")
-
     def delete(self) -> None:
-        try:
-            self.core.delete_namespaced_config_map(self.dash.name, self.dash.namespace, _request_timeout=15)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        self.kube.call("delete the dashboard ConfigMap", self.core.delete_namespaced_config_map, self.dash.name,
+                       self.dash.namespace, ok=(404,))
 
     def cleanup(self) -> None:
         """The ConfigMap first (so the sidecar removes its file), then the namespace."""
         self.delete()
-        try:
-            self.core.delete_namespace(self.dash.namespace, propagation_policy="Background", _request_timeout=15)
-        except ApiException as e:
-            if e.status != 404:
-                raise
+        self.namespace.delete(wait=False)

@@ -80,26 +80,16 @@ class EventCauser:
 
     def still_there(self, probe: ProbeEvent) -> bool:
         """The Event is still in the API server (Kubernetes keeps events an hour by default)."""
-        from kubernetes.client.exceptions import ApiException
-        try:
-            self.kube.with_fresh_credentials(self.kube.core().read_namespaced_event, probe.name, probe.namespace,
-                                             _request_timeout=10)
-            return True
-        except ApiException as e:
-            if e.status == 404:
-                return False
-            raise
+        found = self.kube.call("read the probe Event", self.kube.core().read_namespaced_event, probe.name,
+                               probe.namespace, ok=(404,), _request_timeout=10)
+        return found is not None
 
     def cleanup(self) -> None:
-        from kubernetes.client.exceptions import ApiException
         core = self.kube.core()
         for probe in self.created:
-            for delete in (core.delete_namespaced_event, core.delete_namespaced_config_map):
-                try:
-                    self.kube.with_fresh_credentials(delete, probe.name, probe.namespace, _request_timeout=10)
-                except ApiException as e:
-                    if e.status != 404:
-                        raise
+            for what, delete in (("delete the probe Event", core.delete_namespaced_event),
+                                 ("delete the probe's ConfigMap", core.delete_namespaced_config_map)):
+                self.kube.call(what, delete, probe.name, probe.namespace, ok=(404,), _request_timeout=10)
         self.created.clear()
 
 

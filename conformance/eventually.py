@@ -4,10 +4,11 @@ A probe is called until it returns; it raises NotYet(state) while the system
 has not converged, and Failed or PreconditionUnmet to stop at once. On timeout
 the failure carries the last state seen. Tenacity does the scheduling.
 
-The HTTP layer says which service errors are transient; here they are mapped:
-a transient one is NotYet with that state (a slow answer is not an outage), any
-other is a PreconditionUnmet at once, and a wait that ends on an unreachable
-service reports that service unreachable, with its last error.
+The transport layer (HTTP and Kubernetes alike) says which service errors are
+transient; here a transient one is NotYet with that state (a slow answer is not an
+outage), any other ends the wait at once as outcomes.from_service_error says, and a
+wait that ends on an unreachable service reports that service unreachable, with its
+last error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_d
 
 from conformance import hopboard
 from conformance.http import ServiceError, Unreachable, single_attempts
-from conformance.outcomes import CheckFailure, PreconditionUnmet, TimedOut
+from conformance.outcomes import CheckFailure, TimedOut, from_service_error
 
 T = TypeVar("T")
 
@@ -78,7 +79,7 @@ def eventually(
     `what` names what is missing, as the failure's headline says it ("no canary
     line"). Raises TimedOut with the last state when wait.timeout passes, and lets
     Failed / PreconditionUnmet from the probe through at once. A service error that
-    cannot change by waiting (4xx other than 429) is a PreconditionUnmet at once; a
+    cannot change by waiting (4xx other than 429) is a PreconditionUnmet of the suite's hop to that service at once; a
     transient one (timeout, refused connection, 429, 5xx) is waited out, and when the
     wait ends on an unreachable service the TimedOut names that service.
     diagnose() may add a clause to the timeout's headline (e.g. what Loki does have).
@@ -103,7 +104,7 @@ def eventually(
             raise
         except ServiceError as e:
             if not e.transient:
-                raise PreconditionUnmet(hop, e.headline, f"while waiting for: {what}\n{e.detail}") from None
+                raise from_service_error(e, while_doing=f"{what} ({hop})") from None
             streak, last_state = 0, e.headline
             unreachable = e if isinstance(e, Unreachable) else None
             raise NotYet(last_state) from None

@@ -47,6 +47,25 @@ class Board:
         except FileExistsError:
             pass
 
+    def write_note(self, key: str, text: str) -> None:
+        """Something the run's processes share besides broken hops (what the API servers answered); first writer wins."""
+        try:
+            with open(self._path(key), "x") as f:
+                f.write(text)
+        except FileExistsError:
+            pass
+
+    def read_note(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text() or None
+        except FileNotFoundError:
+            return None
+
+    def notes(self, prefix: str) -> list[str]:
+        """Every note whose key starts with prefix."""
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", prefix)
+        return [p.read_text() for p in sorted(self.folder.glob(f"{stem}*.json"))]
+
     def broken(self, keys: tuple[str, ...]) -> Broken | None:
         for key in keys:
             try:
@@ -57,8 +76,9 @@ class Board:
 
 
 def breaks_hop(exc: BaseException | None) -> bool:
-    """True when a check's failure means its hop cannot work: a precondition, or a failure raised as final."""
-    return isinstance(exc, CheckFailure) and (exc.kind == "precondition" or exc.final)
+    """True when a check's failure means its hop cannot work: a precondition, a failure raised as final, or a hop it
+    needs found broken (passed on under the check that found it)."""
+    return isinstance(exc, CheckFailure) and (exc.kind in ("precondition", "blocked") or exc.final)
 
 
 @dataclass(frozen=True)
@@ -84,8 +104,10 @@ def reset(token: contextvars.Token) -> None:
 class KnownBroken(PreconditionUnmet):
     """A check stopped because a hop it needs is known broken; `known` says which check established it."""
 
+    kind = "blocked"
+
     def __init__(self, known: Broken) -> None:
-        super().__init__(known.hop, f"cannot work, as {known.check} established: {known.headline}")
+        super().__init__(f"not run: needs {known.hop}", f"{known.headline} (found by {known.check})")
         self.known = known
 
 

@@ -9,13 +9,15 @@ retries on its own schedule. Every request names the suite in its User-Agent.
 
 from __future__ import annotations
 
+import errno
 import re
+import ssl
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
@@ -23,6 +25,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_afte
 from conformance.redact import redact
 
 BODY_LIMIT = 1000  # characters of an error body kept in messages
+HEADLINE_LIMIT = 200  # characters of an error body a headline quotes (the detail keeps BODY_LIMIT)
+T = TypeVar("T")
 DIST = "monitoring-conformance"
 
 
@@ -65,11 +69,90 @@ def single_attempts() -> Iterator[None]:
         _single_attempts.reset(token)
 
 
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, httpx.TransportError) or (isinstance(exc, ServiceError) and exc.transient)
+
+
+def current_policy(default: RetryPolicy) -> RetryPolicy:
+    """The policy a call uses now: one attempt inside a wait, else `default`."""
+    return NO_RETRY if _single_attempts.get() else default
+
+
+def with_retries(once: Callable[[], T], policy: RetryPolicy) -> T:
+    """Call once() until it returns, retrying transient service errors as the policy allows."""
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.budget),
+        wait=wait_exponential(multiplier=policy.delay, max=policy.max_delay),
+        retry=retry_if_exception(_transient),
+        reraise=True,
+    )
+    return retrying(once)
+
+
+def body_gist(body: str, limit: int = HEADLINE_LIMIT) -> str:
+    """An error body in one short line: an HTML page becomes its title, JSON its message, text its first line."""
+    text = body.strip()
+    if not text:
+        return "(empty body)"
+    if text[:1] == "<" and re.search(r"<html|<!doctype|<head|<body|<title", text[:500], re.IGNORECASE):
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.IGNORECASE | re.DOTALL)
+        found = title or heading
+        words = re.sub(r"<[^>]+>|\s+", " ", found.group(1)).strip() if found else ""
+        return f'an HTML page "{words[:limit]}"' if words else "an HTML page without a title"
+    if text[:1] == "{":
+        message = re.search(r'"(?:message|error)"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+        if message:
+            text = message.group(1)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), text)
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def connection_problem(exc: BaseException) -> str:
+    """Why no answer came, in words (connection refused, timed out, TLS: ..., name not resolved), from any cause chain."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    found: list[str] = []
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            found.append(f"TLS: certificate verify failed ({e.verify_message})" if e.verify_message else "TLS: certificate verify failed")
+        elif isinstance(e, ssl.SSLError):
+            found.append(f"TLS: {e.reason or e}")
+        elif isinstance(e, ConnectionRefusedError) or getattr(e, "errno", None) == errno.ECONNREFUSED:
+            found.append("connection refused")
+        elif isinstance(e, ConnectionResetError):
+            found.append("connection reset")
+        elif isinstance(e, httpx.ConnectTimeout) or type(e).__name__ == "ConnectTimeoutError":
+            found.append("connect timed out")
+        elif isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)) or type(e).__name__ == "ReadTimeoutError":
+            found.append("read timed out")
+        elif isinstance(e, (TimeoutError, httpx.TimeoutException)):
+            found.append("timed out")
+        elif type(e).__name__ == "NameResolutionError" or "Name or service not known" in str(e) or "nodename nor servname" in str(e):
+            found.append("host name not resolved")
+        elif getattr(e, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            found.append("no route to host")
+        for attr in ("reason", "__cause__", "__context__"):
+            nested = getattr(e, attr, None)
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+    if found:
+        return found[0]
+    text = re.sub(r"<[^>]* at 0x[0-9a-f]+>", "", str(exc)) or type(exc).__name__
+    return text if len(text) <= HEADLINE_LIMIT else text[: HEADLINE_LIMIT - 1] + "…"
+
+
 class ServiceError(Exception):
     """A call to a service gave no usable answer; `transient` says whether waiting may change that."""
 
     service: str
     transient: bool
+    suite_access = False  # the suite's own access is refused (kubeconfig, credentials), not the system's answer
 
     @property
     def headline(self) -> str:
@@ -105,8 +188,7 @@ class APIError(ServiceError):
 
     @property
     def headline(self) -> str:
-        first = self.body.splitlines()[0] if self.body else "(empty body)"
-        return f"{self.service} {self.method} {self.path} answered {self.status}: {first}"
+        return f"{self.service} {self.method} {self.path} answered {self.status}: {body_gist(self.body)}"
 
     @property
     def detail(self) -> str:
@@ -127,10 +209,6 @@ class Unreachable(ServiceError):
     @property
     def headline(self) -> str:
         return f"{self.service} unreachable at {self.url}: {self.reason}"
-
-
-def _transient(exc: BaseException) -> bool:
-    return isinstance(exc, httpx.TransportError) or (isinstance(exc, ServiceError) and exc.transient)
 
 
 @dataclass
@@ -182,24 +260,17 @@ class HTTPService:
         retry: RetryPolicy | None = None,
     ) -> httpx.Response:
         """Send one request; return the response if 2xx or in ok, else raise APIError or Unreachable."""
-        policy = NO_RETRY if _single_attempts.get() else (retry or self.retry)
 
         def once() -> httpx.Response:
             try:
                 response = self.client.request(method, path, params=params, json=json, content=content, headers=headers)
             except httpx.TransportError as e:
-                raise Unreachable(self.name, self.url(path), f"{type(e).__name__}: {e}") from None
+                raise Unreachable(self.name, self.url(path), connection_problem(e)) from None
             if response.is_success or response.status_code in ok:
                 return response
             raise APIError(self.name, method, str(response.request.url), response.status_code, response.text)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.budget),
-            wait=wait_exponential(multiplier=policy.delay, max=policy.max_delay),
-            retry=retry_if_exception(_transient),
-            reraise=True,
-        )
-        return retrying(once)
+        return with_retries(once, current_policy(retry or self.retry))
 
     def get_json(self, path: str, params: Any = None, **kw: Any) -> Any:
         """GET a JSON document."""

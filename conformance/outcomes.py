@@ -1,11 +1,15 @@
-"""The three ways a check can fail, which a report tells apart.
+"""The ways a check can end other than passing, which a report tells apart.
 
-Each carries the broken hop (e.g. "remote Promtail → primary Loki") as the
-first line of its message, then the evidence. They subclass AssertionError so
-pytest counts them as failures, not errors.
+A failure carries the broken hop (e.g. "remote Promtail → primary Loki") as the
+first line of its message, then the evidence; failures subclass AssertionError so
+pytest counts them as failures, not errors. A check that cannot observe its hop
+at all raises Unobservable (NotApplicable when the topology declares it absent).
+`from_service_error` is the one place a service error becomes an outcome.
 """
 
 from __future__ import annotations
+
+from conformance.http import ServiceError
 
 
 class CheckFailure(AssertionError):
@@ -55,3 +59,28 @@ def outcome_kind(exc: BaseException | None) -> str:
     if isinstance(exc, CheckFailure):
         return exc.kind
     return "failed" if isinstance(exc, AssertionError) else "error"
+
+
+class Unobservable(Exception):
+    """The check cannot observe its hop here (no URL for a service, no Kubernetes access, a write under --read-only)."""
+
+    declared = False  # the topology says on purpose that the stack lacks it
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotApplicable(Unobservable):
+    """The topology declares the stack without what the check judges (`absent:`, a part not listed)."""
+
+    declared = True
+
+
+def from_service_error(error: ServiceError, *, while_doing: str = "") -> CheckFailure | Unobservable:
+    """The outcome of a service error that waiting cannot fix: the suite's own hop to that service is broken,
+    or, when the suite's own access is refused (kubeconfig, credentials), the check cannot observe its hop."""
+    if error.suite_access:
+        return Unobservable(f"not run: {error.headline}")
+    evidence = "\n".join(x for x in (f"while waiting for: {while_doing}" if while_doing else "", error.detail) if x)
+    return PreconditionUnmet(f"conformance → {error.service}", error.headline.removeprefix(f"{error.service} "), evidence)

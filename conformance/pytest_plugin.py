@@ -1,28 +1,59 @@
-"""The pytest side of the suite: topology loading, per-cluster parametrization, preflight, outcomes.
+"""The pytest side of the suite: arguments, topology, per-cluster parametrization, access, outcomes, the verdict.
 
 Registered by the root conftest.py. Only a run that collects suites/ loads the
-topology; the self-tests in tests/ leave it alone.
+topology; the self-tests in tests/ leave it alone. What a run ends as (PASS, FAIL,
+INCOMPLETE, ERROR: conformance/reports/model.py) is its exit status.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from conformance import hopboard
+from conformance.access import Access, read_permissions, write_permissions
 from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
 from conformance.http import ServiceError
-from conformance.outcomes import CheckFailure, PreconditionUnmet, outcome_kind
+from conformance.kube import AccessProof, KubeAccess
+from conformance.outcomes import (CheckFailure, NotApplicable, PreconditionUnmet, Unobservable, from_service_error,
+                                  outcome_kind)
 from conformance.preflight import docker_engine_problem, kind_preflight_message
 from conformance.redact import redact
-from conformance.topology import Topology, load_topology
+from conformance.reports.model import EXIT_CODES, Check, Run, check_from_properties
+from conformance.reports.junit import headline
+from conformance.topology import Cluster, Topology, load_topology
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 TOPOLOGY = pytest.StashKey[Topology]()
+ACCESS_PROOFS = pytest.StashKey[dict]()  # cluster name -> kube.AccessProof, found before the first check
+STOPPED = pytest.StashKey[str]()  # why the run stopped before its checks (arguments, topology, preflight): ERROR
+STOPPED_AT = pytest.StashKey[str]()  # at which step: arguments, topology
+CHECKS = pytest.StashKey["CheckRecorder"]()  # every check's outcome, as the checks end
+VERDICT = pytest.StashKey[Run]()
 REQUIREMENTS = ("must", "should")
+# Markers pytest itself defines; a -m expression may name them too.
+PYTEST_MARKERS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings")
+EXPRESSION_WORDS = ("and", "or", "not", "True", "False", "None")
+
+
+class NotObserved(pytest.skip.Exception):
+    """How pytest sees a check that could not observe its hop: a skip that remembers whether the topology declared it."""
+
+    # Shown as pytest shows its own skips ("Skipped: <reason>"), which its reports strip to the reason.
+    __module__ = "builtins"
+    __qualname__ = "Skipped"
+
+    def __init__(self, reason: str, declared: bool) -> None:
+        super().__init__(msg=reason, _use_item_location=True)
+        self.declared = declared
 
 
 def is_conformance_run(config: pytest.Config) -> bool:
@@ -47,20 +78,60 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the stack profile (promtail, alloy) instead of the topology's profile: (as given to `up --profile`)")
 
 
+def stop(config: pytest.Config, reason: str, step: str = "arguments") -> pytest.UsageError:
+    """The run ends before any check, as ERROR with this one-line reason (the reports still say so)."""
+    config.stash[STOPPED] = reason
+    config.stash[STOPPED_AT] = step
+    return pytest.UsageError(reason)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("help", False):
+        return  # --help reads nothing else: it must work whatever the topology says
     try:
         set_timeout_scale(config.getoption("timeout_scale"))
     except ValueError as e:
-        raise pytest.UsageError(f"--timeout-scale: {e}") from None
+        raise stop(config, f"--timeout-scale {config.getoption('timeout_scale')}: {e}") from None
     if not is_conformance_run(config):
         return
+    problem = marker_expression_problem(config.getoption("markexpr", ""), registered_markers(config))
+    if problem:
+        raise stop(config, problem)
     try:
         extra = [p for p in config.getoption("with_parts").split(",") if p]
         config.stash[TOPOLOGY] = load_topology(config.getoption("topology")).with_parts(extra).with_profile(
             config.getoption("stack_profile") or None)
     except ConfigError as e:
-        raise pytest.UsageError(str(e)) from None
+        raise stop(config, str(e), "topology") from None
+    config.stash[ACCESS_PROOFS] = {}
+    if not hasattr(config, "workerinput"):
+        config.stash[CHECKS] = CheckRecorder()
+        config.pluginmanager.register(config.stash[CHECKS], "conformance-checks")
+
+
+def registered_markers(config: pytest.Config) -> list[str]:
+    """The marker names a -m expression may use: the suite's (pyproject.toml) and pytest's own."""
+    names = [re.split(r"[(:]", line, maxsplit=1)[0].strip() for line in config.getini("markers")]
+    return [n for n in dict.fromkeys([*names, *PYTEST_MARKERS]) if n]
+
+
+def marker_expression_problem(expression: str, known: list[str]) -> str | None:
+    """One line when a -m expression names a marker no check has (pytest would quietly select nothing)."""
+    if not expression:
+        return None
+    without_arguments = re.sub(r"\([^)]*\)", " ", expression)  # marker(kw=value): only the name is a marker
+    words = re.findall(r"[A-Za-z_][\w-]*", without_arguments)
+    unknown = [w for w in dict.fromkeys(words) if w not in EXPRESSION_WORDS and w not in known]
+    if not unknown:
+        return None
+    hints = []
+    for word in unknown:
+        close = difflib.get_close_matches(word, known, n=1)
+        hints.append(f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    suite = [m for m in known if m not in PYTEST_MARKERS and m not in ("part", "requirement", "hop")]
+    return (f"-m {expression!r}: unknown marker {', '.join(hints)}; "
+            f"the suite's markers: {', '.join(suite)}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -126,6 +197,18 @@ def deselect_upgrade_checks(config: pytest.Config, items: list[pytest.Item]) -> 
         items[:] = [item for item in items if not item.get_closest_marker("upgrade")]
 
 
+def cluster_of(item: pytest.Item, topo: Topology) -> Cluster:
+    """The cluster a check is parametrized for (cluster or remote); checks that are not per cluster judge the primary."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for key in ("cluster", "remote"):
+        if isinstance(params.get(key), Cluster):
+            return params[key]
+    return topo.primary
+
+
+_NOT_OBSERVED = pytest.StashKey[Unobservable]()
+
+
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection: the preflight always runs
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if TOPOLOGY not in config.stash:
@@ -139,34 +222,107 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             session, name="preflight[kind]", nodeid="platform::preflight[kind]", topology=topo))
     read_only = config.getoption("read_only")
     for item in items:
+        empty = item.get_closest_marker("skip")
+        if empty is not None and str(empty.kwargs.get("reason", "")).startswith("got empty parameter set"):
+            item.stash[_NOT_OBSERVED] = NotApplicable(f"the topology has no remote cluster ({topo.path})")
         for marker in item.iter_markers("part"):
             missing = topo.part_missing(marker.args[0])
             if missing:
-                item.add_marker(pytest.mark.skip(reason=missing))
-        if read_only and item.get_closest_marker("writes"):
-            item.add_marker(pytest.mark.skip(reason="--read-only: this check writes to the system under test"))
+                item.stash[_NOT_OBSERVED] = NotApplicable(missing)
+        if read_only and item.get_closest_marker("writes") and _NOT_OBSERVED not in item.stash:
+            item.stash[_NOT_OBSERVED] = Unobservable("--read-only: this check writes to the system under test")
+
+
+def clusters_needing_kube(items: list[pytest.Item], topo: Topology) -> dict[str, bool]:
+    """Each cluster with Kubernetes access that a selected check concerns (the primary's services serve them all),
+    and whether one of those checks writes there."""
+    needed: dict[str, bool] = {}
+    for item in items:
+        if isinstance(item, PreflightItem) or _NOT_OBSERVED in item.stash:
+            continue
+        writes = item.get_closest_marker("writes") is not None
+        for cluster in {cluster_of(item, topo).name, topo.primary.name}:
+            needed[cluster] = needed.get(cluster, False) or (writes and cluster == cluster_of(item, topo).name)
+    return {name: w for name, w in needed.items() if topo.cluster(name).has_kube}
+
+
+def prove_access(config: pytest.Config, items: list[pytest.Item]) -> dict[str, AccessProof]:
+    """Each needed API server looked at once, side by side, before any check; shared with xdist workers via the hop board."""
+    topo = topology_of(config)
+    board = hopboard.board_from_env()
+    writes_allowed = not config.getoption("read_only")
+    needed = clusters_needing_kube(items, topo)
+
+    def prove(name: str) -> AccessProof:
+        if board is not None and (shared := board.read_note(f"access[{name}]")):
+            return AccessProof.from_json(shared)
+        permissions = read_permissions() + (write_permissions() if needed[name] and writes_allowed else [])
+        proof = KubeAccess(topo.cluster(name)).prove(permissions)
+        if board is not None:
+            board.write_note(f"access[{name}]", proof.to_json())
+        return proof
+
+    if not needed:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(needed)) as pool:
+        return dict(zip(needed, pool.map(prove, needed)))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session):
+    config = session.config
+    if TOPOLOGY in config.stash and session.items and not config.option.collectonly:
+        started = time.monotonic()
+        proofs = prove_access(config, session.items)
+        config.stash[ACCESS_PROOFS].update(proofs)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and proofs and not hasattr(config, "workerinput"):
+            reporter.write_line(f"Kubernetes API, looked at once in {time.monotonic() - started:.1f} s:")
+            for proof in proofs.values():
+                reporter.write_line(f"  {'ok ' if proof.ok and not proof.denied else 'NO '} {proof.summary}")
+    return (yield)
+
+
+def not_observed(error: Unobservable) -> NotObserved:
+    return NotObserved(redact(error.reason), error.declared)
 
 
 @contextmanager
-def service_errors_as_preconditions(config: pytest.Config) -> Iterator[None]:
-    """A service error outside any wait (the HTTP layer already retried it) is a check outcome: precondition."""
+def as_outcomes(config: pytest.Config) -> Iterator[None]:
+    """A service error outside any wait (the transport already retried it) or an unobservable hop, as a check outcome."""
     try:
         yield
+    except Unobservable as e:
+        if TOPOLOGY not in config.stash:
+            raise
+        raise not_observed(e) from None
     except ServiceError as e:
         if TOPOLOGY not in config.stash:
             raise
-        raise PreconditionUnmet(f"conformance → {e.service}", e.headline, e.detail) from None
+        outcome = from_service_error(e)
+        if isinstance(outcome, Unobservable):
+            raise not_observed(outcome) from None
+        raise outcome from None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
-    with service_errors_as_preconditions(item.config):
+    config = item.config
+    if TOPOLOGY in config.stash and not isinstance(item, PreflightItem):
+        if _NOT_OBSERVED in item.stash:
+            raise not_observed(item.stash[_NOT_OBSERVED])
+        if item.get_closest_marker("writes"):
+            cluster = cluster_of(item, topology_of(config))
+            denied = Access(topology_of(config), config.stash[ACCESS_PROOFS]).denied(cluster, write_permissions())
+            if denied:
+                raise NotObserved(denied, declared=False)
+    with as_outcomes(config):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    with service_errors_as_preconditions(item.config):
+    with as_outcomes(item.config):
         return (yield)
 
 
@@ -178,19 +334,30 @@ def requirement_of(item: pytest.Item) -> str:
     return level
 
 
+def outcome_of(report: pytest.TestReport, exc: BaseException | None) -> str:
+    """The report's outcome kind: a failure's kind, or for a skip whether the topology declared it."""
+    if report.skipped:
+        return "not_applicable" if getattr(exc, "declared", False) else "skipped"
+    if isinstance(exc, hopboard.KnownBroken):
+        return "blocked"
+    return outcome_kind(exc)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if TOPOLOGY not in item.config.stash:
         return report
+    exc = call.excinfo.value if call.excinfo else None
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        exc = call.excinfo.value if call.excinfo else None
-        kind = "skipped" if report.skipped else outcome_kind(exc)
         if not isinstance(item, PreflightItem):
             item.user_properties.append(("requirement", requirement_of(item)))
-        item.user_properties.append(("outcome", kind))
+        item.user_properties.append(("outcome", outcome_of(report, exc)))
+        if isinstance(exc, hopboard.KnownBroken):
+            item.user_properties += [("hop", exc.known.hop), ("blocked_by", exc.known.check)]
+        elif isinstance(exc, CheckFailure):
+            item.user_properties.append(("hop", exc.hop))
         report.user_properties = list(item.user_properties)
-    exc = call.excinfo.value if call.excinfo else None
     if report.failed and isinstance(exc, CheckFailure):
         # The diagnosis is the report: hop and verdict first, then the evidence; no source dump.
         path, line, _ = item.reportinfo()
@@ -202,12 +369,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+class CheckRecorder:
+    """Keeps each check's outcome as it ends (also the ones xdist workers send), for the verdict and the closing block."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, Check] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "outcome" in props and (report.when == "call" or (report.when == "setup" and not report.passed)):
+            message = skip_reason(report) if report.skipped else headline(str(report.longrepr or ""))
+            self.checks[report.nodeid] = check_from_properties(props, message=message, seconds=report.duration)
+        elif report.when == "teardown" and report.failed and report.nodeid in self.checks:
+            # A check that could not clean up left something behind in the system under test.
+            self.checks[report.nodeid] = self.checks[report.nodeid].with_outcome(
+                "error", f"cleanup failed: {headline(str(report.longrepr))}")
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """A skip's reason (pytest keeps it as the third element of longrepr), without pytest's 'Skipped: '."""
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
+    return text.removeprefix("Skipped: ")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """A failing `should` check is reported but fails the run only under --strict."""
+    """The verdict of the checks that ran is the run's exit status (conformance/reports/model.py EXIT_CODES)."""
     config = session.config
-    if TOPOLOGY not in config.stash or config.getoption("strict") or exitstatus != pytest.ExitCode.TESTS_FAILED:
+    if CHECKS not in config.stash:
         return
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    failed = reporter.stats.get("failed", []) if reporter else []
-    if failed and all(dict(r.user_properties).get("requirement") == "should" for r in failed):
-        session.exitstatus = pytest.ExitCode.OK
+    checks = list(config.stash[CHECKS].checks.values())
+    preflight = next((c for c in checks if c.area == "platform" and c.name == "preflight[kind]" and c.failing), None)
+    if preflight is not None:
+        config.stash[STOPPED] = f"preflight: {preflight.message}"
+    elif exitstatus == pytest.ExitCode.INTERRUPTED:
+        config.stash[STOPPED] = "interrupted" + (" (collection errors: see above)" if session.testsfailed and not checks else "")
+    elif exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+        config.stash[STOPPED] = "pytest internal error (see above)"
+    properties = {"strict": str(bool(config.getoption("strict"))).lower()}
+    if STOPPED in config.stash:
+        properties["error"] = config.stash[STOPPED]
+    run = Run(checks, properties)
+    config.stash[VERDICT] = run
+    session.exitstatus = EXIT_CODES[run.verdict]

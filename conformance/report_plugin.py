@@ -1,7 +1,8 @@
-"""pytest hooks for the reports: name every check for people, then write junit/summary/html/history.
+"""pytest hooks for the reports: name every check for people, write junit/summary/html/history, print the closing block.
 
-Registered by the root conftest.py. Active only in conformance runs (those that load a
-topology) that write a JUnit file; the reports go next to it (reports/ under nox).
+Registered by the root conftest.py. Active only in conformance runs (those that collect
+suites/) that write a JUnit file; the reports go next to it (reports/ under nox). A run
+that stops before its checks (a bad argument or topology) still writes them, verdict ERROR.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from conformance import hopboard
 from conformance.errors import ConfigError
+from conformance.kube import AccessProof
 from conformance.provision.versions import VERSIONS_FILE, Versions, load_versions
-from conformance.pytest_plugin import TOPOLOGY, PreflightItem
+from conformance.pytest_plugin import (ACCESS_PROOFS, STOPPED, STOPPED_AT, TOPOLOGY, VERDICT, PreflightItem,
+                                       cluster_of, is_conformance_run)
 from conformance.reports import junit, write
 from conformance.reports.model import AREAS
+from conformance.reports.text import closing_block
 from conformance.topology import Topology
 
 STARTED = pytest.StashKey[float]()
@@ -30,8 +35,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="versions file the stack under test was brought up with, for the report (default stack/versions.yaml)")
 
 
+def junit_path(config: pytest.Config) -> Path | None:
+    path = getattr(config.option, "xmlpath", None)
+    return Path(path) if path and not hasattr(config, "workerinput") else None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STARTED] = time.time()
+    folder = junit_path(config)
+    if folder is not None and TOPOLOGY in config.stash:
+        for stale in ("summary.md", "index.html"):  # an earlier run's must never be read as this one's
+            (folder.parent / stale).unlink(missing_ok=True)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -41,7 +55,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     topo = session.config.stash[TOPOLOGY]
     for item in session.items:
         item.user_properties[0:0] = [("nodeid", item.nodeid), ("area", area_of(item)),
-                                     ("cluster", cluster_of(item, topo))]
+                                     ("cluster", cluster_of(item, topo).name)]
 
 
 def area_of(item: pytest.Item) -> str:
@@ -52,39 +66,68 @@ def area_of(item: pytest.Item) -> str:
                 .removesuffix(".py").removeprefix("test_"))
 
 
-def cluster_of(item: pytest.Item, topo: Topology) -> str:
-    """The parametrized cluster (or remote); checks that are not per cluster run against the primary."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    for key in ("cluster", "remote"):
-        if key in params and hasattr(params[key], "name"):
-            return params[key].name
-    return topo.primary.name
-
-
 @pytest.hookimpl(trylast=True)  # after junitxml has written the file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    path = config.option.xmlpath if hasattr(config.option, "xmlpath") else None
-    if TOPOLOGY not in config.stash or not path or hasattr(config, "workerinput"):
-        return
-    junit_path = Path(path)
-    if not junit_path.is_file():
+    path = junit_path(config)
+    if TOPOLOGY not in config.stash or path is None or not path.is_file():
         return
     try:
-        junit.postprocess(junit_path, run_properties(config))
-        write.record(junit_path, config.stash[STARTED])
-        config.stash[WRITTEN] = f"reports: {junit_path.parent / 'summary.md'}, {junit_path.parent / 'index.html'}"
+        junit.postprocess(path, run_properties(config))
+        write.record(path, config.stash[STARTED])
+        config.stash[WRITTEN] = f"reports: {path.parent / 'summary.md'}, {path.parent / 'index.html'}"
     except Exception as e:  # noqa: BLE001 - a report bug must not hide the verdict
         config.stash[WRITTEN] = f"reports could not be written: {type(e).__name__}: {e}"
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run stopped before its checks (pytest_configure refused an argument or the topology): reports say ERROR."""
+    path = junit_path(config)
+    if path is None or STOPPED not in config.stash or WRITTEN in config.stash or not is_conformance_run(config):
+        return
+    try:
+        write.record_stopped(path, config.stash.get(STOPPED_AT, "arguments"), config.stash[STOPPED],
+                             stopped_properties(config), config.stash.get(STARTED, time.time()))
+    except Exception:  # noqa: BLE001 - the one-line error is already printed; a report bug must not add a traceback
+        pass
+
+
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    run = config.stash.get(VERDICT, None)
+    if run is not None:
+        terminalreporter.section("conformance verdict", sep="=", bold=True)
+        for line in closing_block(run):
+            terminalreporter.write_line(line)
     if WRITTEN in config.stash:
         terminalreporter.write_line(config.stash[WRITTEN])
 
 
+def stopped_properties(config: pytest.Config) -> dict[str, str]:
+    """What is known of a run that stopped at its arguments: the topology file and the selection, as given."""
+    return {"topology": str(config.getoption("topology", "")), **selection(config),
+            "strict": str(bool(config.getoption("strict", False))).lower()}
+
+
+def selection(config: pytest.Config) -> dict[str, str]:
+    """-m and -k as given: the history says what a run chose."""
+    chosen = {"selection.markers": config.getoption("markexpr", "") or "",
+              "selection.keywords": config.getoption("keyword", "") or ""}
+    return {k: v for k, v in chosen.items() if v}
+
+
+def access_properties(config: pytest.Config) -> dict[str, str]:
+    """What each API server answered before the first check (this process's look, or an xdist worker's)."""
+    proofs: dict[str, AccessProof] = dict(config.stash.get(ACCESS_PROOFS, {}))
+    board = hopboard.board_from_env()
+    if board is not None:
+        for text in board.notes("access["):
+            proof = AccessProof.from_json(text)
+            proofs.setdefault(proof.cluster, proof)
+    return {f"access.{name}": proof.summary for name, proof in sorted(proofs.items())}
+
+
 def run_properties(config: pytest.Config) -> dict[str, str]:
-    """Topology, pinned versions and tool versions: what a reader needs to reproduce the run."""
+    """Topology, selection, access, pinned versions and tool versions: what a reader needs to reproduce the run."""
     topo: Topology = config.stash[TOPOLOGY]
     props = {
         "topology": str(topo.path),
@@ -93,10 +136,15 @@ def run_properties(config: pytest.Config) -> dict[str, str]:
         "profile": topo.profile,  # the stack profile: the picture names its log agent
         **{f"part.{p.name}": ",".join(f"{k}={v}" for k, v in p.options.items()) or "on" for p in topo.parts.values()},
         **{f"cluster.{c.name}": f"{c.role}, {c.provider}" for c in topo.clusters},
+        **{f"absent.{c.name}": ",".join(sorted(c.absent)) for c in topo.clusters if c.absent},
+        **selection(config),
+        **access_properties(config),
         "read_only": str(bool(config.getoption("read_only"))).lower(),
         "strict": str(bool(config.getoption("strict"))).lower(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(config.stash[STARTED])),
     }
+    if STOPPED in config.stash:
+        props["error"] = config.stash[STOPPED]
     try:
         props.update(pins(load_versions(Path(config.getoption("pins")))))
     except ConfigError as e:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from kubernetes.client.exceptions import ApiException
-
-from conformance.canary import NAMESPACE_GONE, POD_START
+from conformance.canary import POD_START
 from conformance.eventually import NotYet, eventually
 from conformance.kube import KubeAccess
 from conformance.kube_state_metrics import Canary
 from conformance.outcomes import Failed
+from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
 SUFFIX = "-state"  # beside the log canary's namespace, never the same one: each check deletes its own
@@ -29,9 +28,10 @@ class StateCanary:
         self.namespace = spec.namespace + SUFFIX
         self.core = kube.core()
         self.hop = f"conformance → {kube.cluster.name} API server (state canary pod)"
+        self.scratch = ScratchNamespace(kube, self.namespace, self.hop, "state canary")
 
     def start(self) -> Canary:
-        self._ensure_namespace()
+        self.scratch.create()
         name = f"state-canary-{uuid.uuid4().hex[:10]}"
         self.kube.call("create the state canary pod", self.core.create_namespaced_pod, self.namespace, self._pod(name))
         eventually(lambda: self._running(name), hop=self.hop, what="state canary pod never ran", wait=POD_START)
@@ -47,33 +47,7 @@ class StateCanary:
         return "absent"
 
     def cleanup(self) -> None:
-        try:
-            self.core.delete_namespace(self.namespace, propagation_policy="Background", _request_timeout=15)
-        except ApiException as e:
-            if e.status != 404:
-                raise
-        eventually(self._namespace_gone, hop=self.hop, what="state canary namespace not deleted", wait=NAMESPACE_GONE)
-
-    def _ensure_namespace(self) -> None:
-        body = {"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": self.namespace, "labels": {"app.kubernetes.io/managed-by": "monitoring-conformance"}}}
-        try:
-            self.core.create_namespace(body, _request_timeout=15)
-        except ApiException as e:
-            if e.status != 409:
-                raise
-            eventually(self._namespace_gone, hop=self.hop, what="old state canary namespace still terminating",
-                       wait=NAMESPACE_GONE)
-            self.core.create_namespace(body, _request_timeout=15)
-
-    def _namespace_gone(self) -> None:
-        try:
-            ns = self.core.read_namespace(self.namespace, _request_timeout=10)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        raise NotYet(f"namespace {self.namespace} is {ns.status.phase}")
+        self.scratch.delete()
 
     def _running(self, name: str) -> None:
         pod = self.kube.call("read the state canary pod", self.core.read_namespaced_pod, name, self.namespace)

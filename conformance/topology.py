@@ -24,7 +24,7 @@ from conformance.stack import stack_services
 
 PROVIDERS = ("kind", "existing", "endpoints")
 ROLES = ("primary", "remote")
-CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "log_canary", "grafana_log",
+CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "absent", "log_canary", "grafana_log",
                 "prometheus_log")
 SERVICE_KEYS = ("url", "auth")
 AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
@@ -113,6 +113,7 @@ class Cluster:
     context: str | None = None
     kubeconfig: Path | None = None
     services: dict[str, ServiceOverride] = field(default_factory=dict)
+    absent: frozenset[str] = frozenset()  # services the stack lacks here on purpose: their checks are not applicable
     log_canary_file: Path | None = None
     grafana_log_file: Path | None = None
     prometheus_log_file: Path | None = None  # endpoints: the cluster Prometheus's own log (remote-write errors)
@@ -288,6 +289,7 @@ class _Parser:
         if provider not in PROVIDERS:
             raise self.fail(f"{key}.provider", f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
         services = self.services(item.get("services"), role, f"{key}.services")
+        absent = self.absent(item.get("absent"), services, f"{key}.absent")
         if provider == "endpoints":
             if not services:
                 raise self.fail(f"{key}.services", "provider endpoints needs services: a URL for each service to check")
@@ -305,6 +307,7 @@ class _Parser:
             context=context,
             kubeconfig=kubeconfig,
             services=services,
+            absent=absent,
             log_canary_file=self.file_ref(item.get("log_canary"), f"{key}.log_canary"),
             grafana_log_file=self.file_ref(item.get("grafana_log"), f"{key}.grafana_log"),
             prometheus_log_file=self.file_ref(item.get("prometheus_log"), f"{key}.prometheus_log"),
@@ -330,6 +333,20 @@ class _Parser:
             self.no_unknown_keys(spec, SERVICE_KEYS, skey)
             out[name] = ServiceOverride(url=self.url(spec.get("url"), f"{skey}.url"), auth=self.auth(spec.get("auth"), f"{skey}.auth"))
         return out
+
+    def absent(self, raw: Any, services: dict[str, ServiceOverride], key: str) -> frozenset[str]:
+        """`absent: [kiali, grafana]`: services this cluster's stack does not run, on purpose."""
+        if raw is None:
+            return frozenset()
+        known = stack_services()
+        if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+            raise self.fail(key, f"expected a list of service names ({', '.join(known)})")
+        for name in raw:
+            if name not in known:
+                raise self.fail(key, f"unknown service {name!r}; expected one of {', '.join(known)}")
+            if name in services:
+                raise self.fail(key, f"{name} is listed under services: too; a service is either given or absent")
+        return frozenset(raw)
 
     def url(self, raw: Any, key: str) -> str:
         if not isinstance(raw, str):

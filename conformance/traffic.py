@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import kubernetes
-from kubernetes.client.exceptions import ApiException
 
 from conformance.kube import KubeAccess
 from conformance.manifests import APP, Deployment, load, traffic_generator
@@ -21,12 +20,10 @@ class AppMissing(Exception):
 def traffic_running(kube: KubeAccess, deployment: Deployment, replicas: int = 1) -> Iterator[None]:
     """Scale the traffic generator up for the block, then back to the replicas it had."""
     apps = kubernetes.client.AppsV1Api(kube.api_client)
-    try:
-        scale = apps.read_namespaced_deployment_scale(deployment.name, deployment.namespace, _request_timeout=15)
-    except ApiException as e:
-        if e.status == 404:
-            raise AppMissing(f"deployment {deployment.namespace}/{deployment.name} not found on {kube.cluster.name}") from None
-        raise
+    scale = kube.call("read the traffic generator's scale", apps.read_namespaced_deployment_scale, deployment.name,
+                      deployment.namespace, ok=(404,))
+    if scale is None:
+        raise AppMissing(f"deployment {deployment.namespace}/{deployment.name} not found on {kube.cluster.name}")
     before = scale.spec.replicas or 0
     kube.call("start the traffic generator", apps.patch_namespaced_deployment_scale,
               deployment.name, deployment.namespace, {"spec": {"replicas": max(before, replicas)}})

@@ -15,7 +15,7 @@ from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, NotApplicable
 from conformance.timefmt import rfc3339_seconds
 from fixtures.clients import endpoint_or_skip
 
@@ -84,7 +84,7 @@ def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_prope
 def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, alertmanager, record_property):
     """Watchdog with cluster=<name> is in the primary's Alertmanager, for every cluster that sends it there."""
     if not cluster.is_primary and topology.parts["alerting"].options["remote_alerts"] == "none":
-        pytest.skip(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
+        raise NotApplicable(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
     name = hop("alerting", cluster, primary)
     setting = ALERTING_SETTING if cluster.is_primary else REMOTE_ALERTING_SETTING
 

@@ -7,7 +7,6 @@ import time
 from typing import Iterator
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
@@ -17,7 +16,7 @@ from conformance.configmap_dashboards import (
 )
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.http import APIError
+from conformance.http import APIError, ServiceError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
 from conformance.panel_runner import prometheus_scrape_interval, run_dashboard
 from conformance.stack import stack_services
@@ -41,7 +40,7 @@ def made(primary, access) -> Iterator[DashboardConfigMap]:
     try:
         kube = access.kube(primary)
     except ServiceAbsent as e:
-        pytest.skip(f"the check creates a ConfigMap: {e}")
+        raise type(e)(f"the check creates a ConfigMap: {e}") from None
     cm = DashboardConfigMap(kube, new_dashboard(primary.name), sidecar_spec())
     try:
         cm.create()
@@ -69,9 +68,9 @@ def the_provider(kube) -> dict | None:
     """Grafana's sidecar provider as the chart rendered it (ConfigMap <grafana>-config-dashboards); None when unreadable."""
     grafana = stack_services()["grafana"]
     try:
-        cm = kube.core().read_namespaced_config_map(f"{grafana.service}-config-dashboards", grafana.namespace,
-                                                    _request_timeout=10)
-    except ApiException:
+        cm = kube.call("read Grafana's dashboard provider", kube.core().read_namespaced_config_map,
+                       f"{grafana.service}-config-dashboards", grafana.namespace, _request_timeout=10)
+    except ServiceError:
         return None
     return sidecar_provider((cm.data or {}).get(PROVIDER_KEY, ""))
 
@@ -82,9 +81,9 @@ def sidecar_log(kube, lines: int = 8) -> str:
     if pod is None:
         return ""
     try:
-        text = kube.core().read_namespaced_pod_log(pod["metadata"]["name"], pod["metadata"]["namespace"],
-                                                   container=SIDECAR_CONTAINER, tail_lines=lines, _request_timeout=10)
-    except ApiException:
+        text = kube.call("read the sidecar's log", kube.core().read_namespaced_pod_log, pod["metadata"]["name"],
+                         pod["metadata"]["namespace"], container=SIDECAR_CONTAINER, tail_lines=lines, _request_timeout=10)
+    except ServiceError:
         return ""
     return "; its log ends: " + " | ".join(text.strip().splitlines()[-lines:]) if text.strip() else "; its log is empty"
 

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from conformance.access import ServiceAbsent, service_title
+from conformance.access import service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.outcomes import Failed
 from conformance.pods import CrashLoopJudge, pod_problems
@@ -86,10 +86,7 @@ def _scraped_at(target: dict) -> float:
 @pytest.mark.requirement("must")
 def test_every_stack_pod_is_ready(cluster, access, record_property):
     """Every pod in the stack's namespaces is Ready; a crash loop that persists fails with its previous log lines."""
-    try:
-        kube = access.kube(cluster)
-    except ServiceAbsent as e:
-        pytest.skip(str(e))
+    kube = access.kube(cluster)
     core = kube.core()
     namespaces = stack_pod_namespaces()
     hop = f"{cluster.name} stack pods"

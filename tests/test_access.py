@@ -11,6 +11,7 @@ from conformance.clients.loki import LokiClient, Stream
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import Wait, eventually
 from conformance.http import APIError
+from conformance.kube import KubeconfigProblem
 from conformance.outcomes import PreconditionUnmet
 from conformance.topology import load_topology
 from tests.fakes.grafana import FakeGrafana
@@ -121,7 +122,8 @@ def test_a_missing_context_is_a_precondition_naming_it(tmp_path, kube):
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
     topo = load_topology(write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "existing",
                                                     "context": "kind-nope", "kubeconfig": str(kubeconfig)}]))
-    with pytest.raises(PreconditionUnmet, match="cannot use kubeconfig context kind-nope"):
+    with pytest.raises(KubeconfigProblem, match=r"oke API server: kubeconfig context 'kind-nope' not found in .*kubeconfig "
+                                                 r"\(it has: "):
         Access(topo).endpoint(topo.primary, "prometheus")
 
 
@@ -131,7 +133,8 @@ def test_absent_services_say_which_and_where(tmp_path):
         {"name": "workstation", "role": "remote", "provider": "kind"},
     ]))
     access = Access(topo)
-    with pytest.raises(ServiceAbsent, match=r"loki is not in the topology for cluster oke \(provider endpoints lists no services.loki\)"):
+    with pytest.raises(ServiceAbsent, match=r"oke Loki: not in the topology \(provider endpoints lists no services.loki; "
+                                           r"declare it with absent: \[loki\]"):
         access.endpoint(topo.primary, "loki")
     with pytest.raises(ServiceAbsent, match="the stack runs no grafana on remote cluster workstation"):
         access.endpoint(topo.cluster("workstation"), "grafana")

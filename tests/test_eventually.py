@@ -137,7 +137,7 @@ def test_a_service_refused_for_the_whole_wait_is_reported_unreachable_at_the_end
     assert len(calls) > 2
     assert e.value.kind == "timed_out"
     assert e.value.headline.startswith("conformance → oke Loki: oke Loki still unreachable when the wait ended after ")
-    assert "ConnectError" in e.value.headline
+    assert "connection refused" in e.value.headline
     assert "while waiting for: no canary line (remote Promtail → primary Loki)" in e.value.evidence
     assert f"at {url}/loki/api/v1/labels" in e.value.evidence
 

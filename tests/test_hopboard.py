@@ -43,8 +43,9 @@ def test_a_needed_hop_that_broke_raises_a_precondition_naming_the_check(tmp_path
             hopboard.raise_if_known_broken()
     finally:
         hopboard.reset(token)
-    assert e.value.hop == "remote Prometheus → oke Prometheus"
-    assert "as primary accepts remote write established: the remote-write receiver is disabled" in e.value.diagnosis
+    assert e.value.hop == "not run: needs remote Prometheus → oke Prometheus"
+    assert e.value.diagnosis == "the remote-write receiver is disabled (found by primary accepts remote write)"
+    assert e.value.kind == "blocked"
 
 
 CHECKS = '''
@@ -108,7 +109,7 @@ def test_dependents_stop_at_once_when_a_hop_is_known_broken(tmp_path, workers):
     out = run.stdout
     # Both dependents end long before their 60 s waits, naming the check that established the break.
     assert seconds < 30, out
-    assert "receiver is disabled" in out and "as primary accepts remote write established" in out, out
-    assert "as canary established: the canary line arrived under cluster=workstatoin" in out, out
+    assert "receiver is disabled (found by primary accepts remote write)" in out, out
+    assert "the canary line arrived under cluster=workstatoin (found by canary)" in out, out
     assert "1 passed" in out and "5 failed" in out, out
     assert not list(scratch.glob("conformance-hops-*"))

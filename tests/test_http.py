@@ -52,7 +52,7 @@ def test_other_errors_raise_at_once_with_status_and_body(status):
 def test_connection_refused_becomes_unreachable_within_the_budget():
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    with pytest.raises(Unreachable, match=r"oke Loki unreachable at http://127\.0\.0\.1:\d+/ready: ConnectError"):
+    with pytest.raises(Unreachable, match=r"oke Loki unreachable at http://127\.0\.0\.1:\d+/ready: connection refused"):
         HTTPService("oke Loki", url, retry=QUICK).request("GET", "/ready")
     assert time.monotonic() - started < QUICK.budget + 1
 
@@ -67,7 +67,7 @@ def test_every_call_has_a_timeout():
     with server:
         service = HTTPService("svc", server.url, timeout=0.2, retry=RetryPolicy(attempts=1))
         started = time.monotonic()
-        with pytest.raises(Unreachable, match="ReadTimeout"):
+        with pytest.raises(Unreachable, match="read timed out"):
             service.request("GET", "/slow")
         assert time.monotonic() - started < 0.9
 
@@ -102,7 +102,7 @@ def test_one_read_timeout_outside_a_wait_is_retried():
 def test_inside_a_wait_a_call_tries_once():
     with slow_once(1.0) as server:
         service = HTTPService("svc", server.url, timeout=0.3, retry=RetryPolicy(delay=0.01, budget=2))
-        with single_attempts(), pytest.raises(Unreachable, match="ReadTimeout"):
+        with single_attempts(), pytest.raises(Unreachable, match="read timed out"):
             service.get_json("/slow")
         assert len(server.requests) == 1
 

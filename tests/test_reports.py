@@ -92,8 +92,9 @@ def test_the_diagnostics_bundle_lands_in_system_out_and_in_the_rerendered_report
 
 def test_summary_names_the_failing_cluster_and_hop(broken):
     summary = (broken.junit.parent / "summary.md").read_text()
-    # The canary and the cluster-label check both fail on the one broken hop.
-    assert summary.startswith("## Conformance: ❌ FAIL: 2 must check(s) failing")
+    # The canary fails on the broken hop, the cluster-label check on every agent's: two root causes, the first named.
+    assert summary.startswith(f"## Conformance: ❌ FAIL: 2 broken hops, first {BROKEN_HOP} · ")
+    assert f"\n1. {BROKEN_HOP}: no canary line after 3 s; " in summary
     assert f"- **{CANARY.format('workstation')}** (must, timed out): {BROKEN_HOP}: no canary line" in summary
     assert "| logs::log canary reaches the primary loki | ✅ | ❌ |" in summary
     assert re.search(r"\| log propagation \(s\) \| \d\.\d\d \|", summary)  # Promtail's 1 s batchwait and more

@@ -106,7 +106,7 @@ FAULTS = [
     }),
     Fault("primary Loki down", loki_down=True, expect={
         READY_LOKI: ("timed_out", ["conformance → oke Loki: oke Loki still unreachable when the wait ended after 3 s: "
-                                   "ConnectError"]),
+                                   "connection refused"]),
         **{case: ("precondition", ["conformance → oke Loki: cannot work, as primary loki is ready established: "
                                    "oke Loki still unreachable"])
            for case in (CANARY.format("oke"), CANARY.format("workstation"), LABELS, DISCARDS)},

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformance.reports.model import Run, load_run
-from conformance.reports.summary import verdict_line
-from conformance.reports.text import OUTCOME_WORDS
+from conformance.reports.text import OUTCOME_WORDS, verdict_line
 
 
 def render_files(before: Path, after: Path) -> str:

@@ -26,13 +26,24 @@ def entry(run: Run, phases: dict[str, float] | None = None, now: datetime | None
     return {
         "time": now.isoformat(timespec="seconds"),
         "verdict": run.verdict,
+        **({"error": run.error} if run.error else {}),
         "topology": run.properties.get("topology", ""),
+        "selection": selection(run.properties),
         "versions": {k: v for k, v in run.properties.items() if k.startswith(("pin.", "tool."))},
-        "counts": {"passed": run.count("passed"), "failing": run.count("failing"), "skipped": run.count("skipped")},
+        "counts": {"passed": run.count("passed"), "failing": run.count("failing"), "skipped": run.count("skipped"),
+                   "not_applicable": run.count("not_applicable"), "blocked": run.count("blocked")},
         "checks": {c.key: c.outcome for c in run.checks},
         "latencies": latencies,
         "phases": {**(phases or {}), "suites": round(run.seconds, 3)},
     }
+
+
+def selection(properties: dict[str, str]) -> dict[str, str]:
+    """What the run selected: -m, -k, the optional parts and the stack profile (empty values left out)."""
+    chosen = {"markers": properties.get("selection.markers", ""), "keywords": properties.get("selection.keywords", ""),
+              "parts": ",".join(k.removeprefix("part.") for k in properties if k.startswith("part.")),
+              "profile": properties.get("profile", "")}
+    return {k: v for k, v in chosen.items() if v}
 
 
 def append(path: Path, line: dict) -> None:
@@ -76,7 +87,8 @@ def regressions(previous: list[dict], line: dict) -> list[str]:
 
 def table(lines: list[dict], last: int = 10) -> str:
     """The last runs as a fixed-width table, newest last, with regressions called out."""
-    header = ["time (UTC)", "verdict", "pass", "fail", "skip", *COLUMNS.values(), "suites s", "notes"]
+    header = ["time (UTC)", "verdict", "pass", "fail", "skip", *COLUMNS.values(), "suites s", "topology", "selection",
+              "notes"]
     rows = []
     for i, line in enumerate(lines):
         counts = line.get("counts", {})
@@ -86,9 +98,11 @@ def table(lines: list[dict], last: int = 10) -> str:
             v = worst(line, measurement)
             cells.append("" if v is None else f"{v:.2f}")
         cells.append(f"{line.get('phases', {}).get('suites', 0):.1f}")
+        cells.append(Path(line.get("topology", "")).name)
+        cells.append(" ".join(f"{k}={v}" for k, v in line.get("selection", {}).items()))
         failing = [k for k, o in line.get("checks", {}).items() if o in ("failed", "timed_out", "precondition", "error")]
-        notes = regressions(lines[max(0, i - 5):i], line) + ([f"failing: {', '.join(failing[:2])}"
-                                                             + (" …" if len(failing) > 2 else "")] if failing else [])
+        notes = ([line["error"][:80]] if line.get("error") else []) + regressions(lines[max(0, i - 5):i], line) + (
+            [f"failing: {', '.join(failing[:2])}" + (" …" if len(failing) > 2 else "")] if failing else [])
         cells.append("; ".join(notes))
         rows.append(cells)
     rows = rows[-last:]

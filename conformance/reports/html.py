@@ -6,8 +6,7 @@ from html import escape
 
 from conformance.reports import picture
 from conformance.reports.model import Run
-from conformance.reports.summary import verdict_line
-from conformance.reports.text import GLYPH, cell_status, check_title, measurement_words, outcome_words
+from conformance.reports.text import GLYPH, cell_status, check_title, measurement_words, outcome_words, verdict_line
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#263238;max-width:1100px}
@@ -29,7 +28,7 @@ def render(run: Run) -> str:
         "<h1>Monitoring stack conformance</h1>",
         f'<div class="muted">{escape(run.timestamp)} · topology {escape(run.properties.get("topology", "?"))} · '
         f'{len(run.checks)} checks in {run.seconds:.0f} s</div>',
-        f'<div class="verdict {verdict_class}" id="verdict">{escape(verdict_line(run, GLYPH))}</div>',
+        f'<div class="verdict {verdict_class}" id="verdict">{escape(verdict_line(run))}</div>',
         "<h2>Topology</h2>", picture.render(run), _legend(),
         "<h2>Checks by cluster</h2>", _checks_table(run),
         *_latencies(run),

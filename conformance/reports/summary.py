@@ -1,26 +1,34 @@
-"""reports/summary.md: short enough for a GitHub step summary."""
+"""reports/summary.md: short enough for a GitHub step summary; the verdict and the root causes come first."""
 
 from __future__ import annotations
 
 from conformance.reports.model import Run
-from conformance.reports.text import SYMBOL, cell_status, check_title, measurement_words, outcome_words
+from conformance.reports.text import (SYMBOL, VERDICT_SYMBOL, cell_status, check_title, clip, measurement_words,
+                                      outcome_words, root_cause_lines, unobserved_lines, verdict_line, when)
 
 MAX_FAILURES = 20  # a step summary is read, not scrolled
 
 
 def render(run: Run) -> str:
-    """Verdict, checks by cluster, failures with their one-line diagnosis, measured latencies."""
+    """Verdict, root causes, what was not observed, checks by cluster, failures with their diagnosis, latencies."""
     clusters = run.clusters
-    lines = [f"## Conformance: {verdict_line(run)}", ""]
-    lines.append(f"{len(run.checks)} checks on {', '.join(clusters) or 'no cluster'}: "
-                 f"{run.count('passed')} passed, {run.count('failing')} failing, {run.count('skipped')} skipped "
-                 f"in {run.seconds:.0f} s (topology {run.properties.get('topology', '?')}).")
-    lines += ["", *checks_table(run, clusters)]
-    failing = run.failed_must + run.failed_should
+    lines = [f"## Conformance: {VERDICT_SYMBOL[run.verdict]} {verdict_line(run)}", ""]
+    causes = root_cause_lines(run) if run.verdict != "ERROR" else []
+    if causes:
+        lines += ["### Root causes", "", *causes, ""]
+    unobserved = unobserved_lines(run)
+    if unobserved:
+        lines += ["### Not observed", "", *unobserved, ""]
+    lines.append(f"Run of {when(run.properties.get('started', run.timestamp))} on {', '.join(clusters) or 'no cluster'} "
+                 f"in {run.seconds:.0f} s (topology {run.properties.get('topology', '?')}"
+                 + (f", selection {run.properties['selection']}" if run.properties.get("selection") else "") + ").")
+    if run.checks:
+        lines += ["", *checks_table(run, clusters)]
+    failing = [c for c in run.failed_must + run.failed_should if c.outcome != "blocked"]
     if failing:
         lines += ["", "### Failures", ""]
         for c in failing[:MAX_FAILURES]:
-            lines.append(f"- **{c.key}** ({c.requirement}, {outcome_words(c)}): {c.message}")
+            lines.append(f"- **{c.key}** ({c.requirement}, {outcome_words(c)}): {clip(c.message, 400)}")
         if len(failing) > MAX_FAILURES:
             lines.append(f"- … and {len(failing) - MAX_FAILURES} more (see junit.xml)")
     latencies = latency_rows(run, clusters)
@@ -31,15 +39,6 @@ def render(run: Run) -> str:
         lines += ["", f"Diagnostics bundle: `{run.bundle}`"]
     lines += ["", "Full report: `reports/index.html` (JUnit: `reports/junit.xml`)."]
     return "\n".join(lines) + "\n"
-
-
-def verdict_line(run: Run, symbols: dict[str, str] = SYMBOL) -> str:
-    """One line: the verdict and why."""
-    if run.failed_must:
-        return f"{symbols['failed']} FAIL: {len(run.failed_must)} must check(s) failing"
-    if run.failed_should:
-        return f"{symbols['warning']} PASS with warnings: {len(run.failed_should)} should check(s) failing"
-    return f"{symbols['passed']} PASS"
 
 
 def checks_table(run: Run, clusters: list[str]) -> list[str]:

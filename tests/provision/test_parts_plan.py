@@ -92,17 +92,10 @@ def test_the_overlay_sets_only_alertmanager_keys(key):
 
 
 def test_nox_conformance_gives_with_to_both_the_bring_up_and_the_suites():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    try:
-        import noxfile
-    finally:
-        sys.path.pop(0)
-    _, bringup, rest = noxfile.split_posargs(["--with", "alerting", "-m", "alerting", "--keep"])
-    assert bringup == ["--with", "alerting", "--keep"]
-    assert rest == ["--with=alerting", "-m", "alerting"]
+    from conformance.cli import split_arguments
+    args = split_arguments(["--with", "alerting", "-m", "alerting", "--keep"])
+    assert args.bringup == ["--with", "alerting", "--keep"]
+    assert args.pytest == ["--with=alerting", "-m", "alerting"]
 
 
 APP = STACK_DIR / "app"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -136,17 +135,12 @@ def test_no_kind_clusters_means_nothing_to_do(tmp_path):
     assert "nothing to do" in out.getvalue()
 
 
-def test_noxfile_splits_bringup_options_from_pytest_arguments():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    try:
-        import noxfile
-    finally:
-        sys.path.pop(0)
-    topology, bringup, rest = noxfile.split_posargs(
-        ["--keep", "-k", "logs", "--topology=t.yaml", "--offline", "dash", "--preload", "-x"])
-    assert topology == "t.yaml"
-    assert bringup == ["--keep", "--offline", "dash", "--preload"]
-    assert rest == ["-k", "logs", "--topology=t.yaml", "-x"]
+def test_the_conformance_run_splits_bringup_options_from_pytest_arguments():
+    from conformance.cli import split_arguments
+    args = split_arguments(["--keep", "-k", "logs", "--topology=t.yaml", "--offline", "dash", "--preload", "-x"])
+    assert args.topology == "t.yaml"
+    assert args.bringup == ["--keep", "--offline", "dash", "--preload"]
+    assert args.pytest == ["-k", "logs", "--topology=t.yaml", "-x"]
 
 
 def test_each_diagnostics_command_has_its_own_timeout():
