@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-# Waiting reasons that do not clear by themselves (failure-modes.md sections 7-8).
+# Waiting reasons that do not clear by themselves (an image pull refused by a rate limit is one:
+# docs/troubleshooting.md#docker-hub-pull-rate-limit).
 UNRECOVERABLE = ("CreateContainerConfigError", "InvalidImageName", "ImagePullBackOff", "ErrImageNeverPull")
 CRASH_LOOP = "CrashLoopBackOff"
 # A pod may crash-loop while its dependencies start (Grafana before Loki, Promtail before its push target) and

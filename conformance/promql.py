@@ -10,6 +10,6 @@ def on_primary(cluster: Cluster) -> str:
 
     Remote series arrive through remote write carrying the remote's external label
     cluster=<name>; the primary's own series are stored without its external labels,
-    so they have no cluster label at all (stack-facts.md section 7).
+    so they have no cluster label at all (docs/real-stack.md#metrics).
     """
     return 'cluster=""' if cluster.is_primary else f'cluster="{cluster.name}"'

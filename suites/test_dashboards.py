@@ -25,7 +25,8 @@ pytestmark = pytest.mark.dashboards
 PROVISION_WAIT = Wait(timeout=90, delay=1, max_delay=5)
 # Grafana's provisioning errors in its own log: error lines of a provisioning logger
 # (logfmt since Grafana 8, lvl=eror before), and the duplicate-uid messages Grafana
-# logs only as warnings although the duplicate dashboard never loads (failure-modes.md 20-21).
+# logs only as warnings although the duplicate dashboard never loads
+# (docs/troubleshooting.md#dashboard-title-cannot-be-empty, docs/troubleshooting.md#duplicate-dashboard-uid).
 # Also the warning a provider logs for every dashboard it refuses to save once duplicates restricted its
 # database access (grafana/grafana pkg/services/provisioning/dashboards/file_reader.go saveDashboard).
 PROVISIONING_ERROR = re.compile(
@@ -169,7 +170,10 @@ def test_grafana_log_shows_no_provisioning_errors(primary, access, record_proper
 
 @pytest.mark.requirement("must")
 def test_exactly_one_default_datasource(primary, grafana):
-    """Exactly one datasource is the default (two make Grafana refuse to start; failure-modes.md 23)."""
+    """Exactly one datasource is the default (two make Grafana refuse to start).
+
+    See docs/troubleshooting.md#datasource-unhealthy-or-two-defaults.
+    """
     defaults = [d["name"] for d in grafana.datasources() if d.get("isDefault")]
     if len(defaults) != 1:
         raise Failed(f"{primary.name} Grafana → datasources", f"{len(defaults)} default datasources: {defaults or 'none'}")

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.kiali
 KIALI_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
 REMOTE_SECRET_HINT = ("Kiali reaches a remote through a Secret in its namespace labelled kiali.io/multiCluster=true, "
                       "annotated kiali.io/cluster=<name>, whose kubeconfig has exactly one cluster named <name> "
-                      "and a non-loopback server; the operator reads it on reconcile (failure-modes.md 25-26)")
+                      "and a non-loopback server; the operator reads it on reconcile "
+                      "(see docs/troubleshooting.md#kiali-cannot-reach-the-remote-cluster)")
 
 
 # Kiali v2.29.0 (istio/discovery.go Clusters) marks a cluster accessible:false only when the Kiali CR declares

@@ -165,7 +165,9 @@ def test_loki_discards_nothing(primary, topology, loki, discards_at_start, recor
     if grown:
         reasons = ", ".join(f"{reason}: {count:.0f}" for reason, count in sorted(grown.items()))
         raise Failed(every_agent(primary, topology.stack_profile.agent), f"Loki discarded samples during the run ({reasons})",
-                     "see failure-modes.md section 1: too_far_behind/out_of_order (clock or a missing cluster label), "
-                     "rate_limited (ingestion limits), greater_than_max_sample_age (old files re-read)")
+                     "too_far_behind/out_of_order (clock or a missing cluster label: see "
+                     "docs/troubleshooting.md#out-of-order-or-too-far-behind), rate_limited (ingestion limits: see "
+                     "docs/troubleshooting.md#loki-answers-429-rate-limits), greater_than_max_sample_age (old files "
+                     "re-read: see docs/troubleshooting.md#timestamp-too-old)")
 
 

@@ -18,10 +18,12 @@ pytestmark = pytest.mark.mesh
 
 # The monitors scrape every 15 s; the operator needs a reload after a monitor changes.
 SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
-# istio_requests_total exists only after traffic; two scrape intervals plus remote write (failure-modes 18).
+# istio_requests_total exists only after traffic; two scrape intervals plus remote write
+# (docs/troubleshooting.md#no-request-metrics-before-traffic).
 TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
 NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label "
-                "release: kube-prometheus-stack; failure-modes 13) or no pod matches it")
+                "release: kube-prometheus-stack; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
+                "or no pod matches it")
 NO_SIDECAR = (f"no pod there has an {SIDECAR} container, so there is no Envoy to scrape; the bring-up keeps "
               "an injected sample/sleep (one replica) on every remote, and the traffic generator runs only during the mesh check")
 

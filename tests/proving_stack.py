@@ -167,7 +167,7 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
                 promtail_urls: dict[str, str] | None = None, profile: str = "promtail") -> ProvingStack:
     """Start Loki, one Promtail per cluster, Grafana (datasources on the real primary and FakeLoki) and Kiali.
 
-    The agents of silent_agents run but ship nothing, not even their start-up line (failure-modes 5);
+    The agents of silent_agents run but ship nothing, not even their start-up line (docs/troubleshooting.md#running-but-shipping-nothing);
     promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens).
     profile names the stack profile whose agents and Loki run (promtail: FakePromtail and Loki 2.9.3;
     alloy: FakeAlloy and Loki 3.7.6); loki_version overrides its Loki.

@@ -102,7 +102,7 @@ def test_a_url_override_wins_over_the_proxy(tmp_path, kube, prometheus_pair):
 def test_a_wrong_token_is_a_precondition_at_once(tmp_path, kube):
     access, oke = access_for(tmp_path, kube)
     prometheus = PrometheusClient(access.endpoint(oke, "prometheus").http)
-    kube.token = "rotated"  # the kubeconfig's token no longer works (failure-modes 26)
+    kube.token = "rotated"  # the kubeconfig's token no longer works (docs/troubleshooting.md#token-rejected-401-unauthorized)
     with pytest.raises(PreconditionUnmet) as e:
         eventually(prometheus.flags, hop="conformance → oke Prometheus", what="no flags", wait=Wait(timeout=30))
     assert "answered 401: " in e.value.headline and "Unauthorized" in e.value.headline

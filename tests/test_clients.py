@@ -75,7 +75,7 @@ def test_grafana_shapes_and_datasource_health(prometheus_pair):
         assert {f["title"] for f in client.folders()} == {"Node", "Istio", "Logs"}
         assert {d["name"]: d["isDefault"] for d in client.datasources()} == {"Prometheus": True, "Loki": False}
         assert client.datasource_health("prometheus")["status"] == "OK"
-        # loki-stack's default Loki 2.6.1 cannot parse Grafana's health query (failure-modes 8).
+        # loki-stack's default Loki 2.6.1 cannot parse Grafana's health query (docs/troubleshooting.md#loki-stack-runs-an-old-loki).
         health = client.datasource_health("loki")
         assert health["status"] == "ERROR" and "unexpected IDENTIFIER" in health["message"]
 

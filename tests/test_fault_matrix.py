@@ -101,7 +101,7 @@ def grafana_prometheus_unreachable(stack: ProvingStack) -> None:
 
 
 def first_dashboard_wrapped(specs: list[dict]) -> list[dict]:
-    """The first dashboard's file wraps its JSON in {"dashboard": ...}: Grafana rejects it (failure-modes 20)."""
+    """The first dashboard's file wraps its JSON in {"dashboard": ...}: Grafana rejects it (docs/troubleshooting.md#dashboard-title-cannot-be-empty)."""
     specs[0]["wrapped"] = True
     return specs
 
@@ -133,7 +133,7 @@ FAULTS = [
               SCRAPED.format("oke"): ("passed", []), CROSS: ("passed", []),
           }),
     # No kiali.io/multiCluster secret: Kiali v2.29.0 knows only its home cluster and does not list the remote
-    # (failure-modes 25). Kiali's config says so on the first call, so each remote check fails at once.
+    # (docs/troubleshooting.md#kiali-cannot-reach-the-remote-cluster). Kiali's config says so on the first call, so each remote check fails at once.
     Fault("Kiali remote secret missing", breaks=kiali_hidden, expect={
         **{case: ("failed", ["oke Kiali → workstation API server: Kiali does not list cluster workstation (it lists: oke)",
                              "kiali.io/multiCluster=true"])

@@ -46,7 +46,7 @@ def test_healthy_grafana_passes_every_dashboards_check(stack):
 
 def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_pair):
     specs = declared_dashboards()
-    specs = [s for s in specs if s["file"] != "istio-mesh.json"]  # the download failed (failure-modes 22)
+    specs = [s for s in specs if s["file"] != "istio-mesh.json"]  # the download failed (docs/troubleshooting.md#dashboard-download-fails)
     next(s for s in specs if s["file"] == "logs-app.json")["folder"] = "General"  # no folderAnnotation (24)
     with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "provisioned", "--timeout-scale", "0.05")
@@ -58,7 +58,7 @@ def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_
 
 def test_a_wrapped_dashboard_file_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
     specs = declared_dashboards()
-    specs[0]["wrapped"] = True  # {"dashboard": {...}} on disk: "Dashboard title cannot be empty" (failure-modes 20)
+    specs[0]["wrapped"] = True  # {"dashboard": {...}} on disk: "Dashboard title cannot be empty" (docs/troubleshooting.md#dashboard-title-cannot-be-empty)
     with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "log_shows")
     failure = result.failure(LOG)
@@ -68,7 +68,7 @@ def test_a_wrapped_dashboard_file_shows_as_a_provisioning_error(tmp_path, promet
 
 def test_a_duplicate_uid_shows_as_a_provisioning_error(tmp_path, prometheus_pair):
     specs = declared_dashboards()
-    specs.append({**specs[1], "provider": "logs", "file": "copy.json"})  # same uid from two providers (failure-modes 21)
+    specs.append({**specs[1], "provider": "logs", "file": "copy.json"})  # same uid from two providers (docs/troubleshooting.md#duplicate-dashboard-uid)
     with start_stack(tmp_path, prometheus_pair, dashboards=specs) as stack:
         result = run(stack, "-k", "log_shows")
     assert "the same UID is used more than once" in result.failure(LOG)
@@ -106,7 +106,7 @@ def test_a_save_refused_for_restricted_database_access_fails(stack):
 
 
 def test_old_loki_fails_the_loki_datasource_health_with_grafanas_words(tmp_path, prometheus_pair):
-    with start_stack(tmp_path, prometheus_pair, loki_version="2.6.1") as stack:  # loki-stack's default image (failure-modes 8)
+    with start_stack(tmp_path, prometheus_pair, loki_version="2.6.1") as stack:  # loki-stack's default image (docs/troubleshooting.md#loki-stack-runs-an-old-loki)
         result = run(stack, "-k", "datasource_is_healthy")
     failure = result.failure(DATASOURCE.format("loki"))
     assert "oke Grafana → loki (Loki, http://127.0.0.1:" in failure

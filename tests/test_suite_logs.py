@@ -127,7 +127,7 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
 
 @pytest.mark.parametrize("labels,carried", [
     ({"cluster": "oke"}, "cluster=oke"),   # external_labels copied from the primary's values
-    ({}, "no cluster label"),              # external_labels set under `client:` but `clients:` used (failure-modes 6)
+    ({}, "no cluster label"),              # external_labels set under `client:` but `clients:` used (docs/troubleshooting.md#logs-arrive-without-the-cluster-label)
 ])
 def test_remote_line_under_the_wrong_label_fails_at_once_naming_its_labels(tmp_path, prometheus_pair, profile, labels,
                                                                           carried):
@@ -175,7 +175,7 @@ def test_missing_cluster_value_names_the_hop(tmp_path, prometheus_pair, profile)
 
 
 def test_rate_limited_pushes_show_as_discards(stack, profile):
-    stack.loki.rate_limited = True  # 429 'Ingestion rate limit exceeded' (failure-modes 3)
+    stack.loki.rate_limited = True  # 429 'Ingestion rate limit exceeded' (docs/troubleshooting.md#loki-answers-429-rate-limits)
     result = run(stack, "-k", "(canary and workstation) or discards", "--timeout-scale", "0.1")
     failure = result.failure(DISCARDS)
     assert failure.startswith(f"every {AGENT[profile]} → oke Loki: Loki discarded samples during the run (rate_limited: ")

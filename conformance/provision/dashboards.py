@@ -125,7 +125,10 @@ def offline_text(path: Path, dashboard: Dashboard) -> str:
 
 
 def check_offline_dir(path: Path, dashboards: list[Dashboard]) -> None:
-    """Every <key>.json must exist and be a dashboard JSON (failure-modes.md 20), before anything runs."""
+    """Every <key>.json must exist and be a dashboard JSON, before anything runs.
+
+    See docs/troubleshooting.md#dashboard-title-cannot-be-empty.
+    """
     if not path.is_dir():
         raise ConfigError(f"--offline {path}: not a folder")
     for d in dashboards:

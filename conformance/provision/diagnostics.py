@@ -66,7 +66,7 @@ def _collect_one(cluster: Cluster, kube: Kube, tools: dict[str, Path], out: Path
 
 
 def probes(kube: Kube, primary: bool) -> list[Probe]:
-    """What to collect from every cluster (failure-modes.md, "15 most valuable diagnostics")."""
+    """What to collect from every cluster (docs/troubleshooting.md#what-to-collect-when-a-check-fails)."""
     ns = stack_namespace()
     prom = stack_services()["prometheus"]
     targets = f"{prom.proxy_path()}/api/v1/targets?state=active"
@@ -144,7 +144,10 @@ def down_targets(text: str) -> str:
 
 
 def ca_lengths(text: str) -> str:
-    """Webhook caBundle lengths instead of the certificates (an empty one breaks injection: failure-modes.md 32)."""
+    """Webhook caBundle lengths instead of the certificates.
+
+    An empty one breaks injection: docs/troubleshooting.md#injection-webhook-fails-on-the-remote.
+    """
     lines = []
     for line in text.splitlines():
         name, _, rest = line.partition(":")

@@ -34,7 +34,7 @@ ISTIO_NS = "istio-system"
 APP_NS = "sample"
 KIALI_OPERATOR_NS = "kiali-operator"
 METALLB_NS = "metallb-system"
-# kind waits for the control plane itself; this bounds it (slow CI: failure-modes.md 37).
+# kind waits for the control plane itself; this bounds it (slow CI: docs/troubleshooting.md#slow-ci-runs).
 KIND_WAIT = "180s"
 HELM_TIMEOUT = "10m"
 HELM_STEP_TIMEOUT = 11 * 60.0
@@ -360,7 +360,10 @@ def mesh_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step]
 
 
 def check_remote_secret(path: Path) -> None:
-    """Refuse an Istio remote secret whose kubeconfig server is a loopback address (failure-modes.md 29)."""
+    """Refuse an Istio remote secret whose kubeconfig server is a loopback address.
+
+    See docs/troubleshooting.md#remote-secret-points-at-a-loopback-address.
+    """
     for doc in yaml.safe_load_all(path.read_text()):
         if not doc or doc.get("kind") != "Secret":
             continue

@@ -18,7 +18,7 @@ from conformance.provision.clusters import KindConfig
 DOCKER_TIMEOUT = 8.0
 HTTP_TIMEOUT = 5.0
 # kind's known-issues page; Ubuntu's defaults (8192 / 128) are too low for
-# Promtail on two clusters (failure-modes.md 1; grafana/loki#1153).
+# Promtail on two clusters (docs/troubleshooting.md#too-many-open-files-inotify-limits; grafana/loki#1153).
 INOTIFY_MIN = {"max_user_watches": 524288, "max_user_instances": 512}
 # Two kind nodes with the whole stack; a guess from the charts' requests, not a measurement.
 MIN_MEMORY_GIB = 6.0
@@ -123,7 +123,7 @@ def kind_clusters_running(warnings: list[str]) -> set[str]:
 
 
 def check_ports(configs: dict[str, KindConfig], problems: list[str]) -> None:
-    """Every host port a kind config maps must be free to bind (failure-modes.md 34)."""
+    """Every host port a kind config maps must be free to bind (docs/troubleshooting.md#host-port-already-in-use)."""
     for name, cfg in configs.items():
         for address, port in cfg.host_ports:
             if not port_free(address, port):

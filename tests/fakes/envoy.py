@@ -26,7 +26,7 @@ class FakeEnvoy(FakeServer):
     """A sidecar's Envoy-only stats; `requests` holds istio_requests_total lines (empty: no traffic yet).
 
     With `traffic_flowing`, the request lines appear only while it returns True (series are created
-    lazily, on the first request through the sidecar; failure-modes 18).
+    lazily, on the first request through the sidecar; docs/troubleshooting.md#no-request-metrics-before-traffic).
     """
 
     def __init__(self, requests: list[str] | None = None, traffic_flowing: Callable[[], bool] | None = None) -> None:

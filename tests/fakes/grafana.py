@@ -3,7 +3,8 @@
 Shapes follow grafana/grafana pkg/api (dtos.DashboardMeta, search model.Hit, dtos.DataSourceListItem),
 pkg/api/datasources.go checkDatasourceHealth (ERROR -> HTTP 400), pkg/tsdb/loki/healthcheck.go and
 pkg/promlib/healthcheck.go. Health checks and /api/ds/query really query the datasource's backing URL
-(loopback only), so a FakeLoki(version="2.6.1") reproduces failure-modes #8 end to end.
+(loopback only), so a FakeLoki(version="2.6.1") reproduces docs/troubleshooting.md#loki-stack-runs-an-old-loki
+end to end.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class Dashboard:
     panels: list[dict[str, Any]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     file: str = ""  # provisioning file (provisionedExternalId); defaults to <uid>.json
-    wrapped: bool = False  # file wraps the JSON in {"dashboard": {...}}: failure-modes #20
+    wrapped: bool = False  # file wraps the JSON in {"dashboard": {...}}: docs/troubleshooting.md#dashboard-title-cannot-be-empty
     provider: str = "default"
     id: int = 0
     body: dict[str, Any] | None = None  # the JSON a file provider read; served as the dashboard when set
@@ -119,8 +120,9 @@ class FakeGrafana(FakeServer):
         self.reloads = 0  # POST /api/admin/provisioning/dashboards/reload answered
         self.startup_race = False  # start(): a first pass fails on a half-written file, the sidecar's reload heals it
         # Fault switches -------------------------------------------------------
-        self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR (failure-modes #23)
-        self.crashed = False  # set by start() when two provisioned datasources are default (failure-modes #23)
+        # Both: docs/troubleshooting.md#datasource-unhealthy-or-two-defaults.
+        self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR
+        self.crashed = False  # set by start() when two provisioned datasources are default
         self.rotate_after: int | None = None  # a session token answers this many requests, then 401 session.token.rotate
         self._session_uses: dict[str, int] = {}
         self._crash_url = ""

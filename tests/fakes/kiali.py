@@ -59,7 +59,7 @@ class FakeKiali(FakeServer):
         self.grafana_version = grafana_version
         # Fault switches -------------------------------------------------------
         self.inaccessible: set[str] = set()  # in clustering.clusters without secret_name: listed, accessible:false
-        self.hidden: set[str] = set()  # no (usable) remote secret: not listed at all (failure-modes #25)
+        self.hidden: set[str] = set()  # no (usable) remote secret: not listed at all (docs/troubleshooting.md#kiali-cannot-reach-the-remote-cluster)
         self.home_name: str | None = None  # kubernetes_config.cluster_name unset or wrong: the home's name in Kiali
         self.tracing_url: str | None = None  # external_services.tracing.internal_url; None: tracing.enabled false
         api = self.web_root + "/api"

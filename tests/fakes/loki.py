@@ -369,9 +369,9 @@ class FakeLoki(FakeServer):
         super().__init__()
         self.version = version
         # Fault switches -------------------------------------------------------
-        self.not_ready_for_seconds = 0.0  # /ready answers 503 "Ingester not ready: waiting for 15s..." (failure-modes #7)
-        self.rate_limited = False  # pushes get 429 "Ingestion rate limit exceeded ..." (failure-modes #3)
-        self.drop_pushes = False  # 204 but nothing stored: the ingester loses data (failure-modes #5 symptom)
+        self.not_ready_for_seconds = 0.0  # /ready answers 503 "Ingester not ready: waiting for 15s..." (docs/troubleshooting.md#loki-not-ready)
+        self.rate_limited = False  # pushes get 429 "Ingestion rate limit exceeded ..." (docs/troubleshooting.md#loki-answers-429-rate-limits)
+        self.drop_pushes = False  # 204 but nothing stored: the ingester loses data (the symptom of docs/troubleshooting.md#running-but-shipping-nothing)
         self.visibility_delay_seconds = 0.0  # entries become queryable only after N s (slow ingestion path)
         self.query_failure: str | None = None  # queries answer 500 with this text (querier/ingester unreachable)
         self.tail_not_upgraded = False  # a proxy in front drops Upgrade/Connection: the tail handshake gets 400

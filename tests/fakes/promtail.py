@@ -208,7 +208,7 @@ class FakePromtail:
         self,
         loki_url: str,
         path: str | Path,
-        external_labels: dict[str, str] | None = None,  # wrong/missing cluster label: failure-modes #6
+        external_labels: dict[str, str] | None = None,  # wrong/missing cluster label: docs/troubleshooting.md#logs-arrive-without-the-cluster-label
         static_labels: dict[str, str] | None = None,  # the scrape config's static_configs labels
         batch_wait: float = 1.0,  # client.batchwait default 1 s
         min_backoff: float = 0.5,  # backoff_config.min_period default
@@ -227,7 +227,7 @@ class FakePromtail:
         self.poll_interval = poll_interval
         self.host = urllib.parse.urlsplit(loki_url).netloc  # the `host` label: the client URL's host
         # Fault switches -------------------------------------------------------
-        self.paused = False  # reads nothing, offsets do not move: Running but shipping nothing (failure-modes #5)
+        self.paused = False  # reads nothing, offsets do not move: docs/troubleshooting.md#running-but-shipping-nothing
         self.extra_delay_seconds = 0.0  # each batch waits this long before it is sent (slow/backlogged client)
         # Observations ----------------------------------------------------------
         self.metrics = self.metrics_class()

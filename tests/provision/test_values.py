@@ -145,7 +145,7 @@ def test_remote_prometheus_writes_to_the_primary_with_its_own_cluster_label(rele
 ])
 def test_promtail_pushes_with_its_cluster_label(releases, cluster, url):
     clients = releases[(cluster, "loki-stack")]["promtail"]["config"]["clients"]
-    # One client, and its external_labels survive the override (failure-modes.md 6).
+    # One client, and its external_labels survive the override (docs/troubleshooting.md#logs-arrive-without-the-cluster-label).
     assert clients == [{"url": url, "external_labels": {"cluster": cluster}}]
 
 

@@ -18,7 +18,7 @@ def test_the_pinned_node_image_is_inside_the_pinned_istio_range():
 
 
 @pytest.mark.parametrize("istio,image,ok", [
-    # Istio 1.29 supports Kubernetes 1.31-1.35 (stack-facts.md section 4).
+    # Istio 1.29 supports Kubernetes 1.31-1.35 (docs/real-stack.md#pins).
     ("1.29.6", "kindest/node:v1.35.0@sha256:452d", True),
     ("1.29.6", "kindest/node:v1.31.0", True),
     ("1.29.6", "kindest/node:v1.36.1", False),   # kind v0.32.0's default: one minor too new
