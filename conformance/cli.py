@@ -150,6 +150,9 @@ class Run:
         if done.returncode in (0, 5):  # 5: nothing selected; the run itself says INCOMPLETE
             return None
         lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        argparse_errors = [line.split(": error: ", 1)[1] for line in lines if ": error: " in line]
+        if argparse_errors:  # pytest's own option parser: "__main__.py: error: unrecognized arguments: --x"
+            return argparse_errors[-1]
         refusals = [line.removeprefix("ERROR: ") for line in lines if line.startswith(("ERROR:", "error:"))]
         errors = [line for line in lines if line.startswith("ERROR collecting") or line.startswith("E   ")]
         if refusals:
@@ -205,7 +208,7 @@ class Run:
 
     def suites(self, env: dict[str, str]) -> int:
         """The suites themselves; pytest's exit status is the verdict's. A run that left no report is an ERROR."""
-        code = self.python("-m", "pytest", "suites", f"--junitxml={self.junit}", "-rfE", *self.args.pytest,
+        code = self.python("-m", "pytest", "suites", f"--junitxml={self.junit}", *self.args.pytest,
                            env=env).returncode
         if code not in EXIT_CODES.values() or not (self.reports / "summary.md").is_file():
             return self.stopped("run", f"pytest ended with exit status {code} without writing the reports (see above)")

@@ -10,6 +10,7 @@ retries on its own schedule. Every request names the suite in its User-Agent.
 from __future__ import annotations
 
 import errno
+import json
 import re
 import ssl
 from contextlib import contextmanager
@@ -101,9 +102,13 @@ def body_gist(body: str, limit: int = HEADLINE_LIMIT) -> str:
         words = re.sub(r"<[^>]+>|\s+", " ", found.group(1)).strip() if found else ""
         return f'an HTML page "{words[:limit]}"' if words else "an HTML page without a title"
     if text[:1] == "{":
-        message = re.search(r'"(?:message|error)"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
-        if message:
-            text = message.group(1)
+        try:
+            doc = json.loads(text)
+            found = doc.get("message") or doc.get("error") if isinstance(doc, dict) else None
+            text = found if isinstance(found, str) and found else text
+        except ValueError:  # cut at BODY_LIMIT, or not JSON after all: the quoted message as it stands
+            message = re.search(r'"(?:message|error)"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+            text = message.group(1).replace('\\"', '"') if message else text
     first = next((line.strip() for line in text.splitlines() if line.strip()), text)
     return first if len(first) <= limit else first[: limit - 1] + "…"
 

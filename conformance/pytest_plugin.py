@@ -95,6 +95,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise stop(config, f"--timeout-scale {config.getoption('timeout_scale')}: {e}") from None
     if not is_conformance_run(config):
         return
+    if not any(arg.startswith("-r") for arg in config.invocation_params.args):
+        config.option.reportchars = "fE"  # skips are grouped by reason in the closing block, not one line each
     problem = marker_expression_problem(config.getoption("markexpr", ""), registered_markers(config))
     if problem:
         raise stop(config, problem)

@@ -22,9 +22,9 @@ def _run(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=90)
 
 
-def dump_dom(page: Path, folder: Path) -> str:
-    """The DOM after layout, serialized (--dump-dom)."""
-    result = _run(page, folder / "profile-dom", "--dump-dom")
+def dump_dom(page: Path, folder: Path, *args: str) -> str:
+    """The DOM after layout (and after the page's own scripts), serialized (--dump-dom); args add chromium flags."""
+    result = _run(page, folder / "profile-dom", *args, "--dump-dom")
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -54,6 +55,24 @@ class SuiteRun:
     def properties(self, case: str) -> dict[str, str]:
         element = self.cases()[case]
         return {p.get("name"): p.get("value") for p in element.iter("property")}
+
+    def run_properties(self) -> dict[str, str]:
+        """The testsuite's properties: topology, selection, what each API server answered, pins."""
+        root = ET.parse(self.junit).getroot()
+        suite = root if root.tag == "testsuite" else root.find("testsuite")
+        return {p.get("name"): p.get("value") for p in suite.find("properties")}
+
+    def assert_no_traceback(self) -> None:
+        """An environment problem or a bad input is a line of words: no Python traceback, no library frame."""
+        assert "Traceback (most recent call last)" not in self.output, self.output[-3000:]
+        frames = [line for line in self.output.splitlines()
+                  if re.search(r'(File "[^"]*(site-packages|lib/python3)|/(site-packages|_pytest|urllib3|httpx|kubernetes)/)', line)]
+        assert not frames, "\n".join(frames[:10])
+
+    def skip_reason(self, case: str) -> str:
+        """Why a check was not observed (its JUnit <skipped> message)."""
+        node = self.cases()[case].find("skipped")
+        return "" if node is None else node.get("message") or ""
 
     def failure(self, case: str) -> str:
         element = self.cases()[case]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
-from conformance.access import Access, ServiceAbsent
+from conformance.access import Access, NoKubeAccess, ServiceAbsent, read_permissions, write_permissions
 from conformance.clients.grafana import GrafanaClient
 from conformance.clients.kiali import KialiClient
 from conformance.clients.loki import LokiClient, Stream
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import Wait, eventually
-from conformance.http import APIError
+from conformance.http import USER_AGENT, APIError
 from conformance.kube import KubeconfigProblem
-from conformance.outcomes import PreconditionUnmet
+from conformance.outcomes import PreconditionUnmet, TimedOut, Unobservable
 from conformance.topology import load_topology
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
@@ -229,3 +232,88 @@ def test_grafana_still_asking_after_a_new_login_is_an_error_not_a_loop(tmp_path,
         GrafanaClient(access.endpoint(oke, "grafana")).folders()
     assert e.value.status == 401 and "session.token.rotate" in e.value.body
     assert len([r for r in grafana_fake.requests if r.path == "/login"]) == 2
+
+
+# -- one error family: the Kubernetes client's errors as the HTTP layer's ------------------------------------------
+
+
+def flaky(*errors: BaseException, then: object = "answer"):
+    """A client method that raises the errors in turn, then answers."""
+    left = list(errors)
+
+    def call(*args, **kwargs):
+        if left:
+            raise left.pop(0)
+        return then
+    return call
+
+
+def test_a_503_from_the_api_server_is_retried_outside_a_wait_and_waited_out_inside_one(tmp_path, kube):
+    from kubernetes.client.exceptions import ApiException
+    access, oke = access_for(tmp_path, kube)
+    api = access.kube(oke)
+    busy = lambda: ApiException(status=503, reason="Service Unavailable")  # noqa: E731
+    assert api.call("list pods", flaky(busy(), busy())) == "answer"  # the HTTP layer's bounded retries
+    pods = flaky(busy(), busy(), busy(), busy(), busy())
+    assert eventually(lambda: api.call("list pods", pods), hop="h", what="w",
+                      wait=Wait(timeout=20, delay=0.01, max_delay=0.05)) == "answer"  # NotYet inside a wait
+
+
+def test_an_unreachable_api_server_is_waited_out_and_named_with_its_cause(tmp_path, kube):
+    import urllib3
+    access, oke = access_for(tmp_path, kube)
+    api = access.kube(oke)
+    refused = urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", urllib3.exceptions.NewConnectionError(
+        None, "Failed to establish a new connection: [Errno 111] Connection refused"))
+    refused.reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    with pytest.raises(TimedOut) as e:
+        eventually(lambda: api.call("list pods", flaky(*[refused] * 100)), hop="h", what="no pods",
+                   wait=Wait(timeout=0.5, delay=0.01, max_delay=0.05))
+    assert re.fullmatch(r"conformance → oke API server: oke API server still unreachable when the wait ended after "
+                        r"\d+ s: connection refused", e.value.headline), e.value.headline
+    assert kube.url in e.value.evidence
+
+
+@pytest.mark.parametrize("status,outcome,words", [
+    (404, PreconditionUnmet, "conformance → oke API server: read Secret monitoring/x: 404 Not Found: secrets \"x\" not found"),
+    (403, Unobservable, "not run: oke API server read Secret monitoring/x: 403 Forbidden: secrets \"x\" is forbidden"),
+    (401, Unobservable, "not run: oke API server read Secret monitoring/x: 401 Unauthorized: Unauthorized"),
+])
+def test_final_api_server_answers_end_a_wait_at_once_with_the_servers_message(tmp_path, kube, status, outcome, words):
+    access, oke = access_for(tmp_path, kube)
+    api = access.kube(oke)
+    if status == 403:
+        kube.deny("secrets")
+    if status == 401:
+        kube.token = "rotated"
+    started = time.monotonic()
+    with pytest.raises(outcome) as e:
+        eventually(lambda: api.secret_value("monitoring", "x", "k"), hop="h", what="w", wait=Wait(timeout=30))
+    assert time.monotonic() - started < 5
+    assert words in str(e.value), str(e.value)
+
+
+def test_the_access_proof_names_what_the_credentials_may_not_do(tmp_path, kube):
+    access, oke = access_for(tmp_path, kube)
+    kube.deny("services/proxy", "get", "monitoring")
+    proof = access.kube(oke).prove(read_permissions() + write_permissions())
+    assert proof.ok and proof.server == kube.url
+    assert proof.denied == ("get services/proxy in namespace monitoring",)
+    with_proof = Access(access.topology, {"oke": proof})
+    with pytest.raises(NoKubeAccess, match=rf"not run: the credentials for oke \({re.escape(kube.url)}\) may not get "
+                                           r"services/proxy in namespace monitoring"):
+        with_proof.endpoint(oke, "prometheus")
+    assert [r for r in kube.writes() if r.user_agent == USER_AGENT] == []  # reviews store nothing
+
+
+def test_the_access_proof_of_a_server_that_is_down_ends_every_check_that_needs_it(tmp_path):
+    with FakeKubeAPI("oke") as kube:
+        access, oke = access_for(tmp_path, kube)
+        url = kube.url
+    started = time.monotonic()
+    proof = access.kube(oke).prove(read_permissions())
+    assert time.monotonic() - started < 5
+    assert proof.problem == "unreachable: connection refused"
+    with pytest.raises(NoKubeAccess, match=rf"^not run: needs oke API server at {re.escape(url)}: unreachable: "
+                                           "connection refused$"):
+        Access(access.topology, {"oke": proof}).endpoint(oke, "loki")

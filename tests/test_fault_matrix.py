@@ -118,10 +118,10 @@ FAULTS = [
               SCRAPED.format("workstation"): ("timed_out", [
                   f"workstation Envoy → workstation Prometheus: no targets in scrape pool {ENVOY_POOL} after",
                   "release: kube-prometheus-stack"]),
-              ON_PRIMARY.format("workstation"): ("precondition", [
-                  "workstation Envoy → workstation Prometheus: cannot work, as envoy sidecars are "
-                  "scraped[workstation] established: no targets in scrape pool"]),
-              CROSS: ("precondition", ["workstation Envoy → workstation Prometheus: cannot work"]),
+              ON_PRIMARY.format("workstation"): ("blocked", [
+                  "not run: needs workstation Envoy → workstation Prometheus: no targets in scrape pool",
+                  "(found by envoy sidecars are scraped[workstation])"]),
+              CROSS: ("blocked", ["not run: needs workstation Envoy → workstation Prometheus: "]),
               SCRAPED.format("oke"): ("passed", []), ISTIOD: ("passed", []),
           }),
     # istiod's ServiceMonitor is not selected: as for the Envoy pool, the verdict comes at SCRAPE_WAIT with the
@@ -253,6 +253,7 @@ def test_each_broken_hop_gets_its_exact_verdict_in_time(tmp_path, fault, record_
         for part in parts[1:]:
             assert part in failure, f"{case}: {part!r} not in\n{failure}"
     assert run.code == (0 if fault.name == "healthy" else 1), run.output[-3000:]
+    run.assert_no_traceback()  # an environment problem is a line of words, never a Python traceback
     # The child session's own time: its interpreter start-up on a loaded machine is not the verdict's pace.
     assert run.suite_seconds < fault.bound(), f"{run.suite_seconds:.1f} s > {fault.bound():.0f} s\n{run.output[-3000:]}"
 

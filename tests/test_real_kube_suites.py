@@ -52,6 +52,12 @@ def run(ground: RealKubeGround, *args: str, timeout: float = 240, kubeconfig: Pa
         return run_suites(ground.folder, "--topology", str(ground.topology(kubeconfig=kubeconfig)), *args, timeout=timeout)
 
 
+def closing_block(result: SuiteRun) -> list[str]:
+    """The lines of the run's closing block: the verdict, root causes, what was not observed."""
+    block = result.output.split("conformance verdict", 1)[1].splitlines()[1:]
+    return block[:next(i for i, line in enumerate(block) if line.startswith("reports: "))]
+
+
 def outcome(result: SuiteRun, case: str) -> str:
     return result.properties(case)["outcome"]
 
@@ -118,23 +124,68 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(tmp_path: P
     assert result.seconds < 30
 
 
-def test_remote_api_server_refusing_is_a_precondition_with_the_real_status(ground: RealKubeGround, tmp_path: Path) -> None:
-    """Real authentication (a certificate of another CA: 401) and real RBAC (a user bound to nothing: 403)."""
+def test_remote_api_server_refusing_leaves_its_checks_unobserved_naming_the_real_status(
+        ground: RealKubeGround, tmp_path: Path) -> None:
+    """Real authentication (a certificate of another CA: 401) and real RBAC (a user bound to nothing: 403): the run's
+    own access is refused, which says nothing of the stack, so the checks are not observed and the run INCOMPLETE."""
     oke, ws = ground.planes["oke"], ground.planes["workstation"]
     stranger = kubeconfig_entry("workstation", ws.server, ws.pki, "admin")
     stranger["users"] = kubeconfig_entry("workstation", ws.server, oke.pki, "admin")["users"]  # oke's CA signed it
-    for fault, status, remote in (("stranger", "401", stranger),
-                                  ("rbac", "403", kubeconfig_entry("workstation", ws.server, ws.pki, "nobody"))):
+    for fault, remote in (("stranger", stranger), ("rbac", kubeconfig_entry("workstation", ws.server, ws.pki, "nobody"))):
         kubeconfig = write_kubeconfig(tmp_path / f"kubeconfig-{fault}",
                                       [kubeconfig_entry("oke", oke.server, oke.pki, "admin"), remote])
         result = run(ground, "-m", "platform", "-k", "workstation", kubeconfig=kubeconfig)
-        targets, pods = result.failure(TARGETS.format("workstation")), result.failure(PODS.format("workstation"))
-        assert ("workstation Prometheus GET /api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-prometheus:9090"
-                f"/proxy/api/v1/targets answered {status}") in targets, targets
-        assert f"conformance → workstation API server: list pods in monitoring: {status}" in pods, pods
-        if fault == "rbac":  # the RBAC authorizer's own words at v1.35.0, which the fake kube-apiserver repeats
-            assert 'User \\"conformance-nobody\\" cannot get resource \\"services/proxy\\" in API group \\"\\" in the namespace \\"monitoring\\"' in targets, targets
-            assert 'cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"monitoring\\"' in pods, pods
+        assert result.code == 5, result.output  # INCOMPLETE
+        targets, pods = result.skip_reason(TARGETS.format("workstation")), result.skip_reason(PODS.format("workstation"))
+        if fault == "stranger":  # looked at once, before any check: the proof names the server and the 401
+            for reason in (targets, pods):
+                assert reason.startswith(f"not run: needs workstation API server at {ws.server}: the credentials of "
+                                         "the kubeconfig are refused (401 Unauthorized)"), reason
+        else:  # the RBAC authorizer's own words at v1.35.0, which the fake kube-apiserver repeats
+            assert targets == (f"not run: the credentials for workstation ({ws.server}) may not get services/proxy in "
+                               "namespace monitoring"), targets
+            assert result.run_properties()["access.workstation"].endswith(
+                "the credentials may not get services/proxy in namespace monitoring, list pods in namespace monitoring")
+            assert ('pods is forbidden: User "conformance-nobody" cannot list resource "pods" in API group "" in the '
+                    'namespace "monitoring"') in pods, pods
         for case in (TARGETS.format("workstation"), PODS.format("workstation")):
-            assert outcome(result, case) == "precondition", result.failure(case)
+            assert outcome(result, case) == "skipped", result.output
+        assert "INCOMPLETE: " in result.output and "Traceback" not in result.output
         assert result.seconds < 30
+
+
+def test_both_api_servers_down_end_the_run_at_once_one_line_per_cluster(own_ground: RealKubeGround) -> None:
+    """`existing` clusters whose API servers are stopped: the look before the checks finds it, every check ends at
+    once not observed, and the closing block has one line per cluster with its server and the cause."""
+    for plane in own_ground.planes.values():
+        next(c for c in plane.components if c.name == "kube-apiserver").stop()
+    result = run(own_ground, "--read-only", timeout=120)
+    assert result.code == 5, result.output
+    assert result.suite_seconds < 30, result.output
+    assert "Traceback" not in result.output and "urllib3" not in result.output, result.output
+    block = closing_block(result)
+    assert block[0].startswith("INCOMPLETE: no check ran · "), block
+    causes = [line.strip() for line in block if line.startswith("  - ") and "API server" in line]
+    assert len(causes) == 2, block  # one line per cluster (the checks that write have their own: --read-only)
+    for name, plane in own_ground.planes.items():
+        wanted = f"- not run: needs {name} API server at {plane.server}: unreachable: connection refused ("
+        assert sum(line.startswith(wanted) for line in causes) == 1, block
+    for case in result.names():
+        assert outcome(result, case) in ("skipped", "not_applicable"), (case, result.output)
+
+
+def test_a_kubeconfig_context_that_does_not_exist_is_one_line(ground: RealKubeGround, tmp_path: Path) -> None:
+    """A misspelled context: named once, with the contexts the file has, before any check; no wait, no traceback."""
+    oke, ws = ground.planes["oke"], ground.planes["workstation"]
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig-misspelled",
+                                  [kubeconfig_entry("okee", oke.server, oke.pki, "admin"),
+                                   kubeconfig_entry("workstation", ws.server, ws.pki, "admin")])
+    result = run(ground, "-m", "logs or metrics or platform", "--read-only", kubeconfig=kubeconfig)
+    assert result.code == 5, result.output
+    assert result.suite_seconds < 30
+    assert "Traceback" not in result.output
+    block = closing_block(result)
+    oke_lines = [line for line in block if "kind-oke" in line]
+    assert len(oke_lines) == 1, block
+    assert (f"not run: needs oke API server: kubeconfig context 'kind-oke' not found in {kubeconfig} "
+            "(it has: kind-okee, kind-workstation)") in oke_lines[0], block

@@ -64,4 +64,4 @@ def test_kiali_absent_from_the_topology_is_skipped_with_the_reason(stack):
     topo = stack.topology(name="no-kiali.yaml", drop={"oke": {"kiali"}})
     result = run_suites(stack.folder, "--topology", str(topo), "-m", "kiali", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
     skipped = result.cases()[WORKLOADS].find("skipped")
-    assert "kiali is not in the topology for cluster oke" in skipped.get("message")
+    assert "oke Kiali: not in the topology (provider endpoints lists no services.kiali" in skipped.get("message")

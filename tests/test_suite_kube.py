@@ -107,7 +107,7 @@ def test_loki_without_endpoints_times_out_with_the_proxy_503(stack: KubeStack) -
         # 60 s x 0.02, but one probe lasts about 1.4 s: the client retries each 503 three times first.
         assert re.search(r"(no canary line|cluster label values incomplete) after [12] s", failure)
         assert 'last observed' in failure and 'answered 503' in failure
-        assert 'no endpoints available for service \\"loki-stack\\"' in failure
+        assert 'no endpoints available for service "loki-stack"' in failure  # the Status message, unquoted
     assert canary_cleaned_up(stack.apis["oke"])
 
 
@@ -194,8 +194,10 @@ def test_pod_that_never_gets_ready_times_out_naming_it(stack: KubeStack) -> None
     ("token", "401"),  # the kubeconfig's token was rotated on the server
     ("rbac", "403"),   # the token's subject may not use the service proxy nor list pods
 ])
-def test_remote_api_server_refusing_is_a_precondition_named_at_once(stack: KubeStack, fault: str, status: str) -> None:
-    """401/403 from the remote API server cannot clear by waiting: precondition with the status, fast."""
+def test_remote_api_server_refusing_leaves_its_checks_unobserved_named_at_once(
+        stack: KubeStack, fault: str, status: str) -> None:
+    """401/403 from the remote API server: the run's own access is refused, which says nothing of the stack; its checks
+    end at once not observed, naming the status (the look before the checks, or the API server's own message)."""
     remote = stack.apis["workstation"]
     if fault == "token":
         remote.token = "rotated-" + remote.token
@@ -203,14 +205,18 @@ def test_remote_api_server_refusing_is_a_precondition_named_at_once(stack: KubeS
         remote.deny("services/proxy")
         remote.deny("pods", "list")
     result = run(stack, "-m", "platform", "-k", "workstation")
-    targets, pods = result.failure(TARGETS.format("workstation")), result.failure(PODS.format("workstation"))
-    assert f"workstation Prometheus GET /api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-prometheus:9090/proxy/api/v1/targets answered {status}" in targets
-    assert f"conformance → workstation API server: list pods in monitoring: {status}" in pods
-    if fault == "rbac":  # the API server's own Status body, JSON-escaped, is the evidence
-        assert 'cannot get resource \\"services/proxy\\" in API group \\"\\" in the namespace \\"monitoring\\"' in targets
-        assert 'cannot list resource \\"pods\\" in API group \\"\\" in the namespace \\"monitoring\\"' in pods
+    assert result.code == 5, result.output
+    targets, pods = result.skip_reason(TARGETS.format("workstation")), result.skip_reason(PODS.format("workstation"))
+    if fault == "token":
+        for reason in (targets, pods):
+            assert reason == (f"not run: needs workstation API server at {remote.url}: the credentials of the kubeconfig "
+                              "are refused (401 Unauthorized)"), reason
+    else:  # the SelfSubjectAccessReview before the checks, then the API server's own Status message
+        assert targets == f"not run: the credentials for workstation ({remote.url}) may not get services/proxy in namespace monitoring"
+        assert pods.startswith("not run: workstation API server list pods in monitoring: 403 Forbidden: pods is forbidden: "
+                               f'User "{remote.user}" cannot list resource "pods" in API group "" in the namespace "monitoring"'), pods
     for case in (TARGETS.format("workstation"), PODS.format("workstation")):
-        assert outcome(result, case) == "precondition"
+        assert outcome(result, case) == "skipped"
     assert result.suite_seconds < 15
 
 
@@ -275,7 +281,7 @@ def allowed_write(fake: str, request: Request) -> bool:
 def test_read_only_sends_no_write_to_any_fake_and_creates_no_canary(stack: KubeStack) -> None:
     """--read-only: no writing request reaches any fake, apart from the Grafana login; no canary pod."""
     result = run(stack, "-m", EVERY_AREA, "--read-only")
-    assert result.code == 0, result.output
+    assert result.code == 5, result.output  # INCOMPLETE: the checks that write were not run
     writes = stack.writes()
     unexpected = {name: [(w.method, w.path) for w in ws if not allowed_write(name, w)] for name, ws in writes.items()}
     assert unexpected == {name: [] for name in writes}

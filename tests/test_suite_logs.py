@@ -66,7 +66,9 @@ def test_verdict_comes_as_the_line_becomes_queryable(stack):
     stack.loki.visibility_delay_seconds = 3.0  # the line exists in Loki but is not queryable for 3 s
     result = run(stack, "-k", "canary and workstation")
     assert result.code == 0, result.output
-    assert 3.0 + 1.0 <= float(result.properties(CANARY.format("workstation"))["log_propagation_seconds"]) < 3.0 + 1.5
+    # At least the 3 s; the agent's 1 s batch wait adds up to 1 s more (less when the line joins a batch already open,
+    # as it did in 0.2 s on an idle machine).
+    assert 3.0 <= float(result.properties(CANARY.format("workstation"))["log_propagation_seconds"]) < 3.0 + 1.5
     # The budget is 0.2 s (measured in the benchmark); a loaded CI machine gets room here.
     assert 0.0 <= seen_after_queryable(stack, result, "workstation") < 0.5
 
@@ -159,8 +161,9 @@ def test_unreachable_loki_fails_within_ten_seconds(stack):
     # The readiness check establishes Loki down; the canary, which needs it, stops at once naming it.
     result = run(stack, "-k", "(canary and oke) or loki_is_ready", topology=topology)
     failure = result.failure(CANARY.format("oke"))
-    assert "as primary loki is ready established: oke Loki still unreachable when the wait ended" in failure
-    assert result.properties(CANARY.format("oke"))["outcome"] == "precondition"
+    assert failure.startswith("not run: needs conformance → oke Loki: oke Loki still unreachable when the wait ended")
+    assert "(found by primary loki is ready)" in failure
+    assert result.properties(CANARY.format("oke"))["outcome"] == "blocked"
     assert result.suite_seconds < 10
 
 

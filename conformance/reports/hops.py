@@ -113,14 +113,17 @@ def checks_of_hop(run: Run, hop: Hop, hops: list[Hop]) -> list[Check]:
 
 
 def status(checks: list[Check]) -> str:
-    """failed (a must failed), warning (a should failed), skipped, passed, or unchecked (no check ran)."""
-    if not checks:
-        return "unchecked"
-    if any(c.failing and c.requirement == "must" for c in checks):
+    """failed (a must found it broken), warning (a should did), skipped (not tested: a check of it was not run or
+    could not observe it), passed, or unchecked (no check of it applies to this run)."""
+    found = [c for c in checks if c.failing and c.outcome != "blocked"]
+    if any(c.requirement == "must" for c in found):
         return "failed"
-    if any(c.failing for c in checks):
+    if found:
         return "warning"
-    if all(c.outcome == "skipped" for c in checks):
+    relevant = [c for c in checks if c.outcome != "not_applicable"]
+    if not relevant:
+        return "unchecked"
+    if any(c.outcome in ("skipped", "blocked") for c in relevant):
         return "skipped"
     return "passed"
 

@@ -6,16 +6,18 @@ from html import escape
 
 from conformance.reports import picture
 from conformance.reports.model import Run
-from conformance.reports.text import GLYPH, cell_status, check_title, measurement_words, outcome_words, verdict_line
+from conformance.reports.text import (GLYPH, cell_status, check_title, clip, measurement_words, outcome_words,
+                                      root_cause_lines, unobserved_lines, verdict_line, when)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#263238;max-width:1100px}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .verdict{padding:10px 14px;border-radius:8px;font-size:18px;font-weight:bold;margin:12px 0}
 .verdict.FAIL{background:#ffebee;color:#b71c1c}.verdict.PASS{background:#e8f5e9;color:#1b5e20}
-.verdict.warn{background:#fff8e1;color:#e65100}
+.verdict.INCOMPLETE{background:#fff8e1;color:#e65100}.verdict.ERROR{background:#eceff1;color:#263238}
+ol.causes,ul.unobserved{margin:4px 0 8px;padding-left:22px;font-size:14px} ol.causes li,ul.unobserved li{margin:3px 0}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #cfd8dc;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eceff1} td.failed{background:#ffebee} td.warning{background:#fff8e1} td.skipped{color:#78909c}
+th{background:#eceff1} td.failed{background:#ffebee} td.warning{background:#fff8e1} td.skipped,td.not_run{color:#78909c}
 .failure{border-left:4px solid #c62828;padding:4px 12px;margin:10px 0;background:#fafafa}
 .failure.warning{border-color:#ef8f00} pre{white-space:pre-wrap;font-size:12px;margin:6px 0}
 .muted{color:#607d8b;font-size:12px} .legend span{margin-right:14px}
@@ -23,12 +25,12 @@ th{background:#eceff1} td.failed{background:#ffebee} td.warning{background:#fff8
 
 
 def render(run: Run) -> str:
-    verdict_class = {"FAIL": "FAIL", "PASS": "PASS"}.get(run.verdict, "warn")
     body = [
         "<h1>Monitoring stack conformance</h1>",
-        f'<div class="muted">{escape(run.timestamp)} · topology {escape(run.properties.get("topology", "?"))} · '
-        f'{len(run.checks)} checks in {run.seconds:.0f} s</div>',
-        f'<div class="verdict {verdict_class}" id="verdict">{escape(verdict_line(run))}</div>',
+        f'<div class="muted">{escape(when(run.properties.get("started") or run.timestamp))} · topology '
+        f'{escape(run.properties.get("topology", "?"))} · {len(run.checks)} checks in {run.seconds:.0f} s</div>',
+        f'<div class="verdict {run.verdict}" id="verdict">{escape(verdict_line(run))}</div>',
+        *_first_read(run),
         "<h2>Topology</h2>", picture.render(run), _legend(),
         "<h2>Checks by cluster</h2>", _checks_table(run),
         *_latencies(run),
@@ -40,9 +42,25 @@ def render(run: Run) -> str:
             "<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
+def _first_read(run: Run) -> list[str]:
+    """The root causes and why checks were not observed, right under the verdict: read before any scrolling."""
+    out = []
+    causes = root_cause_lines(run) if run.verdict != "ERROR" else []
+    if causes:
+        items = "".join(f"<li>{escape(line.split('. ', 1)[1] if line[0].isdigit() else line)}</li>" for line in causes)
+        out += ['<h2>Root causes</h2>', f'<ol class="causes" id="root-causes">{items}</ol>']
+    unobserved = unobserved_lines(run)
+    if unobserved:
+        items = "".join(f"<li>{escape(line.removeprefix('- '))}</li>" for line in unobserved)
+        out += ['<h2>Not observed</h2>', f'<ul class="unobserved" id="not-observed">{items}</ul>']
+    return out
+
+
 def _legend() -> str:
-    items = [("passed", "every check passed"), ("failed", "a must check failed"), ("warning", "a should check failed"),
-             ("skipped", "skipped"), ("unchecked", "no check selected")]
+    items = [("passed", "every check passed"), ("failed", "a must check found it broken"),
+             ("warning", "a should check found it broken"),
+             ("skipped", "not tested: not run (a hop it needs is broken) or not observed"),
+             ("unchecked", "no check of it in this run")]
     spans = "".join(f'<span style="color:{picture.COLOUR[s]}">■ {escape(w)}</span>' for s, w in items)
     return f'<div class="legend muted">{spans}</div>'
 
@@ -72,7 +90,7 @@ def _latencies(run: Run) -> list[str]:
 
 
 def _failures(run: Run) -> list[str]:
-    failing = run.failed_must + run.failed_should
+    failing = [c for c in run.failed_must + run.failed_should if c.outcome != "blocked"]
     if not failing:
         return []
     out = ["<h2>Failures</h2>"]
@@ -80,7 +98,7 @@ def _failures(run: Run) -> list[str]:
         kind = "failure" + ("" if c.requirement == "must" else " warning")
         out.append(f'<div class="{kind}"><b>{escape(c.key)}</b> <span class="muted">({c.requirement}, '
                    f'{escape(outcome_words(c))}, {c.seconds:.1f} s)</span>'
-                   f'<div class="headline">{escape(c.message)}</div><pre>{escape(c.detail.strip())}</pre></div>')
+                   f'<div class="headline">{escape(clip(c.message, 400))}</div><pre>{escape(c.detail.strip())}</pre></div>')
     if run.bundle:
         out.append(f'<p>Diagnostics bundle: <code>{escape(run.bundle)}</code></p>')
     return out

@@ -43,9 +43,10 @@ def render(run: Run) -> str:
                                   _status_of(run, "platform", remote)))
     agent = log_agent(run)  # the log agent box is named for the stack profile's agent (Promtail, Alloy)
     named = lambda n: agent if n == "Promtail" else n  # noqa: E731
-    nodes = {f"{primary} {named(n)}": xy for n, xy in PRIMARY_NODES.items()}
+    nodes = {f"{primary} {named(n)}": xy for n, xy in PRIMARY_NODES.items() if has_node(run, primary, n)}
     for remote in remotes:
-        nodes.update({f"{remote} {named(n)}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()})
+        nodes.update({f"{remote} {named(n)}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()
+                      if has_node(run, remote, n)})
     for cluster, names in extra.items():
         (columns, first), dy = PART_COLUMNS["primary" if cluster == primary else "remote"], tops.get(cluster, 20) - 20
         for k, name in enumerate(names):
@@ -54,12 +55,19 @@ def render(run: Run) -> str:
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
         for source, target in _ends(hop, primary, agent):
+            if source not in nodes or target not in nodes:
+                continue  # an end this run has no way to see (the API server of a cluster reached by URLs only)
             line, label = _edge(hop, nodes[source], nodes[target], status(checks), latency_label(hop.area, checks))
             lines.append(line)
             labels.append(label)
     # Arrows under the nodes, their labels over everything: a short hop's label is wider than its gap.
     parts += [*lines, *(_node(name, xy) for name, xy in nodes.items()), *labels, "</svg>"]
     return "\n".join(parts)
+
+
+def has_node(run: Run, cluster: str, node: str) -> bool:
+    """Every cluster has its nodes, but a cluster the run reaches by URLs only (provider endpoints) has no API server."""
+    return node != "API server" or not run.properties.get(f"cluster.{cluster}", "").endswith(", endpoints")
 
 
 def _part_nodes(hops: list[Hop], primary: str, remotes: list[str]) -> dict[str, list[str]]:
@@ -134,7 +142,7 @@ def _edge(hop: Hop, a: tuple[int, int], b: tuple[int, int], state: str, latency:
     (x1, y1), (x2, y2) = _anchor(a, b), _anchor(b, a)
     colour = COLOUR[state]
     dash = ' stroke-dasharray="6 4"' if state in ("unchecked", "skipped") else ""
-    words = {"failed": "FAILED", "warning": "warning", "skipped": "skipped", "passed": "ok", "unchecked": "not checked"}
+    words = {"failed": "FAILED", "warning": "warning", "skipped": "not tested", "passed": "ok", "unchecked": "not checked"}
     label = words[state] + (f" · {latency}" if latency else "")
     mx, my = (x1 + x2) / 2, (y1 + y2) / 2 - 6
     line = (f'<g class="hop {state}" data-hop="{escape(hop.title)}" data-area="{hop.area}" '

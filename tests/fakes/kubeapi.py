@@ -667,6 +667,24 @@ class FakeKubeAPI(FakeServer):
         cause = f'User "{user}" cannot {a.verb} resource "{combined}" in API group "{a.group}" {scope}'
         return _json(403, ko.forbidden(a.resource, a.name, cause, a.group))
 
+    def _self_access_review(self, request: Request) -> Response:
+        """POST selfsubjectaccessreviews: would the caller's request be allowed? (stores nothing; RBAC gives no reason
+        for a denial, and the real authorizer's allow reason names the binding)."""
+        body, bad = self._body(request)
+        if bad:
+            return bad
+        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+        a = Attributes(attrs.get("verb", ""), "", attrs.get("resource", ""), attrs.get("subresource", ""),
+                       attrs.get("namespace", ""), attrs.get("name", ""), attrs.get("group", ""))
+        allowed = not any(d.matches(a) for d in self.denials)
+        status = {"allowed": True, "reason": f'RBAC: allowed by ClusterRoleBinding "cluster-admin" to User "{self.user}"'} \
+            if allowed else {"allowed": False}
+        return _json(201, {**body, "metadata": {"creationTimestamp": None}, "status": status})
+
+    def writes(self) -> list[Request]:
+        """Every recorded request that could change state: an access review is a POST that stores nothing."""
+        return [r for r in super().writes() if not r.path.endswith("/selfsubjectaccessreviews")]
+
     def not_found(self, request: Request) -> Response:
         """Unknown paths under a served group-version get a Status; anything else the mux's plain 404."""
         served = request.path.startswith(("/api/v1/", "/apis/apps/v1/")) or any(
@@ -688,6 +706,7 @@ class FakeKubeAPI(FakeServer):
         ns, name, core = r"(?P<ns>[^/]+)", r"(?P<name>[^/]+)", r"(?P<resource>events|services|secrets)"
         group = r"(?P<group>[^/]+)/(?P<version>[^/]+)"
         self._on("/version/?", GET=self._get_version)  # the Python client asks for /version/
+        self._on("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", POST=self._self_access_review)
         self._on("/(healthz|livez|readyz)", GET=lambda r: Response(200, "ok"))
         self._on("/api", GET=self._get_api_versions)
         self._on("/api/v1", GET=self._get_core_resources)
