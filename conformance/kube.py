@@ -29,6 +29,7 @@ from typing import Any, Callable, Generator, TypeVar
 import httpx
 import kubernetes
 import urllib3
+import yaml
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -144,6 +145,18 @@ class AccessProof:
         return cls(**{**raw, "denied": tuple(raw.get("denied", ()))})
 
 
+def context_names(source: str) -> list[str] | None:
+    """The context names of a kubeconfig (KUBECONFIG may list several files); None when none of them can be read."""
+    names: list[str] | None = None
+    for path in (p for p in source.split(os.pathsep) if p):
+        try:
+            doc = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        names = (names or []) + [c.get("name", "") for c in doc.get("contexts") or [] if isinstance(c, dict)]
+    return names
+
+
 class KubeAccess:
     """Credentials and API clients for one cluster's API server."""
 
@@ -185,12 +198,7 @@ class KubeAccess:
         source = str(self.cluster.kubeconfig) if self.cluster.kubeconfig else (
             os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser()))
         context = self.cluster.kube_context
-        try:
-            contexts, _ = kubernetes.config.list_kube_config_contexts(
-                config_file=str(self.cluster.kubeconfig) if self.cluster.kubeconfig else None)
-            names = [c["name"] for c in contexts or []]
-        except (ConfigException, OSError, ValueError, TypeError):
-            names = None
+        names = context_names(source)
         if names is None:
             return f"cannot read kubeconfig {source}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         if context and context not in names:

@@ -328,6 +328,13 @@ def pytest_runtest_call(item: pytest.Item):
         return (yield)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item):
+    """A cleanup that meets an environment problem (the API server gone mid-run) says so in a line, too."""
+    with as_outcomes(item.config):
+        return (yield)
+
+
 def requirement_of(item: pytest.Item) -> str:
     marker = item.get_closest_marker("requirement")
     level = marker.args[0] if marker and marker.args else "must"

@@ -22,9 +22,13 @@ def test_three_runs_leave_three_history_lines_and_a_table(tmp_path, prometheus_p
     ], name="broken.yaml")
     codes = [run_suites(tmp_path, "--topology", str(t), "-m", "metrics", "-k", "accepts or fresh").code
              for t in (healthy, broken, healthy)]
-    assert codes == [0, 1, 0]
+    codes.append(run_suites(tmp_path, "--topology", str(healthy), "-m", "metric").code)  # a misspelled marker
+    assert codes == [0, 1, 0, 4]
     lines = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
-    assert [line["verdict"] for line in lines] == ["PASS", "FAIL", "PASS"]
+    assert [line["verdict"] for line in lines] == ["PASS", "FAIL", "PASS", "ERROR"]
+    assert lines[0]["topology"] == str(healthy) and lines[1]["topology"] == str(broken)
+    assert lines[0]["selection"] == {"markers": "metrics", "keywords": "accepts or fresh", "profile": "promtail"}
+    assert lines[3]["error"].startswith("arguments: -m 'metric': unknown marker 'metric' (did you mean 'metrics'?)")
     assert lines[1]["checks"]["metrics::primary accepts remote write"] == "precondition"
     assert lines[0]["versions"]["pin.istio"] and "suites" in lines[0]["phases"]
     assert 0 <= lines[0]["latencies"]["metrics::remote series are fresh[workstation]|remote_write_sample_age_seconds"] < 5
@@ -32,8 +36,11 @@ def test_three_runs_leave_three_history_lines_and_a_table(tmp_path, prometheus_p
                             str(tmp_path / "history.jsonl")], cwd=REPO, capture_output=True, text=True, check=True).stdout
     rows = table.splitlines()
     assert rows[0].split()[:6] == ["time", "(UTC)", "verdict", "pass", "fail", "skip"]
-    assert [r.split()[2] for r in rows[2:]] == ["PASS", "FAIL", "PASS"]
+    assert [r.split()[2] for r in rows[2:]] == ["PASS", "FAIL", "PASS", "ERROR"]
     assert "failing: metrics::primary accepts remote write" in rows[3]
+    assert "topology.yaml" in rows[2] and "broken.yaml" in rows[3]
+    assert "keywords=accepts or fresh markers=metrics profile=promtail" in rows[2]
+    assert "arguments: -m 'metric': unknown marker" in rows[5]
 
 
 def line(propagation: float) -> dict:

@@ -6,6 +6,7 @@ both, and name the profile's agent in every hop and diagnosis.
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -121,8 +122,9 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
     assert failure.startswith(f"remote workstation {AGENT[profile]} → oke Loki: no canary line after 3 s; "), failure
     assert expected in failure.splitlines()[0], failure
     assert result.properties(CANARY.format("workstation"))["outcome"] == "timed_out"
-    if fault == "rejected":  # what Loki said, from its own discard counters
-        assert "answered 400" in failure and "max_label_names_per_series: 1" in failure
+    if fault == "rejected":  # what Loki said, from its own discard counters: the canary's sample, and any other line
+        # the agent read from the file since the checks began (a loaded machine can push a start-up line that late)
+        assert "answered 400" in failure and re.search(r"max_label_names_per_series: [1-9]\d*\b", failure), failure
     if fault == "rate_limited":
         assert "answered 429" in failure and "Loki discarded samples (rate_limited: " in failure
 

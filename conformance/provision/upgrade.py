@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
         text = compare.render_files(folder / "before" / "junit.xml", folder / "after" / "junit.xml")
         (folder / "summary.md").write_text(text)
         print(text, file=out)
-        return 0 if code == 0 else 1
+        return code  # the after-run's verdict (0 PASS, 1 FAIL, 4 ERROR, 5 INCOMPLETE)
     finally:
         if not args.keep:
             cli.main(["down", "--topology", str(args.topology), "--cache-dir", str(args.cache_dir),

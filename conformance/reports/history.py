@@ -92,7 +92,7 @@ def table(lines: list[dict], last: int = 10) -> str:
     rows = []
     for i, line in enumerate(lines):
         counts = line.get("counts", {})
-        cells = [line.get("time", "")[:16].replace("T", " "), line.get("verdict", "?"),
+        cells = [line.get("time", "")[:19].replace("T", " "), line.get("verdict", "?"),
                  str(counts.get("passed", "")), str(counts.get("failing", "")), str(counts.get("skipped", ""))]
         for measurement in COLUMNS:
             v = worst(line, measurement)
