@@ -212,7 +212,10 @@ class Run:
                            env=env).returncode
         if code not in EXIT_CODES.values() or not (self.reports / "summary.md").is_file():
             return self.stopped("run", f"pytest ended with exit status {code} without writing the reports (see above)")
-        return load_run(self.junit).exit_code
+        run = load_run(self.junit)
+        if run.error:  # pytest refused an argument in one line and printed no closing block
+            self.say(f"reports: {self.reports / 'summary.md'}, {self.reports / 'index.html'}")
+        return run.exit_code
 
 
 def bringup_failure(junit: Path) -> tuple[str, str]:

@@ -38,6 +38,7 @@ STOPPED = pytest.StashKey[str]()  # why the run stopped before its checks (argum
 STOPPED_AT = pytest.StashKey[str]()  # at which step: arguments, topology
 CHECKS = pytest.StashKey["CheckRecorder"]()  # every check's outcome, as the checks end
 VERDICT = pytest.StashKey[Run]()
+_NOT_OBSERVED = pytest.StashKey[Unobservable]()  # known at collection: a part the topology lacks, a write under --read-only
 REQUIREMENTS = ("must", "should")
 # Markers pytest itself defines; a -m expression may name them too.
 PYTEST_MARKERS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings")
@@ -208,9 +209,6 @@ def cluster_of(item: pytest.Item, topo: Topology) -> Cluster:
     return topo.primary
 
 
-_NOT_OBSERVED = pytest.StashKey[Unobservable]()
-
-
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection: the preflight always runs
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if TOPOLOGY not in config.stash:
@@ -242,9 +240,9 @@ def clusters_needing_kube(items: list[pytest.Item], topo: Topology) -> dict[str,
     for item in items:
         if isinstance(item, PreflightItem) or _NOT_OBSERVED in item.stash:
             continue
-        writes = item.get_closest_marker("writes") is not None
-        for cluster in {cluster_of(item, topo).name, topo.primary.name}:
-            needed[cluster] = needed.get(cluster, False) or (writes and cluster == cluster_of(item, topo).name)
+        own = cluster_of(item, topo).name
+        needed.setdefault(topo.primary.name, False)
+        needed[own] = needed.get(own, False) or item.get_closest_marker("writes") is not None
     return {name: w for name, w in needed.items() if topo.cluster(name).has_kube}
 
 
