@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import yaml
+
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
 from conformance.exposition import parse_samples, sum_by
@@ -61,6 +63,18 @@ def describe_rules(report: RuleReport) -> str:
         return "; ".join(report.errors[:5]) + (f" (and {len(report.errors) - 5} more)" if len(report.errors) > 5 else "")
     return f"{len(report.not_evaluated)} of {report.groups} groups not evaluated since the check began: " + \
         ", ".join(report.not_evaluated[:5])
+
+
+def rules_not_configured(prom: PrometheusClient) -> str | None:
+    """Why no rule can ever evaluate, from the configuration Prometheus loaded (no rule_files at all), or None.
+
+    The operator lists the rule files of the PrometheusRules its ruleSelector selects (prometheus-operator v0.93
+    pkg/prometheus/promcfg.go); with none, no wait brings a rule group: only a new configuration would."""
+    config = yaml.safe_load(prom.config_yaml()) or {}
+    if config.get("rule_files"):
+        return None
+    return (f"the configuration the {prom.name} loaded has no rule_files: its Prometheus resource selects no "
+            "PrometheusRule (ruleSelector / ruleNamespaceSelector), or the chart's rules are off (defaultRules.create)")
 
 
 def watchdog_state(prom: PrometheusClient) -> str | None:

@@ -15,13 +15,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 
 from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.kube import KubeAccess
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
@@ -216,15 +216,37 @@ class Follower:
         self.close()
 
 
-def follow(follower: Follower, line: CanaryLine, *, hop: str, what: str, wait: Wait, diagnose=None) -> Sighting:
-    """Wait for the line: on the tail while it lasts, then by polling for what is left of the wait."""
+HOPELESS_EVERY = 2.0  # seconds between looks at the agent's counters while the canary is awaited
+
+
+def follow(follower: Follower, line: CanaryLine, *, hop: str, what: str, wait: Wait, diagnose=None,
+           hopeless: Callable[[], str | None] | None = None) -> Sighting:
+    """Wait for the line: on the tail while it lasts, then by polling for what is left of the wait.
+
+    hopeless() is asked every HOPELESS_EVERY seconds while the line is missing; a reason ends the wait at once
+    (the agent's own counters show it cannot deliver), instead of at the timeout."""
     started = time.monotonic()
+    looked = [started]
+
+    def give_up_if_hopeless(probe: Callable[[], Sighting]) -> Callable[[], Sighting]:
+        def attempt() -> Sighting:
+            try:
+                return probe()
+            except NotYet:
+                if hopeless is not None and time.monotonic() - looked[0] >= HOPELESS_EVERY:
+                    looked[0] = time.monotonic()
+                    why = hopeless()
+                    if why:
+                        raise PreconditionUnmet(hop, f"{what} after {time.monotonic() - started:.0f} s; {why}") from None
+                raise
+        return attempt
+
     if follower.tail is not None:
         try:
-            return eventually(follower.from_tail, hop=hop, what=what, wait=TAIL_WAIT.with_(timeout=wait.timeout),
-                              diagnose=diagnose)
+            return eventually(give_up_if_hopeless(follower.from_tail), hop=hop, what=what,
+                              wait=TAIL_WAIT.with_(timeout=wait.timeout), diagnose=diagnose)
         except TailLost:
             pass
     left = max(0.0, wait.scaled() - (time.monotonic() - started)) / max(wait.scaled() / wait.timeout, 1e-9)
-    return eventually(lambda: follower.by_polling(line.emitted_at), hop=hop, what=what,
+    return eventually(give_up_if_hopeless(lambda: follower.by_polling(line.emitted_at)), hop=hop, what=what,
                       wait=wait.with_(timeout=left), diagnose=diagnose)

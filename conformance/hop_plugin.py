@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conformance import hopboard
-from conformance.outcomes import CheckFailure
+from conformance.outcomes import CheckFailure, TimedOut
 from conformance.pytest_plugin import TOPOLOGY, is_conformance_run, topology_of
 from conformance.reports.junit import check_name
 
@@ -104,7 +104,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     exc = call.excinfo.value if call.excinfo else None
     board = hopboard.board_from_env()
-    if board is not None and report.when in ("setup", "call") and hopboard.breaks_hop(exc):
+    if board is not None and report.when in ("setup", "call") and (hopboard.breaks_hop(exc) or diagnosed(item, exc)):
         judged, _ = declared(item)
         assert isinstance(exc, CheckFailure)
         for key in judged:
@@ -113,6 +113,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             else:
                 board.record(hopboard.Broken(key=key, hop=exc.hop, check=check_name(item.nodeid), headline=exc.diagnosis))
     return report
+
+
+def diagnosed(item: pytest.Item, exc: BaseException | None) -> bool:
+    """A must check that waited its whole budget for its hop has diagnosed it: the checks that need it do not wait
+    as long again for the same hop (one diagnosis per hop)."""
+    marker = item.get_closest_marker("requirement")
+    must = not marker or not marker.args or marker.args[0] == "must"
+    return isinstance(exc, TimedOut) and must
 
 
 @pytest.hookimpl(trylast=True)  # after -m / -k deselection and pytest's own grouping by parameter

@@ -164,6 +164,33 @@ def cause(now: Counters, before: Counters | None, urls: list[str], source: str, 
     return f"{agent} pushed nothing since the canary was written: it read nothing from {source}"
 
 
+# Pushes that got no answer, since the canary, before the agent counts as unable to recover on its own: the first
+# send and two retries. Both agents retry with backoff from 500 ms (Promtail 3.5.1 clients/pkg/promtail/client
+# config.go, Alloy 1.18.1 loki/write: min_backoff_period), so these come within a few seconds of the batch wait.
+HOPELESS_ATTEMPTS = 3
+
+
+def hopeless(now: Counters, before: Counters | None, urls: list[str], agent: str = "Promtail") -> str | None:
+    """Why the agent's pushes cannot succeed by waiting, from what its counters did since the canary; None while
+    they might (nothing tried yet, something delivered, or only 429s and 5xx, which it retries and Loki may clear)."""
+    grown = now.since(before)
+    if before is None or grown.sent or grown.answered(lambda c: 200 <= c < 300):
+        return None
+    where = ", ".join(urls) or "its Loki"
+    rejected = grown.answered(lambda c: 400 <= c < 500 and c != 429)
+    if rejected:
+        codes = ", ".join(c for c in sorted(grown.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
+        return (f"Loki rejects {agent}'s pushes to {where}: {_n(rejected)} answered {codes} since the canary was "
+                f"written, none accepted; {agent} drops a rejected batch without retrying, and a line with the "
+                "same labels is rejected alike")
+    failed = grown.requests.get(NO_ANSWER, 0.0)
+    if failed >= HOPELESS_ATTEMPTS and len(grown.requests) == 1:
+        return (f"{agent} cannot connect to {where} ({_n(failed)} pushes since the canary got no answer, none "
+                f"accepted); it retries with a backoff growing to minutes and then drops the batch, and the primary "
+                f"Loki answers (its readiness check), so the URL {agent} pushes to is wrong: waiting will not help")
+    return None
+
+
 @dataclass
 class Watch:
     """An agent's counters from before the canary, to say at the timeout what its pushes did since."""
@@ -181,17 +208,28 @@ class Watch:
             watch.error = e.headline
         return watch
 
+    def hopeless(self) -> str | None:
+        """Why waiting for the canary cannot help, from the agent's counters now; None while it might (or unreadable)."""
+        try:
+            now = self.agent.counters()
+        except ServiceError:
+            return None
+        return hopeless(now, self.before, self.urls(now), self.agent.series.agent)
+
+    def urls(self, now: Counters) -> list[str]:
+        """Where the agent pushes: its running config's client URLs, else the hosts its counters name."""
+        try:
+            return self.agent.client_urls()
+        except (ServiceError, yaml.YAMLError, AttributeError):
+            return [f"host {h}" for h in now.hosts]
+
     def cause(self, source: str) -> str:
         """The clause for the timeout; says so when the agent's counters cannot be read."""
         try:
             now = self.agent.counters()
         except ServiceError as e:
             return f"{self.agent.name}'s counters are not readable ({e.headline})"
-        try:
-            urls = self.agent.client_urls()
-        except (ServiceError, yaml.YAMLError, AttributeError):
-            urls = [f"host {h}" for h in now.hosts]
-        return cause(now, self.before, urls, source, self.agent.series.agent)
+        return cause(now, self.before, self.urls(now), source, self.agent.series.agent)
 
 
 

@@ -38,6 +38,7 @@ STOPPED = pytest.StashKey[str]()  # why the run stopped before its checks (argum
 STOPPED_AT = pytest.StashKey[str]()  # at which step: arguments, topology
 CHECKS = pytest.StashKey["CheckRecorder"]()  # every check's outcome, as the checks end
 VERDICT = pytest.StashKey[Run]()
+ACCESS_SECONDS = pytest.StashKey[float]()
 _NOT_OBSERVED = pytest.StashKey[Unobservable]()  # known at collection: a part the topology lacks, a write under --read-only
 REQUIREMENTS = ("must", "should")
 # Markers pytest itself defines; a -m expression may name them too.
@@ -143,7 +144,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     topo = topology_of(config)
     clusters = ", ".join(f"{c.name} ({c.role}, {c.provider})" for c in topo.clusters)
     parts = ", ".join(str(p) for p in topo.parts.values()) or "none"
-    return [f"topology: {topo.path}: {clusters}; optional parts: {parts}; profile: {topo.profile}"]
+    lines = [f"topology: {topo.path}: {clusters}; optional parts: {parts}; profile: {topo.profile}"]
+    proofs = config.stash.get(ACCESS_PROOFS, {})
+    if proofs:
+        lines.append(f"Kubernetes API, looked at once in {config.stash.get(ACCESS_SECONDS, 0.0):.1f} s:")
+        lines += [f"  {'ok' if p.ok and not p.denied else 'NO'} {p.summary}" for p in proofs.values()]
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -233,54 +239,45 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.stash[_NOT_OBSERVED] = Unobservable("--read-only: this check writes to the system under test")
 
 
-def clusters_needing_kube(items: list[pytest.Item], topo: Topology) -> dict[str, bool]:
-    """Each cluster with Kubernetes access that a selected check concerns (the primary's services serve them all),
-    and whether one of those checks writes there."""
-    needed: dict[str, bool] = {}
-    for item in items:
-        if isinstance(item, PreflightItem) or _NOT_OBSERVED in item.stash:
-            continue
-        own = cluster_of(item, topo).name
-        needed.setdefault(topo.primary.name, False)
-        needed[own] = needed.get(own, False) or item.get_closest_marker("writes") is not None
-    return {name: w for name, w in needed.items() if topo.cluster(name).has_kube}
-
-
-def prove_access(config: pytest.Config, items: list[pytest.Item]) -> dict[str, AccessProof]:
-    """Each needed API server looked at once, side by side, before any check; shared with xdist workers via the hop board."""
+def prove_access(config: pytest.Config) -> dict[str, AccessProof]:
+    """Each API server of the topology looked at once, side by side, before any check (what the run needs: reads, and
+    writes unless --read-only); the hop board hands the looks to xdist workers, which make none of their own."""
     topo = topology_of(config)
     board = hopboard.board_from_env()
-    writes_allowed = not config.getoption("read_only")
-    needed = clusters_needing_kube(items, topo)
+    permissions = read_permissions() + ([] if config.getoption("read_only") else write_permissions())
 
-    def prove(name: str) -> AccessProof:
-        if board is not None and (shared := board.read_note(f"access[{name}]")):
+    def prove(cluster: Cluster) -> AccessProof:
+        if board is not None and (shared := board.read_note(f"access[{cluster.name}]")):
             return AccessProof.from_json(shared)
-        permissions = read_permissions() + (write_permissions() if needed[name] and writes_allowed else [])
-        proof = KubeAccess(topo.cluster(name)).prove(permissions)
+        proof = KubeAccess(cluster).prove(permissions)
         if board is not None:
-            board.write_note(f"access[{name}]", proof.to_json())
+            board.write_note(f"access[{cluster.name}]", proof.to_json())
         return proof
 
-    if not needed:
+    clusters = [c for c in topo.clusters if c.has_kube]
+    if not clusters:
         return {}
-    with ThreadPoolExecutor(max_workers=len(needed)) as pool:
-        return dict(zip(needed, pool.map(prove, needed)))
+    with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+        return {c.name: proof for c, proof in zip(clusters, pool.map(prove, clusters))}
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtestloop(session: pytest.Session):
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before any check (and before xdist starts its workers): one look at every API server."""
     config = session.config
-    if TOPOLOGY in config.stash and session.items and not config.option.collectonly:
-        started = time.monotonic()
-        proofs = prove_access(config, session.items)
-        config.stash[ACCESS_PROOFS].update(proofs)
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and proofs and not hasattr(config, "workerinput"):
-            reporter.write_line(f"Kubernetes API, looked at once in {time.monotonic() - started:.1f} s:")
-            for proof in proofs.values():
-                reporter.write_line(f"  {'ok ' if proof.ok and not proof.denied else 'NO '} {proof.summary}")
-    return (yield)
+    if TOPOLOGY not in config.stash or config.option.collectonly or hasattr(config, "workerinput"):
+        return
+    started = time.monotonic()
+    config.stash[ACCESS_PROOFS].update(prove_access(config))
+    config.stash[ACCESS_SECONDS] = time.monotonic() - started
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """An xdist worker takes the looks the controller made (from the hop board)."""
+    config = session.config
+    if TOPOLOGY in config.stash and hasattr(config, "workerinput") and not config.option.collectonly:
+        config.stash[ACCESS_PROOFS].update(prove_access(config))
 
 
 def not_observed(error: Unobservable) -> NotObserved:

@@ -8,14 +8,14 @@ import pytest
 
 from conformance.access import ServiceAbsent
 from conformance.alerting import (
-    ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, config_state, describe_rules, rule_report,
+    ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, config_state, describe_rules, rule_report, rules_not_configured,
     watchdog_clusters, watchdog_state, why_not_delivered, why_watchdog_is_not_firing,
 )
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.outcomes import Failed, NotApplicable
+from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
 from conformance.timefmt import rfc3339_seconds
 from fixtures.clients import endpoint_or_skip
 
@@ -45,11 +45,19 @@ def prometheus_or_none(access, cluster) -> PrometheusClient | None:
         return None
 
 
+def require_rules_configured(prometheus: PrometheusClient, hop_name: str) -> None:
+    """Fail at once when the loaded configuration has no rule files: no wait brings a rule group."""
+    why = rules_not_configured(prometheus)
+    if why:
+        raise PreconditionUnmet(hop_name, why)
+
+
 @pytest.mark.requirement("must")
 def test_rule_groups_evaluate_without_errors(cluster, primary, prometheus, record_property):
     """Every rule group of the cluster's Prometheus evaluated after the check began, every rule healthy."""
     name = hop("rules", cluster, primary)
     started = time.time()
+    require_rules_configured(prometheus, name)
 
     def probe():
         report = rule_report(prometheus.rule_groups(), since=started)
@@ -63,10 +71,12 @@ def test_rule_groups_evaluate_without_errors(cluster, primary, prometheus, recor
     record_property("rules", report.rules)
 
 
+@pytest.mark.hop("watchdog[{cluster}]")
 @pytest.mark.requirement("must")
 def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_property):
     """The always-firing Watchdog alert is firing in the cluster's Prometheus."""
     name = hop("rules", cluster, primary)
+    require_rules_configured(prometheus, name)
 
     def probe():
         state = watchdog_state(prometheus)
@@ -80,6 +90,7 @@ def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_prope
     record_property("watchdog_firing_wait_seconds", round(time.monotonic() - started, 2))
 
 
+@pytest.mark.hop(needs=["watchdog[{cluster}]", "alertmanager[{primary}]"])  # not firing, or no Alertmanager: nothing to deliver
 @pytest.mark.requirement("must")
 def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, alertmanager, record_property):
     """Watchdog with cluster=<name> is in the primary's Alertmanager, for every cluster that sends it there."""
@@ -102,6 +113,7 @@ def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, a
     record_property("watchdog_alertmanager_state", state)
 
 
+@pytest.mark.hop("alertmanager[{primary}]")
 @pytest.mark.requirement("must")
 def test_alertmanager_is_ready_with_its_configuration(primary, alertmanager, record_property):
     """The primary's Alertmanager is ready, and runs the configuration it was last given."""

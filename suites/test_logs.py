@@ -104,9 +104,16 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, topology, loki, a
             clauses.append(f"Loki discarded samples ({grown})")
         return "; ".join(clauses + [streams_summary(loki, cluster.name, time.time())])
 
+    def hopeless() -> str | None:
+        """The agent's counters show it cannot deliver (with what Loki says of the pushes it rejects), or None."""
+        why = agent.hopeless() if agent else None
+        grown = _discards_grown(loki, discards_at_start) if why else ""
+        return f"{why}; Loki discarded samples ({grown})" if grown else why
+
     with Follower(loki, tag, emitter.broad_selector(), f'{{cluster="{cluster.name}"}} |= "{tag}"', LOOKBACK) as follower:
         line = emitter.emit(tag)
-        seen = follow(follower, line, hop=name, what="no canary line", wait=CANARY_WAIT, diagnose=lambda: why_not(line))
+        seen = follow(follower, line, hop=name, what="no canary line", wait=CANARY_WAIT, diagnose=lambda: why_not(line),
+                      hopeless=hopeless)
     record_property("log_canary_follow", seen.via)  # tail: Loki's websocket; poll: the tail was refused or ended
     if follower.tail_error:
         record_property("log_canary_tail", follower.tail_error)

@@ -9,7 +9,7 @@ import pytest
 from conformance.access import ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
-from conformance.outcomes import Failed, TimedOut
+from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
 from conformance.traffic import AppMissing, sample_crossing, traffic_running
@@ -50,10 +50,22 @@ def pool_targets(prometheus, pool: str) -> list[dict]:
     return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
 
 
+def require_pool_configured(prometheus, pool: str, hop: str) -> None:
+    """Fail at once when the configuration Prometheus has loaded has no such scrape pool: the operator renders one
+    for every monitor it selects, so none means none selected, and no wait turns up its targets."""
+    pools = prometheus.scrape_pools()
+    if pool not in pools:
+        loaded = prometheus.runtimeinfo().get("lastConfigTime", "")
+        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {NOT_SELECTED}",
+                                f"scrape pools of the configuration loaded at {loaded or 'an unknown time'}: {sorted(pools)}")
+
+
 def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> list[dict]:
     """Wait for the scrape pool to have targets; fail at once, listing them, when any is down.
 
     precheck() runs while the pool is empty and may fail at once (no pod the monitor could select)."""
+    require_pool_configured(prometheus, pool, hop)
+
     def probe():
         targets = pool_targets(prometheus, pool)
         if not targets:

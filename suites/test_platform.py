@@ -9,7 +9,7 @@ import pytest
 
 from conformance.access import service_title
 from conformance.eventually import NotYet, Wait, eventually
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.redact import redact
 from conformance.scrape_jobs import RequiredJob, required_jobs
@@ -23,6 +23,9 @@ TARGETS_WAIT = Wait(timeout=75, delay=1, max_delay=5)
 # Pods of a freshly installed stack settle within a couple of minutes (image pulls included).
 PODS_WAIT = Wait(timeout=180, delay=1, max_delay=10)
 LOG_LINES = 20
+NOT_CONFIGURED = ("their monitors are not selected by this Prometheus (serviceMonitorSelector / namespace selector of "
+                  "the Prometheus resource; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
+                  "or the chart does not render them with these values")
 
 
 # The control-plane jobs kind's kubeadm binds on 127.0.0.1 unless kind/*.yaml binds them on 0.0.0.0.
@@ -46,6 +49,11 @@ def test_every_prometheus_target_is_up(cluster, prometheus, record_property):
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
     record_property("required_jobs", ",".join(j.job for j in required))
     started = time.time()
+    unconfigured = [j for j in required if not any(pool.startswith(j.pool_prefix) for pool in prometheus.scrape_pools())]
+    if unconfigured:  # the operator renders a pool for every monitor it selects: none means none selected
+        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool for "
+                                     f"{', '.join(f'{j.job} ({j.monitor})' for j in unconfigured)}: {NOT_CONFIGURED}",
+                                "\n".join(f"{j.job}: required by {j.source}" for j in unconfigured))
 
     def probe():
         targets = prometheus.active_targets()
