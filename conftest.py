@@ -9,6 +9,7 @@ DEFAULT_TOPOLOGY = Path(__file__).parent / "kind" / "topology.yaml"
 pytest_plugins = [
     "conformance.pytest_plugin",
     "conformance.hop_plugin",
+    "conformance.progress_plugin",
     "conformance.report_plugin",
     "fixtures.clusters",
     "fixtures.clients",

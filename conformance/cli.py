@@ -31,6 +31,7 @@ DEFAULT_TOPOLOGY = ROOT / "kind" / "topology.yaml"
 BRINGUP_FLAGS = ("--keep", "--preload")
 BRINGUP_OPTIONS = ("--offline", "--cache-dir")
 VALIDATE_TIMEOUT = 120  # seconds for pytest to read the arguments and collect (no check runs)
+MAX_WORKERS = 8  # xdist workers: measured on 2 cores with 9 clusters (benchmarks/remotes.py), 12 and 16 were slower
 USAGE = """\
 usage: nox -s conformance -- [BRING-UP OPTIONS] [PYTEST OPTIONS]    (or: python -m conformance ...)
 
@@ -175,14 +176,14 @@ class Run:
             problem = self.pytest_problem()
             if problem:
                 return self.stopped("arguments", problem)
-            return self.with_kind()
-        return self.suites({})
+            return self.with_kind(topology)
+        return self.suites({}, topology)
 
     def provision(self, command: str, *extra: str, capture: bool = False) -> subprocess.CompletedProcess:
         return self.python("-m", "conformance.provision", command, "--topology", self.args.topology, *self.args.cache,
                            *extra, capture=capture)
 
-    def with_kind(self) -> int:
+    def with_kind(self, topology: Topology) -> int:
         where = self.provision("kubeconfig", capture=True).stdout or ""
         kubeconfig = next((line.split("=", 1)[1] for line in where.splitlines() if line.startswith("KUBECONFIG=")), "")
         env = {"KUBECONFIG": kubeconfig} if kubeconfig else {}
@@ -192,7 +193,7 @@ class Run:
                 step, reason = bringup_failure(self.junit)
                 self.down()
                 return self.stopped(step, reason)
-            code = self.suites(env)
+            code = self.suites(env, topology)
             if code != EXIT_CODES["PASS"]:
                 self.provision("diagnose", "--junit", str(self.junit), "--reports", str(self.reports))
                 write.render(self.junit)  # again, now that junit.xml names the bundle
@@ -206,16 +207,27 @@ class Run:
             self._down = True
             self.provision("down")
 
-    def suites(self, env: dict[str, str]) -> int:
+    def suites(self, env: dict[str, str], topology: Topology) -> int:
         """The suites themselves; pytest's exit status is the verdict's. A run that left no report is an ERROR."""
-        code = self.python("-m", "pytest", "suites", f"--junitxml={self.junit}", *self.args.pytest,
-                           env=env).returncode
+        code = self.python("-m", "pytest", "suites", f"--junitxml={self.junit}", *workers(self.args.pytest, topology),
+                           *self.args.pytest, env=env).returncode
         if code not in EXIT_CODES.values() or not (self.reports / "summary.md").is_file():
             return self.stopped("run", f"pytest ended with exit status {code} without writing the reports (see above)")
         run = load_run(self.junit)
         if run.error:  # pytest refused an argument in one line and printed no closing block
             self.say(f"reports: {self.reports / 'summary.md'}, {self.reports / 'index.html'}")
         return run.exit_code
+
+
+def workers(pytest_args: list[str], topology: Topology) -> list[str]:
+    """xdist's options for the run unless the arguments choose: the checks wait side by side, one worker for each
+    cluster and one more (each cluster's checks form a chain of waits; the primary's services serve them all),
+    at most MAX_WORKERS (more only compete for the cores with what they wait on)."""
+    chosen = any(a in ("-n", "--numprocesses", "--dist", "no:xdist") or a.startswith(("-n", "--numprocesses=", "--dist="))
+                 for a in pytest_args)
+    if chosen:
+        return []
+    return ["-n", str(min(MAX_WORKERS, len(topology.clusters) + 1))]
 
 
 def bringup_failure(junit: Path) -> tuple[str, str]:

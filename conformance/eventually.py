@@ -14,8 +14,10 @@ last error.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Callable, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
@@ -26,6 +28,21 @@ from conformance.outcomes import CheckFailure, TimedOut, from_service_error
 T = TypeVar("T")
 
 _timeout_scale = 1.0
+PROGRESS_EVERY = 10.0  # seconds between two progress reports of one wait
+# Told of a wait that is still waiting: (hop, what, seconds so far, last state seen). Set by the caller (the pytest
+# plugin, around each check); this module knows nothing of where the report goes.
+Progress = Callable[[str, str, float, str], None]
+_progress: ContextVar[Progress | None] = ContextVar("eventually_progress", default=None)
+
+
+@contextmanager
+def reporting_progress(report: Progress | None) -> Iterator[None]:
+    """Inside, every wait longer than PROGRESS_EVERY calls report(hop, what, elapsed, last state) that often."""
+    token = _progress.set(report)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 def set_timeout_scale(factor: float) -> None:
@@ -91,9 +108,18 @@ def eventually(
     streak = 0
     last_state = "no attempt finished"
     unreachable: Unreachable | None = None  # set while the latest attempt found the service unreachable
+    report, next_report = _progress.get(), start + PROGRESS_EVERY
+
+    def still_waiting() -> None:
+        nonlocal next_report
+        now = time.monotonic()
+        if report is not None and now >= next_report:
+            next_report = now + PROGRESS_EVERY
+            report(hop, what, now - start, last_state)
 
     def attempt() -> T:
         nonlocal streak, last_state, unreachable
+        still_waiting()
         unreachable = None
         hopboard.raise_if_known_broken()  # another check found a hop this one needs broken: stop waiting
         try:

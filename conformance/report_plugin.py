@@ -53,9 +53,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if TOPOLOGY not in session.config.stash:
         return
     topo = session.config.stash[TOPOLOGY]
-    for item in session.items:
+    for seq, item in enumerate(session.items):  # seq: the order people read, whichever worker ran it when
         item.user_properties[0:0] = [("nodeid", item.nodeid), ("area", area_of(item)),
-                                     ("cluster", cluster_of(item, topo).name)]
+                                     ("cluster", cluster_of(item, topo).name), ("seq", str(seq))]
 
 
 def area_of(item: pytest.Item) -> str:

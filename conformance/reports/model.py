@@ -29,7 +29,7 @@ FAILING = ("failed", "timed_out", "precondition", "error", "blocked")
 UNOBSERVED = "skipped"
 NOT_APPLICABLE = "not_applicable"
 # Per-check properties that describe the check rather than measure something.
-META = ("requirement", "outcome", "cluster", "area", "nodeid", "hop", "blocked_by")
+META = ("requirement", "outcome", "cluster", "area", "nodeid", "hop", "blocked_by", "seq")
 VERDICTS = ("PASS", "FAIL", "INCOMPLETE", "ERROR")
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "ERROR": 4, "INCOMPLETE": 5}
 
@@ -56,6 +56,11 @@ class Check:
     @property
     def failing(self) -> bool:
         return self.outcome in FAILING
+
+    @property
+    def seq(self) -> int:
+        """Where the check was collected (the reading order); checks without it come last."""
+        return int(self.properties.get("seq", "1000000"))
 
     @property
     def ran(self) -> bool:
@@ -224,8 +229,9 @@ def load_run(junit: Path) -> Run:
         seconds += float(suite.get("time") or 0)
         timestamp = timestamp or suite.get("timestamp", "")
         checks += [_check(case) for case in suite.findall("testcase")]
-    # pytest orders session-scoped parametrizations by cluster; people read by area.
-    checks.sort(key=lambda c: (AREAS.index(c.area) if c.area in AREAS else len(AREAS), c.area))
+    # pytest orders session-scoped parametrizations by cluster, xdist by when a worker finished: people read by area,
+    # then in the order the checks were collected.
+    checks.sort(key=lambda c: (AREAS.index(c.area) if c.area in AREAS else len(AREAS), c.area, c.seq))
     return Run(checks, props, seconds, timestamp)
 
 

@@ -99,8 +99,18 @@ def unobserved_lines(run: Run, limit: int = 10) -> list[str]:
     return lines
 
 
+def time_lines(run: Run, limit: int = 12, least: float = 1.0) -> list[str]:
+    """Each check's own time, longest first: the ones of at least `least` seconds, then how many took less."""
+    timed = sorted((c for c in run.checks if c.seconds >= least), key=lambda c: -c.seconds)
+    lines = [f"{c.seconds:6.1f} s  {c.key}" for c in timed[:limit]]
+    rest = len(run.checks) - len(lines)
+    if rest:
+        lines.append(f"({plural(rest, 'more check')} under {timed[limit].seconds if len(timed) > limit else least:.1f} s)")
+    return lines
+
+
 def closing_block(run: Run) -> list[str]:
-    """The verdict line, then the root causes, then why checks were not observed: what a person reads first."""
+    """The verdict line, then the root causes, why checks were not observed, and each check's own time."""
     lines = [verdict_line(run)]
     causes = root_cause_lines(run) if run.verdict != "ERROR" else []
     if causes:
@@ -108,6 +118,9 @@ def closing_block(run: Run) -> list[str]:
     unobserved = unobserved_lines(run)
     if unobserved:
         lines += ["Not observed:", *(f"  {line}" for line in unobserved)]
+    times = time_lines(run)
+    if times and run.checks:
+        lines += ["Check times:", *(f"  {line}" for line in times)]
     return lines
 
 
