@@ -51,13 +51,13 @@ def pool_targets(prometheus, pool: str) -> list[dict]:
 
 
 def require_pool_configured(prometheus, pool: str, hop: str) -> None:
-    """Fail at once when the configuration Prometheus has loaded has no such scrape pool: the operator renders one
+    """Fail at once when the configuration Prometheus has loaded has no such scrape job: the operator renders one
     for every monitor it selects, so none means none selected, and no wait turns up its targets."""
-    pools = prometheus.scrape_pools()
-    if pool not in pools:
+    jobs = prometheus.configured_jobs()
+    if jobs is not None and pool not in jobs:
         loaded = prometheus.runtimeinfo().get("lastConfigTime", "")
         raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {NOT_SELECTED}",
-                                f"scrape pools of the configuration loaded at {loaded or 'an unknown time'}: {sorted(pools)}")
+                                f"scrape jobs of the configuration loaded at {loaded or 'an unknown time'}: {sorted(jobs)}")
 
 
 def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> list[dict]:

@@ -49,7 +49,8 @@ def test_every_prometheus_target_is_up(cluster, prometheus, record_property):
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
     record_property("required_jobs", ",".join(j.job for j in required))
     started = time.time()
-    unconfigured = [j for j in required if not any(pool.startswith(j.pool_prefix) for pool in prometheus.scrape_pools())]
+    jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
+    unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]
     if unconfigured:  # the operator renders a pool for every monitor it selects: none means none selected
         raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool for "
                                      f"{', '.join(f'{j.job} ({j.monitor})' for j in unconfigured)}: {NOT_CONFIGURED}",

@@ -193,13 +193,14 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
 
 
 def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, omit: tuple[str, ...] = (),
-                      urls: dict[str, str] | None = None) -> list[dict]:
+                      urls: dict[str, str] | None = None, empty: tuple[str, ...] = ()) -> list[dict]:
     """Scrape jobs that mirror the operator's: one per job the stack requires on a cluster of `role`.
 
     Each job is named like the operator's scrape pool ('serviceMonitor/monitoring/<name>/0') and relabels
     `job` like the operator does, at the FakeExporter (a path per job); the Envoy PodMonitor's pool scrapes
-    `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: no target, as on the real stack).
-    `omit` leaves jobs out; `urls` points a job elsewhere (e.g. a closed port).
+    `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: a pool without a target, as on the real stack).
+    `omit` leaves jobs out (their monitor is not selected); `empty` keeps a job with no target (its monitor is
+    selected but its Service has no endpoint); `urls` points a job elsewhere (e.g. a closed port).
     """
     jobs = []
     for required in required_jobs(role):
@@ -210,7 +211,10 @@ def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, o
         else:
             url = (urls or {}).get(required.job, exporter_url)
             targets, path = [urlsplit(url).netloc], f"/{required.job.replace('/', '-')}/metrics"
-        if targets:
+        envoy_pool = required.monitor == ENVOY_POOL.rsplit("/", 1)[0]  # selected: a pool even with no sidecar to scrape
+        if required.job in empty:
+            targets = []
+        if targets or envoy_pool or required.job in empty:
             jobs.append({"job_name": f"{required.monitor}/0", "metrics_path": path,
                          "static_configs": [{"targets": targets}],
                          "relabel_configs": [{"target_label": "job", "replacement": required.job}]})

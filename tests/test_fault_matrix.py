@@ -24,7 +24,6 @@ import pytest
 
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
 from suites.test_dashboards import PROVISION_WAIT
-from suites.test_mesh import SCRAPE_WAIT
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
@@ -109,27 +108,26 @@ def first_dashboard_wrapped(specs: list[dict]) -> list[dict]:
 FIRST_DASHBOARD = declared_dashboards()[0]["file"]
 
 FAULTS = [
-    # The remote's Prometheus has no Envoy pool (the PodMonitor lacks release: kube-prometheus-stack). Without
-    # Kubernetes access the check cannot tell a monitor the operator has yet to load from one it never will, so
-    # it waits its SCRAPE_WAIT (the operator's reload) and names the likely cause; the checks that need the
+    # The remote's Prometheus has no Envoy pool (the PodMonitor lacks release: kube-prometheus-stack): the
+    # configuration it loaded (/api/v1/scrape_pools) has no such pool, which no wait changes (the operator renders a
+    # pool for every monitor it selects), so the check says so at the first attempt; the checks that need the
     # remote's Envoys then stop at once instead of waiting 90 s and 120 s more for series from an unscraped pool.
-    Fault("Envoy PodMonitor not selected on the remote", unscraped={"workstation": (ENVOY_POOL,)},
-          waits=SCRAPE_WAIT.timeout, timeout_scale=0.1, expect={
-              SCRAPED.format("workstation"): ("timed_out", [
-                  f"workstation Envoy → workstation Prometheus: no targets in scrape pool {ENVOY_POOL} after",
-                  "release: kube-prometheus-stack"]),
+    Fault("Envoy PodMonitor not selected on the remote", unscraped={"workstation": (ENVOY_POOL,)}, expect={
+              SCRAPED.format("workstation"): ("precondition", [
+                  f"workstation Envoy → workstation Prometheus: the configuration workstation Prometheus loaded has no "
+                  f"scrape pool {ENVOY_POOL}", "release: kube-prometheus-stack"]),
               ON_PRIMARY.format("workstation"): ("blocked", [
-                  "not run: needs workstation Envoy → workstation Prometheus: no targets in scrape pool",
+                  "not run: needs workstation Envoy → workstation Prometheus: the configuration",
                   "(found by envoy sidecars are scraped[workstation])"]),
               CROSS: ("blocked", ["not run: needs workstation Envoy → workstation Prometheus: "]),
               SCRAPED.format("oke"): ("passed", []), ISTIOD: ("passed", []),
           }),
-    # istiod's ServiceMonitor is not selected: as for the Envoy pool, the verdict comes at SCRAPE_WAIT with the
-    # cause; nothing else needs istiod's pool, so the rest of the run is a healthy run's.
-    Fault("istiod not scraped", unscraped={"oke": (ISTIOD_POOL,)}, waits=SCRAPE_WAIT.timeout, timeout_scale=0.1,
+    # istiod's ServiceMonitor is not selected: as for the Envoy pool, the verdict comes at once with the cause;
+    # nothing else needs istiod's pool, so the rest of the run is a healthy run's.
+    Fault("istiod not scraped", unscraped={"oke": (ISTIOD_POOL,)},
           expect={
-              ISTIOD: ("timed_out", [f"oke istiod → oke Prometheus: no targets in scrape pool {ISTIOD_POOL} after",
-                                     "release: kube-prometheus-stack"]),
+              ISTIOD: ("precondition", [f"oke istiod → oke Prometheus: the configuration oke Prometheus loaded has no "
+                                        f"scrape pool {ISTIOD_POOL}", "release: kube-prometheus-stack"]),
               SCRAPED.format("oke"): ("passed", []), CROSS: ("passed", []),
           }),
     # No kiali.io/multiCluster secret: Kiali v2.29.0 knows only its home cluster and does not list the remote

@@ -92,9 +92,11 @@ def test_the_diagnostics_bundle_lands_in_system_out_and_in_the_rerendered_report
 
 def test_summary_names_the_failing_cluster_and_hop(broken):
     summary = (broken.junit.parent / "summary.md").read_text()
-    # The canary fails on the broken hop, the cluster-label check on every agent's: two root causes, the first named.
-    assert summary.startswith(f"## Conformance: ❌ FAIL: 2 broken hops, first {BROKEN_HOP} · ")
+    # The canary waits out its budget for the broken hop; the cluster-label check, which needs every cluster's, then
+    # stops at once: one root cause, with the check it stopped counted under it.
+    assert summary.startswith(f"## Conformance: ❌ FAIL: 1 broken hop, first {BROKEN_HOP} · ")
     assert f"\n1. {BROKEN_HOP}: no canary line after 3 s; " in summary
+    assert "— 1 check needs this hop" in summary
     assert f"- **{CANARY.format('workstation')}** (must, timed out): {BROKEN_HOP}: no canary line" in summary
     assert "| logs::log canary reaches the primary loki | ✅ | ❌ |" in summary
     assert re.search(r"\| log propagation \(s\) \| \d\.\d\d \|", summary)  # Promtail's 1 s batchwait and more
@@ -122,7 +124,7 @@ def test_html_report_renders_the_broken_hop_red_with_its_evidence(broken, tmp_pa
     # Four hops per cluster, but the run reaches both clusters by URLs only: no API-server node, so no Kiali arrow
     # to one (the Kiali checks are in the table).
     assert len(by_hop) == 6 and ">API server</text>" not in dom
-    assert "FAIL: 2 broken hops, first remote workstation Promtail → oke Loki · " in dom
+    assert "FAIL: 1 broken hop, first remote workstation Promtail → oke Loki · " in dom
     assert dom.index('id="verdict"') < dom.index('id="root-causes"') < dom.index("<h2>Topology</h2>")
     assert re.search(r"log propagation \d\.\d\d s", dom)  # the latency on the healthy log hop
     failures = dom[dom.index("<h2>Failures</h2>"):]

@@ -167,8 +167,23 @@ def test_a_rule_group_with_an_evaluation_error_is_named(tmp_path):
     assert "general.rules" not in failure.split("last observed")[0]  # the healthy group is not blamed
 
 
-def test_rules_without_a_watchdog_say_so(tmp_path):
+def test_no_rule_files_in_the_loaded_configuration_fail_at_once(tmp_path):
+    """The operator lists no rule file (no PrometheusRule selected): every rule check says so at once, not after 100 s."""
     prom = start_prometheus("primary", tmp_path / "p", cluster="oke")
+    try:
+        topo = topology(tmp_path, prom.url, prom.url, None)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "(rule_groups or fires) and oke")
+    finally:
+        prom.stop()
+    for case in (RULES.format("oke"), FIRES.format("oke")):
+        assert run.properties(case)["outcome"] == "precondition", run.failure(case)
+        assert ("oke Prometheus rule evaluation: the configuration the oke Prometheus loaded has no rule_files: its "
+                "Prometheus resource selects no PrometheusRule") in run.failure(case)
+    assert run.suite_seconds < 15
+
+
+def test_rules_without_a_watchdog_say_so(tmp_path):
+    prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[BROKEN_RULES])
     try:
         topo = topology(tmp_path, prom.url, prom.url, None)
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "fires and oke", "--timeout-scale", "0.03")

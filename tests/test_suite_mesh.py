@@ -20,10 +20,12 @@ SERVED = [request_series("destination", "workstation", "oke")]  # the primary se
 
 
 def job(pool: str, url: str | None, path: str) -> list[dict]:
-    """A scrape job named like the operator's pool, at url (None: the job does not exist)."""
+    """A scrape job named like the operator's pool, at url (None: the operator selected no monitor, so there is no
+    such job; "": the monitor is selected but no pod matches it, so the pool has no target)."""
     if url is None:
         return []
-    return [{"job_name": pool, "metrics_path": path, "static_configs": [{"targets": [urlsplit(url).netloc]}]}]
+    targets = [urlsplit(url).netloc] if url else []
+    return [{"job_name": pool, "metrics_path": path, "static_configs": [{"targets": targets}]}]
 
 
 def run_mesh(tmp_path, *, remote_envoy: str | None, primary_envoy: str, istiod: str, args=()):
@@ -31,7 +33,7 @@ def run_mesh(tmp_path, *, remote_envoy: str | None, primary_envoy: str, istiod: 
                       primary_scrape_jobs=job(ENVOY_POOL, primary_envoy, "/stats/prometheus") + job(ISTIOD_POOL, istiod, "/metrics"),
                       remote_scrape_jobs=job(ENVOY_POOL, remote_envoy, "/stats/prometheus"))
     try:
-        pair.wait_until_remote_arrives(jobs=1 + (remote_envoy is not None))
+        pair.wait_until_remote_arrives(jobs=1 + bool(remote_envoy))
         topo = write_topology(tmp_path, [
             {"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": pair.primary.url}},
             {"name": "workstation", "role": "remote", "provider": "endpoints", "services": {"prometheus": pair.remote.url}},
@@ -58,16 +60,31 @@ def test_healthy_mesh_passes_and_records_counts(tmp_path):
     assert run.properties(CROSS)["cross_cluster_series"] == "2"  # one per reporting sidecar
 
 
-def test_unselected_pod_monitor_times_out_saying_why(tmp_path):
+def test_unselected_pod_monitor_fails_at_once_saying_why(tmp_path):
+    """No such pool in the configuration Prometheus loaded: the operator selected no PodMonitor, and no wait helps."""
     primary, istiod = FakeEnvoy(SERVED), FakeIstiod()
     with servers(primary, istiod):
         run = run_mesh(tmp_path, remote_envoy=None, primary_envoy=primary.url, istiod=istiod.url,
+                       args=("-k", "sidecars_are_scraped"))  # at the real timeouts: 90 s if it waited
+    failure = run.failure(SCRAPED.format("workstation"))
+    assert (f"workstation Envoy → workstation Prometheus: the configuration workstation Prometheus loaded has no scrape "
+            f"pool {ENVOY_POOL}: ") in failure
+    assert "release: kube-prometheus-stack" in failure and "scrape jobs of the configuration loaded at " in failure
+    assert run.properties(SCRAPED.format("workstation"))["outcome"] == "precondition"
+    assert "failure" not in {c.tag for c in run.cases()[SCRAPED.format("oke")]}
+    assert run.suite_seconds < 20
+
+
+def test_a_selected_pod_monitor_without_a_pod_waits_then_says_why(tmp_path):
+    """The pool is configured but matches no pod: one may still come (a rollout), so the check waits, then says so."""
+    primary, istiod = FakeEnvoy(SERVED), FakeIstiod()
+    with servers(primary, istiod):
+        run = run_mesh(tmp_path, remote_envoy="", primary_envoy=primary.url, istiod=istiod.url,
                        args=("-k", "sidecars_are_scraped", "--timeout-scale", "0.05"))
     failure = run.failure(SCRAPED.format("workstation"))
     assert f"workstation Envoy → workstation Prometheus: no targets in scrape pool {ENVOY_POOL} after" in failure
-    assert "release: kube-prometheus-stack" in failure
+    assert "or no pod matches it" in failure
     assert run.properties(SCRAPED.format("workstation"))["outcome"] == "timed_out"
-    assert "failure" not in {c.tag for c in run.cases()[SCRAPED.format("oke")]}
 
 
 def test_a_down_sidecar_target_fails_at_once_with_its_error(tmp_path):

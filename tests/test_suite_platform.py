@@ -23,7 +23,7 @@ def primary_prometheus(tmp_path, extra_jobs=(), **jobs_options):
         jobs = stack_scrape_jobs("primary", exporter.url, [envoy.url], **jobs_options) + list(extra_jobs)
         prometheus = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True, scrape_jobs=jobs)
         try:
-            prometheus.wait_for_targets(len(jobs) + 1)
+            prometheus.wait_for_targets(sum(bool(j["static_configs"][0]["targets"]) for j in jobs) + 1)
             yield prometheus
         finally:
             prometheus.stop()
@@ -94,9 +94,21 @@ def test_a_users_own_monitor_down_is_reported_without_failing(tmp_path):
     assert "1 targets outside the stack's jobs are down" in run.output  # pytest's warnings summary
 
 
-def test_a_required_job_without_targets_times_out_naming_it(tmp_path):
-    """No kube-proxy target at all (its monitor unselected, or no endpoints): the wait names the job."""
+def test_a_required_job_the_configuration_lacks_fails_at_once_naming_it(tmp_path):
+    """No kube-proxy pool in the configuration Prometheus loaded (its monitor unselected): no wait brings one."""
     with primary_prometheus(tmp_path, omit=("kube-proxy",)) as prometheus:
+        run = run_platform(tmp_path, prometheus)  # at the real timeouts: 75 s if it waited
+    failure = run.failure(TARGETS)
+    assert ("oke Prometheus → its scrape targets: the configuration oke Prometheus loaded has no scrape pool for "
+            "kube-proxy (serviceMonitor/monitoring/kube-prometheus-stack-kube-proxy): their monitors are not selected") in failure
+    assert "kube-proxy: required by kube-prometheus-stack values (kube-prometheus-stack.yaml)" in failure
+    assert run.properties(TARGETS)["outcome"] == "precondition"
+    assert run.suite_seconds < 15
+
+
+def test_a_required_job_without_targets_times_out_naming_it(tmp_path):
+    """The kube-proxy pool is configured but has no target (its Service has no endpoints): the wait names the job."""
+    with primary_prometheus(tmp_path, empty=("kube-proxy",)) as prometheus:
         run = run_platform(tmp_path, prometheus, "--timeout-scale", "0.05")
     failure = run.failure(TARGETS)
     assert "oke Prometheus → its scrape targets: required jobs not all scraped after" in failure

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from conformance.http import APIError, HTTPService, NO_RETRY
 
 # What Prometheus answers on /api/v1/write when the receiver is off. 2.x names the
@@ -102,6 +104,14 @@ class PrometheusClient:
     def config_yaml(self) -> str:
         """The loaded configuration as YAML text (external_labels, remote_write, scrape configs)."""
         return self._data("/api/v1/status/config")["yaml"]
+
+    def configured_jobs(self) -> set[str] | None:
+        """The job names of the loaded configuration's scrape_configs; None when it cannot say (scrape_config_files
+        keep some elsewhere). Unlike /api/v1/scrape_pools, a job is here before discovery finds it a target."""
+        config = yaml.safe_load(self.config_yaml()) or {}
+        if config.get("scrape_config_files"):
+            return None
+        return {str(c.get("job_name")) for c in config.get("scrape_configs") or []}
 
     def receiver_from_flags(self) -> ReceiverStatus:
         """Read-only receiver check: the flag, or the pre-3.0 feature flag."""
