@@ -26,7 +26,7 @@ from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
 from suites.test_dashboards import PROVISION_WAIT
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana
-from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
+from tests.proving_ground import FAST, PrometheusPair, PrometheusProcess, Timing, free_port, start_prometheus
 from tests.proving_stack import (GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, declared_dashboards,
                                  start_stack)
 from tests.suite_runner import SuiteRun, run_suites
@@ -185,7 +185,7 @@ def wait_for_counter(process: PrometheusProcess, name: str, timeout: float = 60.
 
 
 @contextmanager
-def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
+def proving_ground(folder: Path, fault: Fault, timing: Timing = FAST) -> Iterator[ProvingStack]:
     """The whole stack on loopback with `fault` in place before the run starts, as on a stack running a while."""
     with ExitStack() as cleanup:
         remote_envoy, primary_envoy = FakeEnvoy([CROSSING]), FakeEnvoy([SERVED])
@@ -197,11 +197,11 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
                 "workstation": [pool_job(ENVOY_POOL, remote_envoy.url, "/stats/prometheus")]}
         jobs = {c: [j for j in js if j["job_name"] not in fault.unscraped.get(c, ())] for c, js in jobs.items()}
         primary = start_prometheus("primary", folder / "primary", cluster="oke", receiver=fault.receiver,
-                                   scrape_jobs=jobs["oke"])
+                                   scrape_jobs=jobs["oke"], timing=timing)
         cleanup.callback(primary.stop)
         url = f"http://127.0.0.1:{free_port()}/api/v1/write" if fault.refused_remote_write else f"{primary.url}/api/v1/write"
         remote = start_prometheus("remote", folder / "remote", cluster="workstation", remote_write_url=url,
-                                  scrape_jobs=jobs["workstation"])
+                                  scrape_jobs=jobs["workstation"], timing=timing)
         cleanup.callback(remote.stop)
         pair = PrometheusPair(primary, remote)
         # The sender's counters show the fault before the run, as they would on a stack that has run a while.
@@ -210,7 +210,7 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
         elif not fault.receiver:
             wait_for_counter(remote, "prometheus_remote_storage_samples_failed_total")
         else:
-            pair.wait_until_remote_arrives(jobs=len(jobs["workstation"]) + 1, timeout=60)
+            pair.wait_until_remote_arrives(jobs=len(jobs["workstation"]) + 1, timeout=max(60.0, 30 + 3 * timing.scrape_interval))
         urls = {c: (f"http://127.0.0.1:{free_port()}/loki/api/v1/push" if u == "closed" else u)
                 for c, u in (fault.promtail_urls or {}).items()}
         dashboards = fault.dashboards(declared_dashboards()) if fault.dashboards else None
@@ -222,15 +222,18 @@ def proving_ground(folder: Path, fault: Fault) -> Iterator[ProvingStack]:
 
 
 def run_fault(folder: Path, fault: Fault, timeout_scale: float | None = None,
-              topology: Callable[[ProvingStack], Path] = ProvingStack.topology) -> tuple[SuiteRun, ProvingStack]:
-    """The whole run of fault.markers with the fault in place; the stack is stopped when this returns."""
+              topology: Callable[[ProvingStack], Path] = ProvingStack.topology, timing: Timing = FAST,
+              extra: tuple[str, ...] = ()) -> tuple[SuiteRun, ProvingStack]:
+    """The whole run of fault.markers with the fault in place; the stack is stopped when this returns.
+
+    timing: how often the ground's Prometheus scrape and send (the benchmark runs the stack's); extra: more arguments."""
     scale = fault.timeout_scale if timeout_scale is None else timeout_scale
-    with proving_ground(folder, fault) as stack:
+    with proving_ground(folder, fault, timing) as stack:
         path = topology(stack)  # written while Loki still has its URL
         if fault.loki_down:
             stack.loki.stop()
         run = run_suites(folder, "--topology", str(path), "-m", fault.markers,
-                         "--timeout-scale", f"{scale:g}", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}, timeout=600)
+                         "--timeout-scale", f"{scale:g}", *extra, env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}, timeout=900)
     return run, stack
 
 
