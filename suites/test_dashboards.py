@@ -50,6 +50,7 @@ def grafana_hop(primary) -> str:
     return f"{primary.name} Grafana provisioning"
 
 
+@pytest.mark.hop("grafana[{primary}]")  # Grafana unreachable: the other dashboards checks stop at once
 @pytest.mark.requirement("must")
 def test_grafana_is_healthy(primary, grafana, record_property):
     """Grafana's /api/health says its database is ok."""
@@ -93,6 +94,7 @@ def rejected_files(access, primary) -> dict[str, str]:
     return rejected
 
 
+@pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("must")
 def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana, access, record_property):
     """Each dashboard declared in the stack's Grafana values is present, provisioned, and in its folder."""
@@ -155,7 +157,7 @@ def _since_start(pod, container: str | None) -> int:
     return max(1, int(time.time() - started.timestamp()) + 60)
 
 
-@pytest.mark.requirement("must")
+@pytest.mark.requirement("must")  # Grafana's own log says why its API does not answer: no hop it needs
 def test_grafana_log_shows_no_provisioning_errors(primary, access, record_property):
     """The current provisioning pass of Grafana's log has no dashboard or datasource provisioning errors."""
     lines = current_pass(grafana_log(access, primary).splitlines())
@@ -168,6 +170,7 @@ def test_grafana_log_shows_no_provisioning_errors(primary, access, record_proper
                      + (f", first: {first.group(1)}" if first else ""), redact("\n".join(errors[:10])))
 
 
+@pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("must")
 def test_exactly_one_default_datasource(primary, grafana):
     """Exactly one datasource is the default (two make Grafana refuse to start).
@@ -179,6 +182,7 @@ def test_exactly_one_default_datasource(primary, grafana):
         raise Failed(f"{primary.name} Grafana → datasources", f"{len(defaults)} default datasources: {defaults or 'none'}")
 
 
+@pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("must")
 @pytest.mark.parametrize("kind", ["prometheus", "loki"])
 def test_datasource_is_healthy(kind, primary, grafana, record_property):
@@ -196,6 +200,7 @@ def test_datasource_is_healthy(kind, primary, grafana, record_property):
                          if kind == "loki" else "")
 
 
+@pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("should")
 def test_every_panel_query_returns_data(primary, grafana, primary_prometheus, access, record_property):
     """Every query of every panel of every expected dashboard returns data, except the justified exclusions.

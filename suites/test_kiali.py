@@ -45,6 +45,7 @@ def require_accessible(kiali, primary, cluster) -> dict:
     return entry
 
 
+@pytest.mark.hop("kiali[{cluster}]")  # Kiali unreachable: the namespaces and workloads checks stop at once
 @pytest.mark.requirement("must")
 def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, primary, kiali, record_property):
     """Kiali's config lists the cluster, accessible; the primary is Kiali's home."""
@@ -56,6 +57,7 @@ def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, 
                      f"config entry: {entry}")
 
 
+@pytest.mark.hop(needs=["kiali[{cluster}]"])
 @pytest.mark.requirement("must")
 def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_property):
     """Kiali's namespace list includes namespaces from the cluster."""
@@ -71,6 +73,7 @@ def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_p
     record_property("kiali_namespaces", len(namespaces))
 
 
+@pytest.mark.hop(needs=["kiali[{remote}]"])
 @pytest.mark.requirement("must")
 def test_kiali_lists_the_remote_workloads(remote, primary, kiali, record_property):
     """Kiali lists workloads running in the remote cluster."""
