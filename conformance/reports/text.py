@@ -105,7 +105,9 @@ def time_lines(run: Run, limit: int = 12, least: float = 1.0) -> list[str]:
     lines = [f"{c.seconds:6.1f} s  {c.key}" for c in timed[:limit]]
     rest = len(run.checks) - len(lines)
     if rest:
-        lines.append(f"({plural(rest, 'more check')} under {timed[limit].seconds if len(timed) > limit else least:.1f} s)")
+        under = timed[limit].seconds if len(timed) > limit else least
+        lines.append(f"({plural(rest, 'more check') if lines else ('all ' if rest > 1 else '') + plural(rest, 'check')} "
+                     f"under {under:.1f} s)")
     return lines
 
 
