@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 import pytest
@@ -41,6 +42,16 @@ def in_namespace(start: Callable[[netns.NetNamespace], G], binaries: Iterable[st
             yield g
         finally:
             g.stop()
-        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
+        left = outliving(ns.id)
+        assert not left, f"something started in the proving ground outlived it: {left}"
     finally:
         ns.close()
+
+
+def outliving(ns_id: str, grace: float = 10.0) -> list[str]:
+    """What still has a thread in the namespace once a stopped process (or a thread of this one) had `grace` seconds to
+    end: each as 'pid: command line [thread names]', empty when nothing did."""
+    deadline = time.monotonic() + grace
+    while netns.holders(ns_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return [netns.describe(pid, ns_id) for pid in netns.holders(ns_id)]

@@ -94,6 +94,19 @@ class NetNamespace:
             self._fd = None
 
 
+def describe(pid: int, ns_id: str) -> str:
+    """'pid: command line [names of its threads in namespace ns_id]', for a message."""
+    try:
+        command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()[:160]
+        threads = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == ns_id:
+                threads.append(open(f"/proc/{pid}/task/{tid}/comm").read().strip())
+    except OSError:
+        return f"{pid}: (gone)"
+    return f"{pid}: {command} [{', '.join(threads)}]"
+
+
 def holders(ns_id: str) -> list[int]:
     """Pids with a thread in namespace ns_id: empty once everything started inside has stopped."""
     pids = []
