@@ -68,13 +68,14 @@ def describe_rules(report: RuleReport) -> str:
 def rules_not_configured(prom: PrometheusClient) -> str | None:
     """Why no rule can ever evaluate, from the configuration Prometheus loaded (no rule_files at all), or None.
 
-    The operator lists the rule files of the PrometheusRules its ruleSelector selects (prometheus-operator v0.93
-    pkg/prometheus/promcfg.go); with none, no wait brings a rule group: only a new configuration would."""
+    prometheus-operator v0.93.0 writes rule_files only when the Prometheus resource has a spec.ruleSelector
+    (pkg/prometheus/promcfg.go appendRuleFiles); without one, no wait brings a rule group, only a new resource."""
     config = yaml.safe_load(prom.config_yaml()) or {}
     if config.get("rule_files"):
         return None
-    return (f"the configuration the {prom.name} loaded has no rule_files: its Prometheus resource selects no "
-            "PrometheusRule (ruleSelector / ruleNamespaceSelector), or the chart's rules are off (defaultRules.create)")
+    return (f"the configuration the {prom.name} loaded has no rule_files: its Prometheus resource has no ruleSelector, "
+            "so it loads no PrometheusRule (kube-prometheus-stack sets one: prometheus.prometheusSpec.ruleSelector / "
+            "ruleSelectorNilUsesHelmValues)")
 
 
 def watchdog_state(prom: PrometheusClient) -> str | None:

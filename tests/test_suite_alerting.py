@@ -178,7 +178,7 @@ def test_no_rule_files_in_the_loaded_configuration_fail_at_once(tmp_path):
     for case in (RULES.format("oke"), FIRES.format("oke")):
         assert run.properties(case)["outcome"] == "precondition", run.failure(case)
         assert ("oke Prometheus rule evaluation: the configuration the oke Prometheus loaded has no rule_files: its "
-                "Prometheus resource selects no PrometheusRule") in run.failure(case)
+                "Prometheus resource has no ruleSelector, so it loads no PrometheusRule") in run.failure(case)
     assert run.suite_seconds < 15
 
 
