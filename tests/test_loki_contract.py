@@ -10,15 +10,14 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
 import pytest
 
 from tests.fakes.loki import FakeLoki
+from tests.shared import shared
 
-CONTRACT = Path(__file__).resolve().parents[1].parent / "shared" / "contracts" / "loki-2.9.3"
 
 
 def _equal_timestamps_any_order(rec: dict[str, Any]) -> dict[str, Any]:
@@ -83,9 +82,7 @@ def differences(golden: dict[str, Any], got: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def contract() -> ModuleType:
-    script = CONTRACT / "loki_contract.py"
-    if not script.is_file() or not (CONTRACT / "golden.json").is_file():
-        pytest.fail(f"Loki contract missing: {CONTRACT} (the shared recordings sit beside the repo as ../shared)", pytrace=False)
+    script = shared("contracts", "loki-2.9.3", "loki_contract.py")
     spec = importlib.util.spec_from_file_location("loki_contract", script)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -95,7 +92,7 @@ def contract() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def golden(contract: ModuleType) -> dict[str, Any]:
-    return json.loads((CONTRACT / "golden.json").read_text())
+    return json.loads(shared("contracts", "loki-2.9.3", "golden.json").read_text())
 
 
 def test_fake_loki_matches_the_recording(contract: ModuleType, golden: dict[str, Any]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,9 @@ from conformance.panels import (LokiVariables, PrometheusVariables, PanelQuery, 
                                 runnable, step_s, time_range_s)
 from conformance.templating import ALL, VARIABLE, Resolution, Value, interpolate, resolve, select
 from tests.fakes.loki import FakeLoki
+from tests.shared import SHARED, shared
 
-DASHBOARDS = Path(__file__).resolve().parents[1] / ".." / "shared" / "dashboards"
-KEYS = sorted(p.stem for p in DASHBOARDS.glob("*.json"))
+KEYS = sorted(p.stem for p in (SHARED / "dashboards").glob("*.json"))
 QUICK = RetryPolicy(attempts=2, delay=0.01, budget=1)
 
 
@@ -133,7 +132,7 @@ class Canned:
 
 
 def test_query_variables_resolve_in_order_with_regex_and_sort():
-    templating = json.loads((DASHBOARDS / "istio-workload.json").read_text())["templating"]["list"]
+    templating = json.loads((shared("dashboards") / "istio-workload.json").read_text())["templating"]["list"]
     prom = Canned(results=['{destination_workload_namespace="bookinfo"} 3 1700000000000',
                            '{destination_workload_namespace="default"} 9 1700000000000'])
     got = resolve(templating, {"prometheus": prom}, 0, 1800).values
@@ -141,7 +140,7 @@ def test_query_variables_resolve_in_order_with_regex_and_sort():
     # later variables were asked with the earlier ones' values in them
     assert any('destination_workload_namespace=~"default"' in str(a) for a in prom.asked)
     assert got["qrep"] == Value(["destination"], multi=True)  # custom variable, saved current
-    node = json.loads((DASHBOARDS / "node-exporter-full.json").read_text())["templating"]["list"]
+    node = json.loads((shared("dashboards") / "node-exporter-full.json").read_text())["templating"]["list"]
     prom = Canned(labels={"job": ["node-exporter", "a-job"], "nodename": ["kind-control-plane"], "instance": ["10.0.0.1:9100"]})
     got = resolve(node, {"prometheus": prom}, 0, 86400).values
     assert got["job"] == Value("a-job")  # sort 1: alphabetical, then the first
@@ -153,7 +152,7 @@ def test_a_variable_whose_datasource_fails_is_reported_and_left_empty():
     class Broken(Canned):
         def query_result(self, expr, time):
             raise RuntimeError("answered 503")
-    templating = json.loads((DASHBOARDS / "istio-workload.json").read_text())["templating"]["list"]
+    templating = json.loads((shared("dashboards") / "istio-workload.json").read_text())["templating"]["list"]
     res = resolve(templating, {"prometheus": Broken()}, 0, 1800)
     assert res.values["namespace"] == Value("")
     assert any(p.startswith("variable namespace (query_result(") and "answered 503" in p for p in res.problems)
@@ -173,13 +172,14 @@ def test_panel_queries_walk_rows_skip_hidden_targets_and_tell_loki_from_promethe
 
 
 def test_dashboard_time_ranges():
-    assert [time_range_s(json.loads((DASHBOARDS / f"{k}.json").read_text())) for k in KEYS] == \
+    folder = shared("dashboards")
+    assert [time_range_s(json.loads((folder / f"{k}.json").read_text())) for k in KEYS] == \
         [1800, 1800, 1800, 900, 1800, 3600, 86400]  # istio-*, logs-app, node-exporter-full (SOURCES.md order)
 
 
 # -- the real dashboards through the real Prometheus and the Loki fake ------------------------------------
 def _dashboard(key: str) -> dict:
-    return json.loads((DASHBOARDS / f"{key}.json").read_text())
+    return json.loads((shared("dashboards") / f"{key}.json").read_text())
 
 
 # Visible targets (Grafana skips hidden ones): SOURCES.md's counts less the `hide: true` targets.

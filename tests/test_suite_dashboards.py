@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import start_pair
+from tests.shared import shared
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, declared_dashboards, start_stack
 from tests.suite_runner import run_suites
 
@@ -21,7 +21,6 @@ DEFAULT = "suites.test_dashboards::test_exactly_one_default_datasource"
 DATASOURCE = "suites.test_dashboards::test_datasource_is_healthy[{}]"
 PANELS = "suites.test_dashboards::test_every_panel_query_returns_data"
 ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
-DASHBOARDS = Path(__file__).resolve().parents[1] / ".." / "shared" / "dashboards"
 
 
 def run(stack, *args):
@@ -172,7 +171,7 @@ ISTIOD_METRICS = "".join(f"{name} {value}\n" for name, value in [
 
 def performance_panels() -> list[dict]:
     """Istio 1.29.6's performance dashboard, its panels flattened out of their rows."""
-    dashboard = json.loads((DASHBOARDS / "istio-performance.json").read_text())
+    dashboard = json.loads((shared("dashboards") / "istio-performance.json").read_text())
     walk = lambda items: [p for item in items for p in [item, *walk(item.get("panels") or [])]]  # noqa: E731
     return [p for p in walk(dashboard["panels"]) if p.get("targets")]
 

@@ -15,17 +15,18 @@ import yaml
 
 from conformance.errors import ConfigError
 from conformance.provision import dashboards
+from tests.shared import shared
 
-REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "dashboards"
 DECLARED = dashboards.declared()
 BY_KEY = {d.key: d for d in DECLARED}
 
 
 @pytest.fixture
 def real_folder():
-    if not all((REAL / f"{d.key}.json").is_file() for d in DECLARED):
-        pytest.skip(f"{REAL} does not hold every declared dashboard")
-    return REAL
+    real = shared("dashboards")
+    missing = [f"{d.key}.json" for d in DECLARED if not (real / f"{d.key}.json").is_file()]
+    assert not missing, f"{real} lacks declared dashboards: {', '.join(missing)}"
+    return real
 
 
 def configmap_files(folder: Path) -> dict[str, dict]:
