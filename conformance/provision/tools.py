@@ -80,7 +80,7 @@ def _record(path: Path) -> Path:
 
 
 def _check_cached(tool: Tool, cached: Path, cache_dir: Path, os_name: str, arch: str) -> None:
-    digest = _sha256(cached)
+    digest = sha256_of(cached)
     recorded = _record(cached).read_text().strip() if _record(cached).is_file() else None
     if recorded == digest:
         return
@@ -156,11 +156,11 @@ def download(tool: Tool, cache_dir: Path, os_name: str, arch: str, expected: str
             url = str(by_hand)
         else:
             try:
-                _fetch(url, part)
-            except _FetchError as e:
+                fetch_to(url, part)
+            except FetchError as e:
                 raise ToolError(f"{tool.name} {tool.version}: cannot download {url} ({e}); "
                                 + manual_hint(tool, cache_dir, os_name, arch)) from None
-        digest = _sha256(part)
+        digest = sha256_of(part)
         if digest != expected.lower():
             raise ToolError(f"{tool.name} {tool.version}: checksum mismatch for {url}: got sha256 {digest}, "
                             f"{against} {expected}; refusing it; " + manual_hint(tool, cache_dir, os_name, arch))
@@ -170,7 +170,7 @@ def download(tool: Tool, cache_dir: Path, os_name: str, arch: str, expected: str
         else:
             part.chmod(0o755)
             part.replace(dest)
-        _record(dest).write_text(_sha256(dest) + "\n")
+        _record(dest).write_text(sha256_of(dest) + "\n")
     finally:
         # A partial or refused download is never left where it could be used.
         part.unlink(missing_ok=True)
@@ -181,23 +181,25 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-class _FetchError(Exception):
-    pass
+class FetchError(Exception):
+    """A download that did not arrive whole; the message says why."""
 
 
-def _fetch(url: str, part: Path) -> None:
+def fetch_to(url: str, part: Path, timeout: float = DOWNLOAD_TIMEOUT) -> None:
+    """Download url into part; FetchError when it cannot be had or arrives cut short."""
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as r, part.open("wb") as f:
+        with urllib.request.urlopen(url, timeout=timeout) as r, part.open("wb") as f:
             expected_len = r.headers.get("Content-Length")
             shutil.copyfileobj(r, f)
     except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as e:
-        raise _FetchError(getattr(e, "reason", e)) from None
+        raise FetchError(getattr(e, "reason", e)) from None
     # A connection cut short is a partial file, whatever its checksum would say.
     if expected_len is not None and part.stat().st_size != int(expected_len):
-        raise _FetchError(f"incomplete: {part.stat().st_size} of {expected_len} bytes")
+        raise FetchError(f"incomplete: {part.stat().st_size} of {expected_len} bytes")
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The file's sha256, hex."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -228,7 +230,7 @@ def best_effort(tools: dict[str, Tool], cache_dir: Path) -> dict[str, Path]:
 
 
 def _verified(path: Path) -> bool:
-    return path.is_file() and _record(path).is_file() and _record(path).read_text().strip() == _sha256(path)
+    return path.is_file() and _record(path).is_file() and _record(path).read_text().strip() == sha256_of(path)
 
 
 def resolve_all(tools: dict[str, Tool], cache_dir: Path, say: Callable[[str], None] | None = None) -> dict[str, Path]:

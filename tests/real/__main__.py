@@ -1,18 +1,18 @@
-"""`python -m tests.real build [NAME...]` builds (or finds in the cache) the real servers; `path NAME` prints one's path."""
+"""`python -m tests.real build [NAME...]` downloads or builds (or finds in the cache) the real servers; `path NAME` prints one's path."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from tests.real.build import Unavailable, cached_path, ensure
+from tests.real.build import Unavailable, cached_path, ensure, source_record
 from tests.real.registry import REGISTRY
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.real", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help="build what is not cached yet (default: every registered binary)")
+    build = sub.add_parser("build", help="download or build what is not cached yet (default: every registered binary)")
     build.add_argument("names", nargs="*", metavar="NAME", help=f"one of {', '.join(REGISTRY)}")
     where = sub.add_parser("path", help="print the cached path of NAME (exit 1 when not built)")
     where.add_argument("name", choices=list(REGISTRY))
@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name in args.names or REGISTRY:
         try:
-            print(f"{name}: {ensure(REGISTRY[name], progress=lambda line: print(line, flush=True))}", flush=True)
+            where = ensure(REGISTRY[name], progress=lambda line: print(line, flush=True))
+            record = source_record(REGISTRY[name])
+            how = record.read_text().strip() if record.is_file() else "placed by hand"
+            print(f"{name}: {where} ({how})", flush=True)
         except Unavailable as e:
             print(f"error: {e}", file=sys.stderr)
             failed = True

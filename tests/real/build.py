@@ -14,6 +14,8 @@ from pathlib import Path
 
 from conformance.provision.tools import DEFAULT_CACHE
 from tests.real.registry import GO_DIR, REGISTRY, Binary
+from tests.real.release import SOURCE_ENV, NoRelease, downloads_allowed
+from tests.real.release import fetch as fetch_release
 
 Progress = Callable[[str], None]
 # How often a running build says it is still going.
@@ -36,24 +38,50 @@ def cached_path(b: Binary) -> Path:
 
 
 def how_to_get(b: Binary) -> str:
-    return (f"build it with `python -m tests.real build {b.name}` (needs Go and the Go module proxy), "
+    return (f"get it with `python -m tests.real build {b.name}` (its release download, else a build with Go from "
+            f"the Go module proxy), "
             f"or put a {b.name} {b.version} binary at {cached_path(b)}")
 
 
+def source_record(b: Binary) -> Path:
+    """Beside the cached binary: one line saying how it came (downloaded from where, or built)."""
+    return cached_path(b).with_name(".source")
+
+
 def ensure(b: Binary, progress: Progress = print) -> Path:
-    """The cached binary; built first when missing (one build at a time per binary, across processes)."""
+    """The cached binary; when missing, its checked release download, else a build (one at a time, across processes)."""
     dest = cached_path(b)
     if dest.is_file():
         return dest
-    go = shutil.which("go")
-    if go is None:
-        raise Unavailable(f"{b.name} {b.version} is not built and `go` is not on PATH; {how_to_get(b)}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be building it right now
-        if not dest.is_file():
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be fetching or building it right now
+        if not dest.is_file() and not _downloaded(b, dest, progress):
+            go = shutil.which("go")
+            if go is None:
+                raise Unavailable(f"{b.name} {b.version} is not built and `go` is not on PATH; {how_to_get(b)}")
             _build(go, b, dest, progress)
+            source_record(b).write_text(f"built with go from {b.module} {b.module_version(b.version)}\n")
     return dest
+
+
+def _downloaded(b: Binary, dest: Path, progress: Progress) -> bool:
+    """True when the release file came and its checksum held; otherwise says why the build comes instead."""
+    release = b.release()
+    if release is None:
+        return False
+    if not downloads_allowed():
+        progress(f"{b.name} {b.version}: {SOURCE_ENV}=build, so built rather than downloaded")
+        return False
+    started = time.monotonic()
+    try:
+        how = fetch_release(release, b.version, dest)
+    except NoRelease as e:
+        progress(f"{b.name} {b.version}: no release download ({e}); building it instead")
+        return False
+    source_record(b).write_text(how + "\n")
+    progress(f"{b.name} {b.version}: {how} ({time.monotonic() - started:.0f} s): {dest}")
+    return True
 
 
 def _vendored(go: str, b: Binary, work: Path) -> list[str]:

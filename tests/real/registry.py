@@ -11,6 +11,7 @@ from typing import Callable
 import yaml
 
 from conformance.provision.versions import load_versions
+from tests.real.release import Release
 
 HERE = Path(__file__).parent
 GO_DIR = HERE / "go"
@@ -63,6 +64,8 @@ class Binary:
     # Files a go:embed of the module needs that its release build generates and the module zip lacks:
     # path inside the module -> the project's stand-in under tests/real/ (built through a vendor overlay).
     embed_placeholders: dict[str, str] = field(default_factory=dict)
+    # Where the pinned version's published release file lives, when it has one with a checksum (tests/real/release.py).
+    release: Callable[[], Release | None] = field(default=lambda: None)
 
     @property
     def folder(self) -> Path:
@@ -153,28 +156,59 @@ def _jaeger_ldflags(version: str) -> list[str]:
     return [f"-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v{version.removeprefix('v')}"]
 
 
+def _promu_release(repo: str, name: str) -> Callable[[], Release]:
+    """The release archives promu makes (.promu.yml tarball): <name>-<bare>.<os>-<arch>.tar.gz and sha256sums.txt."""
+    base = f"https://github.com/{repo}/releases/download/{{version}}"
+    return lambda: Release(url=f"{base}/{name}-{{bare}}.{{os}}-{{arch}}.tar.gz", sha256_url=f"{base}/sha256sums.txt",
+                           member=f"{name}-{{bare}}.{{os}}-{{arch}}/{name}")
+
+
+def _kubernetes_release(name: str) -> Callable[[], Release]:
+    """dl.k8s.io serves each server binary with a .sha256 beside it (what setup-envtest and kubectl installs use)."""
+    url = f"https://dl.k8s.io/release/{{version}}/bin/{{os}}/{{arch}}/{name}"
+    return lambda: Release(url=url, sha256_url=url + ".sha256")
+
+
+def _etcd_release() -> Release:
+    """etcd's release archives and their SHA256SUMS (etcd-io/etcd release.sh)."""
+    base = "https://github.com/etcd-io/etcd/releases/download/{version}"
+    return Release(url=f"{base}/etcd-{{version}}-{{os}}-{{arch}}.tar.gz", sha256_url=f"{base}/SHA256SUMS",
+                   member="etcd-{version}-{os}-{arch}/etcd")
+
+
+def _kind_release() -> Release:
+    """The bring-up's own kind download, with the digests stack/versions.yaml pins for it."""
+    tool = load_versions().tools["kind"]
+    return Release(url=tool.url, sha256_url=tool.sha256_url, sha256={k: v for k, v in tool.sha256.items() if v})
+
+
+# Built only, never downloaded: kwok publishes no checksum beside its binaries; kube-state-metrics and the event
+# exporter publish images only; Jaeger v2's archive and checksum names were not confirmed at 2.13.0.
 REGISTRY: dict[str, Binary] = {b.name: b for b in [
     Binary("prometheus", module="github.com/prometheus/prometheus",
            command="github.com/prometheus/prometheus/cmd/prometheus", version_key="prometheus",
-           module_version=prometheus_module_version, ldflags=_prometheus_ldflags),
+           module_version=prometheus_module_version, ldflags=_prometheus_ldflags,
+           release=_promu_release("prometheus/prometheus", "prometheus")),
     # The real control plane of the proving ground (tests/real/kube.py): the node image's Kubernetes, the etcd
     # it was tested with, and kwok for nodes and pod lifecycles.
     *(Binary(name, module="k8s.io/kubernetes", command=f"k8s.io/kubernetes/cmd/{name}", version_key="kubernetes",
-             ldflags=_kubernetes_ldflags)
+             ldflags=_kubernetes_ldflags, release=_kubernetes_release(name))
       for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
-    Binary("etcd", module="go.etcd.io/etcd/server/v3", command="go.etcd.io/etcd/server/v3", version_key="etcd"),
+    Binary("etcd", module="go.etcd.io/etcd/server/v3", command="go.etcd.io/etcd/server/v3", version_key="etcd", release=_etcd_release),
     Binary("kwok", module="sigs.k8s.io/kwok", command="sigs.k8s.io/kwok/cmd/kwok", version_key="kwok"),
     # The bring-up's kind, built to capture the kubeadm config it really writes (tests/provision/test_kind_config.py).
-    Binary("kind", module="sigs.k8s.io/kind", command="sigs.k8s.io/kind", version_key="kind"),
+    Binary("kind", module="sigs.k8s.io/kind", command="sigs.k8s.io/kind", version_key="kind", release=_kind_release),
     # ui/web.go embeds app/dist, the web UI its release build makes with npm; the module zip has none of it.
     # The APIs the checks read (/api/v2, /-/ready, /metrics) do not use it: a one-page stand-in takes its place.
     Binary("alertmanager", module="github.com/prometheus/alertmanager",
            command="github.com/prometheus/alertmanager/cmd/alertmanager", version_key="alertmanager",
-           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"}),
+           ldflags=_alertmanager_ldflags, embed_placeholders={"ui/app/dist/index.html": "placeholders/alertmanager-ui.html"},
+           release=_promu_release("prometheus/alertmanager", "alertmanager")),
     # The kubebench part's Pushgateway. Its web assets are vfsgen Go source in the module (asset/assets_vfsdata.go,
     # no go:embed), so the module zip builds as it is; the main package is the module root.
     Binary("pushgateway", module="github.com/prometheus/pushgateway", command="github.com/prometheus/pushgateway",
-           version_key="pushgateway", ldflags=_pushgateway_ldflags),
+           version_key="pushgateway", ldflags=_pushgateway_ldflags,
+           release=_promu_release("prometheus/pushgateway", "pushgateway")),
     # Run in-cluster programs against the real control plane with a kubeconfig (tests/proving_ksm.py).
     Binary("kube-state-metrics", module="k8s.io/kube-state-metrics/v2", command="k8s.io/kube-state-metrics/v2",
            version_key="kube-state-metrics", ldflags=_kube_state_metrics_ldflags),

@@ -93,6 +93,7 @@ def fake_go(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_GO_CALLS", str(calls))
     monkeypatch.setenv("MONITORING_CONFORMANCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MONITORING_CONFORMANCE_REAL_SOURCE", "build")  # these tests are about the build
     monkeypatch.setattr(build, "PROGRESS_EVERY", 0.25)
     monkeypatch.setattr(real, "_unavailable", {})
     return calls
@@ -104,7 +105,8 @@ def test_a_cold_build_reports_progress_and_lands_in_the_cache_by_version(fake_go
     got = build.ensure(b, progress=lines.append)
     assert got == tmp_path / "cache" / "real" / "prometheus-v3.14.0" / "prometheus"
     assert got.read_text() == "built\n"
-    assert lines[0].startswith("building prometheus v3.14.0 (Go module github.com/prometheus/prometheus v0.314.0) "
+    assert lines[0] == "prometheus v3.14.0: MONITORING_CONFORMANCE_REAL_SOURCE=build, so built rather than downloaded"
+    assert lines[1].startswith("building prometheus v3.14.0 (Go module github.com/prometheus/prometheus v0.314.0) "
                                "from tests/real/go/prometheus")
     assert any(re.match(r"  prometheus v3\.14\.0: \d+ s, \d+ packages compiled, 1 modules downloaded", l) for l in lines)
     assert re.match(r"built prometheus v3\.14\.0 in \d+ s: ", lines[-1])
@@ -114,6 +116,7 @@ def test_a_cold_build_reports_progress_and_lands_in_the_cache_by_version(fake_go
     # Warm: the cache answers and Go is not run again.
     assert build.ensure(b, progress=lines.append) == got
     assert len(fake_go.read_text().splitlines()) == 1
+    assert build.source_record(b).read_text() == "built with go from github.com/prometheus/prometheus v0.314.0\n"
 
 
 def test_a_module_lacking_an_embedded_file_is_built_through_a_vendor_overlay(fake_go, tmp_path):
@@ -150,7 +153,7 @@ def test_without_go_a_test_is_skipped_with_one_line_saying_how(fake_go, monkeypa
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception) as e:
         real.require("prometheus")
-    assert str(e.value).startswith("prometheus v3.14.0 is not built and `go` is not on PATH; build it with "
+    assert str(e.value).startswith("prometheus v3.14.0 is not built and `go` is not on PATH; get it with "
                                    "`python -m tests.real build prometheus`")
 
 
@@ -176,7 +179,9 @@ def test_the_cli_builds_and_prints_the_path(fake_go, tmp_path):
     out = subprocess.run([sys.executable, "-m", "tests.real", "build"],
                          capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "building prometheus v3.14.0" in out.stdout and f"prometheus: {tmp_path}/cache/real/prometheus-v3.14.0/prometheus" in out.stdout
+    assert "building prometheus v3.14.0" in out.stdout
+    assert (f"prometheus: {tmp_path}/cache/real/prometheus-v3.14.0/prometheus (built with go from "
+            "github.com/prometheus/prometheus v0.314.0)") in out.stdout
 
 
 def test_an_entry_without_a_version_names_both_places():
