@@ -1,6 +1,7 @@
-"""Real servers for the self-tests, at the stack's pinned versions, built once per machine and cached by version.
+"""Real servers for the self-tests, at the stack's pinned versions, fetched or built once per machine, cached by version.
 
-Each binary is built with the ordinary Go client (`go build`) from a small module of
+A binary with a published release (`release=` in its entry) is downloaded first and used only when its
+checksum holds (tests/real/release.py); otherwise, or when MONITORING_CONFORMANCE_REAL_SOURCE=build, it is built with the ordinary Go client (`go build`) from a small module of
 the project's in tests/real/go/<name>/ (go.mod requiring the upstream module, go.sum,
 tools.go importing the command) into <cache>/real/<name>-<version>/ (the bring-up's
 cache folder; MONITORING_CONFORMANCE_CACHE overrides it). `python -m tests.real build`
@@ -12,7 +13,8 @@ To add a binary:
 2. its version: stack/versions.yaml `apps:` when the stack pins it, else tests/real/pins.yaml;
 3. tests/real/go/<name>/: tools.go importing the command, then
    `go mod init monitoring-conformance/tests/real/go/<name> && go get <module>@<module version> && go mod tidy`
-   (repeat any replace directive the upstream go.mod has); commit go.mod and go.sum.
+   (repeat any replace directive the upstream go.mod has); commit go.mod and go.sum;
+4. `release=` when the project publishes the binary with a checksum beside it (never without one).
 tests/real/test_registry.py then holds go.mod's require to the pinned version.
 In a test, `require(name)` gives the path, or skips with how to get it (fails under CI=true).
 """
