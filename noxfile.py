@@ -96,6 +96,12 @@ def bench(session: nox.Session) -> None:
 
     Loopback only, every run bounded; prints and keeps its numbers in reports/bench.json, never fails on a time.
     `-- -k Kiali` runs some rows, `-- --timeout-scale 0.1` shortens the waits (~10 min at the real timeouts).
+    `-- --parts [-k ...]` times the optional parts' failing paths instead (benchmarks/parts.py).
     """
     install(session)
-    session.run("python", "benchmarks/bench.py", *session.posargs)
+    args = list(session.posargs)
+    if "--parts" in args:
+        args.remove("--parts")
+        session.run("python", "benchmarks/parts.py", *args)
+        return
+    session.run("python", "benchmarks/bench.py", *args)

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {outcome:<12} {case}: {line[:220]}")
             if not rows_failing:
                 print(f"    no check failed (exit {run.code})")
-        if not args.only:
+        if not args.only or args.only.lower() in "healthy":
             figures = healthy_figures(Path(tmp), args.timeout_scale, topology, timing, extra)
             now["healthy"] = figures
             print("\nhealthy runs")

@@ -101,6 +101,25 @@ class PrometheusProcess(LoopbackServer):
         path.write_text(yaml.safe_dump(config))
         httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
+    @property
+    def sender_window(self) -> float:
+        """The window the sender check judges at this timing (suites/test_metrics.py): one scrape and one send, >= 5 s."""
+        return max(5.0, self.timing.scrape_interval + self.timing.send_deadline)
+
+    def wait_for_own_past(self, seconds: float | None = None, timeout: float | None = None) -> None:
+        """Block until its TSDB holds its own queue counters of `seconds` ago, as on a stack that has run a while."""
+        from conformance.clients.prometheus import PrometheusClient
+        from conformance.http import HTTPService
+        from conformance.remote_write import past_snapshot
+
+        seconds = seconds or self.sender_window
+        timeout = timeout or 30.0 + seconds + 2 * self.timing.scrape_interval
+        client, deadline = PrometheusClient(HTTPService(f"{self.name} Prometheus", self.url)), time.monotonic() + timeout
+        while past_snapshot(client, seconds) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prometheus {self.name}: no self-scraped queue counters of {seconds:g} s ago after {timeout:g} s")
+            time.sleep(0.5)
+
     def wait_for_targets(self, count: int, timeout: float | None = None) -> None:
         """Block until service discovery lists count active targets, each scraped once (first scrape within an interval)."""
         timeout = timeout or 10.0 + 2 * self.timing.scrape_interval
@@ -124,8 +143,11 @@ def start_prometheus(
     timing: Timing = FAST,
     rule_files: list[Path] | None = None,
     alertmanagers: list[str] | None = None,
+    self_scrape: bool = True,
 ) -> PrometheusProcess:
     """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs).
+
+    self_scrape=False leaves out its own job, as on a stack without the chart's selfMonitor ServiceMonitor.
 
     rule_files are evaluated every scrape interval; alertmanagers (host:port) receive its alerts, as the
     operator's alerting.alertmanagers (or a remote's additionalAlertManagerConfigs) point it at one.
@@ -141,7 +163,7 @@ def start_prometheus(
             "external_labels": {"cluster": cluster, **operator_labels()},
         },
         "scrape_configs": [
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]},
+            *([{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}] if self_scrape else []),
             *(scrape_jobs or []),
         ],
     }

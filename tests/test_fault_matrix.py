@@ -211,6 +211,8 @@ def proving_ground(folder: Path, fault: Fault, timing: Timing = FAST) -> Iterato
             wait_for_counter(remote, "prometheus_remote_storage_samples_failed_total")
         else:
             pair.wait_until_remote_arrives(jobs=len(jobs["workstation"]) + 1, timeout=max(60.0, 30 + 3 * timing.scrape_interval))
+        if "metrics" in fault.markers and not fault.refused_remote_write:  # the sender judged from its past, as it would be
+            remote.wait_for_own_past()
         urls = {c: (f"http://127.0.0.1:{free_port()}/loki/api/v1/push" if u == "closed" else u)
                 for c, u in (fault.promtail_urls or {}).items()}
         dashboards = fault.dashboards(declared_dashboards()) if fault.dashboards else None

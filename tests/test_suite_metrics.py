@@ -8,7 +8,7 @@ import pytest
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import HTTPService
-from conformance.remote_write import sender_snapshot
+from conformance.remote_write import past_snapshot, sender_snapshot
 from suites.test_metrics import FRESHNESS_MARGIN, SERIES_WAIT
 from tests.proving_ground import STACK_TIMING, PrometheusPair, free_port, start_pair, start_prometheus
 from tests.suite_runner import run_suites, write_topology
@@ -101,6 +101,56 @@ def test_a_failing_should_check_alone_does_not_fail_the_run(tmp_path):
         primary.stop()
     assert "samples failed" in run.failure(SENDER)  # reported in JUnit
     assert run.code == 0  # but only --strict turns a `should` into a failed run
+
+
+@pytest.mark.parametrize("receiver", [True, False], ids=["healthy", "receiver-off"])
+def test_the_sender_is_judged_at_once_from_its_own_scrapes_of_itself(tmp_path, receiver):
+    """The window that just ended, read back from the sender's TSDB: no wait of one scrape and send."""
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=receiver)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=f"{primary.url}/api/v1/write")
+    try:
+        remote.wait_for_own_past()  # the check's window: max(5 s, 1 s scrape + 1 s deadline)
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "sender")
+    finally:
+        remote.stop()
+        primary.stop()
+    assert run.properties(SENDER)["remote_write_sender_evidence"] == "its own scrapes", run.output[-2000:]
+    assert float(run.cases()[SENDER].get("time")) < 5, "the check watched instead of reading its past"
+    if receiver:
+        assert run.properties(SENDER)["outcome"] == "passed", run.failure(SENDER)
+    else:  # the 404s of the window before the run, as counted by the sender itself
+        failure = run.failure(SENDER)
+        assert failure.startswith("workstation Prometheus → oke Prometheus (remote_write): in ") and \
+            " s (its own scrapes): " in failure and "samples failed to http://127.0.0.1:" in failure, failure
+
+
+def test_a_sender_that_does_not_scrape_itself_is_watched_for_one_window(tmp_path):
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=False)
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", self_scrape=False,
+                              scrape_jobs=[{"job_name": "primary", "static_configs": [{"targets": [primary.url[7:]]}]}],
+                              remote_write_url=f"{primary.url}/api/v1/write")  # samples to send, none of its own
+    try:
+        sender = PrometheusClient(HTTPService("workstation Prometheus", remote.url))
+        assert past_snapshot(sender, 6) is None
+        topo = endpoints_topology(tmp_path, primary.url, remote.url)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "sender")
+    finally:
+        remote.stop()
+        primary.stop()
+    assert run.properties(SENDER)["remote_write_sender_evidence"] == "watched"
+    failure = run.failure(SENDER)
+    assert " s (watched): " in failure and "samples failed to http://127.0.0.1:" in failure, failure
+
+
+def test_a_past_that_does_not_hold_every_queue_or_went_back_is_not_used():
+    from conformance.remote_write import Past, Queue, SenderSnapshot, covers
+
+    now = SenderSnapshot({"a": Queue("a", attempted=10, failed=1), "b": Queue("b", attempted=5)})
+    assert covers(Past(SenderSnapshot({"a": Queue("a", attempted=8, failed=1), "b": Queue("b", attempted=5)}), 6), now)
+    assert not covers(Past(SenderSnapshot({"a": Queue("a", attempted=8)}), 6), now)  # queue b has no past
+    # A restart in the window (or two instances summed in the TSDB): counters went back.
+    assert not covers(Past(SenderSnapshot({"a": Queue("a", attempted=90), "b": Queue("b", attempted=5)}), 6), now)
 
 
 def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):

@@ -142,6 +142,8 @@ def break_and_run(tmp_path: Path, fault: Fault) -> SuiteRun:
             wait_for(lambda: counter(remote, "prometheus_remote_storage_samples_failed_total") > 0, "rejected sends")
         else:
             pair.wait_until_remote_arrives(timeout=60)
+        if not fault.refused_remote_write:
+            remote.wait_for_own_past()  # the sender check reads the window that just ended, as on a running stack
         stack = cleanup.enter_context(start_stack(tmp_path, pair, promtail_labels=fault.promtail_labels))
         topology = topology_with_sender_log(stack, remote)
         if fault.loki_down:
