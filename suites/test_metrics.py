@@ -9,8 +9,8 @@ import pytest
 from conformance.clients.prometheus import RECEIVER_SETTING
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.remote_write import (LogSource, SenderSnapshot, covers, describe_last_error, explain_missing_series,
-                                      past_snapshot, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
+from conformance.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
+                                      matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
                                       undelivered)
 from conformance.access import ServiceAbsent
 from conformance.hops import hop
@@ -164,11 +164,11 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
 def sender_window(sender: PrometheusClient, window: float) -> tuple[SenderSnapshot, SenderSnapshot, float, str]:
     """The queues window seconds ago and now: from the sender's own scrapes of itself at once, else watched."""
     try:
-        past = past_snapshot(sender, window)
+        pasts = past_snapshots(sender, window)
     except ServiceError:
-        past = None  # the sender answers /metrics but not this query: watch instead
+        pasts = []  # the sender answers /metrics but not this query: watch instead
     now = sender_snapshot(sender)
-    if past is not None and covers(past, now):
+    if past := matching(pasts, now):
         return past.snapshot, now, past.seconds_ago, "its own scrapes"
     time.sleep(window)
     return now, sender_snapshot(sender), window, "watched"

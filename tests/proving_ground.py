@@ -110,12 +110,12 @@ class PrometheusProcess(LoopbackServer):
         """Block until its TSDB holds its own queue counters of `seconds` ago, as on a stack that has run a while."""
         from conformance.clients.prometheus import PrometheusClient
         from conformance.http import HTTPService
-        from conformance.remote_write import past_snapshot
+        from conformance.remote_write import past_snapshots
 
         seconds = seconds or self.sender_window
         timeout = timeout or 30.0 + seconds + 2 * self.timing.scrape_interval
         client, deadline = PrometheusClient(HTTPService(f"{self.name} Prometheus", self.url)), time.monotonic() + timeout
-        while past_snapshot(client, seconds) is None:
+        while not past_snapshots(client, seconds):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"prometheus {self.name}: no self-scraped queue counters of {seconds:g} s ago after {timeout:g} s")
             time.sleep(0.5)

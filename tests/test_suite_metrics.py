@@ -8,7 +8,7 @@ import pytest
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import HTTPService
-from conformance.remote_write import past_snapshot, sender_snapshot
+from conformance.remote_write import past_snapshots, sender_snapshot
 from suites.test_metrics import FRESHNESS_MARGIN, SERIES_WAIT
 from tests.proving_ground import STACK_TIMING, PrometheusPair, free_port, start_pair, start_prometheus
 from tests.suite_runner import run_suites, write_topology
@@ -72,11 +72,21 @@ def test_remote_without_remote_write_says_nothing_was_sent(tmp_path):
     assert "nothing was sent: the workstation Prometheus has no remote_write queue" in run.failure(REMOTE_SERIES)
 
 
+def wait_for_failed_sends(remote, timeout: float = 120) -> None:
+    """Until the sender counts failed samples and its own scrapes hold them (evidence, not a clock)."""
+    sender = PrometheusClient(HTTPService("workstation Prometheus", remote.url))
+    deadline = time.monotonic() + timeout
+    while not any(q.failed for q in sender_snapshot(sender).queues.values()):
+        assert time.monotonic() < deadline, f"the sender counted no failed sample in {timeout} s"
+        time.sleep(0.2)
+    remote.wait_for_own_past()
+
+
 def test_disabled_receiver_fails_the_series_check_at_once_and_the_sender_reports_failures(tmp_path):
     primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=False)
     remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=f"{primary.url}/api/v1/write")
     try:
-        time.sleep(3)  # let the sender try, and fail, at least once
+        wait_for_failed_sends(remote)  # the sender has tried, and failed: what a running stack looks like
         topo = endpoints_topology(tmp_path, primary.url, remote.url)
         run = run_suites(tmp_path, "--topology", str(topo), "-m", "metrics", "-k", "reach_the_primary or sender", "--strict")
     finally:
@@ -93,7 +103,7 @@ def test_a_failing_should_check_alone_does_not_fail_the_run(tmp_path):
     primary = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=False)
     remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=f"{primary.url}/api/v1/write")
     try:
-        time.sleep(3)
+        wait_for_failed_sends(remote)
         topo = endpoints_topology(tmp_path, primary.url, remote.url)
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "sender")
     finally:
@@ -132,7 +142,7 @@ def test_a_sender_that_does_not_scrape_itself_is_watched_for_one_window(tmp_path
                               remote_write_url=f"{primary.url}/api/v1/write")  # samples to send, none of its own
     try:
         sender = PrometheusClient(HTTPService("workstation Prometheus", remote.url))
-        assert past_snapshot(sender, 6) is None
+        assert past_snapshots(sender, 6) == []
         topo = endpoints_topology(tmp_path, primary.url, remote.url)
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "sender")
     finally:
@@ -143,14 +153,19 @@ def test_a_sender_that_does_not_scrape_itself_is_watched_for_one_window(tmp_path
     assert " s (watched): " in failure and "samples failed to http://127.0.0.1:" in failure, failure
 
 
-def test_a_past_that_does_not_hold_every_queue_or_went_back_is_not_used():
-    from conformance.remote_write import Past, Queue, SenderSnapshot, covers
+def test_the_past_is_the_answering_process_own():
+    """Of the instances the sender scraped, the one whose counters lead to now's; none when none does."""
+    from conformance.remote_write import Past, Queue, SenderSnapshot, matching
 
-    now = SenderSnapshot({"a": Queue("a", attempted=10, failed=1), "b": Queue("b", attempted=5)})
-    assert covers(Past(SenderSnapshot({"a": Queue("a", attempted=8, failed=1), "b": Queue("b", attempted=5)}), 6), now)
-    assert not covers(Past(SenderSnapshot({"a": Queue("a", attempted=8)}), 6), now)  # queue b has no past
-    # A restart in the window (or two instances summed in the TSDB): counters went back.
-    assert not covers(Past(SenderSnapshot({"a": Queue("a", attempted=90), "b": Queue("b", attempted=5)}), 6), now)
+    def past(instance: str, **queues: float) -> Past:
+        return Past(SenderSnapshot({u: Queue(u, attempted=a) for u, a in queues.items()}), 6, instance)
+
+    now = SenderSnapshot({"a": Queue("a", attempted=10), "b": Queue("b", attempted=5)})
+    this, replica = past("this:9090", a=8, b=5), past("replica:9090", a=3, b=1)  # an HA pair: both scraped
+    assert matching([replica, this], now) is this  # the one nearest below now
+    assert matching([past("x", a=8)], now) is None  # queue b has no past
+    assert matching([past("x", a=90, b=5)], now) is None  # counters went back: a restart in the window
+    assert matching([], now) is None  # no self-scrape: watched instead
 
 
 def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):

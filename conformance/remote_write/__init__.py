@@ -5,11 +5,11 @@ One module per job: `sender` reads /metrics, `history` the sender's own scrapes 
 """
 
 from conformance.remote_write.config import external_labels, parse_duration, scrape_interval_seconds
-from conformance.remote_write.history import Past, covers, past_snapshot
+from conformance.remote_write.history import Past, matching, past_snapshots
 from conformance.remote_write.diagnosis import explain_missing_series, retrying_undelivered, undelivered
 from conformance.remote_write.log import LogSource, describe_last_error, last_send_error
 from conformance.remote_write.sender import Queue, SenderSnapshot, sender_snapshot, snapshot_from_metrics
 
-__all__ = ["LogSource", "Past", "Queue", "covers", "past_snapshot", "SenderSnapshot", "describe_last_error", "explain_missing_series", "external_labels",
+__all__ = ["LogSource", "Past", "Queue", "matching", "past_snapshots", "SenderSnapshot", "describe_last_error", "explain_missing_series", "external_labels",
            "last_send_error", "parse_duration", "retrying_undelivered", "scrape_interval_seconds", "sender_snapshot",
            "snapshot_from_metrics", "undelivered"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from conformance.clients.prometheus import PrometheusClient
 from conformance.remote_write.sender import ATTEMPTED, QUEUE_METRICS, Queue, SenderSnapshot
 
-# The queue metrics, as one selector (the counters summed over instances and reasons, as /metrics is read).
+# The queue metrics, as one selector.
 _SELECTOR = '{__name__=~"' + "|".join(sorted(QUEUE_METRICS.values())) + '"}'
 # A past further back than this many windows is not "the window": the self-scrape has stopped or lags.
 STALEST = 4.0
@@ -24,35 +24,41 @@ class Past:
 
     snapshot: SenderSnapshot
     seconds_ago: float
+    instance: str = ""  # the scraped target it came from
 
 
-def past_snapshot(sender: PrometheusClient, seconds_ago: float) -> Past | None:
-    """The queues as of seconds_ago from the sender's own TSDB; None when it holds no such past for every queue."""
+def past_snapshots(sender: PrometheusClient, seconds_ago: float) -> list[Past]:
+    """The queues as of seconds_ago, one Past per scraped instance (an HA pair scrapes both replicas); [] without."""
     offset = f"offset {max(1, round(seconds_ago))}s"
     samples = sender.query(f"{_SELECTOR} {offset}")
     stamps = sender.query(f"timestamp({ATTEMPTED} {offset})")
-    if not samples or not stamps:
-        return None
-    snap = SenderSnapshot()
+    snaps: dict[str, SenderSnapshot] = {}
     for s in samples:
         metric, value = s["metric"], float(s["value"][1])
         if "url" not in metric:
             continue
         attr = next(a for a, name in QUEUE_METRICS.items() if name == metric["__name__"])
+        snap = snaps.setdefault(metric.get("instance", ""), SenderSnapshot())
         queue = snap.queues.setdefault(metric["url"], Queue(metric["url"], metric.get("remote_name", "")))
-        combine = max if attr.startswith("highest") else (lambda a, b: a + b)
-        setattr(queue, attr, combine(getattr(queue, attr), value))
-    evaluated_at = float(stamps[0]["value"][0])
-    ago = evaluated_at - min(float(s["value"][1]) for s in stamps)
-    if ago > seconds_ago * STALEST:
-        return None
-    return Past(snap, ago)
+        setattr(queue, attr, getattr(queue, attr) + value)  # dropped sums over its reason label, as /metrics is read
+    pasts = []
+    for s in stamps:
+        instance, ago = s["metric"].get("instance", ""), float(s["value"][0]) - float(s["value"][1])
+        if instance in snaps and ago <= seconds_ago * STALEST and all(p.instance != instance for p in pasts):
+            pasts.append(Past(snaps[instance], ago, instance))
+    return pasts
 
 
-def covers(past: Past, now: SenderSnapshot) -> bool:
-    """True when the past holds every queue of now and no counter went back (a restart, or other instances summed)."""
+def matching(pasts: list[Past], now: SenderSnapshot) -> Past | None:
+    """The past of the process answering now: every queue of now, no counter above now's, the most attempted."""
+    fits = [p for p in pasts if _precedes(p.snapshot, now)]
+    return max(fits, key=lambda p: sum(q.attempted for q in p.snapshot.queues.values()), default=None)
+
+
+def _precedes(past: SenderSnapshot, now: SenderSnapshot) -> bool:
+    """True when past holds every queue of now and no counter went back (else a restart, or another replica)."""
     for url, q in now.queues.items():
-        b = past.snapshot.queues.get(url)
+        b = past.queues.get(url)
         if b is None or any(getattr(b, a) > getattr(q, a) for a in ("attempted", "failed", "retried", "dropped")):
             return False
     return True
