@@ -55,6 +55,13 @@ SERVICE_NAME = "service_name"  # push.LabelServiceName
 UNKNOWN_SERVICE = "unknown_service"  # push.ServiceUnknown
 DISCOVER_SERVICE_NAME = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
                          "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name")
+LEVEL_LABEL = "detected_level"  # constants.LevelLabel: structured metadata the 3.x distributor adds to every entry
+LEVEL_FIELDS = ("level", "LEVEL", "Level", "log.level", "severity", "SEVERITY", "Severity", "SeverityText", "lvl",
+                "LVL", "Lvl", "severity_text", "Severity_Text", "SEVERITY_TEXT")  # field_detection.go defaultAllowedLevelFields
+LEVEL_NAMES = {"trace": "trace", "trc": "trace", "debug": "debug", "dbg": "debug", "info": "info", "inf": "info",
+               "information": "info", "warn": "warn", "wrn": "warn", "warning": "warn", "error": "error", "err": "error",
+               "critical": "critical", "fatal": "fatal"}  # normalizeLogLevel, compared case-insensitively
+MAX_STRUCTURED_METADATA_ENTRIES = 128  # limits max_structured_metadata_entries_count
 QUERY_INGESTERS_WITHIN_NS = 3 * HOUR_NS  # querier.query-ingesters-within: labels come from the ingester
 TAIL_PATH = "/loki/api/v1/tail"
 TAIL_MAX_DELAY_FOR = 5  # loghttp maxDelayForInTailing
@@ -142,6 +149,54 @@ class PushError(Exception):
         self.body = body
 
 
+# -- Loki 3.x detected_level (pkg/distributor/field_detection.go) ------------------------------------
+def detected_level(labels: dict[str, str], metadata: dict[str, str], line: str) -> str:
+    """The level 3.x adds as structured metadata: a level label, else level metadata, else from the line."""
+    for source in (labels, metadata):
+        found = next((source[k] for k in LEVEL_FIELDS if k in source), None)
+        if found is not None:
+            return LEVEL_NAMES.get(found.lower(), found)
+    return _level_from_line(line)
+
+
+def _level_from_line(line: str) -> str:
+    """extractLogLevelFromLogLine: a JSON object's level field, a logfmt level key, else words in the line."""
+    stripped = line.strip()
+    value = ""
+    if stripped.startswith("{") and stripped.endswith("}"):
+        value = _json_level(stripped)
+    elif "=" in line:
+        pairs = logql.logfmt_pairs(line)
+        names = [f.lower() for f in LEVEL_FIELDS]  # keys compared case-insensitively (strings.EqualFold)
+        ranked = [(names.index(k.lower()), v) for k, v in pairs if k.lower() in names]
+        value = min(ranked)[1] if ranked else ""
+    return LEVEL_NAMES.get(value.lower()) or _level_from_words(line)
+
+
+def _json_level(text: str) -> str:
+    """The first string field named like a level, depth first (getLevelUsingJSONParser)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ""
+    stack = [doc] if isinstance(doc, dict) else []
+    while stack:
+        for key, value in stack.pop(0).items():
+            if isinstance(value, str) and key in LEVEL_FIELDS:
+                return value
+            if isinstance(value, dict):
+                stack.insert(0, value)
+    return ""
+
+
+def _level_from_words(line: str) -> str:
+    """detectLevelFromLogLine: the first level whose words the line contains, in Loki's order."""
+    words = (("info", ("info", "INFO")), ("error", ("err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]")),
+             ("warn", ("warn:", "WARN:", "[warn]", "[WARN]", "warning", "WARNING")),
+             ("critical", ("critical:", "CRITICAL:", "[critical]", "[CRITICAL]")), ("debug", ("debug", "DEBUG")))
+    return next((level for level, needles in words if any(n in line for n in needles)), "unknown")
+
+
 # -- request decoding ------------------------------------------------------------
 def _jsoniter_error(body: bytes, head: int, msg: str, raw: bool = False) -> str:
     """jsoniter's ReportError text, wrapped as PushRequest.Streams' decoders wrap it (unless raw)."""
@@ -152,8 +207,9 @@ def _jsoniter_error(body: bytes, head: int, msg: str, raw: bool = False) -> str:
     return f"{prefix}{msg}, error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
 
 
-def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
-    """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects."""
+def _decode_json_push(body: bytes, strict_metadata: bool = False) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
+    """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects
+    (with strict_metadata, as 3.x: a structured metadata value that is not a string)."""
     _check_push_object_start(body)
     try:
         doc = json.loads(body)
@@ -189,6 +245,8 @@ def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | No
             if not -(2**63) <= int(value[0]) < 2**63:
                 raise PushError(400, _jsoniter_error(body, head, "Value is number, but overflowed while parsing"))
             meta = value[2] if len(value) > 2 and isinstance(value[2], dict) else {}
+            if strict_metadata and any(not isinstance(v, str) for v in meta.values()):
+                raise PushError(400, _jsoniter_error(body, head, MALFORMED_STRING))
             entries.append((int(value[0]), value[1], tuple(sorted((str(k), str(v)) for k, v in meta.items()))))
         out.append((None, labels, entries))
     return out
@@ -496,7 +554,9 @@ class FakeLoki(FakeServer):
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not ctype:
             raise PushError(400, "mime: no media type")
-        raw_streams = _decode_json_push(body) if ctype == "application/json" else _decode_proto_push(body)
+        raw_streams = _decode_json_push(body, self.v3) if ctype == "application/json" else _decode_proto_push(body)
+        if self.v3 and not raw_streams:  # 3.x distributor.Push: nothing to ingest is 422
+            raise PushError(422, "error at least one valid stream is required for ingestion")
         for raw, label_map, _ in raw_streams:  # push.ParseRequest parses every stream's labels (retention), first
             key = raw if raw is not None else labels_string(label_map or {})
             try:
@@ -505,7 +565,7 @@ class FakeLoki(FakeServer):
                 raise PushError(400, f"couldn't parse labels: {exc}")
         total = sum(len(entries) for _, _, entries in raw_streams)
         if total:
-            self.lines_received = (self.lines_received or 0) + total
+            self.lines_received = (self.lines_received or 0) + total  # counted as parsed, before validation
         if self.drop_pushes:
             return
 
@@ -537,8 +597,14 @@ class FakeLoki(FakeServer):
                 elif ts > now + CREATION_GRACE_NS:
                     errors.append(f"entry for stream '{name}' has timestamp too new: {go_rfc3339(ts)}")
                     self._discard("too_far_in_future", 1)
+                elif self.v3 and len(meta) > MAX_STRUCTURED_METADATA_ENTRIES:
+                    errors.append(f"stream '{name}' has too many structured metadata labels: '{len(meta)}', limit: "
+                                  f"'{MAX_STRUCTURED_METADATA_ENTRIES}'. Please see "
+                                  "`limits_config.max_structured_metadata_entries_count` or contact your Loki "
+                                  "administrator to increase it")
+                    self._discard("structured_metadata_too_many", 1)
                 else:
-                    valid.append((ts, line, meta))
+                    valid.append((ts, line, self._with_level(labels, meta, line)))
                     line_count += 1
                     line_bytes += len(line.encode())
             accepted.append((labels, valid))
@@ -562,9 +628,20 @@ class FakeLoki(FakeServer):
         if validation_error:
             raise PushError(400, validation_error)
 
+    def _with_level(self, labels: dict[str, str], meta: tuple[tuple[str, str], ...],
+                    line: str) -> tuple[tuple[str, str], ...]:
+        """3.x: the entry's structured metadata with detected_level (a pushed one normalised), sorted by name."""
+        if not self.v3:
+            return meta
+        found = dict(meta)
+        level = found.get(LEVEL_LABEL)
+        found[LEVEL_LABEL] = LEVEL_NAMES.get(level.lower(), level) if level else detected_level(labels, found, line)
+        return tuple(sorted(found.items()))
+
     def _discover_service_name(self, labels: dict[str, str]) -> dict[str, str]:
-        """Loki 3.x push.ParseRequest: a stream without service_name gets the first discover_service_name label's value."""
-        if not self.v3 or not labels or SERVICE_NAME in labels:
+        """Loki 3.x push.ParseRequest: a stream without service_name (even one without labels) gets the first
+        discover_service_name label's value, else unknown_service."""
+        if not self.v3 or SERVICE_NAME in labels:
             return labels
         found = next((labels[k] for k in DISCOVER_SERVICE_NAME if labels.get(k)), UNKNOWN_SERVICE)
         return {**labels, SERVICE_NAME: found}
@@ -606,8 +683,9 @@ class FakeLoki(FakeServer):
             return None
         self._discard("too_far_behind", len(failed))
         lines = "".join(
-            f"entry with timestamp {go_time_string(ts)} ignored, reason: "
-            f"'entry too far behind, oldest acceptable timestamp is: {go_rfc3339(cutoff)}',\n"
+            f"entry with timestamp {go_time_string(ts)} ignored, reason: 'entry too far behind, "
+            + (f"entry timestamp is: {go_rfc3339(ts)}, " if self.v3 else "")
+            + f"oldest acceptable timestamp is: {go_rfc3339(cutoff)}',\n"
             for ts, cutoff in failed[:MAX_RETURNED_ERRORS]
         )
         return (f"{lines}user '{TENANT}', total ignored: {len(failed)} out of {len(entries)} "
@@ -682,7 +760,7 @@ class FakeLoki(FakeServer):
         except logql.PipelineError as exc:
             return self._text_error(400, str(exc))
         result = [{"metric": dict(k), "values": v} for k, v in sorted(series.items())]
-        return self._success("matrix", result)
+        return self._success("matrix", result, reads_logs=bool(logql.log_queries(expr)))
 
     def _query(self, request: Request) -> Response:
         try:
@@ -711,7 +789,8 @@ class FakeLoki(FakeServer):
         except logql.PipelineError as exc:
             return self._text_error(400, str(exc))
         result = [{"metric": labels, "value": [prom_time(ts), go_float(v)]} for labels, v in values]
-        return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())))
+        return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())),
+                             reads_logs=bool(logql.log_queries(expr)))
 
     def _query_failure(self, expr: logql.LogQuery | logql.MetricQuery) -> Response | None:
         """What the querier answers before any data: the fault switch, or a pipeline it cannot build (500)."""
@@ -764,30 +843,13 @@ class FakeLoki(FakeServer):
         return [(lbl, v + right[tuple(sorted(lbl.items()))]) for lbl, v in self._eval(expr.left, t)
                 if tuple(sorted(lbl.items())) in right]
 
-    def _success(self, result_type: str, result: list[dict]) -> Response:
+    def _success(self, result_type: str, result: list[dict], reads_logs: bool = True,
+                 extra: dict[str, Any] | None = None) -> Response:
+        """A query's answer with its stats (3.x's shape in 3.x mode; reads_logs: the ingester was asked)."""
         entries = sum(len(r.get("values", [])) for r in result) if result_type == "streams" else 0
-        stats = {
-            "summary": {"bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0, "totalBytesProcessed": 0,
-                        "totalLinesProcessed": entries, "execTime": 0.001, "queueTime": 0.0, "subqueries": 0,
-                        "totalEntriesReturned": entries, "splits": 0, "shards": 0, "totalPostFilterLines": entries,
-                        "totalStructuredMetadataBytesProcessed": 0},
-            "querier": {"store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                                  "chunk": {"headChunkBytes": 0, "headChunkLines": 0, "decompressedBytes": 0,
-                                            "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
-                                            "postFilterLines": 0, "headChunkStructuredMetadataBytes": 0,
-                                            "decompressedStructuredMetadataBytes": 0}}},
-            "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
-                         "store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                                   "chunk": {"headChunkBytes": 0, "headChunkLines": entries, "decompressedBytes": 0,
-                                             "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
-                                             "postFilterLines": entries, "headChunkStructuredMetadataBytes": 0,
-                                             "decompressedStructuredMetadataBytes": 0}}},
-            "cache": {name: {"entriesFound": 0, "entriesRequested": 0, "entriesStored": 0, "bytesReceived": 0,
-                             "bytesSent": 0, "requests": 0, "downloadTime": 0}
-                      for name in ("chunk", "index", "result", "statsResult")},
-        }
+        stats = _stats_v3(entries, reads_logs) if self.v3 else _stats_v2(entries)
         return Response(200, {"status": "success", "data": {"resultType": result_type, "result": result,
-                                                            "stats": stats}})
+                                                            "stats": stats, **(extra or {})}})
 
     # -- labels / series ----------------------------------------------------------------
     def _labels(self, request: Request) -> Response:
@@ -969,6 +1031,63 @@ class FakeLoki(FakeServer):
                if self.v3 else "")
         )
         return Response(200, text, "text/plain; charset=utf-8")
+
+
+def _chunk_stats(lines: int, v3: bool) -> dict[str, Any]:
+    """stats.Chunk: what was read from head and stored chunks."""
+    return {"headChunkBytes": 0, "headChunkLines": lines, "decompressedBytes": 0, "decompressedLines": 0,
+            "compressedBytes": 0, "totalDuplicates": 0, "postFilterLines": lines, "headChunkStructuredMetadataBytes": 0,
+            "decompressedStructuredMetadataBytes": 0}
+
+
+def _store_stats(lines: int, v3: bool) -> dict[str, Any]:
+    """stats.Store; 3.x adds the dataobj section and a few timings and flags."""
+    store: dict[str, Any] = {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
+                             "chunk": _chunk_stats(lines, v3)}
+    if v3:
+        dataobj = ("prePredicateDecompressedRows", "prePredicateDecompressedBytes",
+                   "prePredicateDecompressedStructuredMetadataBytes", "postPredicateRows", "postPredicateDecompressedBytes",
+                   "postPredicateStructuredMetadataBytes", "postFilterRows", "pagesScanned", "pagesDownloaded",
+                   "pagesDownloadedBytes", "pageBatches", "totalRowsAvailable", "totalPageDownloadTime")
+        store.update({"chunkRefsFetchTime": 0, "congestionControlLatency": 0, "pipelineWrapperFilteredLines": 0,
+                      "queryReferencedStructuredMetadata": False, "queryUsedV2Engine": False,
+                      "dataobj": {k: 0 for k in dataobj}})
+    return store
+
+
+def _summary_stats(entries: int) -> dict[str, Any]:
+    return {"bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0, "totalBytesProcessed": 0,
+            "totalLinesProcessed": entries, "execTime": 0.001, "queueTime": 0.0, "subqueries": 0,
+            "totalEntriesReturned": entries, "splits": 0, "shards": 0, "totalPostFilterLines": entries,
+            "totalStructuredMetadataBytesProcessed": 0}
+
+
+def _cache_stats(names: tuple[str, ...], v3: bool) -> dict[str, Any]:
+    keys = ("entriesFound", "entriesRequested", "entriesStored", "bytesReceived", "bytesSent", "requests",
+            "downloadTime") + (("queryLengthServed",) if v3 else ())
+    return {name: {k: 0 for k in keys} for name in names}
+
+
+def _stats_v2(entries: int) -> dict[str, Any]:
+    """Loki 2.9.3's stats.Result."""
+    return {"summary": _summary_stats(entries), "querier": {"store": _store_stats(0, False)},
+            "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
+                         "store": _store_stats(entries, False)},
+            "cache": _cache_stats(("chunk", "index", "result", "statsResult"), False)}
+
+
+def _stats_v3(entries: int, reads_logs: bool) -> dict[str, Any]:
+    """Loki 3.x's stats.Result: an index section, more caches, querierExecTime; recvWaitTime once an ingester answered."""
+    ingester: dict[str, Any] = {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
+                                "store": _store_stats(entries, True)}
+    if reads_logs:
+        ingester["recvWaitTime"] = 0
+    return {"summary": _summary_stats(entries), "querier": {"querierExecTime": 0, "store": _store_stats(0, True)},
+            "ingester": ingester,
+            "index": {"totalChunks": 0, "postFilterChunks": 0, "shardsDuration": 0, "usedBloomFilters": False,
+                      "bloomFilterTime": 0, "chunkRefsLookupTime": 0, "totalStreams": 0},
+            "cache": _cache_stats(("chunk", "index", "result", "statsResult", "volumeResult", "seriesResult",
+                                   "labelResult", "instantMetricResult"), True)}
 
 
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
