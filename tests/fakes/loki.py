@@ -459,18 +459,23 @@ class FakeLoki(FakeServer):
         self.route("GET", r"/config", self._config)
         self.route("GET", r"/loki/api/v1/status/buildinfo", self._buildinfo)
         self.route("GET", TAIL_PATH, self._tail_without_upgrade)
-        if self.v3:
-            self._route_v3()
+        self._route_v3()
         self.tails_opened = 0
 
     def _route_v3(self) -> None:
-        """The endpoints 3.x adds (Grafana's Logs Drilldown uses them); patterns 404 with the pattern ingester off."""
-        self.route("GET", r"/loki/api/v1/detected_labels", self._detected_labels)
-        self.route("GET", r"/loki/api/v1/detected_fields", self._detected_fields)
-        self.route("GET", r"/loki/api/v1/detected_field/(?P<name>[^/]+)/values", self._detected_field_values)
-        self.route("GET", r"/loki/api/v1/index/volume", self._index_volume)
-        self.route("GET", r"/loki/api/v1/index/stats", self._index_stats)
-        self.route("GET", r"/loki/api/v1/patterns", lambda request: Response(404, b""))
+        """The endpoints 3.x adds (Grafana's Logs Drilldown uses them); patterns 404 with the pattern ingester off.
+        2.x answers each as an unknown path (the version may change on a running fake: the profile move)."""
+        for path, handler in ((r"/loki/api/v1/detected_labels", self._detected_labels),
+                              (r"/loki/api/v1/detected_fields", self._detected_fields),
+                              (r"/loki/api/v1/detected_field/(?P<name>[^/]+)/values", self._detected_field_values),
+                              (r"/loki/api/v1/index/volume", self._index_volume),
+                              (r"/loki/api/v1/index/stats", self._index_stats),
+                              (r"/loki/api/v1/patterns", lambda request: Response(404, b""))):
+            self.route("GET", path, self._v3_only(handler))
+
+    def _v3_only(self, handler: Any) -> Any:
+        """handler on 3.x; on 2.x the answer to a path Loki does not know."""
+        return lambda request: handler(request) if self.v3 else self.not_found(request)
 
     def start(self) -> "FakeLoki":
         super().start()
