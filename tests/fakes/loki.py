@@ -12,6 +12,13 @@ where the checks touch it:
 - structured metadata (allow_structured_metadata defaults true) is accepted on push (JSON `[ts, line, {..}]`,
   protobuf EntryAdapter field 3) and returned merged into the stream's labels, as a query without the
   categorize-labels header gets it;
+- every entry gets structured metadata detected_level (a level label, level metadata, a JSON or logfmt level
+  field, else words of the line, else "unknown"; pkg/distributor/field_detection.go), so an answer without the
+  categorize-labels header holds one stream per level; with it, streams keep their labels and each entry carries
+  {structuredMetadata, parsed};
+- 3.x's stats shape, error texts and push validation, /metrics label names, detected_labels / detected_fields /
+  detected_field values / index volume / index stats, the tail's history with metadata and its refusal of a
+  metric query: held to the recording of a real 3.7.6 (../shared/contracts/loki-3.7.6, tests/test_loki_contract.py);
 - the defaults the checks meet and that did not change: max_query_length 721h, reject_old_samples true with
   168h (the chart's limits_config), loghttp defaultSince 1h, query_ingesters_within 3h.
 """
@@ -1209,7 +1216,7 @@ def _chunk_bytes(entries: list[Entry]) -> int:
     return sum(len(e.line.encode()) + 8 * len(e.metadata) for e in entries) + sum(len(t.encode()) for t in symbols)
 
 
-def _chunk_stats(lines: int, v3: bool) -> dict[str, Any]:
+def _chunk_stats(lines: int) -> dict[str, Any]:
     """stats.Chunk: what was read from head and stored chunks."""
     return {"headChunkBytes": 0, "headChunkLines": lines, "decompressedBytes": 0, "decompressedLines": 0,
             "compressedBytes": 0, "totalDuplicates": 0, "postFilterLines": lines, "headChunkStructuredMetadataBytes": 0,
@@ -1219,7 +1226,7 @@ def _chunk_stats(lines: int, v3: bool) -> dict[str, Any]:
 def _store_stats(lines: int, v3: bool) -> dict[str, Any]:
     """stats.Store; 3.x adds the dataobj section and a few timings and flags."""
     store: dict[str, Any] = {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                             "chunk": _chunk_stats(lines, v3)}
+                             "chunk": _chunk_stats(lines)}
     if v3:
         dataobj = ("prePredicateDecompressedRows", "prePredicateDecompressedBytes",
                    "prePredicateDecompressedStructuredMetadataBytes", "postPredicateRows", "postPredicateDecompressedBytes",
