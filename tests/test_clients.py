@@ -61,6 +61,35 @@ def test_loki_selector_that_matches_empty_is_refused(loki):
     assert e.value.status == 400 and "at least one" in e.value.body
 
 
+def test_loki_3x_stream_comes_back_as_one_stream_whatever_its_lines_levels():
+    """Loki 3.7.6 splits a stream by detected_level unless asked to categorize labels: the client asks, so one
+    pushed stream is one stream (service_name added by Loki, detected_level kept out), as on 2.9.3."""
+    with FakeLoki(version="3.7.6") as fake:
+        client = LokiClient(HTTPService("oke Loki", fake.url, retry=QUICK))
+        now = time.time_ns()
+        lines = [(now, "level=info msg=one"), (now + 1, "level=error msg=two"), (now + 2, "no level")]
+        client.push([Stream({"cluster": "oke", "job": "canary"}, lines)])
+        window = {"start": now / 1e9 - 60, "end": now / 1e9 + 60}
+        raw = client.http.get_json("/loki/api/v1/query_range", {"query": '{cluster="oke"}', "start": str(now - 60 * 10**9),
+                                                                 "end": str(now + 60 * 10**9)})["data"]["result"]
+        assert sorted(s["stream"]["detected_level"] for s in raw) == ["error", "info", "unknown"]
+        streams = client.streams('{cluster="oke"}', **window)
+        assert streams == [{"stream": {"cluster": "oke", "job": "canary", "service_name": "canary"},
+                            "values": [[str(ts), line] for ts, line in reversed(lines)]}]
+        assert client.label_values("cluster", **window) == ["oke"]
+
+
+def test_loki_3x_refuses_an_instant_log_query_and_the_client_asks_none():
+    """Loki 3.7.6 answers an instant query of a log selector 400; every client read of lines is a range query."""
+    with FakeLoki(version="3.7.6") as fake:
+        client = LokiClient(HTTPService("oke Loki", fake.url, retry=QUICK))
+        with pytest.raises(APIError) as e:
+            client.http.get_json("/loki/api/v1/query", {"query": '{cluster="oke"}'})
+        assert e.value.status == 400 and "not supported as an instant query" in e.value.body
+        client.streams('{cluster="oke"}')
+        assert [r.path for r in fake.requests[1:]] == ["/loki/api/v1/query_range"]
+
+
 def test_grafana_shapes_and_datasource_health(prometheus_pair):
     with FakeLoki(version="2.6.1") as old_loki, FakeGrafana(admin_password="pw", dashboards=declared_dashboards(), datasources=[
         {"uid": "prometheus", "name": "Prometheus", "type": "prometheus", "url": prometheus_pair.primary.url, "isDefault": True},

@@ -17,6 +17,10 @@ from conformance.http import NO_RETRY, USER_AGENT, HTTPService
 from conformance.redact import redact
 
 TAIL_PATH = "/loki/api/v1/tail"
+# Loki 3.x (pkg/util/httpreq LokiEncodingFlagsHeader): answer a log query with each stream under its own labels and
+# the entry's structured metadata (detected_level, ...) apart, as [ts, line, {structuredMetadata, parsed}]. Without
+# it one pushed stream comes back as one stream per detected_level. Loki 2.x ignores the header.
+CATEGORIZE_LABELS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 
 
 @dataclass
@@ -121,17 +125,20 @@ class LokiClient:
         limit: int = 100,
         direction: str = "backward",
     ) -> dict:
-        """The data object: resultType streams (or matrix for metric queries) and result."""
+        """The data object: resultType streams (or matrix for metric queries) and result; on Loki 3.x a stream is
+        one pushed stream (its labels, service_name included) and each entry carries its metadata third."""
         params = {"query": query, "limit": str(limit), "direction": direction}
         if start is not None:
             params["start"] = _ns(start)
         if end is not None:
             params["end"] = _ns(end)
-        return self.http.get_json("/loki/api/v1/query_range", params)["data"]
+        return self.http.get_json("/loki/api/v1/query_range", params, headers=CATEGORIZE_LABELS)["data"]
 
     def streams(self, query: str, start: float | None = None, end: float | None = None, limit: int = 100) -> list[dict]:
-        """Log streams [{stream: labels, values: [[ns, line], ...]}] for a log query."""
-        return self.query_range(query, start, end, limit)["result"]
+        """Log streams [{stream: labels, values: [[ns, line], ...]}] for a log query: one per stream Loki stores,
+        on 2.x and 3.x alike (3.x's structured metadata, e.g. detected_level, left out of labels and entries)."""
+        return [{"stream": s.get("stream") or {}, "values": [list(v[:2]) for v in s.get("values") or []]}
+                for s in self.query_range(query, start, end, limit)["result"]]
 
     def labels(self, start: float | None = None, end: float | None = None) -> list[str]:
         return self._list("/loki/api/v1/labels", start, end)

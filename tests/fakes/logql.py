@@ -630,9 +630,10 @@ MetricQuery = Union[RangeAggregation, VectorAggregation, VectorLit, BinAdd]
 
 # -- parser -----------------------------------------------------------------------------------------
 class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
+    def __init__(self, tokens: list[Token], anchored_errors: bool = True) -> None:
         self.toks = tokens
         self.pos = 0
+        self.anchored_errors = anchored_errors  # 2.9.3 quotes a bad matcher regexp as anchored, `^(?:x)$`; 3.x as written
 
     @property
     def tok(self) -> Token:
@@ -690,7 +691,7 @@ class _Parser:
             value = self.expect("STRING", ["STRING"]).value
             assert isinstance(value, str)
             if op in ("=~", "!~") and (err := go_regexp_error(f"^(?:{value})$")):
-                raise _parse_error(err)
+                raise _parse_error(err if self.anchored_errors else go_regexp_error(value) or err)
             matchers.append(Matcher(str(name.value), op, value))
             if self.tok.kind == ",":
                 self.take()
@@ -840,11 +841,11 @@ def validate_matchers(matchers: list[Matcher]) -> None:
     raise _parse_error(EMPTY_MATCHER_MSG)
 
 
-def parse(query: str, vector_supported: bool = True) -> LogQuery | MetricQuery:
-    """Parse and validate a query as Loki's ParseExpr does; raises LogQLError with Loki's text."""
+def parse(query: str, vector_supported: bool = True, v3: bool = False) -> LogQuery | MetricQuery:
+    """Parse and validate a query as Loki's ParseExpr does (3.x's texts with v3); raises LogQLError with Loki's text."""
     if len(query) >= 5120:
         raise _parse_error(f"input size too long ({len(query)} > 5120)")
-    expr = _Parser(_Lexer(query, vector_supported).tokens()).parse()
+    expr = _Parser(_Lexer(query, vector_supported).tokens(), anchored_errors=not v3).parse()
     for q in log_queries(expr):
         validate_matchers(q.matchers)
     return expr
@@ -858,9 +859,9 @@ def runtime_error(expr: LogQuery | MetricQuery) -> str | None:
     return None
 
 
-def parse_selector(query: str) -> LogQuery:
+def parse_selector(query: str, v3: bool = False) -> LogQuery:
     """Parse a bare stream selector (series `match[]`, label values `query`)."""
-    expr = parse(query)
+    expr = parse(query, v3=v3)
     if not isinstance(expr, LogQuery) or expr.stages:
-        raise LogQLError("only label matchers is supported")
+        raise LogQLError(f"only label matchers {'are' if v3 else 'is'} supported")
     return expr

@@ -12,6 +12,13 @@ where the checks touch it:
 - structured metadata (allow_structured_metadata defaults true) is accepted on push (JSON `[ts, line, {..}]`,
   protobuf EntryAdapter field 3) and returned merged into the stream's labels, as a query without the
   categorize-labels header gets it;
+- every entry gets structured metadata detected_level (a level label, level metadata, a JSON or logfmt level
+  field, else words of the line, else "unknown"; pkg/distributor/field_detection.go), so an answer without the
+  categorize-labels header holds one stream per level; with it, streams keep their labels and each entry carries
+  {structuredMetadata, parsed};
+- 3.x's stats shape, error texts and push validation, /metrics label names, detected_labels / detected_fields /
+  detected_field values / index volume / index stats, the tail's history with metadata and its refusal of a
+  metric query: held to the recording of a real 3.7.6 (../shared/contracts/loki-3.7.6, tests/test_loki_contract.py);
 - the defaults the checks meet and that did not change: max_query_length 721h, reject_old_samples true with
   168h (the chart's limits_config), loghttp defaultSince 1h, query_ingesters_within 3h.
 """
@@ -55,6 +62,16 @@ SERVICE_NAME = "service_name"  # push.LabelServiceName
 UNKNOWN_SERVICE = "unknown_service"  # push.ServiceUnknown
 DISCOVER_SERVICE_NAME = ("service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container",
                          "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name")
+ENCODING_FLAGS_HEADER = "X-Loki-Response-Encoding-Flags"  # httpreq.LokiEncodingFlagsHeader
+CATEGORIZE_LABELS = "categorize-labels"
+LEVEL_LABEL = "detected_level"  # constants.LevelLabel: structured metadata the 3.x distributor adds to every entry
+LEVEL_FIELDS = ("level", "LEVEL", "Level", "log.level", "severity", "SEVERITY", "Severity", "SeverityText", "lvl",
+                "LVL", "Lvl", "severity_text", "Severity_Text", "SEVERITY_TEXT")  # field_detection.go defaultAllowedLevelFields
+LEVEL_NAMES = {"trace": "trace", "trc": "trace", "debug": "debug", "dbg": "debug", "info": "info", "inf": "info",
+               "information": "info", "warn": "warn", "wrn": "warn", "warning": "warn", "error": "error", "err": "error",
+               "critical": "critical", "fatal": "fatal"}  # normalizeLogLevel, compared case-insensitively
+MAX_STRUCTURED_METADATA_ENTRIES = 128
+DETECTED_LIMIT = 1000  # the detected_fields / detected_field values default limit  # limits max_structured_metadata_entries_count
 QUERY_INGESTERS_WITHIN_NS = 3 * HOUR_NS  # querier.query-ingesters-within: labels come from the ingester
 TAIL_PATH = "/loki/api/v1/tail"
 TAIL_MAX_DELAY_FOR = 5  # loghttp maxDelayForInTailing
@@ -142,6 +159,54 @@ class PushError(Exception):
         self.body = body
 
 
+# -- Loki 3.x detected_level (pkg/distributor/field_detection.go) ------------------------------------
+def detected_level(labels: dict[str, str], metadata: dict[str, str], line: str) -> str:
+    """The level 3.x adds as structured metadata: a level label, else level metadata, else from the line."""
+    for source in (labels, metadata):
+        found = next((source[k] for k in LEVEL_FIELDS if k in source), None)
+        if found is not None:
+            return LEVEL_NAMES.get(found.lower(), found)
+    return _level_from_line(line)
+
+
+def _level_from_line(line: str) -> str:
+    """extractLogLevelFromLogLine: a JSON object's level field, a logfmt level key, else words in the line."""
+    stripped = line.strip()
+    value = ""
+    if stripped.startswith("{") and stripped.endswith("}"):
+        value = _json_level(stripped)
+    elif "=" in line:
+        pairs = logql.logfmt_pairs(line)
+        names = [f.lower() for f in LEVEL_FIELDS]  # keys compared case-insensitively (strings.EqualFold)
+        ranked = [(names.index(k.lower()), v) for k, v in pairs if k.lower() in names]
+        value = min(ranked)[1] if ranked else ""
+    return LEVEL_NAMES.get(value.lower()) or _level_from_words(line)
+
+
+def _json_level(text: str) -> str:
+    """The first string field named like a level, depth first (getLevelUsingJSONParser)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return ""
+    stack = [doc] if isinstance(doc, dict) else []
+    while stack:
+        for key, value in stack.pop(0).items():
+            if isinstance(value, str) and key in LEVEL_FIELDS:
+                return value
+            if isinstance(value, dict):
+                stack.insert(0, value)
+    return ""
+
+
+def _level_from_words(line: str) -> str:
+    """detectLevelFromLogLine: the first level whose words the line contains, in Loki's order."""
+    words = (("info", ("info", "INFO")), ("error", ("err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]")),
+             ("warn", ("warn:", "WARN:", "[warn]", "[WARN]", "warning", "WARNING")),
+             ("critical", ("critical:", "CRITICAL:", "[critical]", "[CRITICAL]")), ("debug", ("debug", "DEBUG")))
+    return next((level for level, needles in words if any(n in line for n in needles)), "unknown")
+
+
 # -- request decoding ------------------------------------------------------------
 def _jsoniter_error(body: bytes, head: int, msg: str, raw: bool = False) -> str:
     """jsoniter's ReportError text, wrapped as PushRequest.Streams' decoders wrap it (unless raw)."""
@@ -152,8 +217,9 @@ def _jsoniter_error(body: bytes, head: int, msg: str, raw: bool = False) -> str:
     return f"{prefix}{msg}, error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
 
 
-def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
-    """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects."""
+def _decode_json_push(body: bytes, strict_metadata: bool = False) -> list[tuple[str | None, dict[str, Any] | None, list[tuple[int, str]]]]:
+    """(raw_labels_or_None, labels_map, entries) per stream; PushError(400) on what Loki's decoder rejects
+    (with strict_metadata, as 3.x: a structured metadata value that is not a string)."""
     _check_push_object_start(body)
     try:
         doc = json.loads(body)
@@ -189,6 +255,8 @@ def _decode_json_push(body: bytes) -> list[tuple[str | None, dict[str, Any] | No
             if not -(2**63) <= int(value[0]) < 2**63:
                 raise PushError(400, _jsoniter_error(body, head, "Value is number, but overflowed while parsing"))
             meta = value[2] if len(value) > 2 and isinstance(value[2], dict) else {}
+            if strict_metadata and any(not isinstance(v, str) for v in meta.values()):
+                raise PushError(400, _jsoniter_error(body, head, MALFORMED_STRING))
             entries.append((int(value[0]), value[1], tuple(sorted((str(k), str(v)) for k, v in meta.items()))))
         out.append((None, labels, entries))
     return out
@@ -398,7 +466,23 @@ class FakeLoki(FakeServer):
         self.route("GET", r"/config", self._config)
         self.route("GET", r"/loki/api/v1/status/buildinfo", self._buildinfo)
         self.route("GET", TAIL_PATH, self._tail_without_upgrade)
+        self._route_v3()
         self.tails_opened = 0
+
+    def _route_v3(self) -> None:
+        """The endpoints 3.x adds (Grafana's Logs Drilldown uses them); patterns 404 with the pattern ingester off.
+        2.x answers each as an unknown path (the version may change on a running fake: the profile move)."""
+        for path, handler in ((r"/loki/api/v1/detected_labels", self._detected_labels),
+                              (r"/loki/api/v1/detected_fields", self._detected_fields),
+                              (r"/loki/api/v1/detected_field/(?P<name>[^/]+)/values", self._detected_field_values),
+                              (r"/loki/api/v1/index/volume", self._index_volume),
+                              (r"/loki/api/v1/index/stats", self._index_stats),
+                              (r"/loki/api/v1/patterns", lambda request: Response(404, b""))):
+            self.route("GET", path, self._v3_only(handler))
+
+    def _v3_only(self, handler: Any) -> Any:
+        """handler on 3.x; on 2.x the answer to a path Loki does not know."""
+        return lambda request: handler(request) if self.v3 else self.not_found(request)
 
     def start(self) -> "FakeLoki":
         super().start()
@@ -496,7 +580,9 @@ class FakeLoki(FakeServer):
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not ctype:
             raise PushError(400, "mime: no media type")
-        raw_streams = _decode_json_push(body) if ctype == "application/json" else _decode_proto_push(body)
+        raw_streams = _decode_json_push(body, self.v3) if ctype == "application/json" else _decode_proto_push(body)
+        if self.v3 and not raw_streams:  # 3.x distributor.Push: nothing to ingest is 422
+            raise PushError(422, "error at least one valid stream is required for ingestion")
         for raw, label_map, _ in raw_streams:  # push.ParseRequest parses every stream's labels (retention), first
             key = raw if raw is not None else labels_string(label_map or {})
             try:
@@ -505,7 +591,7 @@ class FakeLoki(FakeServer):
                 raise PushError(400, f"couldn't parse labels: {exc}")
         total = sum(len(entries) for _, _, entries in raw_streams)
         if total:
-            self.lines_received = (self.lines_received or 0) + total
+            self.lines_received = (self.lines_received or 0) + total  # counted as parsed, before validation
         if self.drop_pushes:
             return
 
@@ -537,8 +623,14 @@ class FakeLoki(FakeServer):
                 elif ts > now + CREATION_GRACE_NS:
                     errors.append(f"entry for stream '{name}' has timestamp too new: {go_rfc3339(ts)}")
                     self._discard("too_far_in_future", 1)
+                elif self.v3 and len(meta) > MAX_STRUCTURED_METADATA_ENTRIES:
+                    errors.append(f"stream '{name}' has too many structured metadata labels: '{len(meta)}', limit: "
+                                  f"'{MAX_STRUCTURED_METADATA_ENTRIES}'. Please see "
+                                  "`limits_config.max_structured_metadata_entries_count` or contact your Loki "
+                                  "administrator to increase it")
+                    self._discard("structured_metadata_too_many", 1)
                 else:
-                    valid.append((ts, line, meta))
+                    valid.append((ts, line, self._with_level(labels, meta, line)))
                     line_count += 1
                     line_bytes += len(line.encode())
             accepted.append((labels, valid))
@@ -562,9 +654,20 @@ class FakeLoki(FakeServer):
         if validation_error:
             raise PushError(400, validation_error)
 
+    def _with_level(self, labels: dict[str, str], meta: tuple[tuple[str, str], ...],
+                    line: str) -> tuple[tuple[str, str], ...]:
+        """3.x: the entry's structured metadata with detected_level (a pushed one normalised), sorted by name."""
+        if not self.v3:
+            return meta
+        found = dict(meta)
+        level = found.get(LEVEL_LABEL)
+        found[LEVEL_LABEL] = LEVEL_NAMES.get(level.lower(), level) if level else detected_level(labels, found, line)
+        return tuple(sorted(found.items()))
+
     def _discover_service_name(self, labels: dict[str, str]) -> dict[str, str]:
-        """Loki 3.x push.ParseRequest: a stream without service_name gets the first discover_service_name label's value."""
-        if not self.v3 or not labels or SERVICE_NAME in labels:
+        """Loki 3.x push.ParseRequest: a stream without service_name (even one without labels) gets the first
+        discover_service_name label's value, else unknown_service."""
+        if not self.v3 or SERVICE_NAME in labels:
             return labels
         found = next((labels[k] for k in DISCOVER_SERVICE_NAME if labels.get(k)), UNKNOWN_SERVICE)
         return {**labels, SERVICE_NAME: found}
@@ -606,8 +709,9 @@ class FakeLoki(FakeServer):
             return None
         self._discard("too_far_behind", len(failed))
         lines = "".join(
-            f"entry with timestamp {go_time_string(ts)} ignored, reason: "
-            f"'entry too far behind, oldest acceptable timestamp is: {go_rfc3339(cutoff)}',\n"
+            f"entry with timestamp {go_time_string(ts)} ignored, reason: 'entry too far behind, "
+            + (f"entry timestamp is: {go_rfc3339(ts)}, " if self.v3 else "")
+            + f"oldest acceptable timestamp is: {go_rfc3339(cutoff)}',\n"
             for ts, cutoff in failed[:MAX_RETURNED_ERRORS]
         )
         return (f"{lines}user '{TENANT}', total ignored: {len(failed)} out of {len(entries)} "
@@ -662,8 +766,8 @@ class FakeLoki(FakeServer):
             if (end - start) // step > 11000:
                 raise ValueError("exceeded maximum resolution of 11,000 points per time series. "
                                  "Try increasing the value of the step parameter")
-            expr = logql.parse(request.arg("query") or "", self.vector_supported)
-            _check_entry_limit(expr, limit)
+            expr = logql.parse(request.arg("query") or "", self.vector_supported, self.v3)
+            _check_entry_limit(expr, limit, self.v3)
             length = (end // 1_000_000 - start // 1_000_000) * 1_000_000  # the limits middleware works in ms
             if length > MAX_QUERY_LENGTH_NS:
                 raise ValueError(f"the query time range exceeds the limit (query length: {go_duration_string(length)}, "
@@ -673,6 +777,9 @@ class FakeLoki(FakeServer):
         if (failure := self._query_failure(expr)) is not None:
             return failure
         try:
+            if isinstance(expr, logql.LogQuery) and self._categorized(request):
+                return self._success("streams", self._select_categorized(expr, start, end, limit, direction),
+                                     extra={"encodingFlags": [CATEGORIZE_LABELS]})
             if isinstance(expr, logql.LogQuery):
                 return self._success("streams", self._select_logs(expr, start, end, limit, direction))
             series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
@@ -680,9 +787,9 @@ class FakeLoki(FakeServer):
                 for labels, value in self._eval(expr, t):
                     series.setdefault(tuple(sorted(labels.items())), []).append([prom_time(t), go_float(value)])
         except logql.PipelineError as exc:
-            return self._text_error(400, str(exc))
+            return self._text_error(400, str(exc), newline=not self.v3)  # 3.x: the text's own newline only
         result = [{"metric": dict(k), "values": v} for k, v in sorted(series.items())]
-        return self._success("matrix", result)
+        return self._success("matrix", result, reads_logs=bool(logql.log_queries(expr)))
 
     def _query(self, request: Request) -> Response:
         try:
@@ -692,31 +799,34 @@ class FakeLoki(FakeServer):
             except ValueError as exc:  # the instant query's time error is not prefixed with the parameter
                 raise ValueError(str(exc).split(" parameter: ", 1)[-1])
             direction = _parse_direction(request.arg("direction"))
-            expr = logql.parse(request.arg("query") or "", self.vector_supported)
+            expr = logql.parse(request.arg("query") or "", self.vector_supported, self.v3)
         except (ValueError, logql.LogQLError) as exc:
             return self._text_error(400, str(exc), newline=False)
+        if isinstance(expr, logql.LogQuery) and self.v3:  # refused by the query frontend, before any limit
+            return self._text_error(400, INSTANT_LOG_QUERY_REFUSED, newline=False)
         try:
-            _check_entry_limit(expr, limit)  # checked by the querier for instant queries: with a newline
+            _check_entry_limit(expr, limit, self.v3)  # checked by the querier for instant queries: with a newline
         except ValueError as exc:
             return self._text_error(400, str(exc))
         if (failure := self._query_failure(expr)) is not None:
             return failure
-        if isinstance(expr, logql.LogQuery) and self.v3:
-            return self._text_error(400, INSTANT_LOG_QUERY_REFUSED)  # server.WriteError: http.Error, with a newline
         if isinstance(expr, logql.LogQuery):
             # An instant log query looks back max_look_back_period (30 s): [time - 30 s, time).
             return self._success("streams", self._select_logs(expr, ts - INSTANT_LOOKBACK_NS, ts, limit, direction))
         try:
             values = self._eval(expr, ts)
         except logql.PipelineError as exc:
-            return self._text_error(400, str(exc))
+            return self._text_error(400, str(exc), newline=not self.v3)
         result = [{"metric": labels, "value": [prom_time(ts), go_float(v)]} for labels, v in values]
-        return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())))
+        return self._success("vector", sorted(result, key=lambda r: sorted(r["metric"].items())),
+                             reads_logs=bool(logql.log_queries(expr)))
 
     def _query_failure(self, expr: logql.LogQuery | logql.MetricQuery) -> Response | None:
         """What the querier answers before any data: the fault switch, or a pipeline it cannot build (500)."""
         if self.query_failure is not None:
             return self._text_error(500, self.query_failure or DEFAULT_QUERY_FAILURE)
+        if self.v3 and (error := next(filter(None, (q.runtime_error() for q in logql.log_queries(expr))), None)):
+            return self._text_error(400, error, newline=False)  # 3.x: the query frontend builds the pipeline first
         if (error := logql.runtime_error(expr)) is not None:
             return self._text_error(500, error)
         return None
@@ -731,6 +841,32 @@ class FakeLoki(FakeServer):
                 if kept is not None:
                     out.append((e.ts, kept[0], kept[1]))
         return out
+
+    def _categorized(self, request: Request) -> bool:
+        """3.x: the client asked for labels by category (X-Loki-Response-Encoding-Flags: categorize-labels)."""
+        flags = next((v for k, v in request.headers.items() if k.lower() == ENCODING_FLAGS_HEADER.lower()), "")
+        return self.v3 and CATEGORIZE_LABELS in [f.strip() for f in flags.split(",")]
+
+    def _select_categorized(self, expr: logql.LogQuery, start: int, end: int, limit: int,
+                            direction: str) -> list[dict]:
+        """Streams keyed by their own labels; each entry's third element splits structuredMetadata from parsed."""
+        picked = []
+        for stream, entries in self._visible(expr, start, end):
+            meta_of = {id(e): dict(e.metadata) for e in entries}
+            for e in entries:
+                kept = expr.process(e.line, {**stream.labels, **meta_of[id(e)]})
+                if kept is not None:
+                    picked.append((e.ts, kept[0], stream.labels, meta_of[id(e)], kept[1]))
+        picked.sort(key=lambda p: p[0])
+        if direction == "BACKWARD":
+            picked.reverse()
+        grouped: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
+        for ts, line, labels, meta, result in picked[:limit]:
+            parsed = {k: v for k, v in result.items() if k not in labels and k not in meta}
+            extra = {**({"structuredMetadata": meta} if meta else {}), **({"parsed": parsed} if parsed else {})}
+            grouped.setdefault(tuple(sorted(labels.items())), []).append([str(ts), line, extra])
+        result = [{"stream": dict(k), "values": values} for k, values in grouped.items()]
+        return sorted(result, key=lambda r: labels_string(r["stream"]))
 
     def _select_logs(self, expr: logql.LogQuery, start: int, end: int, limit: int, direction: str) -> list[dict]:
         picked = sorted(self._processed(expr, start, end), key=lambda p: p[0])  # stable: push order within a time
@@ -764,30 +900,103 @@ class FakeLoki(FakeServer):
         return [(lbl, v + right[tuple(sorted(lbl.items()))]) for lbl, v in self._eval(expr.left, t)
                 if tuple(sorted(lbl.items())) in right]
 
-    def _success(self, result_type: str, result: list[dict]) -> Response:
+    def _success(self, result_type: str, result: list[dict], reads_logs: bool = True,
+                 extra: dict[str, Any] | None = None) -> Response:
+        """A query's answer with its stats (3.x's shape in 3.x mode; reads_logs: the ingester was asked)."""
         entries = sum(len(r.get("values", [])) for r in result) if result_type == "streams" else 0
-        stats = {
-            "summary": {"bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0, "totalBytesProcessed": 0,
-                        "totalLinesProcessed": entries, "execTime": 0.001, "queueTime": 0.0, "subqueries": 0,
-                        "totalEntriesReturned": entries, "splits": 0, "shards": 0, "totalPostFilterLines": entries,
-                        "totalStructuredMetadataBytesProcessed": 0},
-            "querier": {"store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                                  "chunk": {"headChunkBytes": 0, "headChunkLines": 0, "decompressedBytes": 0,
-                                            "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
-                                            "postFilterLines": 0, "headChunkStructuredMetadataBytes": 0,
-                                            "decompressedStructuredMetadataBytes": 0}}},
-            "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
-                         "store": {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
-                                   "chunk": {"headChunkBytes": 0, "headChunkLines": entries, "decompressedBytes": 0,
-                                             "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
-                                             "postFilterLines": entries, "headChunkStructuredMetadataBytes": 0,
-                                             "decompressedStructuredMetadataBytes": 0}}},
-            "cache": {name: {"entriesFound": 0, "entriesRequested": 0, "entriesStored": 0, "bytesReceived": 0,
-                             "bytesSent": 0, "requests": 0, "downloadTime": 0}
-                      for name in ("chunk", "index", "result", "statsResult")},
-        }
+        stats = _stats_v3(entries, reads_logs) if self.v3 else _stats_v2(entries)
         return Response(200, {"status": "success", "data": {"resultType": result_type, "result": result,
-                                                            "stats": stats}})
+                                                            "stats": stats, **(extra or {})}})
+
+    # -- Loki 3.x: detected labels and fields, index volume and stats -------------------------------------
+    def _selector_and_bounds(self, request: Request) -> tuple[logql.LogQuery | None, int, int]:
+        """The optional `query` (a selector, maybe with a pipeline) and the time range; ValueError/LogQLError."""
+        start, end = self._bounds(request)
+        raw = request.arg("query")
+        expr = logql.parse(raw, self.vector_supported, True) if raw else None
+        if expr is not None and not isinstance(expr, logql.LogQuery):
+            raise ValueError("only log queries are supported")
+        return expr, start, end
+
+    def _detected_labels(self, request: Request) -> Response:
+        """Each stream label's cardinality over the streams the ingester holds (its index ignores the range)."""
+        try:
+            expr, start, end = self._selector_and_bounds(request)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        values: dict[str, set[str]] = {}
+        for stream in self._held(expr, start, end):
+            for name, value in stream.labels.items():
+                values.setdefault(name, set()).add(value)
+        return Response(200, {"detectedLabels": [{"label": k, "cardinality": len(v)} for k, v in sorted(values.items())]})
+
+    def _entry_fields(self, expr: logql.LogQuery | None, start: int,
+                      end: int) -> list[tuple[dict[str, str], dict[str, tuple[str, str]]]]:
+        """Per entry in range: its structured metadata and {field: (parser, value)} parsed from its line."""
+        out = []
+        for stream, entries in self._visible(expr, start, end):
+            for e in entries:
+                meta = dict(e.metadata)
+                kept = expr.process(e.line, {**stream.labels, **meta}) if expr else (e.line, {})
+                if kept is not None:
+                    out.append((meta, _parsed_fields(kept[0])))
+        return out
+
+    def _detected_fields(self, request: Request) -> Response:
+        """Fields parsed from the lines (json or logfmt) and structured metadata, with cardinality and type."""
+        try:
+            expr, start, end = self._selector_and_bounds(request)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        parsed: dict[str, tuple[set[str], set[str]]] = {}
+        metadata: dict[str, set[str]] = {}
+        for meta, fields in self._entry_fields(expr, start, end):
+            for name, value in meta.items():
+                metadata.setdefault(name, set()).add(value)
+            for name, (parser, value) in fields.items():
+                parsers, seen = parsed.setdefault(name, (set(), set()))
+                parsers.add(parser)
+                seen.add(value)
+        found = [{"label": k, "type": _field_type(v), "cardinality": len(v), "parsers": None} for k, v in metadata.items()]
+        found += [{"label": k, "type": _field_type(seen), "cardinality": len(seen), "parsers": sorted(parsers),
+                   "jsonPath": [k]} for k, (parsers, seen) in parsed.items() if k not in metadata]
+        return Response(200, {"fields": sorted(found, key=lambda f: f["label"]), "limit": DETECTED_LIMIT})
+
+    def _detected_field_values(self, request: Request) -> Response:
+        """The distinct values of one detected field (structured metadata or parsed from the lines)."""
+        name = unquote(request.params["name"])
+        try:
+            expr, start, end = self._selector_and_bounds(request)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        values = {meta[name] if name in meta else fields[name][1]
+                  for meta, fields in self._entry_fields(expr, start, end) if name in meta or name in fields}
+        return Response(200, {"values": sorted(values), "limit": DETECTED_LIMIT})
+
+    def _index_volume(self, request: Request) -> Response:
+        """Bytes per series (or per targetLabels) of the streams selected in range, as the ingester sizes its chunks."""
+        try:
+            expr, start, end = self._selector_and_bounds(request)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        targets = [t for t in (request.arg("targetLabels") or "").split(",") if t]
+        names = targets or sorted({m.name for m in (expr.matchers if expr else [])})
+        volumes: dict[tuple[tuple[str, str], ...], int] = {}
+        for stream, entries in self._visible(expr, start, end):
+            key = tuple((n, stream.labels[n]) for n in names if n in stream.labels)
+            if key:
+                volumes[key] = volumes.get(key, 0) + _chunk_bytes(entries)
+        result = [{"metric": dict(k), "value": [prom_time(end), str(v)]}
+                  for k, v in sorted(volumes.items(), key=lambda kv: -kv[1])]
+        return self._success("vector", result, reads_logs=False)
+
+    def _index_stats(self, request: Request) -> Response:
+        """Streams, chunks, bytes and entries the store's index lists: the fake never flushes a chunk, so none."""
+        try:
+            self._selector_and_bounds(request)
+        except (ValueError, logql.LogQLError) as exc:
+            return self._text_error(400, str(exc), newline=False)
+        return Response(200, {"streams": 0, "chunks": 0, "bytes": 0, "entries": 0})
 
     # -- labels / series ----------------------------------------------------------------
     def _labels(self, request: Request) -> Response:
@@ -804,10 +1013,10 @@ class FakeLoki(FakeServer):
             start, end = self._bounds(request)
         except ValueError as exc:
             return self._text_error(400, str(exc), newline=False)
-        try:  # the querier parses `query`: its errors end with a newline
-            selector = logql.parse_selector(request.arg("query") or "") if request.arg("query") else None
+        try:  # the querier parses `query`: its errors end with a newline (not in 3.x)
+            selector = logql.parse_selector(request.arg("query") or "", self.v3) if request.arg("query") else None
         except logql.LogQLError as exc:
-            return self._text_error(400, str(exc))
+            return self._text_error(400, str(exc), newline=not self.v3)
         values = sorted({s.labels[name] for s in self._held(selector, start, end) if name in s.labels})
         return Response(200, _label_response(values))
 
@@ -817,7 +1026,7 @@ class FakeLoki(FakeServer):
             groups = []  # 2.9 treats a single `{}` like no match[] at all: every series
         try:
             start, end = self._bounds(request)
-            selectors = [logql.parse_selector(g) for g in groups]
+            selectors = [logql.parse_selector(g, self.v3) for g in groups]
         except (ValueError, logql.LogQLError) as exc:
             return self._text_error(400, str(exc), newline=False)
         found = [dict(s.labels) for s, _ in self._visible(None, start, end)
@@ -825,7 +1034,7 @@ class FakeLoki(FakeServer):
         return Response(200, {"status": "success", "data": sorted(found, key=labels_string)})
 
     # -- /loki/api/v1/tail (pkg/querier/http.go TailHandler, pkg/querier/tail.go) ---------------------
-    def _tail_request(self, request: Request) -> tuple[logql.LogQuery, int, int, int]:
+    def _tail_request(self, request: Request) -> tuple[logql.LogQuery | logql.MetricQuery, int, int, int]:
         """loghttp.ParseTailQuery: (query, limit, start ns, delay_for s); ValueError with Loki's text."""
         limit = _parse_limit(request.arg("limit"))
         start, _ = self._bounds(request)
@@ -835,10 +1044,10 @@ class FakeLoki(FakeServer):
         if int(raw_delay) > TAIL_MAX_DELAY_FOR:
             raise ValueError(f"delay_for can't be greater than {TAIL_MAX_DELAY_FOR}")
         try:
-            expr = logql.parse(request.arg("query") or "", self.vector_supported)
+            expr = logql.parse(request.arg("query") or "", self.vector_supported, self.v3)
         except logql.LogQLError as exc:
             raise ValueError(str(exc))
-        if not isinstance(expr, logql.LogQuery):
+        if not isinstance(expr, logql.LogQuery) and not self.v3:  # 3.x upgrades, then closes (see _tail)
             raise ValueError("tail: only log queries can be tailed")  # not Loki's text: the suite tails log queries
         return expr, limit, start, int(raw_delay)
 
@@ -847,7 +1056,7 @@ class FakeLoki(FakeServer):
         try:
             self._tail_request(request)
         except ValueError as exc:
-            return self._text_error(400, str(exc))
+            return self._text_error(400, str(exc), newline=not self.v3)
         return Response(400, "Bad Request\n", "text/plain; charset=utf-8",
                         {"Sec-Websocket-Version": "13", "X-Content-Type-Options": "nosniff"})
 
@@ -862,7 +1071,7 @@ class FakeLoki(FakeServer):
         try:
             expr, limit, start, delay_for = self._tail_request(request)
         except ValueError as exc:
-            self._write_plain(handler, self._text_error(400, str(exc)))
+            self._write_plain(handler, self._text_error(400, str(exc), newline=not self.v3))
             return
         key = handler.headers.get("Sec-WebSocket-Key", "")
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
@@ -871,10 +1080,13 @@ class FakeLoki(FakeServer):
                       f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode())
         handler.close_connection = True
         self.tails_opened += 1
+        if not isinstance(expr, logql.LogQuery):  # 3.x: the querier refuses it after the upgrade
+            conn.sendall(_ws_frame(0x8, struct.pack("!H", 1011) + b"only log selector is supported"))
+            return
         gone = threading.Event()
         threading.Thread(target=_ws_drain, args=(handler.rfile, gone), name="loki-tail-reader", daemon=True).start()
         sent: set[int] = set()
-        everything = sorted(self._tail_candidates(expr, start, sent, 0), key=lambda c: c[0])
+        everything = sorted(self._tail_candidates(expr, start, sent, 0, history=True), key=lambda c: c[0])
         sent.update(id(e) for _, e, _, _ in everything)
         batch = everything[-limit:]  # the history: the newest `limit` entries, oldest first
         next_ping = time.monotonic() + TAIL_PING_SECONDS
@@ -894,16 +1106,17 @@ class FakeLoki(FakeServer):
         except OSError:
             pass  # the client went away
 
-    def _tail_candidates(self, expr: logql.LogQuery, start: int, sent: set[int],
-                         delay_for: int) -> list[tuple[int, Entry, str, dict[str, str]]]:
-        """Entries the tail has not sent that are queryable now (and older than delay_for), after the pipeline."""
+    def _tail_candidates(self, expr: logql.LogQuery, start: int, sent: set[int], delay_for: int,
+                         history: bool = False) -> list[tuple[int, Entry, str, dict[str, str]]]:
+        """Entries the tail has not sent that are queryable now (and older than delay_for), after the pipeline.
+        The history (a query) carries structured metadata in the labels; live entries (the ingester's tailer) do not."""
         held_back = time.time_ns() - delay_for * NS
         out = []
         for stream, entries in self._visible(expr, start, 2**62):
             for e in entries:
                 if id(e) in sent or e.ts > held_back:
                     continue
-                kept = expr.process(e.line, stream.labels)
+                kept = expr.process(e.line, {**stream.labels, **dict(e.metadata)} if history else stream.labels)
                 if kept is not None:
                     out.append((e.ts, e, kept[0], kept[1]))
         return out
@@ -932,13 +1145,17 @@ class FakeLoki(FakeServer):
                 "# HELP loki_discarded_samples_total The total number of samples that were discarded.",
                 "# TYPE loki_discarded_samples_total counter",
             ]
-            lines += [f'loki_discarded_samples_total{{reason="{r}",tenant="{TENANT}"}} {n}'
+            extra = 'format="loki",policy="",' if self.v3 else ""  # 3.x adds format, policy, retention_hours
+            hours = ',retention_hours=""' if self.v3 else ""
+            lines += [f'loki_discarded_samples_total{{{extra}reason="{r}"{hours},tenant="{TENANT}"}} {n}'
                       for r, n in sorted(self.discarded.items())]
         if self.lines_received is not None:
             lines += [
                 "# HELP loki_distributor_lines_received_total The total number of lines received per tenant",
                 "# TYPE loki_distributor_lines_received_total counter",
-                f'loki_distributor_lines_received_total{{tenant="{TENANT}"}} {self.lines_received}',
+                'loki_distributor_lines_received_total{'
+                + ('format="loki",is_internal_stream="false",policy="",' if self.v3 else "")
+                + f'tenant="{TENANT}"}} {self.lines_received}',
             ]
         lines += [
             "# HELP loki_build_info A metric with a constant '1' value labeled by version, revision, branch, "
@@ -965,10 +1182,95 @@ class FakeLoki(FakeServer):
             "  max_entries_limit_per_query: 5000\n"
             "  per_stream_rate_limit: 3MB\n"
             "  per_stream_rate_limit_burst: 15MB\n"
+            f"  max_query_length: {go_duration(MAX_QUERY_LENGTH_NS)}\n"
+            "  split_queries_by_interval: 15m\n"
             + (f"  allow_structured_metadata: true\n  discover_service_name: [{', '.join(DISCOVER_SERVICE_NAME)}]\n"
-               if self.v3 else "")
+               "  discover_log_levels: true\n  volume_enabled: true\n" if self.v3 else "")
+            + "querier:\n"
+            f"  query_ingesters_within: {go_duration_string(QUERY_INGESTERS_WITHIN_NS)}\n"
         )
         return Response(200, text, "text/plain; charset=utf-8")
+
+
+def _parsed_fields(line: str) -> dict[str, tuple[str, str]]:
+    """{field: (parser, value)}: a JSON object's fields (flattened as `| json` does), else logfmt's non-empty pairs."""
+    stripped = line.strip()
+    if stripped.startswith("{") and stripped.endswith("}"):
+        labels = logql.Labels({})
+        if logql.JSONParser().process(line, labels) is not None and not labels.error:
+            return {k: ("json", v) for k, v in labels.added.items() if v != ""}
+    return {logql.sanitize_key(k): ("logfmt", v) for k, v in logql.logfmt_pairs(line) if v and logql.sanitize_key(k)}
+
+
+def _field_type(values: set[str]) -> str:
+    """The detected type of a field: int, float, boolean, duration, bytes, else string (all values must agree)."""
+    checks = (("int", r"[+-]?\d+"), ("float", r"[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?"), ("boolean", r"(?i)true|false"),
+              ("duration", r"([0-9.]+(ns|us|µs|ms|s|m|h))+"), ("bytes", r"[0-9.]+\s*[KMGTPE]?i?B"))
+    return next((name for name, pattern in checks if values and all(re.fullmatch(pattern, v) for v in values)), "string")
+
+
+def _chunk_bytes(entries: list[Entry]) -> int:
+    """A head chunk's uncompressed size: lines, 8 bytes per structured metadata pair (two symbol references),
+    and each distinct metadata name or value once (the chunk's symbol table)."""
+    symbols = {text for e in entries for pair in e.metadata for text in pair}
+    return sum(len(e.line.encode()) + 8 * len(e.metadata) for e in entries) + sum(len(t.encode()) for t in symbols)
+
+
+def _chunk_stats(lines: int) -> dict[str, Any]:
+    """stats.Chunk: what was read from head and stored chunks."""
+    return {"headChunkBytes": 0, "headChunkLines": lines, "decompressedBytes": 0, "decompressedLines": 0,
+            "compressedBytes": 0, "totalDuplicates": 0, "postFilterLines": lines, "headChunkStructuredMetadataBytes": 0,
+            "decompressedStructuredMetadataBytes": 0}
+
+
+def _store_stats(lines: int, v3: bool) -> dict[str, Any]:
+    """stats.Store; 3.x adds the dataobj section and a few timings and flags."""
+    store: dict[str, Any] = {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0,
+                             "chunk": _chunk_stats(lines)}
+    if v3:
+        dataobj = ("prePredicateDecompressedRows", "prePredicateDecompressedBytes",
+                   "prePredicateDecompressedStructuredMetadataBytes", "postPredicateRows", "postPredicateDecompressedBytes",
+                   "postPredicateStructuredMetadataBytes", "postFilterRows", "pagesScanned", "pagesDownloaded",
+                   "pagesDownloadedBytes", "pageBatches", "totalRowsAvailable", "totalPageDownloadTime")
+        store.update({"chunkRefsFetchTime": 0, "congestionControlLatency": 0, "pipelineWrapperFilteredLines": 0,
+                      "queryReferencedStructuredMetadata": False, "queryUsedV2Engine": False,
+                      "dataobj": {k: 0 for k in dataobj}})
+    return store
+
+
+def _summary_stats(entries: int) -> dict[str, Any]:
+    return {"bytesProcessedPerSecond": 0, "linesProcessedPerSecond": 0, "totalBytesProcessed": 0,
+            "totalLinesProcessed": entries, "execTime": 0.001, "queueTime": 0.0, "subqueries": 0,
+            "totalEntriesReturned": entries, "splits": 0, "shards": 0, "totalPostFilterLines": entries,
+            "totalStructuredMetadataBytesProcessed": 0}
+
+
+def _cache_stats(names: tuple[str, ...], v3: bool) -> dict[str, Any]:
+    keys = ("entriesFound", "entriesRequested", "entriesStored", "bytesReceived", "bytesSent", "requests",
+            "downloadTime") + (("queryLengthServed",) if v3 else ())
+    return {name: {k: 0 for k in keys} for name in names}
+
+
+def _stats_v2(entries: int) -> dict[str, Any]:
+    """Loki 2.9.3's stats.Result."""
+    return {"summary": _summary_stats(entries), "querier": {"store": _store_stats(0, False)},
+            "ingester": {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
+                         "store": _store_stats(entries, False)},
+            "cache": _cache_stats(("chunk", "index", "result", "statsResult"), False)}
+
+
+def _stats_v3(entries: int, reads_logs: bool) -> dict[str, Any]:
+    """Loki 3.x's stats.Result: an index section, more caches, querierExecTime; recvWaitTime once an ingester answered."""
+    ingester: dict[str, Any] = {"totalReached": 1, "totalChunksMatched": 0, "totalBatches": 1, "totalLinesSent": entries,
+                                "store": _store_stats(entries, True)}
+    if reads_logs:
+        ingester["recvWaitTime"] = 0
+    return {"summary": _summary_stats(entries), "querier": {"querierExecTime": 0, "store": _store_stats(0, True)},
+            "ingester": ingester,
+            "index": {"totalChunks": 0, "postFilterChunks": 0, "shardsDuration": 0, "usedBloomFilters": False,
+                      "bloomFilterTime": 0, "chunkRefsLookupTime": 0, "totalStreams": 0},
+            "cache": _cache_stats(("chunk", "index", "result", "statsResult", "volumeResult", "seriesResult",
+                                   "labelResult", "instantMetricResult"), True)}
 
 
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
@@ -1042,10 +1344,11 @@ def _parse_ts(value: str | None, default: int, name: str) -> int:
         raise ValueError(f"could not parse '{name}' parameter: strconv.ParseInt: parsing \"{value}\": invalid syntax")
 
 
-def _check_entry_limit(expr: object, limit: int) -> None:
-    """max_entries_limit_per_query (5000) applies to log queries only."""
+def _check_entry_limit(expr: object, limit: int, v3: bool = False) -> None:
+    """max_entries_limit_per_query (5000) applies to log queries only; 3.x names the limit in full."""
     if isinstance(expr, logql.LogQuery) and limit > 5000:
-        raise ValueError(f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > 5000)")
+        name = "max_entries_limit_per_query" if v3 else "max_entries_limit"
+        raise ValueError(f"max entries limit per query exceeded, limit > {name} ({limit} > 5000)")
 
 
 def _parse_limit(value: str | None) -> int:
