@@ -38,7 +38,9 @@ TSDB_FROM_FACT = "move.tsdb_from"
 # files under /data/loki (values.yaml config); then at /var/loki (loki 18.11.0 templates/_pod.tpl).
 OLD_MOUNT, NEW_MOUNT = "/data", "/var/loki"
 OLD_WAL_DIR = "/data/loki/wal"  # loki 2.16.0 values.yaml config.ingester.wal.dir
+OLD_CHUNKS_DIR = "/data/loki/chunks"  # loki 2.16.0 values.yaml config.storage_config.filesystem.directory
 NEW_DEFAULT_WAL_DIR = "/var/loki/wal"  # Loki 3.7.6 config_wrapper.go: <common.path_prefix>/wal, the chart's /var/loki
+NEW_DEFAULT_CHUNKS_DIR = "/var/loki/chunks"  # loki 18.11.0 values.yaml loki.storage.filesystem.chunks_directory
 Clock = Callable[[], datetime]
 
 
