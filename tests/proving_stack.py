@@ -7,6 +7,7 @@ With profile="alloy" (issue 12) the agents are FakeAlloy and FakeLoki answers as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import yaml
 
 from conformance.manifests import ENVOY_POOL
 from conformance.provision.dashboards import declared
-from conformance.provision.logs import VALUES
+from conformance.provision.logs import VALUES, moved_schema, tsdb_from
 from conformance.scrape_jobs import required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
@@ -108,7 +109,8 @@ class ProvingStack:
         return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
 
     def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None,
-                      keep_store: bool = True, killed: bool = False, moved_values: dict | None = None) -> None:
+                      keep_store: bool = True, killed: bool = False, moved_values: dict | None = None,
+                      v13_from: str | None = None) -> None:
         """The profile move on the proving ground: each Promtail stops (its last batch sent), a FakeAlloy takes its
         file and Loki becomes 3.7.6 with its store kept (the old streams stay readable), as the bring-up's move does
         (conformance/provision/logs.py move_steps, on_the_old_store; docs/real-stack.md "The move's Loki store"):
@@ -126,7 +128,8 @@ class ProvingStack:
         keep_store=False: the new Loki starts on a volume of its own (the move before the store was carried).
         killed: the old Loki dies without flushing (killed, OOM, node lost, a flush longer than its grace period);
         what it held only in memory is on the claim in its WAL, which the new Loki replays only from its own
-        `ingester.wal.dir` (moved_layout). moved_values: the move's values in place of stack/values/loki-moved.yaml.
+        `ingester.wal.dir` (moved_layout). moved_values: the move's values in place of stack/values/loki-moved.yaml;
+        v13_from: the v13 period's first day in place of the one the move computes (logs.tsdb_from).
         """
         for cluster, old in list(self.promtails.items()):
             old.stop()
@@ -136,7 +139,7 @@ class ProvingStack:
             agent.paused = old.paused
             self.promtails[cluster] = agent.start()
         if keep_store:
-            self.loki.replace_pod(PROFILES["alloy"][2], moved_layout(moved_values), killed=killed)
+            self.loki.replace_pod(PROFILES["alloy"][2], moved_layout(moved_values, v13_from), killed=killed)
         else:  # the plain alloy install: a claim of its own, the chart's paths
             self.loki.replace_pod(PROFILES["alloy"][2], LOKI_CHART_LAYOUT, claim=Volume(), killed=killed)
         self.profile = "alloy"
@@ -154,15 +157,17 @@ class ProvingStack:
             server.stop()
 
 
-def moved_layout(moved_values: dict | None = None) -> Layout:
+def moved_layout(moved_values: dict | None = None, v13_from: str | None = None) -> Layout:
     """The Loki chart's Loki after the move, where helm's values put its files: stack/values/loki.yaml, then
-    loki-moved.yaml (or moved_values) over it, the chart's defaults for what neither sets."""
+    loki-moved.yaml (or moved_values) over it, the chart's defaults for what neither sets; the periods the move's
+    --set-json gives (v13 from the day it computes, or v13_from)."""
     values = merge(yaml.safe_load((VALUES / "loki.yaml").read_text()),
                    yaml.safe_load((VALUES / "loki-moved.yaml").read_text()) if moved_values is None else moved_values)
     loki = values.get("loki", {})
     chunks = loki.get("storage", {}).get("filesystem", {}).get("chunks_directory", LOKI_CHART_LAYOUT.chunks_dir)
     wal = loki.get("structuredConfig", {}).get("ingester", {}).get("wal", {}).get("dir", LOKI_CHART_LAYOUT.wal_dir)
-    return Layout(LOKI_CHART_LAYOUT.mount, chunks, wal)
+    schema = json.loads(moved_schema(v13_from or tsdb_from()).split("=", 1)[1])
+    return Layout(LOKI_CHART_LAYOUT.mount, chunks, wal, tuple((p["from"], p["store"]) for p in schema["configs"]))
 
 
 def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 import urllib.parse
 import urllib.request
 
@@ -205,3 +206,18 @@ def test_after_a_clean_stop_every_line_is_found_once(stack):
     write_lines(stack, "workstation", "written-after-the-move", 0, 10)
     assert (found(stack, "workstation", "written-before-the-stop"), found(stack, "workstation", "written-after-the-move")) \
         == (31, 10)
+
+
+@pytest.mark.parametrize("starts,expected", [("tomorrow", 31), ("today", 16)])
+def test_a_v13_period_from_the_old_lines_day_hides_their_chunks(stack, starts, expected):
+    """The v13 period must start on a day still ahead: from today, today's chunks the old Loki flushed (its WAL
+    checkpointed past them) are looked for in the tsdb index, which has none; only the WAL's 16 are replayed."""
+    marker = "written-before-the-move"
+    write_lines(stack, "workstation", marker, 0, FLUSHED)
+    stack.loki.flush()
+    stack.loki.checkpoint()
+    write_lines(stack, "workstation", marker, FLUSHED, HELD)
+    first = min(int(v[0]) for s in stack.loki.streams() for v in s["values"] if marker in v[1])
+    day = datetime.fromtimestamp(first / 1e9, tz=timezone.utc).date()  # the first flushed line's day
+    stack.move_to_alloy(v13_from=None if starts == "tomorrow" else day.isoformat())
+    assert found(stack, "workstation", marker) == expected

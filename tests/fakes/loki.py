@@ -366,8 +366,10 @@ class Stream:
 
 
 # Where each profile's Loki keeps its files: loki-stack's (loki 2.16.0 chart) and the Loki chart's (18.11.0, Loki 3.x).
-LOKI_STACK_LAYOUT = Layout(stack_logs.OLD_MOUNT, stack_logs.OLD_CHUNKS_DIR, stack_logs.OLD_WAL_DIR)
-LOKI_CHART_LAYOUT = Layout(stack_logs.NEW_MOUNT, stack_logs.NEW_DEFAULT_CHUNKS_DIR, stack_logs.NEW_DEFAULT_WAL_DIR)
+LOKI_STACK_LAYOUT = Layout(stack_logs.OLD_MOUNT, stack_logs.OLD_CHUNKS_DIR, stack_logs.OLD_WAL_DIR,
+                           ((stack_logs.OLD_PERIOD["from"], stack_logs.OLD_PERIOD["store"]),))
+LOKI_CHART_LAYOUT = Layout(stack_logs.NEW_MOUNT, stack_logs.NEW_DEFAULT_CHUNKS_DIR, stack_logs.NEW_DEFAULT_WAL_DIR,
+                           (("2024-04-01", "tsdb"),))  # stack/values/loki.yaml schemaConfig
 
 
 def _record(key: tuple[tuple[str, str], ...], entry: Entry) -> Record:
@@ -460,25 +462,37 @@ class FakeLoki(FakeServer):
             ]
 
     def flush(self) -> int:
-        """The ingester flushes what it holds into chunks on the store (chunk idle or full, or a stop); how many."""
+        """The ingester flushes what it holds into chunks, each indexed by its period's store (chunk idle or full,
+        or a stop); how many entries."""
+        layout = self.disks.layout
         with self._store_lock:
             records = [_record(key, e) for key, s in self._streams.items() for e in s.entries if not e.flushed]
             for s in self._streams.values():
                 for e in s.entries:
                     e.flushed = True
-            self.disks.append(self.disks.layout.chunks_dir, records)
+            for record in records:
+                self.disks.append(layout.index(layout.store_at(record[1])), [record])
         return len(records)
+
+    def checkpoint(self) -> None:
+        """The WAL's checkpoint (every checkpoint_duration, 5m): older segments deleted, it holds what memory holds,
+        which flushed chunks leave after chunk_retain_period (pkg/ingester/checkpoint.go)."""
+        with self._store_lock:
+            held = [_record(key, e) for key, s in self._streams.items() for e in s.entries if not e.flushed]
+            self.disks.replace(self.disks.layout.wal_dir, held)
 
     def replace_pod(self, version: str, layout: Layout, claim: Volume | None = None, killed: bool = False) -> None:
         """The pod behind the Service replaced: the old ingester stops (flushing on shutdown, unless killed), its
-        memory is gone; the new Loki mounts `claim` (default: the same one) and reads chunks and replays the WAL
-        where `layout` says, an entry found in both once (pkg/iter MergeEntryIterator dedupes equal entries)."""
+        memory is gone; the new Loki mounts `claim` (default: the same one), finds the chunks its periods' indexes
+        point at and replays the WAL where `layout` says, an entry in both once (pkg/iter MergeEntryIterator)."""
         if not killed:
             self.flush()  # -ingester.flush-on-shutdown (loki-stack.yaml), wal.flush_on_shutdown (the Loki chart)
         disks = Disks(claim or self.disks.claim, layout)
         streams: dict[tuple[tuple[str, str], ...], Stream] = {}
-        for records, flushed in ((disks.read(layout.chunks_dir), True), (disks.read(layout.wal_dir), False)):
-            for key, ts, line, meta in records:
+        indexed = [r for store in {s for _, s in layout.periods} for r in disks.read(layout.index(store))
+                   if layout.store_at(r[1]) == store]
+        for records, flushed in ((indexed, True), (disks.read(layout.wal_dir), False)):
+            for key, ts, line, meta in sorted(records, key=lambda r: r[1]):
                 stream = streams.setdefault(key, Stream(dict(key)))
                 if any(e.ts == ts and e.line == line for e in stream.entries):
                     continue

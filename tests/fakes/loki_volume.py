@@ -4,12 +4,15 @@ What survives a Loki pod follows from paths, as on the real stack: a directory u
 claim (kept for the next pod that mounts it), any other is on the container's own disk (gone with the pod). An
 ingester holds lines in memory and in its WAL (grafana/loki v2.9.3 and v3.7.6 pkg/ingester/wal.go: enabled by
 default, `ingester.wal-dir`) until it flushes them into chunks; a Loki that starts replays the WAL in its own
-`ingester.wal.dir` (pkg/ingester/ingester.go: checkpoint and segments read from cfg.WAL.Dir).
+`ingester.wal.dir` (pkg/ingester/ingester.go: checkpoint and segments read from cfg.WAL.Dir). A flushed chunk is
+found through the index of the schema period its time falls in (pkg/storage/config/schema_config.go: `from` is a
+day, 00:00 UTC): a Loki whose periods name another index for that day does not find it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 
 # (stream labels, timestamp ns, line, structured metadata): one entry as a chunk or a WAL record holds it.
@@ -23,6 +26,16 @@ class Layout:
     mount: str
     chunks_dir: str
     wal_dir: str
+    periods: tuple[tuple[str, str], ...]  # schema_config: (from day, index store), oldest first
+
+    def store_at(self, ts: int) -> str:
+        """The index store of the period an entry's time falls in."""
+        day = datetime.fromtimestamp(ts / 1e9, tz=timezone.utc).date()
+        return [store for start, store in self.periods if date.fromisoformat(start) <= day][-1]
+
+    def index(self, store: str) -> str:
+        """The directory of the chunks a period's index points at (each store's own index under index/)."""
+        return f"{self.chunks_dir}/index/{store}"
 
     def on_claim(self, path: str) -> str | None:
         """The path relative to the claim's root; None when it is outside the mount (the container's disk)."""
@@ -41,6 +54,9 @@ class Volume:
 
     def read(self, directory: str) -> list[Record]:
         return list(self.files.get(directory, []))
+
+    def replace(self, directory: str, records: list[Record]) -> None:
+        self.files[directory] = list(records)
 
 
 @dataclass
@@ -63,3 +79,7 @@ class Disks:
     def read(self, path: str) -> list[Record]:
         volume, directory = self.where(path)
         return volume.read(directory)
+
+    def replace(self, path: str, records: list[Record]) -> None:
+        volume, directory = self.where(path)
+        volume.replace(directory, records)
