@@ -121,7 +121,10 @@ class ProvingStack:
         - the Loki chart's Loki mounts that claim (grafana-community/helm-charts loki-18.11.0 charts/loki/values.yaml
           singleBinary.persistence.dataVolumeParameters) and keeps the old v11 boltdb-shipper period before a v13
           tsdb one from a future date (grafana/loki v3.7.6 docs/sources/setup/migrate/migrate-to-tsdb/_index.md),
-          so Loki 3.7.6 reads the streams 2.9.3 wrote.
+          so Loki 3.7.6 reads the streams 2.9.3 wrote;
+        - the new Loki replays the old one's write-ahead log (loki-moved.yaml ingester.wal.dir, the old /data/loki/wal
+          under /var/loki; grafana/loki v3.7.6 pkg/ingester/ingester.go `starting`), which holds what a killed old
+          Loki had not flushed. The fake's paths decide what survives (tests/fakes/loki_volume.py).
 
         hand_over_positions: Alloy starts at Promtail's offsets, as loki.source.file's legacy_positions_file
         converts Promtail's positions file; without it Alloy reads each file from the start.

@@ -14,6 +14,8 @@ where the checks touch it:
   categorize-labels header gets it;
 - the defaults the checks meet and that did not change: max_query_length 721h, reject_old_samples true with
   168h (the chart's limits_config), loghttp defaultSince 1h, query_ingesters_within 3h.
+Either way its flushed chunks and WAL sit where its paths put them (tests/fakes/loki_volume.py): flush(),
+checkpoint() and replace_pod() (a pod replaced, killed or stopped) decide what a Loki on the same claim finds.
 """
 
 from __future__ import annotations

@@ -302,6 +302,7 @@ def test_the_moved_loki_replays_the_old_lokis_write_ahead_log():
     wal = values["loki"]["structuredConfig"]["ingester"]["wal"]
     assert wal == {"dir": logs.on_new_mount(logs.OLD_WAL_DIR)} and wal["dir"] == "/var/loki/loki/wal"
     assert logs.NEW_DEFAULT_WAL_DIR != wal["dir"]  # the chart's Loki would replay a directory nothing wrote
+    assert values["loki"]["storage"]["filesystem"]["chunks_directory"] == logs.on_new_mount(logs.OLD_CHUNKS_DIR)
 
 
 def test_the_v13_date_is_computed_as_the_move_is_applied_not_when_planned(tmp_path):
