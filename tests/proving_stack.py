@@ -134,17 +134,20 @@ class ProvingStack:
         `ingester.wal.dir` (moved_layout). moved_values: the move's values in place of stack/values/loki-moved.yaml;
         v13_from: the v13 period's first day in place of the one the move computes (logs.tsdb_from).
         """
-        for cluster, old in list(self.promtails.items()):
+        olds = dict(self.promtails)
+        for old in olds.values():
             old.stop()
+        # Then the Loki pod, before any Alloy ships (the bring-up installs Alloy after the new Loki).
+        if keep_store:
+            self.loki.replace_pod(PROFILES["alloy"][2], moved_layout(moved_values, v13_from), killed=killed)
+        else:  # the plain alloy install: a claim of its own, the chart's paths
+            self.loki.replace_pod(PROFILES["alloy"][2], LOKI_CHART_LAYOUT, claim=Volume(), killed=killed)
+        for cluster, old in olds.items():
             agent = FakeAlloy(old.loki_url, old.path, external_labels=(labels or {}).get(cluster, old.external_labels))
             if hand_over_positions:
                 agent._offset = old._offset
             agent.paused = old.paused
             self.promtails[cluster] = agent.start()
-        if keep_store:
-            self.loki.replace_pod(PROFILES["alloy"][2], moved_layout(moved_values, v13_from), killed=killed)
-        else:  # the plain alloy install: a claim of its own, the chart's paths
-            self.loki.replace_pod(PROFILES["alloy"][2], LOKI_CHART_LAYOUT, claim=Volume(), killed=killed)
         self.profile = "alloy"
 
     def __enter__(self) -> "ProvingStack":
