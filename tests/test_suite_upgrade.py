@@ -204,8 +204,8 @@ def test_after_a_clean_stop_every_line_is_found_once(stack):
     write_lines(stack, "workstation", "written-before-the-stop", 0, 31)
     stack.move_to_alloy()
     write_lines(stack, "workstation", "written-after-the-move", 0, 10)
-    assert (found(stack, "workstation", "written-before-the-stop"), found(stack, "workstation", "written-after-the-move")) \
-        == (31, 10)
+    before, after = (found(stack, "workstation", m) for m in ("written-before-the-stop", "written-after-the-move"))
+    assert (before, after) == (31, 10)
 
 
 @pytest.mark.parametrize("starts,expected", [("tomorrow", 31), ("today", 16)])

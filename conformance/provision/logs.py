@@ -137,8 +137,9 @@ def moved_schema(first_day: str = f"@{{{TSDB_FROM_FACT}}}") -> str:
 
 def tsdb_from_step(cluster: str, clock: Clock) -> Step:
     """The v13 period's first day, computed as the move is applied (a plan made hours before could be a day late)."""
+    hours = f"{MIDNIGHT_MARGIN.total_seconds() / 3600:g} h"
     return Step("upgrade", cluster, f"the v13 period's first day from the clock now: tomorrow (UTC), or the day after "
-                                    f"within {MIDNIGHT_MARGIN} of midnight ({tsdb_from(clock())} if applied now)",
+                                    f"within {hours} of midnight ({tsdb_from(clock())} if applied now)",
                 action=lambda facts: facts.set(TSDB_FROM_FACT, tsdb_from(clock())))
 
 

@@ -222,7 +222,7 @@ def test_the_dry_run_prints_the_v13_date_and_computes_it_again_when_applied(prov
     assert code == 0, out
     assert "v13 tsdb from 2026-12-03 if applied now (computed again as the move is applied)" in out
     assert "(action) the v13 period's first day from the clock now: tomorrow (UTC), or the day after within " \
-           "1:00:00 of midnight (2026-12-03 if applied now)" in out
+           "1 h of midnight (2026-12-03 if applied now)" in out
     assert '"from": "<move.tsdb_from>"' in out  # the install's --set-json takes the computed day
 
 
