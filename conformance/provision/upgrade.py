@@ -13,12 +13,12 @@ import argparse
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, TextIO
 
 from conformance.errors import ConfigError
-from conformance.provision import cli, diagnostics, tools
+from conformance.provision import cli, diagnostics, logs, tools
 from conformance.provision.clusters import State
 from conformance.provision.plan import Options
 from conformance.provision.run import Runner, StepFailed, print_plan
@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None, suites: SuitesRunner | None = None) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None, suites: SuitesRunner | None = None,
+         clock: Callable[[], datetime] = logs.utc_now) -> int:
     out = out or sys.stderr
     args = parser().parse_args(argv)
     try:
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
         topology = load_topology(args.topology)
         target = topology.with_profile(args.to_profile or None)  # the stack after the upgrade
         opts = Options(topology=target, versions=new, cache_dir=args.cache_dir, preload=args.preload, offline=args.offline)
-        now = datetime.now(timezone.utc)  # one clock for the plan and its printed changes (the v13 date)
-        steps = upgrade_plan(opts, old, from_profile=topology.profile, now=now)
+        now = clock()  # the printed changes' v13 date; the move computes its own as it is applied
+        steps = upgrade_plan(opts, old, from_profile=topology.profile, clock=clock)
     except ConfigError as e:
         print(f"error: {e}", file=out)
         return 2

@@ -58,8 +58,10 @@ def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile:
     to_profile = to_profile or profile
     if to_profile != profile:
         out.append(f"stack profile {profile} → {to_profile} ({PROFILES[to_profile].summary})")
-        out.append(f"loki-stack's Loki stops and the Loki chart's Loki mounts its claim {logs.old_claim(old)}: "
-                   f"schema v11 boltdb-shipper kept for the stored logs, v13 tsdb from {logs.tsdb_from(now)}")
+        out.append(f"loki-stack's Loki stops and the Loki chart's Loki mounts its claim {logs.old_claim(old)}, "
+                   f"replaying its WAL ({logs.OLD_WAL_DIR}, there {logs.on_new_mount(logs.OLD_WAL_DIR)}): schema v11 "
+                   f"boltdb-shipper kept for the stored logs, v13 tsdb from {logs.tsdb_from(now)} if applied now "
+                   f"(computed again as the move is applied)")
     in_use = {c.key for p in {profile, to_profile}
               for c in logs.charts_in_use(Topology(path=None, clusters=(), profile=p), new.charts)}
     path = istio_path(old, new)
@@ -82,11 +84,13 @@ def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile:
     return out
 
 
-def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, now: datetime | None = None) -> list[Step]:
+def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None,
+                 clock: logs.Clock = logs.utc_now) -> list[Step]:
     """`up` at the new pins over the running clusters, with Istio's strategy, then workloads restarted onto the new proxies.
 
     A profile move (opts.topology's profile is not `from_profile`) first stops the old agents and Loki
-    (logs.move_steps); the new Loki then mounts the old store (logs.on_the_old_store, v13 from `now`'s tomorrow).
+    (logs.move_steps); the new Loki then mounts the old store (logs.on_the_old_store, v13 from clock()'s tomorrow
+    as the move is applied).
     """
     new = opts.versions
     path = istio_path(old, new)
@@ -100,7 +104,7 @@ def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, 
     if move:  # after the clusters phase (nothing to create) and before the stack phase installs the new pipeline
         at = next(i for i, s in enumerate(steps) if s.phase == "stack")
         steps[at:at] = move
-        steps = logs.on_the_old_store(steps, old, now)
+        steps = logs.on_the_old_store(steps, old, clock)
     if path.strategy == "canary":
         steps = [_with_revision(s, path.revision) for s in steps]
         steps += [Step("upgrade", c.name, f"move {APP_NS} to revision {path.revision}",
