@@ -14,7 +14,6 @@ from conformance.http import ServiceError
 from conformance.outcomes import Failed
 from conformance.promql import on_primary
 from conformance.stack import stack_services
-from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.kubebench, pytest.mark.part("kubebench")]
 
@@ -89,7 +88,7 @@ def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheu
                     "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")
         return "; ".join(f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError') or ''}".strip() for t in mine)
 
-    up = eventually(probe, hop=name, what=f"Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
+    up = eventually(probe, hop=name, what="Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
     record_property("pushgateway_targets", len(up))
 
 
@@ -103,6 +102,9 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
     def probe():
         totals = totals_on_primary(primary_prometheus, cluster)
         if not totals.by_node:
+            match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+            if why := kb.renamed_labels([s["metric"] for s in primary_prometheus.query(match)], kb.push_job()):
+                raise Failed(name, why)
             raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster)}, "
                          f"job={kb.push_job()}")
         if totals.incomplete():
