@@ -52,7 +52,7 @@ def headline(failure: str) -> str:
     return failure.lstrip().splitlines()[0] if failure.strip() else ""
 
 
-def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_pair):
+def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_pair, record_property):
     """A completed pass without the dashboard decides at once: the headline names it and its file."""
     specs = declared_dashboards()
     specs = [s for s in specs if s["file"] != "istio-mesh.json"]  # the download failed (docs/troubleshooting.md#dashboard-download-fails)
@@ -64,10 +64,11 @@ def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_
         "oke Grafana provisioning: dashboard istio-mesh (file /var/lib/grafana/dashboards/istio/istio-mesh.json) is missing: "
         "Grafana's provisioning pass completed without it (grafana.com 7639) (and 1 more)"), failure
     assert "dashboard logs-app (file /var/lib/grafana/dashboards/logs/logs-app.json) is in folder 'General', expected 'Logs'" in failure
+    record_property("verdict_seconds", round(result.suite_seconds, 2))
     assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
 
 
-def test_an_invalid_json_file_is_named_at_once(tmp_path, prometheus_pair):
+def test_an_invalid_json_file_is_named_at_once(tmp_path, prometheus_pair, record_property):
     """The chart's download saved an HTML error page: the pass rejects the file, the headline names it with Go's error."""
     specs = declared_dashboards()
     next(s for s in specs if s["file"] == "istio-workload.json")["invalid_json"] = "invalid character '<' looking for beginning of value"
@@ -80,10 +81,11 @@ def test_an_invalid_json_file_is_named_at_once(tmp_path, prometheus_pair):
     assert headline(result.failure(LOG)).startswith(
         "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: invalid character '<' looking for beginning "
         "of value (dashboard istio-workload, file /var/lib/grafana/dashboards/istio/istio-workload.json)")
+    record_property("verdict_seconds", round(result.suite_seconds, 2))
     assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
 
 
-def test_a_duplicate_uid_is_named_with_its_dashboard_at_once(tmp_path, prometheus_pair):
+def test_a_duplicate_uid_is_named_with_its_dashboard_at_once(tmp_path, prometheus_pair, record_property):
     """Two files with one uid: which one Grafana keeps is uncertain, so the check fails either way and names the dashboard."""
     specs = declared_dashboards()
     mesh = next(s for s in specs if s["file"] == "istio-mesh.json")
@@ -97,6 +99,7 @@ def test_a_duplicate_uid_is_named_with_its_dashboard_at_once(tmp_path, prometheu
     assert headline(result.failure(LOG)).startswith(
         "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: the same UID is used more than once "
         f"(dashboard istio-mesh, file /var/lib/grafana/dashboards/istio/istio-mesh.json, uid {mesh['uid']})")
+    record_property("verdict_seconds", round(result.suite_seconds, 2))
     assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
 
 
