@@ -37,9 +37,10 @@ GRAFANA_PASSWORD = "not-the-real-one-8f2c"
 
 
 def declared_dashboards(panels_expr: str = "up") -> list[dict[str, Any]]:
-    """Grafana dashboard specs for every dashboard the stack's values declare, one panel each."""
+    """Grafana dashboard specs for every dashboard the stack's values declare, one panel each; the file's own uid and
+    title where known (a file without a uid gets one of Grafana's making, here uid-<key>)."""
     return [{
-        "uid": f"uid-{d.key}", "title": d.key.replace("-", " ").title(), "folder": d.folder,
+        "uid": d.uid or f"uid-{d.key}", "title": d.title or d.key.replace("-", " ").title(), "folder": d.folder,
         "provider": d.provider, "file": f"{d.key}.json",
         "panels": [{"id": 1, "title": "Targets up", "type": "timeseries",
                     "targets": [{"refId": "A", "expr": panels_expr, "datasource": {"type": "prometheus", "uid": "prometheus"}}]}],

@@ -240,6 +240,20 @@ def test_provisioning_error_in_the_grafana_pod_log_is_named(tmp_path: Path, prom
     assert result.properties(GRAFANA_LOG)["grafana_provisioning_errors"] == "1"
 
 
+def test_a_missing_dashboard_is_named_at_once_from_the_grafana_pod_log(tmp_path: Path, prometheus_pair: PrometheusPair) -> None:
+    """The pod's log shows a completed provisioning pass without the dashboard: no 90 s wait, the file is named."""
+    specs = [s for s in declared_dashboards() if s["file"] != "istio-mesh.json"]
+    stack = start_kube_stack(tmp_path / "stack", prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "provisioned_in")
+    finally:
+        stack.stop()
+    failure = result.failure("suites.test_dashboards::test_every_expected_dashboard_is_provisioned_in_its_folder")
+    assert "oke Grafana provisioning: dashboard istio-mesh (file /var/lib/grafana/dashboards/istio/istio-mesh.json) " \
+        "is missing: Grafana's provisioning pass completed without it" in failure, failure
+    assert result.suite_seconds < 20
+
+
 # -- kiali ----------------------------------------------------------------------------------------
 
 
