@@ -20,7 +20,6 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -386,7 +385,7 @@ def meet(ground: Recorded, scenario: str) -> None:
         kiali.clusters = recorded_spec(kiali_revision="2" if scenario == "tracing-enabled" else "1")
         kiali.tracing_url = TRACING_URL
         up = scenario == "tracing-enabled"
-        kiali.hosts["tracing.istio-system:80"] = urlsplit(ground.jaeger.url).netloc if up else f"127.0.0.1:{free_port()}"
+        kiali.hosts["tracing.istio-system:80"] = ground.jaeger.url if up else f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

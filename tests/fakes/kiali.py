@@ -92,18 +92,21 @@ class RemoteClient:
     """The service-account client Kiali builds from one mounted remote secret (kubernetes/cluster_secret.go)."""
 
     secret: str
-    server: str
+    server: str  # the kubeconfig's, as Kiali reports it (apiEndpoint)
     token: str
+    dialled: str  # where the pod's network takes `server` (FakeKiali.hosts)
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.server + path, headers={"Authorization": f"Bearer {self.token}"}, verify=False, timeout=5)
+        return httpx.get(self.dialled + path, headers={"Authorization": f"Bearer {self.token}"}, verify=False, timeout=5)
 
     def start_error(self) -> str | None:
         """Why the REST mapping cannot be built over this client (Kiali then exits), or None."""
         try:
             answer = self.get("/api")
         except httpx.ConnectError:
-            return REST_MAPPING_FTL + f'Get "{self.server}/api": dial tcp {urlsplit(self.server).netloc}: connect: connection refused'
+            parts = urlsplit(self.server)
+            address = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+            return REST_MAPPING_FTL + f'Get "{self.server}/api": dial tcp {address}: connect: connection refused'
         except httpx.TransportError as e:
             return REST_MAPPING_FTL + f'Get "{self.server}/api": {e}'
         return REST_MAPPING_FTL + ASKED_FOR_CREDENTIALS if answer.status_code == 401 else None
@@ -117,7 +120,7 @@ class RemoteClient:
         return None if answer.status_code == 200 else {401: "Unauthorized", 403: "Forbidden"}.get(answer.status_code, str(answer.status_code))
 
 
-def remote_clients(mounted: dict[str, dict[str, str]]) -> dict[str, RemoteClient]:
+def remote_clients(mounted: dict[str, dict[str, str]], dial: Callable[[str], str]) -> dict[str, RemoteClient]:
     """cluster_secret.go getRemoteClusterInfosFromDir: one cluster per data key; a kubeconfig without exactly one
     cluster, or without a user, loads nothing."""
     clients = {}
@@ -131,7 +134,8 @@ def remote_clients(mounted: dict[str, dict[str, str]]) -> dict[str, RemoteClient
             if len(clusters) != 1 or not users:
                 continue
             server = str((clusters[0].get("cluster") or {}).get("server", "")).rstrip("/")
-            clients[key] = RemoteClient(secret, server, str((users[0].get("user") or {}).get("token", "")))
+            token = str((users[0].get("user") or {}).get("token", ""))
+            clients[key] = RemoteClient(secret, server, token, dial(server))
     return clients
 
 
@@ -145,7 +149,8 @@ class FakeKiali(FakeServer):
     """Kiali on loopback; clusters spec as in the module docstring.
 
     mounts: the remote secrets as the operator mounts them, read at each start; None keeps every spec cluster a remote
-    that always answers (no API server behind it). on_start: called after each start, served or exited."""
+    that always answers (no API server behind it). on_start: called after each start, served or exited; on_log: with
+    each log line."""
 
     def __init__(self, clusters: dict[str, dict[str, Any]], web_root: str = "/kiali", version: str = "v2.29.0",
                  kiali_namespace: str = "monitoring", prometheus_version: str = "3.14.0",
@@ -164,13 +169,14 @@ class FakeKiali(FakeServer):
         self.exited: str | None = None  # the fatal log line's message when the last start failed: nothing listens
         self.log_lines: list[str] = []
         self.on_start: Callable[[FakeKiali], None] | None = None
+        self.on_log: Callable[[str], None] | None = None  # each line as Kiali prints it (its container's log)
         self._clients: dict[str, RemoteClient] | None = None  # with mounts: the remotes loaded at start
         # Fault switches -------------------------------------------------------
         self.inaccessible: set[str] = set()  # in clustering.clusters without secret_name: listed, accessible:false
         self.hidden: set[str] = set()  # no (usable) remote secret: not listed at all (docs/troubleshooting.md#kiali-cannot-reach-the-remote-cluster)
         self.home_name: str | None = None  # kubernetes_config.cluster_name unset or wrong: the home's name in Kiali
         self.tracing_url: str | None = None  # external_services.tracing.internal_url; None: tracing.enabled false
-        self.hosts: dict[str, str] = {}  # "host:port" -> "127.0.0.1:port": how the pod's DNS resolves a URL's host
+        self.hosts: dict[str, str] = {}  # "host:port" -> base URL: where the pod's network takes an address
         api = self.web_root + "/api"
         self.route("GET", api + "/config", self._config)
         self.route("GET", api + "/namespaces", self._namespaces)
@@ -183,7 +189,10 @@ class FakeKiali(FakeServer):
     # -- lifecycle -------------------------------------------------------------------
     def log(self, level: str, message: str) -> None:
         """One line of Kiali's text log (LOG_FORMAT=text: time, level, message)."""
-        self.log_lines.append(f"{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')} {level} {message}")
+        line = f"{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')} {level} {message}"
+        self.log_lines.append(line)
+        if self.on_log:
+            self.on_log(line)
 
     def start(self) -> "FakeKiali":
         """cmd/server.go: load the mounted remote secrets, build the REST mapping over every client, then serve."""
@@ -191,7 +200,7 @@ class FakeKiali(FakeServer):
         self.exited = None
         self.log("INF", f"Kiali: Version: {self.version}, Commit: 0e41713fc1f3d5491250b4771151d37f3c2faf40")
         if self.mounts is not None:
-            self._clients = remote_clients(self.mounts())
+            self._clients = remote_clients(self.mounts(), lambda url: self._dialled(url)[0])
             self.exited = next((e for e in (c.start_error() for c in self._clients.values()) if e), None)
         if self.exited:
             self.log("FTL", self.exited)
@@ -439,11 +448,13 @@ class FakeKiali(FakeServer):
                               "whiteListIstioSystem": ["jaeger-query", "istio-ingressgateway"]})
 
     def _dialled(self, url: str) -> tuple[str, str]:
-        """(the URL as dialled, the address Go's error names): the URL's host:port through `hosts`."""
-        netloc = urlsplit(url).netloc
-        port = netloc.rsplit(":", 1)[1] if ":" in netloc else "80"
-        target = self.hosts.get(netloc, netloc)
-        return url.replace(netloc, target, 1), f"{target.rsplit(':', 1)[0]}:{port}"
+        """(the URL as dialled, the address Go's error names: the mapped host, the URL's port), through `hosts`."""
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        base = self.hosts.get(f"{parts.hostname}:{port}")
+        if base is None:
+            return url, f"{parts.hostname}:{port}"
+        return base.rstrip("/") + url[len(f"{parts.scheme}://{parts.netloc}"):], f"{urlsplit(base).hostname}:{port}"
 
     def _service_traces(self, request: Request) -> Response:
         """ServiceTraces -> TracingService.GetServiceTraces -> JaegerHTTPClient.GetAppTracesHTTP (no waypoint: the

@@ -330,6 +330,11 @@ class FakeKubeAPI(FakeServer):
             obj = ko.secret_obj(namespace, name, data, self._next_rv(), type_, labels, annotations)
             return copy.deepcopy(self._put(CORE["secrets"], obj))
 
+    def remove_secret(self, namespace: str, name: str) -> None:
+        """Delete a Secret (what `kubectl delete secret` leaves: nothing)."""
+        with self._state:
+            self._objects.get(CORE["secrets"].key, {}).pop((namespace, name), None)
+
     def add_event(self, namespace: str, involved: dict | str, reason: str, message: str, *, type_: str = "Normal",
                   count: int = 1, component: str = "kubelet", kind: str = "Pod", field_path: str = "") -> dict:
         """Store an Event; `involved` is an object dict (its reference is taken) or the name of a `kind`."""
