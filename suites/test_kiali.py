@@ -173,8 +173,7 @@ def test_kiali_lists_the_remote_workloads(remote, primary, kiali, access, record
     record_property("kiali_remote_workloads", len(workloads))
 
 
-@pytest.mark.hop(needs=["kiali[{remote}]"])
-@pytest.mark.requirement("must")
+@pytest.mark.requirement("must")  # no hop needed: the secret is read on the primary whatever Kiali can do with it
 def test_kiali_remote_secret_is_there_for_the_remote(remote, primary, kiali, access, record_property):
     """The primary holds the remote secret Kiali reads the remote by: one cluster, a server the pod can dial, the one
     Kiali serves; a remote Kiali still serves from a deleted secret is reported (gone at Kiali's next start)."""
