@@ -91,6 +91,12 @@ class KialiPod:
     def state(self) -> str:
         return "; ".join(str(p) for p in self.problems) or f"{self.name} Running and Ready"
 
+    @property
+    def summary(self) -> str:
+        """E.g. `monitoring/kiali-x CrashLoopBackOff, 3 restarts`: the first problem without its message."""
+        first = self.problems[0]
+        return f"{first.namespace}/{first.pod} {first.reason}" + (f", {first.restarts} restarts" if first.restarts else "")
+
 
 def kiali_pod(kube: KubeAccess, spec: StackService) -> KialiPod | None:
     """The first pod of Kiali's Deployment, None when there is none."""

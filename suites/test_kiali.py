@@ -77,9 +77,9 @@ def diagnose_kiali_down(access, primary, cluster, error: ServiceError) -> None:
         return
     blamed, cause = start_cause(pod.last_line, secrets)
     where = hop("kiali", cluster_named(access, blamed.cluster) or cluster, primary) if blamed else hop("kiali", cluster, primary)
-    diagnosis = f"Kiali does not start: {pod.state}" + (f"; {cause}" if cause else "")
-    evidence = "\n".join(x for x in (f"last log line: {pod.last_line}" if pod.last_line else "", error.headline,
-                                      REMOTE_SECRET_HINT if blamed or cause else "") if x)
+    diagnosis = f"Kiali does not start ({pod.summary})" + (f": {cause}" if cause else f": {pod.last_line or pod.state}")
+    evidence = "\n".join(x for x in (f"last log line: {pod.last_line}" if pod.last_line else "", f"pod: {pod.state}",
+                                      error.headline, REMOTE_SECRET_HINT if blamed or cause else "") if x)
     raise Failed(where, diagnosis, evidence, final=True)
 
 

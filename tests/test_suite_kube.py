@@ -306,9 +306,10 @@ def test_a_bad_remote_token_at_start_is_diagnosed_from_kialis_pod(stack: KubeSta
     restart_with_remote_secret(stack, server, "a-token-workstation-never-issued")
     result = run(stack, "-m", "kiali")
     failure = result.failure(KIALI_LISTS)
-    assert "oke Kiali → workstation API server: Kiali does not start: monitoring/kiali-" in failure
-    assert "container kiali CrashLoopBackOff (3 restarts)" in failure
-    assert f"a remote API server refuses the token in remote secret {KIALI_NS}/{REMOTE_SECRET}" in failure
+    assert "oke Kiali → workstation API server: Kiali does not start (monitoring/kiali-" in failure
+    assert (" CrashLoopBackOff, 3 restarts): a remote API server refuses the token in remote secret "
+            f"{KIALI_NS}/{REMOTE_SECRET}") in failure
+    assert "container kiali CrashLoopBackOff (3 restarts)" in failure  # the pod's state, in the evidence
     assert ("last log line: " in failure and "FTL failed to determine if *v1.Pod is namespaced: failed to get restmapping: "
             "failed to get server groups: the server has asked for the client to provide credentials") in failure
     assert outcome(result, KIALI_LISTS) == "failed"
@@ -322,7 +323,7 @@ def test_an_unreachable_remote_at_start_is_diagnosed_naming_the_secrets_server(s
     restart_with_remote_secret(stack, server, "kiali-service-account-token-workstation")
     result = run(stack, "-m", "kiali", "-k", "workstation")
     failure = result.failure(KIALI_LISTS)
-    assert "oke Kiali → workstation API server: Kiali does not start: " in failure
+    assert "oke Kiali → workstation API server: Kiali does not start (monitoring/kiali-" in failure
     assert f"Kiali cannot reach the server of remote secret {KIALI_NS}/{REMOTE_SECRET} ({server}) at start" in failure
     assert f'Get "{server}/api": dial tcp ' in failure and "connect: connection refused" in failure
 
