@@ -40,7 +40,7 @@ def home_hint(clusters: dict[str, dict], primary) -> str:
             f"{primary.name}, Istio's name for it (Kiali falls back to \"Kubernetes\" when it cannot detect it)")
 
 
-def kiali_spec() -> StackService:
+def kiali_service() -> StackService:
     return stack_services()["kiali"]
 
 
@@ -67,7 +67,7 @@ def diagnose_kiali_down(access, primary, cluster, error: ServiceError) -> None:
     kube = primary_kube(access, primary)
     if kube is None:
         return
-    spec = kiali_spec()
+    spec = kiali_service()
     try:
         pod = kiali_pod(kube, spec)
         secrets = remote_secrets(kube, spec.namespace) if pod and pod.problems else []
@@ -109,7 +109,7 @@ def kiali_log_about(access, primary, cluster) -> str:
     """Kiali's last log line about the cluster, when this run can read Kiali's log."""
     kube = primary_kube(access, primary)
     try:
-        line = last_line_about(kube, kiali_spec(), cluster.name) if kube else ""
+        line = last_line_about(kube, kiali_service(), cluster.name) if kube else ""
     except ServiceError:
         return ""
     return f"Kiali's log: {line}" if line else ""
@@ -178,7 +178,7 @@ def test_kiali_remote_secret_is_there_for_the_remote(remote, primary, kiali, acc
     """The primary holds the remote secret Kiali reads the remote by: one cluster, a server the pod can dial, the one
     Kiali serves; a remote Kiali still serves from a deleted secret is reported (gone at Kiali's next start)."""
     kube = access.kube(primary)  # provider endpoints: not applicable, the plugin says so
-    spec = kiali_spec()
+    spec = kiali_service()
     entry = kiali_clusters(kiali, access, primary, remote).get(remote.name) or {}
     mine = [s for s in remote_secrets(kube, spec.namespace) if s.cluster == remote.name]
     if not mine:
