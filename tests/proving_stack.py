@@ -55,7 +55,7 @@ def kiali_spec() -> dict[str, dict]:
         # the bring-up's sleep and the stopped traffic generator.
         "workstation": {"namespaces": {"istio-system": {"workloads": []},
                                        "sample": {"labels": {"istio-injection": "enabled"},
-                                                  "workloads": [{"name": "sleep"}, {"name": "traffic"}]}}},
+                                                  "workloads": [{"name": "sleep"}, {"name": "traffic", "podCount": 0}]}}},
     }
 
 
