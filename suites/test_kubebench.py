@@ -11,7 +11,7 @@ from conformance.clients.pushgateway import PushgatewayClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.promql import on_primary
 from conformance.stack import stack_services
 
@@ -67,10 +67,17 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
                             kb.push_job())
 
 
+@pytest.mark.hop("pushgateway_scrape[{cluster}]")
 @pytest.mark.requirement("must")
 def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
     """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
     name = hop("kubebench", cluster, primary)
+    jobs = prometheus.configured_jobs()
+    if jobs is not None and kb.pushgateway_pool() not in jobs:  # only a new selection brings the job: no wait helps
+        raise PreconditionUnmet(name, f"the configuration the {prometheus.name} loaded has no scrape job "
+                                      f"{kb.pushgateway_pool()}: the chart's ServiceMonitor is not selected by the "
+                                      "stack's Prometheus (serviceMonitor.enabled, serviceMonitor.additionalLabels."
+                                      "release=<kube-prometheus-stack release>)")
 
     def probe():
         up = prometheus.query(f'up{{job="{PUSHGATEWAY_JOB}"}}')
@@ -92,6 +99,7 @@ def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheu
     record_property("pushgateway_targets", len(up))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
     """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
@@ -119,6 +127,7 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
         record_property(f"kube_bench_totals.{node}", " ".join(f"{r}={results[r]:g}" for r in kb.CHECKED))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, access, record_property):
     """Each node's push_time_seconds on the primary is at most one interval (plus one run's allowance) old."""
@@ -156,6 +165,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
             f"limit {limit} s; ages " + ", ".join(f"{n}: {a:.0f} s" for n, a in sorted(ages.items())))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometheus, access, record_property):
     """Every node in the API server's node list has kube-bench totals on the primary; a node without them is named."""
