@@ -310,3 +310,15 @@ def test_the_default_schedule_gives_up_within_the_documented_bounds(monkeypatch)
     assert _attempt_times(monkeypatch, "high")[-1] == 1.0 + 511.0
     # max_backoff_retries=3 (README (b) 429): the earliest third try is 2.5 s after the append, as recorded.
     assert _attempt_times(monkeypatch, "low", tries=3)[-1] == 2.5
+
+
+def test_alloy_logs_loki_3_7_6_s_rate_limit_answer_as_recorded(tmp_path, loki3):
+    """(b) 429 from Loki 3.7.6: its lower-case text in Alloy's error line (the schedule compressed to 1 ms waits)."""
+    loki3.rate_limited = True
+    log = tmp_path / "app.log"
+    log.write_text("line\n")
+    with FakeAlloy(f"{loki3.url}/loki/api/v1/push", log, min_backoff=0.001) as alloy:
+        wait_for(lambda: alloy.dropped_entries == 1)
+    [line] = alloy.log
+    assert ("status=429 tenant=\"\" error=\"server returned HTTP status 429 Too Many Requests (429): ingestion rate limit "
+            "exceeded for user fake (limit: ") in line and "reduce log volume or contact your Loki administrator" in line
