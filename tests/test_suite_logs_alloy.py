@@ -9,12 +9,23 @@ success. FakeAlloy keeps the real retry schedule unless a test says otherwise.
 from __future__ import annotations
 
 import re
+import time
+from typing import Callable
 
+from tests.fakes.alloy import FakeAlloy
 from tests.proving_stack import start_stack
 from tests.test_suite_logs import CANARY, TOO_MANY_LABELS, _closed_port, run
 
 HOP = "remote workstation Alloy → oke Loki"
 GIVE_UP = 'msg="final error sending batch, no retries left, dropping data"'
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Evidence, not a margin: poll until it holds (the timeout only ends a broken test)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
 
 
 def test_a_closed_port_is_named_from_alloys_counters_while_its_log_is_silent(tmp_path, prometheus_pair):
@@ -35,6 +46,24 @@ def test_a_closed_port_is_named_from_alloys_counters_while_its_log_is_silent(tmp
             f"ingester_error, with one line at level=error: {GIVE_UP}") in failure, failure
     assert "so the URL Alloy pushes to is wrong: waiting will not help" in failure
     assert silent == []
+
+
+def test_an_alloy_refused_for_a_while_is_named_at_its_first_try_after_the_canary(tmp_path, prometheus_pair):
+    """(a) A real Alloy running for minutes with a wrong URL tries its batch once in 1-4 min: the canary's minute may
+    see one try. Here the waits start at 2 s instead of 0.5 s (8-16 s after the third try, not 2-4 s), and the
+    suite starts once Alloy has had three pushes refused: one more, after the canary, ends the wait."""
+    refused = f"http://127.0.0.1:{_closed_port()}/loki/api/v1/push"
+    with start_stack(tmp_path, prometheus_pair, profile="alloy", promtail_urls={"workstation": refused}) as stack:
+        stack.promtails["workstation"].stop()  # in its place an Alloy with the longer waits, reading the file afresh
+        alloy = FakeAlloy(refused, stack.log_file("workstation"), external_labels={"cluster": "workstation"},
+                          min_backoff=2.0)
+        stack.promtails["workstation"] = alloy.start()
+        wait_until(lambda: alloy.statuses.count(-1) >= 3)
+        result = run(stack, "-k", "canary and workstation")
+    failure = result.failure(CANARY.format("workstation"))
+    assert result.properties(CANARY.format("workstation"))["outcome"] == "precondition", failure
+    assert re.search(r"Alloy cannot connect to host 127\.0\.0\.1:\d+ \([12] pushes since the canary and [3-9] in all "
+                     r"got no answer, none ever accepted\); ", failure), failure
 
 
 def test_a_400_is_named_at_once_with_alloys_drop(tmp_path, prometheus_pair):
