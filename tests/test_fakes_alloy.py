@@ -322,3 +322,20 @@ def test_alloy_logs_loki_3_7_6_s_rate_limit_answer_as_recorded(tmp_path, loki3):
     [line] = alloy.log
     assert ("status=429 tenant=\"\" error=\"server returned HTTP status 429 Too Many Requests (429): ingestion rate limit "
             "exceeded for user fake (limit: ") in line and "reduce log volume or contact your Loki administrator" in line
+
+
+def test_alloy_s_stream_and_batch_wait_as_recorded(tmp_path, loki3):
+    """Smoke test rows: the stream carries cluster (external_labels), filename and job, and Loki 3.7.6 adds
+    service_name from job; a line is pushed no sooner than batch_wait (1 s) after its append (1.16-1.28 s seen
+    to queryable, polling every 50 ms: not asserted, it is the machine's)."""
+    log = tmp_path / "app.log"
+    log.touch()
+    with FakeAlloy(f"{loki3.url}/loki/api/v1/push", log, external_labels={"cluster": "workstation"},
+                   static_labels={"job": "smoke"}) as alloy:
+        appended = time.monotonic()
+        with log.open("a") as f:
+            f.write("one\n")
+        wait_for(lambda: alloy.sent_entries == 1)
+    assert alloy.pushes[0].at - appended >= 1.0
+    [stream] = loki3.streams()
+    assert stream["stream"] == {"cluster": "workstation", "filename": str(log), "job": "smoke", "service_name": "smoke"}
