@@ -339,3 +339,23 @@ def test_alloy_s_stream_and_batch_wait_as_recorded(tmp_path, loki3):
     assert alloy.pushes[0].at - appended >= 1.0
     [stream] = loki3.streams()
     assert stream["stream"] == {"cluster": "workstation", "filename": str(log), "job": "smoke", "service_name": "smoke"}
+
+
+def test_alloy_against_a_stopped_loki_reads_on_and_drops_the_line_for_good(tmp_path):
+    """(a) Loki stopped: the same give-up as a closed port (status=-1, ingester_error); the file source does not
+    block (read_lines counts on) and its position moves past the dropped line. The schedule is compressed (1 ms)."""
+    log = tmp_path / "app.log"
+    log.write_text("before\n")
+    with FakeLoki(version="3.7.6") as loki, FakeAlloy(f"{loki.url}/loki/api/v1/push", log, min_backoff=0.001) as alloy:
+        wait_for(lambda: alloy.sent_entries == 1)
+        loki.stop()  # stopping twice is harmless: the block's exit stops it again
+        with log.open("a") as f:
+            f.write("during\n")
+        wait_for(lambda: alloy.dropped_entries == 1)
+        assert httpx.get(alloy.ready_url).status_code == 200  # /-/ready and /-/healthy stay 200 meanwhile
+        assert httpx.get(alloy.ready_url.replace("/-/ready", "/-/healthy")).text == "All Alloy components are healthy.\n"
+        counters = Counters.parse(httpx.get(alloy.metrics_url).text, ALLOY)
+    [line] = alloy.log
+    assert GIVE_UP in line and "status=-1" in line and "connect: connection refused" in line
+    assert counters.read_lines == {str(log): 2} and counters.requests[NO_ANSWER] == 10
+    assert alloy._offset == log.stat().st_size  # the position is past the dropped line: it is not read again
