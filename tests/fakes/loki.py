@@ -699,8 +699,8 @@ class FakeLoki(FakeServer):
             return
         if self.rate_limited and line_bytes > 0:  # a zero-byte request always passes the limiter
             self._discard("rate_limited", line_count)
-            raise PushError(429, (
-                f"Ingestion rate limit exceeded for user {TENANT} (limit: {INGESTION_RATE_BYTES} bytes/sec) while "
+            raise PushError(429, (  # 3.7.6 words it in lower case (alloy-1.18.1/README.md (b), Loki 3.7.6's answer)
+                f"{'i' if self.v3 else 'I'}ngestion rate limit exceeded for user {TENANT} (limit: {INGESTION_RATE_BYTES} bytes/sec) while "
                 f"attempting to ingest '{line_count}' lines totaling '{line_bytes}' bytes, reduce log volume or "
                 "contact your Loki administrator to see if the limit can be increased"))
         ingester_error = None
