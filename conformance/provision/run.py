@@ -221,9 +221,11 @@ def _groups(steps: list[Step]) -> list[list[Step]]:
     return groups
 
 
-def print_plan(steps: list[Step], out: TextIO) -> None:
-    """The --dry-run output: every step in order, with its bounds and conditions."""
+def print_plan(steps: list[Step], out: TextIO, headers: bool = False) -> None:
+    """The --dry-run output: every step in order, with its bounds and conditions (`headers`: a line per phase)."""
     for i, s in enumerate(steps, 1):
+        if headers and (i == 1 or steps[i - 2].phase != s.phase):
+            print(f"-- phase {s.phase}", file=out)
         where = f"[{s.phase}]" + (f" {s.cluster}" if s.cluster else "")
         notes = []
         if s.parallel:
