@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import yaml
 
 from conformance.errors import ConfigError
-from conformance.provision import dashboards, logs
+from conformance.provision import dashboards, logs, network
 from conformance.provision.parts import Context, plan_parts
 from conformance.provision.clusters import (
     KindConfig, State, check_distinct_subnets, config_path, internal_kubeconfig, is_loopback,
@@ -53,6 +53,11 @@ class Options:
     cache_dir: Path
     preload: bool = False
     offline: Path | None = None
+
+    @property
+    def loads_images(self) -> bool:
+        """Images come from the local docker: --preload, and always offline (the nodes pull nothing)."""
+        return self.preload or self.offline is not None
 
 
 class Kube:
@@ -129,15 +134,25 @@ def up_plan(opts: Options) -> list[Step]:
     topo = opts.topology
     kube = {c.name: Kube(c, state) for c in topo.clusters}
     steps = clusters_phase(opts, configs, state, kube)
-    if opts.preload:
+    if opts.loads_images:
         steps += preload_phase(opts)
     steps += network_phase(opts, configs, state, kube)
     steps += mesh_phase(opts, state, kube)
     steps += stack_phase(opts, state, kube)
     steps += app_phase(opts, kube)
-    if opts.preload:
+    if opts.loads_images:
         steps += preload_check_phase(opts, kube)
-    return steps
+    if opts.offline is None:
+        return steps
+    return offline_node_image(network.localize(steps, opts.offline), opts.versions.node_image)
+
+
+def offline_node_image(steps: list[Step], image: str) -> list[Step]:
+    """Offline, `kind create` must find the node image in the local docker (else it pulls it): check it first."""
+    at = next((i for i, s in enumerate(steps) if s.title == "create kind cluster"), len(steps))
+    check = Step("clusters", None, "node image in the local docker (offline: kind must not pull it)",
+                 ("docker", "image", "inspect", "--format", "{{.Id}}", image), timeout=30)
+    return [*steps[:at], check, *steps[at:]]
 
 
 def clusters_phase(opts: Options, configs: dict[str, KindConfig], state: State, kube: dict[str, Kube]) -> list[Step]:

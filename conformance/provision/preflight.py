@@ -7,6 +7,8 @@ import shutil
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +48,16 @@ class Host:
     min_disk_gib: float = MIN_DISK_GIB
 
 
-def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = False) -> list[str]:
-    """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made)."""
+def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = False,
+        needs: dict[str, list[str]] | None = None, may_need: dict[str, list[str]] | None = None) -> list[str]:
+    """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made).
+
+    `needs`/`may_need`: probe URL -> what the plan fetches there; an unreachable one is a problem/a warning.
+    """
     problems: list[str] = []
     warnings: list[str] = []
+    check_hosts(needs or {}, problems)
+    check_hosts(may_need or {}, warnings)
     info = docker_info(problems)
     if info is not None:
         check_resources(info, host, problems, warnings)
@@ -171,3 +179,30 @@ def check_grafana_com(host: Host, problems: list[str]) -> None:
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         problems.append(f"cannot reach {host.grafana_url} ({getattr(e, 'reason', e)}): Grafana downloads its dashboards "
                         "from grafana.com and would never start; pass --offline DIR with the dashboards as <key>.json files")
+
+
+def check_hosts(needs: dict[str, list[str]], out: list[str]) -> None:
+    """Probe every URL at once (bounded by HTTP_TIMEOUT in all); one line per host that does not answer."""
+    if not needs:
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(needs))) as pool:
+        answers = dict(zip(needs, pool.map(lambda url: probe(url), needs)))
+    for url, why in answers.items():
+        if why is None:
+            continue
+        what = needs[url]
+        more = f" and {len(what) - 2} more" if len(what) > 2 else ""
+        out.append(f"cannot reach {urllib.parse.urlparse(url).hostname} ({why}), needed for {'; '.join(what[:2])}{more}; "
+                   "allow it, or bring up with --offline DIR (charts, manifests, dashboards) and images in the "
+                   "local docker (docs/troubleshooting.md#offline-bring-up)")
+
+
+def probe(url: str) -> str | None:
+    """None when the host answers HTTPS at all (any status), else why not, in a few words."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HTTP_TIMEOUT):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        return str(getattr(e, "reason", e))[:120]

@@ -149,7 +149,7 @@ def _up_args(args: argparse.Namespace, reports: Path) -> list[str]:
 def _upgrade(opts: Options, steps: list, folder: Path, out: TextIO) -> bool:
     """Run the upgrade steps with the tools of the new pins; on failure leave a diagnostics bundle."""
     try:
-        resolved = tools.resolve_all(opts.versions.tools, opts.cache_dir)
+        resolved = tools.resolve_all(opts.versions.tools, opts.cache_dir, offline=opts.offline is not None)
     except tools.ToolError as e:
         print(f"upgrade failed: {e}", file=out)
         return False
