@@ -15,8 +15,8 @@ from pathlib import Path
 
 from conformance.provision.clusters import KindConfig
 
-# Per-command bound; the checks run one after the other, so the worst case is
-# DOCKER_TIMEOUT * 2 + HTTP_TIMEOUT, under the issue's 30 seconds.
+# Per-command bound; the checks run one after the other (the hosts the plan fetches from all at once),
+# so the worst case is DOCKER_TIMEOUT * 2 + HTTP_TIMEOUT * 2, under the issue's 30 seconds.
 DOCKER_TIMEOUT = 8.0
 HTTP_TIMEOUT = 5.0
 # kind's known-issues page; Ubuntu's defaults (8192 / 128) are too low for
@@ -56,8 +56,7 @@ def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = Fal
     """
     problems: list[str] = []
     warnings: list[str] = []
-    check_hosts(needs or {}, problems)
-    check_hosts(may_need or {}, warnings)
+    check_hosts(needs or {}, may_need or {}, problems, warnings)
     info = docker_info(problems)
     if info is not None:
         check_resources(info, host, problems, warnings)
@@ -181,20 +180,26 @@ def check_grafana_com(host: Host, problems: list[str]) -> None:
                         "from grafana.com and would never start; pass --offline DIR with the dashboards as <key>.json files")
 
 
-def check_hosts(needs: dict[str, list[str]], out: list[str]) -> None:
-    """Probe every URL at once (bounded by HTTP_TIMEOUT in all); one line per host that does not answer."""
-    if not needs:
+def check_hosts(needs: dict[str, list[str]], may_need: dict[str, list[str]], problems: list[str],
+                warnings: list[str]) -> None:
+    """Probe every URL at once (HTTP_TIMEOUT in all); a host that does not answer is one line in problems
+    (the plan needs it) or warnings (it needs it only in some cases)."""
+    urls = list(dict.fromkeys([*needs, *may_need]))
+    if not urls:
         return
-    with ThreadPoolExecutor(max_workers=min(8, len(needs))) as pool:
-        answers = dict(zip(needs, pool.map(lambda url: probe(url), needs)))
+    with ThreadPoolExecutor(max_workers=min(32, len(urls))) as pool:
+        answers = dict(zip(urls, pool.map(lambda url: probe(url), urls)))
     for url, why in answers.items():
-        if why is None:
-            continue
-        what = needs[url]
-        more = f" and {len(what) - 2} more" if len(what) > 2 else ""
-        out.append(f"cannot reach {urllib.parse.urlparse(url).hostname} ({why}), needed for {'; '.join(what[:2])}{more}; "
-                   "allow it, or bring up with --offline DIR (charts, manifests, dashboards) and images in the "
-                   "local docker (docs/troubleshooting.md#offline-bring-up)")
+        if why is not None:
+            what = needs.get(url, []) + may_need.get(url, [])
+            (problems if url in needs else warnings).append(_unreachable(url, why, what))
+
+
+def _unreachable(url: str, why: str, what: list[str]) -> str:
+    more = f" and {len(what) - 2} more" if len(what) > 2 else ""
+    return (f"cannot reach {urllib.parse.urlparse(url).hostname} ({why}), needed for {'; '.join(what[:2])}{more}; "
+            "allow it, or bring up with --offline DIR (charts, manifests, dashboards) and images in the "
+            "local docker (docs/troubleshooting.md#offline-bring-up)")
 
 
 def probe(url: str) -> str | None:
