@@ -147,7 +147,8 @@ def test_a_failed_upgrade_step_stops_before_the_second_run_and_leaves_a_bundle(p
     code, out, suites = run(provision, fakebin, "--from", str(old))
     assert code == 1
     assert [p for p, _, _ in suites.phases] == ["before"]
-    assert "upgrade failed at stack oke: install kube-prometheus-stack" in out and "UPGRADE FAILED" in out
+    assert "upgrade failed at stack oke: upgrade kube-prometheus-stack 80.0.0 → 88.5.3: kube-prometheus-stack" in out
+    assert "UPGRADE FAILED" in out
     assert (provision.reports / "upgrade" / "diagnostics").is_dir()
 
 
