@@ -80,8 +80,10 @@ def test_alloy_retries_a_5xx_with_backoff_and_sends_as_loki_write_does(tmp_path)
     finally:
         flaky.stop()
     assert alloy.statuses == [503, 503, 204] and retries == 2
-    # dskit backoff: the first wait in [min, 2·min), the second in [2·min, 4·min).
-    assert 0.2 <= times[1] - times[0] < 0.4 + 0.2 and 0.4 <= times[2] - times[1] < 0.8 + 0.2
+    # dskit backoff: the first wait in [min, 2·min), the second in [2·min, 4·min). A sleep never runs short, only
+    # long under load: the lower bounds and the growth are the evidence; the upper bound only rules out minutes.
+    first, second = times[1] - times[0], times[2] - times[1]
+    assert 0.2 <= first and 0.4 <= second and second < 5
     lower = {k.lower(): v for k, v in headers.items()}
     assert lower["user-agent"] == USER_AGENT == "Alloy/v1.18.1 (linux; helm)"
     assert lower["content-type"] == "application/x-protobuf" and lower["content-encoding"] == "snappy"
