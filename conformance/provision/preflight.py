@@ -52,13 +52,14 @@ def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = Fal
         needs: dict[str, list[str]] | None = None, may_need: dict[str, list[str]] | None = None) -> list[str]:
     """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made).
 
-    `needs`/`may_need`: probe URL -> what the plan fetches there; an unreachable one is a problem/a warning.
+    `needs`/`may_need`: probe URL -> what the plan fetches there; an unreachable one is a problem/a warning. The hosts
+    are probed only once a Docker engine answers: without one nothing comes up, and that is the first line to read.
     """
     problems: list[str] = []
     warnings: list[str] = []
-    check_hosts(needs or {}, may_need or {}, problems, warnings)
-    info = docker_info(problems)
+    info = docker_info(problems)  # first: without an engine nothing comes up, and that is the line to read first
     if info is not None:
+        check_hosts(needs or {}, may_need or {}, problems, warnings)
         check_resources(info, host, problems, warnings)
         running = kind_clusters_running(warnings)
         check_ports({n: c for n, c in configs.items() if n not in running}, problems)
