@@ -183,12 +183,13 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                      dashboards: list[dict] | None = None, grafana_log: str | None = None,
                      sample_app: bool = True, promtail_urls: dict[str, str] | None = None,
-                     profile: str = "promtail") -> KubeStack:
+                     profile: str = "promtail", names: str = "bring-up") -> KubeStack:
     """Start the fakes, both API servers and their agents; write the kubeconfig.
 
     sample_app=False: the bring-up's sample app (and with it every injected pod) is missing;
     promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens);
-    profile="alloy": FakeAlloy agents and Loki 3.7.6 behind the alloy profile's Services (stack/services.yaml)."""
+    profile="alloy": FakeAlloy agents and Loki 3.7.6 behind the alloy profile's Services (stack/services.yaml);
+    names="other": the stack's objects under other names, as a user's own releases leave them (install_elsewhere)."""
     folder.mkdir(parents=True, exist_ok=True)
     agent_class, _, loki_version = PROFILES[profile]
     services = stack_services(profile=profile)
@@ -208,6 +209,11 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
+            if names == "other":
+                install_elsewhere(api, stack, cluster == "oke", agent_svc.key, promtail.metrics_url.removesuffix("/metrics"))
+                if sample_app:
+                    seed_sample_app(api, primary=cluster == "oke")
+                continue
             # The agent's metrics Service (stack/services.yaml promtail: the promtail chart's, rendered with
             # service.enabled; alloy: the Alloy chart's).
             api.add_service("monitoring", agent_svc.service, promtail.metrics_url.removesuffix("/metrics"),
@@ -215,6 +221,8 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
+        if names == "other":
+            return stack
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         if profile != "promtail":  # the profile's Loki Service (the Loki chart's `loki`, port http-metrics 3100)
             oke.add_service("monitoring", services["loki"].service, loki.url, port=services["loki"].port,
@@ -225,6 +233,30 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
         stack.stop()
         raise
     return stack
+
+
+def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: str, agent_url: str) -> None:
+    """The stack as a user's own releases leave it (the objects each pinned chart renders: tests/test_discovery.py):
+    kube-prometheus-stack as release `kps` in `observability`, the log agent's chart in `logging`, and on the
+    primary Loki from the Loki chart in `logging`, Grafana as its own release in `grafana`, Kiali in `istio-system`."""
+    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus")
+    api.add_service("observability", "prometheus-operated", stack.pair.primary.url if primary else stack.pair.remote.url,
+                    port=9090, port_name="web", labels={"operated-prometheus": "true"})
+    api.add_service("logging", f"{agent}-metrics" if agent == "promtail" else agent, agent_url,
+                    port=stack_services()[agent].port, port_name="http-metrics",
+                    labels={"app.kubernetes.io/name": agent, "app.kubernetes.io/instance": agent})
+    if not primary:
+        return
+    api.add_service("logging", "loki", ports=[{"name": "http-metrics", "port": 3100, "backend": stack.loki.url}],
+                    labels={"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki",
+                            "app.kubernetes.io/component": "single-binary"})
+    api.add_service("grafana", "grafana", stack.grafana.url, port=80, port_name="service", target_port=3000,
+                    labels={"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
+    api.add_secret("grafana", "grafana", {"admin-user": stack.grafana.admin_user,
+                                         "admin-password": stack.grafana.admin_password})
+    api.add_service("istio-system", "kiali", ports=[{"name": "http", "port": 20001, "backend": stack.kiali.url},
+                                                    {"name": "http-metrics", "port": 9090}],
+                    labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
 
 
 class EnvoyTargets:
