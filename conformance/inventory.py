@@ -154,7 +154,7 @@ def pinned(service: str, versions: Versions, profile: str) -> str | None:
     return apps.get(service)
 
 
-def _same(a: str, b: str) -> bool:
+def same_version(a: str, b: str) -> bool:
     return a.removeprefix("v") == b.removeprefix("v")
 
 
@@ -167,7 +167,7 @@ def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
             continue
         if not e.version:
             rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running version unknown")
-        elif not _same(e.version, pin):
+        elif not same_version(e.version, pin):
             rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running {e.version}")
     return rows
 

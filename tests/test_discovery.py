@@ -241,3 +241,25 @@ def test_placement_keys_are_checked_in_one_line(tmp_path, spec, message):
     cluster = {"name": "oke", "role": "primary", "provider": "existing", "context": "c", "services": {"loki": spec}}
     with pytest.raises(ConfigError, match=message):
         load_topology(write_topology(tmp_path, [cluster]))
+
+
+def test_inventory_names_where_each_service_was_found_and_its_version(tmp_path):
+    """Loki found by the Loki chart's labels answers its build info; a Grafana nowhere is one NOT FOUND line;
+    the drift from the pins is listed (the fake runs 2.9.3 = loki-stack's pin, so Loki has none)."""
+    from conformance.inventory import lines, take_inventory
+    from conformance.provision.versions import load_versions
+    from tests.fakes.loki import FakeLoki
+
+    with FakeLoki() as loki, FakeKubeAPI("oke") as api:
+        api.add_service("logging", "loki", ports=[{"name": "http-metrics", "port": 3100, "backend": loki.url}],
+                        labels={"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki",
+                                "app.kubernetes.io/component": "single-binary"})
+        access, oke = access_for(tmp_path, api)
+        entries = {e.service: e for e in take_inventory(access)}
+        text = lines(list(entries.values()), load_versions(), "promtail")
+    assert entries["loki"].where == "logging/loki:3100" and entries["loki"].version == "2.9.3"
+    assert entries["grafana"].problem.startswith("oke Grafana: not found: no Service monitoring/kube-prometheus-stack-grafana")
+    assert "  oke loki                 logging/loki:3100 [labels app.kubernetes.io/name=loki,app.kubernetes.io/" \
+           "component=single-binary]  2.9.3" in text
+    assert not any(line.startswith("  oke loki:") for line in text)  # no drift row for Loki
+    assert any(line.startswith("  oke grafana:") is False and "NOT FOUND" in line for line in text)

@@ -13,6 +13,7 @@ def render(run: Run) -> str:
     """Verdict, root causes, what was not observed, checks by cluster, failures with their diagnosis, latencies."""
     clusters = run.clusters
     lines = [f"## Conformance: {VERDICT_SYMBOL[run.verdict]} {verdict_line(run)}", ""]
+    lines += inventory_lines(run)
     causes = root_cause_lines(run) if run.verdict != "ERROR" else []
     if causes:
         lines += ["### Root causes", "", *causes, ""]
@@ -39,6 +40,18 @@ def render(run: Run) -> str:
         lines += ["", f"Diagnostics bundle: `{run.bundle}`"]
     lines += ["", "Full report: `reports/index.html` (JUnit: `reports/junit.xml`)."]
     return "\n".join(lines) + "\n"
+
+
+def inventory_lines(run: Run) -> list[str]:
+    """The stack inventory (JUnit properties inventory.<cluster>.<service>) and its drift from the pins (should)."""
+    found = {k.removeprefix("inventory."): v for k, v in run.properties.items() if k.startswith("inventory.")}
+    if not found:
+        return []
+    lines = ["### Stack inventory", "", "| cluster | service | where, version |", "|---|---|---|"]
+    lines += [f"| {k.split('.', 1)[0]} | {k.split('.', 1)[1]} | {v} |" for k, v in found.items()]
+    drift = {k.removeprefix("drift."): v for k, v in run.properties.items() if k.startswith("drift.")}
+    lines += ["", f"Drift from the pins (should): {len(drift) or 'none'}", *[f"- {k}: {v}" for k, v in drift.items()]]
+    return lines + [""]
 
 
 def checks_table(run: Run, clusters: list[str]) -> list[str]:
