@@ -43,14 +43,20 @@ def render(run: Run) -> str:
 
 
 def inventory_lines(run: Run) -> list[str]:
-    """The stack inventory (JUnit properties inventory.<cluster>.<service>) and its drift from the pins (should)."""
-    found = {k.removeprefix("inventory."): v for k, v in run.properties.items() if k.startswith("inventory.")}
+    """The stack inventory (JUnit properties inventory.<cluster>.<service>), a line per cluster, and its drift from the
+    pins (should) in one line."""
+    found: dict[str, list[str]] = {}
+    for key, value in run.properties.items():
+        if key.startswith("inventory."):
+            cluster, service = key.removeprefix("inventory.").split(".", 1)
+            where = value.split(" [", 1)[0] + (" " + value.rsplit("]  ", 1)[1] if "]  " in value else "")
+            found.setdefault(cluster, []).append(f"{service} {where}")
     if not found:
         return []
-    lines = ["### Stack inventory", "", "| cluster | service | where, version |", "|---|---|---|"]
-    lines += [f"| {k.split('.', 1)[0]} | {k.split('.', 1)[1]} | {v} |" for k, v in found.items()]
-    drift = {k.removeprefix("drift."): v for k, v in run.properties.items() if k.startswith("drift.")}
-    lines += ["", f"Drift from the pins (should): {len(drift) or 'none'}", *[f"- {k}: {v}" for k, v in drift.items()]]
+    lines = ["**Stack inventory** (where each service was found, the version it reports):", ""]
+    lines += [f"- **{cluster}**: " + " · ".join(services) for cluster, services in found.items()]
+    drift = [f"{k.removeprefix('drift.')} {v}" for k, v in run.properties.items() if k.startswith("drift.")]
+    lines.append(f"- drift from the pins (should): {'; '.join(drift) if drift else 'none'}")
     return lines + [""]
 
 
