@@ -9,7 +9,7 @@ from conformance.http import HTTPService
 from conformance.kube import AccessProof, KubeAccess, Permission
 from conformance.outcomes import NotApplicable, Unobservable
 from conformance.redact import register_secret
-from conformance.stack import Placement, StackService, stack_namespace, stack_services
+from conformance.stack import Placement, StackService, stack_namespace, stack_pod_namespaces, stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
@@ -133,6 +133,18 @@ class Access:
         if isinstance(found, Unobservable):
             raise found
         return found
+
+    def service_spec(self, cluster: Cluster, service: str) -> StackService:
+        """Where service runs (namespace, Service, pods) as found; the bring-up's row when it cannot be found here."""
+        try:
+            return self.located(cluster, service).spec
+        except Unobservable:
+            return stack_services(profile=self.topology.profile)[service]
+
+    def stack_namespaces(self, cluster: Cluster) -> list[str]:
+        """The bring-up's stack namespaces and every namespace a service of this cluster was found in."""
+        found = [v.spec.namespace for (c, _), v in self.found.items() if c == cluster.name and isinstance(v, Located)]
+        return list(dict.fromkeys([*stack_pod_namespaces(), *sorted(found)]))
 
     def bring_up(self, cluster: Cluster, service: str) -> StackService:
         """The bring-up's row for service (stack/services.yaml); DeclaredAbsent where the stack runs none."""

@@ -17,7 +17,6 @@ from conformance.panel_runner import logql_has_data, prometheus_scrape_interval,
 from conformance.panels import exclusions
 from conformance.provision.dashboards import declared
 from conformance.redact import redact
-from conformance.stack import stack_services
 
 pytestmark = pytest.mark.dashboards
 
@@ -137,7 +136,7 @@ def grafana_log(access, primary) -> str:
         if primary.grafana_log_file is None:
             pytest.skip(f"no log source for grafana on cluster {primary.name} (provider endpoints without grafana_log)")
         return primary.grafana_log_file.read_text(errors="replace")
-    spec = stack_services()["grafana"]
+    spec = access.service_spec(primary, "grafana")  # where Grafana was found (issue 18), else the bring-up's
     kube = access.kube(primary)
     core = kube.core()
     pods = kube.call("list Grafana pods", core.list_namespaced_pod, spec.namespace, label_selector=spec.pod_selector).items

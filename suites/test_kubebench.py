@@ -19,7 +19,7 @@ from fixtures.clients import endpoint_or_skip
 pytestmark = [pytest.mark.kubebench, pytest.mark.part("kubebench")]
 
 # The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
-PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
+BRING_UP_JOB = stack_services()["pushgateway"].service
 # The chart's Prometheus scrapes every 30 s (scrapeInterval "" -> the operator's 30 s); a remote's samples arrive
 # one batch send deadline (5 s) later: two scrapes and a send cover a slow first round.
 SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
@@ -69,21 +69,23 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
 
 
 @pytest.mark.requirement("must")
-def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
+def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
     name = hop("kubebench", cluster, primary)
+    # The chart's ServiceMonitor sets no jobLabel: the job is the Service's name, as found (or the bring-up's).
+    job = access.service_spec(cluster, "pushgateway").service if cluster.has_kube else BRING_UP_JOB
 
     def probe():
-        up = prometheus.query(f'up{{job="{PUSHGATEWAY_JOB}"}}')
+        up = prometheus.query(f'up{{job="{job}"}}')
         if not up:
-            raise NotYet(f"the {prometheus.name} has no target with job={PUSHGATEWAY_JOB}")
+            raise NotYet(f"the {prometheus.name} has no target with job={job}")
         down = [s["metric"].get("instance", "") for s in up if float(s["value"][1]) != 1]
         if down:
-            raise NotYet(f"the {prometheus.name}'s target job={PUSHGATEWAY_JOB} is down: {', '.join(down)}")
+            raise NotYet(f"the {prometheus.name}'s target job={job} is down: {', '.join(down)}")
         return up
 
     def diagnose():
-        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == PUSHGATEWAY_JOB]
+        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == job]
         if not mine:
             return ("no such target at all: the chart's ServiceMonitor is not selected by the stack's Prometheus "
                     "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")

@@ -170,11 +170,12 @@ def stack_prometheus_pair(folder: Path) -> Iterator[PrometheusPair]:
         yield pair
 
 
-def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> None:
+def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None, namespace: str = "monitoring",
+                 secret: str = GRAFANA_SECRET, labels: dict[str, str] | None = None) -> None:
     """The admin Secret and the Grafana pod; its log is Grafana's own unless `log` replaces it."""
-    api.add_secret("monitoring", GRAFANA_SECRET, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
+    api.add_secret(namespace, secret, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
     text = log if log is not None else "".join(line + "\n" for line in grafana.log_lines)
-    api.add_pod("monitoring", GRAFANA_POD, labels={"app.kubernetes.io/name": "grafana"},
+    api.add_pod(namespace, GRAFANA_POD, labels=labels or {"app.kubernetes.io/name": "grafana"},
                 containers=[{"name": "grafana", "image": "docker.io/grafana/grafana:11.4.0"},
                             {"name": "grafana-sc-dashboard", "image": "quay.io/kiwigrid/k8s-sidecar:1.28.0"}],
                 logs={"grafana": text, "grafana-sc-dashboard": ""})
@@ -221,7 +222,9 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
-        if names == "other":
+        if names == "other":  # the grafana chart's own release `grafana`: Secret and pods (grafana.selectorLabels)
+            seed_grafana(oke, grafana, grafana_log, "grafana", "grafana",
+                         {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
             return stack
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         if profile != "promtail":  # the profile's Loki Service (the Loki chart's `loki`, port http-metrics 3100)
@@ -252,8 +255,6 @@ def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: 
                             "app.kubernetes.io/component": "single-binary"})
     api.add_service("grafana", "grafana", stack.grafana.url, port=80, port_name="service", target_port=3000,
                     labels={"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
-    api.add_secret("grafana", "grafana", {"admin-user": stack.grafana.admin_user,
-                                         "admin-password": stack.grafana.admin_password})
     api.add_service("istio-system", "kiali", ports=[{"name": "http", "port": 20001, "backend": stack.kiali.url},
                                                     {"name": "http-metrics", "port": 9090}],
                     labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
