@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conformance.discovery import Located, locate
+from conformance.discovery import Located, ServiceAbsent, locate
 from conformance.http import HTTPService
 from conformance.kube import AccessProof, KubeAccess, Permission
 from conformance.outcomes import NotApplicable, Unobservable
@@ -15,10 +15,6 @@ from conformance.topology import Cluster, Topology
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
                   "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
                   "helloworld": "sample client → helloworld"}
-
-
-class ServiceAbsent(Unobservable):
-    """The topology gives no way to reach this service: the checks that need it cannot observe their hop."""
 
 
 class DeclaredAbsent(ServiceAbsent, NotApplicable):

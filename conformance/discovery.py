@@ -14,12 +14,17 @@ from conformance.stack import CredentialsSecret, Placement, StackService
 ADMIN_KEYS = ("admin-user", "admin-password")  # the grafana chart's admin Secret (templates/secret.yaml)
 
 
-class NotFound(Unobservable):
+class ServiceAbsent(Unobservable):
+    """The topology gives no way to reach this service: the checks that need it cannot observe their hop."""
+
+
+class NotFound(ServiceAbsent):
     """No Service of the cluster is the one the checks need: they cannot observe their hop."""
 
 
 class Ambiguous(Unobservable):
-    """Two or more Services could be the one the checks need; a topology key picks one."""
+    """Two or more Services could be the one the checks need; a topology key picks one. Never taken for absent:
+    a check that does without an absent service still stops here, not observed."""
 
 
 @dataclass(frozen=True)
