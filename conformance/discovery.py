@@ -167,8 +167,6 @@ def _with_placement(found: Located, placement: Placement) -> Located:
         return found
     secret = placement.credentials_secret or (
         spec.credentials_secret if found.how == "bring-up name" else CredentialsSecret(spec.service, *ADMIN_KEYS))
-    if secret.name == "":
-        secret = replace(secret, name=spec.service)
     return Located(replace(spec, credentials_secret=secret), found.how)
 
 

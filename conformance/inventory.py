@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from conformance.access import Access, ServiceAbsent, service_title
+from conformance.access import Access, ServiceAbsent
 from conformance.discovery import Ambiguous, Located, NotFound
 from conformance.http import ServiceError, single_attempts
 from conformance.outcomes import NotApplicable, Unobservable
@@ -181,7 +181,3 @@ def lines(entries: list[Entry], versions: Versions | None, profile: str) -> list
         out.append(f"drift from {versions.path.name} (should): " + ("none" if not rows else f"{len(rows)}"))
         out += rows
     return out
-
-
-def title_of(entry: Entry, topology: Topology) -> str:
-    return service_title(topology.cluster(entry.cluster), entry.service)
