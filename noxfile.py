@@ -1,31 +1,61 @@
-"""Sessions: `tests` (self-tests), `conformance` (the suites), `up`/`down` (kind bring-up), `report` (history),
-`upgrade` (old pins -> current pins), `bench` (time to verdict per broken hop). Extra arguments go after `--`."""
+"""Sessions: `conformance` (the suites), `tests` (self-tests), `up`/`down` (kind bring-up), `report` (history),
+`upgrade` (old pins -> current pins), `bench` (time to verdict per broken hop). Extra arguments go after `--`.
+A bare `./nox` lists them. Every session but `report` shares one environment, .nox/env, installed again only
+when pyproject.toml changed; `report` needs only the standard library."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nox
-import nox.command
 
-nox.options.sessions = ["tests"]
-nox.options.reuse_existing_virtualenvs = True
+# No default: a bare `./nox` lists the sessions instead of starting a long one.
+nox.options.sessions = []
 nox.options.error_on_missing_interpreters = False
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / "reports"
+# One environment for every session that needs the project's dependencies (they all need the same ones).
+# nox gives each session its own virtualenv (337 MB, the project reinstalled on every run, ~6 s); this
+# one is created once and reinstalled only when the hash of pyproject.toml, kept in STAMP, changes.
+ENV = ROOT / ".nox" / "env"
+BIN = ENV / "bin"
+STAMP = ENV / "installed-pyproject.sha256"
+
+
+def wanted_stamp() -> str:
+    """What the installed environment must have been installed from: the hash of pyproject.toml."""
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
 def install(session: nox.Session) -> None:
-    """Install the project (editable) with the self-test extras."""
-    session.install("-e", ".[test]")
+    """Create .nox/env if missing; install the project (editable, with the self-test extras) if pyproject.toml changed."""
     REPORTS.mkdir(exist_ok=True)
+    if not (BIN / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(ENV), external=True)
+        STAMP.unlink(missing_ok=True)
+    wanted = wanted_stamp()
+    if STAMP.is_file() and STAMP.read_text().strip() == wanted:
+        return
+    session.run(str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                "-e", ".[test]", external=True)
+    STAMP.write_text(wanted + "\n")  # only after a complete install: a failed one is retried next run
 
 
-@nox.session
+def run(session: nox.Session, program: str, *args: str) -> None:
+    """Run a program of .nox/env as nox runs one of a session's virtualenv (its bin first on PATH)."""
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "VIRTUAL_ENV": str(ENV)}
+    session.run(str(BIN / program), *args, env=env, external=True)
+
+
+SHARED = {"venv_backend": "none"}  # nox makes no virtualenv; install() keeps .nox/env
+
+
+@nox.session(**SHARED)
 def tests(session: nox.Session) -> None:
     """Self-tests: the library against real servers (tests/real; Prometheus 3.14) and contract-faithful fakes.
 
@@ -36,28 +66,28 @@ def tests(session: nox.Session) -> None:
     missing from the cache is built before the tests start, with progress (once per machine).
     """
     install(session)
-    session.run(
-        "pytest", "tests", "-n", str(max(4, 2 * (os.cpu_count() or 1))),
+    run(
+        session, "pytest", "tests", "-n", str(max(4, 2 * (os.cpu_count() or 1))),
         f"--junitxml={REPORTS / 'self-tests.xml'}",
         *session.posargs,
     )
 
 
-@nox.session
+@nox.session(**SHARED)
 def up(session: nox.Session) -> None:
     """Create the kind clusters of the topology and install the stack (`-- --dry-run` prints the plan)."""
     install(session)
-    session.run("python", "-m", "conformance.provision", "up", *session.posargs)
+    run(session, "python", "-m", "conformance.provision", "up", *session.posargs)
 
 
-@nox.session
+@nox.session(**SHARED)
 def down(session: nox.Session) -> None:
     """Delete the kind clusters this tool created (never a cluster it did not create)."""
     install(session)
-    session.run("python", "-m", "conformance.provision", "down", *session.posargs)
+    run(session, "python", "-m", "conformance.provision", "down", *session.posargs)
 
 
-@nox.session
+@nox.session(**SHARED)
 def conformance(session: nox.Session) -> None:
     """The conformance suites against the clusters of the topology (default kind/topology.yaml).
 
@@ -66,20 +96,22 @@ def conformance(session: nox.Session) -> None:
     line, and the exit status is the verdict's: 0 PASS, 1 FAIL, 4 ERROR, 5 INCOMPLETE.
     """
     install(session)
-    code = subprocess.run([str(Path(session.bin) / "python"), "-m", "conformance", *session.posargs], cwd=ROOT).returncode
+    code = subprocess.run([str(BIN / "python"), "-m", "conformance", *session.posargs], cwd=ROOT).returncode
     if code:
         sys.exit(code)  # nox would say 1 for any failure; a nightly tells the verdicts apart by the code
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
-    """The last runs of reports/history.jsonl as a table (`-- --last N`); regressions in latency stand out."""
-    install(session)
-    session.run("python", "-m", "conformance.reports", "history", "--history", str(REPORTS / "history.jsonl"),
-                *session.posargs)
+    """The last runs of reports/history.jsonl as a table (`-- --last N`); regressions in latency stand out.
+
+    Standard library only: runs with nox's own Python, no environment to build (tests/test_noxfile.py).
+    """
+    session.run(sys.executable, "-m", "conformance.reports", "history", "--history", str(REPORTS / "history.jsonl"),
+                *session.posargs, external=True)
 
 
-@nox.session
+@nox.session(**SHARED)
 def upgrade(session: nox.Session) -> None:
     """Bring the stack up at the pins of `--from PATH`, run the suites, upgrade to the current pins, run them again.
 
@@ -87,10 +119,10 @@ def upgrade(session: nox.Session) -> None:
     (--topology, --cache-dir, --preload, --offline, --keep); pytest arguments after `--pytest`.
     """
     install(session)
-    session.run("python", "-m", "conformance.provision.upgrade", *session.posargs)
+    run(session, "python", "-m", "conformance.provision.upgrade", *session.posargs)
 
 
-@nox.session
+@nox.session(**SHARED)
 def bench(session: nox.Session) -> None:
     """Time to verdict per broken hop and a healthy run's figures on the proving ground, beside the previous run's.
 
@@ -102,6 +134,6 @@ def bench(session: nox.Session) -> None:
     args = list(session.posargs)
     if "--parts" in args:
         args.remove("--parts")
-        session.run("python", "benchmarks/parts.py", *args)
+        run(session, "python", "benchmarks/parts.py", *args)
         return
-    session.run("python", "benchmarks/bench.py", *args)
+    run(session, "python", "benchmarks/bench.py", *args)

@@ -6,6 +6,7 @@ notifier/metric.go) and Alertmanager v0.34.0 (api/v2/openapi.yaml; config/coordi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import yaml
@@ -14,6 +15,7 @@ from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
 from conformance.exposition import parse_samples, sum_by
 from conformance.http import ServiceError
+from conformance.remote_write.config import parse_duration
 from conformance.timefmt import rfc3339_seconds
 
 # kube-prometheus-stack 88.5.3 templates/prometheus/rules-1.14/general.rules.yaml: always firing (expr vector(1)).
@@ -76,6 +78,67 @@ def rules_not_configured(prom: PrometheusClient) -> str | None:
     return (f"the configuration the {prom.name} loaded has no rule_files: its Prometheus resource has no ruleSelector, "
             "so it loads no PrometheusRule (kube-prometheus-stack sets one: prometheus.prometheusSpec.ruleSelector / "
             "ruleSelectorNilUsesHelmValues)")
+
+
+def persistent_errors(seen: dict[str, float], groups: list[dict]) -> list[str]:
+    """Rules that failed at two evaluations of their group in a row; seen keeps each failing rule's evaluation time.
+
+    An evaluation error that repeats is the rule's own query against the data there is (a bad expression, a
+    many-to-many match): the next evaluation runs the same query."""
+    repeated = []
+    for g in groups:
+        evaluated = rfc3339_seconds(g.get("lastEvaluation", ""))
+        for r in g.get("rules") or []:
+            key = f"group {g.get('name')} (file {g.get('file')}): rule {r.get('name')}"
+            if not r.get("lastError"):
+                seen.pop(key, None)
+                continue
+            if key in seen and seen[key] != evaluated:
+                repeated.append(f"{key}: health {r.get('health')}: {r['lastError']}")
+            seen.setdefault(key, evaluated)
+    return repeated
+
+
+def watchdog_not_loaded(prom: PrometheusClient, since: float) -> str | None:
+    """Why Watchdog cannot fire: every loaded group evaluated since `since` and none holds it; else None."""
+    groups = prom.rule_groups()
+    if not groups or any(rfc3339_seconds(g.get("lastEvaluation", "")) < since for g in groups):
+        return None  # not one full round yet: a group may still be loading
+    if any(r.get("name") == WATCHDOG and r.get("type") == "alerting" for g in groups for r in g.get("rules") or []):
+        return None
+    return (f"none of the {len(groups)} rule groups the {prom.name} evaluates holds an alerting rule {WATCHDOG} (the "
+            "chart's general.rules: defaultRules.rules.general, defaultRules.disabled.Watchdog); only new rule files "
+            "bring it")
+
+
+def alerts_sent_nowhere(prom: PrometheusClient, setting: str) -> str | None:
+    """Why no alert of this Prometheus reaches any Alertmanager, from the configuration it loaded; else None."""
+    config = yaml.safe_load(prom.config_yaml()) or {}
+    if (config.get("alerting") or {}).get("alertmanagers"):
+        return None
+    return (f"the configuration the {prom.name} loaded has no alerting.alertmanagers: it sends its alerts nowhere; "
+            f"set {setting}")
+
+
+def delivery_hopeless(prom: PrometheusClient) -> str | None:
+    """Why waiting will not bring its alerts: up for two resend rounds and every send to every Alertmanager failed.
+
+    Prometheus v3.14.0 drops a batch whose send failed (notifier/sendloop.go: errors and dropped count it, sent
+    only a success) and sends a firing alert again only after the resend delay (--rules.alert.resend-delay)."""
+    samples = parse_samples(prom.http.request("GET", "/metrics").text)
+    errors = sum_by(samples, "prometheus_notifications_errors_total", "alertmanager")
+    sent = sum_by(samples, "prometheus_notifications_sent_total", "alertmanager")
+    if not errors or any(sent.values()) or not all(n > 0 for n in errors.values()):
+        return None
+    resend = parse_duration(prom.flags().get("rules.alert.resend-delay", "1m"))
+    evaluation = parse_duration(((yaml.safe_load(prom.config_yaml()) or {}).get("global") or {}).get("evaluation_interval", "1m"))
+    up = max(0.0, time.time() - rfc3339_seconds(prom.runtimeinfo().get("startTime", "")))
+    if up < resend + 2 * evaluation:
+        return None  # not two send rounds yet: the first send may have raced the Alertmanager's start
+    return (f"every alert the {prom.name} sent failed ({'; '.join(f'{u}: {n:.0f} alerts' for u, n in errors.items())} "
+            f"affected by errors, none sent in {up:.0f} s up; prometheus_notifications_errors_total): it drops a "
+            f"failed batch and resends only every {resend:g} s, so waiting will not help; its log names the error "
+            "(\"Error sending alerts\")")
 
 
 def watchdog_state(prom: PrometheusClient) -> str | None:

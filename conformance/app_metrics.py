@@ -69,6 +69,18 @@ def selector_wanted(role: str) -> str:
     return "every ServiceMonitor (serviceMonitorSelector {})"
 
 
+def pool_not_configured(prom: PrometheusClient, role: str) -> str | None:
+    """Why the app's pool can never get a target, from the configuration the Prometheus loaded, or None.
+
+    The operator writes a job per selected ServiceMonitor endpoint (promcfg.go generateServiceMonitorConfig); a job
+    absent from the loaded configuration comes only with a new selection, not with waiting."""
+    app, jobs = app_metrics(), prom.configured_jobs()
+    if jobs is None or app.pool in jobs:
+        return None
+    return (f"the configuration the {prom.name} loaded has no scrape job {app.pool}: the operator did not select "
+            f"ServiceMonitor {app.monitor}; it selects {selector_wanted(role)}, and the ServiceMonitor must carry it")
+
+
 def target_state(prom: PrometheusClient, role: str) -> tuple[bool, str]:
     """(up, what the Prometheus shows of the app's target): up, down with lastError, or why there is none."""
     app = app_metrics()

@@ -89,6 +89,18 @@ def primary_matcher(canary: Canary, is_primary: bool) -> dict[str, str]:
     return {"cluster": canary.cluster} if not is_primary else {}
 
 
+def labels_renamed(prom: PrometheusClient, canary: Canary) -> str | None:
+    """Why the canary's own namespace and pod labels never arrive: the scrape renamed them exported_*, or None.
+
+    Without honor_labels every scrape keeps the target's namespace and pod and renames kube-state-metrics' own
+    (scrape/target.go), so no wait brings kube_pod_info{namespace=<canary's>, pod=<canary's>}."""
+    exported = f'kube_pod_info{{exported_namespace="{canary.namespace}", exported_pod="{canary.pod}"}}'
+    if not prom.query(exported):
+        return None
+    return (f"the {prom.name} has the canary as {exported}: its scrape does not honor labels, so the "
+            f"target's namespace and pod replaced kube-state-metrics' own ({HONOR_SETTING})")
+
+
 def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: PrometheusClient, canary: Canary,
                       is_primary: bool) -> str:
     """Which hop loses the canary's kube_pod_info: the target, kube-state-metrics itself, or remote_write."""
@@ -103,10 +115,8 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
         state = target_state(local)
         if not state.up:
             return describe_targets(state, local.name)
-        exported = f'kube_pod_info{{exported_namespace="{canary.namespace}", exported_pod="{canary.pod}"}}'
-        if local.query(exported):
-            return (f"the {local.name} has the canary as {exported}: its scrape does not honor labels, so the "
-                    f"target's namespace and pod replaced kube-state-metrics' own ({HONOR_SETTING})")
+        if why := labels_renamed(local, canary):
+            return why
         if local.query(canary.selector("kube_pod_info")):
             return (f"the {local.name} has the canary's kube_pod_info but the primary has not: the remote_write hop "
                     f"loses it (see the metrics checks for {canary.cluster})")

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from conformance.stack import STACK_DIR
+from conformance.stack import STACK_DIR, stack_namespace, stack_services
 
 MANIFEST = STACK_DIR / "manifests" / "kube-bench.yaml"
 # The totals the issue asks for on every node; info is pushed too but not required.
@@ -159,6 +159,26 @@ def stale(ages: dict[str, float], limit: float) -> dict[str, float]:
     return {n: a for n, a in sorted(ages.items()) if a > limit}
 
 
+def pushgateway_pool() -> str:
+    """The scrape pool the operator makes of the Pushgateway chart's ServiceMonitor: named as its Service (the chart's
+    fullname, templates/servicemonitor.yaml), in the stack namespace, endpoint 0 (promcfg.go)."""
+    return f"serviceMonitor/{stack_namespace()}/{stack_services()['pushgateway'].service}/0"
+
+
+def renamed_labels(series: list[dict], job: str) -> str | None:
+    """Why the pushed job label is never on these series: the scrape renamed it (no honor_labels), or None.
+
+    Without honor_labels Prometheus keeps the target's job and instance and renames the pushed ones exported_*
+    (scrape/target.go); every later scrape does the same, so waiting will not bring job=<pushed job>."""
+    renamed = [s for s in series if s.get("exported_job") == job]
+    if not renamed:
+        return None
+    s = renamed[0]
+    return (f"the kube-bench series are there but their pushed labels were renamed: job={s.get('job')}, "
+            f"exported_job={job}, exported_instance={s.get('exported_instance')}: the Pushgateway is scraped "
+            f"without honor_labels; set {HONOR_LABELS_SETTING}")
+
+
 def why_no_totals(on_primary: list[dict], on_cluster: list[dict] | None, groups: list[dict[str, str]] | None,
                   cluster: str, primary: str, job: str) -> str:
     """Why the primary has no kube-bench totals with cluster=<cluster>, from what each hop holds.
@@ -166,12 +186,8 @@ def why_no_totals(on_primary: list[dict], on_cluster: list[dict] | None, groups:
     on_primary / on_cluster: series of kube_bench_total_* with cluster=<cluster> (any job) on the primary and on the
     cluster's own Prometheus (None when it cannot be asked); groups: the cluster's Pushgateway's grouping labels.
     """
-    renamed = [s for s in (on_cluster or []) + on_primary if s.get("exported_job") == job]
-    if renamed:
-        s = renamed[0]
-        return (f"the kube-bench series are there but their pushed labels were renamed: job={s.get('job')}, "
-                f"exported_job={job}, exported_instance={s.get('exported_instance')}: the Pushgateway is scraped "
-                f"without honor_labels; set {HONOR_LABELS_SETTING}")
+    if why := renamed_labels((on_cluster or []) + on_primary, job):
+        return why
     if on_cluster:
         return (f"the {cluster} Prometheus has {len(on_cluster)} kube-bench series but the {primary} Prometheus none "
                 f"with cluster={cluster}: its remote_write does not carry them")

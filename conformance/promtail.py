@@ -34,13 +34,27 @@ class Series:
     sent: str  # {host, ...}: entries Loki accepted
     read_lines: str  # {path}: lines the file targets read
     config_path: str | None  # the page with the running config's client URLs, if the agent has one
+    # How it gives a failing batch up, and the one log line that shows it (empty: not recorded for this agent).
+    backoff: str = "it retries with a backoff growing to minutes and then drops the batch"
+    give_up_line: str = ""
+
+    def gives_up(self, reason: str) -> str:
+        """What the agent does with a batch it cannot deliver, as the drop `reason` counts it."""
+        if not self.give_up_line:
+            return self.backoff
+        return f"{self.backoff} as {reason}, with one line at level=error: {self.give_up_line}"
 
 
 PROMTAIL = Series("Promtail", "promtail_request_duration_seconds_count", "promtail_dropped_entries_total",
                   "promtail_batch_retries_total", "promtail_sent_entries_total", "promtail_read_lines_total", "/config")
 # Alloy adds component_id and component_path to each (a component's registerer); they are summed over here.
+# What a real Alloy 1.18.1 did (../shared/contracts/alloy-1.18.1/README.md (a), (b)): a batch is tried 10 times
+# (max_backoff_retries), 0.5 s doubling to 5 min with jitter, so dropped 4-8.5 min after it was read (402 and 418 s
+# seen); each retry is logged at debug level only, so at info its log is silent until the drop's one error line.
 ALLOY = Series("Alloy", "loki_write_request_duration_seconds_count", "loki_write_dropped_entries_total",
-               "loki_write_batch_retries_total", "loki_write_sent_entries_total", "loki_source_file_read_lines_total", None)
+               "loki_write_batch_retries_total", "loki_write_sent_entries_total", "loki_source_file_read_lines_total", None,
+               backoff="Alloy tries a batch 10 times over 4-8.5 min, logging nothing at info level, then drops it",
+               give_up_line='msg="final error sending batch, no retries left, dropping data"')
 SERIES = {"Promtail": PROMTAIL, "Alloy": ALLOY}  # by conformance/profiles.py Profile.agent
 REQUESTS, DROPPED, RETRIES, SENT, READ_LINES = (PROMTAIL.requests, PROMTAIL.dropped, PROMTAIL.retries, PROMTAIL.sent,
                                                 PROMTAIL.read_lines)
@@ -149,10 +163,14 @@ def cause(now: Counters, before: Counters | None, urls: list[str], source: str, 
     limited = answers.requests.get("429", 0.0)
     rejected = answers.answered(lambda c: 400 <= c < 500 and c != 429)
     server = answers.answered(lambda c: c >= 500)
+    series = SERIES.get(agent, PROMTAIL)
+    recorded = series.give_up_line != ""  # what the agent does next, where its real give-up was recorded
     if failed:
-        return f"{agent} cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped})"
+        then = f"; {series.gives_up('ingester_error')}" if recorded else ""
+        return f"{agent} cannot connect to {where} ({_n(failed)} pushes got no answer {when}{retried}{dropped}){then}"
     if limited:
-        return f"Loki rate-limits {agent}: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}"
+        then = f"; {series.gives_up('rate_limited')}" if recorded else ""
+        return f"Loki rate-limits {agent}: {_n(limited)} pushes to {where} answered 429 {when}{retried}{dropped}{then}"
     if rejected:
         codes = ", ".join(c for c in sorted(answers.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
         return f"Loki rejects {agent}'s pushes to {where}: {_n(rejected)} answered {codes} {when}{dropped}"
@@ -166,7 +184,9 @@ def cause(now: Counters, before: Counters | None, urls: list[str], source: str, 
 
 # Pushes that got no answer, since the canary, before the agent counts as unable to recover on its own: the first
 # send and two retries. Both agents retry with backoff from 500 ms (Promtail 3.5.1 clients/pkg/promtail/client
-# config.go, Alloy 1.18.1 loki/write: min_backoff_period), so these come within a few seconds of the batch wait.
+# config.go, Alloy 1.18.1 loki/write: min_backoff_period), so these come within a few seconds of the batch wait:
+# the third try 2.5-4 s after the line is read, and a real Alloy's counters showed 3 by the first reading, at 5 s
+# (alloy-1.18.1/README.md (a): batch_retries_total and request_duration_seconds_count{status_code="-1"} in step).
 HOPELESS_ATTEMPTS = 3
 
 
@@ -177,18 +197,49 @@ def hopeless(now: Counters, before: Counters | None, urls: list[str], agent: str
     if before is None or grown.sent or grown.answered(lambda c: 200 <= c < 300):
         return None
     where = ", ".join(urls) or "its Loki"
+    series = SERIES.get(agent, PROMTAIL)
     rejected = grown.answered(lambda c: 400 <= c < 500 and c != 429)
     if rejected:
         codes = ", ".join(c for c in sorted(grown.requests) if c.isdigit() and 400 <= int(c) < 500 and c != "429")
         return (f"Loki rejects {agent}'s pushes to {where}: {_n(rejected)} answered {codes} since the canary was "
-                f"written, none accepted; {agent} drops a rejected batch without retrying, and a line with the "
-                "same labels is rejected alike")
+                f"written, none accepted; {agent} drops a rejected batch without retrying{_dropped(grown)}"
+                f"{_logged(series)}, and a line with the same labels is rejected alike")
     failed = grown.requests.get(NO_ANSWER, 0.0)
-    if failed >= HOPELESS_ATTEMPTS and len(grown.requests) == 1:
-        return (f"{agent} cannot connect to {where} ({_n(failed)} pushes since the canary got no answer, none "
-                f"accepted); it retries with a backoff growing to minutes and then drops the batch, and the primary "
-                f"Loki answers (its readiness check), so the URL {agent} pushes to is wrong: waiting will not help")
-    return None
+    if not failed or len(grown.requests) != 1:
+        return None
+    seen = _unanswered(now, failed)
+    if not seen:
+        return None
+    return (f"{agent} cannot connect to {where} ({seen}); {series.gives_up('ingester_error')}, and the primary Loki "
+            f"answers (its readiness check), so the URL {agent} pushes to is wrong: waiting will not help")
+
+
+def _unanswered(now: Counters, failed: float) -> str:
+    """Enough pushes without an answer to call the agent unable to reach Loki, said as counted; '' while too few.
+
+    Since the canary (after Loki answered ready) HOPELESS_ATTEMPTS of them; or fewer, from an agent that has never
+    delivered anything and had HOPELESS_ATTEMPTS in all: its batch is deep in a backoff of minutes (a real Alloy or
+    Promtail running for a while with a wrong URL tries the batch in hand once in 1-4 min), so its next try after
+    the canary may be a minute away, or two.
+    """
+    if failed >= HOPELESS_ATTEMPTS:
+        return f"{_n(failed)} pushes since the canary got no answer, none accepted"
+    in_all = now.requests.get(NO_ANSWER, 0.0)
+    never = not now.sent and not now.answered(lambda c: 200 <= c < 300)
+    if never and in_all >= HOPELESS_ATTEMPTS:
+        return f"{_n(failed)} pushes since the canary and {_n(in_all)} in all got no answer, none ever accepted"
+    return ""
+
+
+def _dropped(grown: Counters) -> str:
+    """' (dropped entries: ingester_error: 1)' for the drop reasons that grew, or ''."""
+    reasons = ", ".join(f"{r}: {_n(n)}" for r, n in sorted(grown.dropped.items()) if n)
+    return f" (dropped entries: {reasons})" if reasons else ""
+
+
+def _logged(series: Series) -> str:
+    """Where the agent's log shows a dropped batch, when its real give-up was recorded."""
+    return f" and logs Loki's answer at level=error: {series.give_up_line}" if series.give_up_line else ""
 
 
 @dataclass

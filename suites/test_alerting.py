@@ -8,8 +8,9 @@ import pytest
 
 from conformance.access import ServiceAbsent
 from conformance.alerting import (
-    ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, config_state, describe_rules, rule_report, rules_not_configured,
-    watchdog_clusters, watchdog_state, why_not_delivered, why_watchdog_is_not_firing,
+    ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, alerts_sent_nowhere, config_state, delivery_hopeless,
+    describe_rules, persistent_errors, rule_report, rules_not_configured, watchdog_clusters, watchdog_not_loaded,
+    watchdog_state, why_not_delivered, why_watchdog_is_not_firing,
 )
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
@@ -59,8 +60,13 @@ def test_rule_groups_evaluate_without_errors(cluster, primary, prometheus, recor
     started = time.time()
     require_rules_configured(prometheus, name)
 
+    failing: dict[str, float] = {}
+
     def probe():
-        report = rule_report(prometheus.rule_groups(), since=started)
+        groups = prometheus.rule_groups()
+        if repeated := persistent_errors(failing, groups):
+            raise Failed(name, "failed at two evaluations in a row, so the next will fail alike: " + "; ".join(repeated[:5]))
+        report = rule_report(groups, since=started)
         if not report.clean:
             raise NotYet(describe_rules(report))
         return report
@@ -77,10 +83,13 @@ def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_prope
     """The always-firing Watchdog alert is firing in the cluster's Prometheus."""
     name = hop("rules", cluster, primary)
     require_rules_configured(prometheus, name)
+    began = time.time()
 
     def probe():
         state = watchdog_state(prometheus)
         if state != "firing":
+            if why := watchdog_not_loaded(prometheus, since=began):
+                raise PreconditionUnmet(name, why)
             raise NotYet(f"{WATCHDOG} is {state or 'not active'} in the {prometheus.name}")
         return state
 
@@ -98,17 +107,22 @@ def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, a
         raise NotApplicable(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
     name = hop("alerting", cluster, primary)
     setting = ALERTING_SETTING if cluster.is_primary else REMOTE_ALERTING_SETTING
+    sender = prometheus_or_none(access, cluster)
+    if sender is not None and (why := alerts_sent_nowhere(sender, setting)):
+        raise PreconditionUnmet(name, why)
 
     def probe():
         seen = watchdog_clusters(alertmanager)
         if cluster.name not in seen:
+            if sender is not None and (why := delivery_hopeless(sender)):
+                raise PreconditionUnmet(name, why, f"{WATCHDOG} in the {alertmanager.name} from cluster values {sorted(seen)}")
             raise NotYet(f"{WATCHDOG} in the {alertmanager.name} from cluster values {sorted(seen)}")
         return seen[cluster.name]
 
     started = time.monotonic()
     state = eventually(probe, hop=name, what=f"no {WATCHDOG} with cluster={cluster.name} in the {alertmanager.name}",
                        wait=WATCHDOG_WAIT,
-                       diagnose=lambda: why_not_delivered(prometheus_or_none(access, cluster), cluster.name, setting))
+                       diagnose=lambda: why_not_delivered(sender, cluster.name, setting))
     record_property("watchdog_delivery_wait_seconds", round(time.monotonic() - started, 2))
     record_property("watchdog_alertmanager_state", state)
 

@@ -7,10 +7,11 @@ import time
 import pytest
 
 from conformance.access import ServiceAbsent
-from conformance.app_metrics import app_metrics, target_state, why_not_on_primary
+from conformance.app_metrics import app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
+from conformance.outcomes import PreconditionUnmet
 from conformance.promql import on_primary
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
@@ -35,10 +36,13 @@ def own_prometheus(access, cluster) -> PrometheusClient | None:
         return None
 
 
+@pytest.mark.hop("app_scrape[{cluster}]")
 @pytest.mark.requirement("must")
 def test_app_target_is_up(cluster, primary, prometheus, record_property):
     """The cluster's Prometheus scrapes the app through its ServiceMonitor, and the target is up."""
     name, app = hop("app_scrape", cluster, primary), app_metrics()
+    if why := pool_not_configured(prometheus, role(cluster)):
+        raise PreconditionUnmet(name, why)
 
     def probe():
         up, state = target_state(prometheus, role(cluster))
@@ -55,7 +59,8 @@ def test_app_target_is_up(cluster, primary, prometheus, record_property):
 @pytest.mark.requirement("must")
 # A primary Prometheus known down, or a remote's remote_write known broken (the metrics checks), stops this at once;
 # the primary's own series need neither the receiver nor remote_write, and metrics[<primary>] is never judged.
-@pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]"])
+# Not scraped on its own cluster (app_scrape): nothing to forward either, the target check said why.
+@pytest.mark.hop(needs=["prometheus[{primary}]", "metrics[{cluster}]", "app_scrape[{cluster}]"])
 def test_app_series_reach_the_primary(cluster, primary, access, primary_prometheus, record_property):
     """The app's named series is on the primary with the cluster's label (remote_write for a remote)."""
     name, app = hop("app_series", cluster, primary), app_metrics()

@@ -75,17 +75,35 @@ def the_provider(kube) -> dict | None:
     return sidecar_provider((cm.data or {}).get(PROVIDER_KEY, ""))
 
 
-def sidecar_log(kube, lines: int = 8) -> str:
-    """The sidecar's last log lines, best effort."""
+def sidecar_log_text(kube, lines: int = 8) -> str:
+    """The sidecar's last log lines, best effort ("" when they cannot be read)."""
     pod = grafana_pod(kube)
     if pod is None:
         return ""
     try:
-        text = kube.call("read the sidecar's log", kube.core().read_namespaced_pod_log, pod["metadata"]["name"],
+        return kube.call("read the sidecar's log", kube.core().read_namespaced_pod_log, pod["metadata"]["name"],
                          pod["metadata"]["namespace"], container=SIDECAR_CONTAINER, tail_lines=lines, _request_timeout=10)
     except ServiceError:
         return ""
+
+
+def sidecar_log(kube, lines: int = 8) -> str:
+    """The sidecar's last log lines as a clause of a diagnosis, best effort."""
+    text = sidecar_log_text(kube, lines)
     return "; its log ends: " + " | ".join(text.strip().splitlines()[-lines:]) if text.strip() else "; its log is empty"
+
+
+def sidecar_refused(kube) -> str | None:
+    """Why the sidecar will never write the file: the API server refuses its ConfigMap requests (403), or None.
+
+    k8s-sidecar 2.10.1 logs "ApiException when calling kubernetes: (403)" and repeats the same list/watch with the
+    same ServiceAccount: only new RBAC makes it pass."""
+    refused = [line for line in sidecar_log_text(kube, 20).splitlines() if "(403)" in line]
+    if not refused:
+        return None
+    return ("the API server refuses the sidecar's ConfigMap requests (403): its ServiceAccount may not list and watch "
+            "configmaps (the grafana chart's rbac.create, rbac.namespaced), and it repeats the same request, so waiting "
+            f"will not help; its log: {refused[-1].strip()[:300]}")
 
 
 def wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
@@ -106,6 +124,8 @@ def _wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
     def probe():
         hit = find(grafana, dash.uid, dash.title)
         if hit is None:
+            if why := sidecar_refused(kube):
+                raise Failed(name, f"ConfigMap {dash.namespace}/{dash.name} is never provisioned: {why}")
             raise NotYet(f"no dashboard uid {dash.uid} in Grafana's /api/search")
         return hit
 

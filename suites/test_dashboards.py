@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import PurePosixPath
 
@@ -15,34 +14,16 @@ from conformance.http import ServiceError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet, Unobservable
 from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
 from conformance.panels import exclusions
-from conformance.provision.dashboards import declared
+from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
+from conformance.dashboard_match import Match, match_dashboards
+from conformance.provision.dashboards import Dashboard, declared
 from conformance.redact import redact
 
 pytestmark = pytest.mark.dashboards
 
-# The dashboard sidecar and file provider rescan every 10-30 s.
+# The dashboard sidecar and file provider rescan every 10-30 s; this wait is for a pass still under way, or for a
+# Grafana whose log cannot be read: a pass that has completed decides at once (see test_every_expected_dashboard_...).
 PROVISION_WAIT = Wait(timeout=90, delay=1, max_delay=5)
-# Grafana's provisioning errors in its own log: error lines of a provisioning logger
-# (logfmt since Grafana 8, lvl=eror before), and the duplicate-uid messages Grafana
-# logs only as warnings although the duplicate dashboard never loads
-# (docs/troubleshooting.md#dashboard-title-cannot-be-empty, docs/troubleshooting.md#duplicate-dashboard-uid).
-# Also the warning a provider logs for every dashboard it refuses to save once duplicates restricted its
-# database access (grafana/grafana pkg/services/provisioning/dashboards/file_reader.go saveDashboard).
-PROVISIONING_ERROR = re.compile(
-    r"logger=provisioning\S*.*(level=error|lvl=eror|the same UID is used more than once|same uid already exists"
-    r"|Not saving new dashboard due to restricted database access)"
-    r"|(level=error|lvl=eror).*logger=provisioning"
-)
-# Each provisioning pass (at start, and on every reload the dashboard sidecar asks for) begins with this line
-# (pkg/services/provisioning/dashboards/dashboard.go Provision); what a pass before the last one logged has
-# been superseded, so a start-up race that healed is not judged. The file readers' polls log between passes.
-PASS_START = 'msg="starting to provision dashboards"'
-
-
-def current_pass(lines: list[str]) -> list[str]:
-    """The lines from the last provisioning pass on (all of them when no pass line is there)."""
-    starts = [i for i, line in enumerate(lines) if PASS_START in line]
-    return lines[starts[-1]:] if starts else lines
 
 
 def grafana_hop(primary) -> str:
@@ -60,72 +41,88 @@ def test_grafana_is_healthy(primary, grafana, record_property):
         raise Failed(f"{primary.name} Grafana → its database", f"database is {health.get('database')!r}", str(health))
 
 
-def provisioned_by_file(grafana, folders: set[str]) -> dict[str, dict]:
-    """Provisioned dashboards in the given folders, by file name (the provisionedExternalId's base name)."""
-    found = {}
-    for hit in grafana.search("dash-db"):
-        if hit.get("folderTitle", "General") not in folders:
-            continue
-        meta = grafana.dashboard(hit["uid"])["meta"]
-        external = meta.get("provisionedExternalId") or ""
-        if external:
-            found[PurePosixPath(external).name] = {"uid": hit["uid"], "title": hit.get("title"), **meta}
-    return found
-
-
-def rejected_files(access, primary) -> dict[str, str]:
-    """Dashboard files the current provisioning pass in Grafana's log rejected, with Grafana's error.
-
-    Best effort: {} when there is no log source or it cannot be read (the log check reports that).
-    """
+def read_pass(access, primary) -> ProvisioningPass | None:
+    """The last provisioning pass of Grafana's log; None when there is no log source or it cannot be read."""
     if not primary.has_kube and primary.grafana_log_file is None:
-        return {}
+        return None
     try:
-        lines = current_pass(grafana_log(access, primary).splitlines())
+        return last_pass(grafana_log(access, primary).splitlines())
     except (CheckFailure, ServiceError, Unobservable, OSError):
-        return {}
-    rejected = {}
-    for line in lines:
-        file = re.search(r'\bfile="?([^"\s]+)', line)
-        if file and PROVISIONING_ERROR.search(line):
-            error = re.search(r'error="([^"]*)"', line) or re.search(r'msg="([^"]*)"', line)
-            rejected.setdefault(PurePosixPath(file.group(1)).name, error.group(1) if error else line)
-    return rejected
+        return None
+
+
+def named(d: Dashboard) -> str:
+    """How a headline names a declared dashboard: its key and the file Grafana reads."""
+    return f"dashboard {d.key} (file {d.path})"
+
+
+def log_problems(expected: list[Dashboard], matches: dict[str, Match], run: ProvisioningPass) -> dict[str, str]:
+    """Final problems the pass logged, by dashboard key: its file rejected, its uid in more than one file."""
+    problems = {}
+    for d in expected:
+        if d.file in run.rejected and d.key not in matches:
+            path, cause = run.rejected[d.file]
+            problems[d.key] = f"Grafana's provisioning rejected {d.file}: {cause} (dashboard {d.key}, file {path})"
+    for uid, providers in run.duplicate_uids.items():
+        d = next((d for d in expected if uid in (d.uid, matches[d.key].uid if d.key in matches else None)), None)
+        if d is not None:
+            problems.setdefault(d.key, f"{named(d)}: its uid {uid} is used by more than one file (providers {providers}); "
+                                       "which one Grafana keeps is not certain, and the providers involved stop saving "
+                                       "changes (docs/troubleshooting.md#duplicate-dashboard-uid)")
+    return problems
+
+
+def api_problems(expected: list[Dashboard], matches: dict[str, Match]) -> dict[str, str]:
+    """What the API shows wrong, by dashboard key: missing, not provisioned, or in another folder."""
+    problems = {}
+    for d in expected:
+        m = matches.get(d.key)
+        if m is None:
+            problems[d.key] = f"{named(d)} is missing (grafana.com {d.gnet_id})"
+        elif not m.meta.get("provisioned"):
+            problems[d.key] = f"{named(d)} is present but not provisioned"
+        elif m.meta.get("folderTitle", "General") != d.folder_title:
+            problems[d.key] = f"{named(d)} is in folder {m.meta.get('folderTitle')!r}, expected {d.folder_title!r}"
+    return problems
+
+
+def headline(problems: list[str], completed: bool) -> str:
+    """The first problem, what made it final, and how many more there are."""
+    first = problems[0]
+    if completed and " is missing" in first:
+        first = first.replace(" is missing", " is missing: Grafana's provisioning pass completed without it", 1)
+    return first + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("must")
 def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana, access, record_property):
-    """Each dashboard declared in the stack's Grafana values is present, provisioned, and in its folder."""
+    """Each dashboard declared in the stack's Grafana values is present, provisioned, and in its folder.
+
+    Matched by uid, then by title in its folder, then by file (the report says which); final at once when Grafana's log
+    shows the file rejected, its uid duplicated, or a completed provisioning pass without it; waits otherwise.
+    """
     expected = declared()
-    folders = {d.folder for d in expected}
 
     def probe():
-        found = provisioned_by_file(grafana, folders | {"General"})
-        missing = [f"{d.key}.json" for d in expected if f"{d.key}.json" not in found]
-        # A file the current pass rejected stays missing until the file changes (and a change starts a new pass).
-        rejected = rejected_files(access, primary) if missing else {}
-        refused = [f"{name}: {rejected[name]}" for name in missing if name in rejected]
-        if refused:
-            raise Failed(grafana_hop(primary), f"Grafana's provisioning rejected {refused[0]}"
-                         + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""),
-                         "\n".join(refused) + "\n(from the current provisioning pass of Grafana's log)")
-        problems = []
-        for d in expected:
-            meta = found.get(f"{d.key}.json")
-            if meta is None:
-                problems.append(f"{d.key} (grafana.com {d.gnet_id}) is missing")
-            elif not meta.get("provisioned"):
-                problems.append(f"{d.key} is present but not provisioned")
-            elif meta.get("folderTitle") != d.folder:
-                problems.append(f"{d.key} is in folder {meta.get('folderTitle')!r}, expected {d.folder!r}")
-        if problems:
-            raise NotYet("; ".join(problems))
-        return found
+        before = read_pass(access, primary)  # read before the API: a pass completed here is over when the API answers
+        matches = match_dashboards(grafana, expected)
+        final = log_problems(expected, matches, before) if before else {}
+        problems = list({**api_problems(expected, matches), **final}.values())
+        problems.sort(key=lambda p: p not in final.values())  # the logged causes first
+        if not problems:
+            return matches
+        after = read_pass(access, primary) if not final and before and before.completed else None
+        settled = bool(after and after.completed and after.starts == before.starts)  # no new pass began meanwhile
+        if final or settled:
+            raise Failed(grafana_hop(primary), headline(problems, settled),
+                         "\n".join(problems) + "\n(from the API and the last provisioning pass of Grafana's log)")
+        raise NotYet("; ".join(problems))
 
-    found = eventually(probe, hop=grafana_hop(primary), what=f"not all of {len(expected)} dashboards provisioned",
-                       wait=PROVISION_WAIT)
-    record_property("dashboards_provisioned", len([d for d in expected if f"{d.key}.json" in found]))
+    matches = eventually(probe, hop=grafana_hop(primary), what=f"not all of {len(expected)} dashboards provisioned",
+                         wait=PROVISION_WAIT)
+    record_property("dashboards_provisioned", len(matches))
+    record_property("dashboards_matched_by", "; ".join(f"{key}: {m.by}" for key, m in sorted(matches.items())))
 
 
 def grafana_log(access, primary) -> str:
@@ -156,17 +153,25 @@ def _since_start(pod, container: str | None) -> int:
     return max(1, int(time.time() - started.timestamp()) + 60)
 
 
+def whose(line: str, expected: list[Dashboard]) -> str:
+    """The declared dashboard and file a provisioning error line is about, as ' (dashboard ..., file ...)', or ''."""
+    path, uid = log_field(line, "file"), log_field(line, "uid")
+    d = next((d for d in expected if (path and PurePosixPath(path).name == d.file) or (uid and uid == d.uid)), None)
+    if d is not None:
+        return f" (dashboard {d.key}, file {path or d.path}" + (f", uid {uid})" if uid else ")")
+    return f" (file {path})" if path else (f" (uid {uid}, no declared dashboard has it)" if uid else "")
+
+
 @pytest.mark.requirement("must")  # Grafana's own log says why its API does not answer: no hop it needs
 def test_grafana_log_shows_no_provisioning_errors(primary, access, record_property):
     """The current provisioning pass of Grafana's log has no dashboard or datasource provisioning errors."""
-    lines = current_pass(grafana_log(access, primary).splitlines())
-    record_property("grafana_log_lines_judged", len(lines))
-    errors = [line for line in lines if PROVISIONING_ERROR.search(line)]
+    run = last_pass(grafana_log(access, primary).splitlines())
+    record_property("grafana_log_lines_judged", len(run.lines))
+    errors = run.errors
     record_property("grafana_provisioning_errors", len(errors))
     if errors:
-        first = re.search(r'error="([^"]*)"', errors[0]) or re.search(r'msg="([^"]*)"', errors[0])
-        raise Failed(grafana_hop(primary), f"{len(errors)} provisioning errors in Grafana's log"
-                     + (f", first: {first.group(1)}" if first else ""), redact("\n".join(errors[:10])))
+        raise Failed(grafana_hop(primary), f"{len(errors)} provisioning errors in Grafana's log, first: "
+                     f"{line_cause(errors[0])}{whose(errors[0], declared())}", redact("\n".join(errors[:10])))
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])
@@ -181,10 +186,25 @@ def test_exactly_one_default_datasource(primary, grafana):
         raise Failed(f"{primary.name} Grafana → datasources", f"{len(defaults)} default datasources: {defaults or 'none'}")
 
 
+def health_cause(health: dict, source: dict, access, primary) -> str:
+    """The health answer's message when it names a cause; when it is generic, the error Grafana logged for the source."""
+    message = str(health.get("message") or "")
+    if specific_part(message):
+        return message
+    if not primary.has_kube and primary.grafana_log_file is None:
+        return f"{message} (generic; no Grafana log source to find the cause in)"
+    try:
+        cause = datasource_cause(grafana_log(access, primary).splitlines(), source["uid"], source["name"])
+    except (CheckFailure, ServiceError, Unobservable, OSError) as e:
+        return f"{message} (generic; Grafana's log could not be read: {e})"
+    return f"{cause} (from Grafana's log; the health answer says only: {message})" if cause else \
+        f"{message} (generic; Grafana's log names no error for {source['name']})"
+
+
 @pytest.mark.hop(needs=["grafana[{primary}]"])
 @pytest.mark.requirement("must")
 @pytest.mark.parametrize("kind", ["prometheus", "loki"])
-def test_datasource_is_healthy(kind, primary, grafana, record_property):
+def test_datasource_is_healthy(kind, primary, grafana, access, record_property):
     """The Prometheus and Loki datasources pass Grafana's own health check."""
     sources = [d for d in grafana.datasources() if d.get("type") == kind]
     if not sources:
@@ -194,7 +214,7 @@ def test_datasource_is_healthy(kind, primary, grafana, record_property):
         record_property(f"{source['uid']}_health", health.get("status", ""))
         if health.get("status") != "OK":
             raise Failed(f"{primary.name} Grafana → {kind} ({source['name']}, {source.get('url', '')})",
-                         f"health check says {health.get('status')}: {health.get('message')}",
+                         f"health check says {health.get('status')}: {health_cause(health, source, access, primary)}",
                          "a Loki that rejects vector(1)+vector(1) is the 2.6.1 image loki-stack ships; set loki.image.tag: 2.9.3"
                          if kind == "loki" else "")
 
@@ -213,13 +233,12 @@ def test_every_panel_query_returns_data(primary, grafana, primary_prometheus, ac
         loki = None  # LogQL panels cannot be run; the PromQL ones still are
     scrape = prometheus_scrape_interval(grafana)
     excluded = {(e.dashboard, e.panel) for e in exclusions()}
-    found = provisioned_by_file(grafana, {d.folder for d in declared()} | {"General"})
+    found = match_dashboards(grafana, declared())
     empty, checked = [], 0
     for key in sorted({d.key for d in declared()}):
-        meta = found.get(f"{key}.json")
-        if meta is None:
+        if key not in found:
             continue  # the provisioning check reports missing dashboards
-        run = run_dashboard(key, grafana.dashboard(meta["uid"])["dashboard"], primary_prometheus, loki, scrape, excluded)
+        run = run_dashboard(key, grafana.dashboard(found[key].uid)["dashboard"], primary_prometheus, loki, scrape, excluded)
         checked += run.checked
         empty += run.problems
     record_property("panel_queries_checked", checked)

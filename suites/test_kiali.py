@@ -1,4 +1,9 @@
-"""kiali: Kiali on the primary sees every cluster of the topology, their namespaces and the remote's workloads."""
+"""kiali: Kiali on the primary sees every cluster of the topology, their namespaces and the remote's workloads.
+
+A remote is judged by what Kiali can do with it, not by its `accessible` flag (real Kiali v2.29.0 keeps a remote
+whose API server refuses its token listed accessible, its namespaces and workloads silently empty); with Kubernetes
+access to the primary, a Kiali that does not answer is diagnosed from its pod, and the remote secret is read directly.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,10 @@ import pytest
 
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.outcomes import Failed
+from conformance.http import ServiceError
+from conformance.kiali import RemoteSecret, kiali_pod, last_line_about, loopback, remote_secrets, start_cause
+from conformance.outcomes import Failed, Unobservable
+from conformance.stack import StackService, stack_services
 
 pytestmark = pytest.mark.kiali
 
@@ -32,9 +40,84 @@ def home_hint(clusters: dict[str, dict], primary) -> str:
             f"{primary.name}, Istio's name for it (Kiali falls back to \"Kubernetes\" when it cannot detect it)")
 
 
-def require_accessible(kiali, primary, cluster) -> dict:
-    """The cluster's entry in Kiali's config; fails at once when absent or inaccessible."""
-    clusters = kiali.clusters()
+def kiali_service() -> StackService:
+    return stack_services()["kiali"]
+
+
+def primary_kube(access, primary):
+    """The primary's API server, or None when this run has none (provider endpoints, or no access)."""
+    try:
+        return access.kube(primary)
+    except Unobservable:
+        return None
+
+
+def kiali_clusters(kiali, access, primary, cluster) -> dict[str, dict]:
+    """Kiali's clusters; when Kiali does not answer, its pod says why (with Kubernetes access), else the error stands."""
+    try:
+        return kiali.clusters()
+    except ServiceError as error:
+        diagnose_kiali_down(access, primary, cluster, error)
+        raise
+
+
+def diagnose_kiali_down(access, primary, cluster, error: ServiceError) -> None:
+    """Fails at once when Kiali's pod is not Ready: its state, restarts and last log line, and the remote secret
+    when the line says a remote stopped Kiali's start; returns when the pod cannot be seen or looks healthy."""
+    kube = primary_kube(access, primary)
+    if kube is None:
+        return
+    spec = kiali_service()
+    try:
+        pod = kiali_pod(kube, spec)
+        secrets = remote_secrets(kube, spec.namespace) if pod and pod.problems else []
+    except ServiceError:
+        return  # the run may not read pods or secrets there: the unreachable Kiali stands as it is
+    if pod is None or not pod.problems:
+        return
+    blamed, cause = start_cause(pod.last_line, secrets)
+    where = hop("kiali", cluster_named(access, blamed.cluster) or cluster, primary) if blamed else hop("kiali", cluster, primary)
+    diagnosis = f"Kiali does not start ({pod.summary})" + (f": {cause}" if cause else f": {pod.last_line or pod.state}")
+    evidence = "\n".join(x for x in (f"last log line: {pod.last_line}" if pod.last_line else "", f"pod: {pod.state}",
+                                      error.headline, REMOTE_SECRET_HINT if blamed or cause else "") if x)
+    raise Failed(where, diagnosis, evidence, final=True)
+
+
+def cluster_named(access, name: str):
+    return next((c for c in access.topology.clusters if c.name == name), None)
+
+
+def require_readable(kiali, access, primary, cluster, entry: dict) -> None:
+    """A listed remote Kiali cannot read (no namespace of it, no Kubernetes-<name> in /api/status) fails at once."""
+    if cluster.is_primary or any(n.get("cluster") == cluster.name for n in kiali.namespaces()):
+        return
+    versions = [s.get("name") for s in kiali.status().get("externalServices") or []]
+    if f"Kubernetes-{cluster.name}" in versions:
+        return  # its client answers: the namespace cache may still be filling
+    secret = entry.get("secretName") or "(none)"
+    raise Failed(hop("kiali", cluster, primary),
+                 f"Kiali lists {cluster.name} but cannot read it (no namespace of it, no Kubernetes-{cluster.name} in "
+                 f"/api/status): {entry.get('apiEndpoint') or 'its API server'} refuses or does not answer the "
+                 f"credentials in remote secret {secret}",
+                 "\n".join(x for x in (kiali_log_about(access, primary, cluster), f"config entry: {entry}",
+                                       "the token's Secret on the remote deleted or rotated, or its role too narrow "
+                                       "(see docs/troubleshooting.md#token-rejected-401-unauthorized)", REMOTE_SECRET_HINT) if x),
+                 final=True)
+
+
+def kiali_log_about(access, primary, cluster) -> str:
+    """Kiali's last log line about the cluster, when this run can read Kiali's log."""
+    kube = primary_kube(access, primary)
+    try:
+        line = last_line_about(kube, kiali_service(), cluster.name) if kube else ""
+    except ServiceError:
+        return ""
+    return f"Kiali's log: {line}" if line else ""
+
+
+def require_accessible(kiali, access, primary, cluster) -> dict:
+    """The cluster's entry in Kiali's config; fails at once when absent, inaccessible or unreadable."""
+    clusters = kiali_clusters(kiali, access, primary, cluster)
     entry = clusters.get(cluster.name)
     if entry is None:
         raise Failed(hop("kiali", cluster, primary), f"Kiali does not list cluster {cluster.name} (it lists: {', '.join(sorted(clusters)) or 'none'})",
@@ -42,14 +125,15 @@ def require_accessible(kiali, primary, cluster) -> dict:
     if not entry.get("accessible"):
         raise Failed(hop("kiali", cluster, primary), f"Kiali lists {cluster.name} but cannot access it: {INACCESSIBLE_REASON}",
                      f"config entry: {entry}\n{REMOTE_SECRET_HINT}")
+    require_readable(kiali, access, primary, cluster, entry)
     return entry
 
 
 @pytest.mark.hop("kiali[{cluster}]")  # Kiali unreachable: the namespaces and workloads checks stop at once
 @pytest.mark.requirement("must")
-def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, primary, kiali, record_property):
-    """Kiali's config lists the cluster, accessible; the primary is Kiali's home."""
-    entry = require_accessible(kiali, primary, cluster)
+def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, primary, kiali, access, record_property):
+    """Kiali's config lists the cluster, accessible and readable; the primary is Kiali's home."""
+    entry = require_accessible(kiali, access, primary, cluster)
     record_property("kiali_api_endpoint", entry.get("apiEndpoint", ""))
     if bool(entry.get("isKialiHome")) != cluster.is_primary:
         expected = "home" if cluster.is_primary else "not home"
@@ -59,9 +143,9 @@ def test_kiali_lists_every_cluster_accessible_with_the_primary_as_home(cluster, 
 
 @pytest.mark.hop(needs=["kiali[{cluster}]"])
 @pytest.mark.requirement("must")
-def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_property):
+def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, access, record_property):
     """Kiali's namespace list includes namespaces from the cluster."""
-    require_accessible(kiali, primary, cluster)
+    require_accessible(kiali, access, primary, cluster)
 
     def probe():
         namespaces = [n["name"] for n in kiali.namespaces() if n.get("cluster") == cluster.name]
@@ -75,9 +159,9 @@ def test_kiali_lists_namespaces_of_the_cluster(cluster, primary, kiali, record_p
 
 @pytest.mark.hop(needs=["kiali[{remote}]"])
 @pytest.mark.requirement("must")
-def test_kiali_lists_the_remote_workloads(remote, primary, kiali, record_property):
+def test_kiali_lists_the_remote_workloads(remote, primary, kiali, access, record_property):
     """Kiali lists workloads running in the remote cluster."""
-    require_accessible(kiali, primary, remote)
+    require_accessible(kiali, access, primary, remote)
 
     def probe():
         workloads = kiali.workloads(remote.name).get("workloads") or []
@@ -87,3 +171,40 @@ def test_kiali_lists_the_remote_workloads(remote, primary, kiali, record_propert
 
     workloads = eventually(probe, hop=hop("kiali", remote, primary), what=f"no workloads of {remote.name}", wait=KIALI_WAIT)
     record_property("kiali_remote_workloads", len(workloads))
+
+
+@pytest.mark.requirement("must")  # no hop needed: the secret is read on the primary whatever Kiali can do with it
+def test_kiali_remote_secret_is_there_for_the_remote(remote, primary, kiali, access, record_property):
+    """The primary holds the remote secret Kiali reads the remote by: one cluster, a server the pod can dial, the one
+    Kiali serves; a remote Kiali still serves from a deleted secret is reported (gone at Kiali's next start)."""
+    kube = access.kube(primary)  # provider endpoints: not applicable, the plugin says so
+    spec = kiali_service()
+    entry = kiali_clusters(kiali, access, primary, remote).get(remote.name) or {}
+    mine = [s for s in remote_secrets(kube, spec.namespace) if s.cluster == remote.name]
+    if not mine:
+        raise Failed(hop("kiali", remote, primary), missing_secret(remote.name, spec.namespace, entry), REMOTE_SECRET_HINT)
+    secret = mine[0]
+    record_property("kiali_remote_secret", str(secret))
+    problem = secret.problem or ("its server is a loopback address: Kiali's pod would dial itself "
+                                 "(see docs/troubleshooting.md#remote-secret-points-at-a-loopback-address)"
+                                 if loopback(secret.server) else "")
+    if problem:
+        raise Failed(hop("kiali", remote, primary), f"remote secret {secret} for {remote.name}: {problem}", REMOTE_SECRET_HINT)
+    served = entry.get("apiEndpoint")
+    if entry.get("accessible") and served and served.rstrip("/") != secret.server.rstrip("/"):
+        raise Failed(hop("kiali", remote, primary), stale_secret(remote.name, secret, served), REMOTE_SECRET_HINT)
+
+
+def missing_secret(name: str, namespace: str, entry: dict) -> str:
+    """No secret for the remote; when Kiali still serves it, say so: the operator drops it at Kiali's next start."""
+    absent = f"no Secret labelled kiali.io/multiCluster=true in {namespace} has a key {name}"
+    if entry.get("accessible") and entry.get("secretName"):
+        return (f"Kiali still serves {name} from remote secret {namespace}/{entry['secretName']}, which is gone "
+                f"({absent}): Kiali read it at start; the operator drops {name} at Kiali's next restart "
+                "(see docs/troubleshooting.md#kiali-serves-a-cluster-whose-remote-secret-is-gone)")
+    return f"no remote secret for {name}: {absent}"
+
+
+def stale_secret(name: str, secret: RemoteSecret, served: str) -> str:
+    return (f"Kiali serves {name} at {served}, but remote secret {secret} now says {secret.server}: Kiali reads the "
+            "secret at start only; the operator rolls Kiali out on its next reconcile")

@@ -13,7 +13,7 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, Canary, describe_targets, primary_matcher, ready_values, target_state, why_not_described,
+    JOB, describe_targets, labels_renamed, primary_matcher, ready_values, target_state, why_not_described,
 )
 from conformance.outcomes import Failed, NotApplicable
 from conformance.stack import canary_spec
@@ -46,6 +46,7 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
     made.cleanup()
 
 
+@pytest.mark.hop("ksm_scrape[{cluster}]")
 @pytest.mark.requirement("must")
 def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_property):
     """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
@@ -63,6 +64,7 @@ def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_prop
 
 
 @pytest.mark.writes
+@pytest.mark.hop(needs=["ksm_scrape[{cluster}]", "metrics[{cluster}]"])  # not scraped, or not forwarded: said there
 @pytest.mark.requirement("must")
 def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_prometheus, access, state_canary,
                                                       record_property):
@@ -72,9 +74,13 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     labels = primary_matcher(canary, cluster.is_primary)  # for the message: what a dashboard would select
     started = time.monotonic()
 
+    own = prometheus_or_none(access, cluster)
+
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
         if not found:
+            if own is not None and (why := labels_renamed(own, canary)):
+                raise Failed(name, why)
             raise NotYet(f"no {canary.selector('kube_pod_info', **labels)} on the primary")
         carried = {s["metric"].get("cluster") for s in found}
         allowed = {cluster.name} if not cluster.is_primary else {cluster.name, None}
@@ -85,7 +91,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
                          wait=SERIES_WAIT, diagnose=lambda: why_not_described(
-                             prometheus_or_none(access, cluster), primary_prometheus, canary, cluster.is_primary))
+                             own, primary_prometheus, canary, cluster.is_primary))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:

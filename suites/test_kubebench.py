@@ -11,15 +11,14 @@ from conformance.clients.pushgateway import PushgatewayClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.promql import on_primary
 from conformance.stack import stack_services
-from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.kubebench, pytest.mark.part("kubebench")]
 
 # The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
-BRING_UP_JOB = stack_services()["pushgateway"].service
+PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
 # The chart's Prometheus scrapes every 30 s (scrapeInterval "" -> the operator's 30 s); a remote's samples arrive
 # one batch send deadline (5 s) later: two scrapes and a send cover a slow first round.
 SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
@@ -68,33 +67,39 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
                             kb.push_job())
 
 
+@pytest.mark.hop("pushgateway_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, access, record_property):
+def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
     """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
     name = hop("kubebench", cluster, primary)
-    # The chart's ServiceMonitor sets no jobLabel: the job is the Service's name, as found (or the bring-up's).
-    job = access.service_spec(cluster, "pushgateway").service if cluster.has_kube else BRING_UP_JOB
+    jobs = prometheus.configured_jobs()
+    if jobs is not None and kb.pushgateway_pool() not in jobs:  # only a new selection brings the job: no wait helps
+        raise PreconditionUnmet(name, f"the configuration the {prometheus.name} loaded has no scrape job "
+                                      f"{kb.pushgateway_pool()}: the chart's ServiceMonitor is not selected by the "
+                                      "stack's Prometheus (serviceMonitor.enabled, serviceMonitor.additionalLabels."
+                                      "release=<kube-prometheus-stack release>)")
 
     def probe():
-        up = prometheus.query(f'up{{job="{job}"}}')
+        up = prometheus.query(f'up{{job="{PUSHGATEWAY_JOB}"}}')
         if not up:
-            raise NotYet(f"the {prometheus.name} has no target with job={job}")
+            raise NotYet(f"the {prometheus.name} has no target with job={PUSHGATEWAY_JOB}")
         down = [s["metric"].get("instance", "") for s in up if float(s["value"][1]) != 1]
         if down:
-            raise NotYet(f"the {prometheus.name}'s target job={job} is down: {', '.join(down)}")
+            raise NotYet(f"the {prometheus.name}'s target job={PUSHGATEWAY_JOB} is down: {', '.join(down)}")
         return up
 
     def diagnose():
-        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == job]
+        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == PUSHGATEWAY_JOB]
         if not mine:
             return ("no such target at all: the chart's ServiceMonitor is not selected by the stack's Prometheus "
                     "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")
         return "; ".join(f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError') or ''}".strip() for t in mine)
 
-    up = eventually(probe, hop=name, what=f"Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
+    up = eventually(probe, hop=name, what="Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
     record_property("pushgateway_targets", len(up))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
     """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
@@ -105,6 +110,9 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
     def probe():
         totals = totals_on_primary(primary_prometheus, cluster)
         if not totals.by_node:
+            match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+            if why := kb.renamed_labels([s["metric"] for s in primary_prometheus.query(match)], kb.push_job()):
+                raise Failed(name, why)
             raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster)}, "
                          f"job={kb.push_job()}")
         if totals.incomplete():
@@ -119,6 +127,7 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
         record_property(f"kube_bench_totals.{node}", " ".join(f"{r}={results[r]:g}" for r in kb.CHECKED))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, access, record_property):
     """Each node's push_time_seconds on the primary is at most one interval (plus one run's allowance) old."""
@@ -156,6 +165,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
             f"limit {limit} s; ages " + ", ".join(f"{n}: {a:.0f} s" for n, a in sorted(ages.items())))
 
 
+@pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometheus, access, record_property):
     """Every node in the API server's node list has kube-bench totals on the primary; a node without them is named."""

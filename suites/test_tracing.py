@@ -48,6 +48,7 @@ def send_or_fail(access, cluster, name: str) -> Sent:
     return sent
 
 
+@pytest.mark.hop("jaeger[{primary}]")
 @pytest.mark.requirement("must")
 def test_jaeger_answers_its_query_api(primary, jaeger, record_property):
     """The primary's Jaeger answers /api/services through the service proxy."""
@@ -57,6 +58,7 @@ def test_jaeger_answers_its_query_api(primary, jaeger, record_property):
     record_property("jaeger_services", ",".join(sorted(services)))
 
 
+@pytest.mark.hop(needs=["jaeger[{primary}]"])  # the trace is read from Jaeger's query API: down, it cannot be observed
 @pytest.mark.requirement("must")
 @pytest.mark.writes
 def test_forced_trace_from_the_remote_is_one_trace_from_both_clusters(remote, primary, access, jaeger, record_property):

@@ -144,10 +144,12 @@ def start_prometheus(
     rule_files: list[Path] | None = None,
     alertmanagers: list[str] | None = None,
     self_scrape: bool = True,
+    resend_delay: str | None = None,
 ) -> PrometheusProcess:
     """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs).
 
-    self_scrape=False leaves out its own job, as on a stack without the chart's selfMonitor ServiceMonitor.
+    self_scrape=False leaves out its own job, as on a stack without the chart's selfMonitor ServiceMonitor;
+    resend_delay (--rules.alert.resend-delay, default 1m) shortens how soon a firing alert is sent again.
 
     rule_files are evaluated every scrape interval; alertmanagers (host:port) receive its alerts, as the
     operator's alerting.alertmanagers (or a remote's additionalAlertManagerConfigs) point it at one.
@@ -176,7 +178,8 @@ def start_prometheus(
         queue = {} if timing.batch_send_deadline is None else {"batch_send_deadline": f"{timing.batch_send_deadline:g}s"}
         config["remote_write"] = [{"url": remote_write_url, **({"queue_config": queue} if queue else {})}]
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    args = [binary, *operator_args(folder, receiver), f"--web.listen-address=127.0.0.1:{port}"]
+    args = [binary, *operator_args(folder, receiver), f"--web.listen-address=127.0.0.1:{port}",
+            *([f"--rules.alert.resend-delay={resend_delay}"] if resend_delay else [])]
     return PrometheusProcess(name, port, folder, args, timing).start()
 
 

@@ -11,14 +11,19 @@ cluster's FakePromtail ships the pod's stdout with the cluster's external labels
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
+import httpx
+import yaml
+
+from conformance.kiali import REMOTE_SECRET_LABEL
 from conformance.manifests import Deployment, traffic_generator
 from tests.fakes.envoy import FakeEnvoy
 from tests.fakes.exporter import FakeExporter
@@ -197,7 +202,7 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
     agent_svc = services[STACK_PROFILES[profile].agent_service]
     loki = FakeLoki(version=loki_version).start()
     grafana = start_grafana(pair, loki, dashboards)
-    kiali = FakeKiali(kiali_spec()).start()
+    kiali = FakeKiali(kiali_spec())  # started once its remote secret is on the primary
     stack = KubeStack(folder, pair, loki, grafana, kiali, profile=profile)
     try:
         for cluster in CLUSTERS:
@@ -222,9 +227,14 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
+        start_kiali(kiali, oke, workstation)
         if names == "other":  # the grafana chart's own release `grafana`: Secret and pods (grafana.selectorLabels)
             seed_grafana(oke, grafana, grafana_log, "grafana", "grafana",
                          {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
+            # kiali-operator's Service, in istio-system (Kiali has started: its address is known)
+            oke.add_service("istio-system", "kiali", ports=[{"name": "http", "port": 20001, "backend": kiali.url},
+                                                            {"name": "http-metrics", "port": 9090}],
+                            labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
             return stack
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         if profile != "promtail":  # the profile's Loki Service (the Loki chart's `loki`, port http-metrics 3100)
@@ -241,7 +251,8 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
 def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: str, agent_url: str) -> None:
     """The stack as a user's own releases leave it (the objects each pinned chart renders: tests/test_discovery.py):
     kube-prometheus-stack as release `kps` in `observability`, the log agent's chart in `logging`, and on the
-    primary Loki from the Loki chart in `logging`, Grafana as its own release in `grafana`, Kiali in `istio-system`."""
+    primary Loki from the Loki chart in `logging` and Grafana as its own release in `grafana` (Kiali, in `istio-system`,
+    once it has started)."""
     api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus")
     api.add_service("observability", "prometheus-operated", stack.pair.primary.url if primary else stack.pair.remote.url,
                     port=9090, port_name="web", labels={"operated-prometheus": "true"})
@@ -255,9 +266,57 @@ def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: 
                             "app.kubernetes.io/component": "single-binary"})
     api.add_service("grafana", "grafana", stack.grafana.url, port=80, port_name="service", target_port=3000,
                     labels={"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
-    api.add_service("istio-system", "kiali", ports=[{"name": "http", "port": 20001, "backend": stack.kiali.url},
-                                                    {"name": "http-metrics", "port": 9090}],
-                    labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
+
+
+KIALI_NS = "monitoring"  # the Kiali CR's namespace (stack/manifests/kiali.yaml), where its remote secrets live
+KIALI_POD = "kiali-5f8c7d9b6-tw4xz"
+KIALI_SA_TOKEN = "kiali-service-account-token-workstation"  # what stack/manifests/kiali-remote.yaml's Secret holds
+KIALI_SA = "system:serviceaccount:monitoring:kiali-service-account"
+
+
+def remote_secret_kubeconfig(server: str, token: str, cluster: str = "workstation") -> str:
+    """The kubeconfig conformance.provision.plan.write_kiali_remote_secret writes: one cluster named as Istio names it."""
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": cluster,
+                           "clusters": [{"name": cluster, "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+                           "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+                           "users": [{"name": cluster, "user": {"token": token}}]})
+
+
+def mounted_remote_secrets(oke: FakeKubeAPI) -> Callable[[], dict[str, dict[str, str]]]:
+    """What kiali-operator mounts into Kiali's pod: the Secrets labelled kiali.io/multiCluster=true, read at each start."""
+    def read() -> dict[str, dict[str, str]]:
+        listed = httpx.get(f"{oke.url}/api/v1/namespaces/{KIALI_NS}/secrets", params={"labelSelector": REMOTE_SECRET_LABEL},
+                           headers={"Authorization": f"Bearer {oke.token}"}).json()
+        return {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
+                for s in listed["items"]}
+    return read
+
+
+def kiali_pod_follows(oke: FakeKubeAPI) -> Callable[[FakeKiali], None]:
+    """on_start: Kiali's pod is Ready behind its Service, or crash-looping with Kiali's log and no endpoints."""
+    def follow(kiali: FakeKiali) -> None:
+        kiali.on_log = lambda line: oke.append_log(KIALI_NS, KIALI_POD, "kiali", line)
+        log = "".join(line + "\n" for line in kiali.log_lines)
+        oke.add_pod(KIALI_NS, KIALI_POD, labels={"app": "kiali", "app.kubernetes.io/name": "kiali"},
+                    containers=[{"name": "kiali", "image": "quay.io/kiali/kiali:v2.29.0"}],
+                    crashloop=kiali.exited is not None, restart_count=3, logs={"kiali": log}, previous_logs={"kiali": log})
+        if oke.get_object("services", KIALI_NS, "kiali"):
+            oke.set_endpoints_ready(KIALI_NS, "kiali", kiali.exited is None)
+    return follow
+
+
+def start_kiali(kiali: FakeKiali, oke: FakeKubeAPI, workstation: FakeKubeAPI) -> None:
+    """The bring-up's remote secret on the primary (server: the remote's control-plane address, which Kiali's pod
+    reaches), Kiali's token on the remote, then Kiali reading both as the operator's pod does."""
+    server = f"https://{workstation.host_ip}:6443"
+    workstation.tokens[KIALI_SA_TOKEN] = KIALI_SA
+    oke.add_secret(KIALI_NS, "kiali-remote-cluster-secret-workstation",
+                   {"workstation": remote_secret_kubeconfig(server, KIALI_SA_TOKEN)},
+                   labels={"kiali.io/multiCluster": "true"}, annotations={"kiali.io/cluster": "workstation"})
+    kiali.hosts[f"{workstation.host_ip}:6443"] = workstation.url
+    kiali.mounts = mounted_remote_secrets(oke)
+    kiali.on_start = kiali_pod_follows(oke)
+    kiali.start()
 
 
 class EnvoyTargets:

@@ -54,8 +54,10 @@ def fake_push(pushgateway_url: str, node: str, totals: dict[str, int]) -> httpx.
 
 
 def scrape_job(target: str, honor_labels: bool = True) -> dict:
-    """The scrape config prometheus-operator makes of the chart's ServiceMonitor (honorLabels -> honor_labels)."""
-    return {"job_name": SCRAPE_JOB, "honor_labels": honor_labels, "static_configs": [{"targets": [target]}]}
+    """The scrape config prometheus-operator makes of the chart's ServiceMonitor (honorLabels -> honor_labels): the
+    pool serviceMonitor/<namespace>/<name>/0, its targets' job the Service's name (promcfg.go)."""
+    return {"job_name": kb.pushgateway_pool(), "honor_labels": honor_labels, "static_configs": [{"targets": [target]}],
+            "relabel_configs": [{"target_label": "job", "replacement": SCRAPE_JOB}]}
 
 
 @dataclass

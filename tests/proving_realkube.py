@@ -12,6 +12,7 @@ log) and Promtail's kubernetes-pods job (the cluster's FakePromtail ships the sa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import re
@@ -28,6 +29,7 @@ from kubernetes import client as kclient
 from kubernetes import config as kconfig
 from kubernetes.dynamic import DynamicClient
 
+from conformance.kiali import REMOTE_SECRET_LABEL
 from conformance.provision.plan import write_kiali_remote_secret
 from conformance.provision.steps import Facts
 from conformance.stack import stack_services
@@ -337,6 +339,14 @@ def _backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
     }
 
 
+def real_remote_secrets(core: kclient.CoreV1Api, namespace: str):
+    """FakeKiali's mounts: the Secrets labelled kiali.io/multiCluster=true on the real primary, read at each start."""
+    def read() -> dict[str, dict[str, str]]:
+        listed = core.list_namespaced_secret(namespace, label_selector=REMOTE_SECRET_LABEL).items
+        return {s.metadata.name: {k: base64.b64decode(v).decode() for k, v in (s.data or {}).items()} for s in listed}
+    return read
+
+
 def _populate(ground: RealKubeGround) -> None:
     svc = stack_services()
     ns = svc["prometheus"].namespace
@@ -390,6 +400,9 @@ def _populate(ground: RealKubeGround) -> None:
     secret_file = ground.folder / "kiali-remote-secret-workstation.yaml"
     write_kiali_remote_secret(secret_file, "workstation", ns, facts)
     apply(oke, load(secret_file))
+    # Kiali reads the secret as the operator mounts it, and meets the real remote API server with the real token.
+    ground.kiali.mounts = real_remote_secrets(kclient.CoreV1Api(ground.api("oke")), ns)
+    ground.kiali.restart()
     kiali_cr = load(MANIFESTS / "kiali.yaml")
     for doc in kiali_cr:
         doc["spec"]["kubernetes_config"]["cluster_name"] = "oke"

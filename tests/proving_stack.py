@@ -7,20 +7,26 @@ With profile="alloy" (issue 12) the agents are FakeAlloy and FakeLoki answers as
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from conformance.manifests import ENVOY_POOL
 from conformance.provision.dashboards import declared
+from conformance.provision.logs import VALUES, moved_schema, tsdb_from
 from conformance.scrape_jobs import required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
-from tests.fakes.loki import FakeLoki
+from tests.fakes.loki import LOKI_CHART_LAYOUT, FakeLoki
+from tests.fakes.loki_volume import Layout, Volume
 from tests.fakes.alloy import FakeAlloy
 from tests.fakes.promtail import FakePromtail
 from tests.proving_ground import PrometheusPair
+from tests.provision.test_values import merge
 from tests.suite_runner import write_topology
 
 CLUSTERS = ("oke", "workstation")
@@ -31,9 +37,10 @@ GRAFANA_PASSWORD = "not-the-real-one-8f2c"
 
 
 def declared_dashboards(panels_expr: str = "up") -> list[dict[str, Any]]:
-    """Grafana dashboard specs for every dashboard the stack's values declare, one panel each."""
+    """Grafana dashboard specs for every dashboard the stack's values declare, one panel each; the file's own uid and
+    title where known (a file without a uid gets one of Grafana's making, here uid-<key>)."""
     return [{
-        "uid": f"uid-{d.key}", "title": d.key.replace("-", " ").title(), "folder": d.folder,
+        "uid": d.uid or f"uid-{d.key}", "title": d.title or d.key.replace("-", " ").title(), "folder": d.folder,
         "provider": d.provider, "file": f"{d.key}.json",
         "panels": [{"id": 1, "title": "Targets up", "type": "timeseries",
                     "targets": [{"refId": "A", "expr": panels_expr, "datasource": {"type": "prometheus", "uid": "prometheus"}}]}],
@@ -48,7 +55,7 @@ def kiali_spec() -> dict[str, dict]:
         # the bring-up's sleep and the stopped traffic generator.
         "workstation": {"namespaces": {"istio-system": {"workloads": []},
                                        "sample": {"labels": {"istio-injection": "enabled"},
-                                                  "workloads": [{"name": "sleep"}, {"name": "traffic"}]}}},
+                                                  "workloads": [{"name": "sleep"}, {"name": "traffic", "podCount": 0}]}}},
     }
 
 
@@ -103,7 +110,8 @@ class ProvingStack:
         return write_topology(self.folder, clusters, name, None if self.profile == "promtail" else self.profile)
 
     def move_to_alloy(self, hand_over_positions: bool = True, labels: dict[str, dict[str, str]] | None = None,
-                      keep_store: bool = True) -> None:
+                      keep_store: bool = True, killed: bool = False, moved_values: dict | None = None,
+                      v13_from: str | None = None) -> None:
         """The profile move on the proving ground: each Promtail stops (its last batch sent), a FakeAlloy takes its
         file and Loki becomes 3.7.6 with its store kept (the old streams stay readable), as the bring-up's move does
         (conformance/provision/logs.py move_steps, on_the_old_store; docs/real-stack.md "The move's Loki store"):
@@ -114,23 +122,33 @@ class ProvingStack:
         - the Loki chart's Loki mounts that claim (grafana-community/helm-charts loki-18.11.0 charts/loki/values.yaml
           singleBinary.persistence.dataVolumeParameters) and keeps the old v11 boltdb-shipper period before a v13
           tsdb one from a future date (grafana/loki v3.7.6 docs/sources/setup/migrate/migrate-to-tsdb/_index.md),
-          so Loki 3.7.6 reads the streams 2.9.3 wrote.
+          so Loki 3.7.6 reads the streams 2.9.3 wrote;
+        - the new Loki replays the old one's write-ahead log (loki-moved.yaml ingester.wal.dir, the old /data/loki/wal
+          under /var/loki; grafana/loki v3.7.6 pkg/ingester/ingester.go `starting`), which holds what a killed old
+          Loki had not flushed. The fake's paths decide what survives (tests/fakes/loki_volume.py).
 
         hand_over_positions: Alloy starts at Promtail's offsets, as loki.source.file's legacy_positions_file
         converts Promtail's positions file; without it Alloy reads each file from the start.
         keep_store=False: the new Loki starts on a volume of its own (the move before the store was carried).
+        killed: the old Loki dies without flushing (killed, OOM, node lost, a flush longer than its grace period);
+        what it held only in memory is on the claim in its WAL, which the new Loki replays only from its own
+        `ingester.wal.dir` (moved_layout). moved_values: the move's values in place of stack/values/loki-moved.yaml;
+        v13_from: the v13 period's first day in place of the one the move computes (logs.tsdb_from).
         """
-        for cluster, old in list(self.promtails.items()):
+        olds = dict(self.promtails)
+        for old in olds.values():
             old.stop()
+        # Then the Loki pod, before any Alloy ships (the bring-up installs Alloy after the new Loki).
+        if keep_store:
+            self.loki.replace_pod(PROFILES["alloy"][2], moved_layout(moved_values, v13_from), killed=killed)
+        else:  # the plain alloy install: a claim of its own, the chart's paths
+            self.loki.replace_pod(PROFILES["alloy"][2], LOKI_CHART_LAYOUT, claim=Volume(), killed=killed)
+        for cluster, old in olds.items():
             agent = FakeAlloy(old.loki_url, old.path, external_labels=(labels or {}).get(cluster, old.external_labels))
             if hand_over_positions:
                 agent._offset = old._offset
             agent.paused = old.paused
             self.promtails[cluster] = agent.start()
-        if not keep_store:
-            with self.loki._store_lock:
-                self.loki._streams.clear()
-        self.loki.version = PROFILES["alloy"][2]
         self.profile = "alloy"
 
     def __enter__(self) -> "ProvingStack":
@@ -144,6 +162,19 @@ class ProvingStack:
             p.stop()
         for server in (self.kiali, self.grafana, self.loki):
             server.stop()
+
+
+def moved_layout(moved_values: dict | None = None, v13_from: str | None = None) -> Layout:
+    """The Loki chart's Loki after the move, where helm's values put its files: stack/values/loki.yaml, then
+    loki-moved.yaml (or moved_values) over it, the chart's defaults for what neither sets; the periods the move's
+    --set-json gives (v13 from the day it computes, or v13_from)."""
+    values = merge(yaml.safe_load((VALUES / "loki.yaml").read_text()),
+                   yaml.safe_load((VALUES / "loki-moved.yaml").read_text()) if moved_values is None else moved_values)
+    loki = values.get("loki", {})
+    chunks = loki.get("storage", {}).get("filesystem", {}).get("chunks_directory", LOKI_CHART_LAYOUT.chunks_dir)
+    wal = loki.get("structuredConfig", {}).get("ingester", {}).get("wal", {}).get("dir", LOKI_CHART_LAYOUT.wal_dir)
+    schema = json.loads(moved_schema(v13_from or tsdb_from()).split("=", 1)[1])
+    return Layout(LOKI_CHART_LAYOUT.mount, chunks, wal, tuple((p["from"], p["store"]) for p in schema["configs"]))
 
 
 def start_grafana(pair: PrometheusPair, loki: FakeLoki, dashboards: list[dict] | None = None,

@@ -656,7 +656,7 @@ def test_kiali_config_namespaces_workloads(kiali: FakeKiali) -> None:
     assert wl["cluster"] == "workstation" and [w["name"] for w in wl["workloads"]] == ["canary"]
     assert wl["validations"] == {}
     graph = httpx.get(kiali.url + "/kiali/api/mesh/graph").json()
-    assert {n["data"]["cluster"] for n in graph["elements"]["nodes"]} == {"oke", "workstation"}
+    assert {n["data"]["cluster"] for n in graph["elements"]["nodes"]} == {"_external_", "oke", "workstation"}
     assert httpx.get(kiali.url + "/kiali/api/status").json()["status"]["Kiali state"] == "running"
     assert httpx.get(kiali.url + "/api/config").status_code == 404  # only under web_root
 

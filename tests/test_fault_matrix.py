@@ -106,6 +106,25 @@ def first_dashboard_wrapped(specs: list[dict]) -> list[dict]:
 
 
 FIRST_DASHBOARD = declared_dashboards()[0]["file"]
+MESH = next(s for s in declared_dashboards() if s["file"] == "istio-mesh.json")
+MESH_FILE = "/var/lib/grafana/dashboards/istio/istio-mesh.json"
+
+
+def mesh_missing(specs: list[dict]) -> list[dict]:
+    """The mesh dashboard's download failed and its file is not there (docs/troubleshooting.md#dashboard-download-fails)."""
+    return [s for s in specs if s["file"] != "istio-mesh.json"]
+
+
+def mesh_not_json(specs: list[dict]) -> list[dict]:
+    """The mesh dashboard's file is an HTML error page the download saved: Grafana's JSON decoder rejects it."""
+    next(s for s in specs if s["file"] == "istio-mesh.json")["invalid_json"] = "invalid character '<' looking for beginning of value"
+    return specs
+
+
+def mesh_uid_twice(specs: list[dict]) -> list[dict]:
+    """A second file in another provider has the mesh dashboard's uid (docs/troubleshooting.md#duplicate-dashboard-uid)."""
+    return specs + [{**MESH, "provider": "logs", "folder": "Logs", "file": "copy.json"}]
+
 
 FAULTS = [
     # The remote's Prometheus has no Envoy pool (the PodMonitor lacks release: kube-prometheus-stack): the
@@ -160,6 +179,26 @@ FAULTS = [
                                  "Dashboard title cannot be empty"]),
         GRAFANA_LOG: ("failed", ["oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: "
                                  "Dashboard title cannot be empty"]),
+    }),
+    # A declared dashboard missing, its file not JSON, its uid in two files: Grafana's log shows the completed pass, the
+    # rejection or the duplicate, so the provisioning check says so at once (it waited its 90 s PROVISION_WAIT for the
+    # missing one and the duplicate before issue 19), naming the dashboard and its file.
+    Fault("a dashboard missing", dashboards=mesh_missing, expect={
+        PROVISIONED: ("failed", [f"oke Grafana provisioning: dashboard istio-mesh (file {MESH_FILE}) is missing: "
+                                 "Grafana's provisioning pass completed without it"]),
+        GRAFANA_LOG: ("passed", []),
+    }),
+    Fault("a dashboard file not JSON", dashboards=mesh_not_json, expect={
+        PROVISIONED: ("failed", ["oke Grafana provisioning: Grafana's provisioning rejected istio-mesh.json: invalid "
+                                 f"character '<' looking for beginning of value (dashboard istio-mesh, file {MESH_FILE})"]),
+        GRAFANA_LOG: ("failed", ["oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: invalid "
+                                 f"character '<' looking for beginning of value (dashboard istio-mesh, file {MESH_FILE})"]),
+    }),
+    Fault("a dashboard uid in two files", dashboards=mesh_uid_twice, expect={
+        PROVISIONED: ("failed", [f"oke Grafana provisioning: dashboard istio-mesh (file {MESH_FILE}): its uid {MESH['uid']} "
+                                 "is used by more than one file"]),
+        GRAFANA_LOG: ("failed", ["oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: the same UID is "
+                                 f"used more than once (dashboard istio-mesh, file {MESH_FILE}"]),
     }),
     Fault("healthy", expect={case: ("passed", []) for case in (
         SCRAPED.format("oke"), SCRAPED.format("workstation"), ON_PRIMARY.format("workstation"), ISTIOD, CROSS,

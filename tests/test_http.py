@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -58,8 +59,10 @@ def test_connection_refused_becomes_unreachable_within_the_budget():
 
 
 def test_every_call_has_a_timeout():
+    released = threading.Event()
+
     def slow(_):
-        time.sleep(1.0)
+        released.wait(30)  # without a client timeout the call would hang this long
         return Response(200, "late")
 
     server = FakeServer()
@@ -67,9 +70,12 @@ def test_every_call_has_a_timeout():
     with server:
         service = HTTPService("svc", server.url, timeout=0.2, retry=RetryPolicy(attempts=1))
         started = time.monotonic()
-        with pytest.raises(Unreachable, match="read timed out"):
-            service.request("GET", "/slow")
-        assert time.monotonic() - started < 0.9
+        try:
+            with pytest.raises(Unreachable, match="read timed out"):
+                service.request("GET", "/slow")
+        finally:
+            released.set()
+        assert time.monotonic() - started < 15  # the 0.2 s timeout, far from the server's 30 s, whatever the load
 
 
 def slow_once(seconds: float) -> FakeServer:

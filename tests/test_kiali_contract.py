@@ -1,7 +1,9 @@
-"""FakeKiali held to kiali/kiali v2.29.0 (commit 0e41713f): every answer the suites and the client read, field by field.
+"""FakeKiali held to kiali/kiali v2.29.0 (commit 0e41713f): the recording of the real server, replayed, and a table.
 
-Kiali v2.29.0 cannot be built here (the Go module proxy refuses the module at that commit), so the table below is
-derived from its handlers and models, read at tag v2.29.0; each row cites file and function. When a row fails,
+The recording (../shared/contracts/kiali-2.29.0: golden.json and its kiali_contract.py, imported from there, never
+copied) holds the real server's answers in eight scenarios; the fake replays each with nothing forgiven. The table
+below, derived from the handlers and models read at tag v2.29.0, keeps the facts the recording does not hold (other
+cluster names, the inaccessible and home-undetected cases); each row cites file and function. When a row fails,
 fix the fake, never the row. Go's encoding/json drops an `omitempty` field when it is false, "", or an empty map or
 slice, but never a struct; a nil slice or map without `omitempty` is `null`.
 """
@@ -9,12 +11,15 @@ slice, but never a struct; a nil slice or map without `omitempty` is `null`.
 from __future__ import annotations
 
 import base64
+import copy
+import importlib.util
 import json
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -22,9 +27,11 @@ import yaml
 
 from conformance.provision import plan
 from conformance.provision.steps import Facts
-from tests.fakes.kiali import FakeKiali
+from tests.fakes.kiali import FakeKiali, free_port
+from tests.fakes.kubeapi import FakeKubeAPI
 from tests.fakes.server import FakeServer, Response
 from tests.proving_stack import kiali_spec
+from tests.shared import shared
 
 ABSENT = "<absent>"
 
@@ -128,8 +135,11 @@ TABLE = [
         "name", "namespace", "cluster", "gvk", "createdAt", "resourceVersion", "istioSidecar", "isAmbient", "isGateway",
         "isWaypoint", "isZtunnel", "additionalDetailSample", "labels", "appLabel", "versionLabel", "podCount",
         "annotations", "healthAnnotations", "istioReferences", "dashboardAnnotations", "serviceAccountNames",
-        "templateLabels", "health", "waypointWorkloads", "ValidationKey", "ValidationVersion"),
-         "models/workload.go WorkloadListItem: istioInjectionAnnotation/spireInfo/templateAnnotations omitempty; Validation* untagged"),
+        "health", "waypointWorkloads", "ValidationKey", "ValidationVersion"),
+         "models/workload.go WorkloadListItem: istioInjectionAnnotation/spireInfo/templateLabels/templateAnnotations "
+         "omitempty and never set on list items (recorded); Validation* untagged"),
+    Fact("healthy", REMOTE_WL, ("workloads", SLEEP, "dashboardAnnotations"), None,
+         "models/workload.go ParseWorkload does not set it on list items: nil -> null (recorded)"),
     Fact("healthy", REMOTE_WL, ("workloads", SLEEP, "gvk"), {"Group": "apps", "Version": "v1", "Kind": "Deployment"},
          "models/workload.go ParseDeployment: kubernetes.Deployments, schema.GroupVersionKind has no JSON tags"),
     Fact("healthy", REMOTE_WL, ("workloads", SLEEP, "cluster"), "workstation", "business/workloads.go GetWorkloadList: wItem.Cluster = cluster"),
@@ -160,8 +170,8 @@ TABLE = [
     Fact("tracing", TRACING, ("integration",), True, "handlers/tracing.go GetTracingInfo: Integration = InternalURL != \"\""),
     Fact("tracing", TRACING, ("provider",), "jaeger", "config/config.go NewConfig: Provider JaegerProvider"),
     Fact("tracing", TRACING, ("namespaceSelector",), True, "config/config.go NewConfig: NamespaceSelector true"),
-    Fact("tracing", TRACING, ("tempoConfig",), {"cacheCapacity": 200, "cacheEnabled": True},
-         "config/config.go NewConfig TempoConfig; TempoConfig's fields are all omitempty"),
+    Fact("tracing", TRACING, ("tempoConfig",), {"cacheCapacity": 200, "cacheEnabled": True, "urlFormat": "grafana"},
+         "config/config.go TempoConfig (omitempty fields); kiali-operator v2.29.0 defaults tempo_config.url_format grafana (recorded)"),
     # -- service traces: handlers/tracing.go ServiceTraces -> tracing/jaeger/http_client.go GetAppTracesHTTP ---------
     Fact("tracing", TRACES, (), K("data", "errors", "tracingServiceName"), "tracing/jaeger/model/types.go TracingResponse"),
     Fact("tracing", TRACES, ("tracingServiceName",), "helloworld.sample",
@@ -271,3 +281,156 @@ def test_the_remote_secret_is_what_the_operator_mounts_and_kiali_names_the_remot
     kubeconfig = yaml.safe_load(secret["stringData"][data_key])
     assert data_key == "workstation" and [c["name"] for c in kubeconfig["clusters"]] == [data_key]
     assert len(kubeconfig["users"]) >= 1  # cluster_secret.go: 0 users is an error
+
+
+# -- The recording of a real Kiali v2.29.0 (../shared/contracts/kiali-2.29.0), replayed -------------------------
+# The fake runs with the recorded clusters as its spec and meets each scenario's fault as the real server did: through
+# its remote API server (FakeKubeAPI) and its mounted remote secret, never through a switch of its own.
+REMOTE_SECRET = "kiali-remote-cluster-secret-workstation"  # conformance.provision.plan.write_kiali_remote_secret
+KIALI_SA = "system:serviceaccount:monitoring:kiali-service-account"
+TRACING_URL = "http://tracing.istio-system:80/jaeger"  # the tracing part's internal_url
+ENDPOINTS = {"https://10.96.0.1:443": "<in-cluster API of the primary>"}
+REMOTE_ENDPOINT = "<remote API server: https://CONTROL_PLANE_IP:6443>"
+
+
+def recorded_spec(kiali_revision: str = "1") -> dict[str, dict]:
+    """The clusters of the recording (golden.json README "How it was recorded"): no injector ran (no istio-proxy, so
+    istioSidecar false but for a Deployment without pods), no istiod answered its port-forward, no Grafana."""
+    plain = {"istioSidecar": False}
+    istio = {"app.kubernetes.io/name": "istiod", "app.kubernetes.io/version": "1.29.6", "istio": "pilot",
+             "istio.io/rev": "default", "sidecar.istio.io/inject": "false", "app": "istiod"}
+    gateway = {"app": "istio-eastwestgateway", "istio": "eastwestgateway", "istio.io/rev": "default",
+               "sidecar.istio.io/inject": "true", "topology.istio.io/network": "network1"}
+    kiali = {"app": "kiali", "app.kubernetes.io/instance": "kiali", "app.kubernetes.io/name": "kiali",
+             "app.kubernetes.io/part-of": "kiali", "app.kubernetes.io/version": "v2.29.0", "version": "v2.29.0"}
+    injected, excluded = {"istio-injection": "enabled"}, {"istio-injection": "disabled"}
+    return {
+        "oke": {"home": True, "namespaces": {
+            "default": {},
+            "istio-system": {"controlPlane": True, "istiodHealth": "Unreachable", "workloads": [
+                {"name": "istiod", "labels": istio, **plain},
+                {"name": "istio-eastwestgateway", "labels": gateway, "isGateway": True, **plain}]},
+            "monitoring": {"labels": excluded, "workloads": [
+                {"name": "kiali", "labels": kiali, "serviceAccount": "kiali-service-account", **plain,
+                 "annotations": {"deployment.kubernetes.io/revision": kiali_revision}}]},
+            "sample": {"labels": injected, "workloads": [{"name": "helloworld", **plain}]}}},
+        "workstation": {"namespaces": {
+            "default": {},
+            "istio-system": {"annotations": {"topology.istio.io/controlPlaneClusters": "oke"}},
+            "monitoring": {"labels": excluded},
+            "sample": {"labels": injected, "workloads": [{"name": "sleep", **plain},
+                                                         {"name": "traffic", "podCount": 0}]}}},
+    }
+
+
+def remote_kubeconfig(server: str, token: str) -> str:
+    """The kubeconfig the bring-up writes into the remote secret (plan.write_kiali_remote_secret), at `server`."""
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "workstation",
+                           "clusters": [{"name": "workstation", "cluster": {"server": server}}],
+                           "contexts": [{"name": "workstation", "context": {"cluster": "workstation", "user": "workstation"}}],
+                           "users": [{"name": "workstation", "user": {"token": token}}]})
+
+
+class TracesQuery(FakeServer):
+    """Jaeger's /api/traces holding the tracing check's two traces (server and client sidecar), in its JSON shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route("GET", "/jaeger/api/traces", lambda r: Response(200, {"data": [self._trace(i) for i in (1, 2)],
+                                                                         "total": 0, "limit": 0, "offset": 0, "errors": None}))
+
+    @staticmethod
+    def _trace(n: int) -> dict[str, Any]:
+        span = {"traceID": f"{n:032x}", "spanID": f"{n:016x}", "operationName": "helloworld.sample.svc.cluster.local:5000/*",
+                "references": [], "startTime": 1_700_000_000_000_000 + n, "duration": 1000 + n, "logs": [],
+                "processID": "p1", "warnings": None,
+                "tags": [{"key": "istio.cluster_id", "type": "string", "value": "oke"}]}
+        client = {**span, "spanID": f"{n + 100:016x}", "processID": "p2"}
+        return {"traceID": span["traceID"], "spans": [span, client], "warnings": None,
+                "processes": {"p1": {"serviceName": "helloworld.sample", "tags": []},
+                              "p2": {"serviceName": "sleep.sample", "tags": []}}}
+
+
+@dataclass
+class Recorded:
+    """FakeKiali on the recorded clusters: the remote's API server, its mounted secret, a Jaeger."""
+
+    kiali: FakeKiali
+    remote: Any  # FakeKubeAPI
+    secrets: dict[str, dict[str, str]]
+    jaeger: TracesQuery
+
+    def endpoints(self) -> dict[str, str]:
+        return {**ENDPOINTS, self.remote.url: REMOTE_ENDPOINT}
+
+
+def meet(ground: Recorded, scenario: str) -> None:
+    """Bring the scenario about as the recording did (its README, "Scenarios")."""
+    kiali, remote, secrets = ground.kiali, ground.remote, ground.secrets
+    if scenario == "remote-secret-deleted-kiali-running":
+        secrets.clear()  # deleted on oke; nothing restarts Kiali
+    elif scenario == "remote-secret-absent":
+        secrets.clear()
+        kiali.restart()  # the operator's next reconcile
+    elif scenario == "remote-token-revoked":
+        remote.tokens.clear()  # the token Secret deleted on the remote: its API server answers 401
+    elif scenario == "remote-token-invalid-at-start":
+        secrets[REMOTE_SECRET] = {"workstation": remote_kubeconfig(remote.url, "not-a-token-workstation-issued")}
+        kiali.restart()
+    elif scenario == "remote-unreachable-at-start":
+        remote.stop()  # the secret's server refuses connections
+        kiali.restart()
+    elif scenario.startswith("tracing-"):
+        # The README's "Stability": the recording moved Kiali's pod to the host network before tracing-enabled.
+        kiali.clusters = recorded_spec(kiali_revision="2" if scenario == "tracing-enabled" else "1")
+        kiali.tracing_url = TRACING_URL
+        up = scenario == "tracing-enabled"
+        kiali.hosts["tracing.istio-system:80"] = ground.jaeger.url if up else f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def recorded() -> Iterator[Recorded]:
+    with FakeKubeAPI("workstation") as remote, TracesQuery() as jaeger:
+        remote.tokens["kiali-sa-token"] = KIALI_SA
+        secrets = {REMOTE_SECRET: {"workstation": remote_kubeconfig(remote.url, "kiali-sa-token")}}
+        kiali = FakeKiali(recorded_spec(), grafana_version=None, mounts=lambda: copy.deepcopy(secrets))
+        with kiali:
+            yield Recorded(kiali, remote, secrets, jaeger)
+
+
+@pytest.fixture(scope="module")
+def contract() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kiali_contract", shared("contracts", "kiali-2.29.0", "kiali_contract.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCENARIOS = ["healthy", "remote-secret-deleted-kiali-running", "remote-secret-absent", "remote-token-revoked",
+             "remote-token-invalid-at-start", "remote-unreachable-at-start", "tracing-enabled", "tracing-jaeger-down"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_fake_kiali_answers_as_the_recorded_v2_29_0(scenario: str, recorded: Recorded, contract: ModuleType,
+                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every answer of every recorded scenario, as `kiali_contract.py diff` compares them (nothing forgiven)."""
+    golden = shared("contracts", "kiali-2.29.0", "golden.json")
+    endpoints = recorded.endpoints()
+    meet(recorded, scenario)
+    report = tmp_path / "report.json"
+    same = contract.diff(str(golden), f"{recorded.kiali.url}/kiali", scenario, str(report), endpoints)
+    result = json.loads(report.read_text())
+    assert same, (f"{result['identical']}/{result['answers']} answers identical, {result['values_equal']}/"
+                  f"{result['values_compared']} values:\n{capsys.readouterr().out}")
+    note = json.loads(golden.read_text())["scenarios"][scenario]["note"]
+    if recorded.kiali.exited:  # the fatal line is the recorded one, up to the dialled address
+        assert recorded.kiali.exited.split(": Get ")[0] in note
+        assert recorded.kiali.log_lines[-1].split(" ", 1)[1] == f"FTL {recorded.kiali.exited}"
+
+
+def test_a_revoked_remote_is_logged_as_the_real_one_logs_it(recorded: Recorded) -> None:
+    """log: `Error fetching Namespaces for cluster [workstation]: Unauthorized` (recorded, remote-token-revoked)."""
+    meet(recorded, "remote-token-revoked")
+    httpx.get(f"{recorded.kiali.url}/kiali/api/namespaces")
+    assert recorded.kiali.log_lines[-1].endswith("ERR Error fetching Namespaces for cluster [workstation]: Unauthorized")

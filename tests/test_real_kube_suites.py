@@ -180,6 +180,27 @@ def test_both_api_servers_down_end_the_run_at_once_one_line_per_cluster(own_grou
         assert outcome(result, case) in ("skipped", "not_applicable"), (case, result.output)
 
 
+def test_a_real_remote_token_revoked_under_kiali_fails_at_once_naming_the_remote_secret(own_ground: RealKubeGround) -> None:
+    """The recorded remote-token-revoked, on real API servers: the token Secret deleted on the remote, so the real
+    remote API server answers Kiali's token 401; Kiali keeps the remote accessible, and the checks say so at once."""
+    with own_ground.ns:
+        kclient.CoreV1Api(own_ground.api("workstation")).delete_namespaced_secret("kiali-service-account-token", "monitoring")
+        (client,) = own_ground.kiali._clients.values()  # the client Kiali built from the mounted secret
+        deadline = time.monotonic() + 60  # the API server's token cache: wait for the 401 itself, not for a time
+        while client.read_error() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client.read_error() == "Unauthorized"
+    listed = "suites.test_kiali::test_kiali_lists_every_cluster_accessible_with_the_primary_as_home[workstation]"
+    result = run(own_ground, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(listed)
+    assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot read it (no namespace of it, no "
+            "Kubernetes-workstation in /api/status)") in failure, failure
+    assert "the credentials in remote secret kiali-remote-cluster-secret-workstation" in failure
+    assert outcome(result, listed) == "failed"  # at once, not timed_out after the namespace wait
+    secret = "suites.test_kiali::test_kiali_remote_secret_is_there_for_the_remote[workstation]"
+    assert outcome(result, secret) == "passed"  # the secret itself is there and right: its token is what is refused
+
+
 def test_a_kubeconfig_context_that_does_not_exist_is_one_line(ground: RealKubeGround, tmp_path: Path) -> None:
     """A misspelled context: named once, with the contexts the file has, before any check; no wait, no traceback."""
     oke, ws = ground.planes["oke"], ground.planes["workstation"]

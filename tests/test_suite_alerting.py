@@ -129,12 +129,12 @@ def test_prometheus_without_an_alertmanager_is_named(tmp_path, am):
         run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and oke", "--timeout-scale", "0.05")
     finally:
         pair.stop()
+    # The loaded configuration sends alerts nowhere: no wait brings them, so it is said at the first look.
     failure = run.failure(REACHES.format("oke"))
-    assert "oke Prometheus → oke Alertmanager: no Watchdog with cluster=oke in the oke Alertmanager after" in failure
-    assert "the oke Prometheus has no Alertmanager configured (/api/v1/alertmanagers lists none); " \
-           "set alertmanager.enabled: true" in failure
-    assert "from cluster values ['workstation']" in failure  # what the Alertmanager does hold
-    assert run.properties(REACHES.format("oke"))["outcome"] == "timed_out"
+    assert failure.startswith("oke Prometheus → oke Alertmanager: the configuration the oke Prometheus loaded has no "
+                              "alerting.alertmanagers: it sends its alerts nowhere; set alertmanager.enabled: true"), failure
+    assert run.properties(REACHES.format("oke"))["outcome"] == "precondition"
+    assert float(run.cases()[REACHES.format("oke")].get("time")) < 5
 
 
 def test_a_remote_pointing_at_a_closed_port_is_named_with_its_errors(tmp_path, am):
@@ -153,18 +153,52 @@ def test_a_remote_pointing_at_a_closed_port_is_named_with_its_errors(tmp_path, a
     assert "prometheus_notifications_errors_total" in failure
 
 
+def test_a_remote_whose_every_send_failed_for_two_rounds_is_named_at_once(tmp_path, am):
+    """Past two resend rounds with every send refused, waiting will not bring the alert: said at the first look."""
+    closed = f"127.0.0.1:{free_port()}"
+    primary = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[WATCHDOG_RULES],
+                               alertmanagers=[am.target])
+    remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", rule_files=[WATCHDOG_RULES],
+                              alertmanagers=[closed], resend_delay="2s")
+    try:
+        topo = topology(tmp_path, primary.url, remote.url, am.url)
+        # The evidence a running stack has: sends failed, and the Prometheus has been up for two rounds (2 s + 2 x 1 s).
+        settle(lambda: notifier_errors(remote.url) > 1 and uptime(remote.url) > 4.5, "two failed send rounds")
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "reaches and workstation")
+    finally:
+        remote.stop()
+        primary.stop()
+    failure = run.failure(REACHES.format("workstation"))
+    assert run.properties(REACHES.format("workstation"))["outcome"] == "precondition", failure
+    assert failure.startswith(f"workstation Prometheus → oke Alertmanager: every alert the workstation Prometheus sent "
+                              f"failed (http://{closed}/api/v2/alerts: "), failure
+    assert "none sent in " in failure and "it drops a failed batch and resends only every 2 s, so waiting will not " \
+        "help" in failure
+    assert float(run.cases()[REACHES.format("workstation")].get("time")) < 5
+
+
+def uptime(prometheus_url: str) -> float:
+    from conformance.timefmt import rfc3339_seconds
+
+    started = httpx.get(f"{prometheus_url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
+    return time.time() - rfc3339_seconds(started)
+
+
 def test_a_rule_group_with_an_evaluation_error_is_named(tmp_path):
     prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[WATCHDOG_RULES, BROKEN_RULES])
     try:
         topo = topology(tmp_path, prom.url, prom.url, None)
-        run = run_suites(tmp_path, "--topology", str(topo), "-k", "rule_groups and oke", "--timeout-scale", "0.05")
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "rule_groups and oke")
     finally:
         prom.stop()
+    # The same error at two evaluations in a row: the rule's own query, said at once rather than after 100 s.
     failure = run.failure(RULES.format("oke"))
-    assert "oke Prometheus rule evaluation: rule groups not all evaluated without errors after" in failure
-    assert f"group broken.rules (file {BROKEN_RULES}): rule conformance:duplicate_match: health err: " in failure
+    assert failure.startswith("oke Prometheus rule evaluation: failed at two evaluations in a row, so the next will "
+                              f"fail alike: group broken.rules (file {BROKEN_RULES}): rule conformance:duplicate_match: "
+                              "health err: "), failure
     assert "found duplicate series for the match group" in failure
-    assert "general.rules" not in failure.split("last observed")[0]  # the healthy group is not blamed
+    assert "general.rules" not in failure  # the healthy group is not blamed
+    assert run.properties(RULES.format("oke"))["outcome"] == "failed"
 
 
 def test_no_rule_files_in_the_loaded_configuration_fail_at_once(tmp_path):
@@ -186,12 +220,14 @@ def test_rules_without_a_watchdog_say_so(tmp_path):
     prom = start_prometheus("primary", tmp_path / "p", cluster="oke", rule_files=[BROKEN_RULES])
     try:
         topo = topology(tmp_path, prom.url, prom.url, None)
-        run = run_suites(tmp_path, "--topology", str(topo), "-k", "fires and oke", "--timeout-scale", "0.03")
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "fires and oke")
     finally:
         prom.stop()
+    # Every group evaluated once and none holds Watchdog: only new rule files bring it, said after one round.
     failure = run.failure(FIRES.format("oke"))
-    assert "oke Prometheus rule evaluation: Watchdog not firing after" in failure
-    assert "no alerting rule Watchdog is loaded in the oke Prometheus" in failure
+    assert failure.startswith("oke Prometheus rule evaluation: none of the 1 rule groups the oke Prometheus evaluates "
+                              "holds an alerting rule Watchdog"), failure
+    assert run.properties(FIRES.format("oke"))["outcome"] == "precondition"
 
 
 def test_an_alertmanager_that_refused_its_configuration_is_named(tmp_path, am, prometheus_pair):

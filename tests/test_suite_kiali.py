@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.proving_kube import remote_secret_kubeconfig
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites
 
@@ -65,3 +69,38 @@ def test_kiali_absent_from_the_topology_is_skipped_with_the_reason(stack):
     result = run_suites(stack.folder, "--topology", str(topo), "-m", "kiali", env={GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD})
     skipped = result.cases()[WORKLOADS].find("skipped")
     assert "oke Kiali: not in the topology (provider endpoints lists no services.kiali" in skipped.get("message")
+
+
+@pytest.fixture
+def remote_api(stack) -> Iterator[FakeKubeAPI]:
+    """The remote's API server behind Kiali's remote secret (mounted as the operator does), Kiali restarted on it."""
+    with FakeKubeAPI("workstation") as api:
+        api.tokens["kiali-sa"] = "system:serviceaccount:monitoring:kiali-service-account"
+        secrets = {"kiali-remote-cluster-secret-workstation": {"workstation": remote_secret_kubeconfig(api.url, "kiali-sa")}}
+        stack.kiali.mounts = lambda: secrets
+        stack.kiali.restart()
+        yield api
+
+
+def test_a_revoked_remote_token_fails_at_once_without_kubernetes_access(stack, remote_api):
+    """Recorded remote-token-revoked, provider endpoints: Kiali's own answers are enough to say it at once."""
+    remote_api.tokens.clear()  # the remote API server now answers Kiali 401
+    result = run(stack, "-k", "workstation")
+    failure = result.failure(LISTED.format("workstation"))
+    assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot read it (no namespace of it, no "
+            f"Kubernetes-workstation in /api/status): {remote_api.url} refuses or does not answer the credentials in "
+            "remote secret kiali-remote-cluster-secret-workstation") in failure
+    assert result.properties(LISTED.format("workstation"))["outcome"] == "failed"
+    assert result.properties(WORKLOADS)["outcome"] in ("failed", "blocked")
+
+
+def test_a_kiali_that_exits_at_start_is_unreachable_without_kubernetes_access(stack, remote_api):
+    """Recorded remote-token-invalid-at-start, provider endpoints: nothing to read the pod with, so the checks
+    cannot observe their hop; they say Kiali refuses connections, as on the real Kiali."""
+    remote_api.tokens.clear()
+    stack.kiali.restart()
+    assert stack.kiali.exited
+    result = run(stack, "-k", "accessible")
+    failure = result.failure(LISTED.format("oke"))
+    assert f"conformance → oke Kiali: unreachable at {stack.kiali.url}/kiali/api/config: connection refused" in failure
+    assert result.properties(LISTED.format("oke"))["outcome"] == "precondition"

@@ -13,7 +13,8 @@ from tests.fakes.kubeapi import FakeKubeAPI
 from tests.fakes.loki import snappy_decode
 from tests.fakes.server import Request
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
+from tests.fakes.kiali import free_port
+from tests.proving_kube import KIALI_NS, KubeStack, remote_secret_kubeconfig, stack_prometheus_pair, start_kube_stack
 from tests.proving_stack import GRAFANA_PASSWORD, declared_dashboards
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -25,6 +26,8 @@ TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
 GRAFANA_LOG = "suites.test_dashboards::test_grafana_log_shows_no_provisioning_errors"
 KIALI_LISTS = "suites.test_kiali::test_kiali_lists_every_cluster_accessible_with_the_primary_as_home[workstation]"
 KIALI_WORKLOADS = "suites.test_kiali::test_kiali_lists_the_remote_workloads[workstation]"
+KIALI_NAMESPACES = "suites.test_kiali::test_kiali_lists_namespaces_of_the_cluster[workstation]"
+KIALI_SECRET = "suites.test_kiali::test_kiali_remote_secret_is_there_for_the_remote[workstation]"
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
 
 
@@ -240,6 +243,20 @@ def test_provisioning_error_in_the_grafana_pod_log_is_named(tmp_path: Path, prom
     assert result.properties(GRAFANA_LOG)["grafana_provisioning_errors"] == "1"
 
 
+def test_a_missing_dashboard_is_named_at_once_from_the_grafana_pod_log(tmp_path: Path, prometheus_pair: PrometheusPair) -> None:
+    """The pod's log shows a completed provisioning pass without the dashboard: no 90 s wait, the file is named."""
+    specs = [s for s in declared_dashboards() if s["file"] != "istio-mesh.json"]
+    stack = start_kube_stack(tmp_path / "stack", prometheus_pair, dashboards=specs)
+    try:
+        result = run(stack, "-k", "provisioned_in")
+    finally:
+        stack.stop()
+    failure = result.failure("suites.test_dashboards::test_every_expected_dashboard_is_provisioned_in_its_folder")
+    assert "oke Grafana provisioning: dashboard istio-mesh (file /var/lib/grafana/dashboards/istio/istio-mesh.json) " \
+        "is missing: Grafana's provisioning pass completed without it" in failure, failure
+    assert result.suite_seconds < 20
+
+
 # -- kiali ----------------------------------------------------------------------------------------
 
 
@@ -262,6 +279,92 @@ def test_remote_hidden_from_kiali_says_it_is_not_listed(stack: KubeStack) -> Non
     assert "oke Kiali → workstation API server: Kiali does not list cluster workstation (it lists: oke)" in failure
     assert "kiali.io/multiCluster=true" in failure  # the hint that says how Kiali finds a remote
     assert outcome(result, KIALI_LISTS) == "failed"
+
+
+REMOTE_SECRET = "kiali-remote-cluster-secret-workstation"
+
+
+def test_kiali_passes_with_its_remote_secret_read_directly(stack: KubeStack) -> None:
+    """Healthy: every kiali check passes, the remote secret among them (found by its label, not its name)."""
+    result = run(stack, "-m", "kiali")
+    assert result.code == 0, result.output
+    assert result.properties(KIALI_SECRET)["kiali_remote_secret"] == f"{KIALI_NS}/{REMOTE_SECRET}"
+
+
+def test_a_remote_token_revoked_while_kiali_runs_fails_at_once_naming_the_secrets_credentials(stack: KubeStack) -> None:
+    """Recorded remote-token-revoked: Kiali keeps the remote accessible, but reads nothing of it."""
+    stack.apis["workstation"].tokens.clear()  # the remote's token Secret deleted: its API server answers 401
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(KIALI_LISTS)
+    assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot read it (no namespace of it, "
+            "no Kubernetes-workstation in /api/status)") in failure
+    assert f"refuses or does not answer the credentials in remote secret {REMOTE_SECRET}" in failure
+    assert "Error fetching Namespaces for cluster [workstation]: Unauthorized" in failure  # Kiali's own log
+    assert outcome(result, KIALI_LISTS) == "failed"  # at once: not timed_out after the 60 s wait
+    for case in (KIALI_NAMESPACES, KIALI_WORKLOADS):
+        assert outcome(result, case) in ("failed", "blocked"), result.output
+        assert "cannot read it" in result.failure(case)
+
+
+def restart_with_remote_secret(stack: KubeStack, server: str, token: str) -> None:
+    """The remote secret rewritten, then the operator's rollout: Kiali starts again and reads it."""
+    stack.apis["oke"].add_secret(KIALI_NS, REMOTE_SECRET, {"workstation": remote_secret_kubeconfig(server, token)},
+                                 labels={"kiali.io/multiCluster": "true"}, annotations={"kiali.io/cluster": "workstation"})
+    stack.kiali.restart()
+    assert stack.kiali.exited  # the recorded FTL: nothing listens, the pod crash-loops
+
+
+def test_a_bad_remote_token_at_start_is_diagnosed_from_kialis_pod(stack: KubeStack) -> None:
+    """Recorded remote-token-invalid-at-start: Kiali exits; its pod and last log line name the remote secret."""
+    server = f"https://{stack.apis['workstation'].host_ip}:6443"
+    restart_with_remote_secret(stack, server, "a-token-workstation-never-issued")
+    result = run(stack, "-m", "kiali")
+    failure = result.failure(KIALI_LISTS)
+    assert "oke Kiali → workstation API server: Kiali does not start (monitoring/kiali-" in failure
+    assert (" CrashLoopBackOff, 3 restarts): a remote API server refuses the token in remote secret "
+            f"{KIALI_NS}/{REMOTE_SECRET}") in failure
+    assert "container kiali CrashLoopBackOff (3 restarts)" in failure  # the pod's state, in the evidence
+    assert ("last log line: " in failure and "FTL failed to determine if *v1.Pod is namespaced: failed to get restmapping: "
+            "failed to get server groups: the server has asked for the client to provide credentials") in failure
+    assert outcome(result, KIALI_LISTS) == "failed"
+    assert outcome(result, KIALI_WORKLOADS) in ("failed", "blocked")
+
+
+def test_an_unreachable_remote_at_start_is_diagnosed_naming_the_secrets_server(stack: KubeStack) -> None:
+    """Recorded remote-unreachable-at-start: the secret's server refuses connections; Kiali exits."""
+    server = f"https://{stack.apis['workstation'].host_ip}:6443"
+    stack.kiali.hosts[f"{stack.apis['workstation'].host_ip}:6443"] = f"http://127.0.0.1:{free_port()}"
+    restart_with_remote_secret(stack, server, "kiali-service-account-token-workstation")
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(KIALI_LISTS)
+    assert "oke Kiali → workstation API server: Kiali does not start (monitoring/kiali-" in failure
+    assert f"Kiali cannot reach the server of remote secret {KIALI_NS}/{REMOTE_SECRET} ({server}) at start" in failure
+    assert f'Get "{server}/api": dial tcp ' in failure and "connect: connection refused" in failure
+
+
+def test_a_remote_secret_deleted_while_kiali_runs_is_reported(stack: KubeStack) -> None:
+    """Recorded remote-secret-deleted-kiali-running: Kiali serves on; the secret check says it will not for long."""
+    stack.apis["oke"].remove_secret(KIALI_NS, REMOTE_SECRET)
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(KIALI_SECRET)
+    assert (f"oke Kiali → workstation API server: Kiali still serves workstation from remote secret {KIALI_NS}/"
+            f"{REMOTE_SECRET}, which is gone") in failure
+    assert "the operator drops workstation at Kiali's next restart" in failure
+    assert outcome(result, KIALI_SECRET) == "failed"
+    assert outcome(result, KIALI_WORKLOADS) == "passed"  # what Kiali serves still works
+    stack.kiali.restart()  # recorded remote-secret-absent: the next start has no remote
+    result = run(stack, "-m", "kiali", "-k", "workstation")
+    assert "Kiali does not list cluster workstation (it lists: oke)" in result.failure(KIALI_LISTS)
+    assert f"no remote secret for workstation: no Secret labelled kiali.io/multiCluster=true in {KIALI_NS}" in result.failure(KIALI_SECRET)
+
+
+def test_a_remote_secret_on_a_loopback_server_is_named(stack: KubeStack) -> None:
+    """The secret's kubeconfig points at 127.0.0.1 (kind's local kubeconfig): Kiali's pod would dial itself."""
+    stack.apis["oke"].add_secret(KIALI_NS, REMOTE_SECRET, {"workstation": remote_secret_kubeconfig(
+        "https://127.0.0.1:40123", "kiali-service-account-token-workstation")}, labels={"kiali.io/multiCluster": "true"})
+    result = run(stack, "-m", "kiali", "-k", "secret")
+    assert (f"remote secret {KIALI_NS}/{REMOTE_SECRET} for workstation: its server is a loopback address"
+            in result.failure(KIALI_SECRET))
 
 
 # -- read-only ------------------------------------------------------------------------------------

@@ -124,10 +124,13 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
             loki=endpoint.format(url=stack.loki.url, host=stack.loki.url.removeprefix("http://")))
     failure = result.failure(CANARY.format("workstation"))
     # A rejection cannot clear by waiting (the agent drops the batch, the next line is rejected alike): said at once.
-    after, outcome = (r"[0-3]", "precondition") if fault == "rejected" else ("3", "timed_out")
+    # Refused pushes are said at once too when enough of them were counted (conformance/promtail.py _unanswered):
+    # within the 3 s or at its end, as the agent's backoff and the machine's load fall.
+    after, outcome = {"rejected": (r"[0-3]", {"precondition"}),
+                      "refused": (r"[0-3]", {"precondition", "timed_out"})}.get(fault, ("3", {"timed_out"}))
     assert re.match(rf"remote workstation {AGENT[profile]} → oke Loki: no canary line after {after} s; ", failure), failure
     assert expected in failure.splitlines()[0], failure
-    assert result.properties(CANARY.format("workstation"))["outcome"] == outcome
+    assert result.properties(CANARY.format("workstation"))["outcome"] in outcome
     if fault == "rejected":  # what Loki said, from its own discard counters: the canary's sample, and any other line
         # the agent read from the file since the checks began (a loaded machine can push a start-up line that late)
         assert "answered 400" in failure and re.search(r"max_label_names_per_series: [1-9]\d*\b", failure), failure

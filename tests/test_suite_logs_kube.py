@@ -89,10 +89,12 @@ def test_canary_timeout_names_the_cause_read_through_the_service_proxy(tmp_path:
     failure = result.failure(CANARY.format("workstation"))
     headline = failure.splitlines()[0]
     # A rejection cannot clear by waiting: said at once, from the agent's counters read while the canary waits.
-    after, kind = (r"[0-3]", "precondition") if fault == "rejected" else ("3", "timed_out")
+    # Refused pushes too once enough were counted (conformance/promtail.py _unanswered): within the 3 s or at its end.
+    after, kind = {"rejected": (r"[0-3]", {"precondition"}),
+                   "refused": (r"[0-3]", {"precondition", "timed_out"})}.get(fault, ("3", {"timed_out"}))
     assert re.match(rf"remote workstation {AGENT[profile][0]} → oke Loki: no canary line after {after} s; ", headline), failure
     assert expected in headline, failure
-    assert result.properties(CANARY.format("workstation"))["outcome"] == kind
+    assert result.properties(CANARY.format("workstation"))["outcome"] in kind
     agent = stack_services(profile=profile)[AGENT[profile][1]]
     metrics = [r for r in stack.apis["workstation"].requests if r.path == agent.proxy_path() + "/metrics"]
     assert len(metrics) >= 2  # before the line, while it is awaited (every 2 s), and at the timeout

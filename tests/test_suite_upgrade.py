@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
+import urllib.parse
+import urllib.request
 
 import pytest
+import yaml
 
 from conformance.http import USER_AGENT
+from conformance.provision.logs import VALUES as STACK_VALUES
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites
 
@@ -135,3 +140,84 @@ def test_read_only_sends_no_writing_request_to_any_service(stack):
     # Writes by others (the log agents' pushes) are the system itself; none carries a canary line.
     assert not any("conformance-canary" in stack.log_file(c).read_text() for c in ("oke", "workstation"))
     assert "skipped" in run.properties("suites.test_logs::test_log_canary_reaches_the_primary_loki[oke]")["outcome"]
+
+
+FLUSHED, HELD = 15, 16  # lines in chunks before the old Loki dies, lines it then holds only in memory and its WAL
+
+
+def write_lines(stack, cluster: str, marker: str, first: int, count: int) -> None:
+    """Append numbered lines to the cluster's log file and wait until the ground's Loki holds every one."""
+    with stack.log_file(cluster).open("a") as f:
+        f.writelines(f'level=info msg="{marker} {n}"\n' for n in range(first, first + count))
+    deadline = time.monotonic() + 10
+    while stored(stack, marker) < first + count:
+        assert time.monotonic() < deadline, f"the agent shipped {stored(stack, marker)} of {first + count} lines"
+        time.sleep(0.05)
+
+
+def stored(stack, marker: str) -> int:
+    return sum(marker in v[1] for s in stack.loki.streams() for v in s["values"])
+
+
+def found(stack, cluster: str, marker: str) -> int:
+    """The lines with marker a range query over the last hour finds, as Grafana would ask Loki for them."""
+    query = urllib.parse.urlencode({"query": f'{{cluster="{cluster}"}} |= "{marker}"', "limit": 1000,
+                                    "start": time.time_ns() - 3600 * 10**9, "end": time.time_ns() + 60 * 10**9})
+    with urllib.request.urlopen(f"{stack.loki.url}/loki/api/v1/query_range?{query}", timeout=10) as answer:
+        streams = json.load(answer)["data"]["result"]
+    return sum(len(s["values"]) for s in streams)
+
+
+def killed_move(stack, marker: str, moved_values: dict | None = None):
+    """FLUSHED lines flushed into chunks; the run before (its canary) and HELD more lines, then the old Loki dies
+    without flushing and the move runs; the run after. Returns (lines found, lines written, the run after)."""
+    write_lines(stack, "workstation", marker, 0, FLUSHED)
+    assert stack.loki.flush() > 0  # chunk_idle_period (3m in the 2.16.0 chart's config): chunks on the claim
+    assert phase(stack, "before", "-m", "logs", "-k", "log_line and workstation").code == 0
+    write_lines(stack, "workstation", marker, FLUSHED, HELD)
+    stack.move_to_alloy(killed=True, moved_values=moved_values)
+    after = phase(stack, "after", "-m", "logs", "-k", "log_line and workstation", "--timeout-scale", "0.02")
+    return found(stack, "workstation", marker), FLUSHED + HELD, after
+
+
+def test_the_move_after_the_old_loki_was_killed_finds_every_line_written_before(stack):
+    """Issue 19: the new Loki replays the old one's WAL (loki-moved.yaml ingester.wal.dir), so nothing is lost."""
+    lines, written, after = killed_move(stack, "written-before-the-kill")
+    assert (lines, written) == (31, 31)
+    assert after.code == 0, after.output
+    assert float(after.properties(LINE.format("workstation"))["log_line_age_seconds"]) >= 0
+
+
+def test_a_move_replaying_the_charts_own_wal_dir_loses_what_the_killed_loki_held(stack):
+    """The chart's default WAL dir (/var/loki/wal) is not the old WAL (/data/loki/wal, there /var/loki/loki/wal):
+    only the flushed lines are found (15 of 31 on the real binaries too), and the check names the store."""
+    values = yaml.safe_load((STACK_VALUES / "loki-moved.yaml").read_text())
+    del values["loki"]["structuredConfig"]["ingester"]
+    lines, written, after = killed_move(stack, "written-before-the-kill", moved_values=values)
+    assert (lines, written) == (FLUSHED, 31)
+    failure = after.failure(LINE.format("workstation"))
+    assert "oke Loki storage across the upgrade (workstation logs): the line written before the upgrade is gone" in failure
+
+
+def test_after_a_clean_stop_every_line_is_found_once(stack):
+    """The old Loki flushes on shutdown and its WAL is replayed too: an entry in both is found once."""
+    write_lines(stack, "workstation", "written-before-the-stop", 0, 31)
+    stack.move_to_alloy()
+    write_lines(stack, "workstation", "written-after-the-move", 0, 10)
+    before, after = (found(stack, "workstation", m) for m in ("written-before-the-stop", "written-after-the-move"))
+    assert (before, after) == (31, 10)
+
+
+@pytest.mark.parametrize("starts,expected", [("tomorrow", 31), ("today", 16)])
+def test_a_v13_period_from_the_old_lines_day_hides_their_chunks(stack, starts, expected):
+    """The v13 period must start on a day still ahead: from today, today's chunks the old Loki flushed (its WAL
+    checkpointed past them) are looked for in the tsdb index, which has none; only the WAL's 16 are replayed."""
+    marker = "written-before-the-move"
+    write_lines(stack, "workstation", marker, 0, FLUSHED)
+    stack.loki.flush()
+    stack.loki.checkpoint()
+    write_lines(stack, "workstation", marker, FLUSHED, HELD)
+    first = min(int(v[0]) for s in stack.loki.streams() for v in s["values"] if marker in v[1])
+    day = datetime.fromtimestamp(first / 1e9, tz=timezone.utc).date()  # the first flushed line's day
+    stack.move_to_alloy(v13_from=None if starts == "tomorrow" else day.isoformat())
+    assert found(stack, "workstation", marker) == expected

@@ -82,5 +82,7 @@ class GrafanaClient:
         return self._get("/api/datasources")
 
     def datasource_health(self, uid: str) -> dict:
-        """{status: OK|ERROR, message}; Grafana answers a failed check with 400 and the same shape."""
-        return self._get(f"/api/datasources/uid/{uid}/health", ok=(400,))
+        """{status: OK|ERROR, message}; Grafana answers a failed check with 400 and the same shape, and a plugin
+        that errs instead of answering with 500 {message: "Plugin health check failed"} (no status: ERROR here)."""
+        answer = self._get(f"/api/datasources/uid/{uid}/health", ok=(400, 500))
+        return answer if "status" in answer else {"status": "ERROR", **answer}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from conformance.errors import ConfigError
-from conformance.provision import diagnostics, junit, logs, preflight, tools
+from conformance.provision import diagnostics, junit, logs, network, preflight, tools
 from conformance.provision.clusters import KindConfig, State
 from conformance.provision.plan import Options, down_plan, preload_images, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
                    help="optional parts to install besides the topology's parts: (" + ", ".join(PARTS) + ")")
     p.add_argument("--profile", default="", metavar="PROFILE",
                    help="stack profile instead of the topology's profile: (" + ", ".join(PROFILES) + "; default promtail)")
-    p.add_argument("--offline", type=Path, metavar="DIR", help="provision Grafana dashboards from DIR/<key>.json")
+    p.add_argument("--offline", type=Path, metavar="DIR",
+                   help="download nothing: dashboards DIR/<key>.json, charts DIR/charts/<chart>-<version>.tgz, "
+                        "Istio's Jaeger addon DIR/manifests/, images from the local docker (implies --preload)")
     p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("MONITORING_CONFORMANCE_CACHE", tools.DEFAULT_CACHE)),
                    help="tools and cluster state (default ~/.cache/monitoring-conformance)")
     p.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="trace.json and diagnostics/ go here")
@@ -100,17 +102,20 @@ def kubeconfig_path(opts: Options) -> str:
 
 def up(opts: Options, args: argparse.Namespace, out: TextIO) -> int:
     steps = up_plan(opts)
+    fetches = plan_fetches(opts, steps)
     if args.dry_run:
-        print_header(opts, out)
+        print_header(opts, fetches, out)
         print_plan(steps, out)
         return 0
+    print(network_line(opts, fetches), file=out)
     runner = Runner({}, args.reports / "trace.json", out=out)
     configs = validate(opts)
-    if not _phase(runner, "preflight", lambda: _preflight(configs, args, out), args, out):
+    if not _phase(runner, "preflight", lambda: _preflight(configs, args, fetches, out), args, out):
         return 1
     resolved: dict[str, Path] = {}
     if not _phase(runner, "tools", lambda: resolved.update(tools.resolve_all(
-                      opts.versions.tools, opts.cache_dir, say=lambda line: print(line, file=out))),
+                      opts.versions.tools, opts.cache_dir, say=lambda line: print(line, file=out),
+                      offline=opts.offline is not None)),
                   args, out):
         return 1
     runner.tools = resolved
@@ -128,9 +133,34 @@ def up(opts: Options, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _preflight(configs: dict[str, KindConfig], args: argparse.Namespace, out: TextIO) -> None:
+def plan_fetches(opts: Options, steps: list) -> list[network.Fetch]:
+    """What this plan downloads (network.fetches for these options)."""
+    return network.fetches(steps, opts.versions, opts.topology.profile, offline=opts.offline is not None,
+                           preload=opts.loads_images, images=preload_images(opts.versions, opts.topology.profile))
+
+
+def network_line(opts: Options, fetches: list[network.Fetch]) -> str:
+    """The plan's first line: the hosts it needs, or where an offline plan takes everything from."""
+    if opts.offline is not None:
+        return (f"offline: charts, manifests and dashboards from {opts.offline}, the node image and every image "
+                f"from the local docker, tools from PATH or {opts.cache_dir} (nothing is downloaded)")
+    return "needs the network: " + ", ".join(network.hosts(fetches))
+
+
+def _preflight(configs: dict[str, KindConfig], args: argparse.Namespace, fetches: list[network.Fetch],
+               out: TextIO) -> None:
+    """The checks, after listing what the plan fetches; each host it needs is probed (grafana.com by its own check)."""
     host = preflight.Host(proc=args.proc, grafana_url=args.grafana_url)
-    for warning in preflight.run(configs, host, offline=args.offline is not None):
+    needs: dict[str, list[str]] = {}
+    may_need: dict[str, list[str]] = {}
+    if fetches:
+        print(f"preflight: the plan fetches {len(fetches)} files from {len(network.hosts(fetches))} hosts:", file=out)
+    for f in fetches:
+        print(f"  - {f.line()}", file=out)
+        if f.url != preflight.GRAFANA_COM:
+            probe = f"https://{f.host}/"
+            (may_need if f.only_if else needs).setdefault(probe, []).append(f.what)
+    for warning in preflight.run(configs, host, offline=args.offline is not None, needs=needs, may_need=may_need):
         print(f"warning: {warning}", file=out)
 
 
@@ -178,10 +208,10 @@ def down(opts: Options, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def print_header(opts: Options, out: TextIO) -> None:
-    """What --dry-run resolves before the steps: versions and where tools would come from."""
+def print_header(opts: Options, fetches: list[network.Fetch], out: TextIO) -> None:
+    """What --dry-run resolves before the steps: the network it needs, versions, where tools would come from."""
     v = opts.versions
-    print(f"plan for {opts.topology.path} (dry run: nothing is executed)", file=out)
+    print(f"plan for {opts.topology.path} (dry run: nothing is executed); {network_line(opts, fetches)}", file=out)
     print(f"  node image {v.node_image} (Kubernetes {v.node_kubernetes}), Istio {v.istio}", file=out)
     charts = logs.charts_in_use(opts.topology, v.charts)
     print("  charts: " + ", ".join(f"{c.name} {c.version}" for c in [v.metallb, *charts]), file=out)
@@ -198,4 +228,7 @@ def print_header(opts: Options, out: TextIO) -> None:
         print(f"  {t.name} {t.version}: from PATH if it reports that version, else "
               f"{tools.cached_path(t, opts.cache_dir)} (verified sha256)", file=out)
     print("  preflight: docker engine, memory, disk, host ports, inotify limits"
-          + ("" if opts.offline else ", grafana.com reachable"), file=out)
+          + ("" if opts.offline else ", every host below reachable"), file=out)
+    print(f"  fetches ({len(fetches)}):" + ("" if fetches else " nothing"), file=out)
+    for f in fetches:
+        print(f"    - {f.line()}", file=out)

@@ -23,6 +23,20 @@ KPS_VALUES = STACK_DIR / "values" / "kube-prometheus-stack.yaml"
 # The chart's sed leaves lines naming a built-in datasource ("-- Grafana --") alone.
 _BUILTIN = re.compile(r"-- .* --")
 _DATASOURCE_FIELD = re.compile(r'"datasource":.*,')
+# What the downloaded JSON of each (gnetId, revision) names itself: (uid or None, title). Read in the copies under
+# ../shared/dashboards (SOURCES.md there: node-exporter-full and logs-app are grafana.com's bytes, the Istio ones
+# Istio 1.29.6's files whose grafana.com revision is unknown). No uid: Grafana assigns one when it provisions the file.
+# The provisioning check matches by uid, then by title in the folder, then by file, so a wrong entry here only
+# moves the match to the next way (and the report says which way matched).
+KNOWN_IDENTITY: dict[tuple[int, int], tuple[str | None, str]] = {
+    (1860, 42): ("rYdddlPWk", "Node Exporter Full"),
+    (7645, 278): ("1813f692a8e4ac77155348d4c7d2fba8", "Istio Control Plane Dashboard"),
+    (7639, 278): ("1a9a8ea49444aae205c7737573e894f9", "Istio Mesh Dashboard"),
+    (11829, 278): (None, "Istio Performance Dashboard"),
+    (7636, 278): (None, "Istio Service Dashboard"),
+    (7630, 278): (None, "Istio Workload Dashboard"),
+    (13639, 2): ("sadlil-loki-apps-dashboard", "Logs / App"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,10 +52,21 @@ class Dashboard:
     datasource: str | list[dict[str, str]] | None = None
     # Where the chart puts the file in the Grafana container (the provider's options.path).
     directory: str = ""
+    uid: str | None = None  # the file's own uid, when known (KNOWN_IDENTITY)
+    title: str | None = None  # the file's own title, when known
+
+    @property
+    def file(self) -> str:
+        return f"{self.key}.json"
 
     @property
     def path(self) -> str:
-        return f"{self.directory}/{self.key}.json"
+        return f"{self.directory}/{self.file}"
+
+    @property
+    def folder_title(self) -> str:
+        """The folder title Grafana shows: General for a provider without a folder."""
+        return self.folder or "General"
 
 
 def declared(values_path: Path = KPS_VALUES) -> list[Dashboard]:
@@ -53,8 +78,10 @@ def declared(values_path: Path = KPS_VALUES) -> list[Dashboard]:
     out = []
     for provider, entries in grafana["dashboards"].items():
         for key, spec in entries.items():
-            out.append(Dashboard(provider, folders[provider], key, int(spec["gnetId"]), int(spec.get("revision", 1)),
-                                 spec.get("datasource"), paths[provider]))
+            gnet_id, revision = int(spec["gnetId"]), int(spec.get("revision", 1))
+            uid, title = KNOWN_IDENTITY.get((gnet_id, revision), (None, None))
+            out.append(Dashboard(provider, folders[provider], key, gnet_id, revision, spec.get("datasource"),
+                                 paths[provider], spec.get("uid", uid), spec.get("title", title)))
     return out
 
 

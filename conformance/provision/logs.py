@@ -29,9 +29,19 @@ OLD_PERIOD = {"from": "2020-10-24", "store": "boltdb-shipper", "object_store": "
               "index": {"prefix": "index_", "period": "24h"}}
 # Loki 3.7.6 docs/sources/setup/migrate/migrate-to-tsdb: a new period from a future date, the old one kept.
 NEW_PERIOD = {"store": "tsdb", "object_store": "filesystem", "schema": "v13", "index": {"prefix": "index_", "period": "24h"}}
-# The from date is read as 00:00 UTC and must still be ahead when the new Loki first starts (schema docs); the
-# upgrade's plan is made before the bring-up at the old pins and its suite run, so it keeps this much ahead.
-MIDNIGHT_MARGIN = timedelta(hours=6)
+# The from date is read as 00:00 UTC and must still be ahead when the new Loki first starts (schema docs). It is
+# computed as the move is applied (TSDB_FROM_FACT), just before the Loki chart's install, which ends with the new Loki
+# Ready or fails within HELM_STEP_TIMEOUT: a midnight closer than this margin counts as passed.
+MIDNIGHT_MARGIN = timedelta(hours=1)
+TSDB_FROM_FACT = "move.tsdb_from"
+# loki-stack's claim as each Loki sees it: mounted at /data (loki 2.16.0 templates/statefulset.yaml), the old Loki's
+# files under /data/loki (values.yaml config); then at /var/loki (loki 18.11.0 templates/_pod.tpl).
+OLD_MOUNT, NEW_MOUNT = "/data", "/var/loki"
+OLD_WAL_DIR = "/data/loki/wal"  # loki 2.16.0 values.yaml config.ingester.wal.dir
+OLD_CHUNKS_DIR = "/data/loki/chunks"  # loki 2.16.0 values.yaml config.storage_config.filesystem.directory
+NEW_DEFAULT_WAL_DIR = "/var/loki/wal"  # Loki 3.7.6 config_wrapper.go: <common.path_prefix>/wal, the chart's /var/loki
+NEW_DEFAULT_CHUNKS_DIR = "/var/loki/chunks"  # loki 18.11.0 values.yaml loki.storage.filesystem.chunks_directory
+Clock = Callable[[], datetime]
 
 
 def promtail_clients(base_url: str, cluster: str) -> str:
@@ -109,9 +119,28 @@ def tsdb_from(now: datetime | None = None) -> str:
     return ((now.astimezone(timezone.utc) + MIDNIGHT_MARGIN).date() + timedelta(days=1)).isoformat()
 
 
-def moved_schema(now: datetime | None = None) -> str:
-    """--set-json for loki.schemaConfig after the move: loki-stack's v11 boltdb-shipper period, then v13 tsdb."""
-    return "loki.schemaConfig=" + json.dumps({"configs": [OLD_PERIOD, {"from": tsdb_from(now), **NEW_PERIOD}]})
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def on_new_mount(old_path: str) -> str:
+    """Where a path on loki-stack's claim, as its Loki saw it, is in the Loki chart's pod."""
+    rest = Path(old_path).relative_to(OLD_MOUNT)
+    return str(Path(NEW_MOUNT) / rest)
+
+
+def moved_schema(first_day: str = f"@{{{TSDB_FROM_FACT}}}") -> str:
+    """--set-json for loki.schemaConfig after the move: loki-stack's v11 boltdb-shipper period, then v13 tsdb from
+    first_day (by default the day the move computes as it is applied)."""
+    return "loki.schemaConfig=" + json.dumps({"configs": [OLD_PERIOD, {"from": first_day, **NEW_PERIOD}]})
+
+
+def tsdb_from_step(cluster: str, clock: Clock) -> Step:
+    """The v13 period's first day, computed as the move is applied (a plan made hours before could be a day late)."""
+    hours = f"{MIDNIGHT_MARGIN.total_seconds() / 3600:g} h"
+    return Step("upgrade", cluster, f"the v13 period's first day from the clock now: tomorrow (UTC), or the day after "
+                                    f"within {hours} of midnight ({tsdb_from(clock())} if applied now)",
+                action=lambda facts: facts.set(TSDB_FROM_FACT, tsdb_from(clock())))
 
 
 def move_steps(topology: Topology, from_profile: str, kube: dict, old: Versions) -> list[Step]:
@@ -143,16 +172,18 @@ def move_steps(topology: Topology, from_profile: str, kube: dict, old: Versions)
     ]
 
 
-def on_the_old_store(steps: list[Step], old: Versions, now: datetime | None = None) -> list[Step]:
-    """The Loki chart's install after the move: loki-stack's claim and both schema periods (loki-moved.yaml)."""
-    def moved(step: Step) -> Step:
+def on_the_old_store(steps: list[Step], old: Versions, clock: Clock = utc_now) -> list[Step]:
+    """The Loki chart's install after the move: loki-stack's claim, its WAL and both schema periods (loki-moved.yaml),
+    the v13 one from the day computed just before (tsdb_from_step)."""
+    def moved(step: Step) -> list[Step]:
         if step.title != LOKI_CHART_INSTALL:
-            return step
+            return [step]
         at = step.argv.index("--wait")
         claim = "singleBinary.persistence.dataVolumeParameters=" + json.dumps(
             {"persistentVolumeClaim": {"claimName": old_claim(old)}})
-        extra = ("--values", str(VALUES / "loki-moved.yaml"), "--set-json", claim, "--set-json", moved_schema(now))
-        return dataclasses.replace(step, argv=(*step.argv[:at], *extra, *step.argv[at:]),
-                                   title=f"{step.title} on loki-stack's store (v11 boltdb-shipper, v13 tsdb from "
-                                         f"{tsdb_from(now)})")
-    return [moved(s) for s in steps]
+        extra = ("--values", str(VALUES / "loki-moved.yaml"), "--set-json", claim, "--set-json", moved_schema())
+        return [tsdb_from_step(step.cluster, clock),
+                dataclasses.replace(step, argv=(*step.argv[:at], *extra, *step.argv[at:]),
+                                    title=f"{step.title} on loki-stack's store (its WAL replayed; v11 boltdb-shipper, "
+                                          f"v13 tsdb from the day just computed)")]
+    return [s for step in steps for s in moved(step)]

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import yaml
 
 from conformance.errors import ConfigError
-from conformance.provision import dashboards, logs
+from conformance.provision import dashboards, logs, network
 from conformance.provision.parts import Context, plan_parts
 from conformance.provision.clusters import (
     KindConfig, State, check_distinct_subnets, config_path, internal_kubeconfig, is_loopback,
@@ -53,6 +53,11 @@ class Options:
     cache_dir: Path
     preload: bool = False
     offline: Path | None = None
+
+    @property
+    def loads_images(self) -> bool:
+        """Images come from the local docker: --preload, and always offline (the nodes pull nothing)."""
+        return self.preload or self.offline is not None
 
 
 class Kube:
@@ -129,15 +134,25 @@ def up_plan(opts: Options) -> list[Step]:
     topo = opts.topology
     kube = {c.name: Kube(c, state) for c in topo.clusters}
     steps = clusters_phase(opts, configs, state, kube)
-    if opts.preload:
+    if opts.loads_images:
         steps += preload_phase(opts)
     steps += network_phase(opts, configs, state, kube)
     steps += mesh_phase(opts, state, kube)
     steps += stack_phase(opts, state, kube)
     steps += app_phase(opts, kube)
-    if opts.preload:
+    if opts.loads_images:
         steps += preload_check_phase(opts, kube)
-    return steps
+    if opts.offline is None:
+        return steps
+    return offline_node_image(network.localize(steps, opts.offline), opts.versions.node_image)
+
+
+def offline_node_image(steps: list[Step], image: str) -> list[Step]:
+    """Offline, `kind create` must find the node image in the local docker (else it pulls it): check it first."""
+    at = next((i for i, s in enumerate(steps) if s.title == "create kind cluster"), len(steps))
+    check = Step("clusters", None, "node image in the local docker (offline: kind must not pull it)",
+                 ("docker", "image", "inspect", "--format", "{{.Id}}", image), timeout=30)
+    return [*steps[:at], check, *steps[at:]]
 
 
 def clusters_phase(opts: Options, configs: dict[str, KindConfig], state: State, kube: dict[str, Kube]) -> list[Step]:
@@ -355,8 +370,38 @@ def mesh_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step]
             Step("mesh", r, "remote secret points at a non-loopback API server",
                  action=lambda f, path=secret_file: check_remote_secret(path)),
             Step("mesh", p, f"apply {r}'s remote secret", kp.kubectl("apply", "--filename", str(secret_file)), timeout=60),
+            remote_synced_step(kp, r),
         ]
     return steps
+
+
+# istiod's first sync of a remote: its informers list every Service, Pod and EndpointSlice there.
+REMOTE_SYNC_TIMEOUT = 300.0
+
+
+def remote_synced_step(kp: Kube, remote: str) -> Step:
+    """A bounded wait, backing off, until every istiod on the primary reports the remote `synced`."""
+    return Step("mesh", kp.cluster.name, f"istiod synced with {remote}", kp.istioctl("remote-clusters"),
+                timeout=REMOTE_SYNC_TIMEOUT, retry=True, poll=1, max_poll=15,
+                ready=lambda out: remote_cluster_state(out, remote) == "synced",
+                state=lambda out: f"istioctl remote-clusters shows {remote} {remote_cluster_state(out, remote)}",
+                waits_for=f"istioctl remote-clusters to show {remote} synced")
+
+
+def remote_cluster_state(out: str, remote: str) -> str:
+    """`synced` when every istiod lists the remote synced; else what it shows (docs/real-stack.md#remote-clusters)."""
+    lines = out.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.split()[:1] == ["NAME"]), None)
+    if header is None or "STATUS" not in lines[header]:
+        return f"not listed (no NAME ... STATUS table: {out.strip()[:80]!r})"
+    status_at, istiod_at = lines[header].index("STATUS"), lines[header].find("ISTIOD")
+    rows = [line for line in lines[header + 1:] if line.split()[:1] == [remote]]
+    if not rows:
+        return "not listed (istiod has not read its remote secret yet)"
+    states = [(row[status_at:istiod_at if istiod_at > 0 else None].strip() or "?",
+               row[istiod_at:].strip() if istiod_at > 0 else "") for row in rows]
+    pending = [f"{st} on {istiod}" if istiod else st for st, istiod in states if st != "synced"]
+    return ", ".join(pending) if pending else "synced"
 
 
 def check_remote_secret(path: Path) -> None:

@@ -7,14 +7,16 @@ import shutil
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.provision.clusters import KindConfig
 
-# Per-command bound; the checks run one after the other, so the worst case is
-# DOCKER_TIMEOUT * 2 + HTTP_TIMEOUT, under the issue's 30 seconds.
+# Per-command bound; the checks run one after the other (the hosts the plan fetches from all at once),
+# so the worst case is DOCKER_TIMEOUT * 2 + HTTP_TIMEOUT * 2, under the issue's 30 seconds.
 DOCKER_TIMEOUT = 8.0
 HTTP_TIMEOUT = 5.0
 # kind's known-issues page; Ubuntu's defaults (8192 / 128) are too low for
@@ -46,10 +48,15 @@ class Host:
     min_disk_gib: float = MIN_DISK_GIB
 
 
-def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = False) -> list[str]:
-    """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made)."""
+def run(configs: dict[str, KindConfig], host: Host = Host(), offline: bool = False,
+        needs: dict[str, list[str]] | None = None, may_need: dict[str, list[str]] | None = None) -> list[str]:
+    """Raise PreflightFailed with every problem; return warnings (e.g. checks that could not be made).
+
+    `needs`/`may_need`: probe URL -> what the plan fetches there; an unreachable one is a problem/a warning.
+    """
     problems: list[str] = []
     warnings: list[str] = []
+    check_hosts(needs or {}, may_need or {}, problems, warnings)
     info = docker_info(problems)
     if info is not None:
         check_resources(info, host, problems, warnings)
@@ -171,3 +178,36 @@ def check_grafana_com(host: Host, problems: list[str]) -> None:
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         problems.append(f"cannot reach {host.grafana_url} ({getattr(e, 'reason', e)}): Grafana downloads its dashboards "
                         "from grafana.com and would never start; pass --offline DIR with the dashboards as <key>.json files")
+
+
+def check_hosts(needs: dict[str, list[str]], may_need: dict[str, list[str]], problems: list[str],
+                warnings: list[str]) -> None:
+    """Probe every URL at once (HTTP_TIMEOUT in all); a host that does not answer is one line in problems
+    (the plan needs it) or warnings (it needs it only in some cases)."""
+    urls = list(dict.fromkeys([*needs, *may_need]))
+    if not urls:
+        return
+    with ThreadPoolExecutor(max_workers=min(32, len(urls))) as pool:
+        answers = dict(zip(urls, pool.map(lambda url: probe(url), urls)))
+    for url, why in answers.items():
+        if why is not None:
+            what = needs.get(url, []) + may_need.get(url, [])
+            (problems if url in needs else warnings).append(_unreachable(url, why, what))
+
+
+def _unreachable(url: str, why: str, what: list[str]) -> str:
+    more = f" and {len(what) - 2} more" if len(what) > 2 else ""
+    return (f"cannot reach {urllib.parse.urlparse(url).hostname} ({why}), needed for {'; '.join(what[:2])}{more}; "
+            "allow it, or bring up with --offline DIR (charts, manifests, dashboards) and images in the "
+            "local docker (docs/troubleshooting.md#offline-bring-up)")
+
+
+def probe(url: str) -> str | None:
+    """None when the host answers HTTPS at all (any status), else why not, in a few words."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HTTP_TIMEOUT):
+            return None
+    except urllib.error.HTTPError:
+        return None
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        return str(getattr(e, "reason", e))[:120]

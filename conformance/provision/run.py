@@ -151,6 +151,7 @@ class Runner:
         argv = [self.facts.fill(a) for a in step.argv]
         argv[0] = str(self.tools.get(argv[0], argv[0]))
         env = {**os.environ, **step.env} if step.env else None
+        poll = step.poll
         while True:
             record.attempts += 1
             remaining = max(deadline - self.clock(), 1.0)
@@ -158,11 +159,12 @@ class Runner:
             if ok:
                 self._learn(step, out)
                 return
-            if not step.retry or self.clock() + step.poll >= deadline:
+            if not step.retry or self.clock() + poll >= deadline:
                 if step.retry:
                     why = f"not ready after {step.timeout:.0f}s ({record.attempts} attempts; last: {why})"
                 raise StepFailed(step, self.redact(why))
-            time.sleep(step.poll)
+            time.sleep(poll)
+            poll = min(poll * 2, step.max_poll) if step.max_poll else poll
 
     def _attempt(self, step: Step, argv: list[str], env: dict | None, timeout: float) -> tuple[bool, str, str]:
         try:
@@ -179,6 +181,8 @@ class Runner:
             tail = " ".join(proc.stderr.strip().splitlines()[-3:])[-STDERR_TAIL:]
             return False, "", f"exit {proc.returncode}: {tail or '(no stderr)'}"
         if step.ready is not None and not step.ready(proc.stdout):
+            if step.state is not None:
+                return False, "", step.state(proc.stdout)
             return False, "", "not ready yet" if step.retry else f"unexpected output: {proc.stdout.strip()[:100]!r}"
         return True, proc.stdout, ""
 
@@ -217,15 +221,18 @@ def _groups(steps: list[Step]) -> list[list[Step]]:
     return groups
 
 
-def print_plan(steps: list[Step], out: TextIO) -> None:
-    """The --dry-run output: every step in order, with its bounds and conditions."""
+def print_plan(steps: list[Step], out: TextIO, headers: bool = False) -> None:
+    """The --dry-run output: every step in order, with its bounds and conditions (`headers`: a line per phase)."""
     for i, s in enumerate(steps, 1):
+        if headers and (i == 1 or steps[i - 2].phase != s.phase):
+            print(f"-- phase {s.phase}", file=out)
         where = f"[{s.phase}]" + (f" {s.cluster}" if s.cluster else "")
         notes = []
         if s.parallel:
             notes.append(f"parallel: {s.parallel}")
         if s.action is None:
-            notes.append(f"timeout {s.timeout:.0f}s" + (" (retried)" if s.retry else ""))
+            backoff = f", every {s.poll:.0f}s backing off to {s.max_poll:.0f}s" if s.retry and s.max_poll else ""
+            notes.append(f"timeout {s.timeout:.0f}s" + (f" (retried{backoff})" if s.retry else ""))
         if s.waits_for:
             notes.append(f"waits for {s.waits_for}")
         if s.when:

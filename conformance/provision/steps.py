@@ -78,12 +78,16 @@ class Step:
     retry: bool = False
     # Seconds between attempts of a retried step.
     poll: float = 5.0
+    # When set, the pause doubles after each attempt up to this many seconds (back off).
+    max_poll: float | None = None
     # Store stripped stdout as this fact.
     capture: str | None = None
     # Parse stdout into facts.
     parse: Callable[[str, Facts], None] | None = None
     # A retried step succeeds only when this accepts its stdout (e.g. an address is assigned).
     ready: Callable[[str], bool] | None = None
+    # The state a not-ready stdout shows, in a few words; the timeout's diagnosis ends with the last one.
+    state: Callable[[str], str] | None = None
     # Stdout holds credentials: never printed, traced or bundled.
     secret: bool = False
     # Write stdout to this file (owner-only).

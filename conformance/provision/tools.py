@@ -54,7 +54,7 @@ def manual_hint(tool: Tool, cache_dir: Path, os_name: str, arch: str) -> str:
 
 
 def resolve(tool: Tool, cache_dir: Path, os_name: str | None = None, arch: str | None = None,
-            say: Callable[[str], None] | None = None) -> Path:
+            say: Callable[[str], None] | None = None, offline: bool = False) -> Path:
     """The path of a binary of the pinned version; downloads and verifies it when needed.
 
     Nothing from the cache runs unless its bytes were checked: against the sha256
@@ -72,6 +72,10 @@ def resolve(tool: Tool, cache_dir: Path, os_name: str | None = None, arch: str |
             return cached
         raise ToolError(f"{tool.name}: {cached} does not report version {tool.version}; delete it; "
                         + manual_hint(tool, cache_dir, os_name, arch))
+    by_hand = downloads_dir(cache_dir) / tool.url_for(os_name, arch).rsplit("/", 1)[-1]
+    if offline and not by_hand.is_file():
+        raise ToolError(f"{tool.name} {tool.version} is neither on PATH nor in the cache and --offline downloads "
+                        "nothing; " + manual_hint(tool, cache_dir, os_name, arch))
     return download(tool, cache_dir, os_name, arch, tool.sha256.get(f"{os_name}-{arch}"), say=say)
 
 
@@ -233,7 +237,8 @@ def _verified(path: Path) -> bool:
     return path.is_file() and _record(path).is_file() and _record(path).read_text().strip() == sha256_of(path)
 
 
-def resolve_all(tools: dict[str, Tool], cache_dir: Path, say: Callable[[str], None] | None = None) -> dict[str, Path]:
-    """Every tool's path; the first tool that cannot be provided raises ToolError."""
-    return {name: resolve(tool, cache_dir, say=say) for name, tool in tools.items()}
+def resolve_all(tools: dict[str, Tool], cache_dir: Path, say: Callable[[str], None] | None = None,
+                offline: bool = False) -> dict[str, Path]:
+    """Every tool's path; the first tool that cannot be provided raises ToolError (offline: without downloading)."""
+    return {name: resolve(tool, cache_dir, say=say, offline=offline) for name, tool in tools.items()}
 

@@ -13,12 +13,12 @@ import argparse
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, TextIO
 
 from conformance.errors import ConfigError
-from conformance.provision import cli, diagnostics, tools
+from conformance.provision import cli, diagnostics, logs, tools
 from conformance.provision.clusters import State
 from conformance.provision.plan import Options
 from conformance.provision.run import Runner, StepFailed, print_plan
@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None, out: TextIO | None = None, suites: SuitesRunner | None = None) -> int:
+def main(argv: list[str] | None = None, out: TextIO | None = None, suites: SuitesRunner | None = None,
+         clock: Callable[[], datetime] = logs.utc_now) -> int:
     out = out or sys.stderr
     args = parser().parse_args(argv)
     try:
@@ -62,33 +63,41 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
         topology = load_topology(args.topology)
         target = topology.with_profile(args.to_profile or None)  # the stack after the upgrade
         opts = Options(topology=target, versions=new, cache_dir=args.cache_dir, preload=args.preload, offline=args.offline)
-        now = datetime.now(timezone.utc)  # one clock for the plan and its printed changes (the v13 date)
-        steps = upgrade_plan(opts, old, from_profile=topology.profile, now=now)
+        now = clock()  # the printed changes' v13 date; the move computes its own as it is applied
+        steps = upgrade_plan(opts, old, from_profile=topology.profile, clock=clock)
     except ConfigError as e:
         print(f"error: {e}", file=out)
         return 2
     folder = args.reports / "upgrade"
+    moves = changes(old, new, topology.profile, target.profile, now)
+    if not [m for m in moves if not m.startswith(NODE_IMAGE_NOTE)]:
+        print(f"nothing to upgrade: {old.path} and {new.path} pin the same versions"
+              + (f" for the {topology.profile} profile" if topology.profile else "")
+              + "; no cluster is created or changed", file=out)
+        return 0
     print(f"upgrade {old.path} → {new.path}:", file=out)
-    for line in changes(old, new, topology.profile, target.profile, now) or ["no pinned version changes"]:
+    for line in moves:
         print(f"  - {line}", file=out)
+    titles = phase_titles(old.path, new.path)
     if args.dry_run:
-        print_plan(steps, out)
+        print_phases(titles, old.path, steps, args.keep, out)
+        print_plan(steps, out, headers=True)
         return 0
     suites = suites or pytest_suites(args.topology, cli.kubeconfig_path(opts), args.pytest,
                                      after_profile=target.profile if target.profile != topology.profile else "")
     state = folder / "state.json"
     state.unlink(missing_ok=True)
     try:
-        print(f"== 1/4 bring-up at the old pins ({old.path})", file=out)
+        print(f"== {titles[0]}", file=out)
         if cli.main(["up", *_up_args(args, folder / "before"), "--versions", str(old.path)], out=out) != 0:
             print("bring-up at the old pins failed; nothing was upgraded", file=out)
             return 1
-        print("== 2/4 suites before the upgrade", file=out)
+        print(f"== {titles[1]}", file=out)
         suites("before", folder / "before" / "junit.xml", old.path, state)
-        print(f"== 3/4 upgrade to {new.path}", file=out)
+        print(f"== {titles[2]}", file=out)
         if not _upgrade(opts, steps, folder, out):
             return 1
-        print("== 4/4 suites after the upgrade", file=out)
+        print(f"== {titles[3]}", file=out)
         code = suites("after", folder / "after" / "junit.xml", new.path, state)
         text = compare.render_files(folder / "before" / "junit.xml", folder / "after" / "junit.xml")
         (folder / "summary.md").write_text(text)
@@ -98,6 +107,31 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, suites: Suite
         if not args.keep:
             cli.main(["down", "--topology", str(args.topology), "--cache-dir", str(args.cache_dir),
                       "--reports", str(folder)], out=out)
+
+
+NODE_IMAGE_NOTE = "kind node image stays"  # changes()' note on the node image: nothing the upgrade moves
+
+
+def phase_titles(old: Path, new: Path) -> list[str]:
+    """The four phases of `nox -s upgrade`, as the run announces them and the dry run lists them."""
+    return [f"1/4 bring-up at the old pins ({old})", "2/4 suites before the upgrade", f"3/4 upgrade to {new}",
+            "4/4 suites after the upgrade, compared with the run before"]
+
+
+def print_phases(titles: list[str], old: Path, steps: list, keep: bool, out: TextIO) -> None:
+    """The dry run's overview: each phase, the upgrade's step phases with their counts, then down or --keep."""
+    counts: dict[str, int] = {}
+    for s in steps:
+        counts[s.phase] = counts.get(s.phase, 0) + 1
+    moved = sum(1 for s in steps if s.title.startswith("upgrade ") and " → " in s.title)
+    print("phases:", file=out)
+    for i, title in enumerate(titles):
+        detail = f": `nox -s up -- --versions {old} --dry-run` lists its steps" if i == 0 else ""
+        if i == 2:
+            detail = (f": the {len(steps)} steps below ({moved} moving a version), in phases "
+                      + ", ".join(f"{p} ({n})" for p, n in counts.items()))
+        print(f"  {title}{detail}", file=out)
+    print("  then " + ("the clusters stay up (--keep)" if keep else "down: the clusters are deleted"), file=out)
 
 
 def _up_args(args: argparse.Namespace, reports: Path) -> list[str]:
@@ -115,7 +149,7 @@ def _up_args(args: argparse.Namespace, reports: Path) -> list[str]:
 def _upgrade(opts: Options, steps: list, folder: Path, out: TextIO) -> bool:
     """Run the upgrade steps with the tools of the new pins; on failure leave a diagnostics bundle."""
     try:
-        resolved = tools.resolve_all(opts.versions.tools, opts.cache_dir)
+        resolved = tools.resolve_all(opts.versions.tools, opts.cache_dir, offline=opts.offline is not None)
     except tools.ToolError as e:
         print(f"upgrade failed: {e}", file=out)
         return False

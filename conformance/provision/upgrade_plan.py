@@ -58,8 +58,10 @@ def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile:
     to_profile = to_profile or profile
     if to_profile != profile:
         out.append(f"stack profile {profile} → {to_profile} ({PROFILES[to_profile].summary})")
-        out.append(f"loki-stack's Loki stops and the Loki chart's Loki mounts its claim {logs.old_claim(old)}: "
-                   f"schema v11 boltdb-shipper kept for the stored logs, v13 tsdb from {logs.tsdb_from(now)}")
+        out.append(f"loki-stack's Loki stops and the Loki chart's Loki mounts its claim {logs.old_claim(old)}, "
+                   f"replaying its WAL ({logs.OLD_WAL_DIR}, there {logs.on_new_mount(logs.OLD_WAL_DIR)}): schema v11 "
+                   f"boltdb-shipper kept for the stored logs, v13 tsdb from {logs.tsdb_from(now)} if applied now "
+                   f"(computed again as the move is applied)")
     in_use = {c.key for p in {profile, to_profile}
               for c in logs.charts_in_use(Topology(path=None, clusters=(), profile=p), new.charts)}
     path = istio_path(old, new)
@@ -82,11 +84,13 @@ def changes(old: Versions, new: Versions, profile: str = "promtail", to_profile:
     return out
 
 
-def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, now: datetime | None = None) -> list[Step]:
+def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None,
+                 clock: logs.Clock = logs.utc_now) -> list[Step]:
     """`up` at the new pins over the running clusters, with Istio's strategy, then workloads restarted onto the new proxies.
 
     A profile move (opts.topology's profile is not `from_profile`) first stops the old agents and Loki
-    (logs.move_steps); the new Loki then mounts the old store (logs.on_the_old_store, v13 from `now`'s tomorrow).
+    (logs.move_steps); the new Loki then mounts the old store (logs.on_the_old_store, v13 from clock()'s tomorrow
+    as the move is applied).
     """
     new = opts.versions
     path = istio_path(old, new)
@@ -96,11 +100,11 @@ def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, 
     state = State(opts.cache_dir)
     kube = {c.name: Kube(c, state) for c in opts.topology.clusters}
     move = logs.move_steps(opts.topology, from_profile or opts.topology.profile, kube, old)
-    steps = up_plan(dataclasses.replace(opts, versions=kept))
+    steps = label_changes(up_plan(dataclasses.replace(opts, versions=kept)), old, new, path)
     if move:  # after the clusters phase (nothing to create) and before the stack phase installs the new pipeline
         at = next(i for i, s in enumerate(steps) if s.phase == "stack")
         steps[at:at] = move
-        steps = logs.on_the_old_store(steps, old, now)
+        steps = logs.on_the_old_store(steps, old, clock)
     if path.strategy == "canary":
         steps = [_with_revision(s, path.revision) for s in steps]
         steps += [Step("upgrade", c.name, f"move {APP_NS} to revision {path.revision}",
@@ -113,6 +117,35 @@ def upgrade_plan(opts: Options, old: Versions, from_profile: str | None = None, 
         steps.append(Step("upgrade", p, f"remove the old control plane (Istio {old.istio})",
                           kube[p].istioctl("uninstall", "-y", "--revision", "default"), timeout=300))
     return steps
+
+
+def label_changes(steps: list[Step], old: Versions, new: Versions, path: IstioPath) -> list[Step]:
+    """Title each step that moves a version with what it moves: `upgrade <what> <from> → <to>: <title>`."""
+    old_charts = {c.release: c.version for c in (old.metallb, *old.charts.values())}
+    out = []
+    for step in steps:
+        change = _chart_change(step, old_charts) or _istio_change(step, old, new, path)
+        what = step.title.removeprefix("install ")
+        out.append(dataclasses.replace(step, title=f"upgrade {change}: {what}") if change else step)
+    return out
+
+
+def _chart_change(step: Step, old_versions: dict[str, str]) -> str:
+    """`<release> <from> → <to>` for a `helm upgrade --install` whose chart version differs from the old pins."""
+    argv = list(step.argv)
+    if "--install" not in argv or "--version" not in argv:
+        return ""
+    release, version = argv[argv.index("--install") + 1], argv[argv.index("--version") + 1]
+    before = old_versions.get(release, "absent")
+    return f"{release} {before} → {version}" if before != version else ""
+
+
+def _istio_change(step: Step, old: Versions, new: Versions, path: IstioPath) -> str:
+    """`Istio <from> → <to> (<strategy>)` for the control-plane installs, when Istio moves."""
+    if path.strategy == "none" or step.argv[:2] != ("istioctl", "install"):
+        return ""
+    control_plane = any(a.endswith(ISTIO_CONTROL_PLANE_FILES) for a in step.argv)
+    return f"Istio {old.istio} → {new.istio}" + (f" ({path.strategy})" if control_plane else "")
 
 
 def _with_revision(step: Step, revision: str) -> Step:

@@ -77,6 +77,7 @@ class Dashboard:
     tags: list[str] = field(default_factory=list)
     file: str = ""  # provisioning file (provisionedExternalId); defaults to <uid>.json
     wrapped: bool = False  # file wraps the JSON in {"dashboard": {...}}: docs/troubleshooting.md#dashboard-title-cannot-be-empty
+    invalid_json: str = ""  # the file is not JSON: Grafana's decoder error (e.g. an HTML error page downloaded)
     provider: str = "default"
     id: int = 0
     body: dict[str, Any] | None = None  # the JSON a file provider read; served as the dashboard when set
@@ -122,6 +123,9 @@ class FakeGrafana(FakeServer):
         # Fault switches -------------------------------------------------------
         # Both: docs/troubleshooting.md#datasource-unhealthy-or-two-defaults.
         self.health_errors: dict[str, str] = {}  # uid -> message: that datasource's health is ERROR
+        # uids whose failed check answers 500 "Plugin health check failed" (the plugin returned an error instead of
+        # a result, pkg/tsdb/loki/healthcheck.go CheckHealth): the cause is only in the log.
+        self.generic_health: set[str] = set()
         self.crashed = False  # set by start() when two provisioned datasources are default
         self.rotate_after: int | None = None  # a session token answers this many requests, then 401 session.token.rotate
         self._session_uses: dict[str, int] = {}
@@ -158,8 +162,13 @@ class FakeGrafana(FakeServer):
         dash = Dashboard(spec["uid"], spec.get("title", ""), spec.get("folder"), bool(spec.get("provisioned", True)),
                          list(spec.get("panels", [])), list(spec.get("tags", [])),
                          spec.get("file") or f"{spec['uid']}.json", bool(spec.get("wrapped", False)),
-                         spec.get("provider", "default"))
+                         str(spec.get("invalid_json", "")), spec.get("provider", "default"))
         file_path = f"/var/lib/grafana/dashboards/{dash.provider}/{dash.file}"
+        if dash.provisioned and dash.invalid_json:  # saveDashboard: readDashboardFromFile fails, nothing is saved
+            self._rejected.append(dash)
+            self._in_pass("provisioning.dashboard", "error", "failed to load dashboard from ",
+                          context={"type": "file", "name": dash.provider}, file=file_path, error=dash.invalid_json)
+            return
         if dash.provisioned and (dash.wrapped or not dash.title):
             self._rejected.append(dash)
             self._in_pass("provisioning.dashboard", "error", "failed to load dashboard from ",
@@ -488,6 +497,12 @@ class FakeGrafana(FakeServer):
         elif ds.type == "prometheus":
             ok, message = self._prometheus_health(ds)
         else:
+            return Response(500, {"message": "Plugin health check failed", "messageId": "plugin.healthCheckFailed",
+                                  "statusCode": 500, "traceID": ""})
+        if not ok and uid in self.generic_health:
+            self.log(f"tsdb.{ds.type}", "warn", f"error performing {ds.type} healthcheck",
+                     context={"endpoint": "checkHealth", "pluginId": ds.type, "dsName": ds.name, "dsUID": ds.uid,
+                              "uname": self.admin_user}, err=message)
             return Response(500, {"message": "Plugin health check failed", "messageId": "plugin.healthCheckFailed",
                                   "statusCode": 500, "traceID": ""})
         return Response(200 if ok else 400, {"status": "OK" if ok else "ERROR", "message": message})

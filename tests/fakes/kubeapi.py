@@ -222,6 +222,7 @@ class FakeKubeAPI(FakeServer):
         self.denials: list[Denial] = []  # RBAC: the token's subject lacks these permissions -> 403 Forbidden
         self.image_pull_errors: dict[str, str] = {}  # image -> pull error: created pods stay ErrImagePull
         self.removed_groups: set[str] = set()  # CRDs not installed: /apis/<group>/... -> 404 page not found
+        self.tokens: dict[str, str] = {}  # more bearer tokens -> user (a service account's, e.g. Kiali's); del = revoked
 
         self._state = threading.RLock()
         self._rv = 1000
@@ -329,6 +330,11 @@ class FakeKubeAPI(FakeServer):
         with self._state:
             obj = ko.secret_obj(namespace, name, data, self._next_rv(), type_, labels, annotations)
             return copy.deepcopy(self._put(CORE["secrets"], obj))
+
+    def remove_secret(self, namespace: str, name: str) -> None:
+        """Delete a Secret (what `kubectl delete secret` leaves: nothing)."""
+        with self._state:
+            self._objects.get(CORE["secrets"].key, {}).pop((namespace, name), None)
 
     def add_event(self, namespace: str, involved: dict | str, reason: str, message: str, *, type_: str = "Normal",
                   count: int = 1, component: str = "kubelet", kind: str = "Pod", field_path: str = "") -> dict:
@@ -657,9 +663,10 @@ class FakeKubeAPI(FakeServer):
         token = parts[1].strip() if len(parts) == 2 and parts[0].lower() == "bearer" else ""
         if not token:  # no bearer token: the request is anonymous, or rejected when anonymous auth is off
             return ("system:anonymous", None) if self.anonymous_auth else ("", _json(401, ko.unauthorized()))
-        if token != self.token:
+        user = self.user if token == self.token else self.tokens.get(token)
+        if user is None:
             return "", _json(401, ko.unauthorized())
-        return self.user, None
+        return user, None
 
     def _authorize(self, a: Attributes, user: str) -> Response | None:
         anonymous_denied = user == "system:anonymous" and not (not a.is_resource and a.path in PUBLIC_PATHS)

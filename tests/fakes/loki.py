@@ -21,6 +21,8 @@ where the checks touch it:
   metric query: held to the recording of a real 3.7.6 (../shared/contracts/loki-3.7.6, tests/test_loki_contract.py);
 - the defaults the checks meet and that did not change: max_query_length 721h, reject_old_samples true with
   168h (the chart's limits_config), loghttp defaultSince 1h, query_ingesters_within 3h.
+Either way its flushed chunks and WAL sit where its paths put them (tests/fakes/loki_volume.py): flush(),
+checkpoint() and replace_pod() (a pod replaced, killed or stopped) decide what a Loki on the same claim finds.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import cramjam
 
+from conformance.provision import logs as stack_logs
 from tests.fakes import logql
+from tests.fakes.loki_volume import Disks, Layout, Record, Volume
 from tests.fakes.server import FakeServer, Request, Response
 
 TENANT = "fake"  # Loki's tenant id when auth_enabled is false
@@ -420,6 +424,7 @@ class Entry:
     line: str
     visible_at: float  # time.time() after which queries see it
     metadata: tuple[tuple[str, str], ...] = ()  # structured metadata (Loki 3.x)
+    flushed: bool = False  # in a chunk on the store; until then only in the ingester's memory and its WAL
 
 
 @dataclass
@@ -428,6 +433,17 @@ class Stream:
     entries: list[Entry] = field(default_factory=list)
     highest_ts: int = 0
     last: tuple[int, str] | None = None
+
+
+# Where each profile's Loki keeps its files: loki-stack's (loki 2.16.0 chart) and the Loki chart's (18.11.0, Loki 3.x).
+LOKI_STACK_LAYOUT = Layout(stack_logs.OLD_MOUNT, stack_logs.OLD_CHUNKS_DIR, stack_logs.OLD_WAL_DIR,
+                           ((stack_logs.OLD_PERIOD["from"], stack_logs.OLD_PERIOD["store"]),))
+LOKI_CHART_LAYOUT = Layout(stack_logs.NEW_MOUNT, stack_logs.NEW_DEFAULT_CHUNKS_DIR, stack_logs.NEW_DEFAULT_WAL_DIR,
+                           (("2024-04-01", "tsdb"),))  # stack/values/loki.yaml schemaConfig
+
+
+def _record(key: tuple[tuple[str, str], ...], entry: Entry) -> Record:
+    return key, entry.ts, entry.line, entry.metadata
 
 
 class FakeLoki(FakeServer):
@@ -446,6 +462,7 @@ class FakeLoki(FakeServer):
         # State ----------------------------------------------------------------
         self._streams: dict[tuple[tuple[str, str], ...], Stream] = {}
         self._store_lock = threading.Lock()
+        self.disks = Disks(Volume(), LOKI_CHART_LAYOUT if self.v3 else LOKI_STACK_LAYOUT)  # the pod's claim and paths
         self._started_at = time.time()
         self.discarded: dict[str, int] = {}  # reason -> loki_discarded_samples_total{tenant="fake"}
         self.lines_received: int | None = None  # loki_distributor_lines_received_total{tenant="fake"}; None: no child yet
@@ -529,6 +546,46 @@ class FakeLoki(FakeServer):
                 {"stream": dict(s.labels), "values": [[str(e.ts), e.line] for e in s.entries]}
                 for s in self._streams.values()
             ]
+
+    def flush(self) -> int:
+        """The ingester flushes what it holds into chunks, each indexed by its period's store (chunk idle or full,
+        or a stop); how many entries."""
+        layout = self.disks.layout
+        with self._store_lock:
+            records = [_record(key, e) for key, s in self._streams.items() for e in s.entries if not e.flushed]
+            for s in self._streams.values():
+                for e in s.entries:
+                    e.flushed = True
+            for record in records:
+                self.disks.append(layout.index(layout.store_at(record[1])), [record])
+        return len(records)
+
+    def checkpoint(self) -> None:
+        """The WAL's checkpoint (every checkpoint_duration, 5m): older segments deleted, it holds what memory holds,
+        which flushed chunks leave after chunk_retain_period (pkg/ingester/checkpoint.go)."""
+        with self._store_lock:
+            held = [_record(key, e) for key, s in self._streams.items() for e in s.entries if not e.flushed]
+            self.disks.replace(self.disks.layout.wal_dir, held)
+
+    def replace_pod(self, version: str, layout: Layout, claim: Volume | None = None, killed: bool = False) -> None:
+        """The pod behind the Service replaced: the old ingester stops (flushing on shutdown, unless killed), its
+        memory is gone; the new Loki mounts `claim` (default: the same one), finds the chunks its periods' indexes
+        point at and replays the WAL where `layout` says, an entry in both once (pkg/iter MergeEntryIterator)."""
+        if not killed:
+            self.flush()  # -ingester.flush-on-shutdown (loki-stack.yaml), wal.flush_on_shutdown (the Loki chart)
+        disks = Disks(claim or self.disks.claim, layout)
+        streams: dict[tuple[tuple[str, str], ...], Stream] = {}
+        indexed = [r for store in {s for _, s in layout.periods} for r in disks.read(layout.index(store))
+                   if layout.store_at(r[1]) == store]
+        for records, flushed in ((indexed, True), (disks.read(layout.wal_dir), False)):
+            for key, ts, line, meta in sorted(records, key=lambda r: r[1]):
+                stream = streams.setdefault(key, Stream(dict(key)))
+                if any(e.ts == ts and e.line == line for e in stream.entries):
+                    continue
+                stream.entries.append(Entry(ts, line, 0.0, meta, flushed))
+                stream.highest_ts, stream.last = max(stream.highest_ts, ts), (ts, line)
+        with self._store_lock:
+            self._streams, self.disks, self.version = streams, disks, version
 
     def reset_ready_clock(self) -> None:
         """Restart the not-ready window from now."""
@@ -642,8 +699,8 @@ class FakeLoki(FakeServer):
             return
         if self.rate_limited and line_bytes > 0:  # a zero-byte request always passes the limiter
             self._discard("rate_limited", line_count)
-            raise PushError(429, (
-                f"Ingestion rate limit exceeded for user {TENANT} (limit: {INGESTION_RATE_BYTES} bytes/sec) while "
+            raise PushError(429, (  # 3.7.6 words it in lower case (alloy-1.18.1/README.md (b), Loki 3.7.6's answer)
+                f"{'i' if self.v3 else 'I'}ngestion rate limit exceeded for user {TENANT} (limit: {INGESTION_RATE_BYTES} bytes/sec) while "
                 f"attempting to ingest '{line_count}' lines totaling '{line_bytes}' bytes, reduce log volume or "
                 "contact your Loki administrator to see if the limit can be increased"))
         ingester_error = None
@@ -705,6 +762,7 @@ class FakeLoki(FakeServer):
                 stream.entries.append(Entry(ts, line, visible_at, meta))
                 stream.last = (ts, line)
                 stream.highest_ts = max(stream.highest_ts, ts)
+                self.disks.append(self.disks.layout.wal_dir, [_record(key, stream.entries[-1])])
         if not failed:
             return None
         self._discard("too_far_behind", len(failed))

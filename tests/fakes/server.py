@@ -89,6 +89,7 @@ class FakeServer:
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.bind_port = 0  # 0: a free port; a fake that restarts (FakeKiali) keeps its own
 
     # -- routes --------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -140,7 +141,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", self.bind_port), _Handler)
         # A short poll interval keeps stop() (shutdown) fast in tests.
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=type(self).__name__, daemon=True)

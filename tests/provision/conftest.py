@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.provision import cli
+from conformance.provision import cli, preflight
 
 FAKE = Path(__file__).with_name("fakebin.py")
 TOOLS = ("docker", "kind", "kubectl", "helm", "istioctl")
@@ -145,8 +145,28 @@ class Provision:
         return code, out.getvalue()
 
 
+class Probes(list):
+    """Stands in for preflight.probe: records each URL; hosts in `down` do not answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down: set[str] = set()
+
+    def __call__(self, url: str) -> str | None:
+        self.append(url)
+        return "Name or service not known" if any(h in url for h in self.down) else None
+
+
 @pytest.fixture
-def provision(tmp_path, fakebin, fake_proc, http_server) -> Provision:
+def probes(monkeypatch) -> Probes:
+    """The preflight's host probes, answered here: no self-test reaches the internet."""
+    fake = Probes()
+    monkeypatch.setattr(preflight, "probe", fake)
+    return fake
+
+
+@pytest.fixture
+def provision(tmp_path, fakebin, fake_proc, http_server, probes) -> Provision:
     base, routes = http_server
     routes["/api/dashboards/1860"] = (200, b"{}", None)
     return Provision(tmp_path, fake_proc, f"{base}/api/dashboards/1860")
@@ -168,6 +188,7 @@ def happy_up(tmp_path_factory) -> HappyRun:
     tmp = tmp_path_factory.mktemp("happy")
     with pytest.MonkeyPatch.context() as mp:
         fakes = install_fakes(tmp / "bin", mp)
+        mp.setattr(preflight, "probe", Probes())
         for base, routes in serve():
             routes["/api/dashboards/1860"] = (200, b"{}", None)
             run = Provision(tmp, make_proc(tmp / "proc"), f"{base}/api/dashboards/1860")
@@ -182,3 +203,31 @@ def already_up(provision, fakebin, happy_up) -> Provision:
     shutil.copytree(happy_up.provision.cache, provision.cache)
     shutil.copy(happy_up.fakebin.dir / "clusters.json", fakebin.dir / "clusters.json")
     return provision
+
+
+def make_offline_dir(folder: Path, leave_out: tuple[str, ...] = ()) -> Path:
+    """A complete --offline folder: every declared dashboard, every pinned chart as `helm pull` saves it
+    (<name>-<version>.tgz holding <name>/Chart.yaml), and Istio's Jaeger addon; `leave_out` names files to omit."""
+    import io
+    import tarfile
+
+    from conformance.provision.dashboards import declared
+    from conformance.provision.versions import load_versions
+
+    (folder / "charts").mkdir(parents=True)
+    (folder / "manifests").mkdir()
+    for d in declared():
+        (folder / f"{d.key}.json").write_text(json.dumps({"title": d.key, "uid": f"uid-{d.key}", "panels": [{}]}))
+    v = load_versions()
+    for chart in (v.metallb, *v.charts.values()):
+        archive = folder / "charts" / f"{chart.name}-{chart.version}.tgz"
+        if archive.name in leave_out:
+            continue
+        meta = f"apiVersion: v2\nname: {chart.name}\nversion: {chart.version}\n".encode()
+        with tarfile.open(archive, "w:gz") as tar:
+            info = tarfile.TarInfo(f"{chart.name}/Chart.yaml")
+            info.size = len(meta)
+            tar.addfile(info, io.BytesIO(meta))
+    if "jaeger.yaml" not in leave_out:
+        (folder / "manifests" / "jaeger.yaml").write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    return folder

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.provision.fakebin import PLANTED_CLIENT_KEY, PLANTED_PASSWORD, PLANTED_TOKEN
+from tests.provision.conftest import make_offline_dir
 
 PLANTED = (PLANTED_CLIENT_KEY, PLANTED_TOKEN, PLANTED_PASSWORD)
 
@@ -268,11 +269,7 @@ def test_preload_names_the_missing_images(provision, fakebin):
 def test_offline_dashboards_come_from_files_not_grafana_com(provision, fakebin, tmp_path, http_server):
     base, routes = http_server
     routes.clear()  # grafana.com unreachable: only --offline may proceed
-    from conformance.provision.dashboards import declared
-    folder = tmp_path / "dashboards"
-    folder.mkdir()
-    for d in declared():
-        (folder / f"{d.key}.json").write_text(json.dumps({"title": d.key, "uid": f"uid-{d.key}", "panels": [{}]}))
+    folder = make_offline_dir(tmp_path / "offline")
     code, out = provision("up", "--offline", str(folder))
     assert code == 0, out
     kps = next(c for c in fakebin.commands() if "kube-prometheus-stack" in c and "kind-oke" in c and "helm" in c)

@@ -119,7 +119,8 @@ def test_up_without_docker_fails_at_preflight_with_junit_and_creates_nothing(pro
     code, out = provision("up")
     assert time.monotonic() - started < 10
     assert code == 1
-    assert out.startswith("preflight failed:\n  - Docker engine not reachable")
+    assert out.startswith("needs the network: ")  # the plan's first line (issue 22)
+    assert "\npreflight failed:\n  - Docker engine not reachable" in out
     assert "Traceback" not in out
     assert [c for c in fakebin.commands() if not c.startswith("docker info")] == []
     case = ET.parse(provision.junit).getroot().find("testsuite/testcase")

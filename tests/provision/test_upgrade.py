@@ -81,12 +81,12 @@ class Suites:
         return 0
 
 
-def run(provision, fakebin, *extra: str) -> tuple[int, str, Suites]:
+def run(provision, fakebin, *extra: str, clock=logs.utc_now) -> tuple[int, str, Suites]:
     suites = Suites(fakebin)
     out = io.StringIO()
     code = upgrade.main(["--topology", str(TOPOLOGY), "--cache-dir", str(provision.cache), "--reports",
                          str(provision.reports), "--proc", str(provision.proc), "--grafana-url", provision.grafana_url,
-                         *extra], out=out, suites=suites)
+                         *extra], out=out, suites=suites, clock=clock)
     return code, out.getvalue(), suites
 
 
@@ -147,7 +147,8 @@ def test_a_failed_upgrade_step_stops_before_the_second_run_and_leaves_a_bundle(p
     code, out, suites = run(provision, fakebin, "--from", str(old))
     assert code == 1
     assert [p for p, _, _ in suites.phases] == ["before"]
-    assert "upgrade failed at stack oke: install kube-prometheus-stack" in out and "UPGRADE FAILED" in out
+    assert "upgrade failed at stack oke: upgrade kube-prometheus-stack 80.0.0 → 88.5.3: kube-prometheus-stack" in out
+    assert "UPGRADE FAILED" in out
     assert (provision.reports / "upgrade" / "diagnostics").is_dir()
 
 
@@ -183,8 +184,9 @@ def test_the_move_to_the_alloy_profile_stops_promtail_before_alloy_ships(provisi
     code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
     assert code == 0, out
     assert "stack profile promtail → alloy (the Loki chart (monolithic, Loki 3.x) on the primary" in out
-    assert "loki-stack's Loki stops and the Loki chart's Loki mounts its claim storage-loki-stack-0: schema v11 " \
-           "boltdb-shipper kept for the stored logs, v13 tsdb from " in out
+    assert "loki-stack's Loki stops and the Loki chart's Loki mounts its claim storage-loki-stack-0, replaying its " \
+           "WAL (/data/loki/wal, there /var/loki/loki/wal): schema v11 boltdb-shipper kept for the stored logs, " \
+           "v13 tsdb from " in out
     before, after = suites.phases[0][2], suites.phases[1][2]
     commands = fakebin.commands()
     assert index_of(commands, "helm", "upgrade --install loki-stack") < before  # the old profile first
@@ -213,11 +215,23 @@ def test_the_run_after_a_move_judges_the_new_profile(monkeypatch, tmp_path):
     assert "--profile=alloy" not in seen[0] and "--profile=alloy" in seen[1]
 
 
+def test_the_dry_run_prints_the_v13_date_and_computes_it_again_when_applied(provision, fakebin, tmp_path):
+    old = old_pins(tmp_path, "1.28.3", "1.34")
+    cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
+    code, out, _ = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy", "--dry-run",
+                       clock=lambda: datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc))
+    assert code == 0, out
+    assert "v13 tsdb from 2026-12-03 if applied now (computed again as the move is applied)" in out
+    assert "(action) the v13 period's first day from the clock now: tomorrow (UTC), or the day after within " \
+           "1 h of midnight (2026-12-03 if applied now)" in out
+    assert '"from": "<move.tsdb_from>"' in out  # the install's --set-json takes the computed day
+
+
 def test_the_move_stops_the_old_loki_before_the_new_one_mounts_its_claim_with_both_periods(provision, fakebin, tmp_path):
     """The store moves with the release: loki-stack's Loki flushes and stops, then the Loki chart's Loki mounts it."""
     old = old_pins(tmp_path, "1.28.3", "1.34")
     cached_old_istioctl(provision.cache, fakebin, "1.28.3", old)
-    code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy")
+    code, out, suites = run(provision, fakebin, "--from", str(old), "--to-profile", "alloy", clock=lambda: NOW)
     assert code == 0, out
     moved = fakebin.commands()[suites.phases[0][2]:suites.phases[1][2]]
     stops = [index_of(moved, f"kind-{c}", "upgrade loki-stack loki-stack", "promtail.enabled=false")
@@ -225,7 +239,8 @@ def test_the_move_stops_the_old_loki_before_the_new_one_mounts_its_claim_with_bo
     old_loki = index_of(moved, "kind-oke", "upgrade loki-stack loki-stack", "--reuse-values", "loki.enabled=false")
     gone = index_of(moved, "kind-oke", "kubectl", "wait --for=delete pod/loki-stack-0 --namespace monitoring")
     new_loki = index_of(moved, "kind-oke", "upgrade --install loki loki", "--version 18.11.0", "loki-moved.yaml",
-                        '"claimName": "storage-loki-stack-0"', '"store": "boltdb-shipper"', '"store": "tsdb"')
+                        '"claimName": "storage-loki-stack-0"', '"store": "boltdb-shipper"', '"store": "tsdb"',
+                        '"from": "2026-12-03"')
     assert max(stops) < old_loki < gone < new_loki  # every Promtail's last batch reaches the old Loki first
     assert not [c for c in moved if "workstation" in c and "loki.enabled=false" in c]  # the remote runs no Loki
 
@@ -235,21 +250,31 @@ NOW = datetime(2026, 12, 2, 0, 5, tzinfo=timezone.utc)
 
 @pytest.mark.parametrize("now,first_day", [
     (NOW, "2026-12-03"),                                                # tomorrow: the migrate-to-tsdb practice
-    (datetime(2026, 12, 2, 17, 59, tzinfo=timezone.utc), "2026-12-03"),  # 6 h 1 min before that 00:00 UTC
-    (datetime(2026, 12, 2, 18, 0, tzinfo=timezone.utc), "2026-12-04"),   # under MIDNIGHT_MARGIN: the day after
-    (datetime(2026, 12, 2, 15, 0, tzinfo=timezone(timedelta(hours=-5))), "2026-12-04"),  # 20:00 UTC: UTC counts
+    (datetime(2026, 12, 2, 22, 59, tzinfo=timezone.utc), "2026-12-03"),  # 1 h 1 min before that 00:00 UTC
+    (datetime(2026, 12, 2, 23, 0, tzinfo=timezone.utc), "2026-12-04"),   # under MIDNIGHT_MARGIN: the day after
+    (datetime(2026, 12, 2, 18, 30, tzinfo=timezone(timedelta(hours=-5))), "2026-12-04"),  # 23:30 UTC: UTC counts
 ])
 def test_the_v13_period_starts_on_a_day_still_ahead_when_the_new_loki_starts(now, first_day):
     assert logs.tsdb_from(now) == first_day
 
 
-def moved_plan(tmp_path, from_profile: str = "promtail") -> dict:
-    """The rendered values of the Loki chart's install in the upgrade plan to the alloy profile."""
+def test_the_margin_outlasts_the_install_that_starts_the_new_loki():
+    """The date is computed right before the Loki chart's install, whose --wait ends with Loki started or fails."""
+    assert logs.MIDNIGHT_MARGIN > timedelta(seconds=logs.HELM_STEP_TIMEOUT)
+
+
+def moved_plan(tmp_path, from_profile: str = "promtail", clock=lambda: NOW) -> dict:
+    """The rendered values of the Loki chart's install in the upgrade plan to the alloy profile, its facts set by the
+    steps before it that set any (the v13 date)."""
     opts = Options(topology=load_topology(VALUES_TOPOLOGY).with_profile("alloy"), versions=load_versions(),
                    cache_dir=tmp_path)
-    steps = upgrade_plan(opts, load_versions(), from_profile=from_profile, now=NOW)
-    [loki] = [s for s in steps if s.title.startswith(logs.LOKI_CHART_INSTALL)]
-    return rendered(loki.argv, Facts())
+    steps = upgrade_plan(opts, load_versions(), from_profile=from_profile, clock=clock)
+    at = next(i for i, s in enumerate(steps) if s.title.startswith(logs.LOKI_CHART_INSTALL))
+    facts = Facts()
+    for step in steps[:at]:
+        if step.action is not None and step.phase == "upgrade":
+            step.action(facts)
+    return rendered(steps[at].argv, facts)
 
 
 def test_the_moved_loki_mounts_the_old_claim_and_reads_both_schema_periods(tmp_path):
@@ -269,6 +294,23 @@ def test_the_moved_loki_mounts_the_old_claim_and_reads_both_schema_periods(tmp_p
     structured = values["loki"]["structuredConfig"]
     assert structured["storage_config"]["boltdb_shipper"]["active_index_directory"] == "/var/loki/loki/boltdb-shipper-active"
     assert structured["limits_config"]["allow_structured_metadata"] is False  # v11 active: Loki 3.x refuses otherwise
+
+
+def test_the_moved_loki_replays_the_old_lokis_write_ahead_log():
+    """What loki-stack's Loki held only in its WAL when it died is replayed: ingester.wal.dir is the old WAL, seen
+    through the new mount, not the chart's default <path_prefix>/wal, where nothing was written."""
+    values = yaml.safe_load((STACK_DIR / "values" / "loki-moved.yaml").read_text())
+    wal = values["loki"]["structuredConfig"]["ingester"]["wal"]
+    assert wal == {"dir": logs.on_new_mount(logs.OLD_WAL_DIR)} and wal["dir"] == "/var/loki/loki/wal"
+    assert logs.NEW_DEFAULT_WAL_DIR != wal["dir"]  # the chart's Loki would replay a directory nothing wrote
+    assert values["loki"]["storage"]["filesystem"]["chunks_directory"] == logs.on_new_mount(logs.OLD_CHUNKS_DIR)
+
+
+def test_the_v13_date_is_computed_as_the_move_is_applied_not_when_planned(tmp_path):
+    """A plan made at 10:00 and applied after midnight: the v13 period starts the day after the move, not the plan."""
+    times = iter([datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc), datetime(2026, 12, 3, 5, 0, tzinfo=timezone.utc)])
+    values = moved_plan(tmp_path, clock=lambda: next(times, datetime(2026, 12, 3, 5, 0, tzinfo=timezone.utc)))
+    assert values["loki"]["schemaConfig"]["configs"][1]["from"] == "2026-12-04"
 
 
 def test_a_fresh_alloy_install_keeps_its_own_volume_and_one_v13_period(tmp_path):

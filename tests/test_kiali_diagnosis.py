@@ -1,0 +1,48 @@
+"""conformance/kiali.py: the remote secret as Kiali loads it, and the cause read from Kiali's fatal start line."""
+
+from __future__ import annotations
+
+import yaml
+
+from conformance.kiali import RemoteSecret, _parsed, loopback, start_cause
+
+SECRET = RemoteSecret("monitoring", "kiali-remote-cluster-secret-workstation", "workstation", "https://172.18.0.3:6443")
+# The two fatal lines a real Kiali v2.29.0 printed (../shared/contracts/kiali-2.29.0 README, the at-start scenarios).
+FTL = "2026-01-01T00:00:00Z FTL failed to determine if *v1.Pod is namespaced: failed to get restmapping: failed to get server groups: "
+
+
+def kubeconfig(clusters: int = 1, users: int = 1) -> str:
+    return yaml.safe_dump({"clusters": [{"name": f"c{i}", "cluster": {"server": "https://172.18.0.3:6443"}} for i in range(clusters)],
+                           "users": [{"name": "u", "user": {"token": "t" * 20}} for _ in range(users)]})
+
+
+def test_a_refused_token_at_start_blames_the_remote_secrets_credentials() -> None:
+    blamed, cause = start_cause(FTL + "the server has asked for the client to provide credentials", [SECRET])
+    assert blamed == SECRET
+    assert cause.startswith("a remote API server refuses the token in remote secret monitoring/kiali-remote-cluster-secret-workstation")
+
+
+def test_a_refused_connection_at_start_names_the_secret_whose_server_it_is() -> None:
+    line = FTL + 'Get "https://172.18.0.3:6443/api": dial tcp 172.18.0.3:6443: connect: connection refused'
+    other = RemoteSecret("monitoring", "kiali-remote-cluster-secret-other", "other", "https://172.18.0.9:6443")
+    blamed, cause = start_cause(line, [other, SECRET])
+    assert blamed == SECRET
+    assert cause == ("Kiali cannot reach the server of remote secret monitoring/kiali-remote-cluster-secret-workstation "
+                     "(https://172.18.0.3:6443) at start and exits")
+
+
+def test_another_last_line_blames_no_secret() -> None:
+    assert start_cause("2026-01-01T00:00:00Z ERR Unable to connect to Prometheus", [SECRET]) == (None, "")
+
+
+def test_a_kubeconfig_kiali_cannot_load_says_why() -> None:
+    assert _parsed("monitoring", "s", "workstation", kubeconfig()).problem == ""
+    assert _parsed("monitoring", "s", "workstation", kubeconfig(clusters=2)).problem == \
+        "its kubeconfig has 2 clusters (Kiali needs exactly one)"
+    assert _parsed("monitoring", "s", "workstation", kubeconfig(users=0)).problem == "its kubeconfig has no user"
+    assert _parsed("monitoring", "s", "workstation", "{").problem.startswith("its kubeconfig is not YAML")
+
+
+def test_loopback_servers() -> None:
+    assert loopback("https://127.0.0.1:6443") and loopback("https://localhost:6443") and loopback("https://[::1]:6443")
+    assert not loopback("https://172.18.0.3:6443")
