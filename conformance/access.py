@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from conformance.discovery import Located, ServiceAbsent, locate
 from conformance.http import HTTPService
 from conformance.kube import AccessProof, KubeAccess, Permission
 from conformance.outcomes import NotApplicable, Unobservable
 from conformance.redact import register_secret
-from conformance.stack import stack_namespace, stack_services
+from conformance.stack import Placement, StackService, stack_namespace, stack_pod_namespaces, stack_services
 from conformance.topology import Cluster, Topology
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
                   "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
                   "helloworld": "sample client → helloworld"}
-
-
-class ServiceAbsent(Unobservable):
-    """The topology gives no way to reach this service: the checks that need it cannot observe their hop."""
 
 
 class DeclaredAbsent(ServiceAbsent, NotApplicable):
@@ -63,6 +60,8 @@ class Access:
 
     topology: Topology
     proofs: dict[str, AccessProof] = field(default_factory=dict)
+    # (cluster, service) -> where the run found it before the first check (conformance/inventory.py), or why not
+    found: dict[tuple[str, str], Located | Unobservable] = field(default_factory=dict)
     _kube: dict[str, KubeAccess] = field(default_factory=dict, init=False, repr=False)
 
     def kube(self, cluster: Cluster) -> KubeAccess:
@@ -98,16 +97,8 @@ class Access:
             for value in list(headers.values()) + list(basic or ()):
                 register_secret(value.removeprefix("Bearer "))
             return Endpoint(HTTPService(title, override.url, headers=headers, auth=basic), via="url")
-        spec = stack_services(profile=self.topology.profile)[service]
-        if cluster.role not in spec.roles:
-            raise DeclaredAbsent(f"the stack runs no {service} on {cluster.role} cluster {cluster.name}")
-        if not cluster.has_kube:
-            raise ServiceAbsent(f"{title}: not in the topology (provider endpoints lists no services.{service}; "
-                                f"declare it with absent: [{service}] if the stack has none)")
+        spec = self.located(cluster, service).spec
         kube = self.kube(cluster)
-        denied = self.denied(cluster, [Permission("get", "services/proxy", spec.namespace)])
-        if denied:
-            raise NoKubeAccess(denied)
         http = kube.http(title, spec.proxy_path())
         login = None
         if spec.credentials_secret is not None:
@@ -115,3 +106,45 @@ class Access:
             user = kube.secret_value(spec.namespace, secret.name, secret.user_key)
             login = (user, kube.secret_value(spec.namespace, secret.name, secret.password_key))
         return Endpoint(http, via="proxy", login=login)
+
+    def located(self, cluster: Cluster, service: str) -> Located:
+        """Where service runs in cluster (topology placement, bring-up name, or its labels); NotFound or Ambiguous."""
+        spec = self.bring_up(cluster, service)
+        title = service_title(cluster, service)
+        if not cluster.has_kube:
+            raise ServiceAbsent(f"{title}: not in the topology (provider endpoints lists no services.{service}; "
+                                f"declare it with absent: [{service}] if the stack has none)")
+        kube = self.kube(cluster)
+        denied = self.denied(cluster, [Permission("get", "services/proxy", spec.namespace)])
+        if denied and service not in cluster.placements:
+            raise NoKubeAccess(denied)
+        key = (cluster.name, service)
+        if key not in self.found:
+            try:
+                self.found[key] = locate(kube, spec, cluster.placements.get(service, Placement()), title,
+                                         str(self.topology.path))
+            except Unobservable as e:
+                self.found[key] = e
+        found = self.found[key]
+        if isinstance(found, Unobservable):
+            raise found
+        return found
+
+    def service_spec(self, cluster: Cluster, service: str) -> StackService:
+        """Where service runs (namespace, Service, pods) as found; the bring-up's row when it cannot be found here."""
+        try:
+            return self.located(cluster, service).spec
+        except Unobservable:
+            return stack_services(profile=self.topology.profile)[service]
+
+    def stack_namespaces(self, cluster: Cluster) -> list[str]:
+        """The bring-up's stack namespaces and every namespace a service of this cluster was found in."""
+        found = [v.spec.namespace for (c, _), v in self.found.items() if c == cluster.name and isinstance(v, Located)]
+        return list(dict.fromkeys([*stack_pod_namespaces(), *sorted(found)]))
+
+    def bring_up(self, cluster: Cluster, service: str) -> StackService:
+        """The bring-up's row for service (stack/services.yaml); DeclaredAbsent where the stack runs none."""
+        spec = stack_services(profile=self.topology.profile)[service]
+        if cluster.role not in spec.roles:
+            raise DeclaredAbsent(f"the stack runs no {service} on {cluster.role} cluster {cluster.name}")
+        return spec

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from conformance import hopboard
+from conformance import hopboard, inventory
 from conformance.access import Access, read_permissions, write_permissions
 from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
@@ -25,6 +25,7 @@ from conformance.http import ServiceError
 from conformance.kube import AccessProof, KubeAccess
 from conformance.outcomes import (CheckFailure, NotApplicable, PreconditionUnmet, Unobservable, from_service_error,
                                   outcome_kind)
+from conformance.provision.versions import VERSIONS_FILE, load_versions
 from conformance.preflight import docker_engine_problem, kind_preflight_message
 from conformance.redact import redact
 from conformance.reports.model import EXIT_CODES, Check, Run, check_from_properties
@@ -39,6 +40,9 @@ STOPPED_AT = pytest.StashKey[str]()  # at which step: arguments, topology
 CHECKS = pytest.StashKey["CheckRecorder"]()  # every check's outcome, as the checks end
 VERDICT = pytest.StashKey[Run]()
 ACCESS_SECONDS = pytest.StashKey[float]()
+INVENTORY = pytest.StashKey[list]()  # inventory.Entry per cluster and service, taken once before the first check
+FOUND = pytest.StashKey[dict]()  # (cluster, service) -> discovery.Located (or why not): Access.found of every process
+INVENTORY_SECONDS = pytest.StashKey[float]()
 _NOT_OBSERVED = pytest.StashKey[Unobservable]()  # known at collection: a part the topology lacks, a write under --read-only
 REQUIREMENTS = ("must", "should")
 # Markers pytest itself defines; a -m expression may name them too.
@@ -109,6 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as e:
         raise stop(config, str(e), "topology") from None
     config.stash[ACCESS_PROOFS] = {}
+    config.stash[FOUND] = {}
     if not hasattr(config, "workerinput"):
         config.stash[CHECKS] = CheckRecorder()
         config.pluginmanager.register(config.stash[CHECKS], "conformance-checks")
@@ -149,7 +154,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if proofs:
         lines.append(f"Kubernetes API, looked at once in {config.stash.get(ACCESS_SECONDS, 0.0):.1f} s:")
         lines += [f"  {'ok' if p.ok and not p.denied else 'NO'} {p.summary}" for p in proofs.values()]
+    if INVENTORY in config.stash:
+        lines = inventory_lines(config) + lines
     return lines
+
+
+def inventory_lines(config: pytest.Config) -> list[str]:
+    """The stack inventory and its drift from the pins, first thing a reader sees."""
+    try:
+        versions = load_versions(Path(config.getoption("pins", None) or VERSIONS_FILE))
+    except (ConfigError, ValueError):
+        versions = None
+    head = inventory.lines(config.stash[INVENTORY], versions, topology_of(config).profile)
+    head[0] = head[0].rstrip(":") + f", looked at once in {config.stash.get(INVENTORY_SECONDS, 0.0):.1f} s:"
+    return head
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -270,6 +288,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     started = time.monotonic()
     config.stash[ACCESS_PROOFS].update(prove_access(config))
     config.stash[ACCESS_SECONDS] = time.monotonic() - started
+    started = time.monotonic()
+    config.stash[INVENTORY] = stack_inventory(config)
+    config.stash[INVENTORY_SECONDS] = time.monotonic() - started
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -278,6 +299,23 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     config = session.config
     if TOPOLOGY in config.stash and hasattr(config, "workerinput") and not config.option.collectonly:
         config.stash[ACCESS_PROOFS].update(prove_access(config))
+        config.stash[INVENTORY] = stack_inventory(config)
+
+
+def stack_inventory(config: pytest.Config) -> list:
+    """Each cluster's services found and asked their version once (conformance/inventory.py); xdist workers take the
+    controller's from the hop board, and every check's Access starts from those locations."""
+    board = hopboard.board_from_env()
+    access = Access(topology_of(config), config.stash[ACCESS_PROOFS])
+    shared = board.read_note("inventory") if board is not None else None
+    if shared:
+        entries = inventory.from_json(shared, access)
+    else:
+        entries = inventory.take_inventory(access)
+        if board is not None:
+            board.write_note("inventory", inventory.to_json(entries, access))
+    config.stash[FOUND].update(access.found)
+    return entries
 
 
 def not_observed(error: Unobservable) -> NotObserved:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import hopboard
+from conformance import hopboard, inventory
 from conformance.errors import ConfigError
 from conformance.kube import AccessProof
 from conformance.provision.versions import VERSIONS_FILE, Versions, load_versions
-from conformance.pytest_plugin import (ACCESS_PROOFS, STOPPED, STOPPED_AT, TOPOLOGY, VERDICT, PreflightItem,
+from conformance.pytest_plugin import (ACCESS_PROOFS, INVENTORY, STOPPED, STOPPED_AT, TOPOLOGY, VERDICT, PreflightItem,
                                        cluster_of, is_conformance_run)
 from conformance.reports import junit, write
 from conformance.reports.model import AREAS
@@ -126,6 +126,22 @@ def access_properties(config: pytest.Config) -> dict[str, str]:
     return {f"access.{name}": proof.summary for name, proof in sorted(proofs.items())}
 
 
+def inventory_properties(config: pytest.Config) -> dict[str, str]:
+    """The stack inventory: inventory.<cluster>.<service> = where [how] version; drift.<cluster>.<service> per pin missed."""
+    entries = config.stash.get(INVENTORY, [])
+    props = {f"inventory.{e.cluster}.{e.service}": e.line().split(None, 2)[2] for e in entries}
+    try:
+        versions = load_versions(Path(config.getoption("pins")))
+    except ConfigError:
+        return props
+    topo: Topology = config.stash[TOPOLOGY]
+    for e in entries:
+        pin = inventory.pinned(e.service, versions, topo.profile)
+        if pin is not None and e.where and not inventory.same_version(e.version, pin):
+            props[f"drift.{e.cluster}.{e.service}"] = f"pinned {pin}, running {e.version or 'unknown'}"
+    return props
+
+
 def run_properties(config: pytest.Config) -> dict[str, str]:
     """Topology, selection, access, pinned versions and tool versions: what a reader needs to reproduce the run."""
     topo: Topology = config.stash[TOPOLOGY]
@@ -139,6 +155,7 @@ def run_properties(config: pytest.Config) -> dict[str, str]:
         **{f"absent.{c.name}": ",".join(sorted(c.absent)) for c in topo.clusters if c.absent},
         **selection(config),
         **access_properties(config),
+        **inventory_properties(config),
         "read_only": str(bool(config.getoption("read_only"))).lower(),
         "strict": str(bool(config.getoption("strict"))).lower(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(config.stash[STARTED])),

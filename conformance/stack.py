@@ -22,6 +22,16 @@ class CredentialsSecret:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """What a topology says of a service it does not give a URL for: where it is, and Grafana's admin Secret."""
+
+    namespace: str | None = None
+    service: str | None = None
+    port: int | None = None
+    credentials_secret: CredentialsSecret | None = None
+
+
+@dataclass(frozen=True)
 class StackService:
     """One HTTP service of the stack as deployed by the bring-up."""
 

@@ -20,13 +20,15 @@ import yaml
 
 from conformance.errors import ConfigError
 from conformance.profiles import DEFAULT_PROFILE, PROFILES, Profile, profile as find_profile
-from conformance.stack import stack_services
+from conformance.stack import CredentialsSecret, Placement, stack_services
 
 PROVIDERS = ("kind", "existing", "endpoints")
 ROLES = ("primary", "remote")
 CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "absent", "log_canary", "grafana_log",
                 "prometheus_log")
-SERVICE_KEYS = ("url", "auth")
+SERVICE_KEYS = ("url", "auth", "namespace", "service", "port", "credentials_secret")
+PLACEMENT_KEYS = ("namespace", "service", "port", "credentials_secret")
+SECRET_KEYS = ("name", "user_key", "password_key")
 AUTH_KEYS = ("bearer_env", "basic_user", "basic_password_env")
 TOPOLOGY_KEYS = ("clusters", "parts", "profile")
 # A cluster name becomes a label value and a kind cluster name: keep it DNS-safe.
@@ -112,7 +114,8 @@ class Cluster:
     provider: str
     context: str | None = None
     kubeconfig: Path | None = None
-    services: dict[str, ServiceOverride] = field(default_factory=dict)
+    services: dict[str, ServiceOverride] = field(default_factory=dict)  # a URL per service
+    placements: dict[str, Placement] = field(default_factory=dict)  # where in the cluster, when not found by its labels
     absent: frozenset[str] = frozenset()  # services the stack lacks here on purpose: their checks are not applicable
     log_canary_file: Path | None = None
     grafana_log_file: Path | None = None
@@ -288,9 +291,11 @@ class _Parser:
         provider = item.get("provider")
         if provider not in PROVIDERS:
             raise self.fail(f"{key}.provider", f"unknown provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
-        services = self.services(item.get("services"), role, f"{key}.services")
-        absent = self.absent(item.get("absent"), services, f"{key}.absent")
+        services, placements = self.services(item.get("services"), role, f"{key}.services")
+        absent = self.absent(item.get("absent"), {**services, **placements}, f"{key}.absent")
         if provider == "endpoints":
+            for name in placements:
+                raise self.fail(f"{key}.services.{name}", "provider endpoints has no Kubernetes access: give a url")
             if not services:
                 raise self.fail(f"{key}.services", "provider endpoints needs services: a URL for each service to check")
             for k in ("context", "kubeconfig"):
@@ -307,19 +312,21 @@ class _Parser:
             context=context,
             kubeconfig=kubeconfig,
             services=services,
+            placements=placements,
             absent=absent,
             log_canary_file=self.file_ref(item.get("log_canary"), f"{key}.log_canary"),
             grafana_log_file=self.file_ref(item.get("grafana_log"), f"{key}.grafana_log"),
             prometheus_log_file=self.file_ref(item.get("prometheus_log"), f"{key}.prometheus_log"),
         )
 
-    def services(self, raw: Any, role: str, key: str) -> dict[str, ServiceOverride]:
+    def services(self, raw: Any, role: str, key: str) -> tuple[dict[str, ServiceOverride], dict[str, Placement]]:
+        """Per service a URL (with auth), or where it runs in the cluster (namespace, service, port)."""
         if raw is None:
-            return {}
+            return {}, {}
         if not isinstance(raw, dict):
             raise self.fail(key, "expected a mapping of service name to URL")
         known = stack_services()
-        out = {}
+        urls, placements = {}, {}
         for name, spec in raw.items():
             skey = f"{key}.{name}"
             if name not in known:
@@ -329,12 +336,45 @@ class _Parser:
             if isinstance(spec, str):
                 spec = {"url": spec}
             if not isinstance(spec, dict):
-                raise self.fail(skey, "expected a URL or a mapping with url and auth")
+                raise self.fail(skey, "expected a URL or a mapping with url and auth (or namespace, service, port)")
             self.no_unknown_keys(spec, SERVICE_KEYS, skey)
-            out[name] = ServiceOverride(url=self.url(spec.get("url"), f"{skey}.url"), auth=self.auth(spec.get("auth"), f"{skey}.auth"))
-        return out
+            placed = [k for k in PLACEMENT_KEYS if k in spec]
+            if "url" in spec and placed:
+                raise self.fail(f"{skey}.{placed[0]}", "give either url or where the service runs in the cluster, not both")
+            if "url" in spec or "auth" in spec:
+                urls[name] = ServiceOverride(url=self.url(spec.get("url"), f"{skey}.url"),
+                                             auth=self.auth(spec.get("auth"), f"{skey}.auth"))
+            else:
+                placements[name] = self.placement(spec, name, skey)
+        return urls, placements
 
-    def absent(self, raw: Any, services: dict[str, ServiceOverride], key: str) -> frozenset[str]:
+    def placement(self, spec: dict, name: str, key: str) -> Placement:
+        """`{namespace: observability, service: kps-prometheus, port: 9090}`; each key optional, a service needs its namespace."""
+        for k in ("namespace", "service"):
+            if k in spec and not (isinstance(spec[k], str) and NAME_PATTERN.match(spec[k])):
+                raise self.fail(f"{key}.{k}", f"expected a Kubernetes name, got {spec[k]!r}")
+        if "service" in spec and "namespace" not in spec:
+            raise self.fail(f"{key}.namespace", "a service is named with its namespace")
+        port = spec.get("port")
+        if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+            raise self.fail(f"{key}.port", f"expected a port number, got {port!r}")
+        secret = spec.get("credentials_secret")
+        if secret is not None and name != "grafana":
+            raise self.fail(f"{key}.credentials_secret", "only grafana logs in with a Secret's credentials")
+        return Placement(spec.get("namespace"), spec.get("service"), port,
+                         self.secret(secret, f"{key}.credentials_secret") if secret is not None else None)
+
+    def secret(self, raw: Any, key: str) -> CredentialsSecret:
+        """A Secret name (keys admin-user, admin-password as the grafana chart writes them) or {name, user_key, password_key}."""
+        if isinstance(raw, str):
+            raw = {"name": raw}
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise self.fail(key, "expected a Secret name or {name, user_key, password_key}")
+        self.no_unknown_keys(raw, SECRET_KEYS, key)
+        return CredentialsSecret(raw["name"], str(raw.get("user_key", "admin-user")),
+                                 str(raw.get("password_key", "admin-password")))
+
+    def absent(self, raw: Any, services: dict[str, Any], key: str) -> frozenset[str]:
         """`absent: [kiali, grafana]`: services this cluster's stack does not run, on purpose."""
         if raw is None:
             return frozenset()

@@ -18,7 +18,6 @@ from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pas
 from conformance.dashboard_match import Match, match_dashboards
 from conformance.provision.dashboards import Dashboard, declared
 from conformance.redact import redact
-from conformance.stack import stack_services
 
 pytestmark = pytest.mark.dashboards
 
@@ -134,7 +133,7 @@ def grafana_log(access, primary) -> str:
         if primary.grafana_log_file is None:
             pytest.skip(f"no log source for grafana on cluster {primary.name} (provider endpoints without grafana_log)")
         return primary.grafana_log_file.read_text(errors="replace")
-    spec = stack_services()["grafana"]
+    spec = access.service_spec(primary, "grafana")  # where Grafana was found (issue 18), else the bring-up's
     kube = access.kube(primary)
     core = kube.core()
     pods = kube.call("list Grafana pods", core.list_namespaced_pod, spec.namespace, label_selector=spec.pod_selector).items

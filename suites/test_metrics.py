@@ -16,7 +16,6 @@ from conformance.access import ServiceAbsent
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
-from conformance.stack import stack_services
 
 pytestmark = pytest.mark.metrics
 
@@ -57,7 +56,7 @@ def sender_or_none(access, remote) -> PrometheusClient | None:
 def sender_log(access, remote) -> LogSource:
     """Where the remote Prometheus's own log is read: its pod (Kubernetes access), else the topology's file."""
     if remote.has_kube:
-        spec = stack_services()["prometheus"]
+        spec = access.service_spec(remote, "prometheus")  # found by its Prometheus resource, or the bring-up's
         kube = access.kube(remote)
         return LogSource(lambda: kube.pod_logs(f"{remote.name} Prometheus", spec.namespace, spec.pod_selector,
                                                spec.container, SENDER_LOG_SECONDS))

@@ -13,7 +13,6 @@ from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.redact import redact
 from conformance.scrape_jobs import RequiredJob, required_jobs
-from conformance.stack import stack_pod_namespaces
 from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
@@ -97,7 +96,7 @@ def test_every_stack_pod_is_ready(cluster, access, record_property):
     """Every pod in the stack's namespaces is Ready; a crash loop that persists fails with its previous log lines."""
     kube = access.kube(cluster)
     core = kube.core()
-    namespaces = stack_pod_namespaces()
+    namespaces = access.stack_namespaces(cluster)
     hop = f"{cluster.name} stack pods"
     judge = CrashLoopJudge(PODS_WAIT.scaled())  # a loop while dependencies start may heal
 

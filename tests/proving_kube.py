@@ -175,11 +175,12 @@ def stack_prometheus_pair(folder: Path) -> Iterator[PrometheusPair]:
         yield pair
 
 
-def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> None:
+def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None, namespace: str = "monitoring",
+                 secret: str = GRAFANA_SECRET, labels: dict[str, str] | None = None) -> None:
     """The admin Secret and the Grafana pod; its log is Grafana's own unless `log` replaces it."""
-    api.add_secret("monitoring", GRAFANA_SECRET, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
+    api.add_secret(namespace, secret, {"admin-user": grafana.admin_user, "admin-password": grafana.admin_password})
     text = log if log is not None else "".join(line + "\n" for line in grafana.log_lines)
-    api.add_pod("monitoring", GRAFANA_POD, labels={"app.kubernetes.io/name": "grafana"},
+    api.add_pod(namespace, GRAFANA_POD, labels=labels or {"app.kubernetes.io/name": "grafana"},
                 containers=[{"name": "grafana", "image": "docker.io/grafana/grafana:11.4.0"},
                             {"name": "grafana-sc-dashboard", "image": "quay.io/kiwigrid/k8s-sidecar:1.28.0"}],
                 logs={"grafana": text, "grafana-sc-dashboard": ""})
@@ -188,12 +189,13 @@ def seed_grafana(api: FakeKubeAPI, grafana: FakeGrafana, log: str | None) -> Non
 def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str, dict[str, str]] | None = None,
                      dashboards: list[dict] | None = None, grafana_log: str | None = None,
                      sample_app: bool = True, promtail_urls: dict[str, str] | None = None,
-                     profile: str = "promtail") -> KubeStack:
+                     profile: str = "promtail", names: str = "bring-up") -> KubeStack:
     """Start the fakes, both API servers and their agents; write the kubeconfig.
 
     sample_app=False: the bring-up's sample app (and with it every injected pod) is missing;
     promtail_urls={cluster: URL} points an agent's client elsewhere (e.g. a port where nothing listens);
-    profile="alloy": FakeAlloy agents and Loki 3.7.6 behind the alloy profile's Services (stack/services.yaml)."""
+    profile="alloy": FakeAlloy agents and Loki 3.7.6 behind the alloy profile's Services (stack/services.yaml);
+    names="other": the stack's objects under other names, as a user's own releases leave them (install_elsewhere)."""
     folder.mkdir(parents=True, exist_ok=True)
     agent_class, _, loki_version = PROFILES[profile]
     services = stack_services(profile=profile)
@@ -213,6 +215,11 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             stack.apis[cluster] = api.start()
             api.write_kubeconfig(stack.kubeconfig, f"kind-{cluster}")
             seed_stack_pods(api, promtail)
+            if names == "other":
+                install_elsewhere(api, stack, cluster == "oke", agent_svc.key, promtail.metrics_url.removesuffix("/metrics"))
+                if sample_app:
+                    seed_sample_app(api, primary=cluster == "oke")
+                continue
             # The agent's metrics Service (stack/services.yaml promtail: the promtail chart's, rendered with
             # service.enabled; alloy: the Alloy chart's).
             api.add_service("monitoring", agent_svc.service, promtail.metrics_url.removesuffix("/metrics"),
@@ -221,6 +228,14 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
         start_kiali(kiali, oke, workstation)
+        if names == "other":  # the grafana chart's own release `grafana`: Secret and pods (grafana.selectorLabels)
+            seed_grafana(oke, grafana, grafana_log, "grafana", "grafana",
+                         {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
+            # kiali-operator's Service, in istio-system (Kiali has started: its address is known)
+            oke.add_service("istio-system", "kiali", ports=[{"name": "http", "port": 20001, "backend": kiali.url},
+                                                            {"name": "http-metrics", "port": 9090}],
+                            labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
+            return stack
         oke.add_stack_services(prometheus=pair.primary.url, loki=loki.url, grafana=grafana.url, kiali=kiali.url)
         if profile != "promtail":  # the profile's Loki Service (the Loki chart's `loki`, port http-metrics 3100)
             oke.add_service("monitoring", services["loki"].service, loki.url, port=services["loki"].port,
@@ -231,6 +246,26 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
         stack.stop()
         raise
     return stack
+
+
+def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: str, agent_url: str) -> None:
+    """The stack as a user's own releases leave it (the objects each pinned chart renders: tests/test_discovery.py):
+    kube-prometheus-stack as release `kps` in `observability`, the log agent's chart in `logging`, and on the
+    primary Loki from the Loki chart in `logging` and Grafana as its own release in `grafana` (Kiali, in `istio-system`,
+    once it has started)."""
+    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus")
+    api.add_service("observability", "prometheus-operated", stack.pair.primary.url if primary else stack.pair.remote.url,
+                    port=9090, port_name="web", labels={"operated-prometheus": "true"})
+    api.add_service("logging", f"{agent}-metrics" if agent == "promtail" else agent, agent_url,
+                    port=stack_services()[agent].port, port_name="http-metrics",
+                    labels={"app.kubernetes.io/name": agent, "app.kubernetes.io/instance": agent})
+    if not primary:
+        return
+    api.add_service("logging", "loki", ports=[{"name": "http-metrics", "port": 3100, "backend": stack.loki.url}],
+                    labels={"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki",
+                            "app.kubernetes.io/component": "single-binary"})
+    api.add_service("grafana", "grafana", stack.grafana.url, port=80, port_name="service", target_port=3000,
+                    labels={"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
 
 
 KIALI_NS = "monitoring"  # the Kiali CR's namespace (stack/manifests/kiali.yaml), where its remote secrets live

@@ -88,6 +88,8 @@ class Backend:
     target: str  # http://127.0.0.1:N
     service_port: int
     containers: list[str] = field(default_factory=lambda: ["main"])
+    namespace: str = ""  # the stack's (stack/services.yaml) when empty
+    service_labels: dict[str, str] = field(default_factory=dict)  # what the chart puts on the Service
 
 
 @dataclass
@@ -106,6 +108,7 @@ class RealKubeGround:
     agent: "NodeAgent | None" = None
     exits: ExitStack = field(default_factory=ExitStack)  # the Prometheus pair and its exporters
     startup_seconds: dict[str, float] = field(default_factory=dict)
+    names: str = "bring-up"  # or "other": the stack under a user's own release names (OTHER_NAMES)
 
     @property
     def kubeconfig(self) -> Path:
@@ -176,8 +179,10 @@ def backend_pod(b: Backend, namespace: str) -> dict:
                                     for i, name in enumerate(b.containers)]}}
 
 
-def service(name: str, namespace: str, port: int, target: int, selector: dict[str, str]) -> dict:
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+def service(name: str, namespace: str, port: int, target: int, selector: dict[str, str],
+            labels: dict[str, str] | None = None) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
+                                                                 **({"labels": labels} if labels else {})},
             "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": target}]}}
 
 
@@ -229,16 +234,18 @@ def new_namespace() -> NetNamespace:
 
 
 def start_realkube_ground(folder: Path, ns: NetNamespace, grafana_log: str | None = None,
-                          log_rules: dict[str, list[LogRule]] | None = None) -> RealKubeGround:
+                          log_rules: dict[str, list[LogRule]] | None = None, names: str = "bring-up") -> RealKubeGround:
     """Inside ns: the servers, both control planes, what the bring-up applies; `with ground.ns:` to reach them.
 
     log_rules: files kwok serves as some pods' logs (current and previous), per cluster, fixed at kwok's start.
+    names="other": the stack's objects under a user's own release names (OTHER_NAMES), found by discovery.
     """
     with ns:
-        return _start(folder, ns, grafana_log, log_rules or {})
+        return _start(folder, ns, grafana_log, log_rules or {}, names)
 
 
-def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: dict[str, list[LogRule]]) -> RealKubeGround:
+def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: dict[str, list[LogRule]],
+           names: str = "bring-up") -> RealKubeGround:
     folder.mkdir(parents=True, exist_ok=True)
     exits = ExitStack()
     try:
@@ -250,7 +257,7 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
     grafana = start_grafana(pair, loki, log_path=folder / "grafana-fake.log")
     kiali = FakeKiali(kiali_spec()).start()
     planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
-    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits)
+    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits, names=names)
     try:
         for c in planes:
             ground.promtails[c] = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{c}-unused.log",
@@ -259,7 +266,8 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
         grafana_file.parent.mkdir(parents=True, exist_ok=True)
         text = grafana_log if grafana_log is not None else "".join(line + "\n" for line in grafana.log_lines)
         grafana_file.write_text("".join(cri_line(line) for line in text.splitlines()))
-        planes["oke"].log_rules.append(LogRule("monitoring", grafana_file, pod=GRAFANA_POD, container="grafana"))
+        grafana_ns = "grafana" if names == "other" else "monitoring"
+        planes["oke"].log_rules.append(LogRule(grafana_ns, grafana_file, pod=GRAFANA_POD, container="grafana"))
         for c, rules in log_rules.items():
             planes[c].log_rules.extend(rules)
         for c, plane in planes.items():
@@ -275,7 +283,44 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
     return ground
 
 
+# The stack as a user's own releases leave it (the objects each pinned chart or operator renders, as in
+# tests/test_discovery.py): kube-prometheus-stack as `kps` in observability (the Prometheus resource and the operator's
+# governing Service), Loki from the Loki chart in logging, Grafana as its own release in grafana, Kiali in istio-system.
+PROMETHEUS_CR = "kps-kube-prometheus-stack-prometheus"
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus", "operator.prometheus.io/name": PROMETHEUS_CR}
+# A stand-in Prometheus CRD (the schema is not what these runs test): served, namespaced, any spec.
+PROMETHEUS_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                  "metadata": {"name": "prometheuses.monitoring.coreos.com"},
+                  "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+                           "names": {"kind": "Prometheus", "listKind": "PrometheusList", "plural": "prometheuses",
+                                     "singular": "prometheus"},
+                           "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                               "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def _other_backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
+    def prometheus(url: str) -> Backend:
+        return Backend("prometheus-operated", f"prometheus-{PROMETHEUS_CR}-0", PROMETHEUS_POD_LABELS, 9090, url, 9090,
+                       namespace="observability", service_labels={"operated-prometheus": "true"})
+    loki = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki"}
+    grafana = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"}
+    kiali = {"app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"}
+    return {
+        "oke": [prometheus(ground.pair.primary.url),
+                Backend("loki", "loki-0", {**loki, "app.kubernetes.io/component": "single-binary"}, 3100,
+                        ground.loki.url, 3100, namespace="logging",
+                        service_labels={**loki, "app.kubernetes.io/component": "single-binary"}),
+                Backend("grafana", GRAFANA_POD, grafana, 3000, ground.grafana.url, 80,
+                        containers=["grafana", "grafana-sc-dashboard"], namespace="grafana", service_labels=grafana),
+                Backend("kiali", "kiali-6f7d8c9b4-klmno", kiali, 20001, ground.kiali.url, 20001,
+                        namespace="istio-system", service_labels={**kiali, "app": "kiali"})],
+        "workstation": [prometheus(ground.pair.remote.url)],
+    }
+
+
 def _backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
+    if ground.names == "other":
+        return _other_backends(ground)
     svc = stack_services()
     return {
         "oke": [
@@ -308,20 +353,26 @@ def _populate(ground: RealKubeGround) -> None:
     backends = _backends(ground)
     for c, plane in ground.planes.items():
         api = ground.api(c)
-        apply(api, all_crds())
+        crds = all_crds() + ([PROMETHEUS_CRD] if ground.names == "other" else [])
+        apply(api, crds)
         dyn = DynamicClient(api)
-        for crd in all_crds():
+        for crd in crds:
             wait_for(f"{c}: CRD {crd['metadata']['name']} established", lambda n=crd["metadata"]["name"]: any(
                 x["type"] == "Established" and x["status"] == "True" for x in
                 (dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
                  .get(name=n).to_dict().get("status", {}).get("conditions") or [])))
-        apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "istio-system"}}])
+        apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                    for n in ["istio-system", *({b.namespace for b in backends[c]} - {"", "istio-system"})]])
+        if ground.names == "other":
+            apply(api, [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+                         "metadata": {"name": PROMETHEUS_CR, "namespace": "observability"}, "spec": {}}])
         for path in APPLIED[c]:
             apply(api, load(path))
         for b in backends[c]:
             host, port = b.target.removeprefix("http://").rsplit(":", 1)
             ground.relays.append(Relay(plane.ip, b.port, (host, int(port))).start())
-            apply(api, [backend_pod(b, ns), service(b.service, ns, b.service_port, b.port, b.labels)])
+            apply(api, [backend_pod(b, b.namespace or ns),
+                        service(b.service, b.namespace or ns, b.service_port, b.port, b.labels, b.service_labels)])
         backend_names = {b.pod for b in backends[c]}
         for namespace, pods in STACK_PODS[c].items():
             for name in pods:
@@ -336,7 +387,8 @@ def _populate(ground: RealKubeGround) -> None:
                                   "command": ["sh", "-c", f"echo '{line}'; sleep infinity"]}]}}])
     oke = ground.api("oke")
     cred = svc["grafana"].credentials_secret
-    apply(oke, [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": GRAFANA_SECRET, "namespace": ns},
+    secret = ("grafana", "grafana") if ground.names == "other" else (GRAFANA_SECRET, ns)  # the grafana chart's <fullname>
+    apply(oke, [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": secret[0], "namespace": secret[1]},
                  "stringData": {cred.user_key: ground.grafana.admin_user, cred.password_key: GRAFANA_PASSWORD}}])
     # The bring-up's Kiali remote secret: the token the remote's token controller issued, the remote's address.
     ws = kclient.CoreV1Api(ground.api("workstation"))
@@ -359,5 +411,6 @@ def _populate(ground: RealKubeGround) -> None:
     for c, bs in backends.items():
         for b in bs:  # the endpoints controller's work: exactly the backend pod, at the node's address
             wait_for(f"{c}: endpoints of {b.service} = [{ground.planes[c].ip}]", lambda c=c, b=b: [
-                a.ip for s in (core[c].read_namespaced_endpoints(b.service, ns).subsets or []) for a in s.addresses or []
+                a.ip for s in (core[c].read_namespaced_endpoints(b.service, b.namespace or ns).subsets or [])
+                for a in s.addresses or []
             ] == [ground.planes[c].ip])

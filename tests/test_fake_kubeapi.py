@@ -126,7 +126,7 @@ def test_version_and_discovery(api_client: client.ApiClient, http: httpx.Client)
     assert groups == {"apps": "v1", "monitoring.coreos.com": "v1", "kiali.io": "v1alpha1"}
     assert [r["name"] for r in http.get("/apis/apps/v1").json()["resources"]] == ["deployments", "deployments/scale"]
     names = [r["name"] for r in http.get("/apis/monitoring.coreos.com/v1").json()["resources"]]
-    assert names == ["servicemonitors", "podmonitors", "prometheuses"]
+    assert names == ["servicemonitors", "podmonitors", "prometheuses", "alertmanagers"]
 
 
 def test_bodies_are_compact_json_with_newline(http: httpx.Client) -> None:

@@ -30,6 +30,7 @@ def entry(run: Run, phases: dict[str, float] | None = None, now: datetime | None
         "topology": run.properties.get("topology", ""),
         "selection": selection(run.properties),
         "versions": {k: v for k, v in run.properties.items() if k.startswith(("pin.", "tool."))},
+        "inventory": {k.removeprefix("inventory."): v for k, v in run.properties.items() if k.startswith("inventory.")},
         "counts": {"passed": run.count("passed"), "failing": run.count("failing"), "skipped": run.count("skipped"),
                    "not_applicable": run.count("not_applicable"), "blocked": run.count("blocked")},
         "checks": {c.key: c.outcome for c in run.checks},

@@ -13,6 +13,7 @@ def render(run: Run) -> str:
     """Verdict, root causes, what was not observed, checks by cluster, failures with their diagnosis, latencies."""
     clusters = run.clusters
     lines = [f"## Conformance: {VERDICT_SYMBOL[run.verdict]} {verdict_line(run)}", ""]
+    lines += inventory_lines(run)
     causes = root_cause_lines(run) if run.verdict != "ERROR" else []
     if causes:
         lines += ["### Root causes", "", *causes, ""]
@@ -39,6 +40,24 @@ def render(run: Run) -> str:
         lines += ["", f"Diagnostics bundle: `{run.bundle}`"]
     lines += ["", "Full report: `reports/index.html` (JUnit: `reports/junit.xml`)."]
     return "\n".join(lines) + "\n"
+
+
+def inventory_lines(run: Run) -> list[str]:
+    """The stack inventory (JUnit properties inventory.<cluster>.<service>), a line per cluster, and its drift from the
+    pins (should) in one line."""
+    found: dict[str, list[str]] = {}
+    for key, value in run.properties.items():
+        if key.startswith("inventory."):
+            cluster, service = key.removeprefix("inventory.").split(".", 1)
+            where = value.split(" [", 1)[0] + (" " + value.rsplit("]  ", 1)[1] if "]  " in value else "")
+            found.setdefault(cluster, []).append(f"{service} {where}")
+    if not found:
+        return []
+    lines = ["**Stack inventory** (where each service was found, the version it reports):", ""]
+    lines += [f"- **{cluster}**: " + " · ".join(services) for cluster, services in found.items()]
+    drift = [f"{k.removeprefix('drift.')} {v}" for k, v in run.properties.items() if k.startswith("drift.")]
+    lines.append(f"- drift from the pins (should): {'; '.join(drift) if drift else 'none'}")
+    return lines + [""]
 
 
 def checks_table(run: Run, clusters: list[str]) -> list[str]:

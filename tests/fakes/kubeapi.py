@@ -80,6 +80,7 @@ CUSTOM = {(k.group, k.version, k.resource): k for k in (
     Kind("servicemonitors", "ServiceMonitor", "monitoring.coreos.com"),
     Kind("podmonitors", "PodMonitor", "monitoring.coreos.com"),
     Kind("prometheuses", "Prometheus", "monitoring.coreos.com"),
+    Kind("alertmanagers", "Alertmanager", "monitoring.coreos.com"),
     Kind("kialis", "Kiali", "kiali.io", "v1alpha1"))}
 DEPLOYMENTS = Kind("deployments", "Deployment", "apps")
 # Content types the API server accepts for PATCH of built-in resources (apiserver handlers/patch.go).
@@ -484,6 +485,10 @@ class FakeKubeAPI(FakeServer):
 
     def add_prometheus(self, namespace: str, name: str, spec: dict | None = None) -> dict:
         return self.add_custom_object("monitoring.coreos.com", "v1", "prometheuses", namespace,
+                                      {"metadata": {"name": name}, "spec": spec or {}})
+
+    def add_alertmanager(self, namespace: str, name: str, spec: dict | None = None) -> dict:
+        return self.add_custom_object("monitoring.coreos.com", "v1", "alertmanagers", namespace,
                                       {"metadata": {"name": name}, "spec": spec or {}})
 
     def add_kiali(self, namespace: str, name: str = "kiali", spec: dict | None = None) -> dict:

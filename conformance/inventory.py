@@ -1,0 +1,183 @@
+"""The stack inventory, taken once at the start of a run: per cluster, each service, where it was found and the version
+its own build-info endpoint reports; compared with stack/versions.yaml as a `should` drift table."""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from conformance.access import Access, ServiceAbsent
+from conformance.discovery import Ambiguous, Located, NotFound
+from conformance.http import ServiceError, single_attempts
+from conformance.outcomes import NotApplicable, Unobservable
+from conformance.provision.versions import Versions
+from conformance.redact import redact
+from conformance.stack import stack_services
+from conformance.topology import Cluster, Topology
+
+# The optional part a service belongs to (topology parts:); the others are always part of the stack.
+PART_OF = {"alertmanager": "alerting", "pushgateway": "kubebench", "jaeger": "tracing"}
+NOT_INVENTORIED = ("helloworld",)  # the project's sample app, not a service of the stack
+
+
+def _build_info_metric(name: str) -> Callable[[Any], str]:
+    def version(text: str) -> str:
+        found = re.search(name + r'_build_info\{[^}]*version="([^"]+)"', text)
+        if not found:
+            raise KeyError(f"{name}_build_info")
+        return found.group(1)
+    return version
+
+
+# Per service: the path of its own build-info endpoint, whether it answers JSON, and where the version is in the answer.
+BUILD_INFO: dict[str, tuple[str, bool, Callable[[Any], str]]] = {
+    "prometheus": ("/api/v1/status/buildinfo", True, lambda d: d["data"]["version"]),
+    "alertmanager": ("/api/v2/status", True, lambda d: d["versionInfo"]["version"]),
+    "loki": ("/loki/api/v1/status/buildinfo", True, lambda d: d["version"]),
+    "grafana": ("/api/health", True, lambda d: d["version"]),
+    "kiali": ("/api/status", True, lambda d: d["status"]["Kiali version"]),
+    "pushgateway": ("/api/v1/status", True, lambda d: d["data"]["build_information"]["version"]),
+    "promtail": ("/metrics", False, _build_info_metric("promtail")),
+    "alloy": ("/metrics", False, _build_info_metric("alloy")),
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One service of one cluster: where it is (or why it was not found) and the version it reports."""
+
+    cluster: str
+    service: str
+    where: str = ""  # namespace/name:port, or the topology's URL
+    how: str = ""  # topology, bring-up name, url, or the discovery rule that matched
+    version: str = ""
+    problem: str = ""  # not found, ambiguous, no answer: one line
+    declared_absent: bool = False
+
+    def line(self) -> str:
+        name = f"{self.cluster} {self.service}"
+        if self.declared_absent:
+            return f"  {name:<24} declared absent"
+        if not self.where:
+            return f"  {name:<24} NOT FOUND: {self.problem}"
+        version = self.version or f"version unknown ({self.problem})"
+        return f"  {name:<24} {self.where} [{self.how}]  {version}"
+
+
+def services_of(topology: Topology, cluster: Cluster) -> list[str]:
+    """The services the stack runs on this cluster (its role, its profile's agent, its parts)."""
+    agent = topology.stack_profile.agent_service
+    out = []
+    for key, spec in stack_services(profile=topology.profile).items():
+        if key in NOT_INVENTORIED or cluster.role not in spec.roles:
+            continue
+        if key in ("promtail", "alloy") and key != agent:
+            continue
+        if key in PART_OF and not topology.has(PART_OF[key]):
+            continue
+        out.append(key)
+    return out
+
+
+def _take(access: Access, cluster: Cluster, service: str) -> Entry:
+    try:
+        endpoint = access.endpoint(cluster, service)
+    except NotApplicable:
+        return Entry(cluster.name, service, declared_absent=True)
+    except (Unobservable, ServiceError) as e:
+        return Entry(cluster.name, service, problem=redact(str(getattr(e, "reason", None) or e)).splitlines()[0])
+    if endpoint.via == "url":
+        where, how = endpoint.http.base_url, "url"
+    else:
+        found = access.located(cluster, service)
+        where, how = found.where, found.how
+    if service not in BUILD_INFO:
+        return Entry(cluster.name, service, where, how, problem="no build-info endpoint known")
+    path, is_json, version_of = BUILD_INFO[service]
+    try:
+        with single_attempts():
+            answer = endpoint.http.get_json(path) if is_json else endpoint.http.request("GET", path).text
+        return Entry(cluster.name, service, where, how, version=str(version_of(answer)))
+    except ServiceError as e:
+        return Entry(cluster.name, service, where, how, problem=redact(e.headline).splitlines()[0])
+    except (KeyError, TypeError, IndexError, ValueError) as e:
+        return Entry(cluster.name, service, where, how, problem=f"{path} does not say ({type(e).__name__}: {e})")
+
+
+def take_inventory(access: Access) -> list[Entry]:
+    """Every cluster's services found and asked their version, side by side; each ask is one bounded attempt."""
+    topo = access.topology
+    pairs = [(c, s) for c in topo.clusters for s in services_of(topo, c)]
+    for c, _ in pairs:  # one look per API server before the threads share it
+        if c.has_kube:
+            try:
+                access.kube(c)
+            except Unobservable:
+                pass
+    with ThreadPoolExecutor(max_workers=min(8, len(pairs) or 1)) as pool:
+        return list(pool.map(lambda p: _take(access, *p), pairs))
+
+
+ERRORS = {cls.__name__: cls for cls in (NotFound, Ambiguous, ServiceAbsent)}
+
+
+def to_json(entries: list[Entry], access: Access) -> str:
+    """The inventory and the locations behind it (or why none), for the hop board: xdist workers do not look again."""
+    found = {f"{c}|{s}": v.to_json() if isinstance(v, Located) else {"error": type(v).__name__, "reason": v.reason}
+             for (c, s), v in access.found.items() if isinstance(v, Located) or type(v).__name__ in ERRORS}
+    return json.dumps({"entries": [asdict(e) for e in entries], "found": found})
+
+
+def from_json(text: str, access: Access) -> list[Entry]:
+    """The controller's inventory; its locations go into access.found."""
+    doc = json.loads(text)
+    for key, loc in doc["found"].items():
+        cluster, service = key.split("|")
+        base = stack_services(profile=access.topology.profile)[service]
+        access.found[(cluster, service)] = (ERRORS[loc["error"]](loc["reason"]) if "error" in loc
+                                            else Located.from_json(base, loc))
+    return [Entry(**e) for e in doc["entries"]]
+
+
+# The versions.yaml pin each service's reported version is compared with, per profile where it differs.
+def pinned(service: str, versions: Versions, profile: str) -> str | None:
+    """The version stack/versions.yaml pins for what this service runs, or None when it pins none."""
+    apps = versions.apps
+    if service == "loki":
+        return apps.get("loki3") if profile == "alloy" else versions.loki_image_tag
+    if service == "kiali":
+        chart = versions.charts.get("kiali-operator")
+        return chart.version if chart else None
+    return apps.get(service)
+
+
+def same_version(a: str, b: str) -> bool:
+    return a.removeprefix("v") == b.removeprefix("v")
+
+
+def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
+    """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
+    rows = []
+    for e in entries:
+        pin = pinned(e.service, versions, profile)
+        if pin is None or not e.where:
+            continue
+        if not e.version:
+            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running version unknown")
+        elif not same_version(e.version, pin):
+            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running {e.version}")
+    return rows
+
+
+def lines(entries: list[Entry], versions: Versions | None, profile: str) -> list[str]:
+    """The inventory as the console and the reports show it first."""
+    out = ["stack inventory (where each service was found, the version it reports):"]
+    out += [e.line() for e in entries] or ["  no service to look for"]
+    if versions is not None:
+        rows = drift(entries, versions, profile)
+        out.append(f"drift from {versions.path.name} (should): " + ("none" if not rows else f"{len(rows)}"))
+        out += rows
+    return out

@@ -1,0 +1,265 @@
+"""Discovery: each service found by the objects its pinned chart or operator renders, in any namespace; absent and
+ambiguous give one line naming what was looked for and the topology key that picks one (docs/real-stack.md#discovery)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.access import Access
+from conformance.discovery import RULES, Ambiguous, NotFound
+from conformance.errors import ConfigError
+from conformance.topology import load_topology
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.suite_runner import write_topology
+
+
+def access_for(tmp_path, api: FakeKubeAPI, services: dict | None = None, **extra) -> tuple[Access, object]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    cluster = {"name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke",
+               "kubeconfig": str(kubeconfig), **({"services": services} if services else {})}
+    topology = load_topology(write_topology(tmp_path, [cluster], **extra))
+    return Access(topology), topology.primary
+
+
+# The objects each pinned chart or operator renders for a release installed under another name (labels and ports
+# as the template writes them; the citations are the rows of docs/real-stack.md#discovery).
+
+def kps_prometheus(api: FakeKubeAPI, namespace: str = "observability", release: str = "kps") -> None:
+    """kube-prometheus-stack 88.5.3 templates/prometheus/prometheus.yaml: the Prometheus resource <fullname>-prometheus;
+    prometheus-operator v0.93.0 pkg/prometheus/common.go BuildStatefulSetService: its governing Service."""
+    api.add_prometheus(namespace, f"{release}-kube-prometheus-stack-prometheus")
+    api.add_service(namespace, "prometheus-operated", port=9090, port_name="web",
+                    labels={"operated-prometheus": "true", "managed-by": "prometheus-operator"})
+
+
+def kps_alertmanager(api: FakeKubeAPI, namespace: str = "observability", release: str = "kps") -> None:
+    """kube-prometheus-stack 88.5.3 templates/alertmanager/alertmanager.yaml; prometheus-operator v0.93.0
+    pkg/alertmanager/statefulset.go makeStatefulSetService (alertmanager-operated, port web 9093)."""
+    api.add_alertmanager(namespace, f"{release}-kube-prometheus-stack-alertmanager")
+    api.add_service(namespace, "alertmanager-operated", ports=[
+        {"name": "web", "port": 9093}, {"name": "tcp-mesh", "port": 9094}], labels={"operated-alertmanager": "true"})
+
+
+def loki_chart(api: FakeKubeAPI, namespace: str = "logging", release: str = "loki", component: str = "single-binary",
+               name: str | None = None) -> None:
+    """Loki chart 18.11.0 templates/_service.tpl (via templates/monolithic/service.yaml, gateway/, read/): the Service
+    and its headless twin, loki.labels + app.kubernetes.io/component, port http-metrics 3100."""
+    labels = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": release,
+              "app.kubernetes.io/component": component}
+    name = name or release
+    ports = [{"name": "http-metrics", "port": 3100}, {"name": "grpc", "port": 9095}]
+    api.add_service(namespace, name, ports=ports, labels=labels)
+    api.add_service(namespace, f"{name}-headless", ports=ports, labels={**labels, "variant": "headless"})
+
+
+def loki_stack(api: FakeKubeAPI, namespace: str = "logs", release: str = "mylogs") -> None:
+    """loki chart 2.16.0 (loki-stack 2.10.3) templates/service.yaml and service-headless.yaml: labels app=loki,
+    release=<release>, port http-metrics 3100."""
+    labels = {"app": "loki", "release": release, "chart": "loki-2.16.0", "heritage": "Helm"}
+    api.add_service(namespace, release, port=3100, port_name="http-metrics", labels=labels)
+    api.add_service(namespace, f"{release}-headless", port=3100, port_name="http-metrics",
+                    labels={**labels, "variant": "headless"})
+
+
+def grafana_chart(api: FakeKubeAPI, namespace: str = "grafana", release: str = "grafana") -> None:
+    """grafana chart 12.11.1 templates/service.yaml (grafana.labels: app.kubernetes.io/name=grafana, instance), port
+    service.portName `service` 80; templates/secret.yaml: Secret <fullname> with admin-user, admin-password."""
+    api.add_service(namespace, release, port=80, port_name="service", target_port=3000,
+                    labels={"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": release})
+    api.add_secret(namespace, release, {"admin-user": "admin", "admin-password": "pw-discovered"})
+
+
+def kiali_operator(api: FakeKubeAPI, namespace: str = "istio-system") -> None:
+    """kiali-operator v2.29.0 roles/default/kiali-deploy/templates/kubernetes/service.yaml: Service kiali, port http
+    20001 and http-metrics 9090, labels app.kubernetes.io/name=kiali."""
+    api.add_service(namespace, "kiali", ports=[{"name": "http", "port": 20001}, {"name": "http-metrics", "port": 9090}],
+                    labels={"app": "kiali", "app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"})
+
+
+def promtail_chart(api: FakeKubeAPI, namespace: str = "logs", release: str = "agent") -> None:
+    """promtail chart 6.17.1 templates/service-metrics.yaml (service.enabled): <fullname>-metrics, headless,
+    port http-metrics 3101, promtail.labels."""
+    api.add_service(namespace, f"{release}-promtail-metrics", port=3101, port_name="http-metrics",
+                    labels={"app.kubernetes.io/name": "promtail", "app.kubernetes.io/instance": release})
+
+
+def alloy_chart(api: FakeKubeAPI, namespace: str = "agents", release: str = "collector") -> None:
+    """Alloy chart 1.11.1 templates/service.yaml: alloy.fullname, port http-metrics 12345, alloy.labels."""
+    api.add_service(namespace, release, port=12345, port_name="http-metrics",
+                    labels={"app.kubernetes.io/name": "alloy", "app.kubernetes.io/instance": release,
+                            "app.kubernetes.io/component": "networking"})
+
+
+def pushgateway_chart(api: FakeKubeAPI, namespace: str = "bench", release: str = "pgw") -> None:
+    """prometheus-pushgateway chart 3.1.1 templates/service.yaml: <fullname>, port http 9091, app.kubernetes.io/name."""
+    api.add_service(namespace, f"{release}-prometheus-pushgateway", port=9091, port_name="http",
+                    labels={"app.kubernetes.io/name": "prometheus-pushgateway", "app.kubernetes.io/instance": release})
+
+
+def jaeger_addon(api: FakeKubeAPI, namespace: str = "tracing-ns") -> None:
+    """Istio 1.29.6 samples/addons/jaeger.yaml: Services tracing (app=jaeger, http-query 80), zipkin and jaeger-collector."""
+    api.add_service(namespace, "tracing", ports=[{"name": "http-query", "port": 80, "targetPort": 16686},
+                                                 {"name": "grpc-query", "port": 16685}], labels={"app": "jaeger"})
+    api.add_service(namespace, "zipkin", port=9411, port_name="http-query", labels={"name": "zipkin"})
+    api.add_service(namespace, "jaeger-collector", port=14268, port_name="jaeger-collector-http", labels={"app": "jaeger"})
+
+
+RULE_CASES = [
+    # service, objects, expected namespace/service:port, web root
+    ("prometheus", kps_prometheus, "observability/prometheus-operated:9090", ""),
+    ("alertmanager", kps_alertmanager, "observability/alertmanager-operated:9093", ""),
+    ("loki", loki_chart, "logging/loki:3100", ""),
+    ("loki", lambda api: loki_chart(api, component="gateway", name="loki-gateway"), "logging/loki-gateway:3100", ""),
+    ("loki", lambda api: loki_chart(api, component="read", name="loki-read"), "logging/loki-read:3100", ""),
+    ("loki", loki_stack, "logs/mylogs:3100", ""),
+    ("grafana", grafana_chart, "grafana/grafana:80", ""),
+    ("kiali", kiali_operator, "istio-system/kiali:20001", "/kiali"),
+    ("promtail", promtail_chart, "logs/agent-promtail-metrics:3101", ""),
+    ("alloy", alloy_chart, "agents/collector:12345", ""),
+    ("pushgateway", pushgateway_chart, "bench/pgw-prometheus-pushgateway:9091", ""),
+    ("jaeger", jaeger_addon, "tracing-ns/tracing:80", "/jaeger"),
+]
+
+
+@pytest.mark.parametrize("service,objects,where,web_root", RULE_CASES,
+                         ids=[f"{c[0]}-{c[2].split('/')[1]}" for c in RULE_CASES])
+def test_each_rule_finds_the_chart_objects_under_other_names(tmp_path, service, objects, where, web_root):
+    with FakeKubeAPI("oke") as api:
+        objects(api)
+        access, oke = access_for(tmp_path, api, profile="alloy") if service == "alloy" else access_for(tmp_path, api)
+        found = access.located(oke, service)
+        assert found.where == where and found.spec.web_root == web_root
+        assert found.how != "bring-up name"
+        endpoint = access.endpoint(oke, service)
+        ns, rest = where.split("/")
+        name, port = rest.split(":")
+        assert endpoint.http.base_url == f"{api.url}/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy{web_root}"
+
+
+@pytest.mark.parametrize("service", sorted({c[0] for c in RULE_CASES}))
+def test_absent_service_names_what_was_looked_for(tmp_path, service):
+    with FakeKubeAPI("oke") as api:
+        api.add_service("other", "unrelated", port=8080, labels={"app": "unrelated"})
+        access, oke = access_for(tmp_path, api, profile="alloy") if service == "alloy" else access_for(tmp_path, api)
+        with pytest.raises(NotFound) as caught:
+            access.endpoint(oke, service)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("oke ") and ": not found: no Service " in message and RULES[service].looks_for in message
+    assert "in any namespace" in message and f"services.{service} of cluster oke" in message
+
+
+def test_prometheus_rule_reads_the_route_prefix_and_the_pods(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        api.add_prometheus("observability", "main", spec={"routePrefix": "/prom/"})
+        access, oke = access_for(tmp_path, api)
+        spec = access.located(oke, "prometheus").spec
+    assert spec.web_root == "/prom"
+    assert spec.pod_selector == "app.kubernetes.io/name=prometheus,operator.prometheus.io/name=main"
+
+
+def test_grafana_found_by_labels_logs_in_with_its_chart_secret(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        grafana_chart(api)
+        access, oke = access_for(tmp_path, api)
+        endpoint = access.endpoint(oke, "grafana")
+    assert endpoint.login == ("admin", "pw-discovered")
+
+
+def test_grafana_secret_named_by_the_topology(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        grafana_chart(api)
+        api.add_secret("grafana", "ops-admin", {"user": "ops", "pass": "pw-ops"})
+        access, oke = access_for(tmp_path, api, services={"grafana": {"credentials_secret": {
+            "name": "ops-admin", "user_key": "user", "password_key": "pass"}}})
+        assert access.endpoint(oke, "grafana").login == ("ops", "pw-ops")
+
+
+def test_two_prometheus_resources_give_one_line_and_a_topology_key_picks_one(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        kps_prometheus(api)
+        kps_prometheus(api, namespace="team-a", release="team")
+        access, oke = access_for(tmp_path, api)
+        with pytest.raises(Ambiguous) as caught:
+            access.endpoint(oke, "prometheus")
+        message = str(caught.value)
+        assert "\n" not in message
+        assert ("oke Prometheus: 2 candidates in any namespace: observability/prometheus-operated:9090 (Prometheus "
+                "observability/kps-kube-prometheus-stack-prometheus), team-a/prometheus-operated:9090 (Prometheus "
+                "team-a/team-kube-prometheus-stack-prometheus); pick one with services.prometheus.namespace of "
+                "cluster oke in topology") in message
+        picked, oke = access_for(tmp_path / "picked", api, services={"prometheus": {"namespace": "team-a"}})
+        assert picked.located(oke, "prometheus").where == "team-a/prometheus-operated:9090"
+
+
+def test_two_in_one_namespace_ask_for_the_service_too(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        grafana_chart(api, release="blue")
+        grafana_chart(api, release="green")
+        access, oke = access_for(tmp_path, api)
+        with pytest.raises(Ambiguous, match=r"pick one with services.grafana.namespace and .service of cluster oke"):
+            access.endpoint(oke, "grafana")
+        picked, oke = access_for(tmp_path / "p", api, services={"grafana": {"namespace": "grafana", "service": "green"}})
+        assert picked.located(oke, "grafana").where == "grafana/green:80"
+
+
+def test_one_release_with_several_components_is_one_candidate(tmp_path):
+    """The Loki chart's single binary with its gateway is one Loki: the single binary is asked."""
+    with FakeKubeAPI("oke") as api:
+        loki_chart(api)
+        loki_chart(api, component="gateway", name="loki-gateway")
+        access, oke = access_for(tmp_path, api)
+        assert access.located(oke, "loki").where == "logging/loki:3100"
+
+
+def test_the_bring_up_names_win(tmp_path):
+    """The project's own bring-up is found by its names, even beside another release that discovery would find."""
+    with FakeKubeAPI("oke") as api:
+        api.add_stack_services()
+        kps_prometheus(api)
+        access, oke = access_for(tmp_path, api)
+        found = access.located(oke, "prometheus")
+    assert (found.where, found.how) == ("monitoring/kube-prometheus-stack-prometheus:9090", "bring-up name")
+
+
+def test_a_topology_service_that_is_not_there(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        access, oke = access_for(tmp_path, api, services={"loki": {"namespace": "logging", "service": "lokii", "port": 80}})
+        with pytest.raises(NotFound, match=r"^oke Loki: no Service logging/lokii \(topology .*: services.loki of cluster oke\)$"):
+            access.endpoint(oke, "loki")
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"url": "http://x", "namespace": "a"}, r"services.loki.namespace: give either url or where"),
+    ({"service": "loki"}, r"services.loki.namespace: a service is named with its namespace"),
+    ({"namespace": "Bad_Name"}, r"services.loki.namespace: expected a Kubernetes name"),
+    ({"namespace": "a", "port": "80"}, r"services.loki.port: expected a port number"),
+    ({"credentials_secret": "s"}, r"services.loki.credentials_secret: only grafana"),
+])
+def test_placement_keys_are_checked_in_one_line(tmp_path, spec, message):
+    cluster = {"name": "oke", "role": "primary", "provider": "existing", "context": "c", "services": {"loki": spec}}
+    with pytest.raises(ConfigError, match=message):
+        load_topology(write_topology(tmp_path, [cluster]))
+
+
+def test_inventory_names_where_each_service_was_found_and_its_version(tmp_path):
+    """Loki found by the Loki chart's labels answers its build info; a Grafana nowhere is one NOT FOUND line;
+    the drift from the pins is listed (the fake runs 2.9.3 = loki-stack's pin, so Loki has none)."""
+    from conformance.inventory import lines, take_inventory
+    from conformance.provision.versions import load_versions
+    from tests.fakes.loki import FakeLoki
+
+    with FakeLoki() as loki, FakeKubeAPI("oke") as api:
+        api.add_service("logging", "loki", ports=[{"name": "http-metrics", "port": 3100, "backend": loki.url}],
+                        labels={"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki",
+                                "app.kubernetes.io/component": "single-binary"})
+        access, oke = access_for(tmp_path, api)
+        entries = {e.service: e for e in take_inventory(access)}
+        text = lines(list(entries.values()), load_versions(), "promtail")
+    assert entries["loki"].where == "logging/loki:3100" and entries["loki"].version == "2.9.3"
+    assert entries["grafana"].problem.startswith("oke Grafana: not found: no Service monitoring/kube-prometheus-stack-grafana")
+    assert "  oke loki                 logging/loki:3100 [labels app.kubernetes.io/name=loki,app.kubernetes.io/" \
+           "component=single-binary]  2.9.3" in text
+    assert not any(line.startswith("  oke loki:") for line in text)  # no drift row for Loki
+    assert any(line.startswith("  oke grafana:") is False and "NOT FOUND" in line for line in text)
