@@ -11,7 +11,7 @@ import yaml
 
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import start_pair, start_prometheus
-from tests.proving_pushgateway import PushgatewayProcess, fake_push, scrape_job, start_pushgateway
+from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
 from tests.suite_runner import run_suites
 
 SCRAPED = "suites.test_kubebench::test_the_pushgateway_is_scraped_on_every_cluster[{}]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import pytest
 
 from conformance.scrape_jobs import required_jobs
 from tests.fakes.envoy import FakeEnvoy

@@ -26,7 +26,7 @@ def test_the_dry_run_shows_the_part_and_its_steps_on_every_cluster(provision):
     lines = out.splitlines()
     for cluster in ("oke", "workstation"):
         helm = next(l for l in lines if "upgrade --install prometheus-pushgateway" in l and f"kind-{cluster}" in l)
-        assert f"--version 3.1.1" in helm and f"--values {PUSHGATEWAY_VALUES}" in helm
+        assert "--version 3.1.1" in helm and f"--values {PUSHGATEWAY_VALUES}" in helm
         # The chart's ServiceMonitor labelled for kube-prometheus-stack's selector (release=<its release>).
         assert "--set serviceMonitor.additionalLabels.release=kube-prometheus-stack" in helm
         assert f"--set image.tag={APPS['pushgateway']}" in helm
