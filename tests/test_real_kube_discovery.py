@@ -11,17 +11,8 @@ from tests.proving_stack import GRAFANA_PASSWORD
 from tests.proving_realkube import apply
 from tests.suite_runner import run_suites
 from tests.test_real_kube_suites import AREAS, ground_for, run
+from tests.test_suite_discovery import INVENTORY  # the same stack under the same names
 
-INVENTORY = [
-    "  oke prometheus           observability/prometheus-operated:9090 [Prometheus observability/"
-    "kps-kube-prometheus-stack-prometheus]  3.14.0",
-    "  oke loki                 logging/loki:3100 [labels app.kubernetes.io/name=loki,"
-    "app.kubernetes.io/component=single-binary]  2.9.3",
-    "  oke grafana              grafana/grafana:80 [labels app.kubernetes.io/name=grafana]  11.4.0",
-    "  oke kiali                istio-system/kiali:20001 [labels app.kubernetes.io/name=kiali]  v2.29.0",
-    "  workstation prometheus   observability/prometheus-operated:9090 [Prometheus observability/"
-    "kps-kube-prometheus-stack-prometheus]  3.14.0",
-]
 
 
 def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> None:
