@@ -22,6 +22,7 @@ from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.kube import KubeAccess
 from conformance.outcomes import Failed, PreconditionUnmet
+from conformance.providers import Provider
 from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
@@ -70,6 +71,12 @@ class FileEmitter:
 
     def cleanup(self) -> None:
         """The file belongs to the user's agent setup; only our lines were added."""
+
+
+def emitter_on(provider: Provider, spec: CanarySpec) -> Emitter:
+    """The file a local log agent tails where the provider names one, else a pod through its API server."""
+    path = provider.canary_file()
+    return FileEmitter(path) if path is not None else PodEmitter(provider.kube(), spec)
 
 
 class PodEmitter:

@@ -13,6 +13,7 @@ from conformance.access import Access, ServiceAbsent
 from conformance.discovery import Ambiguous, Located, NotFound
 from conformance.http import ServiceError, single_attempts
 from conformance.outcomes import NotApplicable, Unobservable
+from conformance.providers import provider_of
 from conformance.provision.versions import Versions
 from conformance.redact import redact
 from conformance.stack import stack_services
@@ -111,12 +112,11 @@ def take_inventory(access: Access) -> list[Entry]:
     """Every cluster's services found and asked their version, side by side; each ask is one bounded attempt."""
     topo = access.topology
     pairs = [(c, s) for c in topo.clusters for s in services_of(topo, c)]
-    for c, _ in pairs:  # one look per API server before the threads share it
-        if c.has_kube:
-            try:
-                access.kube(c)
-            except Unobservable:
-                pass
+    for c, _ in pairs:  # one look per API server before the threads share it (endpoints clusters have none)
+        try:
+            access.kube(c)
+        except Unobservable:
+            pass
     with ThreadPoolExecutor(max_workers=min(8, len(pairs) or 1)) as pool:
         return list(pool.map(lambda p: _take(access, *p), pairs))
 
@@ -172,9 +172,15 @@ def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
     return rows
 
 
-def lines(entries: list[Entry], versions: Versions | None, profile: str) -> list[str]:
-    """The inventory as the console and the reports show it first."""
+def described(access: Access) -> dict[str, str]:
+    """How the run reaches each cluster, as its provider describes itself."""
+    return {c.name: f"{c.role}, {provider_of(access, c).describe()}" for c in access.topology.clusters}
+
+
+def lines(entries: list[Entry], versions: Versions | None, profile: str, clusters: dict[str, str] | None = None) -> list[str]:
+    """The inventory as the console and the reports show it first: the clusters, then each service."""
     out = ["stack inventory (where each service was found, the version it reports):"]
+    out += [f"  {name}: {how}" for name, how in (clusters or {}).items()]
     out += [e.line() for e in entries] or ["  no service to look for"]
     if versions is not None:
         rows = drift(entries, versions, profile)

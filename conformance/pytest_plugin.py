@@ -165,7 +165,8 @@ def inventory_lines(config: pytest.Config) -> list[str]:
         versions = load_versions(Path(config.getoption("pins", None) or VERSIONS_FILE))
     except (ConfigError, ValueError):
         versions = None
-    head = inventory.lines(config.stash[INVENTORY], versions, topology_of(config).profile)
+    topo = topology_of(config)
+    head = inventory.lines(config.stash[INVENTORY], versions, topo.profile, inventory.described(Access(topo)))
     head[0] = head[0].rstrip(":") + f", looked at once in {config.stash.get(INVENTORY_SECONDS, 0.0):.1f} s:"
     return head
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance import hopboard, inventory
+from conformance.access import Access
 from conformance.errors import ConfigError
 from conformance.kube import AccessProof
 from conformance.provision.versions import VERSIONS_FILE, Versions, load_versions
@@ -151,7 +152,7 @@ def run_properties(config: pytest.Config) -> dict[str, str]:
         "primary": topo.primary.name,
         "profile": topo.profile,  # the stack profile: the picture names its log agent
         **{f"part.{p.name}": ",".join(f"{k}={v}" for k, v in p.options.items()) or "on" for p in topo.parts.values()},
-        **{f"cluster.{c.name}": f"{c.role}, {c.provider}" for c in topo.clusters},
+        **{f"cluster.{name}": how for name, how in inventory.described(Access(topo)).items()},
         **{f"absent.{c.name}": ",".join(sorted(c.absent)) for c in topo.clusters if c.absent},
         **selection(config),
         **access_properties(config),

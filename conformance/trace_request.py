@@ -15,6 +15,7 @@ from kubernetes.stream import stream
 
 from conformance.access import Access
 from conformance.http import ServiceError
+from conformance.providers import provider_of
 from conformance.topology import Cluster
 from conformance.tracing import FORCE_TRACE, client_workload, new_marker, request_path, server_service
 
@@ -45,9 +46,10 @@ def send_forced_request(access: Access, cluster: Cluster) -> Sent:
     marker = new_marker()
     path = request_path(marker)
     sent_us = int(time.time() * 1e6)
-    if "helloworld" in cluster.services or not cluster.has_kube:
+    client = provider_of(access, cluster).url_endpoint("helloworld")
+    if client is not None:
         try:
-            http = access.endpoint(cluster, "helloworld").http
+            http = client.http
             r = http.request("GET", path, headers={FORCE_TRACE: "true"}, ok=tuple(range(300, 600)))
             status = r.status_code
         except ServiceError as e:

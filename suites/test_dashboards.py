@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import PurePosixPath
 
 import pytest
@@ -11,12 +10,13 @@ from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.http import ServiceError
-from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet, Unobservable
+from conformance.outcomes import CheckFailure, Failed, Unobservable
 from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
 from conformance.panels import exclusions
 from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
 from conformance.dashboard_match import Match, match_dashboards
 from conformance.provision.dashboards import Dashboard, declared
+from conformance.providers import LogUnavailable, provider_of
 from conformance.redact import redact
 
 pytestmark = pytest.mark.dashboards
@@ -43,8 +43,6 @@ def test_grafana_is_healthy(primary, grafana, record_property):
 
 def read_pass(access, primary) -> ProvisioningPass | None:
     """The last provisioning pass of Grafana's log; None when there is no log source or it cannot be read."""
-    if not primary.has_kube and primary.grafana_log_file is None:
-        return None
     try:
         return last_pass(grafana_log(access, primary).splitlines())
     except (CheckFailure, ServiceError, Unobservable, OSError):
@@ -126,31 +124,10 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
 
 
 def grafana_log(access, primary) -> str:
-    """Grafana's own log: the pod's container log in kind/existing, the topology's grafana_log file otherwise."""
+    """Grafana's own log, wherever the primary's provider has it (its pods, or the topology's grafana_log file)."""
     if "grafana" in primary.absent:
         access.endpoint(primary, "grafana")  # not applicable: the topology declares the stack without Grafana
-    if not primary.has_kube:
-        if primary.grafana_log_file is None:
-            pytest.skip(f"no log source for grafana on cluster {primary.name} (provider endpoints without grafana_log)")
-        return primary.grafana_log_file.read_text(errors="replace")
-    spec = access.service_spec(primary, "grafana")  # where Grafana was found (issue 18), else the bring-up's
-    kube = access.kube(primary)
-    core = kube.core()
-    pods = kube.call("list Grafana pods", core.list_namespaced_pod, spec.namespace, label_selector=spec.pod_selector).items
-    if not pods:
-        raise PreconditionUnmet(f"conformance → {primary.name} Grafana", f"no pod matches {spec.pod_selector} in {spec.namespace}")
-    return "\n".join(kube.call("read Grafana's log", core.read_namespaced_pod_log, pod.metadata.name, spec.namespace,
-                               container=spec.container, since_seconds=_since_start(pod, spec.container))
-                     for pod in pods)
-
-
-def _since_start(pod, container: str | None) -> int:
-    """Seconds since the Grafana container started (its whole current run), at least one."""
-    status = next((c for c in pod.status.container_statuses or [] if c.name == container), None)
-    started = status.state.running.started_at if status and status.state and status.state.running else None
-    if started is None:
-        return 24 * 3600
-    return max(1, int(time.time() - started.timestamp()) + 60)
+    return provider_of(access, primary).service_log("grafana")
 
 
 def whose(line: str, expected: list[Dashboard]) -> str:
@@ -191,10 +168,10 @@ def health_cause(health: dict, source: dict, access, primary) -> str:
     message = str(health.get("message") or "")
     if specific_part(message):
         return message
-    if not primary.has_kube and primary.grafana_log_file is None:
-        return f"{message} (generic; no Grafana log source to find the cause in)"
     try:
         cause = datasource_cause(grafana_log(access, primary).splitlines(), source["uid"], source["name"])
+    except LogUnavailable:
+        return f"{message} (generic; no Grafana log source to find the cause in)"
     except (CheckFailure, ServiceError, Unobservable, OSError) as e:
         return f"{message} (generic; Grafana's log could not be read: {e})"
     return f"{cause} (from Grafana's log; the health answer says only: {message})" if cause else \

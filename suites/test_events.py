@@ -9,7 +9,7 @@ import pytest
 from conformance.events import EventCauser, find_probe, label_problem, line_problem, why_not_in_loki
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
-from conformance.outcomes import Failed, NotApplicable
+from conformance.outcomes import Failed
 from conformance.stack import stack_namespace
 
 pytestmark = [pytest.mark.events, pytest.mark.part("events")]
@@ -34,8 +34,6 @@ def causer(access, cluster):
 def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, record_property):
     """An Event created in the cluster is in the primary Loki under job=kubernetes-event, cluster=<cluster>,
     with its reason and involved object in the line."""
-    if not cluster.has_kube:
-        raise NotApplicable(f"{cluster.name} has no Kubernetes API (provider endpoints): no event can be caused there")
     name = hop("events", cluster, primary)
     probe = causer.cause()
 

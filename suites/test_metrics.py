@@ -13,6 +13,7 @@ from conformance.remote_write import (LogSource, SenderSnapshot, describe_last_e
                                       matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
                                       undelivered)
 from conformance.access import ServiceAbsent
+from conformance.providers import provider_of
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
@@ -54,15 +55,9 @@ def sender_or_none(access, remote) -> PrometheusClient | None:
 
 
 def sender_log(access, remote) -> LogSource:
-    """Where the remote Prometheus's own log is read: its pod (Kubernetes access), else the topology's file."""
-    if remote.has_kube:
-        spec = access.service_spec(remote, "prometheus")  # found by its Prometheus resource, or the bring-up's
-        kube = access.kube(remote)
-        return LogSource(lambda: kube.pod_logs(f"{remote.name} Prometheus", spec.namespace, spec.pod_selector,
-                                               spec.container, SENDER_LOG_SECONDS))
-    if remote.prometheus_log_file is not None:
-        return LogSource(lambda: remote.prometheus_log_file.read_text(errors="replace"))
-    return LogSource(None, f"cluster {remote.name} has provider endpoints and no prometheus_log file")
+    """The remote Prometheus's own log, wherever its provider has it (its pods, or the topology's prometheus_log file)."""
+    provider = provider_of(access, remote)
+    return LogSource(lambda: provider.service_log("prometheus", SENDER_LOG_SECONDS))
 
 
 def stop_if_never_delivered(sender: PrometheusClient | None, log: LogSource, hop_name: str) -> None:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from conformance.outcomes import Unobservable
+
 SEND_FAILURES = ("Failed to send batch, retrying", "non-recoverable error")
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
 
@@ -50,6 +52,8 @@ def describe_last_error(source: LogSource | None, url: str) -> str:
         return f"not visible ({source.unavailable if source else 'the sender log is not read'})"
     try:
         text = source.read()
+    except Unobservable as e:  # nothing gives this run the log (provider endpoints without the file)
+        return f"not visible ({e.reason})"
     except Exception as e:  # best effort: the verdict stands without the log
         return f"not visible (its log could not be read: {type(e).__name__}: {e})"
     return last_send_error(text, url) or "none in its recent log"

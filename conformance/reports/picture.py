@@ -67,7 +67,8 @@ def render(run: Run) -> str:
 
 def has_node(run: Run, cluster: str, node: str) -> bool:
     """Every cluster has its nodes, but a cluster the run reaches by URLs only (provider endpoints) has no API server."""
-    return node != "API server" or not run.properties.get(f"cluster.{cluster}", "").endswith(", endpoints")
+    provider = run.properties.get(f"cluster.{cluster}", "").split(", ")[1:2]  # "<role>, <provider>, how it is reached"
+    return node != "API server" or provider != ["endpoints"]
 
 
 def _part_nodes(hops: list[Hop], primary: str, remotes: list[str]) -> dict[str, list[str]]:
