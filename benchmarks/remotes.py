@@ -3,7 +3,8 @@
     python benchmarks/remotes.py [--remotes 1,4,8] [-- PYTEST ARGS]
 
 Per remote: a real Prometheus (the stack's pin) remote-writing to the real primary, and a log agent (the proving
-ground's Promtail) shipping to the Loki fake; the topology is an endpoints one. Prints the child session's own time
+ground's Promtail) shipping to the Loki fake; the topology is an endpoints one, run side by side as `nox -s conformance`
+runs it (conformance.cli.workers: one xdist worker per cluster and one more, at most 8; `-- -n 0` for one after another). Prints the child session's own time
 (JUnit's) and the wall time per N, and the ratio of the largest N to the smallest. A benchmark: it never fails on a time.
 """
 
@@ -18,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from conformance.cli import workers  # noqa: E402
+from conformance.topology import load_topology  # noqa: E402
 from tests.fakes.loki import FakeLoki  # noqa: E402
 from tests.fakes.promtail import FakePromtail  # noqa: E402
 from tests.proving_ground import PrometheusPair, start_prometheus  # noqa: E402
@@ -59,7 +62,8 @@ def measure(remotes: int, pytest_args: list[str]) -> tuple[SuiteRun, float]:
     with tempfile.TemporaryDirectory(prefix=f"remotes-{remotes}-") as tmp, ExitStack() as stack:
         folder = Path(tmp)
         topology = ground(folder, remotes, stack)
-        run = run_suites(folder, "--topology", str(topology), "-m", MARKERS, *pytest_args, timeout=900)
+        side_by_side = workers(pytest_args, load_topology(topology))  # as `nox -s conformance` runs it
+        run = run_suites(folder, "--topology", str(topology), "-m", MARKERS, *side_by_side, *pytest_args, timeout=900)
         return run, run.suite_seconds
 
 

@@ -32,6 +32,8 @@ BRINGUP_FLAGS = ("--keep", "--preload")
 BRINGUP_OPTIONS = ("--offline", "--cache-dir")
 VALIDATE_TIMEOUT = 120  # seconds for pytest to read the arguments and collect (no check runs)
 MAX_WORKERS = 8  # xdist workers: measured on 2 cores with 9 clusters (benchmarks/remotes.py), 12 and 16 were slower
+WORKERS_PER_CORE = 2  # each worker starts by importing and collecting the suites: on 2 cores, 8 of them took 25.5 s
+# of a healthy 8-remote run where 3 took 9.0 s; past the start the workers wait on I/O, so two per core keep up
 USAGE = """\
 usage: nox -s conformance -- [BRING-UP OPTIONS] [PYTEST OPTIONS]    (or: python -m conformance ...)
 
@@ -222,12 +224,17 @@ class Run:
 def workers(pytest_args: list[str], topology: Topology) -> list[str]:
     """xdist's options for the run unless the arguments choose: the checks wait side by side, one worker for each
     cluster and one more (each cluster's checks form a chain of waits; the primary's services serve them all),
-    at most MAX_WORKERS (more only compete for the cores with what they wait on)."""
+    at most MAX_WORKERS and two per core (more only compete for the cores with what they wait on)."""
     chosen = any(a in ("-n", "--numprocesses", "--dist", "no:xdist") or a.startswith(("-n", "--numprocesses=", "--dist="))
                  for a in pytest_args)
     if chosen:
         return []
-    return ["-n", str(min(MAX_WORKERS, len(topology.clusters) + 1))]
+    return ["-n", str(min(worker_cap(), len(topology.clusters) + 1))]
+
+
+def worker_cap() -> int:
+    """The most xdist workers this machine runs well: two per core, at least three, at most MAX_WORKERS."""
+    return min(MAX_WORKERS, max(3, WORKERS_PER_CORE * (os.cpu_count() or 1)))
 
 
 def bringup_failure(junit: Path) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conformance.cli import MAX_WORKERS, workers
+from conformance.cli import MAX_WORKERS, worker_cap, workers
 from conformance.reports.model import load_run
 from conformance.topology import load_topology
 from tests.suite_runner import run_suites, write_topology
@@ -78,4 +78,12 @@ def test_workers_are_capped(tmp_path):
     clusters = [{"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": "http://127.0.0.1:1"}}]
     clusters += [{"name": f"r{i}", "role": "remote", "provider": "endpoints", "services": {"prometheus": "http://127.0.0.1:1"}}
                  for i in range(20)]
-    assert workers([], load_topology(write_topology(tmp_path, clusters))) == ["-n", str(MAX_WORKERS)]
+    assert workers([], load_topology(write_topology(tmp_path, clusters))) == ["-n", str(worker_cap())]
+
+
+@pytest.mark.parametrize("cores, cap", [(1, 3), (2, 4), (4, 8), (64, MAX_WORKERS)])
+def test_workers_are_two_per_core(monkeypatch, cores, cap):
+    """Each worker's start (imports, collection) costs a core for a second or two; two per core keep the waits side
+    by side without the starts queueing for the cores."""
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert worker_cap() == cap
