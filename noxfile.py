@@ -128,12 +128,17 @@ def bench(session: nox.Session) -> None:
 
     Loopback only, every run bounded; prints and keeps its numbers in reports/bench.json, never fails on a time.
     `-- -k Kiali` runs some rows, `-- --timeout-scale 0.1` shortens the waits (~10 min at the real timeouts).
-    `-- --parts [-k ...]` times the optional parts' failing paths instead (benchmarks/parts.py).
+    Instead: `-- --parts [-k ...]` the optional parts' failing paths (benchmarks/parts.py), `-- --remotes 1,4,8` a
+    healthy run as remotes are added (benchmarks/remotes.py), `-- --newcomer` a bare Prometheus pair (benchmarks/newcomer.py).
     """
     install(session)
     args = list(session.posargs)
-    if "--parts" in args:
-        args.remove("--parts")
-        run(session, "python", "benchmarks/parts.py", *args)
+    for switch, script in (("--parts", "parts"), ("--newcomer", "newcomer")):
+        if switch in args:
+            args.remove(switch)
+            run(session, "python", f"benchmarks/{script}.py", *args)
+            return
+    if any(a == "--remotes" or a.startswith("--remotes=") for a in args):
+        run(session, "python", "benchmarks/remotes.py", *args)
         return
     run(session, "python", "benchmarks/bench.py", *args)
