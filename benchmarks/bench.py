@@ -50,6 +50,9 @@ ISSUE_TABLE = [
     Fault("primary Prometheus without the remote-write receiver", LOGS_OR_METRICS, receiver=False),
     Fault("remote Prometheus remote_writes to a port where nothing listens", LOGS_OR_METRICS, refused_remote_write=True),
     Fault("primary Loki down", LOGS_OR_METRICS, loki_down=True),
+    # The alloy profile's agent (FakeAlloy, Loki 3.7.6): its cause is read from Alloy's own counters.
+    Fault("remote Alloy pushes to a port where nothing listens", LOGS_OR_METRICS,
+          promtail_urls={"workstation": "closed"}, profile="alloy"),
 ]
 KNOBS = ("receiver", "refused_remote_write", "promtail_labels", "promtail_urls", "loki_down")
 

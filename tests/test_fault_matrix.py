@@ -67,6 +67,7 @@ class Fault:
     promtail_labels: dict[str, dict[str, str]] | None = None
     promtail_urls: dict[str, str] | None = None  # cluster -> push URL ("closed": a port where nothing listens)
     loki_down: bool = False
+    profile: str = "promtail"  # the stack profile whose log agents and Loki run (tests/proving_stack.py PROFILES)
     dashboards: Callable[[list[dict]], list[dict]] | None = None  # edits Grafana's dashboard specs
     breaks: Callable[[ProvingStack], None] | None = None  # breaks the running stack before the run
     expect: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # case -> (outcome, [in the headline, elsewhere...])
@@ -256,7 +257,8 @@ def proving_ground(folder: Path, fault: Fault, timing: Timing = FAST) -> Iterato
                 for c, u in (fault.promtail_urls or {}).items()}
         dashboards = fault.dashboards(declared_dashboards()) if fault.dashboards else None
         stack = cleanup.enter_context(start_stack(folder, pair, promtail_labels=fault.promtail_labels,
-                                                  promtail_urls=urls or None, dashboards=dashboards))
+                                                  promtail_urls=urls or None, dashboards=dashboards,
+                                                  profile=fault.profile))
         if fault.breaks:
             fault.breaks(stack)
         yield stack
