@@ -113,7 +113,7 @@ def not_applicable_line(run: Run, limit: int = 120) -> str:
             parts[part] = parts.get(part, 0) + 1
         else:
             reasons[c.message or "no reason given"] = reasons.get(c.message or "no reason given", 0) + 1
-    groups = ([f"parts the topology does not list: " + ", ".join(f"{p} {n}" for p, n in parts.items())] if parts else [])
+    groups = (["parts the topology does not list: " + ", ".join(f"{p} {n}" for p, n in parts.items())] if parts else [])
     groups += [f"{clip(reason, limit)} ({n})" for reason, n in reasons.items()]
     return f"Not applicable: {plural(len(checks), 'check')} — " + "; ".join(groups)
 
