@@ -99,6 +99,11 @@ def unobserved_lines(run: Run, limit: int = 10) -> list[str]:
     return lines
 
 
+def most_first(counted: dict[str, int]) -> list[tuple[str, int]]:
+    """(name, count), the largest count first, then by name: the same order whichever worker finished first."""
+    return sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+
+
 def not_applicable_line(run: Run, limit: int = 120) -> str:
     """The checks the topology declares out of this stack, in one line counted by reason: the optional parts it does
     not list by part, every other reason as given (`-rs` prints them one per check)."""
@@ -113,8 +118,9 @@ def not_applicable_line(run: Run, limit: int = 120) -> str:
             parts[part] = parts.get(part, 0) + 1
         else:
             reasons[c.message or "no reason given"] = reasons.get(c.message or "no reason given", 0) + 1
-    groups = (["parts the topology does not list: " + ", ".join(f"{p} {n}" for p, n in parts.items())] if parts else [])
-    groups += [f"{clip(reason, limit)} ({n})" for reason, n in reasons.items()]
+    groups = (["parts the topology does not list: " + ", ".join(f"{p} {n}" for p, n in most_first(parts))]
+              if parts else [])
+    groups += [f"{clip(reason, limit)} ({n})" for reason, n in most_first(reasons)]
     return f"Not applicable: {plural(len(checks), 'check')} — " + "; ".join(groups)
 
 
