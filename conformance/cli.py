@@ -43,9 +43,11 @@ first and deletes them after. Exit status: 0 PASS, 1 FAIL, 4 ERROR, 5 INCOMPLETE
 bring-up options (kind clusters only):
   --keep              leave the kind clusters up afterwards
   --preload           load the pinned images from the local Docker into the nodes
-  --offline DIR       Grafana dashboards from DIR/<key>.json instead of grafana.com
+  --offline DIR       nothing from the network: charts, manifests and dashboards from DIR (implies --preload)
   --cache-dir DIR     where tools and kubeconfigs live (default ~/.cache/monitoring-conformance)
   --topology, --with and --profile are read by the bring-up and the suites alike.
+
+  --markers           the suite's markers (what -m selects by) with their meaning; brings nothing up
 
 The suites' own options and pytest's follow.
 """
@@ -61,6 +63,7 @@ class Arguments:
     bringup: list[str] = field(default_factory=list)
     pytest: list[str] = field(default_factory=list)
     help: bool = False
+    markers: bool = False
 
     @property
     def keep(self) -> bool:
@@ -95,6 +98,8 @@ def split_arguments(argv: list[str]) -> Arguments:
             args.bringup += [name, value if eq else next(it, "")]
         elif arg in ("-h", "--help"):
             args.help = True
+        elif arg == "--markers":  # the suite's markers, read from its configuration: nothing is brought up
+            args.markers = True
         else:
             args.pytest.append(arg)
     return args
@@ -168,6 +173,8 @@ class Run:
         if self.args.help:
             print(USAGE)
             return self.python("-m", "pytest", "suites", "--help", "-p", "no:cacheprovider").returncode
+        if self.args.markers:
+            return self.python("-m", "pytest", "suites", "--markers", "-p", "no:cacheprovider").returncode
         write.clear(self.reports)
         try:
             topology = self.topology()

@@ -23,8 +23,8 @@ _NAMES: dict[str, Callable[[Cluster, Cluster], str]] = {
     # The optional part app-metrics: each cluster's Prometheus scrapes the app; its series reach the primary.
     "app_scrape": lambda c, p: f"{c.name} app → {c.name} Prometheus",
     "app_series": lambda c, p: f"{c.name} app → {p.name} Prometheus{'' if c.is_primary else ' (remote_write)'}",
-    # The optional part kubebench: each node's kube-bench pushes to its cluster's Pushgateway, scraped there.
-    "kubebench": lambda c, p: f"{c.name} kube-bench → {c.name} Pushgateway → {p.name} Prometheus",
+    # The optional part kube-bench: each node's kube-bench pushes to its cluster's Pushgateway, scraped there.
+    "kube-bench": lambda c, p: f"{c.name} kube-bench → {c.name} Pushgateway → {p.name} Prometheus",
     # The optional part kube-state-metrics: each cluster's ksm, scraped there, its series on the primary.
     "kube-state-metrics": lambda c, p: f"{c.name} kube-state-metrics → {p.name} Prometheus",
     # The optional part events: each cluster's kubernetes-event-exporter pushes to the primary Loki.

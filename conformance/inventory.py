@@ -20,7 +20,7 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 # The optional part a service belongs to (topology parts:); the others are always part of the stack.
-PART_OF = {"alertmanager": "alerting", "pushgateway": "kubebench", "jaeger": "tracing"}
+PART_OF = {"alertmanager": "alerting", "pushgateway": "kube-bench", "jaeger": "tracing"}
 NOT_INVENTORIED = ("helloworld",)  # the project's sample app, not a service of the stack
 
 

@@ -23,6 +23,7 @@ from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
 from conformance.http import ServiceError
 from conformance.kube import AccessProof, KubeAccess
+from conformance.names import MARKER_ALIASES, marker_expression, part_name
 from conformance.outcomes import (CheckFailure, NotApplicable, PreconditionUnmet, Unobservable, from_service_error,
                                   outcome_kind)
 from conformance.provision.versions import VERSIONS_FILE, load_versions
@@ -44,10 +45,12 @@ INVENTORY = pytest.StashKey[list]()  # inventory.Entry per cluster and service, 
 FOUND = pytest.StashKey[dict]()  # (cluster, service) -> discovery.Located (or why not): Access.found of every process
 INVENTORY_SECONDS = pytest.StashKey[float]()
 _NOT_OBSERVED = pytest.StashKey[Unobservable]()  # known at collection: a part the topology lacks, a write under --read-only
+_MISSING_PART = pytest.StashKey[str]()  # the optional part the topology does not list, for the closing block's count
 REQUIREMENTS = ("must", "should")
 # Markers pytest itself defines; a -m expression may name them too.
 PYTEST_MARKERS = ("skip", "skipif", "xfail", "parametrize", "usefixtures", "filterwarnings")
 EXPRESSION_WORDS = ("and", "or", "not", "True", "False", "None")
+CARRIED_MARKERS = ("part", "requirement", "writes", "upgrade", "hop")  # what a check is, not an area of the stack
 
 
 class NotObserved(pytest.skip.Exception):
@@ -103,9 +106,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not any(arg.startswith("-r") for arg in config.invocation_params.args):
         config.option.reportchars = "fE"  # skips are grouped by reason in the closing block, not one line each
-    problem = marker_expression_problem(config.getoption("markexpr", ""), registered_markers(config))
+    expression = config.getoption("markexpr", "")
+    problem = marker_expression_problem(expression, [*registered_markers(config), *MARKER_ALIASES])
     if problem:
         raise stop(config, problem)
+    config.option.markexpr = marker_expression(expression)  # -m kubebench selects the kube_bench checks
     try:
         extra = [p for p in config.getoption("with_parts").split(",") if p]
         config.stash[TOPOLOGY] = load_topology(config.getoption("topology")).with_parts(extra).with_profile(
@@ -117,6 +122,27 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         config.stash[CHECKS] = CheckRecorder()
         config.pluginmanager.register(config.stash[CHECKS], "conformance-checks")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """`--markers` on the suites: the suite's markers with their meaning (pytest's own are in pytest's docs)."""
+    if config.getoption("markers", False) and is_conformance_run(config):
+        print("\n".join(marker_lines(config.getini("markers"))))
+        return 0
+    return None
+
+
+def marker_lines(ini_lines: list[str]) -> list[str]:
+    """The suite's markers, one line each: those -m selects by (with their aliases), then the ones checks carry."""
+    described = [(re.split(r"[(:]", line, maxsplit=1)[0].strip(), line) for line in ini_lines]
+    aliases = {m: [a for a, to in MARKER_ALIASES.items() if to == m] for m, _ in described}
+    areas = [f"  {line}" + (f" (also: {', '.join(aliases[m])})" if aliases[m] else "")
+             for m, line in described if m not in CARRIED_MARKERS]
+    carried = [f"  {line}" for m, line in described if m in CARRIED_MARKERS]
+    return ["The suite's markers: -m EXPR runs the checks they mark (`-m \"logs or metrics\"`, `-m \"not mesh\"`);",
+            "a name no check has is refused.", *areas, "What a check carries besides (-m takes writes and upgrade too):",
+            *carried]
 
 
 def registered_markers(config: pytest.Config) -> list[str]:
@@ -138,7 +164,8 @@ def marker_expression_problem(expression: str, known: list[str]) -> str | None:
     for word in unknown:
         close = difflib.get_close_matches(word, known, n=1)
         hints.append(f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    suite = [m for m in known if m not in PYTEST_MARKERS and m not in ("part", "requirement", "hop")]
+    suite = [m for m in known if m not in PYTEST_MARKERS and m not in ("part", "requirement", "hop")
+             and m not in MARKER_ALIASES]
     return (f"-m {expression!r}: unknown marker {', '.join(hints)}; "
             f"the suite's markers: {', '.join(suite)}")
 
@@ -254,6 +281,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             missing = topo.part_missing(marker.args[0])
             if missing:
                 item.stash[_NOT_OBSERVED] = NotApplicable(missing)
+                item.stash[_MISSING_PART] = part_name(marker.args[0])
         if read_only and item.get_closest_marker("writes") and _NOT_OBSERVED not in item.stash:
             item.stash[_NOT_OBSERVED] = Unobservable("--read-only: this check writes to the system under test")
 
@@ -396,6 +424,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if not isinstance(item, PreflightItem):
             item.user_properties.append(("requirement", requirement_of(item)))
         item.user_properties.append(("outcome", outcome_of(report, exc)))
+        if report.skipped and _MISSING_PART in item.stash:
+            item.user_properties.append(("missing_part", item.stash[_MISSING_PART]))
         if isinstance(exc, hopboard.KnownBroken):
             item.user_properties += [("hop", exc.known.hop), ("blocked_by", exc.known.check)]
         elif isinstance(exc, CheckFailure):

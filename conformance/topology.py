@@ -19,6 +19,7 @@ import httpx
 import yaml
 
 from conformance.errors import ConfigError
+from conformance.names import part_name
 from conformance.profiles import DEFAULT_PROFILE, PROFILES, Profile, profile as find_profile
 from conformance.stack import CredentialsSecret, Placement, stack_services
 
@@ -50,7 +51,7 @@ PARTS: dict[str, PartSpec] = {p.name: p for p in [
              # Where the remotes' Prometheus send their alerts: the primary's Alertmanager, or nowhere.
              {"remote_alerts": ("primary", "none")}),
     PartSpec("app-metrics", "a sample app exposing its own metrics, with a ServiceMonitor the stack selects, on every cluster"),
-    PartSpec("kubebench", "kube-bench on every node (a CronJob per node), totals pushed to a Pushgateway on every cluster",
+    PartSpec("kube-bench", "kube-bench on every node (a CronJob per node), totals pushed to a Pushgateway on every cluster",
              # How often each node runs kube-bench (its CronJob's schedule); the freshness check allows one interval.
              {"interval": ("1h", "15m", "6h", "24h")}),
     PartSpec("kube-state-metrics", "kube-prometheus-stack's kube-state-metrics on every cluster (on by default), "
@@ -161,11 +162,12 @@ class Topology:
         return Topology(path=self.path, clusters=self.clusters, parts=self.parts, profile=find_profile(name).name)
 
     def has(self, part: str) -> bool:
-        """True when the stack has this optional part (topology `parts:`)."""
-        return part in self.parts
+        """True when the stack has this optional part (topology `parts:`; an alias such as kubebench too)."""
+        return part_name(part) in self.parts
 
     def part_missing(self, part: str) -> str | None:
         """Why the checks of a part do not run here, or None when the stack has it."""
+        part = part_name(part)
         if part not in PARTS:
             raise KeyError(part)
         if self.has(part):
@@ -175,9 +177,10 @@ class Topology:
     def with_parts(self, names: list[str]) -> "Topology":
         """This topology with more parts at their default options (`--with`); a bad name is a ConfigError."""
         added = dict(self.parts)
-        for name in names:
+        for given in names:
+            name = part_name(given)
             if name not in PARTS:
-                raise ConfigError(f"--with {name}: unknown part; expected one of {', '.join(PARTS)}")
+                raise ConfigError(f"--with {given}: unknown part; expected one of {', '.join(PARTS)}")
             added.setdefault(name, Part(name, {k: v[0] for k, v in PARTS[name].options.items()}))
         return Topology(path=self.path, clusters=self.clusters, parts=added, profile=self.profile)
 
@@ -260,7 +263,8 @@ class _Parser:
             raise self.fail("parts", "expected a mapping of part name to its options (or a list of part names)")
         out = {}
         for name, options in raw.items():
-            key = f"parts.{name}"
+            key = f"parts.{name}"  # as the file spells it; an alias (kubebench) names its part
+            name = part_name(name)
             spec = PARTS.get(name)
             if spec is None:
                 raise self.fail(key, f"unknown part; expected one of {', '.join(PARTS)}")

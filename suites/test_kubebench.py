@@ -1,4 +1,4 @@
-"""kubebench (optional part): each node's kube-bench totals, pushed to its cluster's Pushgateway, reach the primary."""
+"""kube-bench (optional part): each node's kube-bench totals, pushed to its cluster's Pushgateway, reach the primary."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.promql import on_primary
 from conformance.stack import stack_services
 
-pytestmark = [pytest.mark.kubebench, pytest.mark.part("kubebench")]
+pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
 
 # The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
 PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
@@ -71,7 +71,7 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
 @pytest.mark.requirement("must")
 def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
     """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
-    name = hop("kubebench", cluster, primary)
+    name = hop("kube-bench", cluster, primary)
     jobs = prometheus.configured_jobs()
     if jobs is not None and kb.pushgateway_pool() not in jobs:  # only a new selection brings the job: no wait helps
         raise PreconditionUnmet(name, f"the configuration the {prometheus.name} loaded has no scrape job "
@@ -105,7 +105,7 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
     """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
 
     The primary's own series are stored without its external labels (conformance/promql.py on_primary)."""
-    name = hop("kubebench", cluster, primary)
+    name = hop("kube-bench", cluster, primary)
 
     def probe():
         totals = totals_on_primary(primary_prometheus, cluster)
@@ -131,8 +131,8 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
 @pytest.mark.requirement("must")
 def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_prometheus, topology, access, record_property):
     """Each node's push_time_seconds on the primary is at most one interval (plus one run's allowance) old."""
-    name = hop("kubebench", cluster, primary)
-    interval = topology.parts["kubebench"].options["interval"]
+    name = hop("kube-bench", cluster, primary)
+    interval = topology.parts["kube-bench"].options["interval"]
     limit = kb.max_age(interval)
     selector = f'{kb.PUSH_TIME}{{{on_primary(cluster)}, job="{kb.push_job()}"}}'
 
@@ -161,7 +161,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
             f"job={kb.push_job()} instance={found[n][2].get('instance', '')} node={n} pushed {kb.age_text(a)} ago"
             for n, a in old.items()) +
             f", longer than the interval {interval} plus {kb.age_text(kb.run_allowance())} for a run to start and finish "
-            f"(parts.kubebench.interval; the CronJobs kube-bench-<node> have not pushed since)",
+            f"(parts.kube-bench.interval; the CronJobs kube-bench-<node> have not pushed since)",
             f"limit {limit} s; ages " + ", ".join(f"{n}: {a:.0f} s" for n, a in sorted(ages.items())))
 
 
@@ -169,7 +169,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
 @pytest.mark.requirement("must")
 def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometheus, access, record_property):
     """Every node in the API server's node list has kube-bench totals on the primary; a node without them is named."""
-    name = hop("kubebench", cluster, primary)
+    name = hop("kube-bench", cluster, primary)
     try:
         kube = access.kube(cluster)
     except ServiceAbsent as e:

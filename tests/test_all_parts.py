@@ -11,7 +11,7 @@ and the fake k8s-sidecar WATCHing the primary's API server, whose Grafana pod ca
 (tests/proving_configmap_dashboards.py), a real Jaeger with the sample server's and client's tracing sidecars and
 Kiali reading it (tests/proving_jaeger.py). The topology reaches those servers as services overrides (provider
 existing: the API servers, for the canary, the node list, the events and the ConfigMap), as the ksm ground reaches
-its Prometheus: the parts' own grounds that use the fake kube API (kubebench, configmap-dashboards) cannot hold a
+its Prometheus: the parts' own grounds that use the fake kube API (kube-bench, configmap-dashboards) cannot hold a
 real client-go program such as kube-state-metrics or the event exporter, so the real control planes carry all.
 """
 
@@ -48,7 +48,7 @@ from tests.suite_runner import SuiteRun, run_suites
 
 # Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
 # Alertmanager; every node pushed moments ago, well inside an interval of 1 h).
-TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kubebench": {"interval": "1h"},
+TOPOLOGY_PARTS = {"alerting": {"remote_alerts": "primary"}, "app-metrics": None, "kube-bench": {"interval": "1h"},
                   "kube-state-metrics": None, "events": None, "configmap-dashboards": None, "tracing": None}
 # Parts whose checks are the primary's alone: Grafana (and so its sidecar) runs on the primary only.
 PRIMARY_ONLY = ("configmap-dashboards",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -173,6 +174,62 @@ def test_help_lists_the_suites_own_options_and_touches_nothing(tmp_path):
     for option in ("--topology=PATH", "--read-only", "--timeout-scale", "--with=PART", "--keep", "--preload"):
         assert option in output, option
     assert not calls.exists() and not reports.exists()
+
+
+def test_markers_lists_each_marker_with_its_meaning_and_brings_nothing_up(tmp_path):
+    """`--markers` with the default kind topology: the suite's markers, one line each, and no docker, kind or helm."""
+    env, calls = recording_tools(tmp_path)
+    code, output, reports = conformance(tmp_path, "--markers", env=env)
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0].startswith("The suite's markers: -m EXPR runs the checks they mark"), output
+    for line in ("  logs: Promtail -> Loki checks", "  metrics: Prometheus and remote_write checks",
+                 "  kube_state_metrics: kube-state-metrics scraped and describing the canary pod (optional part "
+                 "kube-state-metrics)",
+                 "  writes: the check writes to the system under test; skipped under --read-only"):
+        assert line in lines, line
+    bench = next(line for line in lines if line.startswith("  kube_bench: "))
+    assert bench.endswith("(optional part kube-bench) (also: kubebench)"), bench
+    assert not any(line.startswith(("  skipif", "  @pytest.mark.skipif", "@pytest")) for line in lines), output
+    assert not calls.exists() and not reports.exists()
+
+
+def test_a_part_and_its_marker_answer_to_the_name_without_the_hyphen(tmp_path, prometheus_pair):
+    """`--with kubebench -m kubebench` is `--with kube-bench -m kube_bench`: the same part, the same checks."""
+    topo = prometheus_only(tmp_path, prometheus_pair.primary.url)
+    run = run_suites(tmp_path, "--topology", str(topo), "--with", "kubebench", "-m", "kubebench")
+    assert "optional parts: kube-bench (interval: 1h)" in run.output, run.output[-3000:]
+    assert run.names() and all(name.startswith("kube_bench::") for name in run.names()), run.names()
+    assert {run.properties(name)["outcome"] for name in run.names()} - {"not_applicable"}, "the part's checks ran"
+    assert last_history(tmp_path)["selection"]["markers"] == "kube_bench"
+
+
+def test_checks_of_parts_the_topology_lacks_are_one_console_line_unless_rs(tmp_path, prometheus_pair):
+    """Each not applicable check is counted in one line of the closing block, by reason; pytest's SKIPPED line per
+    check comes only when asked for (-rs)."""
+    topo = write_topology(tmp_path, [
+        {"name": "oke", "role": "primary", "provider": "endpoints", "services": {"prometheus": prometheus_pair.primary.url}},
+        {"name": "workstation", "role": "remote", "provider": "endpoints", "services": {"prometheus": prometheus_pair.remote.url}},
+    ])
+    run = run_suites(tmp_path, "--topology", str(topo), "-m", "metrics or kubebench or events")
+    cases = {name: run.properties(name)["outcome"] for name in run.names()}
+    bench = [n for n, outcome in cases.items() if n.startswith("kube_bench::") and outcome == "not_applicable"]
+    events = [n for n, outcome in cases.items() if n.startswith("events::") and outcome == "not_applicable"]
+    assert bench and events, cases
+    closing = [line for line in run.output.splitlines() if line.startswith("Not applicable: ")]
+    metrics = [n for n in cases if n.startswith("metrics::")]
+    assert len(closing) == 1 and {cases[n] for n in metrics} == {"passed"}, run.output[-3000:]
+    assert len(bench) + len(events) + len(metrics) == len(cases), cases
+    head, counted = closing[0].split(" — parts the topology does not list: ")
+    assert head == f"Not applicable: {len(bench) + len(events)} checks"
+    assert counted == f"kube-bench {len(bench)}, events {len(events)}", closing  # most first
+    assert "SKIPPED" not in run.output, run.output[-3000:]
+    assert closing[0] in (tmp_path / "summary.md").read_text().splitlines()  # the step summary says it the same way
+    asked = run_suites(tmp_path, "--topology", str(topo), "-m", "metrics or kubebench or events", "-rs")
+    skipped = [line for line in asked.output.splitlines() if line.startswith("SKIPPED")]
+    # pytest folds the same check's skips on every cluster into one line: SKIPPED [2] suites/test_events.py:31: ...
+    assert sum(int(re.match(r"SKIPPED \[(\d+)\]", line)[1]) for line in skipped) == len(bench) + len(events), skipped
+    assert any("kube-bench is not a part of this stack" in line for line in skipped), skipped
 
 
 def test_a_bring_up_that_fails_writes_every_report_with_the_phase(tmp_path):

@@ -68,7 +68,7 @@ def one_cluster(tmp_path):
     started.append(pg)
 
     def start(honor_labels: bool = True, nodes: tuple[str, ...] = ("oke-control-plane",), scraped: bool = True,
-              parts=("kubebench",)) -> str:
+              parts=("kube-bench",)) -> str:
         jobs = [scrape_job(pg.target, honor_labels)] if scraped else []
         prom = start_prometheus("primary", tmp_path / "prom", cluster="oke", receiver=True, scrape_jobs=jobs)
         started.append(prom)
@@ -96,13 +96,13 @@ def test_healthy_stack_passes_every_kubebench_check(tmp_path):
                "the totals are not on the primary yet")
         apis["oke"] = cluster_api("oke", pair.primary.url, pgs["oke"].url, ["oke-control-plane", "oke-worker"])
         apis["workstation"] = cluster_api("workstation", pair.remote.url, pgs["workstation"].url, ["workstation-control-plane"])
-        topo = topology(tmp_path, apis, {"kubebench": {"interval": "1h"}})
-        run = run_suites(tmp_path, "--topology", topo, "-m", "kubebench")
+        topo = topology(tmp_path, apis, {"kube-bench": {"interval": "1h"}})
+        run = run_suites(tmp_path, "--topology", topo, "-m", "kube_bench")
     finally:
         for s in [*apis.values(), *([pair] if pair else []), *pgs.values()]:
             s.stop()
     assert run.code == 0, run.output
-    assert "optional parts: kubebench (interval: 1h)" in run.output
+    assert "optional parts: kube-bench (interval: 1h)" in run.output
     for c in ("oke", "workstation"):
         for case in (SCRAPED, TOTALS, FRESH, NODES):
             assert run.properties(case.format(c))["outcome"] == "passed", case.format(c)
@@ -118,11 +118,11 @@ def test_healthy_stack_passes_every_kubebench_check(tmp_path):
 def test_a_stack_without_the_part_skips_every_kubebench_check_with_the_reason(tmp_path, one_cluster):
     pg, start = one_cluster
     topo = start(parts=())
-    run = run_suites(tmp_path, "--topology", topo, "-m", "kubebench", "-rs")
+    run = run_suites(tmp_path, "--topology", topo, "-m", "kubebench", "-rs")  # the marker's alias: the same checks
     assert run.code == 5, run.output  # nothing else was selected: no check ran (INCOMPLETE), none failed
     for case in (SCRAPED, TOTALS, FRESH, NODES):
         assert run.properties(case.format("oke"))["outcome"] == "not_applicable"
-    assert f"kubebench is not a part of this stack (topology {topo} lists it under parts: when it is)" in run.output
+    assert f"kube-bench is not a part of this stack (topology {topo} lists it under parts: when it is)" in run.output
 
 
 def test_a_stale_pushgateway_group_is_named_with_its_age(tmp_path, one_cluster):

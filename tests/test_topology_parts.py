@@ -84,12 +84,24 @@ def test_app_metrics_is_a_part_without_options(tmp_path):
 
 
 @pytest.mark.parametrize("parts, options", [
-    ("parts: [kubebench]", {"interval": "1h"}),
+    ("parts: [kube-bench]", {"interval": "1h"}),
+    ("parts: {kube-bench: {interval: 15m}}", {"interval": "15m"}),
+    ("parts: [kubebench]", {"interval": "1h"}),  # the name without its hyphen is the same part
     ("parts: {kubebench: {interval: 15m}}", {"interval": "15m"}),
 ])
-def test_kubebench_runs_once_an_interval_an_hour_unless_told(tmp_path, parts, options):
+def test_kube_bench_runs_once_an_interval_an_hour_unless_told(tmp_path, parts, options):
     topo, _ = load(tmp_path, parts)
-    assert topo.parts["kubebench"].options == options
+    assert topo.parts["kube-bench"].options == options
+    assert topo.has("kubebench") and topo.part_missing("kubebench") is None
+
+
+def test_with_accepts_the_part_by_either_name_and_refuses_a_third(tmp_path):
+    topo, _ = load(tmp_path, "parts: []")
+    assert list(topo.with_parts(["kubebench"]).parts) == ["kube-bench"]
+    assert list(topo.with_parts(["kube-bench"]).parts) == ["kube-bench"]
+    with pytest.raises(ConfigError) as e:
+        topo.with_parts(["kube_bench"])
+    assert "--with kube_bench: unknown part; expected one of alerting, app-metrics, kube-bench," in str(e.value)
 
 
 def test_a_kubebench_interval_without_a_schedule_is_one_line(tmp_path):

@@ -236,7 +236,7 @@ def tracing(part: Part, ctx: Context) -> PartInstall:
 INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
     "alerting": alerting,
     "app-metrics": app_metrics,
-    "kubebench": kubebench,
+    "kube-bench": kubebench,
     "kube-state-metrics": kube_state_metrics,
     "events": events,
     "configmap-dashboards": configmap_dashboards,
@@ -246,7 +246,7 @@ INSTALLS: dict[str, Callable[[Part, Context], PartInstall]] = {
 
 # The charts (stack/versions.yaml charts: keys) only a part installs: the plan names them only with their part.
 PART_CHARTS: dict[str, tuple[str, ...]] = {
-    "kubebench": ("prometheus-pushgateway",),
+    "kube-bench": ("prometheus-pushgateway",),
     "events": ("kubernetes-event-exporter",),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.names import PART_ALIASES
 from conformance.profiles import PROFILES
 from conformance.reports.model import Check, Run
 
@@ -76,9 +77,10 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
             hops.append(Hop("app_metrics", c, f"{c} app", f"{c} Prometheus"))
             if c != primary:
                 hops.append(Hop("app_metrics", c, f"{c} app", f"{primary} Prometheus (remote_write)"))
-    if run.properties.get("part.kubebench") is not None:
-        # One hop per cluster, titled as the suite names it (conformance/hops.py "kubebench").
-        hops += [Hop("kubebench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
+    if any(run.properties.get(f"part.{name}") is not None for name in ("kube-bench", *PART_ALIASES)):
+        # One hop per cluster, titled as the suite names it (conformance/hops.py "kube-bench"); a report written
+        # before the part was hyphenated says part.kubebench.
+        hops += [Hop("kube_bench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
     if run.properties.get("part.kube-state-metrics") is not None:
         # Titles are the suite's hop names: each cluster's ksm, its series on the primary.
         hops += [Hop("kube_state_metrics", c, f"{c} kube-state-metrics", f"{primary} Prometheus") for c in run.clusters]

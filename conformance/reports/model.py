@@ -18,10 +18,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from conformance.names import marker_name
 from conformance.reports.junit import check_name
 
 # The area markers in the order reports list them (a check's first one names its area).
-AREAS = ("logs", "metrics", "mesh", "kiali", "dashboards", "platform", "alerting", "app_metrics", "kubebench", "kube_state_metrics", "events", "configmap_dashboards", "tracing")
+AREAS = ("logs", "metrics", "mesh", "kiali", "dashboards", "platform", "alerting", "app_metrics", "kube_bench", "kube_state_metrics", "events", "configmap_dashboards", "tracing")
 # Outcomes that make a check red (the `outcome` property of conformance/outcomes.py); "blocked": not run because
 # a hop it needs was found broken by another check (it counts under that root cause).
 FAILING = ("failed", "timed_out", "precondition", "error", "blocked")
@@ -29,7 +30,7 @@ FAILING = ("failed", "timed_out", "precondition", "error", "blocked")
 UNOBSERVED = "skipped"
 NOT_APPLICABLE = "not_applicable"
 # Per-check properties that describe the check rather than measure something.
-META = ("requirement", "outcome", "cluster", "area", "nodeid", "hop", "blocked_by", "seq")
+META = ("requirement", "outcome", "cluster", "area", "nodeid", "hop", "blocked_by", "seq", "missing_part")
 VERDICTS = ("PASS", "FAIL", "INCOMPLETE", "ERROR")
 EXIT_CODES = {"PASS": 0, "FAIL": 1, "ERROR": 4, "INCOMPLETE": 5}
 
@@ -205,7 +206,7 @@ def check_from_properties(props: dict[str, str], *, message: str = "", detail: s
     """A check from the per-check properties the pytest plugins record (the same ones the JUnit file carries)."""
     nodeid = props.get("nodeid", "")
     return Check(
-        area=area or props.get("area", ""),
+        area=marker_name(area or props.get("area", "")),
         name=name or (check_name(nodeid) if nodeid else ""),
         cluster=props.get("cluster", ""),
         outcome=props.get("outcome", "passed"),
@@ -252,7 +253,7 @@ def _check(case: ET.Element) -> Check:
         outcome = "skipped" if skipped is not None else "passed"
     shown = problem if problem is not None else skipped
     return Check(
-        area=case.get("classname", ""),
+        area=marker_name(case.get("classname", "")),  # kubebench: a report from before the part was hyphenated
         name=case.get("name", ""),
         cluster=props.get("cluster", ""),
         outcome=outcome,

@@ -102,7 +102,7 @@ def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, st
         return [(f"{c} Prometheus", f"{primary} Alertmanager")]
     if hop.area == "app_metrics":  # scraped where it runs; a remote's series also reach the primary
         return [(f"{c} app", hop.target.removesuffix(" (remote_write)"))]
-    if hop.area == "kubebench":  # the remote's Prometheus → primary is the metrics hop's arrow
+    if hop.area == "kube_bench":  # the remote's Prometheus → primary is the metrics hop's arrow
         return [(f"{c} kube-bench", f"{c} Pushgateway"), (f"{c} Pushgateway", f"{c} Prometheus")]
     if hop.area == "kube_state_metrics":  # scraped by the cluster's own Prometheus (a remote's then remote-writes)
         return [(f"{c} kube-state-metrics", f"{c} Prometheus")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from conformance.reports.model import Run
 from conformance.reports.text import (SYMBOL, VERDICT_SYMBOL, cell_status, check_title, clip, measurement_words,
-                                      outcome_words, root_cause_lines, unobserved_lines, verdict_line, when)
+                                      not_applicable_line, outcome_words, root_cause_lines, unobserved_lines, verdict_line,
+                                      when)
 
 MAX_FAILURES = 20  # a step summary is read, not scrolled
 
@@ -20,6 +21,9 @@ def render(run: Run) -> str:
     unobserved = unobserved_lines(run)
     if unobserved:
         lines += ["### Not observed", "", *unobserved, ""]
+    declared = not_applicable_line(run)
+    if declared:
+        lines += [declared, ""]
     lines.append(f"Run of {when(run.properties.get('started', run.timestamp))} on {', '.join(clusters) or 'no cluster'} "
                  f"in {run.seconds:.0f} s (topology {run.properties.get('topology', '?')}"
                  + (f", selection {run.properties['selection']}" if run.properties.get("selection") else "") + ").")

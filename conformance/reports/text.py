@@ -99,6 +99,31 @@ def unobserved_lines(run: Run, limit: int = 10) -> list[str]:
     return lines
 
 
+def most_first(counted: dict[str, int]) -> list[tuple[str, int]]:
+    """(name, count), the largest count first, then by name: the same order whichever worker finished first."""
+    return sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+
+
+def not_applicable_line(run: Run, limit: int = 120) -> str:
+    """The checks the topology declares out of this stack, in one line counted by reason: the optional parts it does
+    not list by part, every other reason as given (`-rs` prints them one per check)."""
+    checks = [c for c in run.checks if c.outcome == "not_applicable"]
+    if not checks:
+        return ""
+    parts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for c in checks:
+        part = c.properties.get("missing_part")
+        if part:
+            parts[part] = parts.get(part, 0) + 1
+        else:
+            reasons[c.message or "no reason given"] = reasons.get(c.message or "no reason given", 0) + 1
+    groups = (["parts the topology does not list: " + ", ".join(f"{p} {n}" for p, n in most_first(parts))]
+              if parts else [])
+    groups += [f"{clip(reason, limit)} ({n})" for reason, n in most_first(reasons)]
+    return f"Not applicable: {plural(len(checks), 'check')} — " + "; ".join(groups)
+
+
 def time_lines(run: Run, limit: int = 12, least: float = 1.0) -> list[str]:
     """Each check's own time, longest first: the ones of at least `least` seconds, then how many took less."""
     timed = sorted((c for c in run.checks if c.seconds >= least), key=lambda c: -c.seconds)
@@ -112,7 +137,8 @@ def time_lines(run: Run, limit: int = 12, least: float = 1.0) -> list[str]:
 
 
 def closing_block(run: Run) -> list[str]:
-    """The verdict line, then the root causes, why checks were not observed, and each check's own time."""
+    """The verdict line, then the root causes, why checks were not observed, the not applicable ones in one line, and
+    each check's own time."""
     lines = [verdict_line(run)]
     causes = root_cause_lines(run) if run.verdict != "ERROR" else []
     if causes:
@@ -120,6 +146,9 @@ def closing_block(run: Run) -> list[str]:
     unobserved = unobserved_lines(run)
     if unobserved:
         lines += ["Not observed:", *(f"  {line}" for line in unobserved)]
+    declared = not_applicable_line(run)
+    if declared:
+        lines.append(declared)
     times = time_lines(run)
     if times and run.checks:
         lines += ["Check times:", *(f"  {line}" for line in times)]
