@@ -158,7 +158,8 @@ def _preflight(configs: dict[str, KindConfig], args: argparse.Namespace, fetches
     for f in fetches:
         print(f"  - {f.line()}", file=out)
         if f.url != preflight.GRAFANA_COM:
-            probe = f"https://{f.host}/"
+            # A tool download is probed at its file: release downloads redirect to a CDN the plan needs as well.
+            probe = f.url if f.is_download else f"https://{f.host}/"
             (may_need if f.only_if else needs).setdefault(probe, []).append(f.what)
     for warning in preflight.run(configs, host, offline=args.offline is not None, needs=needs, may_need=may_need):
         print(f"warning: {warning}", file=out)

@@ -35,6 +35,7 @@ class Fetch:
     what: str
     url: str
     only_if: str = ""
+    is_download: bool = False  # a file fetched by its URL (a tool's release), whose redirects are followed
 
     @property
     def host(self) -> str:
@@ -79,7 +80,7 @@ def fetches(steps: list[Step], versions: Versions, profile: str, *, offline: boo
     if offline:  # tools come from PATH, the cache or its downloads/ folder, never the network (tools.resolve)
         return out
     os_name, arch = tools.host_platform()
-    out += [Fetch(f"{t.name} {t.version}", t.url_for(os_name, arch), "not on PATH at that version nor in the cache")
+    out += [Fetch(f"{t.name} {t.version}", t.url_for(os_name, arch), "not on PATH at that version nor in the cache", True)
             for t in versions.tools.values()]
     return out
 

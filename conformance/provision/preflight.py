@@ -204,11 +204,27 @@ def _unreachable(url: str, why: str, what: list[str]) -> str:
 
 
 def probe(url: str) -> str | None:
-    """None when the host answers HTTPS at all (any status), else why not, in a few words."""
+    """None when the URL's host answers HTTPS at all (any status), following redirects, else why not, in a few words;
+    where a redirect led elsewhere (a release download to its CDN), the words name that host."""
+    followed = _Redirects()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=HTTP_TIMEOUT):
+        with urllib.request.build_opener(followed).open(urllib.request.Request(url, method="HEAD"), timeout=HTTP_TIMEOUT):
             return None
     except urllib.error.HTTPError:
         return None
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        return str(getattr(e, "reason", e))[:120]
+        why = str(getattr(e, "reason", e))[:120]
+        return f"{why} at {followed.hosts[-1]}, where it redirects" if followed.hosts else why
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects as urllib does, remembering the hosts they lead to."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        host = urllib.parse.urlparse(newurl).hostname
+        if host and host != urllib.parse.urlparse(req.full_url).hostname:
+            self.hosts.append(host)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)

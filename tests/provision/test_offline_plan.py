@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.provision import network, tools
+from conformance.provision import network, preflight, tools
 from conformance.provision.plan import Options, up_plan
 from conformance.provision.versions import load_versions
 from conformance.topology import PARTS, load_topology
@@ -144,3 +144,38 @@ def test_hosts_are_probed_at_once_so_the_preflight_stays_bounded(monkeypatch):
     assert problems == [preflight._unreachable("https://b3.example/", "timed out", ["chart 3"])]
     assert problems[0].startswith("cannot reach b3.example (timed out), needed for chart 3; allow it, or bring up with")
     assert warnings == []
+
+
+def test_a_tool_is_probed_at_its_file_so_the_cdn_it_redirects_to_counts(provision, probes):
+    code, out = provision("up")
+    assert code == 0, out
+    assert any(u.startswith("https://get.helm.sh/helm-v") and u.endswith(".tar.gz") for u in probes), list(probes)
+
+
+def test_a_redirect_to_a_host_that_does_not_answer_names_that_host():
+    """A release download answers with a redirect to its CDN; the CDN refusing is named, not the host asked."""
+    import http.server
+    import socket
+    import threading
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 (http.server's name)
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{closed}/release.tar.gz")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        why = preflight.probe(f"http://127.0.0.1:{server.server_address[1]}/download/v1/tool.tar.gz")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert why is not None and why.endswith(" at localhost, where it redirects"), why
