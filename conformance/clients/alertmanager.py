@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from conformance.exposition import Sample, parse_samples
-from conformance.http import HTTPService, NO_RETRY
+from conformance.http import NO_RETRY
+from conformance.clients.base import ServiceClient
 
 
-class AlertmanagerClient:
+class AlertmanagerClient(ServiceClient):
     """One Alertmanager."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def ready(self) -> tuple[bool, str]:
         """GET /-/ready once: (ready, body); 503 while it is still starting."""

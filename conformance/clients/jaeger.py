@@ -3,18 +3,11 @@ github.com/jaegertracing/jaeger v1.76.0, the Jaeger v2.13.0 release): services, 
 
 from __future__ import annotations
 
-from conformance.http import HTTPService
+from conformance.clients.base import ServiceClient
 
 
-class JaegerClient:
+class JaegerClient(ServiceClient):
     """One Jaeger query service; the HTTPService is rooted at its base_path (Istio's addon: /jaeger)."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def services(self) -> list[str]:
         """GET /api/services: {data: [service names], total}; a name is a sidecar's `<app>.<namespace>`."""

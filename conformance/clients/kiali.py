@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.http import HTTPService
+from conformance.clients.base import ServiceClient
 
 
-class KialiClient:
+class KialiClient(ServiceClient):
     """One Kiali; the HTTPService is rooted at Kiali's web root (e.g. .../proxy/kiali)."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def status(self) -> dict:
         """GET /api/status: {status: {"Kiali version", "Kiali state"}, externalServices, ...}."""

@@ -13,8 +13,9 @@ from urllib.parse import urlencode
 import httpx
 import websocket
 
-from conformance.http import NO_RETRY, USER_AGENT, HTTPService
+from conformance.http import NO_RETRY, USER_AGENT
 from conformance.redact import redact
+from conformance.clients.base import ServiceClient
 
 TAIL_PATH = "/loki/api/v1/tail"
 # Loki 3.x (pkg/util/httpreq LokiEncodingFlagsHeader): answer a log query with each stream under its own labels and
@@ -98,15 +99,8 @@ class Tail:
         self.close()
 
 
-class LokiClient:
+class LokiClient(ServiceClient):
     """One Loki (single binary or gateway)."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def ready(self) -> tuple[bool, str]:
         """GET /ready once: (ready, body); 503 while the ingester warms up."""

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from conformance.http import APIError, HTTPService, NO_RETRY
+from conformance.http import APIError, NO_RETRY
+from conformance.clients.base import ServiceClient
 
 # What Prometheus answers on /api/v1/write when the receiver is off. 2.x names the
 # feature flag (seen on 2.42: "... with --enable-feature=remote-write-receiver"),
@@ -25,15 +26,8 @@ class ReceiverStatus:
     evidence: str
 
 
-class PrometheusClient:
+class PrometheusClient(ServiceClient):
     """One Prometheus server."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def _data(self, path: str, params: Any = None) -> Any:
         body = self.http.get_json(path, params=params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.http import HTTPService
+from conformance.clients.base import ServiceClient
 
 
 @dataclass(frozen=True)
@@ -16,15 +16,8 @@ class PushGroup:
     last_push_successful: bool
 
 
-class PushgatewayClient:
+class PushgatewayClient(ServiceClient):
     """One Pushgateway."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def groups(self) -> list[PushGroup]:
         """GET /api/v1/metrics: [{labels, last_push_successful, <metric name>: {time_stamp, type, help, metrics}}]."""
