@@ -21,9 +21,9 @@ from conformance.stack import STACK_DIR, stack_namespace
 
 VALUES = STACK_DIR / "values"
 VERSIONS_FILE = STACK_DIR / "versions.yaml"
-# The values file the bring-up installs kube-prometheus-stack with, by role (conformance/provision/plan.py).
+# The values file the bring-up installs kube-prometheus-stack with, by role (conformance/provision/phases/stack.py).
 VALUES_FILE = {"primary": VALUES / "kube-prometheus-stack.yaml", "remote": VALUES / "kube-prometheus-stack-remote.yaml"}
-# The stack/manifests monitors the bring-up applies, by role (plan.py's stack phase).
+# The stack/manifests monitors the bring-up applies, by role (conformance/provision/phases/stack.py).
 PROJECT_MONITORS = {"primary": ("istiod-servicemonitor.yaml", "envoy-podmonitor.yaml"), "remote": ("envoy-podmonitor.yaml",)}
 
 # kube-prometheus-stack 88.5.3 values.yaml: the defaults of the switches that decide which monitors render.

@@ -275,7 +275,7 @@ KIALI_SA = "system:serviceaccount:monitoring:kiali-service-account"
 
 
 def remote_secret_kubeconfig(server: str, token: str, cluster: str = "workstation") -> str:
-    """The kubeconfig conformance.provision.plan.write_kiali_remote_secret writes: one cluster named as Istio names it."""
+    """The kubeconfig conformance.provision.phases.stack.write_kiali_remote_secret writes: one cluster named as Istio names it."""
     return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": cluster,
                            "clusters": [{"name": cluster, "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
                            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],

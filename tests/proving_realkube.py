@@ -30,7 +30,7 @@ from kubernetes import config as kconfig
 from kubernetes.dynamic import DynamicClient
 
 from conformance.kiali import REMOTE_SECRET_LABEL
-from conformance.provision.plan import write_kiali_remote_secret
+from conformance.provision.phases.stack import write_kiali_remote_secret
 from conformance.provision.steps import Facts
 from conformance.stack import stack_services
 from tests.fakes.kiali import FakeKiali
@@ -50,7 +50,7 @@ MANIFESTS = REPO / "stack" / "manifests"
 APP = REPO / "stack" / "app"
 ADDRESSES = {"oke": "10.77.1.1", "workstation": "10.77.2.1"}
 FIELD_MANAGER = "monitoring-conformance"
-# What the bring-up applies to each cluster (conformance/provision/plan.py stack_phase, app_phase) that this
+# What the bring-up applies to each cluster (conformance/provision/phases/stack.py stack_phase, app_phase) that this
 # ground can hold: everything but what Helm and istioctl install.
 APPLIED = {
     "oke": [MANIFESTS / "namespaces.yaml", MANIFESTS / "istiod-servicemonitor.yaml", MANIFESTS / "envoy-podmonitor.yaml",

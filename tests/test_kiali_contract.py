@@ -25,7 +25,8 @@ import httpx
 import pytest
 import yaml
 
-from conformance.provision import plan
+from conformance.provision.commands import MANIFESTS
+from conformance.provision.phases.stack import write_kiali_remote_secret
 from conformance.provision.steps import Facts
 from tests.fakes.kiali import FakeKiali, free_port
 from tests.fakes.kubeapi import FakeKubeAPI
@@ -265,7 +266,7 @@ def test_the_remote_secret_is_what_the_operator_mounts_and_kiali_names_the_remot
     (roles/default/kiali-deploy/tasks/main.yml); Kiali names the cluster by the data key (kubernetes/client_factory.go
     NewClientFactory) and caches it by the kubeconfig's only cluster (cluster_secret.go newRemoteClusterInfo,
     cmd/server.go newManager): the two must be the same name, Istio's."""
-    cr = yaml.safe_load((plan.MANIFESTS / "kiali.yaml").read_text())
+    cr = yaml.safe_load((MANIFESTS / "kiali.yaml").read_text())
     assert "istio_namespace" not in cr["spec"]  # CRD v2.29.0: "DEPRECATED AFTER v2.11 ... will be ignored"
     facts = Facts()
     facts.set("workstation.control_plane_ip", "172.18.0.3")
@@ -273,7 +274,7 @@ def test_the_remote_secret_is_what_the_operator_mounts_and_kiali_names_the_remot
         "token": base64.b64encode(b"t" * 40).decode(), "ca.crt": base64.b64encode(b"ca").decode()}}))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "secret.yaml"
-        plan.write_kiali_remote_secret(path, "workstation", cr["metadata"]["namespace"], facts)
+        write_kiali_remote_secret(path, "workstation", cr["metadata"]["namespace"], facts)
         secret = yaml.safe_load(path.read_text())
     key, value = cr["spec"]["clustering"]["autodetect_secrets"]["label"].split("=")
     assert secret["metadata"]["labels"] == {key: value} and secret["metadata"]["namespace"] == cr["metadata"]["namespace"]
@@ -286,7 +287,7 @@ def test_the_remote_secret_is_what_the_operator_mounts_and_kiali_names_the_remot
 # -- The recording of a real Kiali v2.29.0 (../shared/contracts/kiali-2.29.0), replayed -------------------------
 # The fake runs with the recorded clusters as its spec and meets each scenario's fault as the real server did: through
 # its remote API server (FakeKubeAPI) and its mounted remote secret, never through a switch of its own.
-REMOTE_SECRET = "kiali-remote-cluster-secret-workstation"  # conformance.provision.plan.write_kiali_remote_secret
+REMOTE_SECRET = "kiali-remote-cluster-secret-workstation"  # conformance.provision.phases.stack.write_kiali_remote_secret
 KIALI_SA = "system:serviceaccount:monitoring:kiali-service-account"
 TRACING_URL = "http://tracing.istio-system:80/jaeger"  # the tracing part's internal_url
 ENDPOINTS = {"https://10.96.0.1:443": "<in-cluster API of the primary>"}
@@ -324,7 +325,7 @@ def recorded_spec(kiali_revision: str = "1") -> dict[str, dict]:
 
 
 def remote_kubeconfig(server: str, token: str) -> str:
-    """The kubeconfig the bring-up writes into the remote secret (plan.write_kiali_remote_secret), at `server`."""
+    """The kubeconfig the bring-up writes into the remote secret (phases.stack.write_kiali_remote_secret), at `server`."""
     return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "workstation",
                            "clusters": [{"name": "workstation", "cluster": {"server": server}}],
                            "contexts": [{"name": "workstation", "context": {"cluster": "workstation", "user": "workstation"}}],

@@ -12,7 +12,8 @@ from typing import Callable, TextIO
 from conformance.errors import ConfigError
 from conformance.provision import diagnostics, junit, logs, network, preflight, tools
 from conformance.provision.clusters import KindConfig, State
-from conformance.provision.plan import Options, down_plan, preload_images, up_plan, validate
+from conformance.provision.phases.images import preload_images
+from conformance.provision.plan import Options, down_plan, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
 from conformance.provision.versions import VERSIONS_FILE, load_versions
 from conformance.profiles import PROFILES

@@ -13,7 +13,7 @@ from typing import Callable
 import yaml
 
 from conformance.provision.clusters import State
-from conformance.provision.plan import ISTIO_NS, Kube
+from conformance.provision.commands import ISTIO_NS, Kube
 from conformance.provision.redact import Redactor, redact_secret_data
 from conformance.provision.steps import Facts
 from conformance.stack import stack_namespace, stack_services

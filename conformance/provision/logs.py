@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conformance.errors import ConfigError
+from conformance.provision.parts import charts_of_absent_parts
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.stack import STACK_DIR, stack_namespace, stack_services
@@ -57,8 +58,6 @@ def alloy_target(base_url: str, cluster: str) -> str:
 
 def charts_in_use(topology: Topology, charts: dict) -> list:
     """The pinned charts the topology's profile and parts install, in versions.yaml order."""
-    from conformance.provision.parts import charts_of_absent_parts  # parts imports the plan, which imports this
-
     others = {c for name, keys in PROFILE_CHARTS.items() if name != topology.profile for c in keys}
     others |= charts_of_absent_parts(topology)
     return [c for key, c in charts.items() if key not in others]

@@ -22,7 +22,7 @@ from conformance.errors import ConfigError
 from conformance.provision import tools
 from conformance.provision.preflight import GRAFANA_COM
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions
+from conformance.provision.versions import Versions, normalize_image
 
 # Where each image registry answers (docker.io's registry API is not on docker.io itself).
 REGISTRY_API = {"docker.io": "registry-1.docker.io"}
@@ -96,7 +96,6 @@ def _chart_or_file(step: Step, url: str) -> str:
 
 def registry_url(image: str) -> str:
     """The registry API an image is pulled from (https://<registry>/v2/)."""
-    from conformance.provision.plan import normalize_image  # plan imports this module
     registry = normalize_image(image).split("/", 1)[0]
     return f"https://{REGISTRY_API.get(registry, registry)}/v2/"
 

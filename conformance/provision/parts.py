@@ -15,6 +15,7 @@ import yaml
 
 from conformance import kubebench as kb
 from conformance.events import EVENTS_JOB
+from conformance.provision.commands import HELM_STEP_TIMEOUT, helm_install
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
 from conformance.scrape_jobs import CHART_DEFAULTS, VALUES_FILE, merged, switch
@@ -104,7 +105,6 @@ def app_metrics(part: Part, ctx: Context) -> PartInstall:
 def kubebench(part: Part, ctx: Context) -> PartInstall:
     """On every cluster, after its kube-prometheus-stack (the ServiceMonitor CRD): the Pushgateway, scraped with
     honor_labels, and one kube-bench CronJob per node of the cluster's node list, each run once at once."""
-    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
 
     ns, pg = stack_namespace(), stack_services()["pushgateway"]
     chart, apps = ctx.versions.charts["prometheus-pushgateway"], ctx.versions.apps
@@ -176,7 +176,6 @@ def event_receivers(cluster: str, loki_push_url: str) -> str:
 
 def events(part: Part, ctx: Context) -> PartInstall:
     """kubernetes-event-exporter on every cluster, pushing to the primary Loki: in-cluster, or its MetalLB address."""
-    from conformance.provision.plan import HELM_STEP_TIMEOUT, helm_install  # plan imports this module
 
     topo, p = ctx.topology, ctx.topology.primary.name
     ns, loki = stack_namespace(), stack_services(profile=topo.profile)["loki"]
@@ -184,7 +183,7 @@ def events(part: Part, ctx: Context) -> PartInstall:
     tag = ctx.versions.apps["kubernetes-event-exporter"]
     plan = PartInstall()
     for c in topo.clusters:
-        # The remotes reach the primary's Loki as their Promtail does (plan.py stack_phase: the fact <p>.loki_ip).
+        # The remotes reach the primary's Loki as their Promtail does (phases/stack.py stack_phase: the fact <p>.loki_ip).
         base = f"http://{loki.service}:{loki.port}" if c.is_primary else f"http://@{{{p}.loki_ip}}:{loki.port}"
         plan.after_stack.append(Step(
             "stack", c.name, f"install kubernetes-event-exporter (events → {p} Loki, cluster={c.name})",

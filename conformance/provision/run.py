@@ -16,6 +16,7 @@ from typing import Callable, TextIO
 
 from conformance.provision.clusters import write_private
 from conformance.provision.redact import Redactor
+from conformance.provision.commands import StepError
 from conformance.provision.steps import Facts, Step
 
 # Seconds between progress lines of a step that is still running.
@@ -140,7 +141,6 @@ class Runner:
         self._say(f"✓ {label} {step.title} ({record.seconds:.1f}s)")
 
     def _action(self, step: Step) -> None:
-        from conformance.provision.plan import StepError  # the plan's actions raise it
         try:
             step.action(self.facts)
         except StepError as e:
@@ -192,7 +192,6 @@ class Runner:
         if step.stdout_to is not None:
             write_private(step.stdout_to, out)
         if step.parse is not None:
-            from conformance.provision.plan import StepError  # a parse that judges the output raises it
             try:
                 step.parse(out, self.facts)
             except StepError as e:

@@ -19,7 +19,8 @@ from conformance.profiles import PROFILES
 from conformance.provision import logs
 from conformance.topology import Topology
 from conformance.provision.clusters import State
-from conformance.provision.plan import APP_NS, ISTIO_NS, Kube, Options, up_plan
+from conformance.provision.commands import APP_NS, ISTIO_NS, Kube, Options
+from conformance.provision.plan import up_plan
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions, check_node_image, minor
 

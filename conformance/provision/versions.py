@@ -153,3 +153,16 @@ def check_node_image(versions: Versions, image: str | None = None) -> None:
     if "%d.%d" % k8s != versions.node_kubernetes:
         raise ConfigError(f"versions {versions.path}: kind_node_image.kubernetes {versions.node_kubernetes} "
                           f"does not match the image {image}")
+
+
+def normalize_image(ref: str) -> str:
+    """The reference containerd stores: docker.io/library/ for bare names, :latest when untagged."""
+    name, digest = (ref.split("@", 1) + [""])[:2]
+    first = name.split("/", 1)[0]
+    if "/" not in name or not ("." in first or ":" in first or first == "localhost"):
+        name = "docker.io/" + name
+    if name.count("/") == 1 and name.startswith("docker.io/"):
+        name = "docker.io/library/" + name.removeprefix("docker.io/")
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return name + (f"@{digest}" if digest else "")

@@ -8,12 +8,12 @@ import string
 import pytest
 import yaml
 
-from conformance.provision import plan
+from conformance.provision.phases.images import normalize_image, preload_images
 from conformance.provision.versions import VERSIONS_FILE, load_versions
 from conformance.stack import STACK_DIR
 
 RAW = yaml.safe_load(VERSIONS_FILE.read_text())
-PRELOAD = plan.preload_images(load_versions())
+PRELOAD = preload_images(load_versions())
 
 
 def test_every_preloaded_tag_comes_from_a_pin():
@@ -51,12 +51,12 @@ def test_images_nobody_runs_are_not_preloaded(image, why):
 
 
 def test_every_image_in_the_project_s_own_manifests_is_preloaded():
-    loaded = {plan.normalize_image(i) for i in PRELOAD}
+    loaded = {normalize_image(i) for i in PRELOAD}
     for path in sorted((STACK_DIR / "app").glob("*.yaml")) + sorted((STACK_DIR / "manifests").glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
             spec = ((doc or {}).get("spec") or {}).get("template", {}).get("spec") or {}
             for c in spec.get("containers", []) + spec.get("initContainers", []):
-                assert plan.normalize_image(c["image"]) in loaded, f"{path.name}: {c['image']}"
+                assert normalize_image(c["image"]) in loaded, f"{path.name}: {c['image']}"
 
 
 @pytest.mark.parametrize("ref,stored", [
@@ -66,7 +66,7 @@ def test_every_image_in_the_project_s_own_manifests_is_preloaded():
     ("localhost:5000/app:1", "localhost:5000/app:1"),
 ])
 def test_image_references_compare_as_containerd_stores_them(ref, stored):
-    assert plan.normalize_image(ref) == stored
+    assert normalize_image(ref) == stored
 
 
 # -- after `up --preload`: the pods' images against the list ------------------------------------------

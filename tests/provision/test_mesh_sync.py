@@ -10,7 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.provision import plan, run
+from conformance.provision import run
+from conformance.provision.commands import Kube
+from conformance.provision.phases.mesh import remote_cluster_state, remote_synced_step
 from conformance.provision.clusters import State
 from conformance.provision.run import Runner, StepFailed
 from conformance.provision.steps import Step
@@ -30,9 +32,9 @@ workstation     istio-system/istio-remote-secret-workstation     timeout     ist
 def synced_step(fakebin, tmp_path: Path) -> Step:
     """The plan's wait for the remote, shortened for a test; the remote secret already created."""
     topo = load_topology(TOPOLOGY)
-    kube = plan.Kube(topo.primary, State(tmp_path / "cache"))
+    kube = Kube(topo.primary, State(tmp_path / "cache"))
     (fakebin.dir / "remote-secrets.json").write_text(json.dumps(["workstation"]))
-    return replace(plan.remote_synced_step(kube, "workstation"), timeout=1.0, poll=0.01, max_poll=0.05)
+    return replace(remote_synced_step(kube, "workstation"), timeout=1.0, poll=0.01, max_poll=0.05)
 
 
 def run_step(step: Step, tmp_path: Path) -> Runner:
@@ -76,9 +78,9 @@ def test_a_remote_istiod_never_read_is_named_as_not_listed(fakebin, tmp_path):
 
 
 def test_every_istiod_must_report_the_remote_synced():
-    assert plan.remote_cluster_state(TWO_ISTIODS, "workstation") == "timeout on istiod-6c8f9d7b5-q9w4z"
-    assert plan.remote_cluster_state(TWO_ISTIODS.replace("timeout", "synced "), "workstation") == "synced"
-    assert plan.remote_cluster_state("Error: unable to find any Istiod instances\n", "workstation").startswith(
+    assert remote_cluster_state(TWO_ISTIODS, "workstation") == "timeout on istiod-6c8f9d7b5-q9w4z"
+    assert remote_cluster_state(TWO_ISTIODS.replace("timeout", "synced "), "workstation") == "synced"
+    assert remote_cluster_state("Error: unable to find any Istiod instances\n", "workstation").startswith(
         "not listed (no NAME ... STATUS table")
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conformance.errors import ConfigError
-from conformance.provision import plan
+from conformance.provision.phases.images import preload_images
 from conformance.provision.plan import Options, up_plan
 from conformance.provision.steps import Facts
 from conformance.provision.versions import load_versions
@@ -136,11 +136,11 @@ def test_services_yaml_has_a_row_per_profile_for_loki_and_the_agent():
 
 def test_the_profile_s_images_are_derived_from_its_pins_and_preloaded():
     v = load_versions()
-    alloy = plan.preload_images(v, "alloy")
+    alloy = preload_images(v, "alloy")
     assert f"docker.io/grafana/loki:{v.apps['loki3']}" in alloy
     assert f"docker.io/grafana/alloy:{v.apps['alloy']}" in alloy
     assert any(i.startswith("quay.io/prometheus-operator/prometheus-config-reloader:v0.91.0@sha256:") for i in alloy)
-    default = plan.preload_images(v)
+    default = preload_images(v)
     assert not any("grafana/alloy" in i or i.endswith(":3.7.6") for i in default)  # the default list is unchanged
     raw = yaml.safe_load((STACK_DIR / "versions.yaml").read_text())
     for template in raw["profile_images"]["alloy"]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.provision import dashboards, plan
+from conformance.provision import dashboards
+from conformance.provision.phases import mesh, stack
 from conformance.provision.steps import Facts
 from conformance.provision.versions import load_versions
 from conformance.stack import STACK_DIR
@@ -65,13 +66,13 @@ def test_the_schemas_refuse_what_the_cluster_would_refuse():
 
 def test_rendered_and_generated_manifests_are_valid(tmp_path):
     facts = Facts()
-    plan._render_pool(tmp_path / "pool.yaml", "172.18.255.230-172.18.255.249")
-    plan._render_kiali(tmp_path / "kiali.yaml", "oke")
-    plan.write_grafana_secret(tmp_path / "grafana.yaml", "monitoring", facts)
+    mesh._render_pool(tmp_path / "pool.yaml", "172.18.255.230-172.18.255.249")
+    stack._render_kiali(tmp_path / "kiali.yaml", "oke")
+    stack.write_grafana_secret(tmp_path / "grafana.yaml", "monitoring", facts)
     facts.set("workstation.control_plane_ip", "172.18.0.3")
     facts.set("workstation.kiali_token_json", json.dumps({"data": {
         "token": base64.b64encode(b"t" * 40).decode(), "ca.crt": base64.b64encode(b"ca").decode()}}))
-    plan.write_kiali_remote_secret(tmp_path / "kiali-remote.yaml", "workstation", "monitoring", facts)
+    stack.write_kiali_remote_secret(tmp_path / "kiali-remote.yaml", "workstation", "monitoring", facts)
     decl = dashboards.declared()
     folder = tmp_path / "dash"
     folder.mkdir()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conformance.provision import plan
+from conformance.provision.commands import lb_address_step
+from conformance.provision.phases.images import preload_images
+from conformance.provision.phases.stack import _render_kiali
 from conformance.provision.versions import load_versions
 from conformance.stack import STACK_DIR, stack_services
 from tests.provision.test_parts_plan import topology_with
@@ -75,7 +77,7 @@ def test_the_telemetry_names_the_mesh_configs_provider_at_the_addons_zipkin_serv
 
 
 def test_the_pinned_jaeger_image_is_preloaded():
-    assert "docker.io/jaegertracing/jaeger:2.13.0" in plan.preload_images(load_versions())
+    assert "docker.io/jaegertracing/jaeger:2.13.0" in preload_images(load_versions())
 
 
 def test_the_kiali_cr_with_the_part_is_valid_for_kiali_2_29(tmp_path):
@@ -89,10 +91,10 @@ def test_the_kiali_cr_with_the_part_is_valid_for_kiali_2_29(tmp_path):
             return ("kubectl", *args)
 
     topo = load_topology(str(TOPOLOGY)).with_parts(["tracing"])
-    extra = plan_parts(Context(topo, load_versions(), lambda name: Argv(), plan.lb_address_step)).kiali
-    plan._render_kiali(tmp_path / "kiali.yaml", "oke", extra)
+    extra = plan_parts(Context(topo, load_versions(), lambda name: Argv(), lb_address_step)).kiali
+    _render_kiali(tmp_path / "kiali.yaml", "oke", extra)
     validate(documents(tmp_path / "kiali.yaml")[0])
     extra["external_services"]["tracing"]["in_cluster_urll"] = "http://x"  # a typo is refused
-    plan._render_kiali(tmp_path / "typo.yaml", "oke", extra)
+    _render_kiali(tmp_path / "typo.yaml", "oke", extra)
     with pytest.raises(Exception, match="in_cluster_urll"):
         validate(documents(tmp_path / "typo.yaml")[0])
