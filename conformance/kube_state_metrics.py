@@ -132,6 +132,57 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
         return f"(could not be asked: {e.headline})"
 
 
+def ksm_pods(prom: PrometheusClient) -> list[tuple[str, str]]:
+    """(namespace, pod) of each kube-state-metrics target: the target labels the operator's endpoints discovery adds."""
+    job = ksm_job()
+    return sorted({(t["labels"]["namespace"], t["labels"]["pod"]) for t in prom.active_targets()
+                   if job.owns(t) and t.get("labels", {}).get("namespace") and t.get("labels", {}).get("pod")})
+
+
+def flags(args: list[str]) -> dict[str, str]:
+    """--name=value arguments of a container, by name (the chart renders each as one --name=value)."""
+    return dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+
+
+def restriction(args: list[str], namespace: str) -> str | None:
+    """Why a kube-state-metrics run with these arguments never describes a pod of `namespace`, or None.
+
+    kube-state-metrics v2.20.0 (pkg/options/options.go): --resources lists the stores it builds (every default
+    one when absent), --namespaces the namespaces it watches (all when absent), --namespaces-denylist the ones it
+    leaves out when watching all."""
+    given = flags(args)
+    resources = [r for r in given.get("resources", "").split(",") if r]
+    if resources and "pods" not in resources:
+        return f"its --resources={given['resources']} has no pods: it describes no pod at all"
+    namespaces = [n for n in given.get("namespaces", "").split(",") if n]
+    if namespaces and namespace not in namespaces:
+        return f"it watches --namespaces={given['namespaces']} only, not {namespace}"
+    denied = [n for n in given.get("namespaces-denylist", "").split(",") if n]
+    if namespace in denied:
+        return f"its --namespaces-denylist={given['namespaces-denylist']} leaves {namespace} out"
+    return None
+
+
+def configured_away(kube, prom: PrometheusClient, namespace: str) -> str | None:
+    """Why the kube-state-metrics the Prometheus scrapes never describes a pod of `namespace`, read from its pods'
+    arguments in the API server; None when they describe it, or when they cannot be read (then the wait decides)."""
+    whys = []
+    try:
+        for ns, name in ksm_pods(prom):
+            pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
+            containers = pod.spec.containers if pod is not None else []
+            mine = [c for c in containers if c.name == JOB] or [c for c in containers if JOB in (c.image or "")]
+            if not mine:
+                return None  # not a pod this check can read the arguments of
+            why = restriction(list(mine[0].args or []), namespace)
+            if why is None:
+                return None  # one of them describes it
+            whys.append(f"pod {ns}/{name}: {why}")
+    except ServiceError:
+        return None
+    return "; ".join(whys) or None
+
+
 def ready_values(prom: PrometheusClient, canary: Canary) -> dict[str, float]:
     """condition -> value of the canary's kube_pod_status_ready series (the pod's name is the run's own)."""
     return {s["metric"].get("condition", ""): float(s["value"][1])

@@ -13,9 +13,10 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, describe_targets, labels_renamed, primary_matcher, ready_values, target_state, why_not_described,
+    JOB, NAMESPACES_SETTING, configured_away, describe_targets, labels_renamed, primary_matcher, ready_values,
+    target_state, why_not_described,
 )
-from conformance.outcomes import Failed, NotApplicable
+from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
 from conformance.stack import canary_spec
 from conformance.state_canary import StateCanary
 
@@ -75,6 +76,10 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     started = time.monotonic()
 
     own = prometheus_or_none(access, cluster)
+    if own is not None and (why := configured_away(access.kube(cluster), own, canary.namespace)):
+        # Its arguments change only with a new rollout: no wait brings the canary's series.
+        raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: {why} "
+                           f"({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
@@ -103,6 +108,13 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     def ready():
         values = ready_values(primary_prometheus, canary)
         if values.get("true") != 1.0:
+            if values.get("false") == 1.0 and (in_api := state_canary.ready_condition(canary)).startswith("False"):
+                # The canary has no readiness probe: running, it is Ready in the same status its kubelet writes. Not
+                # Ready after that is its node's doing, and kube-state-metrics reports it faithfully: the hop works.
+                raise PreconditionUnmet(name, f"the canary pod is not Ready in the {cluster.name} API server "
+                                              f"(Ready={in_api}), and kube-state-metrics reports it as it is ({values}): "
+                                              "the pod, not the metrics, is at fault: a running pod without a readiness "
+                                              "probe that is not Ready (its node's kubelet and events say why)")
             raise NotYet(f"kube_pod_status_ready for the canary: {values or 'no series'}")
         return values
 
