@@ -212,3 +212,13 @@ def no_group_words(cluster: str, never: list[str]) -> str:
     cronjobs = ", ".join(f"kube-bench-{n}" for n in never)
     return (f"the {cluster} Pushgateway holds no group for {', '.join(never)}: "
             f"{'its' if len(never) == 1 else 'their'} CronJob {cronjobs} has not pushed")
+
+
+def why_nodes_missing(missing: list[str], groups: list[dict[str, str]], cluster: str, job: str) -> str:
+    """Where the missing nodes' totals stopped: never pushed, or held by the Pushgateway and not on the primary."""
+    never = never_pushed(missing, groups, job)
+    held = [n for n in missing if n not in never]
+    words = [no_group_words(cluster, never)] if never else []
+    if held:
+        words.append(f"the {cluster} Pushgateway holds {', '.join(held)} but the primary does not")
+    return "; ".join(words)

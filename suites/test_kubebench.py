@@ -198,15 +198,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         if groups is None:
             return ""
         have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
-        missing = [n for n in nodes if n not in have]
-        never = kb.never_pushed(missing, groups, kb.push_job())
-        held = [n for n in missing if n not in never]
-        words = []
-        if never:
-            words.append(kb.no_group_words(cluster.name, never))
-        if held:
-            words.append(f"the {cluster.name} Pushgateway holds {', '.join(held)} but the primary does not")
-        return "; ".join(words)
+        return kb.why_nodes_missing([n for n in nodes if n not in have], groups, cluster.name, kb.push_job())
 
     have = eventually(probe, hop=name, what="a node without kube-bench results", wait=TOTALS_WAIT, diagnose=diagnose)
     record_property("kube_bench_nodes_not_in_node_list", ",".join(sorted(have - set(nodes))))
