@@ -147,10 +147,14 @@ def flags(args: list[str]) -> dict[str, str]:
 def restriction(args: list[str], namespace: str) -> str | None:
     """Why a kube-state-metrics run with these arguments never describes a pod of `namespace`, or None.
 
-    kube-state-metrics v2.20.0 (pkg/options/options.go): --resources lists the stores it builds (every default
-    one when absent), --namespaces the namespaces it watches (all when absent), --namespaces-denylist the ones it
-    leaves out when watching all."""
+    kube-state-metrics v2.20.0 (pkg/options/options.go, types.go): --resources lists the stores it builds (every
+    default one when absent), --namespaces the namespaces it watches (all when absent), --namespaces-denylist the
+    ones it leaves out (a field selector on every namespace's watch); a --config file overrides the flags: then None."""
     given = flags(args)
+    if given.get("config"):
+        return None  # the options file decides, and it is not in the pod spec
+    if given.get("custom-resource-state-only") == "true":
+        return "it runs with --custom-resource-state-only=true: it describes no pod at all"
     resources = [r for r in given.get("resources", "").split(",") if r]
     if resources and "pods" not in resources:
         return f"its --resources={given['resources']} has no pods: it describes no pod at all"

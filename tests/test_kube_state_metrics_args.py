@@ -26,3 +26,7 @@ def test_a_denylist_with_the_canarys_namespace_is_named():
 def test_resources_without_pods_are_named():
     assert restriction(["--resources=configmaps,secrets"], "conformance-canary-state") == \
         "its --resources=configmaps,secrets has no pods: it describes no pod at all"
+
+
+def test_an_options_file_leaves_the_judgement_to_the_wait():
+    assert restriction(CHART + ["--namespaces=kube-system", "--config=/etc/ksm/config.yaml"], "conformance-canary-state") is None
