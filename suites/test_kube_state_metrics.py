@@ -108,9 +108,8 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     def ready():
         values = ready_values(primary_prometheus, canary)
         if values.get("true") != 1.0:
-            if values.get("false") == 1.0 and (in_api := state_canary.ready_condition(canary)).startswith("False"):
-                # The canary has no readiness probe: running, it is Ready in the same status its kubelet writes. Not
-                # Ready after that is its node's doing, and kube-state-metrics reports it faithfully: the hop works.
+            if values.get("false") == 1.0 and (in_api := state_canary.not_ready_while_running(canary)):
+                # Running and not Ready is its node's doing, and kube-state-metrics reports it faithfully: the hop works.
                 raise PreconditionUnmet(name, f"the canary pod is not Ready in the {cluster.name} API server "
                                               f"(Ready={in_api}), and kube-state-metrics reports it as it is ({values}): "
                                               "the pod, not the metrics, is at fault: a running pod without a readiness "
