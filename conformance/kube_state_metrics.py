@@ -9,10 +9,13 @@ true from the parent's values), so the series keep ksm's namespace and pod label
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import ServiceError
+from conformance.remote_write.config import parse_duration
 from conformance.scrape_jobs import CHART_MONITORS, RequiredJob, chart_release
 from conformance.stack import stack_namespace
 
@@ -182,6 +185,37 @@ def configured_away(kube, prom: PrometheusClient, namespace: str) -> str | None:
             if why is None:
                 return None  # one of them describes it
             whys.append(f"pod {ns}/{name}: {why}")
+    except ServiceError:
+        return None
+    return "; ".join(whys) or None
+
+
+def crash_loop(kube, prom: PrometheusClient, until: float) -> str | None:
+    """Why no kube-state-metrics target of the Prometheus can be up before `until` (epoch seconds): its container
+    waits in CrashLoopBackOff and the kubelet's back-off starts it again only after that; else None.
+
+    The kubelet does not start a container whose last run finished less than its back-off ago, and says so in the
+    waiting state: "back-off 5m0s restarting failed container=... pod=..." (pkg/kubelet/kuberuntime/
+    kuberuntime_manager.go doBackOff)."""
+    whys = []
+    try:
+        for ns, name in ksm_pods(prom):
+            pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
+            statuses = [c for c in (pod.status.container_statuses or []) if c.name == JOB] if pod else []
+            if not statuses:
+                return None
+            c = statuses[0]
+            waiting, last = c.state.waiting if c.state else None, c.last_state.terminated if c.last_state else None
+            m = re.match(r"back-off (\S+) restarting", (waiting.message or "") if waiting else "")
+            if not (waiting and waiting.reason == "CrashLoopBackOff" and m and last and last.finished_at):
+                return None  # running, starting, or a state this cannot time: the wait decides
+            restart_at = last.finished_at.timestamp() + parse_duration(m.group(1))
+            if restart_at <= until:
+                return None  # it starts again within the wait: it may come up
+            exit_ = f"{last.reason or 'exit'} (code {last.exit_code})" + (f": {last.message.strip()[:200]}" if last.message else "")
+            whys.append(f"pod {ns}/{name} is in CrashLoopBackOff ({c.restart_count} restarts, last {exit_}): the kubelet "
+                        f"starts it again only {restart_at - time.time():.0f} s from now (back-off {m.group(1)}), after "
+                        "this wait; its log says why it exits")
     except ServiceError:
         return None
     return "; ".join(whys) or None

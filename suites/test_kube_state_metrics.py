@@ -13,10 +13,10 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, NAMESPACES_SETTING, configured_away, describe_targets, labels_renamed, primary_matcher, ready_values,
+    JOB, NAMESPACES_SETTING, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
     target_state, why_not_described,
 )
-from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
+from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet, Unobservable
 from conformance.stack import canary_spec
 from conformance.state_canary import StateCanary
 
@@ -37,6 +37,14 @@ def prometheus_or_none(access, cluster) -> PrometheusClient | None:
         return None
 
 
+def kube_or_none(access, cluster):
+    """The cluster's API server, or None when the run has none there (the waits decide alone)."""
+    try:
+        return access.kube(cluster)
+    except Unobservable:
+        return None
+
+
 @pytest.fixture
 def state_canary(cluster, access) -> Iterator[StateCanary]:
     """A running pod on the cluster, its namespace deleted after the check (also when it fails)."""
@@ -49,13 +57,17 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
 
 @pytest.mark.hop("ksm_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_property):
+def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
+    kube = kube_or_none(access, cluster)
+    until = time.time() + TARGET_WAIT.scaled()
 
     def probe():
         state = target_state(prometheus)
         if not state.up:
+            if state.down and kube is not None and (why := crash_loop(kube, prometheus, until)):
+                raise Failed(name, f"{JOB} not scraped: {describe_targets(state, prometheus.name)}; {why}", final=True)
             raise NotYet(describe_targets(state, prometheus.name))
         return state
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from kubernetes import client as kclient
 
-from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, start_ksm_ground
+from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, crash_looping, start_ksm_ground
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -99,6 +99,30 @@ def test_a_stopped_kube_state_metrics_is_named_down_with_its_error(ground):
     assert described.startswith("not run: needs workstation kube-state-metrics → oke Prometheus: kube-state-metrics "
                                 "not scraped after"), described
     assert "(found by kube state metrics is scraped[workstation])" in described
+    assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "blocked"
+
+
+def test_a_crash_looping_kube_state_metrics_is_named_at_once_with_its_back_off(ground):
+    ksm = ground.ksm["workstation"]
+    ksm.stop()
+    try:
+        with ground.ns:
+            crash_looping(ground.api("workstation"))  # the kubelet's account of it: next start in 5 min
+        settle(lambda: ksm_target_down(ground, "workstation"), "the remote's ksm target is not down yet")
+        result = run(ground, "-k", "workstation")  # the real wait: the back-off outlasts it
+    finally:
+        with ground.ns:
+            ksm.start()  # a fresh pod, as a rollout makes
+    failure = result.failure(SCRAPED.format("workstation"))
+    assert result.properties(SCRAPED.format("workstation"))["outcome"] == "failed", failure
+    assert failure.startswith("workstation kube-state-metrics → oke Prometheus: kube-state-metrics not scraped: 1 of 1 "
+                              "kube-state-metrics targets of the workstation Prometheus down: "), failure
+    assert (f"pod monitoring/{KSM_POD} is in CrashLoopBackOff (6 restarts, last Error (code 1)): the kubelet starts it "
+            "again only ") in failure
+    assert "(back-off 5m0s), after this wait; its log says why it exits" in failure
+    described = result.failure(DESCRIBED.format("workstation"))
+    assert described.startswith("not run: needs workstation kube-state-metrics → oke Prometheus: kube-state-metrics "
+                                "not scraped: "), described
     assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "blocked"
 
 
