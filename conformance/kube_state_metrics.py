@@ -155,7 +155,7 @@ def restriction(args: list[str], namespace: str) -> str | None:
     ones it leaves out (a field selector on every namespace's watch); a --config file overrides the flags: then None."""
     given = flags(args)
     if given.get("config"):
-        return None  # the options file decides, and it is not in the pod spec
+        return None  # the options file decides, and it is not in the pod spec (configured_away says so)
     if given.get("custom-resource-state-only") == "true":
         return "it runs with --custom-resource-state-only=true: it describes no pod at all"
     resources = [r for r in given.get("resources", "").split(",") if r]
@@ -170,24 +170,37 @@ def restriction(args: list[str], namespace: str) -> str | None:
     return None
 
 
-def configured_away(kube, prom: PrometheusClient, namespace: str) -> str | None:
-    """Why the kube-state-metrics the Prometheus scrapes never describes a pod of `namespace`, read from its pods'
-    arguments in the API server; None when they describe it, or when they cannot be read (then the wait decides)."""
+@dataclass(frozen=True)
+class ArgsVerdict:
+    """What kube-state-metrics' own arguments say about a namespace."""
+
+    never: str | None = None  # why no pod of the namespace is ever described
+    unread: str = ""  # why the arguments could not be judged ("" when they were)
+
+
+def configured_away(kube, prom: PrometheusClient, namespace: str) -> ArgsVerdict:
+    """Whether the kube-state-metrics the Prometheus scrapes can describe a pod of `namespace`, from its pods'
+    arguments in the API server; when they cannot be read, why (then the wait decides)."""
     whys = []
     try:
-        for ns, name in ksm_pods(prom):
+        pods = ksm_pods(prom)
+        for ns, name in pods:
             pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
-            containers = pod.spec.containers if pod is not None else []
-            mine = [c for c in containers if c.name == JOB] or [c for c in containers if JOB in (c.image or "")]
+            if pod is None:
+                return ArgsVerdict(unread=f"its target's pod {ns}/{name} is not in the API server")
+            mine = [c for c in pod.spec.containers if c.name == JOB] or [c for c in pod.spec.containers if JOB in (c.image or "")]
             if not mine:
-                return None  # not a pod this check can read the arguments of
-            why = restriction(list(mine[0].args or []), namespace)
+                return ArgsVerdict(unread=f"pod {ns}/{name} has no {JOB} container")
+            args = list(mine[0].args or [])
+            if flags(args).get("config"):
+                return ArgsVerdict(unread=f"pod {ns}/{name} reads an options file (--config), which overrides its flags")
+            why = restriction(args, namespace)
             if why is None:
-                return None  # one of them describes it
+                return ArgsVerdict()  # one of them describes it
             whys.append(f"pod {ns}/{name}: {why}")
-    except ServiceError:
-        return None
-    return "; ".join(whys) or None
+    except ServiceError as e:
+        return ArgsVerdict(unread=e.headline)
+    return ArgsVerdict(never="; ".join(whys)) if whys else ArgsVerdict(unread=f"the {prom.name} has no {JOB} target to read the pod of")
 
 
 def crash_loop(kube, prom: PrometheusClient, until: float) -> str | None:

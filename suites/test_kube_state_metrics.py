@@ -13,7 +13,7 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, NAMESPACES_SETTING, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
+    JOB, NAMESPACES_SETTING, ArgsVerdict, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
     target_state, why_not_described,
 )
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet, Unobservable
@@ -88,10 +88,13 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     started = time.monotonic()
 
     own = prometheus_or_none(access, cluster)
-    if own is not None and (why := configured_away(access.kube(cluster), own, canary.namespace)):
+    args = (configured_away(access.kube(cluster), own, canary.namespace) if own is not None else
+            ArgsVerdict(unread=f"the {cluster.name} Prometheus is not reachable to name the {JOB} targets"))
+    if args.never:
         # Its arguments change only with a new rollout: no wait brings the canary's series.
-        raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: {why} "
-                           f"({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
+        raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: "
+                           f"{args.never} ({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
+    unread = f"kube-state-metrics' arguments were not read ({args.unread}), so this waited" if args.unread else ""
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
@@ -107,8 +110,8 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
         return carried
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
-                         wait=SERIES_WAIT, diagnose=lambda: why_not_described(
-                             own, primary_prometheus, canary, cluster.is_primary))
+                         wait=SERIES_WAIT, diagnose=lambda: "; ".join(x for x in (why_not_described(
+                             own, primary_prometheus, canary, cluster.is_primary), unread) if x))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:

@@ -168,6 +168,8 @@ def test_kube_state_metrics_restricted_where_its_args_cannot_be_read_is_named_fr
     assert ("exists in the API server, but kube-state-metrics does not describe it: it describes pods in namespaces "
             "kube-system only") in failure
     assert "(kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist" in failure
+    assert (f"; kube-state-metrics' arguments were not read (its target's pod monitoring/{KSM_POD} is not in the API server), so "
+            "this waited") in failure
     assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "timed_out"
 
 
