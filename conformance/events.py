@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from conformance.clients.loki import LokiClient
+from conformance.exposition import parse_samples
+from conformance.http import NO_RETRY, ServiceError
 from conformance.kube import KubeAccess
 
 # The stream label job= every cluster's exporter pushes with (issue 11, part 2; stack/values and the bring-up).
@@ -22,6 +24,11 @@ EVENTS_JOB = "kubernetes-event"
 REASON = "ConformanceProbe"  # the probe Event's reason: no Kubernetes component writes it
 COMPONENT = "monitoring-conformance"
 LOOKBACK = 300  # seconds of Loki searched around the probe
+# The exporter's pod as the Bitnami chart 3.0.2 labels it (common.labels.matchLabels: the chart's name), and its own
+# /metrics: the chart passes only -conf, so main.go's -metrics-address default :2112; names carry metricsNamePrefix.
+EXPORTER_SELECTOR = "app.kubernetes.io/name=kubernetes-event-exporter"
+EXPORTER_METRICS_PORT = 2112
+METRICS_PREFIX = "event_exporter_"  # stack/values/kubernetes-event-exporter.yaml config.metricsNamePrefix
 
 
 @dataclass(frozen=True)
@@ -174,3 +181,47 @@ def why_not_in_loki(loki: LokiClient, probe: ProbeEvent, in_api: bool | None, no
         clauses.append(f"{unlabelled} stream(s) with job={EVENTS_JOB} carry no cluster label: an exporter pushes "
                        "without cluster in its streamLabels")
     return "; ".join(clauses)
+
+
+@dataclass(frozen=True)
+class SendCounts:
+    """The exporter's own counters: events it received (pkg/kube/watcher.go onEvent: events_sent) and sends that
+    failed (pkg/exporter/channel_registry.go: send_event_errors)."""
+
+    received: float
+    failed: float
+
+
+def exporter_counts(kube: KubeAccess, namespace: str) -> SendCounts | None:
+    """The counters of the cluster's one running exporter, through the API server's pod proxy; None when they
+    cannot be read (no such pod, more than one, no permission, no answer): then the wait decides."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+        running = [p for p in pods if p.status and p.status.phase == "Running"]
+        if len(running) != 1:
+            return None
+        path = f"/api/v1/namespaces/{namespace}/pods/{running[0].metadata.name}:{EXPORTER_METRICS_PORT}/proxy"
+        text = kube.http("the event exporter's metrics", path, timeout=5, retry=NO_RETRY).request("GET", "/metrics").text
+        samples = parse_samples(text)
+    except (ServiceError, ValueError):
+        return None
+
+    def total(name: str) -> float:
+        return sum(x.value for x in samples if x.name in (METRICS_PREFIX + name, METRICS_PREFIX + name + "_total"))
+
+    return SendCounts(total("events_sent"), total("send_event_errors"))
+
+
+def sends_hopeless(before: SendCounts | None, now: SendCounts | None, cluster: str) -> str | None:
+    """Why the probe cannot arrive: every event the exporter received since it was created failed to send, and a
+    failed event is dropped (logged at debug level, never retried); None when that is not shown."""
+    if before is None or now is None:
+        return None
+    received, failed = now.received - before.received, now.failed - before.failed
+    if received < 1 or failed < received:
+        return None
+    return (f"{cluster}'s exporter received {received:.0f} event(s) since the probe was created and every send failed "
+            f"(event_exporter_send_event_errors +{failed:.0f}): it drops a failed event and does not retry "
+            "(pkg/exporter/channel_registry.go), so the probe will not arrive; its loki receiver's url is not a Loki "
+            "that answers (its log names the error at debug level)")

@@ -9,10 +9,13 @@ true from the parent's values), so the series keep ksm's namespace and pod label
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import ServiceError
+from conformance.remote_write.config import parse_duration
 from conformance.scrape_jobs import CHART_MONITORS, RequiredJob, chart_release
 from conformance.stack import stack_namespace
 
@@ -130,6 +133,105 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
                 f"({NAMESPACES_SETTING})")
     except ServiceError as e:
         return f"(could not be asked: {e.headline})"
+
+
+def ksm_pods(prom: PrometheusClient) -> list[tuple[str, str]]:
+    """(namespace, pod) of each kube-state-metrics target: the target labels the operator's endpoints discovery adds."""
+    job = ksm_job()
+    return sorted({(t["labels"]["namespace"], t["labels"]["pod"]) for t in prom.active_targets()
+                   if job.owns(t) and t.get("labels", {}).get("namespace") and t.get("labels", {}).get("pod")})
+
+
+def flags(args: list[str]) -> dict[str, str]:
+    """--name=value arguments of a container, by name (the chart renders each as one --name=value)."""
+    return dict(a[2:].split("=", 1) for a in args if a.startswith("--") and "=" in a)
+
+
+def restriction(args: list[str], namespace: str) -> str | None:
+    """Why a kube-state-metrics run with these arguments never describes a pod of `namespace`, or None.
+
+    kube-state-metrics v2.20.0 (pkg/options/options.go, types.go): --resources lists the stores it builds (every
+    default one when absent), --namespaces the namespaces it watches (all when absent), --namespaces-denylist the
+    ones it leaves out (a field selector on every namespace's watch); a --config file overrides the flags: then None."""
+    given = flags(args)
+    if given.get("config"):
+        return None  # the options file decides, and it is not in the pod spec (configured_away says so)
+    if given.get("custom-resource-state-only") == "true":
+        return "it runs with --custom-resource-state-only=true: it describes no pod at all"
+    resources = [r for r in given.get("resources", "").split(",") if r]
+    if resources and "pods" not in resources:
+        return f"its --resources={given['resources']} has no pods: it describes no pod at all"
+    namespaces = [n for n in given.get("namespaces", "").split(",") if n]
+    if namespaces and namespace not in namespaces:
+        return f"it watches --namespaces={given['namespaces']} only, not {namespace}"
+    denied = [n for n in given.get("namespaces-denylist", "").split(",") if n]
+    if namespace in denied:
+        return f"its --namespaces-denylist={given['namespaces-denylist']} leaves {namespace} out"
+    return None
+
+
+@dataclass(frozen=True)
+class ArgsVerdict:
+    """What kube-state-metrics' own arguments say about a namespace."""
+
+    never: str | None = None  # why no pod of the namespace is ever described
+    unread: str = ""  # why the arguments could not be judged ("" when they were)
+
+
+def configured_away(kube, prom: PrometheusClient, namespace: str) -> ArgsVerdict:
+    """Whether the kube-state-metrics the Prometheus scrapes can describe a pod of `namespace`, from its pods'
+    arguments in the API server; when they cannot be read, why (then the wait decides)."""
+    whys = []
+    try:
+        pods = ksm_pods(prom)
+        for ns, name in pods:
+            pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
+            if pod is None:
+                return ArgsVerdict(unread=f"its target's pod {ns}/{name} is not in the API server")
+            mine = [c for c in pod.spec.containers if c.name == JOB] or [c for c in pod.spec.containers if JOB in (c.image or "")]
+            if not mine:
+                return ArgsVerdict(unread=f"pod {ns}/{name} has no {JOB} container")
+            args = list(mine[0].args or [])
+            if flags(args).get("config"):
+                return ArgsVerdict(unread=f"pod {ns}/{name} reads an options file (--config), which overrides its flags")
+            why = restriction(args, namespace)
+            if why is None:
+                return ArgsVerdict()  # one of them describes it
+            whys.append(f"pod {ns}/{name}: {why}")
+    except ServiceError as e:
+        return ArgsVerdict(unread=e.headline)
+    return ArgsVerdict(never="; ".join(whys)) if whys else ArgsVerdict(unread=f"the {prom.name} has no {JOB} target to read the pod of")
+
+
+def crash_loop(kube, prom: PrometheusClient, until: float) -> str | None:
+    """Why no kube-state-metrics target of the Prometheus can be up before `until` (epoch seconds): its container
+    waits in CrashLoopBackOff and the kubelet's back-off starts it again only after that; else None.
+
+    The kubelet does not start a container whose last run finished less than its back-off ago, and says so in the
+    waiting state: "back-off 5m0s restarting failed container=... pod=..." (pkg/kubelet/kuberuntime/
+    kuberuntime_manager.go doBackOff)."""
+    whys = []
+    try:
+        for ns, name in ksm_pods(prom):
+            pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
+            statuses = [c for c in (pod.status.container_statuses or []) if c.name == JOB] if pod else []
+            if not statuses:
+                return None
+            c = statuses[0]
+            waiting, last = c.state.waiting if c.state else None, c.last_state.terminated if c.last_state else None
+            m = re.match(r"back-off (\S+) restarting", (waiting.message or "") if waiting else "")
+            if not (waiting and waiting.reason == "CrashLoopBackOff" and m and last and last.finished_at):
+                return None  # running, starting, or a state this cannot time: the wait decides
+            restart_at = last.finished_at.timestamp() + parse_duration(m.group(1))
+            if restart_at <= until:
+                return None  # it starts again within the wait: it may come up
+            exit_ = f"{last.reason or 'exit'} (code {last.exit_code})" + (f": {last.message.strip()[:200]}" if last.message else "")
+            whys.append(f"pod {ns}/{name} is in CrashLoopBackOff ({c.restart_count} restarts, last {exit_}): the kubelet "
+                        f"starts it again only {restart_at - time.time():.0f} s from now (back-off {m.group(1)}), after "
+                        "this wait; its log says why it exits")
+    except ServiceError:
+        return None
+    return "; ".join(whys) or None
 
 
 def ready_values(prom: PrometheusClient, canary: Canary) -> dict[str, float]:

@@ -199,3 +199,26 @@ def why_no_totals(on_primary: list[dict], on_cluster: list[dict] | None, groups:
                 "kube_bench_* series: is the Pushgateway scraped (its ServiceMonitor labelled for the stack's selector)?")
     return (f"the {cluster} Pushgateway holds no job={job} group: no kube-bench run pushed (CronJobs kube-bench-<node> "
             "in the stack namespace; the push container's log of their last Job says why)")
+
+
+def never_pushed(nodes: list[str], groups: list[dict[str, str]], job: str) -> list[str]:
+    """The nodes the Pushgateway holds no group of `job` for: only that node's own run can add one."""
+    pushed = {g.get("node", g.get("instance", "")) for g in groups if g.get("job") == job}
+    return [n for n in nodes if n not in pushed]
+
+
+def no_group_words(cluster: str, never: list[str]) -> str:
+    """Why the nodes' totals cannot come within a wait: nothing of theirs was ever pushed to the Pushgateway."""
+    cronjobs = ", ".join(f"kube-bench-{n}" for n in never)
+    return (f"the {cluster} Pushgateway holds no group for {', '.join(never)}: "
+            f"{'its' if len(never) == 1 else 'their'} CronJob {cronjobs} has not pushed")
+
+
+def why_nodes_missing(missing: list[str], groups: list[dict[str, str]], cluster: str, job: str) -> str:
+    """Where the missing nodes' totals stopped: never pushed, or held by the Pushgateway and not on the primary."""
+    never = never_pushed(missing, groups, job)
+    held = [n for n in missing if n not in never]
+    words = [no_group_words(cluster, never)] if never else []
+    if held:
+        words.append(f"the {cluster} Pushgateway holds {', '.join(held)} but the primary does not")
+    return "; ".join(words)

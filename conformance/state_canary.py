@@ -46,6 +46,17 @@ class StateCanary:
                 return c.status if c.status == "True" else f"{c.status} ({detail})"
         return "absent"
 
+    def not_ready_while_running(self, canary: Canary) -> str | None:
+        """The Ready condition ('False (reason: message)') when every container runs and the pod is still not Ready;
+        None otherwise. The canary has no readiness probe: the kubelet marks a running container ready in the same
+        status (pkg/kubelet/prober/prober_manager.go UpdatePodStatus), so this is no start-up moment."""
+        pod = self.kube.call("read the state canary pod", self.core.read_namespaced_pod, canary.pod, canary.namespace)
+        statuses = pod.status.container_statuses or []
+        if not statuses or not all(c.state and c.state.running for c in statuses):
+            return None  # starting or restarting: it may yet be Ready
+        condition = self.ready_condition(canary)
+        return condition if condition.startswith("False") else None
+
     def cleanup(self) -> None:
         self.scratch.delete()
 

@@ -141,6 +141,11 @@ class Verdict:
         return len(self.trace_ids) == 1 and {self.source, self.primary} <= self.all_clusters
 
     @property
+    def split(self) -> bool:
+        """Spans from both clusters, under more than one trace id: the context was not propagated, for good."""
+        return len(self.trace_ids) > 1 and {self.source, self.primary} <= self.all_clusters
+
+    @property
     def broken(self) -> str:
         """Which sidecars failed: 'source' (theirs are missing or split off), or 'primary' (nothing at all, or
         only the remote's)."""

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from conformance.events import EventCauser, find_probe, label_problem, line_problem, why_not_in_loki
+from conformance.events import (
+    EventCauser, exporter_counts, find_probe, label_problem, line_problem, sends_hopeless, why_not_in_loki,
+)
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.outcomes import Failed
@@ -35,11 +37,19 @@ def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, recor
     """An Event created in the cluster is in the primary Loki under job=kubernetes-event, cluster=<cluster>,
     with its reason and involved object in the line."""
     name = hop("events", cluster, primary)
+    before = exporter_counts(causer.kube, causer.namespace)  # None: not readable, the wait decides alone
     probe = causer.cause()
+
+    hopeless: list[str] = []  # seen at consecutive looks: a send still in flight has had the time between them
 
     def probe_loki():
         arrival = find_probe(loki, probe, time.time())
         if arrival is None:
+            why = sends_hopeless(before, exporter_counts(causer.kube, causer.namespace), cluster.name) if before else None
+            hopeless[:] = [*hopeless, why] if why else []
+            if len(hopeless) >= 2:
+                raise Failed(name, f"the event {probe.involved} (reason ConformanceProbe) will not reach Loki: "
+                                   f"{hopeless[-1]}", final=True)
             raise NotYet(f"no entry for {probe.involved} under job=kubernetes-event in the {loki.name}")
         return arrival
 

@@ -13,9 +13,10 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, describe_targets, labels_renamed, primary_matcher, ready_values, target_state, why_not_described,
+    JOB, NAMESPACES_SETTING, ArgsVerdict, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
+    target_state, why_not_described,
 )
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
 from conformance.stack import canary_spec
 from conformance.state_canary import StateCanary
 
@@ -36,6 +37,14 @@ def prometheus_or_none(access, cluster) -> PrometheusClient | None:
         return None
 
 
+def kube_or_none(access, cluster):
+    """The cluster's API server, or None when the run has none there (the waits decide alone)."""
+    try:
+        return access.kube(cluster)
+    except Unobservable:
+        return None
+
+
 @pytest.fixture
 def state_canary(cluster, access) -> Iterator[StateCanary]:
     """A running pod on the cluster (not applicable where its provider has no API server), its namespace deleted
@@ -47,13 +56,17 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
 
 @pytest.mark.hop("ksm_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_property):
+def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
+    kube = kube_or_none(access, cluster)
+    until = time.time() + TARGET_WAIT.scaled()
 
     def probe():
         state = target_state(prometheus)
         if not state.up:
+            if state.down and kube is not None and (why := crash_loop(kube, prometheus, until)):
+                raise Failed(name, f"{JOB} not scraped: {describe_targets(state, prometheus.name)}; {why}", final=True)
             raise NotYet(describe_targets(state, prometheus.name))
         return state
 
@@ -74,6 +87,13 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     started = time.monotonic()
 
     own = prometheus_or_none(access, cluster)
+    args = (configured_away(access.kube(cluster), own, canary.namespace) if own is not None else
+            ArgsVerdict(unread=f"the {cluster.name} Prometheus is not reachable to name the {JOB} targets"))
+    if args.never:
+        # Its arguments change only with a new rollout: no wait brings the canary's series.
+        raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: "
+                           f"{args.never} ({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
+    unread = f"kube-state-metrics' arguments were not read ({args.unread}), so this waited" if args.unread else ""
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
@@ -89,8 +109,8 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
         return carried
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
-                         wait=SERIES_WAIT, diagnose=lambda: why_not_described(
-                             own, primary_prometheus, canary, cluster.is_primary))
+                         wait=SERIES_WAIT, diagnose=lambda: "; ".join(x for x in (why_not_described(
+                             own, primary_prometheus, canary, cluster.is_primary), unread) if x))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:
@@ -102,6 +122,12 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     def ready():
         values = ready_values(primary_prometheus, canary)
         if values.get("true") != 1.0:
+            if values.get("false") == 1.0 and (in_api := state_canary.not_ready_while_running(canary)):
+                # Running and not Ready is its node's doing, and kube-state-metrics reports it faithfully: the hop works.
+                raise PreconditionUnmet(name, f"the canary pod is not Ready in the {cluster.name} API server "
+                                              f"(Ready={in_api}), and kube-state-metrics reports it as it is ({values}): "
+                                              "the pod, not the metrics, is at fault: a running pod without a readiness "
+                                              "probe that is not Ready (its node's kubelet and events say why)")
             raise NotYet(f"kube_pod_status_ready for the canary: {values or 'no series'}")
         return values
 

@@ -176,6 +176,15 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         raise type(e)(f"{e}: the node list comes from the API server") from None
     nodes = sorted(n.metadata.name for n in kube.call("list nodes", kube.core().list_node).items)
     record_property("cluster_nodes", ",".join(nodes))
+    groups = groups_or_none(access, cluster)
+    if groups is not None and (never := kb.never_pushed(nodes, groups, kb.push_job())):
+        # A node's group appears only when its own run pushes: the bring-up waited for every node's first run, the
+        # next is one interval away (a node that joined since has no CronJob at all), so no wait here brings it.
+        raise Failed(name, kb.no_group_words(cluster.name, never) + "; a group appears only when the node's own "
+                           "kube-bench run pushes, once per parts.kubebench.interval, so waiting will not bring it "
+                           "(a node that joined after the bring-up has no CronJob: bring the part up again)",
+                     f"the node list: {', '.join(nodes)}; the Pushgateway's groups: "
+                     + ("; ".join(" ".join(f"{k}={v}" for k, v in sorted(g.items())) for g in groups) or "none"))
 
     def probe():
         have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
@@ -188,19 +197,8 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         groups = groups_or_none(access, cluster)
         if groups is None:
             return ""
-        pushed = {g.get("node", "") for g in groups if g.get("job") == kb.push_job()}
         have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
-        missing = [n for n in nodes if n not in have]
-        never = [n for n in missing if n not in pushed]
-        held = [n for n in missing if n in pushed]
-        words = []
-        if never:
-            words.append(f"the {cluster.name} Pushgateway holds no group for {', '.join(never)}: "
-                         f"{'its' if len(never) == 1 else 'their'} CronJob "
-                         f"{', '.join(f'kube-bench-{n}' for n in never)} has not pushed")
-        if held:
-            words.append(f"the {cluster.name} Pushgateway holds {', '.join(held)} but the primary does not")
-        return "; ".join(words)
+        return kb.why_nodes_missing([n for n in nodes if n not in have], groups, cluster.name, kb.push_job())
 
     have = eventually(probe, hop=name, what="a node without kube-bench results", wait=TOTALS_WAIT, diagnose=diagnose)
     record_property("kube_bench_nodes_not_in_node_list", ",".join(sorted(have - set(nodes))))

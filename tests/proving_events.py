@@ -212,7 +212,21 @@ def chart_identity(ground: Any, cluster: str) -> Path:
     path = plane.folder / f"kubeconfig-{RELEASE}"
     entry = kubeconfig_entry(cluster, plane.server, plane.pki, "admin")
     entry["users"][0]["user"] = {"token": base64.b64decode(token).decode()}
+    apply(api, [chart_pod()])
     return write_kubeconfig(path, [entry])
+
+
+def chart_pod() -> dict:
+    """The Deployment's pod as the chart labels it (common.labels.matchLabels; container event-exporter, args only
+    -conf, so /metrics on the exporter's default :2112): hostNetwork on the kwok node, whose address is the
+    cluster's, where the exporter process listens; the API server's pod proxy reaches its counters there."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"{RELEASE}-7f9c6d5b8-x2k4q", "namespace": stack_namespace(),
+                         "labels": {"app.kubernetes.io/name": "kubernetes-event-exporter",
+                                    "app.kubernetes.io/instance": RELEASE}},
+            "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0, "serviceAccountName": RELEASE,
+                     "containers": [{"name": "event-exporter", "image": "registry.example/stand-in:1",
+                                     "args": ["-conf=/data/config.yaml"]}]}}
 
 
 def _populate(ground: EventsGround) -> None:

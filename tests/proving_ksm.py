@@ -53,6 +53,9 @@ class KsmProcess(LoopbackServer):
     folder: Path
     port: int = 0
     namespaces: str = ""  # --namespaces (the chart's `namespaces` value); "" watches every namespace
+    # The cluster's API server, where the Deployment's pod is kept as the chart renders it (its args are what the
+    # checks read); None: no pod object (a test that starts the process alone).
+    api: kclient.ApiClient | None = None
 
     @property
     def log_path(self) -> Path:
@@ -66,9 +69,16 @@ class KsmProcess(LoopbackServer):
                 "--resources=" + ",".join(CHART_COLLECTORS)]
         return args + ([f"--namespaces={self.namespaces}"] if self.namespaces else [])
 
+    def chart_args(self) -> list[str]:
+        """The container args kube-state-metrics chart 8.4.0 templates/deployment.yaml renders for these flags."""
+        return ["--port=8080", "--resources=" + ",".join(CHART_COLLECTORS)] + \
+            ([f"--namespaces={self.namespaces}"] if self.namespaces else [])
+
     def start(self, ready_timeout: float = 60.0) -> "KsmProcess":
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        if self.api is not None:
+            mirror_pod(self.api, self.chart_args())
         # /livez on the http port: the chart's livenessProbe. Appended to: restart() keeps the earlier runs' log.
         return self.launch(self.args(), http_ok(f"{self.url}/livez"), name=f"kube-state-metrics {self.cluster}",
                            timeout=ready_timeout, interval=0.2, state="live", append=True)
@@ -80,6 +90,55 @@ class KsmProcess(LoopbackServer):
 
     def log_text(self) -> str:
         return log_tail(self.log_path)
+
+
+def mirror_pod(api: kclient.ApiClient, args: list[str], timeout: float = 30.0) -> None:
+    """The ksm target's pod (KSM_POD) in the stack namespace with the chart's container and these args; a pod's args
+    cannot change, so a restart replaces it, as a rollout does."""
+    core, ns = kclient.CoreV1Api(api), stack_namespace()
+    try:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, _request_timeout=15)
+    except kclient.ApiException as e:
+        if e.status != 409:
+            raise
+    try:
+        core.delete_namespaced_pod(KSM_POD, ns, grace_period_seconds=0, _request_timeout=15)
+    except kclient.ApiException as e:
+        if e.status != 404:
+            raise
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            core.create_namespaced_pod(ns, {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": KSM_POD, "labels": {"app.kubernetes.io/name": JOB}},
+                "spec": {"containers": [{"name": JOB, "image": "registry.example/stand-in:1",
+                                         "args": args}]}}, _request_timeout=15)
+            return
+        except kclient.ApiException as e:
+            if e.status != 409 or time.monotonic() > deadline:  # 409: the old one is still being removed
+                raise
+            time.sleep(0.2)
+
+
+def crash_looping(api: kclient.ApiClient, backoff: str = "5m0s", restarts: int = 6) -> None:
+    """What a kubelet reports of the ksm pod whose container keeps exiting: the waiting state with its back-off
+    (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff), the last exit just now, not Ready."""
+    core, ns = kclient.CoreV1Api(api), stack_namespace()
+    uid = core.read_namespaced_pod(KSM_POD, ns, _request_timeout=15).metadata.uid
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    status = {
+        "name": JOB, "ready": False, "started": False, "restartCount": restarts,
+        "image": "registry.example/stand-in:1", "imageID": "",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff} restarting failed "
+                                                                       f"container={JOB} pod={KSM_POD}_{ns}({uid})"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp(now - 2), "finishedAt": stamp(now)}},
+    }
+    conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": stamp(now),
+                   "message": f"containers with unready status: [{JOB}]"} for t in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(KSM_POD, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
+                                     _request_timeout=15)
 
 
 def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:
@@ -157,7 +216,7 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
             for c in planes:
                 system_pod(ground.api(c))
             for c, plane in planes.items():
-                ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm").start()
+                ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm", api=ground.api(c)).start()
             jobs = {c: ([ksm_scrape_job(k.target, honor_labels)] if c in scraped else []) + (extra_jobs or {}).get(c, [])
                     for c, k in ground.ksm.items()}
             ground.pair = start_pair(folder / "prometheus", primary_scrape_jobs=jobs["oke"],

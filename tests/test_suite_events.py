@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from kubernetes import client as kclient
 
-from tests.proving_events import CONTROL_PLANE, EventsGround, exporter_config, start_events_ground
-from tests.proving_realkube import ADDRESSES
+from tests.proving_events import CONTROL_PLANE, EventsGround, chart_pod, exporter_config, start_events_ground
+from tests.proving_realkube import ADDRESSES, apply
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -86,12 +87,38 @@ def test_an_exporter_labelling_another_cluster_s_name_is_named(ground, healthy_a
     assert "the event arrived under job=kubernetes-event with cluster=oke, not cluster=workstation" in text
 
 
-def test_an_exporter_pointing_at_a_closed_port_times_out_naming_the_clusters_that_do_arrive(ground, healthy_after):
+def test_an_exporter_whose_every_send_fails_is_named_at_once_from_its_counters(ground, healthy_after):
     closed = ground.loki_push_url.replace(":3100/", ":1/")  # nothing listens on port 1
     exporter = ground.configure("workstation", exporter_config("workstation", closed))
+    result = run(ground, "-k", "workstation")  # the real wait: the exporter's own counters say it at once
+    assert result.code == 1, result.output
+    props = result.properties(CASE.format("workstation"))
+    assert props["outcome"] == "failed"
+    text = message(result, CASE.format("workstation"))
+    assert text.startswith(f"{HOP.format('workstation')}: the event ConfigMap/conformance-event-workstation-"), text
+    assert "(reason ConformanceProbe) will not reach Loki: workstation's exporter received " in text
+    assert ("event(s) since the probe was created and every send failed (event_exporter_send_event_errors +" in text
+            and "): it drops a failed event and does not retry (pkg/exporter/channel_registry.go)" in text)
+    # The real exporter saw the event and failed to send it (and does not retry: pkg/exporter/channel_registry.go
+    # logs the error at debug level only); its own counter says so, as the check read it.
+    with ground.ns:
+        assert exporter.metric("event_exporter_send_event_errors") >= 1
+
+
+def test_an_exporter_pointing_at_a_closed_port_whose_counters_cannot_be_read_times_out_naming_the_clusters_that_do_arrive(
+        ground, healthy_after):
+    closed = ground.loki_push_url.replace(":3100/", ":1/")  # nothing listens on port 1
+    ground.configure("workstation", exporter_config("workstation", closed))
     ground.empty_loki()  # workstation's events of the earlier tests are not in the window
     run(ground, "-k", "oke")  # oke's exporter pushes an event now: Loki has its streams in the window
-    result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+    with ground.ns:
+        kclient.CoreV1Api(ground.api("workstation")).delete_namespaced_pod(chart_pod()["metadata"]["name"],
+                                                                         "monitoring", grace_period_seconds=0)
+    try:
+        result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+    finally:
+        with ground.ns:
+            apply(ground.api("workstation"), [chart_pod()])
     assert result.code == 1, result.output
     props = result.properties(CASE.format("workstation"))
     assert props["outcome"] == "timed_out"
@@ -100,10 +127,6 @@ def test_an_exporter_pointing_at_a_closed_port_times_out_naming_the_clusters_tha
     assert "the event ConfigMap/conformance-event-workstation-" in text
     assert "is in workstation's API server; Loki has events of cluster=oke under job=kubernetes-event but none " \
            "with cluster=workstation: workstation's exporter does not push here" in text
-    # The real exporter saw the event and failed to send it (and does not retry: pkg/exporter/channel_registry.go
-    # logs the error at debug level only); its own counter says so.
-    with ground.ns:
-        assert exporter.metric("event_exporter_send_event_errors") >= 1
 
 
 def test_an_exporter_that_stopped_pushing_is_told_from_one_that_never_did(ground, healthy_after):

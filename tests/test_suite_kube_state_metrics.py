@@ -11,7 +11,7 @@ import httpx
 import pytest
 from kubernetes import client as kclient
 
-from tests.proving_ksm import ADDRESSES, KsmGround, NotReadyKubelet, start_ksm_ground
+from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, crash_looping, start_ksm_ground
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -102,6 +102,30 @@ def test_a_stopped_kube_state_metrics_is_named_down_with_its_error(ground):
     assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "blocked"
 
 
+def test_a_crash_looping_kube_state_metrics_is_named_at_once_with_its_back_off(ground):
+    ksm = ground.ksm["workstation"]
+    ksm.stop()
+    try:
+        with ground.ns:
+            crash_looping(ground.api("workstation"))  # the kubelet's account of it: next start in 5 min
+        settle(lambda: ksm_target_down(ground, "workstation"), "the remote's ksm target is not down yet")
+        result = run(ground, "-k", "workstation")  # the real wait: the back-off outlasts it
+    finally:
+        with ground.ns:
+            ksm.start()  # a fresh pod, as a rollout makes
+    failure = result.failure(SCRAPED.format("workstation"))
+    assert result.properties(SCRAPED.format("workstation"))["outcome"] == "failed", failure
+    assert failure.startswith("workstation kube-state-metrics → oke Prometheus: kube-state-metrics not scraped: 1 of 1 "
+                              "kube-state-metrics targets of the workstation Prometheus down: "), failure
+    assert (f"pod monitoring/{KSM_POD} is in CrashLoopBackOff (6 restarts, last Error (code 1)): the kubelet starts it "
+            "again only ") in failure
+    assert "(back-off 5m0s), after this wait; its log says why it exits" in failure
+    described = result.failure(DESCRIBED.format("workstation"))
+    assert described.startswith("not run: needs workstation kube-state-metrics → oke Prometheus: kube-state-metrics "
+                                "not scraped: "), described
+    assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "blocked"
+
+
 def test_a_cluster_that_does_not_scrape_kube_state_metrics_is_named(tmp_path):
     for g in ground_for(tmp_path, scraped=("oke",)):
         result = run(g, "-k", "scraped and workstation", "--timeout-scale", "0.05")
@@ -112,10 +136,28 @@ def test_a_cluster_that_does_not_scrape_kube_state_metrics_is_named(tmp_path):
                 "and its ServiceMonitor selected?") in failure
 
 
-def test_kube_state_metrics_restricted_to_other_namespaces_does_not_describe_the_canary(ground):
+def test_kube_state_metrics_restricted_to_other_namespaces_is_named_at_once_from_its_pods_args(ground):
     ksm = ground.ksm["workstation"]
     with ground.ns:
         ksm.restart(namespaces="kube-system")
+    try:
+        result = run(ground, "-k", "described and workstation")  # the real wait: its args say it at the first look
+    finally:
+        with ground.ns:
+            ksm.restart()
+    failure = result.failure(DESCRIBED.format("workstation"))
+    assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "failed", failure
+    assert failure.startswith("workstation kube-state-metrics → oke Prometheus: kube-state-metrics never describes the "
+                              "canary pod conformance-canary-state/state-canary-"), failure
+    assert (f": pod monitoring/{KSM_POD}: it watches --namespaces=kube-system only, not conformance-canary-state "
+            "(kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist") in failure
+
+
+def test_kube_state_metrics_restricted_where_its_args_cannot_be_read_is_named_from_what_it_describes(ground):
+    ksm = ground.ksm["workstation"]
+    with ground.ns:
+        ksm.restart(namespaces="kube-system")
+        kclient.CoreV1Api(ground.api("workstation")).delete_namespaced_pod(KSM_POD, "monitoring", grace_period_seconds=0)
     try:
         result = run(ground, "-k", "described and workstation", "--timeout-scale", "0.2")
     finally:
@@ -126,6 +168,8 @@ def test_kube_state_metrics_restricted_to_other_namespaces_does_not_describe_the
     assert ("exists in the API server, but kube-state-metrics does not describe it: it describes pods in namespaces "
             "kube-system only") in failure
     assert "(kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist" in failure
+    assert (f"; kube-state-metrics' arguments were not read (its target's pod monitoring/{KSM_POD} is not in the API server), so "
+            "this waited") in failure
     assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "timed_out"
 
 
@@ -153,12 +197,14 @@ def test_a_scrape_without_honor_labels_is_named(tmp_path):
                "(honorLabels: true on the ServiceMonitor endpoint" in failure
 
 
-def test_a_canary_that_is_not_ready_is_named_with_the_api_servers_condition(ground):
+def test_a_canary_that_is_not_ready_is_named_at_once_with_the_api_servers_condition(ground):
     with NotReadyKubelet(ground, "workstation", STATE_NS) as kubelet:
-        result = run(ground, "-k", "described and workstation", "--timeout-scale", "0.2")
+        result = run(ground, "-k", "described and workstation")  # the real wait: said once ksm reports it not Ready
     assert kubelet.patched and not kubelet.errors, kubelet.errors
     failure = result.failure(DESCRIBED.format("workstation"))
-    assert 'workstation kube-state-metrics → oke Prometheus: kube_pod_status_ready{condition="true"} is not 1 ' in failure
-    assert ("the canary pod is not Ready in the workstation API server either (Ready=False (ContainersNotReady: "
-            "containers with unready status: [canary])); kube-state-metrics reports it as it is") in failure
+    assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "precondition", failure
+    assert failure.startswith("workstation kube-state-metrics → oke Prometheus: the canary pod is not Ready in the "
+                              "workstation API server (Ready=False (ContainersNotReady: containers with unready status: "
+                              "[canary])), and kube-state-metrics reports it as it is ("), failure
     assert "'false': 1.0" in failure  # what the real ksm exposes for a pod whose Ready condition is False
+    assert "the pod, not the metrics, is at fault" in failure

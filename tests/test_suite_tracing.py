@@ -110,12 +110,13 @@ def test_no_sidecar_sending_names_the_primarys_hop(ground):
     assert "Jaeger holds no span of the request" in failure
 
 
-def test_a_context_not_propagated_splits_the_request_into_two_traces(ground):
+def test_a_context_not_propagated_splits_the_request_into_two_traces_named_at_once(ground):
     ground.client.propagate = False
-    run = ground.run("-k", "forced", *FAULT_SCALE)
+    run = ground.run("-k", "forced")  # the real wait: the split is final once both spans are in Jaeger
     failure = run.failure(FORCED)
-    assert "workstation sidecars → oke Jaeger: " in failure
-    assert "the request's spans are split across 2 trace ids: the trace context (B3" in failure
+    assert run.properties(FORCED)["outcome"] == "failed", failure
+    assert failure.startswith("workstation sidecars → oke Jaeger: the request's spans are split across 2 trace ids: "
+                              "the trace context (B3"), failure
 
 
 def test_a_request_the_mesh_does_not_carry_is_named_at_once(ground):
@@ -136,9 +137,19 @@ def test_jaeger_down_is_named_by_every_check(ground):
     assert run.failure(FORCED).startswith("not run: needs conformance → oke Jaeger: oke Jaeger still unreachable"), \
         run.failure(FORCED)
     assert "(found by jaeger answers its query api)" in run.failure(FORCED)
+    # Kiali reads the same Jaeger query service: it stops at once too, naming the Jaeger check (one diagnosis per hop).
+    kiali = run.failure(KIALI)
+    assert kiali.startswith("not run: needs conformance → oke Jaeger: oke Jaeger still unreachable"), kiali
+    assert "(found by jaeger answers its query api)" in kiali
+    assert run.properties(KIALI)["outcome"] == "blocked"
+
+
+def test_kiali_reading_a_jaeger_that_is_not_there_is_named_from_its_503(ground):
+    ground.kiali.tracing_url = ground.closed_port()  # the CR's internal_url at no Jaeger; the runner's Jaeger answers
+    run = ground.run("-k", "kiali", *FAULT_SCALE)
     kiali = run.failure(KIALI)
     assert "oke Kiali → oke Jaeger: Kiali lists no trace of the request for sample/helloworld after" in kiali
-    assert f"Kiali cannot read its tracing backend ({ground.jaeger.query_url}): Get \"{ground.jaeger.query_url}/api/traces?end=" in kiali
+    assert f"Kiali cannot read its tracing backend ({ground.kiali.tracing_url}): Get \"{ground.kiali.tracing_url}/api/traces?end=" in kiali
     assert "connect: connection refused" in kiali  # Go's dial error, as the real Kiali's 503 says (recorded)
 
 
