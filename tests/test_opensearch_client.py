@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conformance.clients.opensearch import BulkResult, DiskWatermarks, Health
+import pytest
+
+from conformance.clients.opensearch import BulkResult, DiskWatermarks, Health, OpenSearchClient
+from conformance.http import NO_RETRY, HTTPService, Unreachable
+from tests.proving_ground import free_port
 
 # The real node's _bulk answer: one item created, one refused by its mapping (tests/test_real_opensearch.py).
 MIXED_BULK = {"took": 317, "errors": True, "items": [
@@ -56,3 +60,11 @@ def test_disabled_disk_thresholds_are_said_so() -> None:
     marks = DiskWatermarks(threshold_enabled=False, low="85%", high="90%", flood_stage="95%",
                            enable_for_single_data_node=False)
     assert marks.says() == "disk thresholds disabled (cluster.routing.allocation.disk.threshold_enabled: false)"
+
+
+def test_opensearch_down_is_unreachable_naming_the_url_and_the_refusal() -> None:
+    port = free_port()  # nothing listens there once the probe socket is closed
+    client = OpenSearchClient(HTTPService("opensearch", f"http://127.0.0.1:{port}", retry=NO_RETRY))
+    with pytest.raises(Unreachable) as e:
+        client.health()
+    assert str(e.value) == f"opensearch unreachable at http://127.0.0.1:{port}/_cluster/health: connection refused"

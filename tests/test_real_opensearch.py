@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -35,8 +34,10 @@ def client(node: OpenSearchNode) -> Iterator[OpenSearchClient]:
     http.close()
 
 
-def test_the_node_is_the_pinned_release(client: OpenSearchClient) -> None:
+def test_the_node_is_the_pinned_release_built_once_into_the_cache(node: OpenSearchNode, client: OpenSearchClient) -> None:
     assert client.info()["version"]["number"] == opensearch.version()
+    assert node.built == opensearch.cached_dir() and (node.built / "classpath").is_file()
+    assert node.built.name == f"opensearch-{opensearch.version()}"
 
 
 def test_one_node_with_a_replica_index_is_yellow_and_that_is_said_to_be_expected(client: OpenSearchClient) -> None:
@@ -113,8 +114,3 @@ def test_the_disk_watermarks_are_read_with_their_defaults(client: OpenSearchClie
 def test_a_search_on_a_missing_index_is_an_api_error_naming_it(client: OpenSearchClient) -> None:
     with pytest.raises(APIError, match=r"opensearch POST /missing-index/_search answered 404"):
         client.search_tag("missing-index", "x", cluster_field=CLUSTER_FIELD, cluster="oke")
-
-
-def test_the_build_is_cached_by_version(node: OpenSearchNode) -> None:
-    assert node.built == opensearch.cached_dir() and (node.built / "classpath").is_file()
-    assert Path(node.built.name).name == f"opensearch-{opensearch.version()}"
