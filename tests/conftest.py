@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.proving_ground import PrometheusPair, start_pair
-from tests.real import REGISTRY, Unavailable, cached_path, ensure
+from tests.real import REGISTRY, Unavailable, cached_path, ensure, opensearch
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,13 +22,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     missing = [b for b in REGISTRY.values() if not cached_path(b).is_file()]
-    if not missing:
+    node_missing = not (opensearch.cached_dir() / "classpath").is_file()  # built with Maven, not Go
+    if not missing and not node_missing:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     say = reporter.write_line if reporter else print
-    for b in missing:
+    builds = [lambda b=b: ensure(b, progress=say) for b in missing]
+    for build in builds + ([lambda: opensearch.ensure(progress=say)] if node_missing else []):
         try:
-            ensure(b, progress=say)
+            build()
         except Unavailable as e:
             say(f"real servers: {e}")  # the tests that need it skip with this line (fail under CI=true)
 
