@@ -7,7 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.http import NO_RETRY, HTTPService
+from conformance.clients.base import ServiceClient
+from conformance.http import NO_RETRY
 
 DISK = "cluster.routing.allocation.disk."  # DiskThresholdSettings: the watermark settings' common prefix
 BLOCKS = "index.blocks."  # IndexMetadata.APIBlock: index.blocks.<read_only|read_only_allow_delete|read|write|metadata>
@@ -138,15 +139,8 @@ def block_says(index: str, block: str) -> str:
     return f"index {index} has {BLOCKS}{block}: true{why}"
 
 
-class OpenSearchClient:
+class OpenSearchClient(ServiceClient):
     """One OpenSearch cluster's HTTP API."""
-
-    def __init__(self, http: HTTPService) -> None:
-        self.http = http
-
-    @property
-    def name(self) -> str:
-        return self.http.name
 
     def info(self) -> dict:
         """GET /: {name, cluster_name, version: {number, distribution, ...}}."""
