@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, TypeVar
 
 from conformance.discovery import Located, ServiceAbsent, locate
 from conformance.http import HTTPService
@@ -11,6 +12,8 @@ from conformance.outcomes import NotApplicable, Unobservable
 from conformance.redact import register_secret
 from conformance.stack import Placement, StackService, stack_namespace, stack_pod_namespaces, stack_services
 from conformance.topology import Cluster, Topology
+
+T = TypeVar("T")
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
                   "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
@@ -75,6 +78,20 @@ class Access:
         if cluster.name not in self._kube:
             self._kube[cluster.name] = KubeAccess(cluster)
         return self._kube[cluster.name]
+
+    def kube_or_none(self, cluster: Cluster) -> KubeAccess | None:
+        """The cluster's API server, or None where the run has none (a diagnosis that can do without it)."""
+        try:
+            return self.kube(cluster)
+        except Unobservable:
+            return None
+
+    def client_or_none(self, cluster: Cluster, service: str, client: Callable[[HTTPService], T]) -> T | None:
+        """A client of service on cluster, or None where the topology gives no way to it (a diagnosis aside)."""
+        try:
+            return client(self.endpoint(cluster, service).http)
+        except ServiceAbsent:
+            return None
 
     def denied(self, cluster: Cluster, permissions: list[Permission]) -> str | None:
         """Why the run's credentials may not do these on cluster (from its access proof), or None."""

@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-from conformance.access import ServiceAbsent
 from conformance.alerting import (
     ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, alerts_sent_nowhere, config_state, delivery_hopeless,
     describe_rules, persistent_errors, rule_report, rules_not_configured, watchdog_clusters, watchdog_not_loaded,
@@ -38,12 +37,6 @@ def alertmanager(access, primary) -> AlertmanagerClient:
     """The primary's Alertmanager, where every cluster that sends alerts sends them."""
     return AlertmanagerClient(endpoint_or_skip(access, primary, "alertmanager").http)
 
-
-def prometheus_or_none(access, cluster) -> PrometheusClient | None:
-    try:
-        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
-    except ServiceAbsent:
-        return None
 
 
 def require_rules_configured(prometheus: PrometheusClient, hop_name: str) -> None:
@@ -107,7 +100,7 @@ def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, a
         raise NotApplicable(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
     name = hop("alerting", cluster, primary)
     setting = ALERTING_SETTING if cluster.is_primary else REMOTE_ALERTING_SETTING
-    sender = prometheus_or_none(access, cluster)
+    sender = access.client_or_none(cluster, "prometheus", PrometheusClient)
     if sender is not None and (why := alerts_sent_nowhere(sender, setting)):
         raise PreconditionUnmet(name, why)
 

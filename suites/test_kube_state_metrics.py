@@ -8,7 +8,6 @@ from typing import Iterator
 
 import pytest
 
-from conformance.access import ServiceAbsent
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
@@ -16,7 +15,7 @@ from conformance.kube_state_metrics import (
     JOB, NAMESPACES_SETTING, ArgsVerdict, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
     target_state, why_not_described,
 )
-from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
+from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.stack import canary_spec
 from conformance.state_canary import StateCanary
 
@@ -30,19 +29,6 @@ TARGET_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
 SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
 
 
-def prometheus_or_none(access, cluster) -> PrometheusClient | None:
-    try:
-        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
-    except ServiceAbsent:
-        return None
-
-
-def kube_or_none(access, cluster):
-    """The cluster's API server, or None when the run has none there (the waits decide alone)."""
-    try:
-        return access.kube(cluster)
-    except Unobservable:
-        return None
 
 
 @pytest.fixture
@@ -59,7 +45,7 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
 def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
-    kube = kube_or_none(access, cluster)
+    kube = access.kube_or_none(cluster)
     until = time.time() + TARGET_WAIT.scaled()
 
     def probe():
@@ -86,7 +72,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     labels = primary_matcher(canary, cluster.is_primary)  # for the message: what a dashboard would select
     started = time.monotonic()
 
-    own = prometheus_or_none(access, cluster)
+    own = access.client_or_none(cluster, "prometheus", PrometheusClient)
     args = (configured_away(access.kube(cluster), own, canary.namespace) if own is not None else
             ArgsVerdict(unread=f"the {cluster.name} Prometheus is not reachable to name the {JOB} targets"))
     if args.never:

@@ -26,18 +26,6 @@ SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
 TOTALS_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
 
 
-def pushgateway_or_none(access, cluster) -> PushgatewayClient | None:
-    try:
-        return PushgatewayClient(access.endpoint(cluster, "pushgateway").http)
-    except ServiceAbsent:
-        return None
-
-
-def cluster_prometheus_or_none(access, cluster) -> PrometheusClient | None:
-    try:
-        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
-    except ServiceAbsent:
-        return None
 
 
 def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
@@ -47,7 +35,7 @@ def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
 
 
 def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
-    pg = pushgateway_or_none(access, cluster)
+    pg = access.client_or_none(cluster, "pushgateway", PushgatewayClient)
     if pg is None:
         return None
     try:
@@ -61,7 +49,7 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
     seen = [s["metric"] for s in primary_prometheus.query(match)]
     on_cluster = None
     if not cluster.is_primary:
-        own = cluster_prometheus_or_none(access, cluster)
+        own = access.client_or_none(cluster, "prometheus", PrometheusClient)
         on_cluster = [s["metric"] for s in own.query('{__name__=~"kube_bench_total_.+"}')] if own else None
     return kb.why_no_totals(seen, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
                             kb.push_job())

@@ -12,7 +12,6 @@ from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
                                       matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
                                       undelivered)
-from conformance.access import ServiceAbsent
 from conformance.providers import provider_of
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError, Unreachable
@@ -45,13 +44,6 @@ def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str
     if not status.enabled:
         raise PreconditionUnmet(hop_name, f"the remote-write receiver is disabled; set {RECEIVER_SETTING}", status.evidence)
 
-
-def sender_or_none(access, remote) -> PrometheusClient | None:
-    """The remote's own Prometheus when the topology gives a way to it."""
-    try:
-        return PrometheusClient(access.endpoint(remote, "prometheus").http)
-    except ServiceAbsent:
-        return None
 
 
 def sender_log(access, remote) -> LogSource:
@@ -111,7 +103,7 @@ def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, ac
     """Every remote cluster's series are on the primary with cluster=<name>."""
     name = hop("metrics", remote, primary)
     receiver_or_fail(primary, primary_prometheus, read_only, name)
-    sender, log = sender_or_none(access, remote), sender_log(access, remote)
+    sender, log = access.client_or_none(remote, "prometheus", PrometheusClient), sender_log(access, remote)
     started = time.monotonic()
 
     def probe():
@@ -132,7 +124,7 @@ def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, ac
 @pytest.mark.requirement("must")
 def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, record_property):
     """The newest remote sample on the primary is younger than the remote's scrape interval plus a margin."""
-    sender, log = sender_or_none(access, remote), sender_log(access, remote)
+    sender, log = access.client_or_none(remote, "prometheus", PrometheusClient), sender_log(access, remote)
     interval = remote_scrape_interval(sender)
     margin = FRESHNESS_MARGIN * timeout_scale()  # slow CI sends late as well as answering late
     limit = interval + margin
