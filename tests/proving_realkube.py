@@ -37,7 +37,7 @@ from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, stack_prometheus_pair
+from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, kps_prometheus_spec, stack_prometheus_pair
 from tests.proving_stack import GRAFANA_PASSWORD, kiali_spec, start_grafana
 from tests.real.crds import all_crds
 from tests.real.kube import ControlPlane, LogRule, write_kubeconfig, kubeconfig_entry
@@ -298,6 +298,30 @@ PROMETHEUS_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResour
                                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
 
 
+OTHER_RELEASE = "kps"
+
+
+def relabelled(doc: dict, names: str) -> dict:
+    """A monitor of stack/manifests as a user of release `kps` labels it for their Prometheus (release=kps)."""
+    if names != "other" or doc.get("kind") not in ("PodMonitor", "ServiceMonitor"):
+        return doc
+    meta = {**doc["metadata"], "labels": {**(doc["metadata"].get("labels") or {}), "release": OTHER_RELEASE}}
+    return {**doc, "metadata": meta}
+
+
+def prometheus_resource(ground: RealKubeGround, cluster: str) -> dict:
+    """The Prometheus resource kube-prometheus-stack renders for release kps; a remote writes to the primary's
+    Prometheus Service (its clusterIP standing in for the bring-up's MetalLB address)."""
+    url = None
+    if cluster != "oke":
+        primary_ip = kclient.CoreV1Api(ground.api("oke")).read_namespaced_service(
+            "prometheus-operated", "observability", _request_timeout=10).spec.cluster_ip
+        url = f"http://{primary_ip}:9090/api/v1/write"
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+            "metadata": {"name": PROMETHEUS_CR, "namespace": "observability"},
+            "spec": kps_prometheus_spec(cluster, cluster == "oke", OTHER_RELEASE, url)}
+
+
 def _other_backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
     def prometheus(url: str) -> Backend:
         return Backend("prometheus-operated", f"prometheus-{PROMETHEUS_CR}-0", PROMETHEUS_POD_LABELS, 9090, url, 9090,
@@ -363,16 +387,15 @@ def _populate(ground: RealKubeGround) -> None:
                  .get(name=n).to_dict().get("status", {}).get("conditions") or [])))
         apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                     for n in ["istio-system", *({b.namespace for b in backends[c]} - {"", "istio-system"})]])
-        if ground.names == "other":
-            apply(api, [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
-                         "metadata": {"name": PROMETHEUS_CR, "namespace": "observability"}, "spec": {}}])
         for path in APPLIED[c]:
-            apply(api, load(path))
+            apply(api, [relabelled(d, ground.names) for d in load(path)])
         for b in backends[c]:
             host, port = b.target.removeprefix("http://").rsplit(":", 1)
             ground.relays.append(Relay(plane.ip, b.port, (host, int(port))).start())
             apply(api, [backend_pod(b, b.namespace or ns),
                         service(b.service, b.namespace or ns, b.service_port, b.port, b.labels, b.service_labels)])
+        if ground.names == "other":
+            apply(api, [prometheus_resource(ground, c)])
         backend_names = {b.pod for b in backends[c]}
         for namespace, pods in STACK_PODS[c].items():
             for name in pods:
