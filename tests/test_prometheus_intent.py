@@ -133,3 +133,21 @@ def test_the_receivers_setting() -> None:
     assert receiver_setting(intent({"enableRemoteWriteReceiver": True}))[0] is True
     off, why = receiver_setting(intent({"enableFeatures": ["remote-write-receiver"]}))
     assert not off and "a flag Prometheus 3.0 removed; set spec.enableRemoteWriteReceiver: true" in why
+
+
+def test_the_app_metrics_servicemonitor_is_judged_as_the_mesh_monitors(tmp_path) -> None:
+    """The app-metrics part's ServiceMonitor, labelled for the bring-up's release, under a Prometheus of release kps."""
+    from conformance.app_metrics import MONITOR_FILE
+    from conformance.manifests import load
+    meta = load(MONITOR_FILE)["metadata"]
+    recorded: dict[str, object] = {}
+    with FakeKubeAPI("oke") as api:
+        api.add_prometheus("observability", CR, spec=KPS)
+        api.add_service("observability", "prometheus-operated", port=9090, port_name="web")
+        api.add_service_monitor(meta["namespace"], meta["name"], labels=meta.get("labels"))
+        access, cluster = access_for(tmp_path, api)
+        with pytest.raises(PreconditionUnmet) as e:
+            require_monitor_selected(access, cluster, MONITOR_FILE, "oke app → oke Prometheus", recorded.__setitem__)
+    assert e.value.diagnosis == (f"ServiceMonitor {meta['namespace']}/{meta['name']} is not selected by Prometheus "
+                                 f"observability/{CR}: it wants release=kps (serviceMonitorSelector), the monitor has "
+                                 f"release={meta['labels']['release']}")
