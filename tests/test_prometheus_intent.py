@@ -151,3 +151,29 @@ def test_the_app_metrics_servicemonitor_is_judged_as_the_mesh_monitors(tmp_path)
     assert e.value.diagnosis == (f"ServiceMonitor {meta['namespace']}/{meta['name']} is not selected by Prometheus "
                                  f"observability/{CR}: it wants release=kps (serviceMonitorSelector), the monitor has "
                                  f"release={meta['labels']['release']}")
+
+
+class ReceiverOff:
+    """A primary Prometheus whose receiver answers 404 (only what receiver_or_fail asks)."""
+
+    def probe_receiver(self):
+        from conformance.clients.prometheus import ReceiverStatus
+        return ReceiverStatus(False, "POST /api/v1/write answered 404")
+
+
+@pytest.mark.parametrize("spec, said", [
+    ({"enableFeatures": ["remote-write-receiver"]},
+     f"Prometheus observability/{CR} has enableFeatures: [remote-write-receiver], a flag Prometheus 3.0 removed; "
+     "set spec.enableRemoteWriteReceiver: true"),
+    ({"enableRemoteWriteReceiver": True},
+     f"Prometheus observability/{CR} spec.enableRemoteWriteReceiver: true; the running Prometheus has not taken it up"),
+])
+def test_a_disabled_receiver_names_the_resources_setting(tmp_path, spec, said) -> None:
+    from suites.test_metrics import receiver_or_fail
+    with FakeKubeAPI("oke") as api:
+        api.add_prometheus("observability", CR, spec=spec)
+        api.add_service("observability", "prometheus-operated", port=9090, port_name="web")
+        access, cluster = access_for(tmp_path, api)
+        with pytest.raises(PreconditionUnmet) as e:
+            receiver_or_fail(cluster, ReceiverOff(), False, "remote Prometheus → oke Prometheus", access)
+    assert e.value.diagnosis.endswith(f"(flag --web.enable-remote-write-receiver) ({said})")

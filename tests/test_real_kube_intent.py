@@ -14,7 +14,9 @@ from tests.test_real_kube_suites import ground_for, outcome, run
 ENVOY = "suites.test_mesh::test_envoy_sidecars_are_scraped[{}]"
 ISTIOD = "suites.test_mesh::test_istiod_is_scraped_with_its_metrics"
 REACH = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
-SELECTION = ("-m", "mesh or metrics", "-k", "sidecars_are_scraped or istiod or reach_the_primary")
+PLATFORM = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
+SELECTION = ("-m", "mesh or metrics or platform",
+             "-k", "sidecars_are_scraped or istiod or reach_the_primary or every_prometheus_target_is_up")
 CR = f"Prometheus observability/{PROMETHEUS_CR}"
 
 
@@ -47,7 +49,8 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
                 {"url": "http://10.99.0.7:9090/api/v1/write"}])])
         elsewhere = seen(run(ground, "-m", "metrics", "-k", "reach_the_primary"))
     # This ground's istiod pool is the FakeExporter's (no pilot_xds_pushes): its check passes the selection, then fails.
-    for case in (ENVOY.format("oke"), ENVOY.format("workstation"), REACH):
+    for case in (ENVOY.format("oke"), ENVOY.format("workstation"), REACH, PLATFORM.format("oke"),
+                 PLATFORM.format("workstation")):
         assert healthy[case][0] == "passed", healthy[case]
     assert healthy[ENVOY.format("workstation")][2]["monitor_selection"] == (
         f"PodMonitor monitoring/envoy-stats is selected by {CR} (podMonitorSelector: release={OTHER_RELEASE})")
@@ -64,6 +67,10 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
     assert broken[ISTIOD][0] == "precondition"
     assert (f"ServiceMonitor monitoring/istiod is not selected by {CR}: its serviceMonitorNamespaceSelector wants "
             "namespaces with monitoring=enabled, namespace monitoring has no monitoring label") in broken[ISTIOD][1]
+    for cluster, monitor in (("oke", "ServiceMonitor monitoring/istiod"), ("workstation", "PodMonitor monitoring/envoy-stats")):
+        assert broken[PLATFORM.format(cluster)][0] == "precondition"
+        assert f"{cluster} Prometheus → its scrape targets: {monitor} is not selected by {CR}" in broken[
+            PLATFORM.format(cluster)][1]
     assert broken[REACH][0] == "precondition"
     assert (f"{CR} labels its series cluster=workstatoin ({CR} spec.externalLabels.cluster); the topology names the "
             "cluster workstation") in broken[REACH][1]
