@@ -50,12 +50,13 @@ def read_intent(access, cluster) -> PrometheusIntent | str:
     spec = located.spec
     try:
         listed = kube.call(f"list Prometheus resources in {spec.namespace}", kube.custom().list_namespaced_custom_object,
-                           GROUP, VERSION, spec.namespace, "prometheuses", ok=(403, 404))
+                           GROUP, VERSION, spec.namespace, "prometheuses", ok=(404,))
     except ServiceError as e:
-        return f"the Prometheus resources of {cluster.name} cannot be read: {e}"
+        why = (f"the credentials may not list them ({e.status})" if getattr(e, "status", 0) in (401, 403) else str(e))
+        return f"the Prometheus resources of {cluster.name} cannot be read: {why}"
     if listed is None:
-        return (f"the Prometheus resources of {cluster.name} cannot be read (monitoring.coreos.com/v1 prometheuses "
-                f"in {spec.namespace}: no such CRD, or the credentials may not list them)")
+        return (f"the Prometheus resources of {cluster.name} cannot be read: the API server serves no "
+                f"monitoring.coreos.com/v1 prometheuses (404 in {spec.namespace})")
     items = listed.get("items") or []
     named = located.how.removeprefix("Prometheus ").split("/")[-1] if located.how.startswith("Prometheus ") else spec.service
     picked = [o for o in items if o["metadata"]["name"] == named] or (items if len(items) == 1 else [])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.proving_realkube import (MANIFESTS, OTHER_RELEASE, PROMETHEUS_CR, RealKubeGround, apply, load,
                                     prometheus_resource, relabelled)
-from tests.test_real_kube_suites import ground_for, outcome, run
+from tests.test_real_kube_suites import ground_for, run
 
 ENVOY = "suites.test_mesh::test_envoy_sidecars_are_scraped[{}]"
 ISTIOD = "suites.test_mesh::test_istiod_is_scraped_with_its_metrics"
