@@ -28,6 +28,7 @@ def broken_resource(ground: RealKubeGround, cluster: str, **spec) -> dict:
 
 def seen(result) -> dict[str, tuple[str, str, dict[str, str]]]:
     """Each case's outcome, failure text and properties, read at once: the next run in the folder replaces its JUnit."""
+    print(result.output.split("conformance verdict", 1)[-1].split("reports: ", 1)[0])  # the verdict and check times
     return {case: (result.properties(case)["outcome"], result.failure(case) if result.properties(case)["outcome"]
                    not in ("passed", "skipped") else "", result.properties(case)) for case in (*result.cases(),)}
 
