@@ -24,9 +24,12 @@ def _is_ip(host: str) -> bool:
         return False
 
 
+INSIDE = " (cluster IP)"  # the mark of an address only the primary's own cluster reaches
+
+
 def primary_addresses(access, primary) -> dict[str, str]:
     """Each host the primary's Prometheus answers at, and what it is: the topology's URL, its resource's externalUrl,
-    the addresses of the Services in front of its pods, the nodes' addresses behind a NodePort."""
+    the cluster, external and LoadBalancer addresses of the Services in front of its pods, the nodes' behind a NodePort."""
     out: dict[str, str] = {}
     override = primary.services.get("prometheus")
     if override is not None:
@@ -38,17 +41,17 @@ def primary_addresses(access, primary) -> dict[str, str]:
         kube, spec = access.kube(primary), access.located(primary, "prometheus").spec
         services = kube.call(f"list Services in {spec.namespace}", kube.core().list_namespaced_service,
                              spec.namespace, ok=(403,))
-        nodes = None
         for svc in (services.items if services else []):
-            selector = svc.spec.selector or {}
-            if svc.metadata.name != spec.service and selector.get("app.kubernetes.io/name") != "prometheus":
+            if svc.metadata.name != spec.service and (svc.spec.selector or {}).get("app.kubernetes.io/name") != "prometheus":
                 continue
             what = f"Service {spec.namespace}/{svc.metadata.name}"
-            for host in [*(svc.spec.cluster_ips or [svc.spec.cluster_ip]), *(svc.spec.external_ips or [])]:
-                out.setdefault(str(host), what)
+            for host in svc.spec.cluster_ips or [svc.spec.cluster_ip]:
+                out.setdefault(str(host), what + INSIDE)
+            for host in svc.spec.external_ips or []:
+                out.setdefault(host, f"{what} (external IP)")
             for ing in (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []:
                 out.setdefault(ing.ip or ing.hostname or "", f"{what} (LoadBalancer)")
-            if svc.spec.type in ("NodePort", "LoadBalancer") and nodes is None:
+            if svc.spec.type in ("NodePort", "LoadBalancer"):
                 nodes = kube.call("list nodes", kube.core().list_node, ok=(403,))
                 for node in (nodes.items if nodes else []):
                     for a in node.status.addresses or []:
@@ -61,12 +64,19 @@ def primary_addresses(access, primary) -> dict[str, str]:
 
 
 def judge_url(url: str, addresses: dict[str, str]) -> tuple[bool | None, str]:
-    """(True: at the primary, False: elsewhere, None: cannot tell) and what it is."""
+    """(True: at the primary, False: certainly elsewhere, None: cannot tell) and what it is. An address of none of
+    them is elsewhere only when the primary's addresses reachable from outside its cluster are known: otherwise a
+    gateway or an ingress may carry it there."""
     host = urlsplit(url).hostname or ""
     if host in addresses:
         return True, addresses[host]
+    exposed = any(not what.endswith(INSIDE) for what in addresses.values())
     if _is_ip(host):
-        return False, "an address of none of them"
+        if ipaddress.ip_address(host).is_loopback:
+            return False, f"{host} is the sender's own pod"
+        if exposed:
+            return False, "an address of none of them"
+        return None, f"{host}: the primary's Prometheus has only cluster IPs here, a gateway may carry it"
     if "." not in host or host.endswith((".svc", ".svc.cluster.local")):
         return None, f"{host} is a cluster-local name, resolved in the sender's own cluster"
     try:
@@ -74,7 +84,7 @@ def judge_url(url: str, addresses: dict[str, str]) -> tuple[bool | None, str]:
     except OSError:
         return None, f"{host} does not resolve here"
     hit = next((addresses[a] for a in resolved if a in addresses), None)
-    return (True, hit) if hit else (False, f"{host} resolves to {', '.join(sorted(resolved))}")
+    return (True, hit) if hit else (None, f"{host} resolves here to {', '.join(sorted(resolved))}, none of them")
 
 
 def require_remote_intent(access, remote, primary, hop: str, record: Record) -> str:

@@ -177,3 +177,17 @@ def test_a_disabled_receiver_names_the_resources_setting(tmp_path, spec, said) -
         with pytest.raises(PreconditionUnmet) as e:
             receiver_or_fail(cluster, ReceiverOff(), False, "remote Prometheus → oke Prometheus", access)
     assert e.value.diagnosis.endswith(f"(flag --web.enable-remote-write-receiver) ({said})")
+
+
+def test_a_remote_write_url_is_elsewhere_only_when_that_is_certain() -> None:
+    """An address of none of the primary's is elsewhere only when its addresses outside its cluster are known; a name
+    that does not resolve here, or a cluster-local one, is not judged; loopback is the sender's own pod."""
+    from conformance.remote_intent import INSIDE, judge_url
+    inside = {"10.96.0.10": "Service monitoring/kps" + INSIDE}
+    exposed = {**inside, "172.18.255.200": "Service monitoring/kps (LoadBalancer)"}
+    assert judge_url("http://172.18.255.200:9090/api/v1/write", exposed) == (True, "Service monitoring/kps (LoadBalancer)")
+    assert judge_url("http://172.18.255.201:9090/api/v1/write", exposed) == (False, "an address of none of them")
+    assert judge_url("http://172.18.255.201:9090/api/v1/write", inside)[0] is None  # a gateway may carry it
+    assert judge_url("http://127.0.0.1:9090/api/v1/write", inside) == (False, "127.0.0.1 is the sender's own pod")
+    assert judge_url("http://prometheus-operated.monitoring.svc:9090/api/v1/write", exposed)[0] is None
+    assert judge_url("http://no-such-host.invalid:9090/api/v1/write", exposed)[0] is None

@@ -59,7 +59,8 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
         f"ServiceMonitor monitoring/istiod is selected by {CR} (serviceMonitorSelector: release={OTHER_RELEASE})")
     reach = healthy[REACH][2]
     assert reach["cluster_label"] == f"cluster=workstation ({CR} spec.externalLabels.cluster)"
-    assert reach["remote_write_target"].endswith(":9090/api/v1/write: Service observability/prometheus-operated")
+    assert reach["remote_write_target"] == ("http://10.77.1.1:9090/api/v1/write: Service observability/"
+                                            "prometheus-operated (external IP)")
 
     assert broken[ENVOY.format("workstation")][0] == "precondition", broken
     assert (f"workstation Envoy → workstation Prometheus: PodMonitor monitoring/envoy-stats is not selected by {CR}: "
@@ -79,4 +80,4 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
     assert elsewhere[REACH][0] == "precondition", elsewhere
     assert (f"{CR} spec.remoteWrite sends to http://10.99.0.7:9090/api/v1/write, not to the oke Prometheus "
             "(an address of none of them)") in elsewhere[REACH][1]
-    assert "Service observability/prometheus-operated" in elsewhere[REACH][1]  # where the primary answers
+    assert "10.77.1.1 (Service observability/prometheus-operated (external IP))" in elsewhere[REACH][1]
