@@ -7,10 +7,11 @@ import time
 import pytest
 
 from conformance.access import ServiceAbsent
-from conformance.app_metrics import app_metrics, pool_not_configured, target_state, why_not_on_primary
+from conformance.app_metrics import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
+from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import PreconditionUnmet
 from conformance.promql import on_primary
 
@@ -38,9 +39,10 @@ def own_prometheus(access, cluster) -> PrometheusClient | None:
 
 @pytest.mark.hop("app_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_app_target_is_up(cluster, primary, prometheus, record_property):
+def test_app_target_is_up(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus scrapes the app through its ServiceMonitor, and the target is up."""
     name, app = hop("app_scrape", cluster, primary), app_metrics()
+    require_monitor_selected(access, cluster, MONITOR_FILE, name, record_property)
     if why := pool_not_configured(prometheus, role(cluster)):
         raise PreconditionUnmet(name, why)
 

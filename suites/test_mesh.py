@@ -8,7 +8,8 @@ import pytest
 
 from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
+from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, MANIFESTS, traffic_generator
+from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
@@ -93,6 +94,7 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
+    require_monitor_selected(access, cluster, MANIFESTS / "envoy-podmonitor.yaml", hop, record_property)
     targets = require_pool_up(prometheus, ENVOY_POOL, hop, precheck=lambda: require_an_injected_pod(access, cluster, hop))
     record_property("envoy_targets", len(targets))
 
@@ -121,9 +123,10 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
 
 @pytest.mark.hop(needs=["prometheus[{primary}]"])
 @pytest.mark.requirement("must")
-def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, record_property):
+def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, access, record_property):
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
     hop = f"{primary.name} istiod → {primary.name} Prometheus"
+    require_monitor_selected(access, primary, MANIFESTS / "istiod-servicemonitor.yaml", hop, record_property)
     require_pool_up(primary_prometheus, ISTIOD_POOL, hop)
     missing = []
     for metric in ("pilot_xds_pushes", "istio_build"):

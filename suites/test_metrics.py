@@ -16,6 +16,8 @@ from conformance.providers import provider_of
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
+from conformance.prometheus_intent import read_intent, receiver_setting
+from conformance.remote_intent import require_remote_intent
 
 pytestmark = pytest.mark.metrics
 
@@ -38,12 +40,23 @@ PROMETHEUS_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
 SENDER_LOG_SECONDS = 600
 
 
-def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str) -> None:
-    """Fail at once, with the fixing setting, when the primary cannot receive."""
+def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str, access=None) -> None:
+    """Fail at once, with the fixing setting, when the primary cannot receive; the primary's Prometheus resource,
+    where it can be read, says which of its settings turns the receiver off."""
     status = primary_prometheus.receiver_from_flags() if read_only else primary_prometheus.probe_receiver()
     if not status.enabled:
-        raise PreconditionUnmet(hop_name, f"the remote-write receiver is disabled; set {RECEIVER_SETTING}", status.evidence)
+        setting = receiver_intent(access, primary) if access is not None else ""
+        raise PreconditionUnmet(hop_name, f"the remote-write receiver is disabled; set {RECEIVER_SETTING}"
+                                + (f" ({setting})" if setting else ""), status.evidence)
 
+
+def receiver_intent(access, primary) -> str:
+    """What the primary's Prometheus resource says of the receiver, or '' when it cannot be read."""
+    intent = read_intent(access, primary)
+    if isinstance(intent, str):
+        return ""
+    on, setting = receiver_setting(intent)
+    return f"{setting}; the running Prometheus has not taken it up" if on else setting
 
 
 def sender_log(access, remote) -> LogSource:
@@ -92,9 +105,9 @@ def test_primary_prometheus_is_ready(primary, primary_prometheus):
 
 @pytest.mark.hop("receiver[{primary}]", needs=["prometheus[{primary}]"])
 @pytest.mark.requirement("must")
-def test_primary_accepts_remote_write(primary, primary_prometheus, read_only):
+def test_primary_accepts_remote_write(primary, primary_prometheus, read_only, access):
     """The primary's Prometheus runs the remote-write receiver."""
-    receiver_or_fail(primary, primary_prometheus, read_only, f"remote Prometheus → {primary.name} Prometheus")
+    receiver_or_fail(primary, primary_prometheus, read_only, f"remote Prometheus → {primary.name} Prometheus", access)
 
 
 @pytest.mark.hop("metrics[{remote}]", needs=["prometheus[{primary}]", "receiver[{primary}]", "sender[{remote}]"])
@@ -102,19 +115,20 @@ def test_primary_accepts_remote_write(primary, primary_prometheus, read_only):
 def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
     """Every remote cluster's series are on the primary with cluster=<name>."""
     name = hop("metrics", remote, primary)
-    receiver_or_fail(primary, primary_prometheus, read_only, name)
+    receiver_or_fail(primary, primary_prometheus, read_only, name, access)
+    label = require_remote_intent(access, remote, primary, name, record_property)  # at once, before any wait
     sender, log = access.client_or_none(remote, "prometheus", PrometheusClient), sender_log(access, remote)
     started = time.monotonic()
 
     def probe():
-        result = primary_prometheus.query(f'count(up{{cluster="{remote.name}"}})')
+        result = primary_prometheus.query(f'count(up{{{label}="{remote.name}"}})')
         if not result:
             stop_if_never_delivered(sender, log, name)
-            clusters = sorted({s["metric"].get("cluster", "") for s in primary_prometheus.query("count by (cluster) (up)")})
-            raise NotYet(f"no up{{cluster=\"{remote.name}\"}} on the primary; cluster values there: {clusters}")
+            clusters = sorted({s["metric"].get(label, "") for s in primary_prometheus.query(f"count by ({label}) (up)")})
+            raise NotYet(f"no up{{{label}=\"{remote.name}\"}} on the primary; {label} values there: {clusters}")
         return int(float(result[0]["value"][1]))
 
-    count = eventually(probe, hop=name, what=f"no series with cluster={remote.name}", wait=SERIES_WAIT,
+    count = eventually(probe, hop=name, what=f"no series with {label}={remote.name}", wait=SERIES_WAIT,
                        diagnose=lambda: explain_missing_series(sender, remote.name, log))
     record_property("remote_targets_on_primary", count)
     record_property("remote_series_wait_seconds", round(time.monotonic() - started, 2))
@@ -129,20 +143,21 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
     margin = FRESHNESS_MARGIN * timeout_scale()  # slow CI sends late as well as answering late
     limit = interval + margin
     name = hop("metrics", remote, primary)
+    label = require_remote_intent(access, remote, primary, name, record_property)
 
     def probe():
-        result = primary_prometheus.query(f'max(timestamp(up{{cluster="{remote.name}"}}))')
+        result = primary_prometheus.query(f'max(timestamp(up{{{label}="{remote.name}"}}))')
         if not result:
-            raise NotYet(f"no up{{cluster=\"{remote.name}\"}} on the primary")
+            raise NotYet(f"no up{{{label}=\"{remote.name}\"}} on the primary")
         evaluated_at, newest = result[0]["value"][0], float(result[0]["value"][1])
         return evaluated_at - newest
 
-    age = eventually(probe, hop=name, what=f"no series with cluster={remote.name}", wait=SERIES_WAIT,
+    age = eventually(probe, hop=name, what=f"no series with {label}={remote.name}", wait=SERIES_WAIT,
                      diagnose=lambda: explain_missing_series(sender, remote.name, log))
     record_property("remote_write_sample_age_seconds", round(age, 2))
     record_property("remote_scrape_interval_seconds", interval)
     if age > limit:
-        raise Failed(name, f"the newest sample with cluster={remote.name} is {age:.0f} s old; "
+        raise Failed(name, f"the newest sample with {label}={remote.name} is {age:.0f} s old; "
                            f"expected under {limit:.0f} s (scrape interval {interval:.0f} s + {margin:.0f} s)",
                      explain_missing_series(sender, remote.name, log))
 

@@ -9,10 +9,12 @@ import pytest
 
 from conformance.access import service_title
 from conformance.eventually import NotYet, Wait, eventually
+from conformance.manifests import MANIFESTS
+from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.redact import redact
-from conformance.scrape_jobs import RequiredJob, required_jobs
+from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob, required_jobs
 from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
@@ -42,11 +44,13 @@ def owner(target: dict, required: tuple[RequiredJob, ...]) -> RequiredJob | None
 
 
 @pytest.mark.requirement("must")
-def test_every_prometheus_target_is_up(cluster, prometheus, record_property):
+def test_every_prometheus_target_is_up(cluster, prometheus, access, record_property):
     """Every job the stack must have on this cluster is scraped and up; other down targets are reported only."""
     required = required_jobs(cluster.role)
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
     record_property("required_jobs", ",".join(j.job for j in required))
+    for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
+        require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)
     started = time.time()
     jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
     unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]

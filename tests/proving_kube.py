@@ -71,6 +71,7 @@ class KubeStack:
     apis: dict[str, FakeKubeAPI] = field(default_factory=dict)
     promtails: dict[str, FakePromtail] = field(default_factory=dict)  # the log agents (FakeAlloy: profile alloy)
     profile: str = "promtail"
+    prometheus_ips: dict[str, str] = field(default_factory=dict)  # names="other": prometheus-operated's clusterIP
 
     @property
     def kubeconfig(self) -> Path:
@@ -248,14 +249,31 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
     return stack
 
 
+def kps_prometheus_spec(cluster: str, primary: bool, release: str = "kps", remote_write_url: str | None = None) -> dict:
+    """The Prometheus resource's spec as kube-prometheus-stack 88.5.3 (templates/prometheus/prometheus.yaml) renders our
+    values (stack/values) for release `release`: monitors labelled release=<release> in any namespace, the cluster's
+    external label, the receiver on the primary, remote write to the primary on a remote."""
+    wanted = {"matchLabels": {"release": release}}
+    spec: dict = {"serviceMonitorSelector": wanted, "serviceMonitorNamespaceSelector": {},
+                  "podMonitorSelector": wanted, "podMonitorNamespaceSelector": {},
+                  "externalLabels": {"cluster": cluster}, "enableRemoteWriteReceiver": primary}
+    if remote_write_url:
+        spec["remoteWrite"] = [{"url": remote_write_url}]
+    return spec
+
+
 def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: str, agent_url: str) -> None:
     """The stack as a user's own releases leave it (the objects each pinned chart renders: tests/test_discovery.py):
     kube-prometheus-stack as release `kps` in `observability`, the log agent's chart in `logging`, and on the
     primary Loki from the Loki chart in `logging` and Grafana as its own release in `grafana` (Kiali, in `istio-system`,
     once it has started)."""
-    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus")
-    api.add_service("observability", "prometheus-operated", stack.pair.primary.url if primary else stack.pair.remote.url,
-                    port=9090, port_name="web", labels={"operated-prometheus": "true"})
+    cluster = "oke" if primary else "workstation"
+    svc = api.add_service("observability", "prometheus-operated",
+                          stack.pair.primary.url if primary else stack.pair.remote.url,
+                          port=9090, port_name="web", labels={"operated-prometheus": "true"})
+    stack.prometheus_ips[cluster] = svc["spec"]["clusterIP"]
+    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus", spec=kps_prometheus_spec(
+        cluster, primary, remote_write_url=None if primary else f"http://{stack.prometheus_ips['oke']}:9090/api/v1/write"))
     api.add_service("logging", f"{agent}-metrics" if agent == "promtail" else agent, agent_url,
                     port=stack_services()[agent].port, port_name="http-metrics",
                     labels={"app.kubernetes.io/name": agent, "app.kubernetes.io/instance": agent})

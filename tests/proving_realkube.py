@@ -37,7 +37,7 @@ from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, stack_prometheus_pair
+from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, kps_prometheus_spec, stack_prometheus_pair
 from tests.proving_stack import GRAFANA_PASSWORD, kiali_spec, start_grafana
 from tests.real.crds import all_crds
 from tests.real.kube import ControlPlane, LogRule, write_kubeconfig, kubeconfig_entry
@@ -90,6 +90,7 @@ class Backend:
     containers: list[str] = field(default_factory=lambda: ["main"])
     namespace: str = ""  # the stack's (stack/services.yaml) when empty
     service_labels: dict[str, str] = field(default_factory=dict)  # what the chart puts on the Service
+    external_ips: list[str] = field(default_factory=list)  # names="other": the primary Prometheus's address for remotes
 
 
 @dataclass
@@ -180,10 +181,11 @@ def backend_pod(b: Backend, namespace: str) -> dict:
 
 
 def service(name: str, namespace: str, port: int, target: int, selector: dict[str, str],
-            labels: dict[str, str] | None = None) -> dict:
+            labels: dict[str, str] | None = None, external_ips: list[str] | None = None) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
                                                                  **({"labels": labels} if labels else {})},
-            "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": target}]}}
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": target}],
+                     **({"externalIPs": external_ips} if external_ips else {})}}
 
 
 class NodeAgent:
@@ -298,15 +300,36 @@ PROMETHEUS_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResour
                                "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
 
 
+OTHER_RELEASE = "kps"
+
+
+def relabelled(doc: dict, names: str) -> dict:
+    """A monitor of stack/manifests as a user of release `kps` labels it for their Prometheus (release=kps)."""
+    if names != "other" or doc.get("kind") not in ("PodMonitor", "ServiceMonitor"):
+        return doc
+    meta = {**doc["metadata"], "labels": {**(doc["metadata"].get("labels") or {}), "release": OTHER_RELEASE}}
+    return {**doc, "metadata": meta}
+
+
+def prometheus_resource(ground: RealKubeGround, cluster: str) -> dict:
+    """The Prometheus resource kube-prometheus-stack renders for release kps; a remote writes to the primary's
+    Prometheus at its Service's external IP (the primary node's address, standing in for the bring-up's MetalLB one)."""
+    url = None if cluster == "oke" else f"http://{ADDRESSES['oke']}:9090/api/v1/write"
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
+            "metadata": {"name": PROMETHEUS_CR, "namespace": "observability"},
+            "spec": kps_prometheus_spec(cluster, cluster == "oke", OTHER_RELEASE, url)}
+
+
 def _other_backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
-    def prometheus(url: str) -> Backend:
+    def prometheus(url: str, external_ips: list[str] | None = None) -> Backend:
         return Backend("prometheus-operated", f"prometheus-{PROMETHEUS_CR}-0", PROMETHEUS_POD_LABELS, 9090, url, 9090,
-                       namespace="observability", service_labels={"operated-prometheus": "true"})
+                       namespace="observability", service_labels={"operated-prometheus": "true"},
+                       external_ips=external_ips or [])
     loki = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki"}
     grafana = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"}
     kiali = {"app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"}
     return {
-        "oke": [prometheus(ground.pair.primary.url),
+        "oke": [prometheus(ground.pair.primary.url, [ADDRESSES["oke"]]),  # where the node's relay carries 9090
                 Backend("loki", "loki-0", {**loki, "app.kubernetes.io/component": "single-binary"}, 3100,
                         ground.loki.url, 3100, namespace="logging",
                         service_labels={**loki, "app.kubernetes.io/component": "single-binary"}),
@@ -363,16 +386,16 @@ def _populate(ground: RealKubeGround) -> None:
                  .get(name=n).to_dict().get("status", {}).get("conditions") or [])))
         apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
                     for n in ["istio-system", *({b.namespace for b in backends[c]} - {"", "istio-system"})]])
-        if ground.names == "other":
-            apply(api, [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
-                         "metadata": {"name": PROMETHEUS_CR, "namespace": "observability"}, "spec": {}}])
         for path in APPLIED[c]:
-            apply(api, load(path))
+            apply(api, [relabelled(d, ground.names) for d in load(path)])
         for b in backends[c]:
             host, port = b.target.removeprefix("http://").rsplit(":", 1)
             ground.relays.append(Relay(plane.ip, b.port, (host, int(port))).start())
             apply(api, [backend_pod(b, b.namespace or ns),
-                        service(b.service, b.namespace or ns, b.service_port, b.port, b.labels, b.service_labels)])
+                        service(b.service, b.namespace or ns, b.service_port, b.port, b.labels, b.service_labels,
+                                b.external_ips)])
+        if ground.names == "other":
+            apply(api, [prometheus_resource(ground, c)])
         backend_names = {b.pod for b in backends[c]}
         for namespace, pods in STACK_PODS[c].items():
             for name in pods:
