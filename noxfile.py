@@ -66,11 +66,10 @@ def tests(session: nox.Session) -> None:
     missing from the cache is built before the tests start, with progress (once per machine).
     """
     install(session)
-    run(
-        session, "pytest", "tests", "-n", str(max(4, 2 * (os.cpu_count() or 1))),
-        f"--junitxml={REPORTS / 'self-tests.xml'}",
-        *session.posargs,
-    )
+    chosen = any(a.startswith(("-n", "--numprocesses", "--dist")) or a == "no:xdist" for a in session.posargs)
+    # loadgroup: tests sharing one expensive server (xdist_group, e.g. the real OpenSearch node) stay on one worker
+    side_by_side = [] if chosen else ["-n", str(max(4, 2 * (os.cpu_count() or 1))), "--dist", "loadgroup"]
+    run(session, "pytest", "tests", *side_by_side, f"--junitxml={REPORTS / 'self-tests.xml'}", *session.posargs)
 
 
 @nox.session(**SHARED)

@@ -13,6 +13,9 @@ from tests.proving_ground import free_port
 from tests.real import opensearch
 from tests.real.opensearch import OpenSearchNode
 
+# One JVM for the module: its tests stay on one xdist worker (the tests session runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("opensearch")
+
 CLUSTER_FIELD = "kubernetes.cluster"  # where the profile's transform will put the cluster's name
 
 
