@@ -41,6 +41,7 @@ import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tests.fakes.exposition import family, histogram
 from tests.fakes.promtail import (DURATION_BUCKETS, Backoff, FakePromtail, Labels, PromtailMetrics, PushRecord,
                                   _MetricsServer, encode_push)
 from tests.fakes.server import Response
@@ -169,41 +170,21 @@ class AlloyMetrics(PromtailMetrics):
         lines = [line for line in text.splitlines() if "<histogram>" not in line]
         with self._lock:
             for name, (help_text, label_names) in self.GAUGES.items():
-                if self.gauges[name]:
-                    lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-                    lines += [f"{name}{{{_pairs(label_names, values)}}} {go_float(v)}"
-                              for values, v in sorted(self.gauges[name].items())]
+                lines += family(name, help_text, "gauge", label_names, self.gauges[name], go_float)
             durations = {(host, code): seen for (host, code), seen in self.durations.items()}
             histograms = {name: dict(by_host) for name, by_host in self.histograms.items()}
-        lines += _histogram("loki_write_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
-                            {_write_labels(host, code): seen for (host, code), seen in sorted(durations.items())})
+        lines += histogram("loki_write_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
+                           {_write_labels(host, code): seen for (host, code), seen in sorted(durations.items())}, go_float)
         for name, (help_text, buckets) in self.HISTOGRAMS.items():
-            lines += _histogram(name, help_text, buckets,
-                                {_write_labels(host): seen for host, seen in sorted(histograms[name].items())})
+            lines += histogram(name, help_text, buckets,
+                               {_write_labels(host): seen for host, seen in sorted(histograms[name].items())}, go_float)
         return "\n".join(lines) + "\n"
-
-
-def _pairs(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return ",".join(f'{k}="{v}"' for k, v in zip(names, values))
 
 
 def _write_labels(host: str, status_code: str | None = None) -> str:
     """loki.write's labels in exposition (sorted) order, tenant "" (no tenant_id)."""
     code = f',status_code="{status_code}"' if status_code is not None else ""
     return f'component_id="{WRITE[0]}",component_path="{WRITE[1]}",host="{host}"{code},tenant=""'
-
-
-def _histogram(name: str, help_text: str, buckets: tuple[float, ...], series: dict[str, list[float]]) -> list[str]:
-    """A classic histogram's lines, one series per label set."""
-    if not series:
-        return []
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    for base, seen in series.items():
-        for bound in buckets:
-            lines.append(f'{name}_bucket{{{base},le="{go_float(bound)}"}} {sum(1 for s in seen if s <= bound)}')
-        lines += [f'{name}_bucket{{{base},le="+Inf"}} {len(seen)}', f"{name}_sum{{{base}}} {go_float(sum(seen))}",
-                  f"{name}_count{{{base}}} {len(seen)}"]
-    return lines
 
 
 class _AlloyServer(_MetricsServer):

@@ -27,6 +27,7 @@ from typing import Callable
 
 import cramjam
 
+from tests.fakes.exposition import family, histogram
 from tests.fakes.server import FakeServer, Response
 
 JOB = "conformance-canary"
@@ -155,22 +156,10 @@ class PromtailMetrics:
         lines: list[str] = []
         with self._lock:
             for name, (help_text, label_names) in self.COUNTERS.items():
-                if not self.counters[name]:
-                    continue
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-                for values, v in sorted(self.counters[name].items()):
-                    pairs = ",".join(f'{k}="{x}"' for k, x in zip(label_names, values))
-                    lines.append(f"{name}{{{pairs}}} {_num(v)}")
-            if self.durations:
-                name = "promtail_request_duration_seconds"
-                lines += [f"# HELP {name} Duration of send requests.", f"# TYPE {name} histogram"]
-                for (host, code), seen in sorted(self.durations.items()):
-                    base = f'host="{host}",status_code="{code}"'
-                    for bound in DURATION_BUCKETS:
-                        lines.append(f'{name}_bucket{{{base},le="{bound}"}} {sum(1 for s in seen if s <= bound)}')
-                    lines.append(f'{name}_bucket{{{base},le="+Inf"}} {len(seen)}')
-                    lines.append(f"{name}_sum{{{base}}} {sum(seen)}")
-                    lines.append(f"{name}_count{{{base}}} {len(seen)}")
+                lines += family(name, help_text, "counter", label_names, self.counters[name], _num)
+            lines += histogram("promtail_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
+                               {f'host="{host}",status_code="{code}"': seen
+                                for (host, code), seen in sorted(self.durations.items())}, str)
         return "\n".join(lines) + "\n"
 
 
