@@ -48,15 +48,12 @@ SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
 class KsmProcess(LoopbackServer):
     """One kube-state-metrics against one cluster's API server; restart() changes its flags."""
 
+    LOG = "kube-state-metrics.log"
     cluster: str
     kubeconfig: Path
     folder: Path
     port: int = 0
     namespaces: str = ""  # --namespaces (the chart's `namespaces` value); "" watches every namespace
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "kube-state-metrics.log"
 
     def args(self) -> list[str]:
         # The chart's container args: --port=8080 (service.port), --resources=<collectors>, the telemetry
