@@ -42,8 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tests.fakes.exposition import family, histogram
-from tests.fakes.promtail import (DURATION_BUCKETS, Backoff, FakePromtail, Labels, PromtailMetrics, PushRecord,
-                                  _MetricsServer, encode_push)
+from tests.fakes.promtail import DURATION_BUCKETS, FakePromtail, Labels, PromtailMetrics, _MetricsServer, encode_push
 from tests.fakes.server import Response
 
 VERSION = "v1.18.1"
@@ -277,40 +276,18 @@ class FakeAlloy(FakePromtail):
                 self.metrics.observe_in("loki_write_entry_propagation_latency_seconds", self.host,
                                         max(0.0, time.time() - created_ns / 1e9))
 
-    def _streams(self, batch: list[tuple[Labels, int, str]]) -> dict[Labels, list[tuple[int, str]]]:
-        streams: dict[Labels, list[tuple[int, str]]] = {}
-        for labels, ts, line in batch:
-            merged = tuple(sorted({**self.external_labels, **dict(labels)}.items()))  # entry labels win
-            streams.setdefault(merged, []).append((ts, line))
-        return streams
+    def _dropped_at_once(self, status: int) -> bool:
+        """A 429 with retry_on_http_429 false: one warning and the batch dropped as rate limited."""
+        if status == 429 and not self.retry_on_http_429:
+            self._log("warn", RATE_LIMITED_DROP)
+            return True
+        return False
 
-    def _send(self, batch: list[tuple[Labels, int, str]], body: bytes) -> None:
-        backoff = Backoff(self.min_backoff, self.max_backoff, self.max_retries)
-        while True:
-            started = time.monotonic()
-            status, error = self._post(body)
-            self.metrics.observe(self.host, status, time.monotonic() - started)
-            self.pushes.append(PushRecord(status, len(batch), error, started))
-            if status == 429 and not self.retry_on_http_429:
-                self._log("warn", RATE_LIMITED_DROP)
-                return self._drop(batch, body, "rate_limited")
-            if 200 <= status < 300:
-                self.metrics.add("promtail_sent_bytes_total", (self.host,), len(body))
-                self.metrics.add("promtail_sent_entries_total", (self.host,), len(batch))
-                return
-            if status > 0 and status != 429 and status // 100 != 5:
-                break  # not retried
-            self._log("debug", RETRY, status=status, tenant="", error=error)
-            self.metrics.add("promtail_batch_retries_total", (self.host, ""))
-            delay = backoff.next_delay()
-            if not backoff.ongoing or self._stop.wait(delay):
-                break  # tries used up (no wait after the last), or stopping (the context is cancelled)
+    def _retrying(self, status: int, error: str) -> None:
+        self._log("debug", RETRY, status=status, tenant="", error=error)
+
+    def _giving_up(self, status: int, error: str) -> None:
         self._log("error", GIVE_UP, status=status, tenant="", error=error)
-        self._drop(batch, body, "rate_limited" if status == 429 else "ingester_error")
-
-    def _drop(self, batch: list[tuple[Labels, int, str]], body: bytes, reason: str) -> None:
-        self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
-        self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
     def _post(self, body: bytes) -> tuple[int, str]:
         """(status, error as Go's http client and send() word it; "" on a 2xx)."""

@@ -375,29 +375,53 @@ class FakePromtail:
         """client.sendBatch: retry 429, 5xx and connection errors with backoff; drop on anything else."""
         if self.extra_delay_seconds:
             self._stop.wait(self.extra_delay_seconds)
+        body = encode_push(self._streams(batch))
+        self.metrics.add("promtail_encoded_bytes_total", (self.host,), len(body))
+        self._send(batch, body)
+
+    def _streams(self, batch: list[tuple[Labels, int, str]]) -> dict[Labels, list[tuple[int, str]]]:
         streams: dict[Labels, list[tuple[int, str]]] = {}
         for labels, ts, line in batch:
             merged = tuple(sorted({**self.external_labels, **dict(labels)}.items()))  # entry labels win
             streams.setdefault(merged, []).append((ts, line))
-        body = encode_push(streams)
-        self.metrics.add("promtail_encoded_bytes_total", (self.host,), len(body))
+        return streams
+
+    def _send(self, batch: list[tuple[Labels, int, str]], body: bytes) -> None:
+        """The send loop both agents share: sent on a 2xx; 429, 5xx and no answer retried with backoff; the batch
+        dropped on any other status or when the tries run out ("final error sending batch")."""
         backoff = Backoff(self.min_backoff, self.max_backoff, self.max_retries)
         while True:
             started = time.monotonic()
-            status, text = self._post(body)
+            status, error = self._post(body)
             self.metrics.observe(self.host, status, time.monotonic() - started)
-            self.pushes.append(PushRecord(status, len(batch), text, started))
+            self.pushes.append(PushRecord(status, len(batch), error, started))
+            if self._dropped_at_once(status):
+                return self._drop(batch, body, "rate_limited")
             if 200 <= status < 300:
                 self.metrics.add("promtail_sent_bytes_total", (self.host,), len(body))
                 self.metrics.add("promtail_sent_entries_total", (self.host,), len(batch))
                 return
             if status > 0 and status != 429 and status // 100 != 5:
-                break  # "final error sending batch": not retried
+                break  # not retried
+            self._retrying(status, error)
             self.metrics.add("promtail_batch_retries_total", (self.host, ""))
             delay = backoff.next_delay()
             if not backoff.ongoing or self._stop.wait(delay):
-                break  # retries used up, or the agent is stopping (its context is cancelled)
-        reason = "rate_limited" if status == 429 else "ingester_error"
+                break  # tries used up (no wait after the last), or stopping (the context is cancelled)
+        self._giving_up(status, error)
+        self._drop(batch, body, "rate_limited" if status == 429 else "ingester_error")
+
+    def _dropped_at_once(self, status: int) -> bool:
+        """Whether this answer drops the batch unretried as rate limited: never for Promtail 2.9.3's client."""
+        return False
+
+    def _retrying(self, status: int, error: str) -> None:
+        """What the agent does before a retry besides counting it: Promtail logs nothing the fake models."""
+
+    def _giving_up(self, status: int, error: str) -> None:
+        """What the agent does when it drops the batch besides counting it: Promtail logs nothing the fake models."""
+
+    def _drop(self, batch: list[tuple[Labels, int, str]], body: bytes, reason: str) -> None:
         self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
         self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
