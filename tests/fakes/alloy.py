@@ -34,7 +34,6 @@ The retry schedule is the real one by default (a batch to a closed port is dropp
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 import urllib.parse
@@ -291,22 +290,14 @@ class FakeAlloy(FakePromtail):
 
     def _post(self, body: bytes) -> tuple[int, str]:
         """(status, error as Go's http client and send() word it; "" on a 2xx)."""
-        url = urllib.parse.urlsplit(self.loki_url)
         try:
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
-            try:
-                conn.request("POST", url.path or "/", body=body, headers={
-                    "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
-                resp = conn.getresponse()
-                text = resp.read(1024).decode(errors="replace")  # maxErrMsgLen; the first line is kept
-            finally:
-                conn.close()
+            status, reason, text = self._request(body)  # the first line of the answer is kept
         except OSError as exc:
-            return -1, f'Post "{self.loki_url}": {_go_dial_error(url.netloc, exc)}'
-        if 200 <= resp.status < 300:
-            return resp.status, ""
+            return -1, f'Post "{self.loki_url}": {_go_dial_error(urllib.parse.urlsplit(self.loki_url).netloc, exc)}'
+        if 200 <= status < 300:
+            return status, ""
         line = text.split("\n", 1)[0]
-        return resp.status, f"server returned HTTP status {resp.status} {resp.reason} ({resp.status}): {line}"
+        return status, f"server returned HTTP status {status} {reason} ({status}): {line}"
 
 
 def _go_dial_error(netloc: str, exc: OSError) -> str:

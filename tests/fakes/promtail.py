@@ -425,16 +425,21 @@ class FakePromtail:
         self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
         self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
-    def _post(self, body: bytes) -> tuple[int, str]:
+    def _request(self, body: bytes) -> tuple[int, str, str]:
+        """POST the batch: (status, reason, the answer's first 1024 bytes as text); OSError when none came."""
         url = urllib.parse.urlsplit(self.loki_url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
         try:
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
-            try:
-                conn.request("POST", url.path or "/", body=body, headers={
-                    "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
-                resp = conn.getresponse()
-                return resp.status, resp.read(1024).decode(errors="replace")
-            finally:
-                conn.close()
+            conn.request("POST", url.path or "/", body=body, headers={
+                "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
+            resp = conn.getresponse()
+            return resp.status, resp.reason, resp.read(1024).decode(errors="replace")  # maxErrMsgLen
+        finally:
+            conn.close()
+
+    def _post(self, body: bytes) -> tuple[int, str]:
+        try:
+            status, _, text = self._request(body)
         except OSError as exc:
             return -1, str(exc)
+        return status, text
