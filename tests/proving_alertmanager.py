@@ -32,16 +32,13 @@ REFUSED_CONFIG: dict[str, Any] = {"route": {"receiver": "nobody"}, "receivers": 
 class AlertmanagerProcess(LoopbackServer):
     """One running alertmanager; stop() ends it and keeps nothing but its tmp folder."""
 
+    LOG = "alertmanager.log"
     folder: Path
     port: int
 
     @property
     def config_path(self) -> Path:
         return self.folder / "alertmanager.yml"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "alertmanager.log"
 
     def start(self, ready_timeout: float = 30.0) -> "AlertmanagerProcess":
         args = [str(real.require("alertmanager")), f"--config.file={self.config_path}",

@@ -60,6 +60,7 @@ def exporter_config(cluster: str, push_url: str, stream_labels: dict[str, str] |
 class Exporter(ServerProcess):
     """One real kubernetes-event-exporter, on the cluster's address (its metrics port), with its own config file."""
 
+    LOG = "exporter.log"
     cluster: str
     ip: str
     folder: Path
@@ -68,10 +69,6 @@ class Exporter(ServerProcess):
     @property
     def config_path(self) -> Path:
         return self.folder / "config.yaml"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "exporter.log"
 
     def start(self, config: dict[str, Any], ready_timeout: float = 60.0) -> "Exporter":
         """Run it with config (call inside the ground's namespace); ready when /-/ready answers."""

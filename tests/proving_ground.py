@@ -68,15 +68,12 @@ def free_port() -> int:
 class PrometheusProcess(LoopbackServer):
     """One running prometheus; stop() ends it and keeps nothing but its tmp folder."""
 
+    LOG = "prometheus.log"
     name: str
     port: int
     folder: Path
     args: list[str]
     timing: Timing = FAST
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "prometheus.log"
 
     def start(self, ready_timeout: float = 30.0) -> "PrometheusProcess":
         # /-/ready answers "<AppName> is Ready." (web/web.go at v3.14.0; cmd/prometheus names it "Prometheus Server"):

@@ -54,6 +54,7 @@ def config(zipkin: int, query_http: int, query_grpc: int, health: int, metrics: 
 class JaegerProcess(ServerProcess):
     """One running jaeger; stop() ends it."""
 
+    LOG = "jaeger.log"
     folder: Path
     ports: dict[str, int]
 
@@ -66,10 +67,6 @@ class JaegerProcess(ServerProcess):
     def zipkin_url(self) -> str:
         """The collector the sidecars send to (Service zipkin:9411)."""
         return f"http://127.0.0.1:{self.ports['zipkin']}"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "jaeger.log"
 
     def start(self, ready_timeout: float = 60.0) -> "JaegerProcess":
         path = self.folder / "config.yaml"

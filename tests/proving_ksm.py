@@ -48,6 +48,7 @@ SYSTEM_POD = ("kube-system", "coredns-7c65d6cfc9-x7k2m")
 class KsmProcess(LoopbackServer):
     """One kube-state-metrics against one cluster's API server; restart() changes its flags."""
 
+    LOG = "kube-state-metrics.log"
     cluster: str
     kubeconfig: Path
     folder: Path
@@ -56,10 +57,6 @@ class KsmProcess(LoopbackServer):
     # The cluster's API server, where the Deployment's pod is kept as the chart renders it (its args are what the
     # checks read); None: no pod object (a test that starts the process alone).
     api: kclient.ApiClient | None = None
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "kube-state-metrics.log"
 
     def args(self) -> list[str]:
         # The chart's container args: --port=8080 (service.port), --resources=<collectors>, the telemetry

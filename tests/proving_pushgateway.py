@@ -64,6 +64,7 @@ def scrape_job(target: str, honor_labels: bool = True) -> dict:
 class PushgatewayProcess(LoopbackServer):
     """One running pushgateway; stop() ends it (persisting its groups when it has a persistence file)."""
 
+    LOG = "pushgateway.log"
     folder: Path
     port: int
     persistence: bool = False
@@ -71,10 +72,6 @@ class PushgatewayProcess(LoopbackServer):
     @property
     def persistence_file(self) -> Path:
         return self.folder / "pushgateway.db"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "pushgateway.log"
 
     def start(self, ready_timeout: float = 30.0) -> "PushgatewayProcess":
         args = [str(real.require("pushgateway")), f"--web.listen-address={self.target}"]

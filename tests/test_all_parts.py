@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from kubernetes import client as kclient
 
-import tests.real as real
 from conformance.configmap_dashboards import SIDECAR_CONTAINER
 from conformance.reports.hops import hops_for
 from conformance.reports.model import AREAS, load_run
@@ -44,6 +44,7 @@ from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
 from tests.proving_realkube import MANIFESTS, apply, load
 from tests.proving_stack import start_grafana
 from tests.real import netns
+from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
 # Every optional part, with the options the ground is built for (the remote's alerts go to the primary's
@@ -77,27 +78,33 @@ def markers() -> str:
     return " or ".join(area(p) for p in TOPOLOGY_PARTS)
 
 
+@dataclass
+class AllParts:
+    """The started ground: what the fixture yields, and the stack of every server's stop."""
+
+    yielded: tuple[KsmGround, dict, dict[str, str]]
+    servers: ExitStack
+
+    def stop(self) -> None:
+        self.servers.close()
+
+
+def start_ground(folder: Path, ns: netns.NetNamespace) -> AllParts:
+    """start_all_parts in the namespace; what it started is stopped again when it fails."""
+    with ExitStack() as servers:
+        started = time.monotonic()
+        yielded = start_all_parts(folder, ns, servers)
+        print(f"all-parts ground up in {time.monotonic() - started:.1f} s")
+        return AllParts(yielded, servers.pop_all())
+
+
 @pytest.fixture(scope="module")
 def ground(tmp_path_factory) -> Iterator[tuple[KsmGround, dict, dict[str, str]]]:
     """The ksm ground with every other part's servers; yields it, the services the topology points at and the
     environment their credentials are named by."""
-    why = netns.available()
-    if why:
-        if real.in_ci():
-            pytest.fail(f"CI=true: {why}", pytrace=False)
-        pytest.skip(why)
-    for name in REAL:
-        real.require(name)
-    ns = netns.NetNamespace(list(ADDRESSES.values()))
-    try:
-        with ExitStack() as servers:
-            started = time.monotonic()
-            yielded = start_all_parts(tmp_path_factory.mktemp("allparts"), ns, servers)
-            print(f"all-parts ground up in {time.monotonic() - started:.1f} s")
-            yield yielded
-        assert netns.holders(ns.id) == [], "something started in the proving ground outlived it"
-    finally:
-        ns.close()
+    folder = tmp_path_factory.mktemp("allparts")
+    for g in in_namespace(lambda ns: start_ground(folder, ns), REAL, ADDRESSES.values()):
+        yield g.yielded
 
 
 def start_all_parts(folder: Path, ns: netns.NetNamespace, servers: ExitStack) -> tuple[KsmGround, dict, dict[str, str]]:

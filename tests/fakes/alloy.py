@@ -34,15 +34,14 @@ The retry schedule is the real one by default (a batch to a closed port is dropp
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tests.fakes.promtail import (DURATION_BUCKETS, Backoff, FakePromtail, Labels, PromtailMetrics, PushRecord,
-                                  _MetricsServer, encode_push)
+from tests.fakes.exposition import family, histogram
+from tests.fakes.promtail import DURATION_BUCKETS, FakePromtail, Labels, PromtailMetrics, _MetricsServer, encode_push
 from tests.fakes.server import Response
 
 VERSION = "v1.18.1"
@@ -169,41 +168,21 @@ class AlloyMetrics(PromtailMetrics):
         lines = [line for line in text.splitlines() if "<histogram>" not in line]
         with self._lock:
             for name, (help_text, label_names) in self.GAUGES.items():
-                if self.gauges[name]:
-                    lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-                    lines += [f"{name}{{{_pairs(label_names, values)}}} {go_float(v)}"
-                              for values, v in sorted(self.gauges[name].items())]
+                lines += family(name, help_text, "gauge", label_names, self.gauges[name], go_float)
             durations = {(host, code): seen for (host, code), seen in self.durations.items()}
             histograms = {name: dict(by_host) for name, by_host in self.histograms.items()}
-        lines += _histogram("loki_write_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
-                            {_write_labels(host, code): seen for (host, code), seen in sorted(durations.items())})
+        lines += histogram("loki_write_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
+                           {_write_labels(host, code): seen for (host, code), seen in sorted(durations.items())}, go_float)
         for name, (help_text, buckets) in self.HISTOGRAMS.items():
-            lines += _histogram(name, help_text, buckets,
-                                {_write_labels(host): seen for host, seen in sorted(histograms[name].items())})
+            lines += histogram(name, help_text, buckets,
+                               {_write_labels(host): seen for host, seen in sorted(histograms[name].items())}, go_float)
         return "\n".join(lines) + "\n"
-
-
-def _pairs(names: tuple[str, ...], values: tuple[str, ...]) -> str:
-    return ",".join(f'{k}="{v}"' for k, v in zip(names, values))
 
 
 def _write_labels(host: str, status_code: str | None = None) -> str:
     """loki.write's labels in exposition (sorted) order, tenant "" (no tenant_id)."""
     code = f',status_code="{status_code}"' if status_code is not None else ""
     return f'component_id="{WRITE[0]}",component_path="{WRITE[1]}",host="{host}"{code},tenant=""'
-
-
-def _histogram(name: str, help_text: str, buckets: tuple[float, ...], series: dict[str, list[float]]) -> list[str]:
-    """A classic histogram's lines, one series per label set."""
-    if not series:
-        return []
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-    for base, seen in series.items():
-        for bound in buckets:
-            lines.append(f'{name}_bucket{{{base},le="{go_float(bound)}"}} {sum(1 for s in seen if s <= bound)}')
-        lines += [f'{name}_bucket{{{base},le="+Inf"}} {len(seen)}', f"{name}_sum{{{base}}} {go_float(sum(seen))}",
-                  f"{name}_count{{{base}}} {len(seen)}"]
-    return lines
 
 
 class _AlloyServer(_MetricsServer):
@@ -296,59 +275,29 @@ class FakeAlloy(FakePromtail):
                 self.metrics.observe_in("loki_write_entry_propagation_latency_seconds", self.host,
                                         max(0.0, time.time() - created_ns / 1e9))
 
-    def _streams(self, batch: list[tuple[Labels, int, str]]) -> dict[Labels, list[tuple[int, str]]]:
-        streams: dict[Labels, list[tuple[int, str]]] = {}
-        for labels, ts, line in batch:
-            merged = tuple(sorted({**self.external_labels, **dict(labels)}.items()))  # entry labels win
-            streams.setdefault(merged, []).append((ts, line))
-        return streams
+    def _dropped_at_once(self, status: int) -> bool:
+        """A 429 with retry_on_http_429 false: one warning and the batch dropped as rate limited."""
+        if status == 429 and not self.retry_on_http_429:
+            self._log("warn", RATE_LIMITED_DROP)
+            return True
+        return False
 
-    def _send(self, batch: list[tuple[Labels, int, str]], body: bytes) -> None:
-        backoff = Backoff(self.min_backoff, self.max_backoff, self.max_retries)
-        while True:
-            started = time.monotonic()
-            status, error = self._post(body)
-            self.metrics.observe(self.host, status, time.monotonic() - started)
-            self.pushes.append(PushRecord(status, len(batch), error, started))
-            if status == 429 and not self.retry_on_http_429:
-                self._log("warn", RATE_LIMITED_DROP)
-                return self._drop(batch, body, "rate_limited")
-            if 200 <= status < 300:
-                self.metrics.add("promtail_sent_bytes_total", (self.host,), len(body))
-                self.metrics.add("promtail_sent_entries_total", (self.host,), len(batch))
-                return
-            if status > 0 and status != 429 and status // 100 != 5:
-                break  # not retried
-            self._log("debug", RETRY, status=status, tenant="", error=error)
-            self.metrics.add("promtail_batch_retries_total", (self.host, ""))
-            delay = backoff.next_delay()
-            if not backoff.ongoing or self._stop.wait(delay):
-                break  # tries used up (no wait after the last), or stopping (the context is cancelled)
+    def _retrying(self, status: int, error: str) -> None:
+        self._log("debug", RETRY, status=status, tenant="", error=error)
+
+    def _giving_up(self, status: int, error: str) -> None:
         self._log("error", GIVE_UP, status=status, tenant="", error=error)
-        self._drop(batch, body, "rate_limited" if status == 429 else "ingester_error")
-
-    def _drop(self, batch: list[tuple[Labels, int, str]], body: bytes, reason: str) -> None:
-        self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
-        self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
     def _post(self, body: bytes) -> tuple[int, str]:
         """(status, error as Go's http client and send() word it; "" on a 2xx)."""
-        url = urllib.parse.urlsplit(self.loki_url)
         try:
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
-            try:
-                conn.request("POST", url.path or "/", body=body, headers={
-                    "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
-                resp = conn.getresponse()
-                text = resp.read(1024).decode(errors="replace")  # maxErrMsgLen; the first line is kept
-            finally:
-                conn.close()
+            status, reason, text = self._request(body)  # the first line of the answer is kept
         except OSError as exc:
-            return -1, f'Post "{self.loki_url}": {_go_dial_error(url.netloc, exc)}'
-        if 200 <= resp.status < 300:
-            return resp.status, ""
+            return -1, f'Post "{self.loki_url}": {_go_dial_error(urllib.parse.urlsplit(self.loki_url).netloc, exc)}'
+        if 200 <= status < 300:
+            return status, ""
         line = text.split("\n", 1)[0]
-        return resp.status, f"server returned HTTP status {resp.status} {resp.reason} ({resp.status}): {line}"
+        return status, f"server returned HTTP status {status} {reason} ({status}): {line}"
 
 
 def _go_dial_error(netloc: str, exc: OSError) -> str:

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
@@ -244,7 +244,6 @@ class FakeKubeAPI(FakeServer):
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> "FakeKubeAPI":
         super().start()
-        self._pass_upgrades()
         self._stopping.clear()
         self._ticker = threading.Thread(target=self._tick_forever, name=f"{type(self).__name__}-clock", daemon=True)
         self._ticker.start()
@@ -1256,35 +1255,15 @@ class FakeKubeAPI(FakeServer):
         return Response(upstream.status, payload, upstream.getheader("Content-Type") or "", relayed)
 
     # -- websocket upgrades through the service proxy (the real one's UpgradeAwareHandler) ----------------
-    def _pass_upgrades(self) -> None:
-        """Requests with `Upgrade:` go through auth and the proxy like any other; a 101 from the backend
+    def answer(self, request: Request, handler: Any) -> Response | None:
+        """A GET with `Upgrade:` goes through auth and the proxy like any other; a 101 from the backend
         turns the connection into a tunnel between client and backend, anything else is relayed."""
-        plain, fake = self._httpd.RequestHandlerClass, self
-
-        class _UpgradeAware(plain):  # type: ignore[misc, valid-type]
-            def do_GET(self) -> None:
-                if not self.headers.get("Upgrade"):
-                    return plain.do_GET(self)
-                split = urlsplit(self.path)
-                request = Request("GET", split.path, parse_qs(split.query, keep_blank_values=True),
-                                  dict(self.headers.items()), b"", raw_query=split.query)
-                with fake._lock:
-                    fake.requests.append(request)
-                response = fake.dispatch(request)
-                if isinstance(response, _Tunnel):
-                    self.close_connection = True
-                    response.splice(self.connection, self.rfile)
-                    return
-                payload, ctype = response.encoded()
-                self.send_response(response.status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(payload)))
-                for k, v in response.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._httpd.RequestHandlerClass = _UpgradeAware
+        response = super().answer(request, handler)
+        if request.method == "GET" and isinstance(response, _Tunnel):
+            handler.close_connection = True
+            response.splice(handler.connection, handler.rfile)
+            return None
+        return response
 
     def _upgrade(self, request: Request, host: str, port: int, path: str, headers: dict[str, str]) -> Response:
         """Send the upgrade request on with its Connection/Upgrade headers; tunnel on 101, else relay."""

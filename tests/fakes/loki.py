@@ -40,14 +40,14 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import cramjam
 
 from conformance.provision import logs as stack_logs
 from tests.fakes import logql
 from tests.fakes.loki_volume import Disks, Layout, Record, Volume
-from tests.fakes.server import FakeServer, Request, Response
+from tests.fakes.server import FakeServer, Request, Response, write_response
 
 TENANT = "fake"  # Loki's tenant id when auth_enabled is false
 NS = 1_000_000_000
@@ -501,20 +501,13 @@ class FakeLoki(FakeServer):
         """handler on 3.x; on 2.x the answer to a path Loki does not know."""
         return lambda request: handler(request) if self.v3 else self.not_found(request)
 
-    def start(self) -> "FakeLoki":
-        super().start()
-        plain, fake = self._httpd.RequestHandlerClass, self
-
-        class _TailAware(plain):  # type: ignore[misc, valid-type]
-            def do_GET(self) -> None:
-                upgrade = "websocket" in self.headers.get("Upgrade", "").lower()
-                if urlsplit(self.path).path == TAIL_PATH and upgrade and not fake.tail_not_upgraded:
-                    fake._tail(self)
-                else:
-                    plain.do_GET(self)
-
-        self._httpd.RequestHandlerClass = _TailAware
-        return self
+    def answer(self, request: Request, handler: Any) -> Response | None:
+        """A websocket GET of the tail path is served on its connection; everything else is routed."""
+        upgrade = "websocket" in handler.headers.get("Upgrade", "").lower()
+        if request.method == "GET" and request.path == TAIL_PATH and upgrade and not self.tail_not_upgraded:
+            self._tail(request, handler)
+            return None
+        return super().answer(request, handler)
 
     @property
     def v3(self) -> bool:
@@ -1118,18 +1111,13 @@ class FakeLoki(FakeServer):
         return Response(400, "Bad Request\n", "text/plain; charset=utf-8",
                         {"Sec-Websocket-Version": "13", "X-Content-Type-Options": "nosniff"})
 
-    def _tail(self, handler: Any) -> None:
+    def _tail(self, request: Request, handler: Any) -> None:
         """Upgrade to a websocket, send the last `limit` entries since `start`, then each new one as it
         becomes queryable (after delay_for), a ping every second, until the client goes or the fake stops."""
-        split = urlsplit(handler.path)
-        request = Request("GET", split.path, parse_qs(split.query, keep_blank_values=True),
-                          dict(handler.headers.items()), b"", raw_query=split.query)
-        with self._lock:
-            self.requests.append(request)
         try:
             expr, limit, start, delay_for = self._tail_request(request)
         except ValueError as exc:
-            self._write_plain(handler, self._text_error(400, str(exc), newline=not self.v3))
+            write_response(handler, self._text_error(400, str(exc), newline=not self.v3))
             return
         key = handler.headers.get("Sec-WebSocket-Key", "")
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
@@ -1178,17 +1166,6 @@ class FakeLoki(FakeServer):
                 if kept is not None:
                     out.append((e.ts, e, kept[0], kept[1]))
         return out
-
-    @staticmethod
-    def _write_plain(handler: Any, response: Response) -> None:
-        payload, ctype = response.encoded()
-        handler.send_response(response.status)
-        handler.send_header("Content-Type", ctype)
-        handler.send_header("Content-Length", str(len(payload)))
-        for k, v in response.headers.items():
-            handler.send_header(k, v)
-        handler.end_headers()
-        handler.wfile.write(payload)
 
     def _buildinfo(self, request: Request) -> Response:
         return Response(200, {"version": self.version, "revision": "", "branch": "HEAD", "buildUser": "",

@@ -27,6 +27,7 @@ from typing import Callable
 
 import cramjam
 
+from tests.fakes.exposition import family, histogram
 from tests.fakes.server import FakeServer, Response
 
 JOB = "conformance-canary"
@@ -155,22 +156,10 @@ class PromtailMetrics:
         lines: list[str] = []
         with self._lock:
             for name, (help_text, label_names) in self.COUNTERS.items():
-                if not self.counters[name]:
-                    continue
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
-                for values, v in sorted(self.counters[name].items()):
-                    pairs = ",".join(f'{k}="{x}"' for k, x in zip(label_names, values))
-                    lines.append(f"{name}{{{pairs}}} {_num(v)}")
-            if self.durations:
-                name = "promtail_request_duration_seconds"
-                lines += [f"# HELP {name} Duration of send requests.", f"# TYPE {name} histogram"]
-                for (host, code), seen in sorted(self.durations.items()):
-                    base = f'host="{host}",status_code="{code}"'
-                    for bound in DURATION_BUCKETS:
-                        lines.append(f'{name}_bucket{{{base},le="{bound}"}} {sum(1 for s in seen if s <= bound)}')
-                    lines.append(f'{name}_bucket{{{base},le="+Inf"}} {len(seen)}')
-                    lines.append(f"{name}_sum{{{base}}} {sum(seen)}")
-                    lines.append(f"{name}_count{{{base}}} {len(seen)}")
+                lines += family(name, help_text, "counter", label_names, self.counters[name], _num)
+            lines += histogram("promtail_request_duration_seconds", "Duration of send requests.", DURATION_BUCKETS,
+                               {f'host="{host}",status_code="{code}"': seen
+                                for (host, code), seen in sorted(self.durations.items())}, str)
         return "\n".join(lines) + "\n"
 
 
@@ -386,42 +375,71 @@ class FakePromtail:
         """client.sendBatch: retry 429, 5xx and connection errors with backoff; drop on anything else."""
         if self.extra_delay_seconds:
             self._stop.wait(self.extra_delay_seconds)
+        body = encode_push(self._streams(batch))
+        self.metrics.add("promtail_encoded_bytes_total", (self.host,), len(body))
+        self._send(batch, body)
+
+    def _streams(self, batch: list[tuple[Labels, int, str]]) -> dict[Labels, list[tuple[int, str]]]:
         streams: dict[Labels, list[tuple[int, str]]] = {}
         for labels, ts, line in batch:
             merged = tuple(sorted({**self.external_labels, **dict(labels)}.items()))  # entry labels win
             streams.setdefault(merged, []).append((ts, line))
-        body = encode_push(streams)
-        self.metrics.add("promtail_encoded_bytes_total", (self.host,), len(body))
+        return streams
+
+    def _send(self, batch: list[tuple[Labels, int, str]], body: bytes) -> None:
+        """The send loop both agents share: sent on a 2xx; 429, 5xx and no answer retried with backoff; the batch
+        dropped on any other status or when the tries run out ("final error sending batch")."""
         backoff = Backoff(self.min_backoff, self.max_backoff, self.max_retries)
         while True:
             started = time.monotonic()
-            status, text = self._post(body)
+            status, error = self._post(body)
             self.metrics.observe(self.host, status, time.monotonic() - started)
-            self.pushes.append(PushRecord(status, len(batch), text, started))
+            self.pushes.append(PushRecord(status, len(batch), error, started))
+            if self._dropped_at_once(status):
+                return self._drop(batch, body, "rate_limited")
             if 200 <= status < 300:
                 self.metrics.add("promtail_sent_bytes_total", (self.host,), len(body))
                 self.metrics.add("promtail_sent_entries_total", (self.host,), len(batch))
                 return
             if status > 0 and status != 429 and status // 100 != 5:
-                break  # "final error sending batch": not retried
+                break  # not retried
+            self._retrying(status, error)
             self.metrics.add("promtail_batch_retries_total", (self.host, ""))
             delay = backoff.next_delay()
             if not backoff.ongoing or self._stop.wait(delay):
-                break  # retries used up, or the agent is stopping (its context is cancelled)
-        reason = "rate_limited" if status == 429 else "ingester_error"
+                break  # tries used up (no wait after the last), or stopping (the context is cancelled)
+        self._giving_up(status, error)
+        self._drop(batch, body, "rate_limited" if status == 429 else "ingester_error")
+
+    def _dropped_at_once(self, status: int) -> bool:
+        """Whether this answer drops the batch unretried as rate limited: never for Promtail 2.9.3's client."""
+        return False
+
+    def _retrying(self, status: int, error: str) -> None:
+        """What the agent does before a retry besides counting it: Promtail logs nothing the fake models."""
+
+    def _giving_up(self, status: int, error: str) -> None:
+        """What the agent does when it drops the batch besides counting it: Promtail logs nothing the fake models."""
+
+    def _drop(self, batch: list[tuple[Labels, int, str]], body: bytes, reason: str) -> None:
         self.metrics.add("promtail_dropped_entries_total", (self.host, reason, ""), len(batch))
         self.metrics.add("promtail_dropped_bytes_total", (self.host, reason, ""), len(body))
 
-    def _post(self, body: bytes) -> tuple[int, str]:
+    def _request(self, body: bytes) -> tuple[int, str, str]:
+        """POST the batch: (status, reason, the answer's first 1024 bytes as text); OSError when none came."""
         url = urllib.parse.urlsplit(self.loki_url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
         try:
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=self.timeout)  # loopback: no proxy
-            try:
-                conn.request("POST", url.path or "/", body=body, headers={
-                    "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
-                resp = conn.getresponse()
-                return resp.status, resp.read(1024).decode(errors="replace")
-            finally:
-                conn.close()
+            conn.request("POST", url.path or "/", body=body, headers={
+                "Content-Type": "application/x-protobuf", "User-Agent": self.user_agent, **self.headers})
+            resp = conn.getresponse()
+            return resp.status, resp.reason, resp.read(1024).decode(errors="replace")  # maxErrMsgLen
+        finally:
+            conn.close()
+
+    def _post(self, body: bytes) -> tuple[int, str]:
+        try:
+            status, _, text = self._request(body)
         except OSError as exc:
             return -1, str(exc)
+        return status, text

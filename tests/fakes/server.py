@@ -117,27 +117,7 @@ class FakeServer:
                 pass
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                split = urlsplit(self.path)
-                query = parse_qs(split.query, keep_blank_values=True)
-                if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-                    for k, v in parse_qs(body.decode(), keep_blank_values=True).items():
-                        query.setdefault(k, []).extend(v)
-                request = Request(self.command, split.path, query, dict(self.headers.items()), body,
-                                  raw_query=split.query)
-                with fake._lock:
-                    fake.requests.append(request)
-                response = fake.dispatch(request)
-                payload, ctype = response.encoded()
-                self.send_response(response.status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(payload)))
-                for k, v in response.headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                fake.serve(self)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -159,6 +139,33 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- the request loop ----------------------------------------------------
+    def serve(self, handler: BaseHTTPRequestHandler) -> None:
+        """One request: record it, answer it, write the answer (unless answer() took the connection over)."""
+        request = self.received(handler)
+        response = self.answer(request, handler)
+        if response is not None:
+            write_response(handler, response)
+
+    def received(self, handler: BaseHTTPRequestHandler) -> Request:
+        """The handler's request read (with a form body's fields in its query) and recorded."""
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        split = urlsplit(handler.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        if handler.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            for k, v in parse_qs(body.decode(), keep_blank_values=True).items():
+                query.setdefault(k, []).extend(v)
+        request = Request(handler.command, split.path, query, dict(handler.headers.items()), body,
+                          raw_query=split.query)
+        with self._lock:
+            self.requests.append(request)
+        return request
+
+    def answer(self, request: Request, handler: BaseHTTPRequestHandler) -> Response | None:
+        """The routed answer; a fake that upgrades a connection (a websocket, a tunnel) serves it here, answering None."""
+        return self.dispatch(request)
 
     # -- dispatch ------------------------------------------------------------
     def dispatch(self, request: Request) -> Response:
@@ -185,3 +192,16 @@ class FakeServer:
         """Every recorded request whose User-Agent is user_agent."""
         with self._lock:
             return [r for r in self.requests if r.user_agent == user_agent]
+
+
+def write_response(handler: BaseHTTPRequestHandler, response: Response) -> None:
+    """The answer on the wire: status, Content-Type, Content-Length, its headers, and its body (none for HEAD)."""
+    payload, ctype = response.encoded()
+    handler.send_response(response.status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(payload)))
+    for k, v in response.headers.items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(payload)

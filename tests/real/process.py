@@ -6,7 +6,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, ClassVar
 
 import httpx
 
@@ -87,14 +87,15 @@ def stop_process(proc: subprocess.Popen | None, log: IO | None, timeout: float =
 
 @dataclass
 class ServerProcess:
-    """A server once started: its process and open log (log_path, the subclass's); stop() ends it."""
+    """A server once started: its process and open log (LOG in the subclass's `folder` field); stop() ends it."""
 
+    LOG: ClassVar[str] = ""  # the log's file name in the folder
     proc: subprocess.Popen | None = field(default=None, kw_only=True)
     log: IO | None = field(default=None, repr=False, kw_only=True)
 
     @property
     def log_path(self) -> Path:
-        raise NotImplementedError
+        return self.folder / self.LOG  # type: ignore[attr-defined]
 
     def log_text(self) -> str:
         """The whole log so far."""

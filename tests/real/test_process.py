@@ -48,11 +48,8 @@ def test_log_tail_of_a_log_not_written_yet_is_empty(tmp_path: Path):
 
 @dataclass
 class Sleeper(ServerProcess):
+    LOG = "sleeper.log"
     folder: Path
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "sleeper.log"
 
 
 def test_a_server_process_keeps_its_process_and_log_until_stopped(tmp_path: Path):
