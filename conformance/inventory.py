@@ -19,7 +19,8 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 # The optional part a service belongs to (topology parts:); the others are always part of the stack.
-PART_OF = {"alertmanager": "alerting", "pushgateway": "kubebench", "jaeger": "tracing"}
+PART_OF = {"alertmanager": "alerting", "pushgateway": "kubebench", "jaeger": "tracing",
+           "kube-state-metrics": "kube-state-metrics", "event-exporter": "events"}
 NOT_INVENTORIED = ("helloworld",)  # the project's sample app, not a service of the stack
 
 
@@ -42,6 +43,15 @@ BUILD_INFO: dict[str, tuple[str, bool, Callable[[Any], str]]] = {
     "pushgateway": ("/api/v1/status", True, lambda d: d["data"]["build_information"]["version"]),
     "promtail": ("/metrics", False, _build_info_metric("promtail")),
     "alloy": ("/metrics", False, _build_info_metric("alloy")),
+    # istiod serves version.Info.String(), "<version>-<git revision>-<build status>", on its monitoring port
+    # (istio 1.29.6 pilot/pkg/bootstrap/monitoring.go, pkg/version/version.go).
+    "istiod": ("/version", False, lambda text: text.strip().rsplit("-", 2)[0]),
+}
+# Why a found service's version is not asked (its build info is not on what the suite found).
+NO_BUILD_INFO = {
+    "kube-state-metrics": "kube_state_metrics_build_info is on its telemetry port only (v2.20.0 pkg/app/server.go), "
+                          "which the chart's Service has only with selfMonitor.enabled",
+    "event-exporter": "its build_info is on the metrics Service the chart renders only with metrics.enabled",
 }
 
 
@@ -82,6 +92,9 @@ def services_of(topology: Topology, cluster: Cluster) -> list[str]:
     return out
 
 
+NO_ENDPOINT = "no build-info endpoint known"
+
+
 def _take(access: Access, cluster: Cluster, service: str) -> Entry:
     try:
         endpoint = access.endpoint(cluster, service)
@@ -95,7 +108,7 @@ def _take(access: Access, cluster: Cluster, service: str) -> Entry:
         found = access.located(cluster, service)
         where, how = found.where, found.how
     if service not in BUILD_INFO:
-        return Entry(cluster.name, service, where, how, problem="no build-info endpoint known")
+        return Entry(cluster.name, service, where, how, problem=NO_BUILD_INFO.get(service, NO_ENDPOINT))
     path, is_json, version_of = BUILD_INFO[service]
     try:
         with single_attempts():
@@ -151,6 +164,10 @@ def pinned(service: str, versions: Versions, profile: str) -> str | None:
     if service == "kiali":
         chart = versions.charts.get("kiali-operator")
         return chart.version if chart else None
+    if service == "istiod":
+        return versions.istio
+    if service not in BUILD_INFO:  # nothing is asked: no drift can be told
+        return None
     return apps.get(service)
 
 
