@@ -12,7 +12,7 @@ from typing import Any, Callable
 from conformance.access import Access, ServiceAbsent
 from conformance.discovery import Ambiguous, Located, NotFound
 from conformance.http import ServiceError, single_attempts
-from conformance.outcomes import NotApplicable, Unobservable
+from conformance.outcomes import Failed, NotApplicable, Unobservable
 from conformance.provision.versions import Versions
 from conformance.redact import redact
 from conformance.stack import stack_services
@@ -175,18 +175,40 @@ def same_version(a: str, b: str) -> bool:
     return a.removeprefix("v") == b.removeprefix("v")
 
 
-def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
-    """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
-    rows = []
+def drifted(entries: list[Entry], versions: Versions, profile: str) -> list[tuple[Entry, str]]:
+    """Each found service whose reported version differs from its pin, or is unknown, with that pin."""
+    out = []
     for e in entries:
         pin = pinned(e.service, versions, profile)
-        if pin is None or not e.where:
-            continue
-        if not e.version:
-            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running version unknown")
-        elif not same_version(e.version, pin):
-            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running {e.version}")
-    return rows
+        if pin is not None and e.where and not (e.version and same_version(e.version, pin)):
+            out.append((e, pin))
+    return out
+
+
+def _drift_row(e: Entry, pin: str) -> str:
+    return f"{e.service}: pinned {pin}, running {e.version or 'version unknown'}"
+
+
+def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
+    """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
+    return [f"  {e.cluster} {_drift_row(e, pin)}" for e, pin in drifted(entries, versions, profile)]
+
+
+def drift_failure(cluster: str, entries: list[Entry], versions: Versions, profile: str) -> Failed | None:
+    """The `should` check's verdict on one cluster: the services that run other versions than the pins, or None;
+    Unobservable when no found service of the cluster has a pin to be compared with."""
+    mine = [e for e in entries if e.cluster == cluster]
+    if not any(e.where and pinned(e.service, versions, profile) for e in mine):
+        raise Unobservable(f"not run: no service of {cluster} was found with a version pinned in {versions.path.name} "
+                           f"(inventory: {', '.join(f'{e.service} {e.problem or e.where}' for e in mine) or 'empty'})")
+    rows = drifted(mine, versions, profile)
+    if not rows:
+        return None
+    said = "; ".join(_drift_row(e, pin) for e, pin in rows)
+    where = "\n".join(f"{e.service}: {e.where} [{e.how}]" + (f" ({e.problem})" if e.problem else "") for e, _ in rows)
+    return Failed(f"{cluster} stack versions", f"{len(rows)} of its services differ from the pins of "
+                                               f"{versions.path.name} (the versions this suite was proven at): {said}",
+                  f"read where the inventory found them:\n{where}", final=True)
 
 
 def lines(entries: list[Entry], versions: Versions | None, profile: str) -> list[str]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conformance.access import Access, ServiceAbsent
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import ServiceError
-from conformance.scrape_jobs import CHART_MONITORS, RequiredJob, chart_release
-from conformance.stack import stack_namespace
+from conformance.scrape_jobs import RequiredJob
+from conformance.stack import StackService, stack_services
+from conformance.topology import Cluster
 
 JOB = "kube-state-metrics"  # the subchart Service's app.kubernetes.io/name (its ServiceMonitor's jobLabel)
 # The chart values that decide what the ServiceMonitor scrapes and what ksm watches, for diagnoses.
@@ -23,12 +25,21 @@ HONOR_SETTING = "honorLabels: true on the ServiceMonitor endpoint: kube-state-me
 NAMESPACES_SETTING = "kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist (--namespaces, --namespaces-denylist)"
 
 
-def ksm_job() -> RequiredJob:
-    """The chart's kube-state-metrics ServiceMonitor as scrape_jobs names it (the scrape pool it owns)."""
-    m = next(m for m in CHART_MONITORS if m.job == JOB)
-    release = chart_release()
-    return RequiredJob(JOB, f"serviceMonitor/{stack_namespace()}/{m.name.format(release=release)}",
+def ksm_job(spec: StackService | None = None) -> RequiredJob:
+    """The chart's kube-state-metrics ServiceMonitor (the scrape pool it owns): named as its Service, in its namespace
+    (kube-state-metrics 8.4.0 templates/servicemonitor.yaml); `spec` is where the Service was found, else the bring-up's."""
+    spec = spec or stack_services()["kube-state-metrics"]
+    return RequiredJob(JOB, f"serviceMonitor/{spec.namespace}/{spec.service}",
                        "kube-prometheus-stack values (kube-state-metrics subchart)")
+
+
+def cluster_ksm_job(access: Access, cluster: Cluster) -> RequiredJob:
+    """The scrape pool of the cluster's kube-state-metrics as found there; the bring-up's name where it cannot be looked
+    for or is not found (then the target check says no such pool). Two candidates stop the check, not observed."""
+    try:
+        return ksm_job(access.located(cluster, "kube-state-metrics").spec)
+    except ServiceAbsent:
+        return ksm_job()
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,8 @@ class TargetState:
         return self.count > 0 and not self.down
 
 
-def target_state(prom: PrometheusClient) -> TargetState:
-    job = ksm_job()
+def target_state(prom: PrometheusClient, job: RequiredJob | None = None) -> TargetState:
+    job = job or ksm_job()
     data = prom.targets("any")
     active = [t for t in data.get("activeTargets") or [] if job.owns(t)]
     dropped = [t for t in data.get("droppedTargets") or [] if str(t.get("discoveredLabels", {}).get("job", "")).startswith(job.monitor)]
@@ -54,9 +65,9 @@ def target_state(prom: PrometheusClient) -> TargetState:
     return TargetState(len(active), down, len(dropped))
 
 
-def describe_targets(state: TargetState, prom_name: str) -> str:
+def describe_targets(state: TargetState, prom_name: str, job: RequiredJob | None = None) -> str:
     """The target's state, for a wait's last observation and a diagnosis."""
-    job = ksm_job()
+    job = job or ksm_job()
     if state.count == 0:
         extra = f" ({state.dropped} dropped by relabelling)" if state.dropped else ""
         return (f"the {prom_name} has no {JOB} target (scrape pool {job.monitor}/0){extra}: is kube-state-metrics "
@@ -102,7 +113,7 @@ def labels_renamed(prom: PrometheusClient, canary: Canary) -> str | None:
 
 
 def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: PrometheusClient, canary: Canary,
-                      is_primary: bool) -> str:
+                      is_primary: bool, job: RequiredJob | None = None) -> str:
     """Which hop loses the canary's kube_pod_info: the target, kube-state-metrics itself, or remote_write."""
     local = cluster_prom or (primary_prom if is_primary else None)
     try:
@@ -112,9 +123,9 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
                     f"not {canary.cluster}: whose external label is that?")
         if local is None:
             return ""
-        state = target_state(local)
+        state = target_state(local, job)
         if not state.up:
-            return describe_targets(state, local.name)
+            return describe_targets(state, local.name, job)
         if why := labels_renamed(local, canary):
             return why
         if local.query(canary.selector("kube_pod_info")):

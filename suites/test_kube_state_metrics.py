@@ -13,7 +13,8 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, describe_targets, labels_renamed, primary_matcher, ready_values, target_state, why_not_described,
+    JOB, cluster_ksm_job, describe_targets, labels_renamed, primary_matcher, ready_values, target_state,
+    why_not_described,
 )
 from conformance.outcomes import Failed, NotApplicable
 from conformance.stack import canary_spec
@@ -48,18 +49,21 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
 
 @pytest.mark.hop("ksm_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, record_property):
-    """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
+def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, record_property):
+    """The cluster's Prometheus has the chart's kube-state-metrics target (its ServiceMonitor named as the Service
+    found), and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
+    job = cluster_ksm_job(access, cluster)
+    record_property("ksm_scrape_pool", job.pool_prefix + "0")
 
     def probe():
-        state = target_state(prometheus)
+        state = target_state(prometheus, job)
         if not state.up:
-            raise NotYet(describe_targets(state, prometheus.name))
+            raise NotYet(describe_targets(state, prometheus.name, job))
         return state
 
     state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=TARGET_WAIT,
-                       diagnose=lambda: describe_targets(target_state(prometheus), prometheus.name))
+                       diagnose=lambda: describe_targets(target_state(prometheus, job), prometheus.name, job))
     record_property("ksm_targets", state.count)
 
 
@@ -75,6 +79,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     started = time.monotonic()
 
     own = prometheus_or_none(access, cluster)
+    job = cluster_ksm_job(access, cluster)
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
@@ -91,7 +96,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
                          wait=SERIES_WAIT, diagnose=lambda: why_not_described(
-                             own, primary_prometheus, canary, cluster.is_primary))
+                             own, primary_prometheus, canary, cluster.is_primary, job))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:
