@@ -56,3 +56,36 @@ def test_services_without_a_build_info_are_no_drift_row():
 def test_istiod_is_compared_with_the_istio_pin():
     entry = Entry("oke", "istiod", "istio-system/istiod:15014", "bring-up name", "1.28.0")
     assert drift([entry], VERSIONS, "promtail") == [f"  oke istiod: pinned {VERSIONS.istio}, running 1.28.0"]
+
+
+DRIFT = "suites.test_platform::test_the_stack_runs_the_pinned_versions[oke]"
+
+
+def test_the_check_on_a_real_prometheus_passes_at_its_pin_and_warns_with_another(tmp_path):
+    """A real Prometheus (the pinned build) passes; --pins with another Prometheus pin makes the check a failing
+    `should` naming both versions, and the run still passes."""
+    import yaml
+
+    from conformance.provision.versions import VERSIONS_FILE
+    from tests.proving_ground import start_prometheus
+    from tests.suite_runner import run_suites, write_topology
+
+    prometheus = start_prometheus("primary", tmp_path / "p", cluster="oke")
+    try:
+        topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "endpoints",
+                                          "services": {"prometheus": prometheus.url}}])
+        at_pin = run_suites(tmp_path / "at", "--topology", str(topo), "-m", "platform", "-k", "pinned")
+        doc = yaml.safe_load(VERSIONS_FILE.read_text())
+        doc["apps"]["prometheus"] = "v3.0.0"
+        other = tmp_path / "other-versions.yaml"
+        other.write_text(yaml.safe_dump(doc))
+        drifted = run_suites(tmp_path / "drift", "--topology", str(topo), "-m", "platform", "-k", "pinned",
+                             "--pins", str(other))
+    finally:
+        prometheus.stop()
+    assert at_pin.code == 0 and at_pin.properties(DRIFT)["outcome"] == "passed", at_pin.output[-3000:]
+    assert drifted.code == 0, drifted.output[-3000:]  # a `should`: reported, the run passes without --strict
+    assert drifted.failure(DRIFT).startswith(
+        "oke stack versions: 1 of its services differ from the pins of other-versions.yaml (the versions this suite "
+        "was proven at): prometheus: pinned v3.0.0, running 3.14.0"), drifted.failure(DRIFT)
+    assert f"prometheus: {prometheus.url} [url]" in drifted.failure(DRIFT)
