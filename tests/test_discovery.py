@@ -326,3 +326,32 @@ def test_inventory_names_where_each_service_was_found_and_its_version(tmp_path):
            "component=single-binary]  2.9.3" in text
     assert not any(line.startswith("  oke loki:") for line in text)  # no drift row for Loki
     assert any(line.startswith("  oke grafana:") is False and "NOT FOUND" in line for line in text)
+
+
+def test_inventory_asks_istiod_its_version_and_says_why_kube_state_metrics_is_not_asked(tmp_path):
+    """istiod's /version on http-monitoring is "<version>-<git revision>-<build status>" (istio 1.29.6
+    pkg/version/version.go); kube-state-metrics' build info is on a port its Service has only with selfMonitor."""
+    import yaml
+
+    from conformance.inventory import take_inventory
+    from conformance.topology import load_topology
+    from tests.fakes.server import FakeServer, Response
+
+    with FakeServer() as istiod, FakeKubeAPI("oke") as api:
+        istiod.route("GET", r"/version", lambda request: Response(200, "1.29.6-0123abcd-Clean", "text/plain"))
+        api.add_service("mesh-control", "istiod", ports=[{"name": "grpc-xds", "port": 15010},
+                                                         {"name": "http-monitoring", "port": 15014, "backend": istiod.url}],
+                        labels={"app": "istiod", "istio": "pilot"})
+        ksm_chart(api)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        path = tmp_path / "topology.yaml"
+        path.write_text(yaml.safe_dump({"parts": ["kube-state-metrics"], "clusters": [
+            {"name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke",
+             "kubeconfig": str(kubeconfig)}]}))
+        entries = {e.service: e for e in take_inventory(Access(load_topology(path)))}
+    assert (entries["istiod"].where, entries["istiod"].version) == ("mesh-control/istiod:15014", "1.29.6")
+    ksm = entries["kube-state-metrics"]
+    assert ksm.where == "observability/kps-kube-state-metrics:8080" and not ksm.version
+    assert ksm.line().endswith("version unknown (kube_state_metrics_build_info is on its telemetry port only "
+                               "(v2.20.0 pkg/app/server.go), which the chart's Service has only with selfMonitor.enabled)")
+    assert "event-exporter" not in entries  # the events part is not listed
