@@ -62,3 +62,14 @@ def test_no_exporter_leaves_the_events_check_not_observed_naming_what_was_looked
         "oke event exporter: not found: no Deployment monitoring/kubernetes-event-exporter (the bring-up's name) and no "
         "Deployments labelled app.kubernetes.io/name=kubernetes-event-exporter (Bitnami kubernetes-event-exporter "
         "chart) in any namespace; name it in topology")
+
+
+def test_the_pushgateway_under_another_release_is_looked_for_in_its_own_pool(tmp_path):
+    from conformance.kubebench import pushgateway_pool
+    from tests.test_discovery import pushgateway_chart
+    with FakeKubeAPI("oke") as api:
+        pushgateway_chart(api)
+        access, oke = access_for(tmp_path, api)
+        spec = access.located(oke, "pushgateway").spec
+    assert pushgateway_pool(spec) == "serviceMonitor/bench/pgw-prometheus-pushgateway/0"
+    assert pushgateway_pool() == "serviceMonitor/monitoring/prometheus-pushgateway/0"  # the bring-up's
