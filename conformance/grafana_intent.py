@@ -35,10 +35,8 @@ class Intent:
 
 
 def dashboards_intent(access: Access, primary: Cluster) -> Intent:
-    """The project's list on its own bring-up: a kind cluster, or Grafana at the bring-up's Service name; a Grafana
-    the topology gives by URL keeps it too (nothing tells). A Grafana found elsewhere is a user's: its providers'."""
-    if primary.provider == "kind":
-        return Intent(PROJECT, f"cluster {primary.name} is provider kind (the project's bring-up)")
+    """The project's list on its own bring-up, whose Grafana is at the bring-up's Service name; a Grafana the topology
+    gives by URL keeps it too (nothing tells). A Grafana found elsewhere is a user's: what its providers provision."""
     if "grafana" in primary.services:
         return Intent(PROJECT, f"the topology gives Grafana's URL on {primary.name}: nothing says whose stack it is")
     try:

@@ -49,7 +49,7 @@ def kiali_service(access, primary) -> StackService:
 
 def config_source(kiali, access, primary) -> str:
     """Where Kiali's configured clusters were read: its /api/config, at the topology's URL or the Service found."""
-    if "kiali" not in primary.services and primary.has_kube:
+    if "kiali" not in primary.services:
         try:
             found = access.located(primary, "kiali")
             return f"Kiali {found.where}{found.spec.web_root} /api/config ({found.how})"
