@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
                   "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
-                  "helloworld": "sample client → helloworld"}
+                  "helloworld": "sample client → helloworld", "kube-state-metrics": "kube-state-metrics",
+                  "event-exporter": "event exporter", "istiod": "istiod"}
 
 
 class DeclaredAbsent(ServiceAbsent, NotApplicable):

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from conformance.scratch_namespace import ScratchNamespace
-from conformance.stack import STACK_DIR
+from conformance.stack import STACK_DIR, StackService
 
 VALUES = STACK_DIR / "values" / "kube-prometheus-stack-configmap-dashboards.yaml"
 SIDECAR_CONTAINER = "grafana-sc-dashboard"  # templates/_pod.tpl: {{ grafana.name }}-sc-dashboard
@@ -171,6 +171,7 @@ class DashboardConfigMap:
         self.core = kube.core()
         self.hop = f"conformance → {kube.cluster.name} API server (dashboard ConfigMap)"
         self.not_provisioned = ""  # why an earlier check found no dashboard: the later ones stop at once
+        self.grafana: StackService | None = None  # where the run found Grafana (its pod's sidecar, its provider)
         self.namespace = ScratchNamespace(kube, dash.namespace, self.hop, "dashboard")
 
     def create(self) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import kubernetes
+
 from conformance.kube import KubeAccess
 from conformance.outcomes import Unobservable
 from conformance.stack import CredentialsSecret, Placement, StackService
@@ -36,6 +38,8 @@ class Located:
 
     @property
     def where(self) -> str:
+        if self.spec.workload:
+            return f"{self.spec.namespace}/{self.spec.service} ({self.spec.workload})"
         return f"{self.spec.namespace}/{self.spec.service}:{self.spec.port}"
 
     def to_json(self) -> dict:
@@ -102,6 +106,25 @@ def by_labels(selectors: tuple[str, ...], ports: tuple[str, ...] = (), web_root:
     return find
 
 
+def by_workload(selectors: tuple[str, ...]) -> Callable[[KubeAccess, StackService], list[Located]]:
+    """Deployments carrying one of `selectors`, one per release: for a service the suite finds by its workload, as
+    its chart renders no Service by default (the event exporter)."""
+
+    def find(kube: KubeAccess, base: StackService) -> list[Located]:
+        seen: dict[tuple[str, str], Located] = {}
+        apps = kubernetes.client.AppsV1Api(kube.api_client)
+        for selector in selectors:
+            items = kube.call(f"list Deployments labelled {selector}", apps.list_deployment_for_all_namespaces,
+                              label_selector=selector).items
+            for d in items:
+                ns, labels = d.metadata.namespace, d.metadata.labels or {}
+                spec = replace(base, namespace=ns, service=d.metadata.name)
+                seen.setdefault((ns, _release(labels) or d.metadata.name), Located(spec, f"labels {selector}"))
+        return list(seen.values())
+
+    return find
+
+
 def _route_prefix(spec: dict) -> str:
     """The web root the operator gives Prometheus or Alertmanager: spec.routePrefix, else the path of spec.externalUrl."""
     prefix = spec.get("routePrefix") or urlsplit(spec.get("externalUrl") or "").path or "/"
@@ -150,12 +173,23 @@ RULES: dict[str, Rule] = {
                             pods="app.kubernetes.io/name=alloy")),
     "pushgateway": Rule("Services labelled app.kubernetes.io/name=prometheus-pushgateway (prometheus-pushgateway chart)",
                         by_labels(("app.kubernetes.io/name=prometheus-pushgateway",), ports=("http",))),
+    "kube-state-metrics": Rule("Services labelled app.kubernetes.io/name=kube-state-metrics (kube-state-metrics chart)",
+                               by_labels(("app.kubernetes.io/name=kube-state-metrics",), ports=("http",))),
+    "event-exporter": Rule("Deployments labelled app.kubernetes.io/name=kubernetes-event-exporter "
+                           "(Bitnami kubernetes-event-exporter chart)",
+                           by_workload(("app.kubernetes.io/name=kubernetes-event-exporter",))),
+    "istiod": Rule("Services labelled app=istiod with a port http-monitoring (Istio's istio-discovery chart)",
+                   by_labels(("app=istiod",), ports=("http-monitoring",), require_port="http-monitoring")),
     "jaeger": Rule("Services labelled app=jaeger with a port http-query (Istio's jaeger addon)",
                    by_labels(("app=jaeger",), ports=("http-query",), require_port="http-query")),
 }
 
 
-def _read_service(kube: KubeAccess, namespace: str, name: str) -> Any:
+def _read_service(kube: KubeAccess, namespace: str, name: str, workload: str | None = None) -> Any:
+    if workload:
+        apps = kubernetes.client.AppsV1Api(kube.api_client)
+        return kube.call(f"read {workload} {namespace}/{name}", apps.read_namespaced_deployment, name, namespace,
+                         ok=(404,))
     return kube.call(f"read Service {namespace}/{name}", kube.core().read_namespaced_service, name, namespace,
                      ok=(404,))
 
@@ -179,13 +213,14 @@ def _locate(kube: KubeAccess, base: StackService, placement: Placement, title: s
     key, cluster = base.key, kube.cluster.name
     if placement.service:
         ns = placement.namespace or base.namespace
-        svc = _read_service(kube, ns, placement.service)
+        svc = _read_service(kube, ns, placement.service, base.workload)
         if svc is None:
-            raise NotFound(f"{title}: no Service {ns}/{placement.service} (topology {topology}: "
+            raise NotFound(f"{title}: no {base.workload or 'Service'} {ns}/{placement.service} (topology {topology}: "
                            f"services.{key} of cluster {cluster})")
-        port = placement.port or _port(svc, ()) or base.port
+        port = placement.port or (base.port if base.workload else _port(svc, ()) or base.port)
         return Located(replace(base, namespace=ns, service=placement.service, port=port), "topology")
-    if placement.namespace in (None, base.namespace) and _read_service(kube, base.namespace, base.service) is not None:
+    if (placement.namespace in (None, base.namespace)
+            and _read_service(kube, base.namespace, base.service, base.workload) is not None):
         return Located(replace(base, port=placement.port or base.port), "bring-up name")
     rule = RULES.get(key)
     candidates = rule.find(kube, base) if rule else []
@@ -198,7 +233,8 @@ def _locate(kube: KubeAccess, base: StackService, placement: Placement, title: s
     where = f"in namespace {placement.namespace}" if placement.namespace else "in any namespace"
     if not candidates:
         looked = rule.looks_for if rule else "no discovery rule"
-        raise NotFound(f"{title}: not found: no Service {base.namespace}/{base.service} (the bring-up's name) and "
+        kind = base.workload or "Service"
+        raise NotFound(f"{title}: not found: no {kind} {base.namespace}/{base.service} (the bring-up's name) and "
                        f"no {looked} {where}; name it in topology {topology} under services.{key} of cluster {cluster} "
                        f"(namespace, service, port or url)")
     named = ", ".join(f"{c.where} ({c.how})" for c in candidates)

@@ -14,10 +14,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from conformance.access import Access
 from conformance.clients.loki import LokiClient
 from conformance.exposition import parse_samples
 from conformance.http import NO_RETRY, ServiceError
 from conformance.kube import KubeAccess
+from conformance.topology import Cluster
 
 # The stream label job= every cluster's exporter pushes with (issue 11, part 2; stack/values and the bring-up).
 EVENTS_JOB = "kubernetes-event"
@@ -48,6 +50,12 @@ class ProbeEvent:
     def selector(self) -> str:
         """The check's LogQL: the cluster's event streams, the lines naming the probe's involved object."""
         return f'{{job="{EVENTS_JOB}", cluster="{self.cluster}"}} |= "{REASON}" |= "{self.name}"'
+
+
+def probe_namespace(access: Access, cluster: Cluster) -> str:
+    """Where the probe Event is made: the exporter's own namespace (one it watches even when config.namespace narrows
+    it), as found; NotFound (not observed, naming what was looked for) or Ambiguous when it cannot be told."""
+    return access.located(cluster, "event-exporter").spec.namespace
 
 
 def new_probe_name(cluster: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from conformance.access import Access, ServiceAbsent
 from conformance.discovery import Ambiguous, Located, NotFound
 from conformance.http import ServiceError, single_attempts
-from conformance.outcomes import NotApplicable, Unobservable
+from conformance.outcomes import Failed, NotApplicable, Unobservable
 from conformance.providers import provider_of
 from conformance.provision.versions import Versions
 from conformance.redact import redact
@@ -20,7 +20,8 @@ from conformance.stack import stack_services
 from conformance.topology import Cluster, Topology
 
 # The optional part a service belongs to (topology parts:); the others are always part of the stack.
-PART_OF = {"alertmanager": "alerting", "pushgateway": "kube-bench", "jaeger": "tracing"}
+PART_OF = {"alertmanager": "alerting", "pushgateway": "kube-bench", "jaeger": "tracing",
+           "kube-state-metrics": "kube-state-metrics", "event-exporter": "events"}
 NOT_INVENTORIED = ("helloworld",)  # the project's sample app, not a service of the stack
 
 
@@ -43,6 +44,15 @@ BUILD_INFO: dict[str, tuple[str, bool, Callable[[Any], str]]] = {
     "pushgateway": ("/api/v1/status", True, lambda d: d["data"]["build_information"]["version"]),
     "promtail": ("/metrics", False, _build_info_metric("promtail")),
     "alloy": ("/metrics", False, _build_info_metric("alloy")),
+    # istiod serves version.Info.String(), "<version>-<git revision>-<build status>", on its monitoring port
+    # (istio 1.29.6 pilot/pkg/bootstrap/monitoring.go, pkg/version/version.go).
+    "istiod": ("/version", False, lambda text: text.strip().rsplit("-", 2)[0]),
+}
+# Why a found service's version is not asked (its build info is not on what the suite found).
+NO_BUILD_INFO = {
+    "kube-state-metrics": "kube_state_metrics_build_info is on its telemetry port only (v2.20.0 pkg/app/server.go), "
+                          "which the chart's Service has only with selfMonitor.enabled",
+    "event-exporter": "its build_info is on the metrics Service the chart renders only with metrics.enabled",
 }
 
 
@@ -83,6 +93,9 @@ def services_of(topology: Topology, cluster: Cluster) -> list[str]:
     return out
 
 
+NO_ENDPOINT = "no build-info endpoint known"
+
+
 def _take(access: Access, cluster: Cluster, service: str) -> Entry:
     try:
         endpoint = access.endpoint(cluster, service)
@@ -96,7 +109,7 @@ def _take(access: Access, cluster: Cluster, service: str) -> Entry:
         found = access.located(cluster, service)
         where, how = found.where, found.how
     if service not in BUILD_INFO:
-        return Entry(cluster.name, service, where, how, problem="no build-info endpoint known")
+        return Entry(cluster.name, service, where, how, problem=NO_BUILD_INFO.get(service, NO_ENDPOINT))
     path, is_json, version_of = BUILD_INFO[service]
     try:
         with single_attempts():
@@ -151,6 +164,10 @@ def pinned(service: str, versions: Versions, profile: str) -> str | None:
     if service == "kiali":
         chart = versions.charts.get("kiali-operator")
         return chart.version if chart else None
+    if service == "istiod":
+        return versions.istio
+    if service not in BUILD_INFO:  # nothing is asked: no drift can be told
+        return None
     return apps.get(service)
 
 
@@ -158,18 +175,40 @@ def same_version(a: str, b: str) -> bool:
     return a.removeprefix("v") == b.removeprefix("v")
 
 
-def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
-    """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
-    rows = []
+def drifted(entries: list[Entry], versions: Versions, profile: str) -> list[tuple[Entry, str]]:
+    """Each found service whose reported version differs from its pin, or is unknown, with that pin."""
+    out = []
     for e in entries:
         pin = pinned(e.service, versions, profile)
-        if pin is None or not e.where:
-            continue
-        if not e.version:
-            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running version unknown")
-        elif not same_version(e.version, pin):
-            rows.append(f"  {e.cluster} {e.service}: pinned {pin}, running {e.version}")
-    return rows
+        if pin is not None and e.where and not (e.version and same_version(e.version, pin)):
+            out.append((e, pin))
+    return out
+
+
+def _drift_row(e: Entry, pin: str) -> str:
+    return f"{e.service}: pinned {pin}, running {e.version or 'version unknown'}"
+
+
+def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
+    """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
+    return [f"  {e.cluster} {_drift_row(e, pin)}" for e, pin in drifted(entries, versions, profile)]
+
+
+def drift_failure(cluster: str, entries: list[Entry], versions: Versions, profile: str) -> Failed | None:
+    """The `should` check's verdict on one cluster: the services that run other versions than the pins, or None;
+    Unobservable when no found service of the cluster has a pin to be compared with."""
+    mine = [e for e in entries if e.cluster == cluster]
+    if not any(e.where and pinned(e.service, versions, profile) for e in mine):
+        raise Unobservable(f"not run: no service of {cluster} was found with a version pinned in {versions.path.name} "
+                           "(the stack inventory says why for each)")
+    rows = drifted(mine, versions, profile)
+    if not rows:
+        return None
+    said = "; ".join(_drift_row(e, pin) for e, pin in rows)
+    where = "\n".join(f"{e.service}: {e.where} [{e.how}]" + (f" ({e.problem})" if e.problem else "") for e, _ in rows)
+    return Failed(f"{cluster} stack versions", f"{len(rows)} of its services differ from the pins of "
+                                               f"{versions.path.name} (the versions this suite was proven at): {said}",
+                  f"read where the inventory found them:\n{where}", final=True)
 
 
 def described(access: Access) -> dict[str, str]:

@@ -135,3 +135,20 @@ def start_cause(last_line: str, secrets: list[RemoteSecret]) -> tuple[RemoteSecr
     named = next((s for s in secrets if s.server and s.server.rstrip("/") in last_line), None)
     where = f"the server of remote secret {named} ({named.server})" if named else "a remote secret's server"
     return named, f"Kiali cannot reach {where} at start and exits"
+
+
+def unknown_cluster(name: str, clusters: dict[str, dict], topology_names: list[str], servers: dict[str, str],
+                    source: str) -> str:
+    """Why a topology cluster is not among Kiali's configured clusters (its /api/config `clusters`), naming where
+    they were read: Kiali knows its API server under another name, or which of Kiali's clusters no topology names."""
+    said = f"Kiali does not list cluster {name} (it lists: {', '.join(sorted(clusters)) or 'none'}), read from {source}"
+    server = (servers.get(name) or "").rstrip("/")
+    alias = next((k for k, e in sorted(clusters.items())
+                  if server and str(e.get("apiEndpoint") or "").rstrip("/") == server and k != name), None)
+    if alias:
+        return (f"{said}: Kiali knows its API server {server} as cluster {alias}; the topology's cluster names must be "
+                "Istio's and Kiali's (the remote secret's data key, kubernetes_config.cluster_name for the home)")
+    strangers = sorted(k for k in clusters if k not in topology_names)
+    if strangers:
+        return f"{said}; Kiali's clusters the topology does not name: {', '.join(strangers)}"
+    return said

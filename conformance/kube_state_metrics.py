@@ -13,11 +13,13 @@ import re
 import time
 from dataclasses import dataclass
 
+from conformance.access import Access, ServiceAbsent
 from conformance.clients.prometheus import PrometheusClient
 from conformance.http import ServiceError
 from conformance.remote_write.config import parse_duration
-from conformance.scrape_jobs import CHART_MONITORS, RequiredJob, chart_release
-from conformance.stack import stack_namespace
+from conformance.scrape_jobs import RequiredJob
+from conformance.stack import StackService, stack_services
+from conformance.topology import Cluster
 
 JOB = "kube-state-metrics"  # the subchart Service's app.kubernetes.io/name (its ServiceMonitor's jobLabel)
 # The chart values that decide what the ServiceMonitor scrapes and what ksm watches, for diagnoses.
@@ -26,12 +28,21 @@ HONOR_SETTING = "honorLabels: true on the ServiceMonitor endpoint: kube-state-me
 NAMESPACES_SETTING = "kube-state-metrics.namespaces / releaseNamespace / namespacesDenylist (--namespaces, --namespaces-denylist)"
 
 
-def ksm_job() -> RequiredJob:
-    """The chart's kube-state-metrics ServiceMonitor as scrape_jobs names it (the scrape pool it owns)."""
-    m = next(m for m in CHART_MONITORS if m.job == JOB)
-    release = chart_release()
-    return RequiredJob(JOB, f"serviceMonitor/{stack_namespace()}/{m.name.format(release=release)}",
+def ksm_job(spec: StackService | None = None) -> RequiredJob:
+    """The chart's kube-state-metrics ServiceMonitor (the scrape pool it owns): named as its Service, in its namespace
+    (kube-state-metrics 8.4.0 templates/servicemonitor.yaml); `spec` is where the Service was found, else the bring-up's."""
+    spec = spec or stack_services()["kube-state-metrics"]
+    return RequiredJob(JOB, f"serviceMonitor/{spec.namespace}/{spec.service}",
                        "kube-prometheus-stack values (kube-state-metrics subchart)")
+
+
+def cluster_ksm_job(access: Access, cluster: Cluster) -> RequiredJob:
+    """The scrape pool of the cluster's kube-state-metrics as found there; the bring-up's name where it cannot be looked
+    for or is not found (then the target check says no such pool). Two candidates stop the check, not observed."""
+    try:
+        return ksm_job(access.located(cluster, "kube-state-metrics").spec)
+    except ServiceAbsent:
+        return ksm_job()
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,8 @@ class TargetState:
         return self.count > 0 and not self.down
 
 
-def target_state(prom: PrometheusClient) -> TargetState:
-    job = ksm_job()
+def target_state(prom: PrometheusClient, job: RequiredJob | None = None) -> TargetState:
+    job = job or ksm_job()
     data = prom.targets("any")
     active = [t for t in data.get("activeTargets") or [] if job.owns(t)]
     dropped = [t for t in data.get("droppedTargets") or [] if str(t.get("discoveredLabels", {}).get("job", "")).startswith(job.monitor)]
@@ -57,9 +68,9 @@ def target_state(prom: PrometheusClient) -> TargetState:
     return TargetState(len(active), down, len(dropped))
 
 
-def describe_targets(state: TargetState, prom_name: str) -> str:
+def describe_targets(state: TargetState, prom_name: str, job: RequiredJob | None = None) -> str:
     """The target's state, for a wait's last observation and a diagnosis."""
-    job = ksm_job()
+    job = job or ksm_job()
     if state.count == 0:
         extra = f" ({state.dropped} dropped by relabelling)" if state.dropped else ""
         return (f"the {prom_name} has no {JOB} target (scrape pool {job.monitor}/0){extra}: is kube-state-metrics "
@@ -105,7 +116,7 @@ def labels_renamed(prom: PrometheusClient, canary: Canary) -> str | None:
 
 
 def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: PrometheusClient, canary: Canary,
-                      is_primary: bool) -> str:
+                      is_primary: bool, job: RequiredJob | None = None) -> str:
     """Which hop loses the canary's kube_pod_info: the target, kube-state-metrics itself, or remote_write."""
     local = cluster_prom or (primary_prom if is_primary else None)
     try:
@@ -115,9 +126,9 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
                     f"not {canary.cluster}: whose external label is that?")
         if local is None:
             return ""
-        state = target_state(local)
+        state = target_state(local, job)
         if not state.up:
-            return describe_targets(state, local.name)
+            return describe_targets(state, local.name, job)
         if why := labels_renamed(local, canary):
             return why
         if local.query(canary.selector("kube_pod_info")):
@@ -135,9 +146,9 @@ def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: Prome
         return f"(could not be asked: {e.headline})"
 
 
-def ksm_pods(prom: PrometheusClient) -> list[tuple[str, str]]:
+def ksm_pods(prom: PrometheusClient, job: RequiredJob | None = None) -> list[tuple[str, str]]:
     """(namespace, pod) of each kube-state-metrics target: the target labels the operator's endpoints discovery adds."""
-    job = ksm_job()
+    job = job or ksm_job()
     return sorted({(t["labels"]["namespace"], t["labels"]["pod"]) for t in prom.active_targets()
                    if job.owns(t) and t.get("labels", {}).get("namespace") and t.get("labels", {}).get("pod")})
 
@@ -178,12 +189,12 @@ class ArgsVerdict:
     unread: str = ""  # why the arguments could not be judged ("" when they were)
 
 
-def configured_away(kube, prom: PrometheusClient, namespace: str) -> ArgsVerdict:
+def configured_away(kube, prom: PrometheusClient, namespace: str, job: RequiredJob | None = None) -> ArgsVerdict:
     """Whether the kube-state-metrics the Prometheus scrapes can describe a pod of `namespace`, from its pods'
     arguments in the API server; when they cannot be read, why (then the wait decides)."""
     whys = []
     try:
-        pods = ksm_pods(prom)
+        pods = ksm_pods(prom, job)
         for ns, name in pods:
             pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
             if pod is None:
@@ -203,7 +214,7 @@ def configured_away(kube, prom: PrometheusClient, namespace: str) -> ArgsVerdict
     return ArgsVerdict(never="; ".join(whys)) if whys else ArgsVerdict(unread=f"the {prom.name} has no {JOB} target to read the pod of")
 
 
-def crash_loop(kube, prom: PrometheusClient, until: float) -> str | None:
+def crash_loop(kube, prom: PrometheusClient, until: float, job: RequiredJob | None = None) -> str | None:
     """Why no kube-state-metrics target of the Prometheus can be up before `until` (epoch seconds): its container
     waits in CrashLoopBackOff and the kubelet's back-off starts it again only after that; else None.
 
@@ -212,7 +223,7 @@ def crash_loop(kube, prom: PrometheusClient, until: float) -> str | None:
     kuberuntime_manager.go doBackOff)."""
     whys = []
     try:
-        for ns, name in ksm_pods(prom):
+        for ns, name in ksm_pods(prom, job):
             pod = kube.call("read the kube-state-metrics pod", kube.core().read_namespaced_pod, name, ns, ok=(404,))
             statuses = [c for c in (pod.status.container_statuses or []) if c.name == JOB] if pod else []
             if not statuses:

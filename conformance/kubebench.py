@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from conformance.stack import STACK_DIR, stack_namespace, stack_services
+from conformance.stack import STACK_DIR, StackService, stack_services
 
 MANIFEST = STACK_DIR / "manifests" / "kube-bench.yaml"
 # The totals the issue asks for on every node; info is pushed too but not required.
@@ -159,10 +159,12 @@ def stale(ages: dict[str, float], limit: float) -> dict[str, float]:
     return {n: a for n, a in sorted(ages.items()) if a > limit}
 
 
-def pushgateway_pool() -> str:
+def pushgateway_pool(spec: StackService | None = None) -> str:
     """The scrape pool the operator makes of the Pushgateway chart's ServiceMonitor: named as its Service (the chart's
-    fullname, templates/servicemonitor.yaml), in the stack namespace, endpoint 0 (promcfg.go)."""
-    return f"serviceMonitor/{stack_namespace()}/{stack_services()['pushgateway'].service}/0"
+    fullname, templates/servicemonitor.yaml), in its namespace, endpoint 0 (promcfg.go); `spec` is where the Service
+    was found, else the bring-up's."""
+    spec = spec or stack_services()["pushgateway"]
+    return f"serviceMonitor/{spec.namespace}/{spec.service}/0"
 
 
 def renamed_labels(series: list[dict], job: str) -> str | None:

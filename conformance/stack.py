@@ -45,6 +45,7 @@ class StackService:
     credentials_secret: CredentialsSecret | None = None
     pod_selector: str | None = None  # label selector of the service's pods (to read their logs)
     container: str | None = None
+    workload: str | None = None  # "Deployment": found as a workload, not a Service (it serves nothing the suite reads)
 
     def proxy_path(self) -> str:
         """The API server's service-proxy path to this service's web root."""
@@ -83,6 +84,7 @@ def stack_services(path: Path = SERVICES_FILE, profile: str = "promtail") -> dic
             credentials_secret=CredentialsSecret(**secret) if secret else None,
             pod_selector=spec.get("pod_selector"),
             container=spec.get("container"),
+            workload=spec.get("workload"),
         )
     return services
 

@@ -19,7 +19,7 @@ from conformance.hops import hop
 from conformance.http import APIError, ServiceError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
 from conformance.panel_runner import prometheus_scrape_interval, run_dashboard
-from conformance.stack import stack_services
+from conformance.stack import StackService
 
 pytestmark = [pytest.mark.configmap_dashboards, pytest.mark.part("configmap-dashboards")]
 
@@ -42,6 +42,7 @@ def made(primary, access) -> Iterator[DashboardConfigMap]:
     except ServiceAbsent as e:
         raise type(e)(f"the check creates a ConfigMap: {e}") from None
     cm = DashboardConfigMap(kube, new_dashboard(primary.name), sidecar_spec())
+    cm.grafana = access.service_spec(primary, "grafana")  # where Grafana was found (issue 18), else the bring-up's
     try:
         cm.create()
         yield cm
@@ -49,24 +50,21 @@ def made(primary, access) -> Iterator[DashboardConfigMap]:
         cm.cleanup()
 
 
-def grafana_pod(kube) -> dict | None:
-    spec = stack_services()["grafana"]
+def grafana_pod(kube, spec: StackService) -> dict | None:
     core = kube.core()
     pods = kube.call("list Grafana pods", core.list_namespaced_pod, spec.namespace, label_selector=spec.pod_selector).items
     return core.api_client.sanitize_for_serialization(pods[0]) if pods else None
 
 
-def the_sidecar(kube) -> SidecarEnv:
-    pod = grafana_pod(kube)
+def the_sidecar(kube, spec: StackService) -> SidecarEnv:
+    pod = grafana_pod(kube, spec)
     if pod is None:
-        spec = stack_services()["grafana"]
         raise PreconditionUnmet(f"conformance → {kube.cluster.name} Grafana", f"no pod matches {spec.pod_selector} in {spec.namespace}")
     return sidecar_env(pod["spec"])
 
 
-def the_provider(kube) -> dict | None:
+def the_provider(kube, grafana: StackService) -> dict | None:
     """Grafana's sidecar provider as the chart rendered it (ConfigMap <grafana>-config-dashboards); None when unreadable."""
-    grafana = stack_services()["grafana"]
     try:
         cm = kube.call("read Grafana's dashboard provider", kube.core().read_namespaced_config_map,
                        f"{grafana.service}-config-dashboards", grafana.namespace, _request_timeout=10)
@@ -75,9 +73,9 @@ def the_provider(kube) -> dict | None:
     return sidecar_provider((cm.data or {}).get(PROVIDER_KEY, ""))
 
 
-def sidecar_log_text(kube, lines: int = 8) -> str:
+def sidecar_log_text(kube, spec: StackService, lines: int = 8) -> str:
     """The sidecar's last log lines, best effort ("" when they cannot be read)."""
-    pod = grafana_pod(kube)
+    pod = grafana_pod(kube, spec)
     if pod is None:
         return ""
     try:
@@ -87,18 +85,18 @@ def sidecar_log_text(kube, lines: int = 8) -> str:
         return ""
 
 
-def sidecar_log(kube, lines: int = 8) -> str:
+def sidecar_log(kube, spec: StackService, lines: int = 8) -> str:
     """The sidecar's last log lines as a clause of a diagnosis, best effort."""
-    text = sidecar_log_text(kube, lines)
+    text = sidecar_log_text(kube, spec, lines)
     return "; its log ends: " + " | ".join(text.strip().splitlines()[-lines:]) if text.strip() else "; its log is empty"
 
 
-def sidecar_refused(kube) -> str | None:
+def sidecar_refused(kube, spec: StackService) -> str | None:
     """Why the sidecar will never write the file: the API server refuses its ConfigMap requests (403), or None.
 
     k8s-sidecar 2.10.1 logs "ApiException when calling kubernetes: (403)" and repeats the same list/watch with the
     same ServiceAccount: only new RBAC makes it pass."""
-    refused = [line for line in sidecar_log_text(kube, 20).splitlines() if "(403)" in line]
+    refused = [line for line in sidecar_log_text(kube, spec, 20).splitlines() if "(403)" in line]
     if not refused:
         return None
     return ("the API server refuses the sidecar's ConfigMap requests (403): its ServiceAccount may not list and watch "
@@ -117,14 +115,14 @@ def wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
 
 def _wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
     dash, kube = made.dash, made.kube
-    why = why_not_selected(the_sidecar(kube), dash, made.spec)
+    why = why_not_selected(the_sidecar(kube, made.grafana), dash, made.spec)
     if why:
         raise Failed(name, f"ConfigMap {dash.namespace}/{dash.name} is never provisioned: {why}")
 
     def probe():
         hit = find(grafana, dash.uid, dash.title)
         if hit is None:
-            if why := sidecar_refused(kube):
+            if why := sidecar_refused(kube, made.grafana):
                 raise Failed(name, f"ConfigMap {dash.namespace}/{dash.name} is never provisioned: {why}")
             raise NotYet(f"no dashboard uid {dash.uid} in Grafana's /api/search")
         return hit
@@ -133,7 +131,7 @@ def _wait_provisioned(made: DashboardConfigMap, grafana, name: str) -> dict:
                       wait=PROVISION_WAIT,
                       diagnose=lambda: f"the sidecar's env selects the ConfigMap (label {made.spec.label}="
                                        f"{made.spec.label_value}, namespace {dash.namespace}), so it did not write the "
-                                       f"file or Grafana did not read it" + sidecar_log(kube))
+                                       f"file or Grafana did not read it" + sidecar_log(kube, made.grafana))
 
 
 def provisioned_or_precondition(made: DashboardConfigMap, grafana, name: str) -> dict:
@@ -158,7 +156,7 @@ def test_configmap_dashboard_appears_in_its_folder(primary, grafana, made, recor
     folder = hit.get("folderTitle") or "General"
     record_property("configmap_dashboard_folder", folder)
     if folder != made.dash.folder:
-        why = folder_expected_by(the_sidecar(made.kube), the_provider(made.kube), made.spec)
+        why = folder_expected_by(the_sidecar(made.kube, made.grafana), the_provider(made.kube, made.grafana), made.spec)
         raise Failed(name, f"dashboard {made.dash.uid} is in folder {folder!r}, expected {made.dash.folder!r} "
                            f"(annotation {made.spec.folder_annotation}: {made.dash.folder})" + (f": {why}" if why else ""))
     meta = grafana.dashboard(made.dash.uid)["meta"]
@@ -207,7 +205,7 @@ def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, g
                 return True
             raise
         if not meta.get("provisioned"):
-            provider = the_provider(made.kube) or {}
+            provider = the_provider(made.kube, made.grafana) or {}
             raise Failed(name, f"dashboard {dash.uid} stayed after ConfigMap {dash.namespace}/{dash.name} was deleted, "
                                "no longer provisioned: Grafana keeps a dashboard whose file is gone when its provider has "
                                f"disableDeletion (provider {provider.get('name', 'sidecarProvider')} disableDeletion: "
@@ -217,5 +215,5 @@ def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, g
     eventually(probe, hop=name, what=f"dashboard {dash.uid} still in Grafana after its ConfigMap was deleted",
                wait=PROVISION_WAIT,
                diagnose=lambda: "the sidecar has not removed the file (k8s-sidecar removes it on the DELETED event)"
-                                + sidecar_log(made.kube))
+                                + sidecar_log(made.kube, made.grafana))
     record_property("configmap_dashboard_removal_seconds", round(time.monotonic() - started, 2))

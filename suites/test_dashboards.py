@@ -15,6 +15,7 @@ from conformance.panel_runner import logql_has_data, prometheus_scrape_interval,
 from conformance.panels import exclusions
 from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
 from conformance.dashboard_match import Match, match_dashboards
+from conformance.grafana_intent import PROVIDERS, SEARCH, Intent, dashboards_intent, provisioned_dashboards
 from conformance.provision.dashboards import Dashboard, declared
 from conformance.providers import LogUnavailable, provider_of
 from conformance.redact import redact
@@ -100,6 +101,10 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
     Matched by uid, then by title in its folder, then by file (the report says which); final at once when Grafana's log
     shows the file rejected, its uid duplicated, or a completed provisioning pass without it; waits otherwise.
     """
+    intent = dashboards_intent(access, primary)
+    record_property("dashboards_expectation", intent.describe())
+    if intent.source == PROVIDERS:
+        return providers_provision_dashboards(primary, grafana, intent, record_property)
     expected = declared()
 
     def probe():
@@ -121,6 +126,35 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
                          wait=PROVISION_WAIT)
     record_property("dashboards_provisioned", len(matches))
     record_property("dashboards_matched_by", "; ".join(f"{key}: {m.by}" for key, m in sorted(matches.items())))
+
+
+def providers_provision_dashboards(primary, grafana, intent: Intent, record_property) -> None:
+    """On a user's stack the expectation is what its providers provision: at least one dashboard (waiting for a pass
+    under way); each is then in the folder Grafana gives it, and the panels check runs its queries."""
+
+    def probe():
+        found = provisioned_dashboards(grafana)
+        if not found:
+            raise NotYet(f"no dashboard of {SEARCH} is provisioned")
+        return found
+
+    def diagnose() -> str:
+        hits = grafana.search("dash-db")
+        return (f"Grafana's providers provision no dashboard: {len(hits)} dashboards in {SEARCH}, none with "
+                f"meta.provisioned or meta.provisionedExternalId (expectation: {intent.describe()})")
+
+    found = eventually(probe, hop=grafana_hop(primary), what="no provisioned dashboard", wait=PROVISION_WAIT,
+                       diagnose=diagnose)
+    record_property("dashboards_provisioned", len(found))
+    record_property("dashboards_matched_by", "; ".join(f"{d.key}: provisioned {d.path or '(no file named)'}"
+                                                       for d in found))
+
+
+def expected_dashboards(access, primary, grafana) -> list:
+    """The dashboards the panels check runs: the project's own, or those Grafana's providers provision (see intent)."""
+    if dashboards_intent(access, primary).source == PROVIDERS:
+        return provisioned_dashboards(grafana)
+    return declared()
 
 
 def grafana_log(access, primary) -> str:
@@ -210,9 +244,11 @@ def test_every_panel_query_returns_data(primary, grafana, primary_prometheus, ac
         loki = None  # LogQL panels cannot be run; the PromQL ones still are
     scrape = prometheus_scrape_interval(grafana)
     excluded = {(e.dashboard, e.panel) for e in exclusions()}
-    found = match_dashboards(grafana, declared())
+    expected = expected_dashboards(access, primary, grafana)
+    record_property("dashboards_expectation", dashboards_intent(access, primary).describe())
+    found = match_dashboards(grafana, expected)
     empty, checked = [], 0
-    for key in sorted({d.key for d in declared()}):
+    for key in sorted({d.key for d in expected}):
         if key not in found:
             continue  # the provisioning check reports missing dashboards
         run = run_dashboard(key, grafana.dashboard(found[key].uid)["dashboard"], primary_prometheus, loki, scrape, excluded)

@@ -7,12 +7,12 @@ import time
 import pytest
 
 from conformance.events import (
-    EventCauser, exporter_counts, find_probe, label_problem, line_problem, sends_hopeless, why_not_in_loki,
+    EventCauser, exporter_counts, find_probe, label_problem, line_problem, probe_namespace, sends_hopeless,
+    why_not_in_loki,
 )
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.outcomes import Failed
-from conformance.stack import stack_namespace
 
 pytestmark = [pytest.mark.events, pytest.mark.part("events")]
 
@@ -24,8 +24,8 @@ EVENT_WAIT = Wait(timeout=60, delay=0.5, max_delay=2)
 
 @pytest.fixture
 def causer(access, cluster):
-    """Creates the probe Event in the cluster's stack namespace, and deletes it afterwards."""
-    c = EventCauser(access.kube(cluster), stack_namespace())
+    """Creates the probe Event in the namespace of the cluster's event exporter (as found), and deletes it afterwards."""
+    c = EventCauser(access.kube(cluster), probe_namespace(access, cluster))
     yield c
     c.cleanup()
 

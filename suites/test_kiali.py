@@ -12,9 +12,11 @@ import pytest
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
-from conformance.kiali import RemoteSecret, kiali_pod, last_line_about, loopback, remote_secrets, start_cause
+from conformance.kiali import (
+    RemoteSecret, kiali_pod, last_line_about, loopback, remote_secrets, start_cause, unknown_cluster,
+)
 from conformance.outcomes import Failed, Unobservable
-from conformance.stack import StackService, stack_services
+from conformance.stack import StackService
 
 pytestmark = pytest.mark.kiali
 
@@ -40,8 +42,31 @@ def home_hint(clusters: dict[str, dict], primary) -> str:
             f"{primary.name}, Istio's name for it (Kiali falls back to \"Kubernetes\" when it cannot detect it)")
 
 
-def kiali_service() -> StackService:
-    return stack_services()["kiali"]
+def kiali_service(access, primary) -> StackService:
+    """Where Kiali runs on the primary, as found (its namespace holds the remote secrets); the bring-up's row else."""
+    return access.service_spec(primary, "kiali")
+
+
+def config_source(kiali, access, primary) -> str:
+    """Where Kiali's configured clusters were read: its /api/config, at the topology's URL or the Service found."""
+    if "kiali" not in primary.services:
+        try:
+            found = access.located(primary, "kiali")
+            return f"Kiali {found.where}{found.spec.web_root} /api/config ({found.how})"
+        except Unobservable:
+            pass
+    return f"{kiali.http.base_url}/api/config"
+
+
+def api_servers(access) -> dict[str, str]:
+    """Each topology cluster's API server as this run reaches it (to match Kiali's apiEndpoint), where it has one."""
+    out = {}
+    for c in access.topology.clusters:
+        try:
+            out[c.name] = access.kube(c).server
+        except (Unobservable, ServiceError):  # provider endpoints or an unusable kubeconfig: nothing to match
+            continue
+    return out
 
 
 def primary_kube(access, primary):
@@ -67,7 +92,7 @@ def diagnose_kiali_down(access, primary, cluster, error: ServiceError) -> None:
     kube = primary_kube(access, primary)
     if kube is None:
         return
-    spec = kiali_service()
+    spec = kiali_service(access, primary)
     try:
         pod = kiali_pod(kube, spec)
         secrets = remote_secrets(kube, spec.namespace) if pod and pod.problems else []
@@ -109,7 +134,7 @@ def kiali_log_about(access, primary, cluster) -> str:
     """Kiali's last log line about the cluster, when this run can read Kiali's log."""
     kube = primary_kube(access, primary)
     try:
-        line = last_line_about(kube, kiali_service(), cluster.name) if kube else ""
+        line = last_line_about(kube, kiali_service(access, primary), cluster.name) if kube else ""
     except ServiceError:
         return ""
     return f"Kiali's log: {line}" if line else ""
@@ -120,7 +145,9 @@ def require_accessible(kiali, access, primary, cluster) -> dict:
     clusters = kiali_clusters(kiali, access, primary, cluster)
     entry = clusters.get(cluster.name)
     if entry is None:
-        raise Failed(hop("kiali", cluster, primary), f"Kiali does not list cluster {cluster.name} (it lists: {', '.join(sorted(clusters)) or 'none'})",
+        names = [c.name for c in access.topology.clusters]
+        said = unknown_cluster(cluster.name, clusters, names, api_servers(access), config_source(kiali, access, primary))
+        raise Failed(hop("kiali", cluster, primary), said,
                      home_hint(clusters, cluster) if cluster.is_primary else REMOTE_SECRET_HINT)
     if not entry.get("accessible"):
         raise Failed(hop("kiali", cluster, primary), f"Kiali lists {cluster.name} but cannot access it: {INACCESSIBLE_REASON}",
@@ -178,7 +205,7 @@ def test_kiali_remote_secret_is_there_for_the_remote(remote, primary, kiali, acc
     """The primary holds the remote secret Kiali reads the remote by: one cluster, a server the pod can dial, the one
     Kiali serves; a remote Kiali still serves from a deleted secret is reported (gone at Kiali's next start)."""
     kube = access.kube(primary)  # provider endpoints: not applicable, the plugin says so
-    spec = kiali_service()
+    spec = kiali_service(access, primary)
     entry = kiali_clusters(kiali, access, primary, remote).get(remote.name) or {}
     mine = [s for s in remote_secrets(kube, spec.namespace) if s.cluster == remote.name]
     if not mine:

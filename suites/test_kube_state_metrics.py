@@ -12,8 +12,8 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
-    JOB, NAMESPACES_SETTING, ArgsVerdict, configured_away, crash_loop, describe_targets, labels_renamed, primary_matcher, ready_values,
-    target_state, why_not_described,
+    JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, crash_loop, describe_targets, labels_renamed,
+    primary_matcher, ready_values, target_state, why_not_described,
 )
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.stack import canary_spec
@@ -29,8 +29,6 @@ TARGET_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
 SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
 
 
-
-
 @pytest.fixture
 def state_canary(cluster, access) -> Iterator[StateCanary]:
     """A running pod on the cluster (not applicable where its provider has no API server), its namespace deleted
@@ -43,21 +41,24 @@ def state_canary(cluster, access) -> Iterator[StateCanary]:
 @pytest.mark.hop("ksm_scrape[{cluster}]")
 @pytest.mark.requirement("must")
 def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, record_property):
-    """The cluster's Prometheus has the chart's kube-state-metrics target, and it is up."""
+    """The cluster's Prometheus has the chart's kube-state-metrics target (its ServiceMonitor named as the Service
+    found), and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
+    job = cluster_ksm_job(access, cluster)
+    record_property("ksm_scrape_pool", job.pool_prefix + "0")
     kube = access.kube_or_none(cluster)
     until = time.time() + TARGET_WAIT.scaled()
 
     def probe():
-        state = target_state(prometheus)
+        state = target_state(prometheus, job)
         if not state.up:
-            if state.down and kube is not None and (why := crash_loop(kube, prometheus, until)):
-                raise Failed(name, f"{JOB} not scraped: {describe_targets(state, prometheus.name)}; {why}", final=True)
-            raise NotYet(describe_targets(state, prometheus.name))
+            if state.down and kube is not None and (why := crash_loop(kube, prometheus, until, job)):
+                raise Failed(name, f"{JOB} not scraped: {describe_targets(state, prometheus.name, job)}; {why}", final=True)
+            raise NotYet(describe_targets(state, prometheus.name, job))
         return state
 
     state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=TARGET_WAIT,
-                       diagnose=lambda: describe_targets(target_state(prometheus), prometheus.name))
+                       diagnose=lambda: describe_targets(target_state(prometheus, job), prometheus.name, job))
     record_property("ksm_targets", state.count)
 
 
@@ -73,7 +74,8 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     started = time.monotonic()
 
     own = access.client_or_none(cluster, "prometheus", PrometheusClient)
-    args = (configured_away(access.kube(cluster), own, canary.namespace) if own is not None else
+    job = cluster_ksm_job(access, cluster)
+    args = (configured_away(access.kube(cluster), own, canary.namespace, job) if own is not None else
             ArgsVerdict(unread=f"the {cluster.name} Prometheus is not reachable to name the {JOB} targets"))
     if args.never:
         # Its arguments change only with a new rollout: no wait brings the canary's series.
@@ -96,7 +98,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
                          wait=SERIES_WAIT, diagnose=lambda: "; ".join(x for x in (why_not_described(
-                             own, primary_prometheus, canary, cluster.is_primary), unread) if x))
+                             own, primary_prometheus, canary, cluster.is_primary, job), unread) if x))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:

@@ -13,7 +13,7 @@ from conformance.hops import hop
 from conformance.http import ServiceError
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.promql import on_primary
-from conformance.stack import stack_services
+from conformance.stack import StackService, stack_services
 
 pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
 
@@ -26,6 +26,13 @@ SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
 TOTALS_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
 
 
+def pushgateway_spec(access, cluster) -> StackService | None:
+    """Where the cluster's Pushgateway Service was found; None (the bring-up's name) where it cannot be looked for or is
+    not found. Two candidates stop the check, not observed."""
+    try:
+        return access.located(cluster, "pushgateway").spec
+    except ServiceAbsent:
+        return None
 
 
 def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
@@ -57,27 +64,31 @@ def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
 
 @pytest.mark.hop("pushgateway_scrape[{cluster}]")
 @pytest.mark.requirement("must")
-def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, record_property):
-    """The cluster's Prometheus has the Pushgateway as a target, and it is up."""
+def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, access, record_property):
+    """The cluster's Prometheus has the Pushgateway as a target (its ServiceMonitor named as the Service found), up."""
     name = hop("kube-bench", cluster, primary)
+    spec = pushgateway_spec(access, cluster)
+    pool = kb.pushgateway_pool(spec)
+    job = spec.service if spec else PUSHGATEWAY_JOB  # the ServiceMonitor has no jobLabel: the Service's name
+    record_property("pushgateway_scrape_pool", pool)
     jobs = prometheus.configured_jobs()
-    if jobs is not None and kb.pushgateway_pool() not in jobs:  # only a new selection brings the job: no wait helps
+    if jobs is not None and pool not in jobs:  # only a new selection brings the job: no wait helps
         raise PreconditionUnmet(name, f"the configuration the {prometheus.name} loaded has no scrape job "
-                                      f"{kb.pushgateway_pool()}: the chart's ServiceMonitor is not selected by the "
+                                      f"{pool}: the chart's ServiceMonitor is not selected by the "
                                       "stack's Prometheus (serviceMonitor.enabled, serviceMonitor.additionalLabels."
                                       "release=<kube-prometheus-stack release>)")
 
     def probe():
-        up = prometheus.query(f'up{{job="{PUSHGATEWAY_JOB}"}}')
+        up = prometheus.query(f'up{{job="{job}"}}')
         if not up:
-            raise NotYet(f"the {prometheus.name} has no target with job={PUSHGATEWAY_JOB}")
+            raise NotYet(f"the {prometheus.name} has no target with job={job}")
         down = [s["metric"].get("instance", "") for s in up if float(s["value"][1]) != 1]
         if down:
-            raise NotYet(f"the {prometheus.name}'s target job={PUSHGATEWAY_JOB} is down: {', '.join(down)}")
+            raise NotYet(f"the {prometheus.name}'s target job={job} is down: {', '.join(down)}")
         return up
 
     def diagnose():
-        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == PUSHGATEWAY_JOB]
+        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == job]
         if not mine:
             return ("no such target at all: the chart's ServiceMonitor is not selected by the stack's Prometheus "
                     "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")

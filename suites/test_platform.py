@@ -1,18 +1,23 @@
-"""platform: every scrape job the stack must have is up, and every pod of the stack is Ready."""
+"""platform: every scrape job the stack must have is up, every pod of the stack is Ready, and (should) the stack runs
+the pinned versions."""
 
 from __future__ import annotations
 
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 
 from conformance.access import service_title
 from conformance.eventually import NotYet, Wait, eventually
+from conformance.inventory import drift_failure
 from conformance.manifests import MANIFESTS
 from conformance.monitor_selection import require_monitor_selected
-from conformance.outcomes import Failed, PreconditionUnmet
+from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
 from conformance.pods import CrashLoopJudge, pod_problems
+from conformance.provision.versions import load_versions
+from conformance.pytest_plugin import INVENTORY
 from conformance.redact import redact
 from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob, required_jobs
 from conformance.timefmt import rfc3339_seconds
@@ -135,3 +140,17 @@ def _last_logs(kube, core, problem) -> str:
         label = "previous" if previous else "current"
         return f"last {LOG_LINES} lines ({label} container):\n" + redact(text or "(empty)")
     return "(no logs could be read)"
+
+
+@pytest.mark.requirement("should")
+def test_the_stack_runs_the_pinned_versions(cluster, topology, pytestconfig, record_property):
+    """Each service the run's inventory found on this cluster reports the version stack/versions.yaml pins (the
+    versions this suite was proven at): a drift is reported, and fails the run only under --strict."""
+    if INVENTORY not in pytestconfig.stash:
+        raise Unobservable("not run: no stack inventory was taken in this run")
+    versions = load_versions(Path(pytestconfig.getoption("pins")))
+    entries = pytestconfig.stash[INVENTORY]
+    record_property("pins_file", str(versions.path))
+    failure = drift_failure(cluster.name, entries, versions, topology.profile)
+    if failure is not None:
+        raise failure

@@ -184,6 +184,18 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
     return ground
 
 
+def exporter_deployment(namespace: str) -> dict[str, Any]:
+    """The chart's Deployment (templates/deployment.yaml, common.labels.standard), which is how the suite finds the
+    exporter and its namespace; at 0 replicas, as the real exporter runs beside the control plane."""
+    labels = {"app.kubernetes.io/name": RELEASE, "app.kubernetes.io/instance": RELEASE,
+              "app.kubernetes.io/component": RELEASE}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": RELEASE, "namespace": namespace,
+                                                                         "labels": labels},
+            "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": {
+                "metadata": {"labels": labels},
+                "spec": {"serviceAccountName": RELEASE, "containers": [{"name": RELEASE, "image": "busybox:1.36"}]}}}}
+
+
 def chart_identity(ground: Any, cluster: str) -> Path:
     """The chart's ServiceAccount and RBAC in the cluster, and a kubeconfig with that account's token (ground: any
     with planes and api(cluster), as EventsGround and the all-parts ground; the stack namespace exists).
@@ -203,6 +215,7 @@ def chart_identity(ground: Any, cluster: str) -> Path:
          "subjects": [{"kind": "ServiceAccount", "name": RELEASE, "namespace": ns}]},
         {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
          "metadata": {"name": token_secret, "namespace": ns, "annotations": {"kubernetes.io/service-account.name": RELEASE}}},
+        exporter_deployment(ns),
     ])
     core = kclient.CoreV1Api(api)
     token = wait_for(f"{cluster}: {RELEASE} token issued", lambda: (core.read_namespaced_secret(token_secret, ns).data or {}).get("token"))

@@ -228,7 +228,9 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
             if sample_app:
                 seed_sample_app(api, primary=cluster == "oke")
         oke, workstation = stack.apis["oke"], stack.apis["workstation"]
-        start_kiali(kiali, oke, workstation)
+        # kiali-operator puts Kiali, and mounts its remote secrets, in the Kiali CR's namespace: istio-system on a user's
+        # stack (the Service is added below once Kiali's address is known), the bring-up's monitoring otherwise.
+        start_kiali(kiali, oke, workstation, "istio-system" if names == "other" else KIALI_NS)
         if names == "other":  # the grafana chart's own release `grafana`: Secret and pods (grafana.selectorLabels)
             seed_grafana(oke, grafana, grafana_log, "grafana", "grafana",
                          {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"})
@@ -300,40 +302,40 @@ def remote_secret_kubeconfig(server: str, token: str, cluster: str = "workstatio
                            "users": [{"name": cluster, "user": {"token": token}}]})
 
 
-def mounted_remote_secrets(oke: FakeKubeAPI) -> Callable[[], dict[str, dict[str, str]]]:
+def mounted_remote_secrets(oke: FakeKubeAPI, namespace: str = KIALI_NS) -> Callable[[], dict[str, dict[str, str]]]:
     """What kiali-operator mounts into Kiali's pod: the Secrets labelled kiali.io/multiCluster=true, read at each start."""
     def read() -> dict[str, dict[str, str]]:
-        listed = httpx.get(f"{oke.url}/api/v1/namespaces/{KIALI_NS}/secrets", params={"labelSelector": REMOTE_SECRET_LABEL},
+        listed = httpx.get(f"{oke.url}/api/v1/namespaces/{namespace}/secrets", params={"labelSelector": REMOTE_SECRET_LABEL},
                            headers={"Authorization": f"Bearer {oke.token}"}).json()
         return {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
                 for s in listed["items"]}
     return read
 
 
-def kiali_pod_follows(oke: FakeKubeAPI) -> Callable[[FakeKiali], None]:
+def kiali_pod_follows(oke: FakeKubeAPI, namespace: str = KIALI_NS) -> Callable[[FakeKiali], None]:
     """on_start: Kiali's pod is Ready behind its Service, or crash-looping with Kiali's log and no endpoints."""
     def follow(kiali: FakeKiali) -> None:
-        kiali.on_log = lambda line: oke.append_log(KIALI_NS, KIALI_POD, "kiali", line)
+        kiali.on_log = lambda line: oke.append_log(namespace, KIALI_POD, "kiali", line)
         log = "".join(line + "\n" for line in kiali.log_lines)
-        oke.add_pod(KIALI_NS, KIALI_POD, labels={"app": "kiali", "app.kubernetes.io/name": "kiali"},
+        oke.add_pod(namespace, KIALI_POD, labels={"app": "kiali", "app.kubernetes.io/name": "kiali"},
                     containers=[{"name": "kiali", "image": "quay.io/kiali/kiali:v2.29.0"}],
                     crashloop=kiali.exited is not None, restart_count=3, logs={"kiali": log}, previous_logs={"kiali": log})
-        if oke.get_object("services", KIALI_NS, "kiali"):
-            oke.set_endpoints_ready(KIALI_NS, "kiali", kiali.exited is None)
+        if oke.get_object("services", namespace, "kiali"):
+            oke.set_endpoints_ready(namespace, "kiali", kiali.exited is None)
     return follow
 
 
-def start_kiali(kiali: FakeKiali, oke: FakeKubeAPI, workstation: FakeKubeAPI) -> None:
+def start_kiali(kiali: FakeKiali, oke: FakeKubeAPI, workstation: FakeKubeAPI, namespace: str = KIALI_NS) -> None:
     """The bring-up's remote secret on the primary (server: the remote's control-plane address, which Kiali's pod
     reaches), Kiali's token on the remote, then Kiali reading both as the operator's pod does."""
     server = f"https://{workstation.host_ip}:6443"
     workstation.tokens[KIALI_SA_TOKEN] = KIALI_SA
-    oke.add_secret(KIALI_NS, "kiali-remote-cluster-secret-workstation",
+    oke.add_secret(namespace, "kiali-remote-cluster-secret-workstation",
                    {"workstation": remote_secret_kubeconfig(server, KIALI_SA_TOKEN)},
                    labels={"kiali.io/multiCluster": "true"}, annotations={"kiali.io/cluster": "workstation"})
     kiali.hosts[f"{workstation.host_ip}:6443"] = workstation.url
-    kiali.mounts = mounted_remote_secrets(oke)
-    kiali.on_start = kiali_pod_follows(oke)
+    kiali.mounts = mounted_remote_secrets(oke, namespace)
+    kiali.on_start = kiali_pod_follows(oke, namespace)
     kiali.start()
 
 

@@ -421,10 +421,11 @@ def _populate(ground: RealKubeGround) -> None:
     facts.set("workstation.kiali_token_json", json.dumps({"data": token.data}))
     facts.set("workstation.control_plane_ip", ground.planes["workstation"].ip)
     secret_file = ground.folder / "kiali-remote-secret-workstation.yaml"
-    write_kiali_remote_secret(secret_file, "workstation", ns, facts)
+    kiali_ns = "istio-system" if ground.names == "other" else ns  # the operator mounts secrets of Kiali's namespace
+    write_kiali_remote_secret(secret_file, "workstation", kiali_ns, facts)
     apply(oke, load(secret_file))
     # Kiali reads the secret as the operator mounts it, and meets the real remote API server with the real token.
-    ground.kiali.mounts = real_remote_secrets(kclient.CoreV1Api(ground.api("oke")), ns)
+    ground.kiali.mounts = real_remote_secrets(kclient.CoreV1Api(ground.api("oke")), kiali_ns)
     ground.kiali.restart()
     kiali_cr = load(MANIFESTS / "kiali.yaml")
     for doc in kiali_cr:

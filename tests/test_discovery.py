@@ -105,6 +105,37 @@ def jaeger_addon(api: FakeKubeAPI, namespace: str = "tracing-ns") -> None:
     api.add_service(namespace, "jaeger-collector", port=14268, port_name="jaeger-collector-http", labels={"app": "jaeger"})
 
 
+def ksm_chart(api: FakeKubeAPI, namespace: str = "observability", release: str = "kps") -> None:
+    """kube-state-metrics chart 8.4.0 templates/service.yaml: Service kube-state-metrics.fullname (<release>-kube-state-
+    metrics), port http 8080; _helpers.tpl kube-state-metrics.labels (releaseLabel: kube-prometheus-stack sets it)."""
+    api.add_service(namespace, f"{release}-kube-state-metrics", port=8080, port_name="http", labels={
+        "helm.sh/chart": "kube-state-metrics-8.4.0", "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/component": "metrics", "app.kubernetes.io/part-of": "kube-state-metrics",
+        "app.kubernetes.io/name": "kube-state-metrics", "app.kubernetes.io/instance": release,
+        "app.kubernetes.io/version": "2.20.0", "release": release})
+
+
+def istiod_chart(api: FakeKubeAPI, namespace: str = "istio-system", revision: str = "") -> None:
+    """istio 1.29.6 manifests/charts/istio-control/istio-discovery/templates/service.yaml: Service istiod[-<revision>],
+    labels app=istiod, istio=pilot, istio.io/rev, release; ports grpc-xds, https-dns, https-webhook, http-monitoring 15014."""
+    name = f"istiod-{revision}" if revision else "istiod"
+    api.add_service(namespace, name, ports=[
+        {"name": "grpc-xds", "port": 15010}, {"name": "https-dns", "port": 15012},
+        {"name": "https-webhook", "port": 443, "targetPort": 15017}, {"name": "http-monitoring", "port": 15014}],
+        labels={"istio.io/rev": revision or "default", "operator.istio.io/component": "Pilot", "app": "istiod",
+                "istio": "pilot", "release": name, "app.kubernetes.io/name": "istiod"})
+
+
+def event_exporter_chart(api: FakeKubeAPI, namespace: str = "events", release: str = "evx") -> None:
+    """Bitnami kubernetes-event-exporter 3.0.2 templates/deployment.yaml: Deployment common.names.fullname
+    (<release>-kubernetes-event-exporter), labels common.labels.standard (bitnami/common 2.19.1 _labels.tpl) plus
+    component kubernetes-event-exporter; no Service (templates/metrics-service.yaml only with metrics.enabled)."""
+    api.add_deployment(namespace, f"{release}-kubernetes-event-exporter", labels={
+        "app.kubernetes.io/name": "kubernetes-event-exporter", "helm.sh/chart": "kubernetes-event-exporter-3.0.2",
+        "app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm",
+        "app.kubernetes.io/version": "1.6.1", "app.kubernetes.io/component": "kubernetes-event-exporter"})
+
+
 RULE_CASES = [
     # service, objects, expected namespace/service:port, web root
     ("prometheus", kps_prometheus, "observability/prometheus-operated:9090", ""),
@@ -119,6 +150,9 @@ RULE_CASES = [
     ("alloy", alloy_chart, "agents/collector:12345", ""),
     ("pushgateway", pushgateway_chart, "bench/pgw-prometheus-pushgateway:9091", ""),
     ("jaeger", jaeger_addon, "tracing-ns/tracing:80", "/jaeger"),
+    ("kube-state-metrics", ksm_chart, "observability/kps-kube-state-metrics:8080", ""),
+    ("istiod", lambda api: istiod_chart(api, namespace="mesh-control"), "mesh-control/istiod:15014", ""),
+    ("istiod", lambda api: istiod_chart(api, namespace="mesh", revision="1-29"), "mesh/istiod-1-29:15014", ""),
 ]
 
 
@@ -137,7 +171,35 @@ def test_each_rule_finds_the_chart_objects_under_other_names(tmp_path, service, 
         assert endpoint.http.base_url == f"{api.url}/api/v1/namespaces/{ns}/services/http:{name}:{port}/proxy{web_root}"
 
 
-@pytest.mark.parametrize("service", sorted({c[0] for c in RULE_CASES}))
+def test_event_exporter_found_by_its_deployment(tmp_path):
+    """The event exporter's chart renders no Service by default: its Deployment is found, and where it runs."""
+    with FakeKubeAPI("oke") as api:
+        event_exporter_chart(api)
+        access, oke = access_for(tmp_path, api)
+        found = access.located(oke, "event-exporter")
+    assert (found.where, found.how) == ("events/evx-kubernetes-event-exporter (Deployment)",
+                                        "labels app.kubernetes.io/name=kubernetes-event-exporter")
+
+
+def test_the_bring_up_names_of_the_exporter_win(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        api.add_deployment("monitoring", "kubernetes-event-exporter")
+        event_exporter_chart(api)
+        access, oke = access_for(tmp_path, api)
+        found = access.located(oke, "event-exporter")
+    assert (found.where, found.how) == ("monitoring/kubernetes-event-exporter (Deployment)", "bring-up name")
+
+
+def test_istiod_without_its_monitoring_port_is_not_a_candidate(tmp_path):
+    """The remote profile's istiod Service points at the primary's control plane and has no http-monitoring port."""
+    with FakeKubeAPI("oke") as api:
+        api.add_service("istio-system", "istiod-remote", port=15012, port_name="tcp-istiod", labels={"app": "istiod"})
+        access, oke = access_for(tmp_path, api)
+        with pytest.raises(NotFound, match="no Services labelled app=istiod with a port http-monitoring"):
+            access.located(oke, "istiod")
+
+
+@pytest.mark.parametrize("service", sorted({c[0] for c in RULE_CASES} | {"event-exporter"}))
 def test_absent_service_names_what_was_looked_for(tmp_path, service):
     with FakeKubeAPI("oke") as api:
         api.add_service("other", "unrelated", port=8080, labels={"app": "unrelated"})
@@ -146,7 +208,8 @@ def test_absent_service_names_what_was_looked_for(tmp_path, service):
             access.endpoint(oke, service)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("oke ") and ": not found: no Service " in message and RULES[service].looks_for in message
+    kind = "Deployment" if service == "event-exporter" else "Service"
+    assert message.startswith("oke ") and f": not found: no {kind} " in message and RULES[service].looks_for in message
     assert "in any namespace" in message and f"services.{service} of cluster oke" in message
 
 
@@ -263,3 +326,32 @@ def test_inventory_names_where_each_service_was_found_and_its_version(tmp_path):
            "component=single-binary]  2.9.3" in text
     assert not any(line.startswith("  oke loki:") for line in text)  # no drift row for Loki
     assert any(line.startswith("  oke grafana:") is False and "NOT FOUND" in line for line in text)
+
+
+def test_inventory_asks_istiod_its_version_and_says_why_kube_state_metrics_is_not_asked(tmp_path):
+    """istiod's /version on http-monitoring is "<version>-<git revision>-<build status>" (istio 1.29.6
+    pkg/version/version.go); kube-state-metrics' build info is on a port its Service has only with selfMonitor."""
+    import yaml
+
+    from conformance.inventory import take_inventory
+    from conformance.topology import load_topology
+    from tests.fakes.server import FakeServer, Response
+
+    with FakeServer() as istiod, FakeKubeAPI("oke") as api:
+        istiod.route("GET", r"/version", lambda request: Response(200, "1.29.6-0123abcd-Clean", "text/plain"))
+        api.add_service("mesh-control", "istiod", ports=[{"name": "grpc-xds", "port": 15010},
+                                                         {"name": "http-monitoring", "port": 15014, "backend": istiod.url}],
+                        labels={"app": "istiod", "istio": "pilot"})
+        ksm_chart(api)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        path = tmp_path / "topology.yaml"
+        path.write_text(yaml.safe_dump({"parts": ["kube-state-metrics"], "clusters": [
+            {"name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke",
+             "kubeconfig": str(kubeconfig)}]}))
+        entries = {e.service: e for e in take_inventory(Access(load_topology(path)))}
+    assert (entries["istiod"].where, entries["istiod"].version) == ("mesh-control/istiod:15014", "1.29.6")
+    ksm = entries["kube-state-metrics"]
+    assert ksm.where == "observability/kps-kube-state-metrics:8080" and not ksm.version
+    assert ksm.line().endswith("version unknown (kube_state_metrics_build_info is on its telemetry port only "
+                               "(v2.20.0 pkg/app/server.go), which the chart's Service has only with selfMonitor.enabled)")
+    assert "event-exporter" not in entries  # the events part is not listed

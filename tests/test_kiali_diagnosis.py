@@ -46,3 +46,35 @@ def test_a_kubeconfig_kiali_cannot_load_says_why() -> None:
 def test_loopback_servers() -> None:
     assert loopback("https://127.0.0.1:6443") and loopback("https://localhost:6443") and loopback("https://[::1]:6443")
     assert not loopback("https://172.18.0.3:6443")
+
+
+# Kiali's configured clusters (/api/config `clusters`, shapes of /work/shared/contracts/kiali-2.29.0 golden.json).
+KIALI_CLUSTERS = {
+    "oke": {"accessible": True, "apiEndpoint": "https://10.96.0.1:443", "isKialiHome": True, "name": "oke",
+            "secretName": ""},
+    "cluster2": {"accessible": True, "apiEndpoint": "https://10.77.2.1:6443", "isKialiHome": False,
+                 "name": "cluster2", "secretName": "kiali-remote-cluster-secret-cluster2"},
+}
+SOURCE = "Kiali istio-system/kiali:20001/kiali /api/config (labels app.kubernetes.io/name=kiali)"
+
+
+def test_a_topology_cluster_kiali_knows_by_its_api_server_under_another_name():
+    from conformance.kiali import unknown_cluster
+    said = unknown_cluster("workstation", KIALI_CLUSTERS, ["oke", "workstation"],
+                           {"workstation": "https://10.77.2.1:6443/"}, SOURCE)
+    assert said == ("Kiali does not list cluster workstation (it lists: cluster2, oke), read from " + SOURCE +
+                    ": Kiali knows its API server https://10.77.2.1:6443 as cluster cluster2; the topology's cluster "
+                    "names must be Istio's and Kiali's (the remote secret's data key, kubernetes_config.cluster_name "
+                    "for the home)")
+
+
+def test_a_topology_cluster_kiali_does_not_know_names_kiali_s_others():
+    from conformance.kiali import unknown_cluster
+    said = unknown_cluster("workstation", KIALI_CLUSTERS, ["oke", "workstation"], {}, "http://kiali.example/api/config")
+    assert said == ("Kiali does not list cluster workstation (it lists: cluster2, oke), read from "
+                    "http://kiali.example/api/config; Kiali's clusters the topology does not name: cluster2")
+
+
+def test_kiali_with_no_cluster_at_all():
+    from conformance.kiali import unknown_cluster
+    assert unknown_cluster("oke", {}, ["oke"], {}, "X") == "Kiali does not list cluster oke (it lists: none), read from X"

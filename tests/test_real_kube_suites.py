@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
+from conformance.provision.versions import load_versions
 from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.real.ground import in_namespace
@@ -21,6 +22,7 @@ LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"
 REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
 PODS = "suites.test_platform::test_every_stack_pod_is_ready[{}]"
 TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
+DRIFT = "suites.test_platform::test_the_stack_runs_the_pinned_versions[{}]"  # a `should`: the fakes are not the pins
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
 AREAS = "(logs or metrics or platform or dashboards or kiali) and not upgrade"
 
@@ -77,7 +79,14 @@ def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: R
     assert result.code == 0, result.output
     outcomes = {case: outcome(result, case) for case in result.names()}
     print("\n".join(f"{o:10} {c}" for c, o in outcomes.items()))
+    drift = {c: outcomes.pop(next(k for k in outcomes if k.endswith(f"the stack runs the pinned versions[{c}]")))
+             for c in ground.planes}
     assert set(outcomes.values()) == {"passed"}, outcomes  # nothing skipped: every check met the real servers
+    # oke runs FakeGrafana, not the pinned Grafana; workstation's one service with a version is the real Prometheus,
+    # built at the pin (its agent's metrics Service is not on this ground, so nothing else there is compared).
+    assert drift == {"oke": "failed", "workstation": "passed"}, drift
+    pin = load_versions().apps["grafana"]
+    assert f"grafana: pinned {pin}, running {ground.grafana.version}" in result.failure(DRIFT.format("oke"))
     for cluster in ground.planes:
         assert outcome(result, CANARY.format(cluster)) == "passed"
         assert canary_namespace_gone(ground, cluster)  # the real namespace controller finished the deletion

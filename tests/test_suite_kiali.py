@@ -51,7 +51,9 @@ def test_an_inaccessible_remote_fails_every_kiali_check_at_once(stack):
 def test_a_remote_kiali_does_not_know_is_named(stack):
     stack.kiali.hidden.add("workstation")  # no remote secret at all
     result = run(stack, "-k", "accessible")
-    assert "Kiali does not list cluster workstation (it lists: oke)" in result.failure(LISTED.format("workstation"))
+    failure = result.failure(LISTED.format("workstation"))
+    assert f"Kiali does not list cluster workstation (it lists: oke), read from {stack.kiali.url}" in failure
+    assert "/api/config" in failure.split("read from", 1)[1].splitlines()[0]
 
 
 def test_a_home_cluster_kiali_names_otherwise_is_reported_with_the_cr_field(stack):
