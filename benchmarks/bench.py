@@ -103,11 +103,11 @@ def budget(fault: Fault) -> float:
 
 
 def failing(run: SuiteRun) -> list[tuple[str, str, str]]:
-    """(case, outcome, headline) of every case that did not pass or skip."""
+    """(case, outcome, headline) of every case that did not pass, skip or find itself not applicable."""
     out = []
     for case in run.names():
         outcome = run.properties(case).get("outcome", "")
-        if outcome not in ("passed", "skipped", ""):
+        if outcome not in ("passed", "skipped", "not_applicable", ""):
             out.append((case, outcome, headline(run.failure(case))))
     return out
 
@@ -145,6 +145,7 @@ def healthy_figures(folder: Path, scale: float, topology, timing, extra) -> dict
         "logs or metrics seconds": round(logs.suite_seconds, 1), "logs or metrics failing": len(failing(logs)),
         "logs or metrics budget seconds": BUDGET_HEALTHY,
         f"{AREAS} seconds": round(areas.suite_seconds, 1), f"{AREAS} failing": len(failing(areas)),
+        "healthy failures": [f"{case} ({outcome}): {line[:200]}" for case, outcome, line in failing(logs) + failing(areas)],
         "log propagation seconds": propagation,
         "canary verdict after queryable seconds": canary_after_queryable(logs, stack),
         "remote sample age seconds": round(statistics.mean(age), 2) if age else None,
