@@ -21,7 +21,7 @@ MANIFEST = STACK_DIR / "manifests" / "kube-bench.yaml"
 # The totals the issue asks for on every node; info is pushed too but not required.
 CHECKED = ("pass", "fail", "warn")
 PUSH_TIME = "push_time_seconds"
-# parts.kubebench.interval -> (seconds, the CronJob schedule that runs once per interval).
+# parts.kube-bench.interval -> (seconds, the CronJob schedule that runs once per interval).
 INTERVALS: dict[str, tuple[int, str]] = {
     "1h": (3600, "0 * * * *"), "15m": (900, "*/15 * * * *"), "6h": (21600, "0 */6 * * *"), "24h": (86400, "0 0 * * *"),
 }

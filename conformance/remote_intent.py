@@ -64,19 +64,16 @@ def primary_addresses(access, primary) -> dict[str, str]:
 
 
 def judge_url(url: str, addresses: dict[str, str]) -> tuple[bool | None, str]:
-    """(True: at the primary, False: certainly elsewhere, None: cannot tell) and what it is. An address of none of
-    them is elsewhere only when the primary's addresses reachable from outside its cluster are known: otherwise a
-    gateway or an ingress may carry it there."""
+    """(True: at the primary, False: certainly elsewhere, None: cannot tell) and what it is. Nothing the configuration
+    shows proves a URL misses the primary: an address of none of the primary's may be a gateway's or an ingress's
+    with its own address, a loopback one a local proxy in the sender's pod (sigv4, OAuth) that forwards to it."""
     host = urlsplit(url).hostname or ""
     if host in addresses:
         return True, addresses[host]
-    exposed = any(not what.endswith(INSIDE) for what in addresses.values())
     if _is_ip(host):
         if ipaddress.ip_address(host).is_loopback:
-            return False, f"{host} is the sender's own pod"
-        if exposed:
-            return False, "an address of none of them"
-        return None, f"{host}: the primary's Prometheus has only cluster IPs here, a gateway may carry it"
+            return None, f"{host} is in the sender's own pod: a local proxy may forward it"
+        return None, f"{host} is an address of none of them: a gateway or an ingress of its own may carry it"
     if "." not in host or host.endswith((".svc", ".svc.cluster.local")):
         return None, f"{host} is a cluster-local name, resolved in the sender's own cluster"
     try:

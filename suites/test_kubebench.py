@@ -180,7 +180,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         # A node's group appears only when its own run pushes: the bring-up waited for every node's first run, the
         # next is one interval away (a node that joined since has no CronJob at all), so no wait here brings it.
         raise Failed(name, kb.no_group_words(cluster.name, never) + "; a group appears only when the node's own "
-                           "kube-bench run pushes, once per parts.kubebench.interval, so waiting will not bring it "
+                           "kube-bench run pushes, once per parts.kube-bench.interval, so waiting will not bring it "
                            "(a node that joined after the bring-up has no CronJob: bring the part up again)",
                      f"the node list: {', '.join(nodes)}; the Pushgateway's groups: "
                      + ("; ".join(" ".join(f"{k}={v}" for k, v in sorted(g.items())) for g in groups) or "none"))

@@ -180,14 +180,16 @@ def test_a_disabled_receiver_names_the_resources_setting(tmp_path, spec, said) -
 
 
 def test_a_remote_write_url_is_elsewhere_only_when_that_is_certain() -> None:
-    """An address of none of the primary's is elsewhere only when its addresses outside its cluster are known; a name
-    that does not resolve here, or a cluster-local one, is not judged; loopback is the sender's own pod."""
+    """Only an address of the primary's is judged: one of none of them (a gateway's, an ingress's), a loopback one (a
+    local proxy), a name that does not resolve here or a cluster-local one are recorded, not judged."""
     from conformance.remote_intent import INSIDE, judge_url
     inside = {"10.96.0.10": "Service monitoring/kps" + INSIDE}
     exposed = {**inside, "172.18.255.200": "Service monitoring/kps (LoadBalancer)"}
     assert judge_url("http://172.18.255.200:9090/api/v1/write", exposed) == (True, "Service monitoring/kps (LoadBalancer)")
-    assert judge_url("http://172.18.255.201:9090/api/v1/write", exposed) == (False, "an address of none of them")
+    assert judge_url("http://172.18.255.201:9090/api/v1/write", exposed) == (
+        None, "172.18.255.201 is an address of none of them: a gateway or an ingress of its own may carry it")
     assert judge_url("http://172.18.255.201:9090/api/v1/write", inside)[0] is None  # a gateway may carry it
-    assert judge_url("http://127.0.0.1:9090/api/v1/write", inside) == (False, "127.0.0.1 is the sender's own pod")
+    assert judge_url("http://127.0.0.1:9090/api/v1/write", inside) == (
+        None, "127.0.0.1 is in the sender's own pod: a local proxy may forward it")  # sigv4 or OAuth sidecars
     assert judge_url("http://prometheus-operated.monitoring.svc:9090/api/v1/write", exposed)[0] is None
     assert judge_url("http://no-such-host.invalid:9090/api/v1/write", exposed)[0] is None

@@ -77,7 +77,9 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
     assert (f"{CR} labels its series cluster=workstatoin ({CR} spec.externalLabels.cluster); the topology names the "
             "cluster workstation") in broken[REACH][1]
 
-    assert elsewhere[REACH][0] == "precondition", elsewhere
-    assert (f"{CR} spec.remoteWrite sends to http://10.99.0.7:9090/api/v1/write, not to the oke Prometheus "
-            "(an address of none of them)") in elsewhere[REACH][1]
-    assert "10.77.1.1 (Service observability/prometheus-operated (external IP))" in elsewhere[REACH][1]
+    # The resource names an address of none of the primary's, but a gateway may carry it there: recorded, not judged,
+    # and what the primary holds decides (this ground's process still writes to the primary: the series arrive).
+    assert elsewhere[REACH][0] == "passed", elsewhere
+    assert elsewhere[REACH][2]["remote_write_target"] == (
+        "http://10.99.0.7:9090/api/v1/write: 10.99.0.7 is an address of none of them: a gateway or an ingress of its "
+        "own may carry it")

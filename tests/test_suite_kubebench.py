@@ -171,7 +171,7 @@ def test_a_node_without_results_is_named_at_once_from_the_pushgateways_groups(tm
     assert run.properties(NODES.format("oke"))["outcome"] == "failed", failure
     assert failure.startswith(f"{HOP.format(c='oke')}: the oke Pushgateway holds no group for oke-worker: its CronJob "
                               "kube-bench-oke-worker has not pushed; a group appears only when the node's own kube-bench "
-                              "run pushes, once per parts.kubebench.interval, so waiting will not bring it"), failure
+                              "run pushes, once per parts.kube-bench.interval, so waiting will not bring it"), failure
     assert "the node list: oke-control-plane, oke-worker; the Pushgateway's groups: " in failure
     assert "node=oke-control-plane" in failure
 
