@@ -198,7 +198,9 @@ def require() -> Path:
 
     if not _unavailable:
         try:
-            return ensure(progress_to_stderr)
+            built = ensure(progress_to_stderr)
+            java_of(built)  # a cache whose JDK is gone since: said here, not as the node's start traceback
+            return built
         except Unavailable as e:
             _unavailable.append(str(e))
     if in_ci():
