@@ -92,10 +92,9 @@ def _selection(kube, intent: PrometheusIntent, kind: str, namespace: str, name: 
         if ns is None:
             return Selection(None, f"namespace {namespace} cannot be read to judge {intent.source}'s {ns_field}")
         ns_labels = ns.metadata.labels or {}
-        try:
-            wanted = unmet(ns_selector, ns_labels)
-        except InvalidSelector as e:
-            return Selection(False, f"{head}: its {ns_field} is invalid ({e}), so the operator selects nothing")
+        wanted = _unmet(ns_selector, ns_labels, f"{head}: its {ns_field}")
+        if isinstance(wanted, Selection):
+            return wanted
         if wanted:
             return Selection(False, f"{head}: its {ns_field} wants namespaces with {', '.join(wanted)}, namespace "
                                     f"{namespace} has {has(ns_labels, keys(ns_selector))}")
@@ -103,10 +102,9 @@ def _selection(kube, intent: PrometheusIntent, kind: str, namespace: str, name: 
     if selector is None:
         return Selection(False, f"{head}: its {label_field} is unset, which selects no {kind} (prometheus-operator: "
                                 f"an unset selector selects nothing, {{}} selects every one)")
-    try:
-        wanted = unmet(selector, labels)
-    except InvalidSelector as e:
-        return Selection(False, f"{head}: its {label_field} is invalid ({e}), so the operator selects nothing")
+    wanted = _unmet(selector, labels, f"{head}: its {label_field}")
+    if isinstance(wanted, Selection):
+        return wanted
     if wanted:
         return Selection(False, f"{head}: it wants {', '.join(wanted)} ({label_field}), the monitor has "
                                 f"{has(labels, keys(selector))}")
@@ -163,3 +161,11 @@ def receiver_setting(intent: PrometheusIntent) -> tuple[bool, str]:
 def remote_write_urls(intent: PrometheusIntent) -> list[str]:
     """The URLs of spec.remoteWrite, in order."""
     return [str(r.get("url") or "") for r in intent.spec.get("remoteWrite") or []]
+
+
+def _unmet(selector: dict, labels: dict[str, str], whose: str) -> list[str] | Selection:
+    """What the selector wants that the labels lack; an invalid selector selects nothing (the operator's answer)."""
+    try:
+        return unmet(selector, labels)
+    except InvalidSelector as e:
+        return Selection(False, f"{whose} is invalid ({e}), so the operator selects nothing")
