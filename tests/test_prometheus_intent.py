@@ -193,3 +193,19 @@ def test_a_remote_write_url_is_elsewhere_only_when_that_is_certain() -> None:
         None, "127.0.0.1 is in the sender's own pod: a local proxy may forward it")  # sigv4 or OAuth sidecars
     assert judge_url("http://prometheus-operated.monitoring.svc:9090/api/v1/write", exposed)[0] is None
     assert judge_url("http://no-such-host.invalid:9090/api/v1/write", exposed)[0] is None
+
+
+def test_a_remote_resource_without_remote_write_fails_at_once(monkeypatch) -> None:
+    """No spec.remoteWrite: the operator renders no remote_write, so no wait brings the series to the primary."""
+    from types import SimpleNamespace
+
+    from conformance import remote_intent
+    remote = SimpleNamespace(name="workstation")
+    monkeypatch.setattr(remote_intent, "read_intent", lambda access, cluster: intent(
+        {"externalLabels": {"cluster": "workstation"}}))
+    recorded: dict = {}
+    with pytest.raises(PreconditionUnmet) as e:
+        remote_intent.require_remote_intent(None, remote, SimpleNamespace(name="oke"), "hop", recorded.__setitem__)
+    assert (e.value.hop, e.value.diagnosis) == (
+        "hop", f"Prometheus observability/{CR} has no spec.remoteWrite: its series are sent nowhere")
+    assert recorded["cluster_label"].startswith("cluster=workstation (")
