@@ -18,7 +18,8 @@ T = TypeVar("T")
 SERVICE_TITLES = {"prometheus": "Prometheus", "loki": "Loki", "grafana": "Grafana", "kiali": "Kiali", "promtail": "Promtail",
                   "alertmanager": "Alertmanager", "pushgateway": "Pushgateway", "alloy": "Alloy", "jaeger": "Jaeger",
                   "helloworld": "sample client → helloworld", "kube-state-metrics": "kube-state-metrics",
-                  "event-exporter": "event exporter", "istiod": "istiod"}
+                  "event-exporter": "event exporter", "istiod": "istiod", "vector": "Vector", "opensearch": "OpenSearch",
+                  "opensearch-dashboards": "OpenSearch Dashboards"}
 
 
 class DeclaredAbsent(ServiceAbsent, NotApplicable):

@@ -88,7 +88,7 @@ def split_arguments(argv: list[str]) -> Arguments:
             args.parts = value if eq else next(it, "")
             args.bringup += ["--with", args.parts]
             args.pytest.append(f"--with={args.parts}")
-        elif name == "--profile":  # the stack profile (promtail, alloy): the bring-up and the suites alike
+        elif name == "--profile":  # the stack profile (promtail, alloy, vector-opensearch): the bring-up and the suites alike
             args.profile = value if eq else next(it, "")
             args.bringup += ["--profile", args.profile]
             args.pytest.append(f"--profile={args.profile}")

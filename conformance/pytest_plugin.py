@@ -84,7 +84,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="optional parts the stack has besides the topology's parts: (as given to `up --with`)")
     parser.getgroup("conformance").addoption(
         "--profile", dest="stack_profile", default="", metavar="PROFILE",
-        help="the stack profile (promtail, alloy) instead of the topology's profile: (as given to `up --profile`)")
+        help="the stack profile (promtail, alloy, vector-opensearch) instead of the topology's profile: (as given to `up --profile`)")
 
 
 def stop(config: pytest.Config, reason: str, step: str = "arguments") -> pytest.UsageError:
