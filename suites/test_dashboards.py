@@ -10,13 +10,14 @@ from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.http import ServiceError
-from conformance.outcomes import CheckFailure, Failed, Unobservable
+from conformance.outcomes import CheckFailure, Failed, NotApplicable, Unobservable
 from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
 from conformance.panels import exclusions
 from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
 from conformance.dashboard_match import Match, match_dashboards
 from conformance.grafana_intent import PROVIDERS, SEARCH, Intent, dashboards_intent, provisioned_dashboards
 from conformance.provision.dashboards import Dashboard, declared
+from conformance.profiles import foreign_services
 from conformance.providers import LogUnavailable, provider_of
 from conformance.redact import redact
 
@@ -105,7 +106,7 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
     record_property("dashboards_expectation", intent.describe())
     if intent.source == PROVIDERS:
         return providers_provision_dashboards(primary, grafana, intent, record_property)
-    expected = declared()
+    expected = declared(profile=access.topology.profile)
 
     def probe():
         before = read_pass(access, primary)  # read before the API: a pass completed here is over when the API answers
@@ -154,7 +155,7 @@ def expected_dashboards(access, primary, grafana) -> list:
     """The dashboards the panels check runs: the project's own, or those Grafana's providers provision (see intent)."""
     if dashboards_intent(access, primary).source == PROVIDERS:
         return provisioned_dashboards(grafana)
-    return declared()
+    return declared(profile=access.topology.profile)
 
 
 def grafana_log(access, primary) -> str:
@@ -182,7 +183,7 @@ def test_grafana_log_shows_no_provisioning_errors(primary, access, record_proper
     record_property("grafana_provisioning_errors", len(errors))
     if errors:
         raise Failed(grafana_hop(primary), f"{len(errors)} provisioning errors in Grafana's log, first: "
-                     f"{line_cause(errors[0])}{whose(errors[0], declared())}", redact("\n".join(errors[:10])))
+                     f"{line_cause(errors[0])}{whose(errors[0], declared(profile=access.topology.profile))}", redact("\n".join(errors[:10])))
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])
@@ -217,6 +218,9 @@ def health_cause(health: dict, source: dict, access, primary) -> str:
 @pytest.mark.parametrize("kind", ["prometheus", "loki"])
 def test_datasource_is_healthy(kind, primary, grafana, access, record_property):
     """The Prometheus and Loki datasources pass Grafana's own health check."""
+    if kind == "loki" and "loki" in foreign_services(access.topology.profile):
+        raise NotApplicable(f"profile {access.topology.profile}: no Loki; its log search lives in OpenSearch Dashboards, "
+                            f"and Grafana has no log datasource (stack/values/kube-prometheus-stack-vector-opensearch.yaml)")
     sources = [d for d in grafana.datasources() if d.get("type") == kind]
     if not sources:
         raise Failed(f"{primary.name} Grafana → {kind}", f"Grafana has no {kind} datasource")

@@ -221,6 +221,9 @@ def print_header(opts: Options, fetches: list[network.Fetch], out: TextIO) -> No
     print(f"  profile {prof.name}: {prof.summary}", file=out)
     if prof.name == "alloy":
         print(f"  loki image tag {v.apps.get('loki3')}, alloy image tag {v.apps.get('alloy')}", file=out)
+    elif prof.name == "vector-opensearch":
+        print(f"  opensearch image tag {v.apps.get('opensearch')}, opensearch-dashboards image tag "
+              f"{v.apps.get('opensearch-dashboards')}, vector image tag {v.apps.get('vector')}", file=out)
     else:
         print(f"  loki image tag {v.loki_image_tag}", file=out)
     parts = opts.topology.parts.values()

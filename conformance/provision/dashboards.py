@@ -69,20 +69,35 @@ class Dashboard:
         return self.folder or "General"
 
 
-def declared(values_path: Path = KPS_VALUES) -> list[Dashboard]:
-    """Dashboards from grafana.dashboardProviders and grafana.dashboards, in the chart's own shape."""
+def declared(values_path: Path = KPS_VALUES, profile: str | None = None) -> list[Dashboard]:
+    """Dashboards from grafana.dashboardProviders and grafana.dashboards, in the chart's own shape, less the providers
+    the profile's overlay nulls (vector-opensearch: no Loki dashboard)."""
     grafana = yaml.safe_load(values_path.read_text())["grafana"]
+    dropped = _providers_dropped(profile)
     providers = grafana["dashboardProviders"]["dashboardproviders.yaml"]["providers"]
     folders = {p["name"]: p.get("folder", "") for p in providers}
     paths = {p["name"]: p["options"]["path"] for p in providers}
     out = []
     for provider, entries in grafana["dashboards"].items():
+        if provider in dropped:
+            continue
         for key, spec in entries.items():
             gnet_id, revision = int(spec["gnetId"]), int(spec.get("revision", 1))
             uid, title = KNOWN_IDENTITY.get((gnet_id, revision), (None, None))
             out.append(Dashboard(provider, folders[provider], key, gnet_id, revision, spec.get("datasource"),
                                  paths[provider], spec.get("uid", uid), spec.get("title", title)))
     return out
+
+
+def _providers_dropped(profile: str | None) -> set[str]:
+    """The dashboard providers the profile's kube-prometheus-stack overlay sets to null (helm then renders them empty)."""
+    from conformance.provision.logs import KPS_OVERLAYS  # logs' imports reach this module: read at call time
+
+    overlay = KPS_OVERLAYS.get(profile or "")
+    if overlay is None:
+        return set()
+    dashboards = (yaml.safe_load(overlay.read_text()).get("grafana") or {}).get("dashboards") or {}
+    return {provider for provider, entries in dashboards.items() if entries is None}
 
 
 def configmap_name(provider: str) -> str:

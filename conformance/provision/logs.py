@@ -1,13 +1,16 @@
-"""The log pipeline's installs for the stack profile (issue 12): loki-stack (promtail) or the Loki and Alloy charts.
+"""The log pipeline's installs for the stack profile (issue 12): loki-stack (promtail), the Loki and Alloy charts, or
+OpenSearch, OpenSearch Dashboards and Vector (vector-opensearch, issue 20).
 
-Primary: Loki and the agent, pushing to Loki in-cluster. Remote: the agent only, pushing to the primary
-Loki's MetalLB address (the `{primary}.loki_ip` fact the stack phase captures). --dry-run shows each argv.
+Primary: the log store and the agent, writing to it in-cluster. Remote: the agent only, writing to the primary's
+store through its MetalLB address (the `{primary}.loki_ip` or `{primary}.opensearch_ip` fact the stack phase
+captures, LOG_STORES). --dry-run shows each argv.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -59,6 +62,31 @@ def alloy_target(base_url: str, cluster: str) -> str:
     return "conformance=" + json.dumps({"cluster": cluster, "lokiPushUrl": f"{base_url}{PUSH_PATH}"})
 
 
+def vector_target(base_url: str, cluster: str) -> str:
+    """--set-json for stack/values/vector.yaml's `conformance:` block: the remap's cluster field, the sink's endpoint."""
+    return "conformance=" + json.dumps({"cluster": cluster, "opensearchUrl": base_url})
+
+
+@dataclass(frozen=True)
+class LogStore:
+    """Where a profile's agents write on the primary: its services.yaml key, and the fact holding its MetalLB address."""
+
+    service: str
+    title: str
+
+    def fact(self, primary: str) -> str:
+        return f"{primary}.{self.service}_ip"
+
+
+LOG_STORES = {"vector-opensearch": LogStore("opensearch", "OpenSearch")}
+LOKI = LogStore("loki", "Loki")
+
+
+def log_store(profile: str) -> LogStore:
+    """The primary's log store of the profile: OpenSearch on vector-opensearch, Loki on the others."""
+    return LOG_STORES.get(profile, LOKI)
+
+
 def charts_in_use(topology: Topology, charts: dict) -> list:
     """The pinned charts the topology's profile and parts install, in versions.yaml order."""
     others = {c for name, keys in PROFILE_CHARTS.items() if name != topology.profile for c in keys}
@@ -66,13 +94,49 @@ def charts_in_use(topology: Topology, charts: dict) -> list:
     return [c for key, c in charts.items() if key not in others]
 
 
+# kube-prometheus-stack overlays a profile needs on the primary: alloy, Grafana's Loki datasource URL; vector-opensearch,
+# no Loki datasource and no Loki dashboard (log search lives in OpenSearch Dashboards).
+KPS_OVERLAYS = {"alloy": VALUES / "kube-prometheus-stack-alloy.yaml",
+                "vector-opensearch": VALUES / "kube-prometheus-stack-vector-opensearch.yaml"}
+
+
 def kps_values(topology: Topology) -> list[Path]:
-    """kube-prometheus-stack overlays the profile needs on the primary (Grafana's Loki datasource URL)."""
-    return [VALUES / "kube-prometheus-stack-alloy.yaml"] if topology.profile == "alloy" else []
+    """kube-prometheus-stack overlays the profile needs on the primary."""
+    overlay = KPS_OVERLAYS.get(topology.profile)
+    return [overlay] if overlay else []
+
+
+def vector_steps(topology: Topology, versions: Versions, cluster: str, kube, base_url: str,
+                 helm_install: Callable[..., tuple[str, ...]]) -> list[Step]:
+    """Vector on one cluster: a DaemonSet writing logs-%Y-%m-%d to the primary's OpenSearch, with cluster=<cluster>."""
+    return [Step("stack", cluster, "install Vector (DaemonSet, elasticsearch sink to the primary OpenSearch)",
+                 helm_install(kube, versions.charts["vector"], stack_namespace(), [VALUES / "vector.yaml"],
+                              set_json=[vector_target(base_url, cluster)]),
+                 timeout=HELM_STEP_TIMEOUT, waits_for="Vector DaemonSet Ready")]
+
+
+def opensearch_primary_steps(topology: Topology, versions: Versions, kube,
+                             helm_install: Callable[..., tuple[str, ...]]) -> list[Step]:
+    """OpenSearch (one node), OpenSearch Dashboards pointed at it, and the primary's own Vector."""
+    ns, p, charts = stack_namespace(), topology.primary.name, versions.charts
+    store = stack_services(profile=topology.profile)["opensearch"]
+    local = f"http://{store.service}:{store.port}"
+    return [
+        Step("stack", p, "install OpenSearch (opensearch chart, one node, security plugin off)",
+             helm_install(kube, charts["opensearch"], ns, [VALUES / "opensearch.yaml"]),
+             timeout=HELM_STEP_TIMEOUT, waits_for="OpenSearch StatefulSet Ready"),
+        Step("stack", p, "install OpenSearch Dashboards (log search on logs-*)",
+             helm_install(kube, charts["opensearch-dashboards"], ns, [VALUES / "opensearch-dashboards.yaml"],
+                          sets=[f"opensearchHosts={local}"]),
+             timeout=HELM_STEP_TIMEOUT, waits_for="OpenSearch Dashboards Ready"),
+        *vector_steps(topology, versions, p, kube, local, helm_install),
+    ]
 
 
 def primary_steps(topology: Topology, versions: Versions, kube, helm_install: Callable[..., tuple[str, ...]]) -> list[Step]:
-    """Loki and the primary's own agent."""
+    """The log store (Loki, or OpenSearch and its Dashboards) and the primary's own agent."""
+    if topology.profile == "vector-opensearch":
+        return opensearch_primary_steps(topology, versions, kube, helm_install)
     ns, p = stack_namespace(), topology.primary.name
     loki = stack_services(profile=topology.profile)["loki"]
     local = f"http://{loki.service}:{loki.port}"
@@ -94,7 +158,11 @@ def primary_steps(topology: Topology, versions: Versions, kube, helm_install: Ca
 
 def remote_steps(topology: Topology, versions: Versions, remote: str, kube,
                  helm_install: Callable[..., tuple[str, ...]]) -> list[Step]:
-    """The remote's agent, pushing to the primary Loki through its MetalLB address."""
+    """The remote's agent, writing to the primary's log store through its MetalLB address."""
+    if topology.profile == "vector-opensearch":
+        store = stack_services(profile=topology.profile)["opensearch"]
+        far = f"http://@{{{log_store(topology.profile).fact(topology.primary.name)}}}:{store.port}"
+        return vector_steps(topology, versions, remote, kube, far, helm_install)
     ns, p = stack_namespace(), topology.primary.name
     loki = stack_services(profile=topology.profile)["loki"]
     far = f"http://@{{{p}.loki_ip}}:{loki.port}"

@@ -14,7 +14,9 @@ from pathlib import Path
 import yaml
 
 from conformance import kubebench as kb
+from conformance.errors import ConfigError
 from conformance.events import EVENTS_JOB
+from conformance.profiles import foreign_services
 from conformance.provision.commands import HELM_STEP_TIMEOUT, helm_install
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
@@ -178,6 +180,9 @@ def events(part: Part, ctx: Context) -> PartInstall:
     """kubernetes-event-exporter on every cluster, pushing to the primary Loki: in-cluster, or its MetalLB address."""
 
     topo, p = ctx.topology, ctx.topology.primary.name
+    if "loki" in foreign_services(topo.profile):
+        raise ConfigError(f"part events: the exporter pushes to the primary Loki, and profile {topo.profile} runs "
+                          f"none (its logs are in OpenSearch); the part is not yet supported on this profile")
     ns, loki = stack_namespace(), stack_services(profile=topo.profile)["loki"]
     chart = ctx.versions.charts["kubernetes-event-exporter"]
     tag = ctx.versions.apps["kubernetes-event-exporter"]

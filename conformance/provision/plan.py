@@ -29,7 +29,7 @@ def validate(opts: Options) -> dict[str, KindConfig]:
     configs = {c.name: load_kind_config(config_path(c)) for c in kinds}
     check_distinct_subnets(configs)
     if opts.offline is not None:
-        dashboards.check_offline_dir(opts.offline, dashboards.declared())
+        dashboards.check_offline_dir(opts.offline, dashboards.declared(profile=opts.topology.profile))
     return configs
 
 

@@ -28,6 +28,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     svc = stack_services(profile=topo.profile)
     p = topo.primary.name
     kp = kube[p]
+    store = logs.log_store(topo.profile)  # where the remotes' agents write: Loki, or OpenSearch
     kps, kiali = charts["kube-prometheus-stack"], charts["kiali-operator"]
     parts = plan_parts(Context(topo, opts.versions, lambda name: kube[name], lb_address_step, file=state.file))
     grafana_secret = state.file(p, "grafana-admin-secret.yaml")
@@ -42,7 +43,7 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     ]
     kps_values = [VALUES / "kube-prometheus-stack.yaml", *logs.kps_values(topo)]
     if opts.offline is not None:
-        declared = dashboards.declared()
+        declared = dashboards.declared(profile=topo.profile)
         cm_file = state.file(p, "grafana-dashboards.yaml")
         overlay = state.file(p, "grafana-dashboards-offline.yaml")
         kps_values.append(overlay)
@@ -62,8 +63,8 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
                           set_json=parts.set_json.get(p, [])),
              timeout=HELM_STEP_TIMEOUT, waits_for="operator, Prometheus and Grafana Ready"),
         *parts.after_primary,
-        *dashboard_checks(kp, ns, svc["grafana"].service, svc["grafana"].container),
-        lb_address_step("stack", kp, ns, svc["loki"].service, f"{p}.loki_ip", "Loki"),
+        *dashboard_checks(kp, ns, svc["grafana"].service, svc["grafana"].container, topo.profile),
+        lb_address_step("stack", kp, ns, svc[store.service].service, store.fact(p), store.title),
         lb_address_step("stack", kp, ns, svc["prometheus"].service, f"{p}.prometheus_ip", "Prometheus"),
         Step("stack", p, "istiod ServiceMonitor and Envoy PodMonitor",
              kp.kubectl("apply", "--filename", str(MANIFESTS / "istiod-servicemonitor.yaml"),
@@ -122,10 +123,10 @@ def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step
     return steps
 
 
-def dashboard_checks(kube: Kube, namespace: str, deployment: str, container: str) -> list[Step]:
+def dashboard_checks(kube: Kube, namespace: str, deployment: str, container: str, profile: str | None = None) -> list[Step]:
     """Every declared dashboard is a file with panels in the Grafana container (a failed download is empty)."""
     steps = []
-    for d in dashboards.declared():
+    for d in dashboards.declared(profile=profile):
         steps.append(Step(
             "stack", kube.cluster.name, f"dashboard {d.folder}/{d.key} provisioned with panels",
             kube.kubectl("exec", f"deployment/{deployment}", "--namespace", namespace, "--container", container,
