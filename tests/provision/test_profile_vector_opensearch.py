@@ -204,3 +204,71 @@ def test_the_profile_s_images_are_derived_from_its_pins_and_preloaded():
     raw = yaml.safe_load((STACK_DIR / "versions.yaml").read_text())
     for template in raw["profile_images"][PROFILE]:
         assert "{" in template, f"{template}: a literal tag, not a pin"
+
+
+# The options each component of stack/values/vector.yaml may have at Vector 0.56.0: its config struct's serde fields
+# plus the outer ones every source/transform/sink takes (a typo is a config error only when Vector starts).
+# vectordotdev/vector v0.56.0: src/config/{source,transform,sink}.rs (SourceOuter, TransformOuter, SinkOuter),
+# src/config/api.rs (Options), src/sources/kubernetes_logs/mod.rs (Config), src/sources/internal_metrics.rs,
+# src/transforms/remap.rs (RemapConfig), src/sinks/elasticsearch/config.rs (ElasticsearchConfig, BulkConfig),
+# src/sinks/elasticsearch/mod.rs (ElasticsearchApiVersion, ElasticsearchMode), src/sinks/prometheus/exporter.rs.
+OUTER = {"sources": {"type", "proxy"}, "transforms": {"type", "inputs"},
+         "sinks": {"type", "inputs", "healthcheck", "healthcheck_uri", "buffer", "proxy"}}
+OPTIONS = {
+    "kubernetes_logs": {"extra_label_selector", "extra_namespace_label_selector", "insert_namespace_fields",
+                        "self_node_name", "extra_field_selector", "auto_partial_merge", "data_dir",
+                        "pod_annotation_fields", "namespace_annotation_fields", "node_annotation_fields",
+                        "include_paths_glob_patterns", "exclude_paths_glob_patterns", "read_from", "ignore_older_secs",
+                        "max_read_bytes", "oldest_first", "max_line_bytes", "max_merged_line_bytes", "fingerprint_lines",
+                        "glob_minimum_cooldown_ms", "ingestion_timestamp_field", "timezone", "kube_config_file",
+                        "use_apiserver_cache", "delay_deletion_ms", "log_namespace", "internal_metrics",
+                        "rotate_wait_secs"},
+    "internal_metrics": {"scrape_interval_secs", "tags", "namespace"},
+    "remap": {"source", "file", "files", "metric_tag_values", "timezone", "drop_on_error", "drop_on_abort",
+              "reroute_dropped", "runtime"},
+    "elasticsearch": {"endpoint", "endpoints", "doc_type", "api_version", "suppress_type_name", "request_retry_partial",
+                      "id_key", "pipeline", "mode", "compression", "encoding", "batch", "request", "auth", "query", "aws",
+                      "opensearch_service_type", "tls", "distribution", "bulk", "data_stream", "metrics",
+                      "acknowledgements"},
+    "prometheus_exporter": {"default_namespace", "address", "auth", "tls", "buckets", "quantiles",
+                            "distributions_as_summaries", "flush_period_secs", "suppress_timestamp", "acknowledgements"},
+}
+ENUMS = {("elasticsearch", "api_version"): {"auto", "v6", "v7", "v8"},
+         ("elasticsearch", "mode"): {"bulk", "normal", "data_stream"}}
+BULK = {"action", "index", "template_fallback_index", "version", "version_type"}
+TOP = {"data_dir", "api", "sources", "transforms", "sinks"}
+
+
+def config_problems(config: dict) -> list[str]:
+    """What Vector 0.56.0 would refuse in this config's components (unknown options, enum values), one line each."""
+    problems = [f"unknown top-level key {k}" for k in set(config) - TOP]
+    problems += [f"api.{k}: unknown" for k in set(config.get("api") or {}) - {"enabled", "address"}]
+    for kind, outer in OUTER.items():
+        for name, component in (config.get(kind) or {}).items():
+            known_options = OPTIONS.get(component.get("type"))
+            if known_options is None:
+                problems.append(f"{kind}.{name}: type {component.get('type')!r} not in this table")
+                continue
+            problems += [f"{kind}.{name}.{k}: unknown option" for k in set(component) - outer - known_options]
+            problems += [f"{kind}.{name}.{k}: {component[k]!r} not one of {sorted(allowed)}"
+                         for (t, k), allowed in ENUMS.items() if t == component["type"] and k in component
+                         and component[k] not in allowed]
+            if component["type"] == "elasticsearch":
+                problems += [f"{kind}.{name}.bulk.{k}: unknown option" for k in set(component.get("bulk") or {}) - BULK]
+    return sorted(problems)
+
+
+def test_vector_s_config_uses_only_options_vector_0_56_has(releases):
+    assert config_problems(vector_config(releases[("workstation", "vector")])) == []
+
+
+def test_the_option_check_names_a_typo_and_a_wrong_api_version(releases):
+    config = vector_config(releases[("workstation", "vector")])
+    config["sinks"]["opensearch"]["api_versoin"] = "v7"
+    config["sinks"]["opensearch"]["mode"] = "datastream"
+    config["sinks"]["opensearch"]["bulk"]["indx"] = "x"
+    assert config_problems(config) == [
+        "sinks.opensearch.api_versoin: unknown option",
+        "sinks.opensearch.bulk.indx: unknown option",
+        "sinks.opensearch.mode: 'datastream' not one of ['bulk', 'data_stream', 'normal']",
+    ]
