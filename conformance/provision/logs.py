@@ -24,8 +24,6 @@ from conformance.topology import Topology
 
 VALUES = STACK_DIR / "values"
 # The charts (stack/versions.yaml charts: keys) of each profile's log pipeline; no other profile installs them.
-# The charts only one profile installs. vector-opensearch (issue 20) is pinned before it is a profile
-# (conformance/profiles.py): naming its charts here keeps them out of the promtail and alloy plans.
 PROFILE_CHARTS = {"promtail": ("loki-stack",), "alloy": ("loki", "alloy"),
                   "vector-opensearch": ("opensearch", "opensearch-dashboards", "vector")}
 HELM_STEP_TIMEOUT = 11 * 60.0
