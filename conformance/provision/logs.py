@@ -113,6 +113,31 @@ def vector_steps(topology: Topology, versions: Versions, cluster: str, kube, bas
                  timeout=HELM_STEP_TIMEOUT, waits_for="Vector DaemonSet Ready")]
 
 
+# The index pattern people search in OpenSearch Dashboards (the guides' `logs-*`), over Vector's daily indices; its
+# time field is the event's `timestamp` (kubernetes_logs with Vector's default log schema). Created through the
+# saved-objects API, which refuses a write without the osd-xsrf header; overwrite=true makes a second `up` a no-op.
+INDEX_PATTERN = {"attributes": {"title": "logs-*", "timeFieldName": "timestamp"}}
+INDEX_PATTERN_ID = "logs"
+INDEX_PATTERN_POD = "conformance-index-pattern"
+INDEX_PATTERN_WAIT = 240  # seconds curl retries while Dashboards, Ready on its TCP probe, still answers 503
+
+
+def index_pattern_step(kube, versions: Versions, primary: str) -> Step:
+    """logs-* in OpenSearch Dashboards, posted from a one-off curl pod (the preloaded curl image) in the stack namespace."""
+    ns, ui = stack_namespace(), stack_services(profile="vector-opensearch")["opensearch-dashboards"]
+    image = next(i for i in versions.images if "/curlimages/curl:" in i)
+    url = f"http://{ui.service}:{ui.port}/api/saved_objects/index-pattern/{INDEX_PATTERN_ID}?overwrite=true"
+    return Step("stack", primary, "index pattern logs-* in OpenSearch Dashboards",
+                kube.kubectl("run", INDEX_PATTERN_POD, "--namespace", ns, "--image", image, "--restart=Never",
+                             "--rm", "--attach", "--quiet", "--pod-running-timeout=120s", "--command", "--",
+                             "curl", "--silent", "--show-error", "--fail", "--max-time", "20",
+                             "--retry", "40", "--retry-delay", "5", "--retry-all-errors",
+                             "--retry-max-time", str(INDEX_PATTERN_WAIT), "--request", "POST",
+                             "--header", "osd-xsrf: true", "--header", "Content-Type: application/json",
+                             "--data", json.dumps(INDEX_PATTERN), url),
+                timeout=INDEX_PATTERN_WAIT + 180, waits_for="OpenSearch Dashboards answering its saved-objects API")
+
+
 def opensearch_primary_steps(topology: Topology, versions: Versions, kube,
                              helm_install: Callable[..., tuple[str, ...]]) -> list[Step]:
     """OpenSearch (one node), OpenSearch Dashboards pointed at it, and the primary's own Vector."""
@@ -127,6 +152,10 @@ def opensearch_primary_steps(topology: Topology, versions: Versions, kube,
              helm_install(kube, charts["opensearch-dashboards"], ns, [VALUES / "opensearch-dashboards.yaml"],
                           sets=[f"opensearchHosts={local}"]),
              timeout=HELM_STEP_TIMEOUT, waits_for="OpenSearch Dashboards Ready"),
+        Step("stack", p, "no leftover index-pattern pod (an interrupted earlier run)",
+             kube.kubectl("delete", "pod", INDEX_PATTERN_POD, "--namespace", ns, "--ignore-not-found",
+                          "--wait=true", "--timeout=60s"), timeout=90),
+        index_pattern_step(kube, versions, p),
         *vector_steps(topology, versions, p, kube, local, helm_install),
     ]
 

@@ -60,12 +60,30 @@ def test_the_dry_run_prints_the_whole_plan(provision, tmp_path, how):
     order = [s.split("] ", 1)[1] for s in steps if "OpenSearch" in s or "Vector" in s]
     assert order == ["oke install OpenSearch (opensearch chart, one node, security plugin off)",
                      "oke install OpenSearch Dashboards (log search on logs-*)",
+                     "oke index pattern logs-* in OpenSearch Dashboards",
                      "oke install Vector (DaemonSet, elasticsearch sink to the primary OpenSearch)",
                      "oke address of OpenSearch",
                      "workstation install Vector (DaemonSet, elasticsearch sink to the primary OpenSearch)"]
     # The opensearch chart's Service, for MetalLB's address; the remote's Vector reads that fact.
     assert "get service opensearch-cluster-master --namespace monitoring" in out
     assert '"opensearchUrl": "http://<oke.opensearch_ip>:9200"' in out
+
+
+def test_dashboards_get_the_logs_index_pattern_from_the_preloaded_curl_image(tmp_path):
+    steps = up_plan(Options(topology=load_topology(TOPOLOGY).with_profile(PROFILE), versions=load_versions(),
+                            cache_dir=tmp_path / "cache"))
+    titles = [s.title for s in steps]
+    at = titles.index("index pattern logs-* in OpenSearch Dashboards")
+    assert titles[at - 1] == "no leftover index-pattern pod (an interrupted earlier run)"
+    argv = steps[at].argv
+    ui = stack_services(profile=PROFILE)["opensearch-dashboards"]
+    assert argv[-1] == f"http://{ui.service}:{ui.port}/api/saved_objects/index-pattern/logs?overwrite=true"
+    assert json.loads(argv[argv.index("--data") + 1]) == {"attributes": {"title": "logs-*", "timeFieldName": "timestamp"}}
+    assert "osd-xsrf: true" in argv and "--fail" in argv and "--rm" in argv and "--restart=Never" in argv
+    image = argv[argv.index("--image") + 1]
+    assert image in preload_images(load_versions(), PROFILE)
+    # curl's own retries end before the step's bound: a Dashboards that never answers fails the step, not hangs it.
+    assert int(argv[argv.index("--retry-max-time") + 1]) < steps[at].timeout
 
 
 def test_the_default_and_alloy_plans_install_none_of_it(provision):
