@@ -23,6 +23,10 @@ from conformance.provision.steps import Facts, Step
 PROGRESS_EVERY = 15.0
 # Characters of stderr kept for the one-line diagnosis.
 STDERR_TAIL = 300
+# A look cut off before it answered says nothing of the state: the first one of a retried step gets this long at least,
+# whatever its bound (every step of the plan is bounded at 30 s or more; a loaded machine may start a CLI slowly).
+FIRST_LOOK_FLOOR = 30.0
+TIMED_OUT = "timed out after"
 
 
 class StepFailed(Exception):
@@ -151,17 +155,21 @@ class Runner:
         argv = [self.facts.fill(a) for a in step.argv]
         argv[0] = str(self.tools.get(argv[0], argv[0]))
         env = {**os.environ, **step.env} if step.env else None
-        poll = step.poll
+        poll, answered = step.poll, ""
         while True:
             record.attempts += 1
-            remaining = max(deadline - self.clock(), 1.0)
-            ok, out, why = self._attempt(step, argv, env, remaining)
+            floor = FIRST_LOOK_FLOOR if step.retry and record.attempts == 1 else 1.0
+            ok, out, why = self._attempt(step, argv, env, max(deadline - self.clock(), floor))
             if ok:
                 self._learn(step, out)
                 return
+            cut_off = why.startswith(TIMED_OUT)
+            if not cut_off:
+                answered = why
             if not step.retry or self.clock() + poll >= deadline:
                 if step.retry:
-                    why = f"not ready after {step.timeout:.0f}s ({record.attempts} attempts; last: {why})"
+                    last = f"{answered}; the next look was {why}" if cut_off and answered else why
+                    why = f"not ready after {step.timeout:.0f}s ({record.attempts} attempts; last: {last})"
                 raise StepFailed(step, self.redact(why))
             time.sleep(poll)
             poll = min(poll * 2, step.max_poll) if step.max_poll else poll
@@ -170,7 +178,7 @@ class Runner:
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
-            return False, "", f"timed out after {timeout:.0f}s"
+            return False, "", f"{TIMED_OUT} {timeout:.0f}s"
         except OSError as e:
             return False, "", f"cannot run {argv[0]}: {e.strerror}"
         if step.secret:

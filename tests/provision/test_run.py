@@ -45,6 +45,29 @@ def test_a_wait_that_never_converges_fails_within_its_bound_with_the_last_state(
     assert e.value.where == "stack oke: address of Loki"
 
 
+def test_a_first_look_slower_than_the_bound_still_answers(tmp_path):
+    """A loaded machine may start a CLI slower than a short bound: the first look is not cut off before it answers."""
+    r, _ = runner(tmp_path)
+    with pytest.raises(StepFailed) as e:
+        r.run([Step("mesh", "oke", "synced", (PY, "-c", "import time; time.sleep(0.6); print('syncing')"),
+                    timeout=0.2, retry=True, poll=0.05, ready=lambda o: "synced" == o.strip(),
+                    state=lambda o: f"shows {o.strip()}")])
+    assert e.value.diagnosis == "not ready after 0s (1 attempts; last: shows syncing)"
+
+
+def test_a_look_cut_off_at_the_bound_keeps_the_last_state_answered(tmp_path):
+    counter = tmp_path / "n"
+    # Answers "syncing" at once, then hangs past the bound.
+    script = (f"import pathlib, time; p=pathlib.Path({str(counter)!r}); n=p.exists(); p.write_text('1'); "
+              "time.sleep(30 if n else 0); print('syncing')")
+    r, _ = runner(tmp_path)
+    with pytest.raises(StepFailed) as e:
+        r.run([Step("mesh", "oke", "synced", (PY, "-c", script), timeout=4, retry=True, poll=0.05,
+                    ready=lambda o: "synced" == o.strip(), state=lambda o: f"shows {o.strip()}")])
+    assert e.value.diagnosis.startswith("not ready after 4s (2 attempts; last: shows syncing; the next look was "
+                                        "timed out after "), e.value.diagnosis
+
+
 def test_a_hung_command_is_killed_at_its_timeout(tmp_path):
     r, _ = runner(tmp_path)
     with pytest.raises(StepFailed, match="timed out after"):
