@@ -44,15 +44,17 @@ def vector_metrics(version: str) -> str:
             'vector_component_sent_events_total{component_id="opensearch",component_kind="sink"} 12\n')
 
 
-def inventory_of(tmp_path, opensearch: Response, dashboards: Response, vector: Response) -> dict[str, Entry]:
-    """The primary's inventory with the three services at the bring-up's names, answered as given."""
+def inventory_of(tmp_path, opensearch: Response | str, dashboards: Response, vector: Response) -> dict[str, Entry]:
+    """The primary's inventory with the three services at the bring-up's names, answered as given (`opensearch` a
+    URL: the Service proxies to that server)."""
     with FakeServer() as os_server, FakeServer() as osd_server, FakeServer() as vector_server, \
             FakeKubeAPI("oke") as api:
         os_server.route("GET", r"/", lambda request: opensearch)
         osd_server.route("GET", r"/api/status", lambda request: dashboards)
         vector_server.route("GET", r"/metrics", lambda request: vector)
+        backend = opensearch if isinstance(opensearch, str) else os_server.url
         api.add_service("monitoring", "opensearch-cluster-master", ports=[
-            {"name": "http", "port": 9200, "backend": os_server.url}, {"name": "transport", "port": 9300}])
+            {"name": "http", "port": 9200, "backend": backend}, {"name": "transport", "port": 9300}])
         api.add_service("monitoring", "opensearch-dashboards", osd_server.url, port=5601)
         api.add_service("monitoring", "vector", ports=[{"name": "api", "port": 8686},
                                                        {"name": "prom-exporter", "port": 9090,
@@ -112,3 +114,21 @@ def test_the_version_label_is_read_not_one_ending_in_version(labels):
     from conformance.inventory import BUILD_INFO
 
     assert BUILD_INFO["vector"][2](f"vector_build_info{{{labels}}} 1\n") == "0.56.0"
+
+
+@pytest.mark.xdist_group("opensearch")
+def test_a_real_opensearch_at_the_pin_answers_its_version_where_the_inventory_asks(tmp_path):
+    """The real node built from org.opensearch:opensearch at the pin (tests/real/opensearch.py) through the Service."""
+    from tests.proving_ground import free_port
+    from tests.real import opensearch
+    from tests.real.opensearch import OpenSearchNode
+
+    node = OpenSearchNode(folder=tmp_path / "node", port=free_port(), transport_port=free_port(),
+                          built=opensearch.require()).start()
+    try:
+        entries = inventory_of(tmp_path, node.url, Response(200, dashboards_status("3.6.0")),
+                               Response(200, vector_metrics("0.56.0")))
+    finally:
+        node.stop()
+    assert entries["opensearch"].version == VERSIONS.apps["opensearch"], entries["opensearch"]
+    assert drift([entries["opensearch"]], VERSIONS, "vector-opensearch") == []
