@@ -80,9 +80,11 @@ def _release(labels: dict[str, str]) -> str:
 
 
 def by_labels(selectors: tuple[str, ...], ports: tuple[str, ...] = (), web_root: str | None = None,
-              pods: str | None = None, require_port: str | None = None) -> Callable[[KubeAccess, StackService], list[Located]]:
+              pods: str | None = None, require_port: str | None = None,
+              cluster_ip: bool = False) -> Callable[[KubeAccess, StackService], list[Located]]:
     """Services carrying one of `selectors` (in order of preference), one per release: a chart's headless twin
-    (`variant: headless`) and a second Service of the same release (a component ranked lower) are not candidates."""
+    (`variant: headless`; with `cluster_ip`, any Service without one, as the twin has the same labels) and a second
+    Service of the same release (a component ranked lower) are not candidates."""
 
     def find(kube: KubeAccess, base: StackService) -> list[Located]:
         seen: dict[tuple[str, str], Located] = {}
@@ -93,6 +95,8 @@ def by_labels(selectors: tuple[str, ...], ports: tuple[str, ...] = (), web_root:
                 labels = svc.metadata.labels or {}
                 port = _port(svc, ports)
                 if labels.get("variant") == "headless" or port is None:
+                    continue
+                if cluster_ip and svc.spec.cluster_ip == "None":
                     continue
                 if require_port and not any(p.name == require_port for p in svc.spec.ports or []):
                     continue
@@ -178,6 +182,19 @@ RULES: dict[str, Rule] = {
     "event-exporter": Rule("Deployments labelled app.kubernetes.io/name=kubernetes-event-exporter "
                            "(Bitnami kubernetes-event-exporter chart)",
                            by_workload(("app.kubernetes.io/name=kubernetes-event-exporter",))),
+    # The vector-opensearch profile (issue 20): each chart renders a headless twin with the same labels.
+    "opensearch": Rule("Services labelled app.kubernetes.io/name=opensearch with a cluster IP (opensearch chart; "
+                       "not its -headless twin)",
+                       by_labels(("app.kubernetes.io/name=opensearch",), ports=("http",),
+                                 pods="app.kubernetes.io/name=opensearch", cluster_ip=True)),
+    "opensearch-dashboards": Rule("Services labelled app.kubernetes.io/name=opensearch-dashboards "
+                                  "(opensearch-dashboards chart)",
+                                  by_labels(("app.kubernetes.io/name=opensearch-dashboards",), ports=("http",),
+                                            pods="app.kubernetes.io/name=opensearch-dashboards")),
+    "vector": Rule("Services labelled app.kubernetes.io/name=vector,app.kubernetes.io/component=Agent with a cluster "
+                   "IP (vector chart, role Agent; not its -headless twin)",
+                   by_labels(("app.kubernetes.io/name=vector,app.kubernetes.io/component=Agent",),
+                             ports=("prom-exporter",), pods="app.kubernetes.io/name=vector", cluster_ip=True)),
     "istiod": Rule("Services labelled app=istiod with a port http-monitoring (Istio's istio-discovery chart)",
                    by_labels(("app=istiod",), ports=("http-monitoring",), require_port="http-monitoring")),
     "jaeger": Rule("Services labelled app=jaeger with a port http-query (Istio's jaeger addon)",

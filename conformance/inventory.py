@@ -27,8 +27,8 @@ NOT_INVENTORIED = ("helloworld",)  # the project's sample app, not a service of 
 
 
 def _build_info_metric(name: str) -> Callable[[Any], str]:
-    def version(text: str) -> str:
-        found = re.search(name + r'_build_info\{[^}]*version="([^"]+)"', text)
+    def version(text: str) -> str:  # the label `version`, not one ending so (Vector's rust_version, Go's goversion)
+        found = re.search(name + r'_build_info\{(?:[^}]*,)?version="([^"]+)"', text)
         if not found:
             raise KeyError(f"{name}_build_info")
         return found.group(1)
@@ -48,17 +48,23 @@ BUILD_INFO: dict[str, tuple[str, bool, Callable[[Any], str]]] = {
     # istiod serves version.Info.String(), "<version>-<git revision>-<build status>", on its monitoring port
     # (istio 1.29.6 pilot/pkg/bootstrap/monitoring.go, pkg/version/version.go).
     "istiod": ("/version", False, lambda text: text.strip().rsplit("-", 2)[0]),
+    # The vector-opensearch profile (issue 20). OpenSearch 3.6.0 RestMainAction serves MainResponse at GET /:
+    # version.number; OpenSearch Dashboards' GET /api/status (core/server/status/routes/status.ts): version.number.
+    "opensearch": ("/", True, lambda d: d["version"]["number"]),
+    "opensearch-dashboards": ("/api/status", True, lambda d: d["version"]["number"]),
+    # Vector 0.56.0's heartbeat sets the gauge build_info{version=PKG_VERSION,...} every second (src/internal_events/
+    # heartbeat.rs); internal_metrics' namespace `vector` makes it vector_build_info on the prometheus_exporter sink.
+    "vector": ("/metrics", False, _build_info_metric("vector")),
 }
 # Why a found service's version is not asked (its build info is not on what the suite found).
 NO_BUILD_INFO = {
     "kube-state-metrics": "kube_state_metrics_build_info is on its telemetry port only (v2.20.0 pkg/app/server.go), "
                           "which the chart's Service has only with selfMonitor.enabled",
     "event-exporter": "its build_info is on the metrics Service the chart renders only with metrics.enabled",
-    # The vector-opensearch profile (issue 20): versions asked in its inventory step (issue 20 item 4), not yet.
-    "opensearch": "not yet asked on the vector-opensearch profile (issue 20, item 4)",
-    "opensearch-dashboards": "not yet asked on the vector-opensearch profile (issue 20, item 4)",
-    "vector": "not yet asked on the vector-opensearch profile (issue 20, item 4)",
 }
+# Pins that are an image tag naming a variant after the version (the vector chart's appVersion
+# 0.56.0-distroless-libc): what the service reports (0.56.0) is compared with the tag's version part.
+TAG_WITH_VARIANT = ("vector",)
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,22 @@ def pinned(service: str, versions: Versions, profile: str) -> str | None:
         return versions.istio
     if service not in BUILD_INFO:  # nothing is asked: no drift can be told
         return None
-    return apps.get(service)
+    pin = apps.get(service)
+    return version_part(pin) if pin and service in TAG_WITH_VARIANT else pin
+
+
+def version_part(tag: str) -> str:
+    """An image tag's version: `0.56.0-distroless-libc` -> `0.56.0`."""
+    found = re.match(r"v?\d+(?:\.\d+)*", tag)
+    return found.group(0) if found else tag
+
+
+def pin_words(service: str, versions: Versions, profile: str) -> str:
+    """The pin as the drift rows say it: with the image tag whose version part it is, when it is one."""
+    pin, tag = pinned(service, versions, profile), versions.apps.get(service)
+    if service in TAG_WITH_VARIANT and tag and tag != pin:
+        return f"{pin} (the version part of the image tag {tag})"
+    return str(pin)
 
 
 def same_version(a: str, b: str) -> bool:
@@ -188,13 +209,13 @@ def drifted(entries: list[Entry], versions: Versions, profile: str) -> list[tupl
     return out
 
 
-def _drift_row(e: Entry, pin: str) -> str:
-    return f"{e.service}: pinned {pin}, running {e.version or 'version unknown'}"
+def _drift_row(e: Entry, versions: Versions, profile: str) -> str:
+    return f"{e.service}: pinned {pin_words(e.service, versions, profile)}, running {e.version or 'version unknown'}"
 
 
 def drift(entries: list[Entry], versions: Versions, profile: str) -> list[str]:
     """The `should` drift table: each reported version beside its pin; a row per service that differs or is unknown."""
-    return [f"  {e.cluster} {_drift_row(e, pin)}" for e, pin in drifted(entries, versions, profile)]
+    return [f"  {e.cluster} {_drift_row(e, versions, profile)}" for e, _ in drifted(entries, versions, profile)]
 
 
 def drift_failure(cluster: str, entries: list[Entry], versions: Versions, profile: str) -> Failed | None:
@@ -207,7 +228,7 @@ def drift_failure(cluster: str, entries: list[Entry], versions: Versions, profil
     rows = drifted(mine, versions, profile)
     if not rows:
         return None
-    said = "; ".join(_drift_row(e, pin) for e, pin in rows)
+    said = "; ".join(_drift_row(e, versions, profile) for e, _ in rows)
     where = "\n".join(f"{e.service}: {e.where} [{e.how}]" + (f" ({e.problem})" if e.problem else "") for e, _ in rows)
     return Failed(f"{cluster} stack versions", f"{len(rows)} of its services differ from the pins of "
                                                f"{versions.path.name} (the versions this suite was proven at): {said}",

@@ -139,7 +139,8 @@ def inventory_properties(config: pytest.Config) -> dict[str, str]:
     for e in entries:
         pin = inventory.pinned(e.service, versions, topo.profile)
         if pin is not None and e.where and not inventory.same_version(e.version, pin):
-            props[f"drift.{e.cluster}.{e.service}"] = f"pinned {pin}, running {e.version or 'unknown'}"
+            pin_said = inventory.pin_words(e.service, versions, topo.profile)
+            props[f"drift.{e.cluster}.{e.service}"] = f"pinned {pin_said}, running {e.version or 'unknown'}"
     return props
 
 

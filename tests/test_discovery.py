@@ -136,6 +136,41 @@ def event_exporter_chart(api: FakeKubeAPI, namespace: str = "events", release: s
         "app.kubernetes.io/version": "1.6.1", "app.kubernetes.io/component": "kubernetes-event-exporter"})
 
 
+def opensearch_chart(api: FakeKubeAPI, namespace: str = "search", release: str = "store",
+                     cluster_name: str = "logs") -> None:
+    """opensearch chart 3.6.0 templates/service.yaml: Service opensearch.serviceName (<clusterName>-<nodeGroup>, not
+    the release) and its `-headless` twin (clusterIP None) with the same opensearch.labels; ports http 9200,
+    transport 9300, metrics 9600 (a twin alone is not found: test_only_headless_is_not_found_naming_the_twin)."""
+    labels = {"helm.sh/chart": "opensearch-3.6.0", "app.kubernetes.io/name": "opensearch",
+              "app.kubernetes.io/instance": release, "app.kubernetes.io/version": "3.6.0",
+              "app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/component": f"{cluster_name}-master"}
+    ports = [{"name": "http", "port": 9200}, {"name": "transport", "port": 9300}, {"name": "metrics", "port": 9600}]
+    api.add_service(namespace, f"{cluster_name}-master-headless", ports=ports, labels=labels, headless=True)
+    api.add_service(namespace, f"{cluster_name}-master", ports=ports, labels=labels)
+
+
+def opensearch_dashboards_chart(api: FakeKubeAPI, namespace: str = "search", release: str = "ui") -> None:
+    """opensearch-dashboards chart 3.6.0 templates/service.yaml: Service opensearch-dashboards.fullname
+    (<release>-opensearch-dashboards), ports http 5601 and metrics 9601, opensearch-dashboards.labels."""
+    api.add_service(namespace, f"{release}-opensearch-dashboards", ports=[
+        {"name": "http", "port": 5601}, {"name": "metrics", "port": 9601}], labels={
+        "helm.sh/chart": "opensearch-dashboards-3.6.0", "app.kubernetes.io/name": "opensearch-dashboards",
+        "app.kubernetes.io/instance": release, "app.kubernetes.io/version": "3.6.0",
+        "app.kubernetes.io/managed-by": "Helm"})
+
+
+def vector_chart(api: FakeKubeAPI, namespace: str = "agents", release: str = "shipper", role: str = "Agent") -> None:
+    """vector chart 0.56.0 templates/service.yaml and service-headless.yaml (clusterIP None, same vector.labels):
+    vector.fullname (<release>-vector); ports from customConfig (_helpers.tpl vector.ports): prom-exporter 9090, api
+    8686; vector.selectorLabels always add app.kubernetes.io/component=<role>."""
+    labels = {"helm.sh/chart": "vector-0.56.0", "app.kubernetes.io/name": "vector",
+              "app.kubernetes.io/instance": release, "app.kubernetes.io/component": role,
+              "app.kubernetes.io/version": "0.56.0-distroless-libc", "app.kubernetes.io/managed-by": "Helm"}
+    ports = [{"name": "api", "port": 8686}, {"name": "prom-exporter", "port": 9090}]
+    api.add_service(namespace, f"{release}-vector-headless", ports=ports, labels=labels, headless=True)
+    api.add_service(namespace, f"{release}-vector", ports=ports, labels=labels)
+
+
 RULE_CASES = [
     # service, objects, expected namespace/service:port, web root
     ("prometheus", kps_prometheus, "observability/prometheus-operated:9090", ""),
@@ -151,6 +186,9 @@ RULE_CASES = [
     ("pushgateway", pushgateway_chart, "bench/pgw-prometheus-pushgateway:9091", ""),
     ("jaeger", jaeger_addon, "tracing-ns/tracing:80", "/jaeger"),
     ("kube-state-metrics", ksm_chart, "observability/kps-kube-state-metrics:8080", ""),
+    ("opensearch", opensearch_chart, "search/logs-master:9200", ""),
+    ("opensearch-dashboards", opensearch_dashboards_chart, "search/ui-opensearch-dashboards:5601", ""),
+    ("vector", vector_chart, "agents/shipper-vector:9090", ""),
     ("istiod", lambda api: istiod_chart(api, namespace="mesh-control"), "mesh-control/istiod:15014", ""),
     ("istiod", lambda api: istiod_chart(api, namespace="mesh", revision="1-29"), "mesh/istiod-1-29:15014", ""),
 ]
@@ -274,6 +312,59 @@ def test_one_release_with_several_components_is_one_candidate(tmp_path):
         loki_chart(api, component="gateway", name="loki-gateway")
         access, oke = access_for(tmp_path, api)
         assert access.located(oke, "loki").where == "logging/loki:3100"
+
+
+def test_the_headless_twins_are_not_candidates_and_the_pods_are_the_release(tmp_path):
+    """OpenSearch and Vector each render a -headless twin with the same labels: the Service with a cluster IP is the
+    one candidate; its pods are the chart's name and the release; a Vector Aggregator is not the agent."""
+    with FakeKubeAPI("oke") as api:
+        opensearch_chart(api)
+        vector_chart(api)
+        vector_chart(api, release="central", role="Aggregator")
+        access, oke = access_for(tmp_path, api, profile="vector-opensearch")
+        opensearch, vector = access.located(oke, "opensearch"), access.located(oke, "vector")
+    assert (opensearch.where, opensearch.how) == ("search/logs-master:9200", "labels app.kubernetes.io/name=opensearch")
+    assert opensearch.spec.pod_selector == "app.kubernetes.io/name=opensearch,app.kubernetes.io/instance=store"
+    assert vector.where == "agents/shipper-vector:9090"
+    assert vector.spec.pod_selector == "app.kubernetes.io/name=vector,app.kubernetes.io/instance=shipper"
+
+
+def test_only_headless_is_not_found_naming_the_twin(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        api.add_service("search", "logs-master-headless", port=9200, labels={"app.kubernetes.io/name": "opensearch"},
+                        headless=True)
+        access, oke = access_for(tmp_path, api, profile="vector-opensearch")
+        with pytest.raises(NotFound) as caught:
+            access.located(oke, "opensearch")
+    assert str(caught.value).startswith(
+        "oke OpenSearch: not found: no Service monitoring/opensearch-cluster-master (the bring-up's name) and no "
+        "Services labelled app.kubernetes.io/name=opensearch with a cluster IP (opensearch chart; not its -headless "
+        "twin) in any namespace; name it in topology ")
+
+
+@pytest.mark.parametrize("service,objects,other,where", [
+    ("opensearch", opensearch_chart, lambda api: opensearch_chart(api, namespace="team", release="t", cluster_name="t"),
+     ("search/logs-master:9200 (labels app.kubernetes.io/name=opensearch)",
+      "team/t-master:9200 (labels app.kubernetes.io/name=opensearch)")),
+    ("vector", vector_chart, lambda api: vector_chart(api, namespace="team", release="t"),
+     ("agents/shipper-vector:9090 (labels app.kubernetes.io/name=vector,app.kubernetes.io/component=Agent)",
+      "team/t-vector:9090 (labels app.kubernetes.io/name=vector,app.kubernetes.io/component=Agent)")),
+])
+def test_two_releases_with_twins_give_one_line_and_the_namespace_picks_one(tmp_path, service, objects, other, where):
+    """Two releases (each with its headless twin): one line naming the two Services, not the twins, and the key."""
+    with FakeKubeAPI("oke") as api:
+        objects(api)
+        other(api)
+        access, oke = access_for(tmp_path, api, profile="vector-opensearch")
+        with pytest.raises(Ambiguous) as caught:
+            access.located(oke, service)
+        message = str(caught.value)
+        assert "\n" not in message and "-headless" not in message
+        assert (f"2 candidates in any namespace: {where[0]}, {where[1]}; pick one with services.{service}.namespace "
+                "of cluster oke in topology ") in message
+        picked, oke = access_for(tmp_path / "picked", api, profile="vector-opensearch",
+                                 services={service: {"namespace": "team"}})
+        assert picked.located(oke, service).where == where[1].split(" ")[0]
 
 
 def test_the_bring_up_names_win(tmp_path):

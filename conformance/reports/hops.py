@@ -1,8 +1,8 @@
 """The hops of the topology picture and which checks decide each one's colour.
 
 A hop belongs to an area (the check's marker) and a cluster: the remote Promtail →
-primary Loki hop of `workstation` is coloured by the `logs` checks of `workstation`.
-Checks that are not per cluster (e.g. Loki's cluster label values) count for the primary,
+primary Loki hop of `workstation` is coloured by the `logs` checks of `workstation` (Vector → OpenSearch on the
+vector-opensearch profile). Checks that are not per cluster (e.g. Loki's cluster label values) count for the primary,
 except a failure whose diagnosis names another hop (titles match the suites' hop names).
 """
 
@@ -15,6 +15,8 @@ from conformance.profiles import PROFILES
 from conformance.reports.model import Check, Run
 
 AGENTS = {name: p.agent for name, p in PROFILES.items()}
+# Where each profile's logs are stored, as the logs suite's hops name it: OpenSearch where the profile runs it.
+LOG_STORES = {name: "OpenSearch" if "opensearch" in p.services else "Loki" for name, p in PROFILES.items()}
 
 # Worst first: the hop shows the worst outcome among its checks.
 SEVERITY = ("failed", "warning", "skipped", "passed", "unchecked")
@@ -44,18 +46,24 @@ def log_agent(run: Run) -> str:
     return AGENTS.get(run.properties.get("profile", "promtail"), "Promtail")
 
 
+def log_store(run: Run) -> str:
+    """Where the run's logs are stored as the suites named it: Loki, or OpenSearch on the vector-opensearch profile."""
+    return LOG_STORES.get(run.properties.get("profile", "promtail"), "Loki")
+
+
 def hops_for(run: Run, primary: str) -> list[Hop]:
     """Every hop of the mission, for each cluster of the run."""
-    agent = log_agent(run)
+    agent, store = log_agent(run), log_store(run)
+    datasources = "Prometheus, Loki" if store == "Loki" else "Prometheus"  # Grafana has no log datasource there
     hops = [
-        Hop("logs", primary, f"{primary} {agent}", f"{primary} Loki"),
+        Hop("logs", primary, f"{primary} {agent}", f"{primary} {store}"),
         Hop("mesh", primary, f"{primary} Envoy", f"{primary} Prometheus"),
-        Hop("dashboards", primary, f"{primary} Grafana", "its datasources (Prometheus, Loki)"),
+        Hop("dashboards", primary, f"{primary} Grafana", f"its datasources ({datasources})"),
         Hop("kiali", primary, f"{primary} Kiali", f"{primary} API server"),
     ]
     for remote in [c for c in run.clusters if c != primary]:
         hops += [
-            Hop("logs", remote, f"remote {remote} {agent}", f"{primary} Loki"),
+            Hop("logs", remote, f"remote {remote} {agent}", f"{primary} {store}"),
             Hop("metrics", remote, f"{remote} Prometheus", f"{primary} Prometheus (remote_write)"),
             Hop("mesh", remote, f"{remote} Envoy", f"{remote} Prometheus"),
             Hop("kiali", remote, f"{primary} Kiali", f"{remote} API server"),

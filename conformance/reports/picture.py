@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from conformance.reports.hops import Hop, checks_of, checks_of_hop, hops_for, latency_label, log_agent, primary_of, status
+from conformance.reports.hops import (Hop, checks_of, checks_of_hop, hops_for, latency_label, log_agent, log_store,
+                                      primary_of, status)
 from conformance.reports.model import Run
 from conformance.reports.text import GLYPH
 
@@ -41,8 +42,9 @@ def render(run: Run) -> str:
     for remote in remotes:
         parts.append(_cluster_box(560, tops[remote], 360, remote_h[remote], remote, "remote",
                                   _status_of(run, "platform", remote)))
-    agent = log_agent(run)  # the log agent box is named for the stack profile's agent (Promtail, Alloy)
-    named = lambda n: agent if n == "Promtail" else n  # noqa: E731
+    # The log agent and store boxes are named for the stack profile's (Promtail, Alloy, Vector; Loki, OpenSearch).
+    agent, store = log_agent(run), log_store(run)
+    named = lambda n: {"Promtail": agent, "Loki": store}.get(n, n)  # noqa: E731
     nodes = {f"{primary} {named(n)}": xy for n, xy in PRIMARY_NODES.items() if has_node(run, primary, n)}
     for remote in remotes:
         nodes.update({f"{remote} {named(n)}": (x, y + tops[remote] - 20) for n, (x, y) in REMOTE_NODES.items()
@@ -54,7 +56,7 @@ def render(run: Run) -> str:
     lines, labels = [], []
     for hop in hops:
         checks = checks_of_hop(run, hop, hops)
-        for source, target in _ends(hop, primary, agent):
+        for source, target in _ends(hop, primary, agent, store):
             if source not in nodes or target not in nodes:
                 continue  # an end this run has no way to see (the API server of a cluster reached by URLs only)
             line, label = _edge(hop, nodes[source], nodes[target], status(checks), latency_label(hop.area, checks))
@@ -87,11 +89,11 @@ def _status_of(run: Run, area: str, cluster: str) -> str:
     return status(checks_of(run, area, cluster))
 
 
-def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, str]]:
-    """Node pairs an arrow joins for this hop (Grafana → datasources is two arrows)."""
+def _ends(hop: Hop, primary: str, agent: str = "Promtail", store: str = "Loki") -> list[tuple[str, str]]:
+    """Node pairs an arrow joins for this hop (Grafana → datasources is two arrows where Grafana has Loki)."""
     c = hop.cluster
     if hop.area == "logs":
-        return [(f"{c} {agent}", f"{primary} Loki")]
+        return [(f"{c} {agent}", f"{primary} {store}")]
     if hop.area == "metrics":
         return [(f"{c} Prometheus", f"{primary} Prometheus")]
     if hop.area == "mesh":
@@ -112,6 +114,8 @@ def _ends(hop: Hop, primary: str, agent: str = "Promtail") -> list[tuple[str, st
         return [(f"{primary} ConfigMap", f"{primary} Grafana")]
     if hop.area == "tracing":  # the sidecars are the mesh's Envoy node; Kiali reads Jaeger
         return [(hop.source if hop.source.endswith(" Kiali") else f"{c} Envoy", f"{primary} Jaeger")]
+    if store != "Loki":  # no Loki datasource: the profile's log search lives in its own UI (OpenSearch Dashboards)
+        return [(f"{primary} Grafana", f"{primary} Prometheus")]
     return [(f"{primary} Grafana", f"{primary} Prometheus"), (f"{primary} Grafana", f"{primary} Loki")]
 
 

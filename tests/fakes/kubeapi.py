@@ -421,15 +421,16 @@ class FakeKubeAPI(FakeServer):
 
     def add_service(self, namespace: str, name: str, backend: str | None = None, *, port: int = 80,
                     port_name: str = "http", target_port: int | None = None, ports: list[dict] | None = None,
-                    labels: dict | None = None, selector: dict | None = None) -> dict:
+                    labels: dict | None = None, selector: dict | None = None, headless: bool = False) -> dict:
         """A Service whose endpoints proxy to `backend` (a URL); multi-port: `ports=[{name, port, targetPort?, backend?}]`.
 
         A port without a backend has no endpoints: the proxy answers 503 like a Service with no ready pods.
+        `headless`: clusterIP None, as a chart's `clusterIP: None` twin.
         """
         self.add_namespace(namespace)
         ports = ports or [{"name": port_name, "port": port, "targetPort": target_port or port, "backend": backend}]
         with self._state:
-            cluster_ip = f"10.96.{len(self._services) // 250}.{len(self._services) % 250 + 10}"
+            cluster_ip = "None" if headless else f"10.96.{len(self._services) // 250}.{len(self._services) % 250 + 10}"
             obj = ko.service_obj(namespace, name, ports, self._next_rv(), cluster_ip, labels, selector or labels)
             self._services[(namespace, name)] = ServicePorts({p["name"]: p["backend"] for p in ports if p.get("backend")})
             return copy.deepcopy(self._put(CORE["services"], obj))
