@@ -13,6 +13,7 @@ from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
+from conformance.series_label import series_label
 from conformance.traffic import AppMissing, sample_crossing, traffic_running
 
 pytestmark = pytest.mark.mesh
@@ -108,7 +109,9 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
     """Envoy series from the cluster are on the primary (the remote's through remote write)."""
     via = "" if cluster.is_primary else " (remote_write)"
     hop = f"{cluster.name} Envoy → {primary.name} Prometheus{via}"
-    query = f"count(envoy_server_uptime{{{on_primary(cluster)}}})"
+    label = series_label(access, cluster)
+    record_property("cluster_label", str(label))
+    query = f"count(envoy_server_uptime{{{on_primary(cluster, label.name)}}})"
 
     def probe():
         result = primary_prometheus.query(query)
