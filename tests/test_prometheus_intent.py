@@ -209,3 +209,20 @@ def test_a_remote_resource_without_remote_write_fails_at_once(monkeypatch) -> No
     assert (e.value.hop, e.value.diagnosis) == (
         "hop", f"Prometheus observability/{CR} has no spec.remoteWrite: its series are sent nowhere")
     assert recorded["cluster_label"].startswith("cluster=workstation (")
+
+
+def test_a_missing_pool_names_what_the_users_prometheus_selects(tmp_path) -> None:
+    """Release kps in observability: the words name its selectors as read from the resource, not this project's label."""
+    from conformance.monitor_selection import not_selected_words
+    with FakeKubeAPI("oke") as api:
+        api.add_prometheus("observability", CR, spec={**KPS, "serviceMonitorNamespaceSelector": None})
+        api.add_service("observability", "prometheus-operated", port=9090, port_name="web")
+        access, cluster = access_for(tmp_path, api)
+        envoy = not_selected_words(access, cluster, MANIFESTS / "envoy-podmonitor.yaml")
+        istiod = not_selected_words(access, cluster, MANIFESTS / "istiod-servicemonitor.yaml")
+    assert envoy.startswith(f"the PodMonitor monitoring/envoy-stats is not selected by the Prometheus (Prometheus "
+                            f"observability/{CR} selects PodMonitors with release=kps (podMonitorSelector) in namespaces "
+                            "with everything ({}) (podMonitorNamespaceSelector); see docs/troubleshooting.md")
+    assert "kube-prometheus-stack" not in envoy.replace(CR, "")
+    assert (f"selects ServiceMonitors with release=kps (serviceMonitorSelector) in its own namespace observability only "
+            "(serviceMonitorNamespaceSelector)") in istiod
