@@ -30,12 +30,15 @@ def expected_jobs(access, cluster, prometheus) -> Expectation:
         return Expectation(required_jobs(cluster.role), f"this project's values for a {cluster.role} ({owner.why})",
                            project=True)
     intent = read_intent(access, cluster)
+    why = intent if isinstance(intent, str) else "its monitors cannot be listed"
     if isinstance(intent, PrometheusIntent):
         selected = selected_monitors(access.kube(cluster), intent)
-        if selected is not None:
+        if selected:
             return Expectation(selected, f"the monitors {intent.source} selects ({owner.why})")
+        if selected is not None:  # scrape configs of its own (additionalScrapeConfigs) may be all it has
+            why = f"{intent.source} selects no ServiceMonitor or PodMonitor"
     return Expectation(loaded_jobs(prometheus), f"the jobs of the configuration {prometheus.name} loaded ({owner.why}; "
-                                                f"{intent if isinstance(intent, str) else 'its monitors cannot be listed'})")
+                                                f"{why})")
 
 
 def selected_monitors(kube, intent: PrometheusIntent) -> tuple[RequiredJob, ...] | None:

@@ -59,6 +59,9 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
     record_property("required_jobs", ",".join(j.job for j in required))
     record_property("required_jobs_from", expectation.source)
+    if not required:  # nothing to judge is not a pass
+        raise PreconditionUnmet(hop, f"{prometheus.name} is configured to scrape nothing: no job is required "
+                                     f"(required jobs from {expectation.source})")
     for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
         require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)  # (not judged where absent)
     started = time.time()

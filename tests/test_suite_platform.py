@@ -140,3 +140,16 @@ def test_a_users_loaded_job_down_fails_saying_where_the_expectation_came_from(tm
             "serviceMonitor/monitoring/kube-prometheus-stack-kube-etcd/0)") in failure
     assert f"{closed}/kube-etcd/metrics: down" in failure and "connection refused" in failure
     assert f"required jobs from {USERS}" in failure
+
+
+def test_a_users_prometheus_that_scrapes_nothing_is_not_a_pass(tmp_path):
+    """Nothing configured, nothing required: said at once, not passed by construction."""
+    prometheus = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True, scrape_jobs=[], self_scrape=False)
+    try:
+        run = run_platform(tmp_path, prometheus, stack=None)
+    finally:
+        prometheus.stop()
+    failure = run.failure(TARGETS)
+    assert ("oke Prometheus → its scrape targets: oke Prometheus is configured to scrape nothing: no job is required "
+            f"(required jobs from {USERS}") in failure
+    assert run.properties(TARGETS)["outcome"] == "precondition"
