@@ -169,7 +169,8 @@ class Access:
 
     def found_namespaces(self, cluster: Cluster) -> list[str]:
         """The namespaces this run found cluster's services in (the stack inventory's look)."""
-        return sorted({v.spec.namespace for (c, _), v in self.found.items() if c == cluster.name and isinstance(v, Located)})
+        return sorted({v.spec.namespace for (c, _), v in self.found.items()
+                       if c == cluster.name and isinstance(v, Located)})
 
     def service_spec(self, cluster: Cluster, service: str) -> StackService:
         """Where service runs (namespace, Service, pods) as found; the bring-up's row when it cannot be found here."""

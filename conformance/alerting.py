@@ -182,7 +182,7 @@ def why_not_delivered(prom: PrometheusClient | None, cluster: str, setting: str,
                     "prometheus_notifications_errors_total); its log names the error")
         return (f"the {prom.name} sends to {', '.join(active)} without errors "
                 f"({', '.join(f'{u}: {n:.0f} sent' for u, n in sent.items()) or 'nothing sent yet'}), "
-                f"but the Alertmanager checked has no Watchdog with {label}={cluster}" + ": is it another Alertmanager?")
+                f"but the Alertmanager checked has no Watchdog with {label}={cluster}: is it another Alertmanager?")
     except ServiceError as e:
         return f"(the {prom.name} could not be asked: {e.headline})"
 

@@ -47,7 +47,7 @@ def dashboards_intent(access: Access, primary: Cluster) -> Intent:
     return Intent(PROJECT if owner.bring_up else PROVIDERS, owner.why)
 
 
-def listed(found: list["ProvisionedDashboard"], names: tuple[str, ...]) -> tuple[list["ProvisionedDashboard"], list[str]]:
+def listed(found: list[ProvisionedDashboard], names: tuple[str, ...]) -> tuple[list[ProvisionedDashboard], list[str]]:
     """The provisioned dashboards the topology lists (by uid or title), and the names none of them answers to."""
     hits = [d for d in found if d.uid in names or d.title in names]
     return hits, [n for n in names if not any(n in (d.uid, d.title) for d in hits)]

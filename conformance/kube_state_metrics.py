@@ -96,8 +96,8 @@ class Canary:
 def primary_matcher(canary: Canary, is_primary: bool, label: str = "cluster") -> dict[str, str]:
     """The cluster label the canary's series carry on the primary.
 
-    A remote's series arrive through remote_write, which adds its external label (`label`, conformance/series_label.py). The primary's
-    own series are stored as scraped: its external labels apply to what leaves it (remote_write, alerts,
+    A remote's series arrive through remote_write, which adds its external label `label` (conformance/series_label.py).
+    The primary's own series are stored as scraped: its external labels apply to what leaves it (remote_write, alerts,
     federation), never to its own queries, so there they carry no cluster label unless a relabelling adds one.
     """
     return {label: canary.cluster} if not is_primary else {}

@@ -27,7 +27,7 @@ PROVIDERS = ("kind", "existing", "endpoints")
 ROLES = ("primary", "remote")
 CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "absent", "log_canary", "grafana_log",
                 "prometheus_log", "stack", "dashboards")
-STACK_OWNERS = ("bring-up", "own")  # `stack:` whose values are the expectation: this project's bring-up's, or the stack's
+STACK_OWNERS = ("bring-up", "own")  # `stack:` whose values are the expectation: the bring-up's, or the stack's own
 SERVICE_KEYS = ("url", "auth", "namespace", "service", "port", "credentials_secret")
 PLACEMENT_KEYS = ("namespace", "service", "port", "credentials_secret")
 SECRET_KEYS = ("name", "user_key", "password_key")

@@ -111,7 +111,8 @@ def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, a
         seen = watchdog_clusters(alertmanager, label.name)
         if cluster.name not in seen:
             if sender is not None and (why := delivery_hopeless(sender)):
-                raise PreconditionUnmet(name, why, f"{WATCHDOG} in the {alertmanager.name} from {label.name} values {sorted(seen)}")
+                raise PreconditionUnmet(name, why,
+                                        f"{WATCHDOG} in the {alertmanager.name} from {label.name} values {sorted(seen)}")
             raise NotYet(f"{WATCHDOG} in the {alertmanager.name} from {label.name} values {sorted(seen)}")
         return seen[cluster.name]
 
