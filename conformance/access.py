@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from conformance.discovery import Located, ServiceAbsent, locate
-from conformance.http import HTTPService
+from conformance.http import HTTPService, ServiceError
 from conformance.kube import AccessProof, KubeAccess, Permission
 from conformance.outcomes import NotApplicable, Unobservable
 from conformance.redact import register_secret
@@ -44,10 +44,16 @@ def service_title(cluster: Cluster, service: str) -> str:
     return f"{cluster.name} {SERVICE_TITLES.get(service, service)}"
 
 
-def read_permissions() -> list[Permission]:
-    """What every check that reads a cluster through its API server needs."""
-    namespace = stack_namespace()
-    return [Permission("get", "services/proxy", namespace), Permission("list", "pods", namespace)]
+def read_permissions(namespaces: Iterable[str] = ()) -> list[Permission]:
+    """What every check that reads a cluster through its API server needs in each namespace its services live in
+    (the bring-up's namespace when none is given)."""
+    spaces = list(dict.fromkeys(namespaces)) or [stack_namespace()]
+    return [p for ns in spaces for p in (Permission("get", "services/proxy", ns), Permission("list", "pods", ns))]
+
+
+def placed_namespaces(cluster: Cluster) -> list[str]:
+    """The namespaces the topology places services in (services.<name>.namespace)."""
+    return sorted({p.namespace for p in cluster.placements.values() if p.namespace})
 
 
 def write_permissions() -> list[Permission]:
@@ -134,9 +140,6 @@ class Access:
             raise ServiceAbsent(f"{title}: not in the topology (provider endpoints lists no services.{service}; "
                                 f"declare it with absent: [{service}] if the stack has none)")
         kube = self.kube(cluster)
-        denied = self.denied(cluster, [Permission("get", "services/proxy", spec.namespace)])
-        if denied and service not in cluster.placements:
-            raise NoKubeAccess(denied)
         key = (cluster.name, service)
         if key not in self.found:
             try:
@@ -144,10 +147,31 @@ class Access:
                                          str(self.topology.path))
             except Unobservable as e:
                 self.found[key] = e
+            except ServiceError as e:  # refused the look itself: the proof's words where it foresaw the refusal
+                guess = self.denied(cluster, [Permission("get", "services/proxy", spec.namespace)])
+                if getattr(e, "status", 0) in (401, 403) and guess:
+                    raise NoKubeAccess(guess) from None
+                raise
         found = self.found[key]
         if isinstance(found, Unobservable):
             raise found
+        # Judged where it was found: the run proves the reads in the namespaces its services live in (found_namespaces)
+        if denied := self.denied(cluster, [Permission("get", "services/proxy", found.spec.namespace)]):
+            raise NoKubeAccess(denied)
         return found
+
+    def prove_where_found(self, cluster: Cluster, proof: AccessProof) -> AccessProof:
+        """proof with the reads proven again in the namespaces cluster's services were found in: the first look's
+        guesses (the topology's placements, else the bring-up's namespace) give way to where the services are."""
+        more = self.kube(cluster).prove(read_permissions(self.found_namespaces(cluster)))
+        guessed = {str(p) for p in read_permissions(placed_namespaces(cluster))}
+        denied = tuple(dict.fromkeys([d for d in proof.denied if d not in guessed] + list(more.denied)))
+        return AccessProof(proof.cluster, proof.server, more.problem, denied, round(proof.seconds + more.seconds, 3))
+
+    def found_namespaces(self, cluster: Cluster) -> list[str]:
+        """The namespaces this run found cluster's services in (the stack inventory's look)."""
+        return sorted({v.spec.namespace for (c, _), v in self.found.items()
+                       if c == cluster.name and isinstance(v, Located)})
 
     def service_spec(self, cluster: Cluster, service: str) -> StackService:
         """Where service runs (namespace, Service, pods) as found; the bring-up's row when it cannot be found here."""

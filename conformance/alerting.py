@@ -159,7 +159,7 @@ def why_watchdog_is_not_firing(prom: PrometheusClient) -> str:
     return f"rule {WATCHDOG} is {r.get('state', 'inactive')} (expr {r.get('query')})"
 
 
-def why_not_delivered(prom: PrometheusClient | None, cluster: str, setting: str) -> str:
+def why_not_delivered(prom: PrometheusClient | None, cluster: str, setting: str, label: str = "cluster") -> str:
     """Why the cluster's Watchdog is not in the Alertmanager, from its Prometheus' side; empty when it cannot be asked."""
     if prom is None:
         return ""
@@ -182,16 +182,16 @@ def why_not_delivered(prom: PrometheusClient | None, cluster: str, setting: str)
                     "prometheus_notifications_errors_total); its log names the error")
         return (f"the {prom.name} sends to {', '.join(active)} without errors "
                 f"({', '.join(f'{u}: {n:.0f} sent' for u, n in sent.items()) or 'nothing sent yet'}), "
-                "but the Alertmanager checked has no Watchdog with cluster=" + cluster + ": is it another Alertmanager?")
+                f"but the Alertmanager checked has no Watchdog with {label}={cluster}: is it another Alertmanager?")
     except ServiceError as e:
         return f"(the {prom.name} could not be asked: {e.headline})"
 
 
-def watchdog_clusters(am: AlertmanagerClient) -> dict[str, str]:
-    """cluster label -> Alertmanager state of each Watchdog alert it holds (active, suppressed, unprocessed)."""
+def watchdog_clusters(am: AlertmanagerClient, label: str = "cluster") -> dict[str, str]:
+    """The cluster label (each sender's external label) -> Alertmanager state of each Watchdog alert it holds."""
     out = {}
     for a in am.alerts(f'alertname="{WATCHDOG}"'):
-        out[a.get("labels", {}).get("cluster", "")] = (a.get("status") or {}).get("state", "")
+        out[a.get("labels", {}).get(label, "")] = (a.get("status") or {}).get("state", "")
     return out
 
 

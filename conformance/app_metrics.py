@@ -102,12 +102,12 @@ def target_state(prom: PrometheusClient, role: str) -> tuple[bool, str]:
 
 
 def why_not_on_primary(own: PrometheusClient | None, primary: PrometheusClient, cluster: str, is_primary: bool,
-                       role: str) -> str:
+                       role: str, label: str = "cluster") -> str:
     """Why the cluster's app series are not on the primary: not scraped, or scraped and not forwarded."""
     app = app_metrics()
     try:
-        elsewhere = sorted({s["metric"].get("cluster", "") for s in primary.query(f"count by (cluster) ({app.selector})")})
-        extra = f"; the primary has it from cluster values {elsewhere}" if elsewhere else ""
+        elsewhere = sorted({s["metric"].get(label, "") for s in primary.query(f"count by ({label}) ({app.selector})")})
+        extra = f"; the primary has it from {label} values {elsewhere}" if elsewhere else ""
         if own is None:
             return f"({cluster}'s Prometheus is not in the topology to ask){extra}"
         up, state = target_state(own, role)

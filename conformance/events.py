@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import yaml
+
 from conformance.access import Access
 from conformance.clients.loki import LokiClient
 from conformance.exposition import parse_samples
@@ -194,10 +196,40 @@ def why_not_in_loki(loki: LokiClient, probe: ProbeEvent, in_api: bool | None, no
 @dataclass(frozen=True)
 class SendCounts:
     """The exporter's own counters: events it received (pkg/kube/watcher.go onEvent: events_sent) and sends that
-    failed (pkg/exporter/channel_registry.go: send_event_errors)."""
+    failed (pkg/exporter/channel_registry.go: send_event_errors, one counter over every receiver); and how many sends
+    one event makes at most, from its config (None: the config was not read), with where it was read."""
 
     received: float
     failed: float
+    sends_per_event: int | None = None
+    config: str = ""
+
+
+def sending_rules(route: dict) -> int:
+    """The most sends one event causes: every match rule naming a receiver, over the whole route tree
+    (pkg/exporter/route.go ProcessEvent sends once per matching rule; a drop rule or a failed match sends fewer)."""
+    rules = sum(1 for r in route.get("match") or [] if isinstance(r, dict) and r.get("receiver"))
+    return rules + sum(sending_rules(r) for r in route.get("routes") or [] if isinstance(r, dict))
+
+
+def exporter_config(kube: KubeAccess, pod) -> tuple[dict, str] | None:
+    """The exporter's config file: the one data entry with a route or receivers in the ConfigMaps its pod mounts (the
+    chart mounts its ConfigMap at /data and passes -conf=/data/config.yaml); None when none or several."""
+    found = []
+    for volume in pod.spec.volumes or []:
+        source = volume.config_map
+        if source is None:
+            continue
+        cm = kube.call(f"read ConfigMap {pod.metadata.namespace}/{source.name}", kube.core().read_namespaced_config_map,
+                       source.name, pod.metadata.namespace, ok=(403, 404))
+        for key, text in ((cm.data or {}) if cm is not None else {}).items():
+            try:
+                doc = yaml.safe_load(text)
+            except yaml.YAMLError:
+                continue
+            if isinstance(doc, dict) and ("route" in doc or "receivers" in doc):
+                found.append((doc, f"ConfigMap {pod.metadata.namespace}/{source.name} {key}"))
+    return found[0] if len(found) == 1 else None
 
 
 def exporter_counts(kube: KubeAccess, namespace: str) -> SendCounts | None:
@@ -212,24 +244,30 @@ def exporter_counts(kube: KubeAccess, namespace: str) -> SendCounts | None:
         path = f"/api/v1/namespaces/{namespace}/pods/{running[0].metadata.name}:{EXPORTER_METRICS_PORT}/proxy"
         text = kube.http("the event exporter's metrics", path, timeout=5, retry=NO_RETRY).request("GET", "/metrics").text
         samples = parse_samples(text)
+        config = exporter_config(kube, running[0])
     except (ServiceError, ValueError):
         return None
 
     def total(name: str) -> float:
         return sum(x.value for x in samples if x.name in (METRICS_PREFIX + name, METRICS_PREFIX + name + "_total"))
 
-    return SendCounts(total("events_sent"), total("send_event_errors"))
+    if config is None:
+        return SendCounts(total("events_sent"), total("send_event_errors"))
+    doc, where = config
+    return SendCounts(total("events_sent"), total("send_event_errors"), sending_rules(doc.get("route") or {}), where)
 
 
 def sends_hopeless(before: SendCounts | None, now: SendCounts | None, cluster: str) -> str | None:
     """Why the probe cannot arrive: every event the exporter received since it was created failed to send, and a
     failed event is dropped (logged at debug level, never retried); None when that is not shown."""
-    if before is None or now is None:
-        return None
+    if before is None or now is None or not now.sends_per_event:
+        return None  # without the config, a failed send may be another receiver's: the wait decides
     received, failed = now.received - before.received, now.failed - before.failed
-    if received < 1 or failed < received:
+    if received < 1 or failed < received * now.sends_per_event:
         return None
+    rules = (f"{now.sends_per_event} sends per event at most, counted from the match rules naming a receiver in its "
+             f"{now.config}")
     return (f"{cluster}'s exporter received {received:.0f} event(s) since the probe was created and every send failed "
-            f"(event_exporter_send_event_errors +{failed:.0f}): it drops a failed event and does not retry "
+            f"(event_exporter_send_event_errors +{failed:.0f}; {rules}): it drops a failed event and does not retry "
             "(pkg/exporter/channel_registry.go), so the probe will not arrive; its loki receiver's url is not a Loki "
             "that answers (its log names the error at debug level)")

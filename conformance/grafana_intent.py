@@ -13,10 +13,10 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from conformance.access import Access
-from conformance.outcomes import Unobservable
+from conformance.stack_owner import stack_owner
 from conformance.topology import Cluster
 
-PROJECT, PROVIDERS = "project", "providers"
+PROJECT, PROVIDERS, LISTED = "project", "providers", "listed"
 SEARCH = "/api/search?type=dash-db"
 META = "/api/dashboards/uid/<uid> meta.provisioned or meta.provisionedExternalId"
 
@@ -25,27 +25,32 @@ META = "/api/dashboards/uid/<uid> meta.provisioned or meta.provisionedExternalId
 class Intent:
     """Whose list the checks expect, and why the suite took it for this stack (for the report)."""
 
-    source: str  # PROJECT or PROVIDERS
+    source: str  # PROJECT, PROVIDERS or LISTED
     why: str
+    names: tuple[str, ...] = ()  # LISTED: the topology's dashboards, by uid or title
 
     def describe(self) -> str:
-        what = ("the project's own dashboards (stack/values)" if self.source == PROJECT
-                else f"the dashboards Grafana's providers provision ({SEARCH}, each {META})")
+        what = {PROJECT: "the project's own dashboards (stack/values)",
+                PROVIDERS: f"the dashboards Grafana's providers provision ({SEARCH}, each {META})",
+                LISTED: f"the dashboards {', '.join(self.names)}, each provisioned by Grafana's providers ({META})",
+                }[self.source]
         return f"{what}: {self.why}"
 
 
 def dashboards_intent(access: Access, primary: Cluster) -> Intent:
-    """The project's list on its own bring-up, whose Grafana is at the bring-up's Service name; a Grafana the topology
-    gives by URL keeps it too (nothing tells). A Grafana found elsewhere is a user's: what its providers provision."""
-    if "grafana" in primary.services:
-        return Intent(PROJECT, f"the topology gives Grafana's URL on {primary.name}: nothing says whose stack it is")
-    try:
-        found = access.located(primary, "grafana")
-    except Unobservable as e:
-        return Intent(PROJECT, f"Grafana not found on {primary.name} ({e.reason})")
-    if found.how == "bring-up name":
-        return Intent(PROJECT, f"Grafana is the bring-up's Service {found.where}")
-    return Intent(PROVIDERS, f"Grafana found at {found.where} ({found.how}), not under the bring-up's name")
+    """The topology's `dashboards:` list where it gives one; else the project's list on its own bring-up and what
+    Grafana's providers provision on a user's stack (stack_owner: `stack:`, else how Grafana was found)."""
+    if primary.dashboards:
+        return Intent(LISTED, f"the topology lists them for {primary.name} (dashboards: in {access.topology.path})",
+                      primary.dashboards)
+    owner = stack_owner(access, primary, "grafana")
+    return Intent(PROJECT if owner.bring_up else PROVIDERS, owner.why)
+
+
+def listed(found: list[ProvisionedDashboard], names: tuple[str, ...]) -> tuple[list[ProvisionedDashboard], list[str]]:
+    """The provisioned dashboards the topology lists (by uid or title), and the names none of them answers to."""
+    hits = [d for d in found if d.uid in names or d.title in names]
+    return hits, [n for n in names if not any(n in (d.uid, d.title) for d in hits)]
 
 
 @dataclass(frozen=True)

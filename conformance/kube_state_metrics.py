@@ -93,14 +93,14 @@ class Canary:
         return metric + "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def primary_matcher(canary: Canary, is_primary: bool) -> dict[str, str]:
+def primary_matcher(canary: Canary, is_primary: bool, label: str = "cluster") -> dict[str, str]:
     """The cluster label the canary's series carry on the primary.
 
-    A remote's series arrive through remote_write, which adds its external label cluster=<name>. The primary's
-    own series are stored as scraped: its external labels apply to what leaves it (remote_write, alerts,
+    A remote's series arrive through remote_write, which adds its external label `label` (conformance/series_label.py).
+    The primary's own series are stored as scraped: its external labels apply to what leaves it (remote_write, alerts,
     federation), never to its own queries, so there they carry no cluster label unless a relabelling adds one.
     """
-    return {"cluster": canary.cluster} if not is_primary else {}
+    return {label: canary.cluster} if not is_primary else {}
 
 
 def labels_renamed(prom: PrometheusClient, canary: Canary) -> str | None:
@@ -116,13 +116,13 @@ def labels_renamed(prom: PrometheusClient, canary: Canary) -> str | None:
 
 
 def why_not_described(cluster_prom: PrometheusClient | None, primary_prom: PrometheusClient, canary: Canary,
-                      is_primary: bool, job: RequiredJob | None = None) -> str:
+                      is_primary: bool, job: RequiredJob | None = None, label: str = "cluster") -> str:
     """Which hop loses the canary's kube_pod_info: the target, kube-state-metrics itself, or remote_write."""
     local = cluster_prom or (primary_prom if is_primary else None)
     try:
-        elsewhere = [s["metric"].get("cluster", "(none)") for s in primary_prom.query(canary.selector("kube_pod_info"))]
+        elsewhere = [s["metric"].get(label, "(none)") for s in primary_prom.query(canary.selector("kube_pod_info"))]
         if elsewhere:
-            return (f"the primary has kube_pod_info for the canary with cluster={', '.join(sorted(set(elsewhere)))}, "
+            return (f"the primary has kube_pod_info for the canary with {label}={', '.join(sorted(set(elsewhere)))}, "
                     f"not {canary.cluster}: whose external label is that?")
         if local is None:
             return ""

@@ -7,7 +7,8 @@ from typing import Callable
 
 from conformance.manifests import load
 from conformance.outcomes import PreconditionUnmet
-from conformance.prometheus_intent import monitor_selection, read_intent
+from conformance.label_selector import describe
+from conformance.prometheus_intent import FIELDS, PrometheusIntent, monitor_selection, read_intent
 
 Record = Callable[[str, object], None]
 
@@ -27,3 +28,23 @@ def require_monitor_selected(access, cluster, manifest: Path, hop: str, record: 
         raise PreconditionUnmet(hop, selection.text, f"read from {intent.source} (spec) and the {kind}'s labels "
                                 f"through the {cluster.name} API server; the operator renders a scrape pool only for "
                                 "a monitor it selects (docs/troubleshooting.md#monitor-not-selected-by-the-prometheus)")
+
+
+def not_selected_words(access, cluster, manifest: Path) -> str:
+    """Why a monitor's scrape pool is missing, naming what the cluster's Prometheus resource selects (where it was
+    read), or, where it cannot be read, the labels the monitor carries and that the resource could not be asked."""
+    doc = load(manifest)
+    kind, meta = doc["kind"], doc["metadata"]
+    label_field, ns_field, _ = FIELDS[kind]
+    monitor = f"{kind} {meta['namespace']}/{meta['name']}"
+    intent = read_intent(access, cluster) if access is not None else "no API access was given"
+    if isinstance(intent, PrometheusIntent):
+        ns = intent.spec.get(ns_field)
+        where = (f"namespaces with {describe(ns)}" if ns is not None else f"its own namespace {intent.namespace} only")
+        wants = (f"{intent.source} selects {kind}s with {describe(intent.spec.get(label_field))} ({label_field}) in "
+                 f"{where} ({ns_field})")
+    else:
+        carried = ", ".join(f"{k}={v}" for k, v in sorted((meta.get("labels") or {}).items())) or "no labels"
+        wants = (f"its {label_field} decides; {intent}; the {monitor} applied by this project carries {carried}")
+    return (f"the {monitor} is not selected by the Prometheus ({wants}; see "
+            "docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) or no pod matches it")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from conformance.topology import Cluster
 
 
-def on_primary(cluster: Cluster) -> str:
+def on_primary(cluster: Cluster, label: str = "cluster") -> str:
     """The matcher that selects cluster's series in the primary's TSDB.
 
-    Remote series arrive through remote write carrying the remote's external label
-    cluster=<name>; the primary's own series are stored without its external labels,
-    so they have no cluster label at all (docs/real-stack.md#metrics).
+    Remote series arrive through remote write carrying the remote's external label label=<name> (read from its
+    Prometheus resource: conformance/series_label.py); the primary's own series are stored without its external
+    labels, so they have no such label at all (docs/real-stack.md#metrics).
     """
-    return 'cluster=""' if cluster.is_primary else f'cluster="{cluster.name}"'
+    return f'{label}=""' if cluster.is_primary else f'{label}="{cluster.name}"'

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 
 from conformance import hopboard, inventory
-from conformance.access import Access, read_permissions, write_permissions
+from conformance.access import Access, placed_namespaces, read_permissions, write_permissions
 from conformance.errors import ConfigError
 from conformance.eventually import set_timeout_scale
 from conformance.http import ServiceError
@@ -291,12 +291,14 @@ def prove_access(config: pytest.Config) -> dict[str, AccessProof]:
     writes unless --read-only); the hop board hands the looks to xdist workers, which make none of their own."""
     topo = topology_of(config)
     board = hopboard.board_from_env()
-    permissions = read_permissions() + ([] if config.getoption("read_only") else write_permissions())
+    writes = [] if config.getoption("read_only") else write_permissions()
 
     def prove(cluster: Cluster) -> AccessProof:
         if board is not None and (shared := board.read_note(f"access[{cluster.name}]")):
             return AccessProof.from_json(shared)
-        proof = KubeAccess(cluster).prove(permissions)
+        # The reads where the topology places services (else the bring-up's namespace, a first guess); prove_found
+        # proves them again where the inventory finds the services.
+        proof = KubeAccess(cluster).prove(read_permissions(placed_namespaces(cluster)) + writes)
         if board is not None:
             board.write_note(f"access[{cluster.name}]", proof.to_json())
         return proof
@@ -319,6 +321,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[ACCESS_SECONDS] = time.monotonic() - started
     started = time.monotonic()
     config.stash[INVENTORY] = stack_inventory(config)
+    config.stash[ACCESS_PROOFS].update(prove_found(config))
     config.stash[INVENTORY_SECONDS] = time.monotonic() - started
 
 
@@ -329,6 +332,23 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if TOPOLOGY in config.stash and hasattr(config, "workerinput") and not config.option.collectonly:
         config.stash[ACCESS_PROOFS].update(prove_access(config))
         config.stash[INVENTORY] = stack_inventory(config)
+
+
+def prove_found(config: pytest.Config) -> dict[str, AccessProof]:
+    """The reads every check needs (services/proxy, pods), proven in the namespaces the inventory found each cluster's
+    services in, not the bring-up's: added to each cluster's proof and handed to the xdist workers (hop board)."""
+    board = hopboard.board_from_env()
+    proofs = config.stash[ACCESS_PROOFS]
+    access = Access(topology_of(config), proofs, dict(config.stash[FOUND]))
+    out: dict[str, AccessProof] = {}
+    for cluster in topology_of(config).clusters:
+        proof = proofs.get(cluster.name)
+        if proof is None or not proof.ok or not access.found_namespaces(cluster):
+            continue
+        out[cluster.name] = access.prove_where_found(cluster, proof)
+        if board is not None:
+            board.write_note(f"access[{cluster.name}]", out[cluster.name].to_json())
+    return out
 
 
 def stack_inventory(config: pytest.Config) -> list:

@@ -97,16 +97,18 @@ class RequiredJob:
     """A scrape job the stack must have up: the job label its targets carry and the monitor that makes it."""
 
     job: str
-    monitor: str  # "serviceMonitor/monitoring/kube-prometheus-stack-kubelet"
+    monitor: str  # "serviceMonitor/monitoring/kube-prometheus-stack-kubelet", or a scrape pool's name (exact)
     source: str  # where the requirement comes from, for the report
+    exact: bool = False  # monitor is one scrape pool's whole name (a job of the loaded configuration)
 
     @property
     def pool_prefix(self) -> str:
         """Every endpoint of the monitor is one scrape pool '<monitor>/<endpoint index>'."""
-        return self.monitor + "/"
+        return self.monitor if self.exact else self.monitor + "/"
 
     def owns(self, target: dict) -> bool:
-        return str(target.get("scrapePool", "")).startswith(self.pool_prefix)
+        pool = str(target.get("scrapePool", ""))
+        return pool == self.monitor if self.exact else pool.startswith(self.pool_prefix)
 
 
 def merged(base: dict, overlay: dict) -> dict:

@@ -26,7 +26,8 @@ from conformance.stack import CredentialsSecret, Placement, stack_services
 PROVIDERS = ("kind", "existing", "endpoints")
 ROLES = ("primary", "remote")
 CLUSTER_KEYS = ("name", "role", "provider", "context", "kubeconfig", "services", "absent", "log_canary", "grafana_log",
-                "prometheus_log")
+                "prometheus_log", "stack", "dashboards")
+STACK_OWNERS = ("bring-up", "own")  # `stack:` whose values are the expectation: the bring-up's, or the stack's own
 SERVICE_KEYS = ("url", "auth", "namespace", "service", "port", "credentials_secret")
 PLACEMENT_KEYS = ("namespace", "service", "port", "credentials_secret")
 SECRET_KEYS = ("name", "user_key", "password_key")
@@ -121,6 +122,8 @@ class Cluster:
     log_canary_file: Path | None = None
     grafana_log_file: Path | None = None
     prometheus_log_file: Path | None = None  # endpoints: the cluster Prometheus's own log (remote-write errors)
+    stack: str | None = None  # `stack: bring-up|own`; None: decided by how the service was found (stack_owner.py)
+    dashboards: tuple[str, ...] | None = None  # `dashboards: [uid or title, ...]`: the dashboards the user expects
 
     @property
     def is_primary(self) -> bool:
@@ -321,7 +324,23 @@ class _Parser:
             log_canary_file=self.file_ref(item.get("log_canary"), f"{key}.log_canary"),
             grafana_log_file=self.file_ref(item.get("grafana_log"), f"{key}.grafana_log"),
             prometheus_log_file=self.file_ref(item.get("prometheus_log"), f"{key}.prometheus_log"),
+            stack=self.stack_owner(item.get("stack"), f"{key}.stack"),
+            dashboards=self.dashboard_list(item.get("dashboards"), f"{key}.dashboards"),
         )
+
+    def stack_owner(self, raw: Any, key: str) -> str | None:
+        """`stack: bring-up` (this project's bring-up installed it) or `stack: own`."""
+        if raw is not None and raw not in STACK_OWNERS:
+            raise self.fail(key, f"unknown value {raw!r}; expected one of {', '.join(STACK_OWNERS)}")
+        return raw
+
+    def dashboard_list(self, raw: Any, key: str) -> tuple[str, ...] | None:
+        """`dashboards: [uid or title, ...]`: what Grafana's providers must provision here."""
+        if raw is None:
+            return None
+        if not isinstance(raw, list) or not raw or not all(isinstance(n, str) and n for n in raw):
+            raise self.fail(key, "expected a non-empty list of dashboard uids or titles")
+        return tuple(raw)
 
     def services(self, raw: Any, role: str, key: str) -> tuple[dict[str, ServiceOverride], dict[str, Placement]]:
         """Per service a URL (with auth), or where it runs in the cluster (namespace, service, port)."""

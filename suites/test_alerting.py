@@ -16,6 +16,7 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.hops import hop
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
+from conformance.series_label import series_label
 from conformance.timefmt import rfc3339_seconds
 from fixtures.clients import endpoint_or_skip
 
@@ -101,21 +102,24 @@ def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, a
     name = hop("alerting", cluster, primary)
     setting = ALERTING_SETTING if cluster.is_primary else REMOTE_ALERTING_SETTING
     sender = access.client_or_none(cluster, "prometheus", PrometheusClient)
+    label = series_label(access, cluster)  # alerts leave with every external label, the primary's own too
+    record_property("cluster_label", str(label))
     if sender is not None and (why := alerts_sent_nowhere(sender, setting)):
         raise PreconditionUnmet(name, why)
 
     def probe():
-        seen = watchdog_clusters(alertmanager)
+        seen = watchdog_clusters(alertmanager, label.name)
         if cluster.name not in seen:
             if sender is not None and (why := delivery_hopeless(sender)):
-                raise PreconditionUnmet(name, why, f"{WATCHDOG} in the {alertmanager.name} from cluster values {sorted(seen)}")
-            raise NotYet(f"{WATCHDOG} in the {alertmanager.name} from cluster values {sorted(seen)}")
+                raise PreconditionUnmet(name, why,
+                                        f"{WATCHDOG} in the {alertmanager.name} from {label.name} values {sorted(seen)}")
+            raise NotYet(f"{WATCHDOG} in the {alertmanager.name} from {label.name} values {sorted(seen)}")
         return seen[cluster.name]
 
     started = time.monotonic()
-    state = eventually(probe, hop=name, what=f"no {WATCHDOG} with cluster={cluster.name} in the {alertmanager.name}",
+    state = eventually(probe, hop=name, what=f"no {WATCHDOG} with {label.name}={cluster.name} in the {alertmanager.name}",
                        wait=WATCHDOG_WAIT,
-                       diagnose=lambda: why_not_delivered(sender, cluster.name, setting))
+                       diagnose=lambda: why_not_delivered(sender, cluster.name, setting, label.name))
     record_property("watchdog_delivery_wait_seconds", round(time.monotonic() - started, 2))
     record_property("watchdog_alertmanager_state", state)
 

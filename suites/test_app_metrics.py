@@ -14,6 +14,7 @@ from conformance.hops import hop
 from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import PreconditionUnmet
 from conformance.promql import on_primary
+from conformance.series_label import series_label
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 
@@ -66,7 +67,9 @@ def test_app_target_is_up(cluster, primary, prometheus, access, record_property)
 def test_app_series_reach_the_primary(cluster, primary, access, primary_prometheus, record_property):
     """The app's named series is on the primary with the cluster's label (remote_write for a remote)."""
     name, app = hop("app_series", cluster, primary), app_metrics()
-    selector = app.selector_with(on_primary(cluster))
+    label = series_label(access, cluster)
+    record_property("cluster_label", str(label))
+    selector = app.selector_with(on_primary(cluster, label.name))
 
     def probe():
         found = primary_prometheus.query(selector)
@@ -77,7 +80,8 @@ def test_app_series_reach_the_primary(cluster, primary, access, primary_promethe
     started = time.monotonic()
     found = eventually(probe, hop=name, what=f"no {selector} on the {primary_prometheus.name}", wait=SERIES_WAIT,
                        diagnose=lambda: why_not_on_primary(own_prometheus(access, cluster), primary_prometheus,
-                                                           cluster.name, cluster.is_primary, role(cluster)))
+                                                           cluster.name, cluster.is_primary, role(cluster),
+                                                           label.name))
     record_property("app_series", len(found))
     record_property("app_version", found[0]["metric"].get("version", ""))
     record_property("app_series_wait_seconds", round(time.monotonic() - started, 2))

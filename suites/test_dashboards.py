@@ -15,7 +15,7 @@ from conformance.panel_runner import logql_has_data, prometheus_scrape_interval,
 from conformance.panels import exclusions
 from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
 from conformance.dashboard_match import Match, match_dashboards
-from conformance.grafana_intent import PROVIDERS, SEARCH, Intent, dashboards_intent, provisioned_dashboards
+from conformance.grafana_intent import LISTED, PROJECT, SEARCH, Intent, dashboards_intent, listed, provisioned_dashboards
 from conformance.provision.dashboards import Dashboard, declared
 from conformance.profiles import foreign_services
 from conformance.providers import LogUnavailable, provider_of
@@ -104,7 +104,7 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
     """
     intent = dashboards_intent(access, primary)
     record_property("dashboards_expectation", intent.describe())
-    if intent.source == PROVIDERS:
+    if intent.source != PROJECT:
         return providers_provision_dashboards(primary, grafana, intent, record_property)
     expected = declared(profile=access.topology.profile)
 
@@ -130,32 +130,45 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
 
 
 def providers_provision_dashboards(primary, grafana, intent: Intent, record_property) -> None:
-    """On a user's stack the expectation is what its providers provision: at least one dashboard (waiting for a pass
-    under way); each is then in the folder Grafana gives it, and the panels check runs its queries."""
+    """On a user's stack the expectation is what its providers provision (at least one dashboard), or the topology's
+    `dashboards:` list, each of them provisioned (waiting for a pass under way); the panels check runs their queries."""
 
     def probe():
         found = provisioned_dashboards(grafana)
+        if intent.source == LISTED:
+            found, missing = listed(found, intent.names)
+            if missing:
+                raise NotYet(f"no provisioned dashboard with the uid or title {', '.join(missing)}")
         if not found:
             raise NotYet(f"no dashboard of {SEARCH} is provisioned")
         return found
 
     def diagnose() -> str:
         hits = grafana.search("dash-db")
+        if intent.source == LISTED:
+            _, missing = listed(provisioned_dashboards(grafana), intent.names)
+            present = sorted(n for n in missing if any(n in (h.get("uid"), h.get("title")) for h in hits))
+            return (f"Grafana's providers provision no dashboard with the uid or title {', '.join(missing)}"
+                    + (f" ({', '.join(present)} present but not provisioned)" if present else "")
+                    + f"; {len(hits)} dashboards in {SEARCH} (expectation: {intent.describe()})")
         return (f"Grafana's providers provision no dashboard: {len(hits)} dashboards in {SEARCH}, none with "
                 f"meta.provisioned or meta.provisionedExternalId (expectation: {intent.describe()})")
 
-    found = eventually(probe, hop=grafana_hop(primary), what="no provisioned dashboard", wait=PROVISION_WAIT,
-                       diagnose=diagnose)
+    what = "a listed dashboard not provisioned" if intent.source == LISTED else "no provisioned dashboard"
+    found = eventually(probe, hop=grafana_hop(primary), what=what, wait=PROVISION_WAIT, diagnose=diagnose)
     record_property("dashboards_provisioned", len(found))
     record_property("dashboards_matched_by", "; ".join(f"{d.key}: provisioned {d.path or '(no file named)'}"
                                                        for d in found))
 
 
 def expected_dashboards(access, primary, grafana) -> list:
-    """The dashboards the panels check runs: the project's own, or those Grafana's providers provision (see intent)."""
-    if dashboards_intent(access, primary).source == PROVIDERS:
-        return provisioned_dashboards(grafana)
-    return declared(profile=access.topology.profile)
+    """The dashboards the panels check runs: the project's own, those Grafana's providers provision, or the topology's
+    list of them (see intent)."""
+    intent = dashboards_intent(access, primary)
+    if intent.source == PROJECT:
+        return declared(profile=access.topology.profile)
+    found = provisioned_dashboards(grafana)
+    return listed(found, intent.names)[0] if intent.source == LISTED else found
 
 
 def grafana_log(access, primary) -> str:

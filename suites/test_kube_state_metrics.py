@@ -16,6 +16,7 @@ from conformance.kube_state_metrics import (
     primary_matcher, ready_values, target_state, why_not_described,
 )
 from conformance.outcomes import Failed, PreconditionUnmet
+from conformance.series_label import series_label
 from conformance.stack import canary_spec
 from conformance.state_canary import StateCanary
 
@@ -70,7 +71,9 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
     """kube_pod_info and kube_pod_status_ready{condition="true"} == 1 for the canary, on the primary, as <cluster>'s."""
     name = hop("kube-state-metrics", cluster, primary)
     canary = state_canary.start()
-    labels = primary_matcher(canary, cluster.is_primary)  # for the message: what a dashboard would select
+    series = series_label(access, cluster)
+    record_property("cluster_label", str(series))
+    labels = primary_matcher(canary, cluster.is_primary, series.name)  # for the message: what a dashboard would select
     started = time.monotonic()
 
     own = access.client_or_none(cluster, "prometheus", PrometheusClient)
@@ -89,22 +92,22 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
             if own is not None and (why := labels_renamed(own, canary)):
                 raise Failed(name, why)
             raise NotYet(f"no {canary.selector('kube_pod_info', **labels)} on the primary")
-        carried = {s["metric"].get("cluster") for s in found}
+        carried = {s["metric"].get(series.name) for s in found}
         allowed = {cluster.name} if not cluster.is_primary else {cluster.name, None}
         if not carried <= allowed:
-            raise Failed(name, f"the canary's kube_pod_info is on the primary with cluster="
+            raise Failed(name, f"the canary's kube_pod_info is on the primary with {series.name}="
                                f"{', '.join(sorted(str(c) for c in carried))}, not {cluster.name}")
         return carried
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
                          wait=SERIES_WAIT, diagnose=lambda: "; ".join(x for x in (why_not_described(
-                             own, primary_prometheus, canary, cluster.is_primary, job), unread) if x))
+                             own, primary_prometheus, canary, cluster.is_primary, job, series.name), unread) if x))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
     if cluster.is_primary and None in carried:
         # The primary's own series carry its external label only where they leave it (remote_write, alerts).
-        warnings.warn(f"{name}: the primary's own kube-state-metrics series carry no cluster label (cluster="
-                      f"{cluster.name} is an external label); dashboards filtering cluster=\"{cluster.name}\" miss them",
+        warnings.warn(f"{name}: the primary's own kube-state-metrics series carry no {series.name} label ({series.name}="
+                      f"{cluster.name} is an external label); dashboards filtering {series.name}=\"{cluster.name}\" miss them",
                       stacklevel=1)
 
     def ready():

@@ -13,6 +13,7 @@ from conformance.hops import hop
 from conformance.http import ServiceError
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.promql import on_primary
+from conformance.series_label import series_label
 from conformance.stack import StackService, stack_services
 
 pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
@@ -35,10 +36,17 @@ def pushgateway_spec(access, cluster) -> StackService | None:
         return None
 
 
-def totals_on_primary(prom: PrometheusClient, cluster) -> kb.Totals:
+def totals_on_primary(prom: PrometheusClient, cluster, label: str) -> kb.Totals:
     """The cluster's totals in the primary's TSDB (a remote's carry cluster=<name>; the primary's own none, on_primary)."""
-    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster)}, job="{kb.push_job()}"}}')
+    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster, label)}, job="{kb.push_job()}"}}')
                            for r in kb.CHECKED})
+
+
+def cluster_label(access, cluster, record_property) -> str:
+    """The label the primary tells cluster's series apart by, recorded with where it was read."""
+    label = series_label(access, cluster)
+    record_property("cluster_label", str(label))
+    return label.name
 
 
 def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
@@ -51,8 +59,8 @@ def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
         return None
 
 
-def why_no_totals(access, cluster, primary, primary_prometheus) -> str:
-    match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+def why_no_totals(access, cluster, primary, primary_prometheus, label: str) -> str:
+    match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster, label)}}}'
     seen = [s["metric"] for s in primary_prometheus.query(match)]
     on_cluster = None
     if not cluster.is_primary:
@@ -105,22 +113,23 @@ def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, pr
 
     The primary's own series are stored without its external labels (conformance/promql.py on_primary)."""
     name = hop("kube-bench", cluster, primary)
+    label = cluster_label(access, cluster, record_property)
 
     def probe():
-        totals = totals_on_primary(primary_prometheus, cluster)
+        totals = totals_on_primary(primary_prometheus, cluster, label)
         if not totals.by_node:
-            match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster)}}}'
+            match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster, label)}}}'
             if why := kb.renamed_labels([s["metric"] for s in primary_prometheus.query(match)], kb.push_job()):
                 raise Failed(name, why)
-            raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster)}, "
+            raise NotYet(f"the {primary_prometheus.name} has no kube_bench_total_* with {on_primary(cluster, label)}, "
                          f"job={kb.push_job()}")
         if totals.incomplete():
             raise NotYet("; ".join(f"node {n} lacks {', '.join(kb.metric(r) for r in missing)}"
                                    for n, missing in totals.incomplete().items()))
         return totals
 
-    totals = eventually(probe, hop=name, what=f"no kube-bench totals with cluster={cluster.name} on the primary",
-                        wait=TOTALS_WAIT, diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus))
+    totals = eventually(probe, hop=name, what=f"no kube-bench totals with {label}={cluster.name} on the primary",
+                        wait=TOTALS_WAIT, diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus, label))
     record_property("kube_bench_nodes", ",".join(totals.nodes_with_all()))
     for node, results in sorted(totals.by_node.items()):
         record_property(f"kube_bench_totals.{node}", " ".join(f"{r}={results[r]:g}" for r in kb.CHECKED))
@@ -133,7 +142,8 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
     name = hop("kube-bench", cluster, primary)
     interval = topology.parts["kube-bench"].options["interval"]
     limit = kb.max_age(interval)
-    selector = f'{kb.PUSH_TIME}{{{on_primary(cluster)}, job="{kb.push_job()}"}}'
+    label = cluster_label(access, cluster, record_property)
+    selector = f'{kb.PUSH_TIME}{{{on_primary(cluster, label)}, job="{kb.push_job()}"}}'
 
     def probe():
         # node -> (push time, evaluation time: the primary's clock, not the runner's), labels
@@ -144,7 +154,7 @@ def test_every_group_was_pushed_within_the_interval(cluster, primary, primary_pr
         return found
 
     found = eventually(probe, hop=name, what=f"no {kb.PUSH_TIME} of job={kb.push_job()} on the primary", wait=TOTALS_WAIT,
-                       diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus))
+                       diagnose=lambda: why_no_totals(access, cluster, primary, primary_prometheus, label))
     ages = {n: at - pushed for n, (pushed, at, _) in found.items()}
     never = sorted(n for n, (pushed, _, _) in found.items() if pushed <= 0)
     record_property("kube_bench_oldest_push_age_seconds", round(max(ages.values()), 1))
@@ -175,6 +185,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         raise type(e)(f"{e}: the node list comes from the API server") from None
     nodes = sorted(n.metadata.name for n in kube.call("list nodes", kube.core().list_node).items)
     record_property("cluster_nodes", ",".join(nodes))
+    label = cluster_label(access, cluster, record_property)
     groups = groups_or_none(access, cluster)
     if groups is not None and (never := kb.never_pushed(nodes, groups, kb.push_job())):
         # A node's group appears only when its own run pushes: the bring-up waited for every node's first run, the
@@ -186,7 +197,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
                      + ("; ".join(" ".join(f"{k}={v}" for k, v in sorted(g.items())) for g in groups) or "none"))
 
     def probe():
-        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
+        have = set(totals_on_primary(primary_prometheus, cluster, label).nodes_with_all())
         missing = [n for n in nodes if n not in have]
         if missing:
             raise NotYet(f"no kube-bench totals for node {', '.join(missing)} (totals for {', '.join(sorted(have)) or 'no node'})")
@@ -196,7 +207,7 @@ def test_every_node_of_the_cluster_has_results(cluster, primary, primary_prometh
         groups = groups_or_none(access, cluster)
         if groups is None:
             return ""
-        have = set(totals_on_primary(primary_prometheus, cluster).nodes_with_all())
+        have = set(totals_on_primary(primary_prometheus, cluster, label).nodes_with_all())
         return kb.why_nodes_missing([n for n in nodes if n not in have], groups, cluster.name, kb.push_job())
 
     have = eventually(probe, hop=name, what="a node without kube-bench results", wait=TOTALS_WAIT, diagnose=diagnose)

@@ -9,10 +9,11 @@ import pytest
 from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, MANIFESTS, traffic_generator
-from conformance.monitor_selection import require_monitor_selected
+from conformance.monitor_selection import not_selected_words, require_monitor_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
+from conformance.series_label import series_label
 from conformance.traffic import AppMissing, sample_crossing, traffic_running
 
 pytestmark = pytest.mark.mesh
@@ -22,9 +23,6 @@ SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
 # istio_requests_total exists only after traffic; two scrape intervals plus remote write
 # (docs/troubleshooting.md#no-request-metrics-before-traffic).
 TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
-NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label "
-                "release: kube-prometheus-stack; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
-                "or no pod matches it")
 NO_SIDECAR = (f"no pod there has an {SIDECAR} container, so there is no Envoy to scrape; the bring-up keeps "
               "an injected sample/sleep (one replica) on every remote, and the traffic generator runs only during the mesh check")
 
@@ -49,21 +47,21 @@ def pool_targets(prometheus, pool: str) -> list[dict]:
     return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
 
 
-def require_pool_configured(prometheus, pool: str, hop: str) -> None:
+def require_pool_configured(prometheus, pool: str, hop: str, not_selected: str) -> None:
     """Fail at once when the configuration Prometheus has loaded has no such scrape job: the operator renders one
     for every monitor it selects, so none means none selected, and no wait turns up its targets."""
     jobs = prometheus.configured_jobs()
     if jobs is not None and pool not in jobs:
         loaded = prometheus.runtimeinfo().get("lastConfigTime", "")
-        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {NOT_SELECTED}",
+        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {not_selected}",
                                 f"scrape jobs of the configuration loaded at {loaded or 'an unknown time'}: {sorted(jobs)}")
 
 
-def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> list[dict]:
+def require_pool_up(prometheus, pool: str, hop: str, not_selected: str, precheck=lambda: None) -> list[dict]:
     """Wait for the scrape pool to have targets; fail at once, listing them, when any is down.
 
     precheck() runs while the pool is empty and may fail at once (no pod the monitor could select)."""
-    require_pool_configured(prometheus, pool, hop)
+    require_pool_configured(prometheus, pool, hop, not_selected)
 
     def probe():
         targets = pool_targets(prometheus, pool)
@@ -77,7 +75,7 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 
     try:
         targets = eventually(probe, hop=hop, what=f"no targets in scrape pool {pool}", wait=SCRAPE_WAIT,
-                             diagnose=lambda: NOT_SELECTED)
+                             diagnose=lambda: not_selected)
     except TimedOut as e:
         # The wait covered the operator's reload: no pool in this run, so the checks that need its series stop
         # at once (the hop board) instead of waiting as long again for series nothing scrapes.
@@ -94,8 +92,10 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
-    require_monitor_selected(access, cluster, MANIFESTS / "envoy-podmonitor.yaml", hop, record_property)
-    targets = require_pool_up(prometheus, ENVOY_POOL, hop, precheck=lambda: require_an_injected_pod(access, cluster, hop))
+    monitor = MANIFESTS / "envoy-podmonitor.yaml"
+    require_monitor_selected(access, cluster, monitor, hop, record_property)
+    targets = require_pool_up(prometheus, ENVOY_POOL, hop, not_selected_words(access, cluster, monitor),
+                              precheck=lambda: require_an_injected_pod(access, cluster, hop))
     record_property("envoy_targets", len(targets))
 
 
@@ -108,7 +108,9 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
     """Envoy series from the cluster are on the primary (the remote's through remote write)."""
     via = "" if cluster.is_primary else " (remote_write)"
     hop = f"{cluster.name} Envoy → {primary.name} Prometheus{via}"
-    query = f"count(envoy_server_uptime{{{on_primary(cluster)}}})"
+    label = series_label(access, cluster)
+    record_property("cluster_label", str(label))
+    query = f"count(envoy_server_uptime{{{on_primary(cluster, label.name)}}})"
 
     def probe():
         result = primary_prometheus.query(query)
@@ -126,8 +128,9 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
 def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, access, record_property):
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
     hop = f"{primary.name} istiod → {primary.name} Prometheus"
-    require_monitor_selected(access, primary, MANIFESTS / "istiod-servicemonitor.yaml", hop, record_property)
-    require_pool_up(primary_prometheus, ISTIOD_POOL, hop)
+    monitor = MANIFESTS / "istiod-servicemonitor.yaml"
+    require_monitor_selected(access, primary, monitor, hop, record_property)
+    require_pool_up(primary_prometheus, ISTIOD_POOL, hop, not_selected_words(access, primary, monitor))
     missing = []
     for metric in ("pilot_xds_pushes", "istio_build"):
         result = primary_prometheus.query(f'count({metric}{{job=~".*istiod.*"}}) or count({metric}{{component="pilot"}})')

@@ -129,7 +129,7 @@ def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, ac
         return int(float(result[0]["value"][1]))
 
     count = eventually(probe, hop=name, what=f"no series with {label}={remote.name}", wait=SERIES_WAIT,
-                       diagnose=lambda: explain_missing_series(sender, remote.name, log))
+                       diagnose=lambda: explain_missing_series(sender, remote.name, log, label))
     record_property("remote_targets_on_primary", count)
     record_property("remote_series_wait_seconds", round(time.monotonic() - started, 2))
 
@@ -153,13 +153,13 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
         return evaluated_at - newest
 
     age = eventually(probe, hop=name, what=f"no series with {label}={remote.name}", wait=SERIES_WAIT,
-                     diagnose=lambda: explain_missing_series(sender, remote.name, log))
+                     diagnose=lambda: explain_missing_series(sender, remote.name, log, label))
     record_property("remote_write_sample_age_seconds", round(age, 2))
     record_property("remote_scrape_interval_seconds", interval)
     if age > limit:
         raise Failed(name, f"the newest sample with {label}={remote.name} is {age:.0f} s old; "
                            f"expected under {limit:.0f} s (scrape interval {interval:.0f} s + {margin:.0f} s)",
-                     explain_missing_series(sender, remote.name, log))
+                     explain_missing_series(sender, remote.name, log, label))
 
 
 def sender_window(sender: PrometheusClient, window: float) -> tuple[SenderSnapshot, SenderSnapshot, float, str]:

@@ -19,7 +19,8 @@ from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.provision.versions import load_versions
 from conformance.pytest_plugin import INVENTORY
 from conformance.redact import redact
-from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob, required_jobs
+from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob
+from conformance.stack_jobs import expected_jobs
 from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
@@ -32,6 +33,8 @@ LOG_LINES = 20
 NOT_CONFIGURED = ("their monitors are not selected by this Prometheus (serviceMonitorSelector / namespace selector of "
                   "the Prometheus resource; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
                   "or the chart does not render them with these values")
+NOT_RENDERED = ("the Prometheus resource selects their monitors, yet the operator rendered no scrape pool: it skips a monitor "
+                "it cannot use (the operator's log names it and why) or has not reloaded this Prometheus yet")
 
 
 # The control-plane jobs kind's kubeadm binds on 127.0.0.1 unless kind/*.yaml binds them on 0.0.0.0.
@@ -51,18 +54,25 @@ def owner(target: dict, required: tuple[RequiredJob, ...]) -> RequiredJob | None
 @pytest.mark.requirement("must")
 def test_every_prometheus_target_is_up(cluster, prometheus, access, record_property):
     """Every job the stack must have on this cluster is scraped and up; other down targets are reported only."""
-    required = required_jobs(cluster.role)
+    expectation = expected_jobs(access, cluster, prometheus)
+    required = expectation.jobs
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
     record_property("required_jobs", ",".join(j.job for j in required))
+    record_property("required_jobs_from", expectation.source)
+    if not required:  # nothing to judge is not a pass
+        raise PreconditionUnmet(hop, f"{prometheus.name} is configured to scrape nothing: no job is required "
+                                     f"(required jobs from {expectation.source})")
     for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
-        require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)
+        require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)  # (not judged where absent)
     started = time.time()
     jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
     unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]
     if unconfigured:  # the operator renders a pool for every monitor it selects: none means none selected
         raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool for "
-                                     f"{', '.join(f'{j.job} ({j.monitor})' for j in unconfigured)}: {NOT_CONFIGURED}",
-                                "\n".join(f"{j.job}: required by {j.source}" for j in unconfigured))
+                                     f"{', '.join(f'{j.job} ({j.monitor})' for j in unconfigured)}: "
+                                     f"{NOT_CONFIGURED if expectation.project else NOT_RENDERED}",
+                                "\n".join([f"required jobs from {expectation.source}"]
+                                          + [f"{j.job}: required by {j.source}" for j in unconfigured]))
 
     def probe():
         targets = prometheus.active_targets()
@@ -78,7 +88,7 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
 
     targets, not_up = eventually(probe, hop=hop, what="required jobs not all scraped", wait=TARGETS_WAIT,
                                  diagnose=lambda: "their monitor is not selected by this Prometheus or its Service has "
-                                                  "no endpoints (required jobs follow stack/values and stack/manifests)")
+                                                  f"no endpoints (required jobs from {expectation.source})")
     down = [t for t in not_up if owner(t, required)]
     others = [t for t in not_up if not owner(t, required)]
     record_property("targets", len(targets))
@@ -93,7 +103,8 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
         hints = [f"{job} listens on 127.0.0.1 on kind unless kind/*.yaml binds it on 0.0.0.0 (kubeadmConfigPatches)"
                  for job in jobs if job in LOOPBACK_BOUND]
         raise Failed(hop, f"{len(down)} of {len(targets)} targets of required jobs down (jobs: {', '.join(jobs)})",
-                     "\n".join([describe_target(t) for t in down] + hints))
+                     "\n".join([describe_target(t) for t in down] + hints
+                               + [f"required jobs from {expectation.source}"]))
 
 
 def _scraped_at(target: dict) -> float:

@@ -121,8 +121,9 @@ class EventsGround:
         return path
 
     def configure(self, cluster: str, config: dict[str, Any]) -> Exporter:
-        """(Re)start the cluster's exporter with config."""
+        """(Re)start the cluster's exporter with config, which its pod's ConfigMap holds too (where the suite reads it)."""
         with self.ns:
+            apply(self.api(cluster), [chart_config_map(config)])
             return self.exporters[cluster].start(config)
 
     def healthy(self, cluster: str) -> Exporter:
@@ -229,14 +230,23 @@ def chart_identity(ground: Any, cluster: str) -> Path:
 def chart_pod() -> dict:
     """The Deployment's pod as the chart labels it (common.labels.matchLabels; container event-exporter, args only
     -conf, so /metrics on the exporter's default :2112): hostNetwork on the kwok node, whose address is the
-    cluster's, where the exporter process listens; the API server's pod proxy reaches its counters there."""
+    cluster's, where the exporter process listens; the API server's pod proxy reaches its counters there. It mounts
+    the chart's ConfigMap at /data (templates/deployment.yaml volume cfg), where the suite reads the exporter's config."""
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"{RELEASE}-7f9c6d5b8-x2k4q", "namespace": stack_namespace(),
                          "labels": {"app.kubernetes.io/name": "kubernetes-event-exporter",
                                     "app.kubernetes.io/instance": RELEASE}},
             "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0, "serviceAccountName": RELEASE,
                      "containers": [{"name": "event-exporter", "image": "registry.example/stand-in:1",
-                                     "args": ["-conf=/data/config.yaml"]}]}}
+                                     "args": ["-conf=/data/config.yaml"],
+                                     "volumeMounts": [{"mountPath": "/data", "name": "cfg"}]}],
+                     "volumes": [{"name": "cfg", "configMap": {"name": RELEASE}}]}}
+
+
+def chart_config_map(config: dict[str, Any]) -> dict:
+    """The chart's ConfigMap (templates/configmap.yaml: <fullname>, key config.yaml), holding config."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": RELEASE, "namespace": stack_namespace()},
+            "data": {"config.yaml": yaml.safe_dump(config, sort_keys=False)}}
 
 
 def _populate(ground: EventsGround) -> None:

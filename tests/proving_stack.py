@@ -97,11 +97,11 @@ class ProvingStack:
             "kiali": f"{self.kiali.url}/kiali",
         }
         clusters = [
-            {"name": "oke", "role": "primary", "provider": "endpoints",
+            {"name": "oke", "role": "primary", "provider": "endpoints", "stack": "bring-up",  # the project's stack
              "services": {k: v for k, v in primary_services.items() if k not in drop.get("oke", set())},
              "log_canary": {"file": str(self.log_file("oke"))},
              **({"grafana_log": {"file": str(self.grafana_log)}} if grafana_log else {})},
-            {"name": "workstation", "role": "remote", "provider": "endpoints",
+            {"name": "workstation", "role": "remote", "provider": "endpoints", "stack": "bring-up",
              "services": {k: v for k, v in {"prometheus": self.pair.remote.url, agent: agents["workstation"]}.items()
                           if k not in drop.get("workstation", set())}
              or {"prometheus": self.pair.remote.url},

@@ -317,3 +317,28 @@ def test_the_access_proof_of_a_server_that_is_down_ends_every_check_that_needs_i
     with pytest.raises(NoKubeAccess, match=rf"^not run: needs oke API server at {re.escape(url)}: unreachable: "
                                            "connection refused$"):
         Access(access.topology, {"oke": proof}).endpoint(oke, "loki")
+
+
+def test_the_reads_are_proven_where_the_services_were_found(tmp_path):
+    """kube-prometheus-stack as release kps in observability, credentials bound there only: the first look's guess
+    (the bring-up's namespace monitoring) gives way to observability, where the checks read; a refusal there is named."""
+    from tests.test_discovery import kps_prometheus
+    with FakeKubeAPI("oke") as api:
+        kps_prometheus(api)
+        api.deny("services/proxy", "get", "monitoring")
+        api.deny("pods", "list", "monitoring")
+        access, oke = access_for(tmp_path, api)
+        first = access.kube(oke).prove(read_permissions())
+        assert first.denied == ("get services/proxy in namespace monitoring", "list pods in namespace monitoring")
+        located = Access(access.topology, {"oke": first}).located(oke, "prometheus")
+        assert located.spec.namespace == "observability"
+        judged = Access(access.topology, {"oke": first}, {("oke", "prometheus"): located})
+        proof = judged.prove_where_found(oke, first)
+        assert proof.ok and proof.denied == ()
+        assert Access(access.topology, {"oke": proof}, dict(judged.found)).located(oke, "prometheus") == located
+        api.deny("services/proxy", "get", "observability")
+        refused = judged.prove_where_found(oke, first)
+        assert refused.denied == ("get services/proxy in namespace observability",)
+        with pytest.raises(NoKubeAccess, match=rf"^not run: the credentials for oke \({re.escape(api.url)}\) may not get "
+                                               r"services/proxy in namespace observability$"):
+            Access(access.topology, {"oke": refused}, dict(judged.found)).endpoint(oke, "prometheus")

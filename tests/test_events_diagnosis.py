@@ -79,3 +79,60 @@ def test_the_arrival_s_line(line, says):
 def test_the_check_s_query_names_the_cluster_the_reason_and_the_involved_object():
     assert PROBE.selector == ('{job="kubernetes-event", cluster="workstation"} |= "ConformanceProbe" '
                               '|= "conformance-event-workstation-abc"')
+
+
+# -- sends_hopeless: the exporter's one send_event_errors counter over every receiver (issue 18) ---------------------
+
+def config_pod(data: dict[str, str]):
+    """A stand-in kube and the exporter pod the chart renders (its ConfigMap mounted at /data), holding data."""
+    from types import SimpleNamespace
+    maps = {"kubernetes-event-exporter": SimpleNamespace(data=data)}
+    core = SimpleNamespace(read_namespaced_config_map=lambda name, ns: maps.get(name))
+    kube = SimpleNamespace(core=lambda: core, call=lambda what, fn, *args, ok=(): fn(*args))
+    volume = SimpleNamespace(name="config", config_map=SimpleNamespace(name="kubernetes-event-exporter"))
+    pod = SimpleNamespace(metadata=SimpleNamespace(namespace="events"), spec=SimpleNamespace(volumes=[volume]))
+    return kube, pod
+
+
+TWO_RECEIVERS = """
+route:
+  routes:
+    - match:
+        - receiver: loki
+        - receiver: audit-webhook
+receivers:
+  - name: loki
+    loki: {url: http://loki.logging:3100/loki/api/v1/push}
+  - name: audit-webhook
+    webhook: {endpoint: http://audit.example/events}
+"""
+
+
+def test_with_two_receivers_a_failing_other_receiver_is_not_taken_for_a_hopeless_loki() -> None:
+    from conformance.events import SendCounts, exporter_config, sending_rules, sends_hopeless
+    kube, pod = config_pod({"config.yaml": TWO_RECEIVERS})
+    doc, where = exporter_config(kube, pod)
+    assert where == "ConfigMap events/kubernetes-event-exporter config.yaml" and sending_rules(doc["route"]) == 2
+    before = SendCounts(10, 0, 2, where)
+    # Every event failed once: the webhook's sends (or Loki's), not both: the probe may still arrive.
+    assert sends_hopeless(before, SendCounts(13, 3, 2, where), "workstation") is None
+    why = sends_hopeless(before, SendCounts(13, 6, 2, where), "workstation")
+    assert why.startswith("workstation's exporter received 3 event(s) since the probe was created and every send "
+                          "failed (event_exporter_send_event_errors +6; 2 sends per event at most, counted from the match "
+                          "rules naming a receiver in its ConfigMap events/kubernetes-event-exporter config.yaml)")
+
+
+def test_without_the_exporters_config_its_counters_decide_nothing() -> None:
+    from conformance.events import SendCounts, exporter_config, sends_hopeless
+    kube, pod = config_pod({"other.txt": "not: [a config"})
+    assert exporter_config(kube, pod) is None
+    assert sends_hopeless(SendCounts(10, 0), SendCounts(13, 3), "workstation") is None
+
+
+def test_the_project_s_config_sends_each_event_once() -> None:
+    import yaml
+
+    from conformance.events import sending_rules
+    from conformance.stack import STACK_DIR
+    config = yaml.safe_load((STACK_DIR / "values" / "kubernetes-event-exporter.yaml").read_text())["config"]
+    assert sending_rules(config["route"]) == 1

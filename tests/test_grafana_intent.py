@@ -4,8 +4,10 @@ a user's stack (read from /api/search?type=dash-db and each dashboard's meta); h
 from __future__ import annotations
 
 from conformance.clients.grafana import GrafanaClient
-from conformance.grafana_intent import PROJECT, PROVIDERS, dashboards_intent, provisioned_dashboards
+from conformance.grafana_intent import LISTED, PROJECT, PROVIDERS, dashboards_intent, provisioned_dashboards
+from conformance.access import Access
 from conformance.http import HTTPService
+from conformance.topology import load_topology
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.suite_runner import run_suites, write_topology
@@ -28,7 +30,7 @@ def test_the_bring_up_s_grafana_expects_the_project_s_list(tmp_path):
         access, oke = access_for(tmp_path, api)
         intent = dashboards_intent(access, oke)
     assert intent.source == PROJECT
-    assert intent.why == "Grafana is the bring-up's Service monitoring/kube-prometheus-stack-grafana:80"
+    assert intent.why == "oke Grafana is the bring-up's Service monitoring/kube-prometheus-stack-grafana:80"
 
 
 def test_a_grafana_found_elsewhere_expects_what_its_providers_provision(tmp_path):
@@ -39,14 +41,34 @@ def test_a_grafana_found_elsewhere_expects_what_its_providers_provision(tmp_path
     assert intent.source == PROVIDERS
     assert intent.describe() == (
         "the dashboards Grafana's providers provision (/api/search?type=dash-db, each /api/dashboards/uid/<uid> "
-        "meta.provisioned or meta.provisionedExternalId): Grafana found at grafana/grafana:80 (labels "
+        "meta.provisioned or meta.provisionedExternalId): oke Grafana found at grafana/grafana:80 (labels "
         "app.kubernetes.io/name=grafana), not under the bring-up's name")
 
 
-def test_a_grafana_given_by_url_keeps_the_project_s_list(tmp_path):
+def grafana_by_url(folder, api: FakeKubeAPI, **keys):
+    """An existing cluster whose topology gives Grafana's URL, with the cluster keys given (stack:, dashboards:)."""
+    folder.mkdir(parents=True)
+    topo = write_topology(folder, [{"name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke",
+                                    "kubeconfig": str(api.write_kubeconfig(folder / "kubeconfig")),
+                                    "services": {"grafana": "http://grafana.example"}, **keys}])
+    topology = load_topology(topo)
+    return Access(topology), topology.primary
+
+
+def test_a_grafana_given_by_url_is_a_user_s_unless_the_topology_says_stack_bring_up(tmp_path):
+    """A URL says nothing of whose stack it is: what its providers provision, unless `stack: bring-up` (the project's
+    own bring-up behind a URL) or a `dashboards:` list says otherwise; the report says which key decided."""
     with FakeKubeAPI("oke") as api:
-        access, oke = access_for(tmp_path, api, services={"grafana": "http://grafana.example"})
-        assert dashboards_intent(access, oke).source == PROJECT
+        url = dashboards_intent(*grafana_by_url(tmp_path / "url", api))
+        own = dashboards_intent(*grafana_by_url(tmp_path / "own", api, stack="bring-up"))
+        mine = dashboards_intent(*grafana_by_url(tmp_path / "listed", api, dashboards=["Node Exporter / Nodes", "k8s-pods"]))
+    assert (url.source, url.why) == (PROVIDERS, "the topology gives oke Grafana's URL and no stack: key (stack: "
+                                                "bring-up expects this project's own)")
+    assert own.source == PROJECT and own.why.startswith("the topology says stack: bring-up for oke (")
+    assert (mine.source, mine.names) == (LISTED, ("Node Exporter / Nodes", "k8s-pods"))
+    assert mine.describe().startswith("the dashboards Node Exporter / Nodes, k8s-pods, each provisioned by Grafana's "
+                                      "providers (/api/dashboards/uid/<uid> meta.provisioned or meta.provisionedExternalId): "
+                                      "the topology lists them for oke (dashboards: in ")
 
 
 def test_provisioned_dashboards_are_those_whose_meta_says_so():
@@ -63,13 +85,13 @@ def test_provisioned_dashboards_are_those_whose_meta_says_so():
     assert by_uid["c3"].key == "c3"
 
 
-def run_on_users_grafana(tmp_path, grafana: FakeGrafana, *args: str):
+def run_on_users_grafana(tmp_path, grafana: FakeGrafana, *args: str, **keys):
     with FakeKubeAPI("oke") as api:
         users_grafana(api, grafana)
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "existing",
                                           "context": "kind-oke", "kubeconfig": str(kubeconfig),
-                                          "absent": ["loki", "kiali"]}])
+                                          "absent": ["loki", "kiali"], **keys}])
         return run_suites(tmp_path, "--topology", str(topo), "-m", "dashboards", *args)
 
 
@@ -96,3 +118,27 @@ def test_a_user_s_provisioned_dashboards_are_the_expectation_and_their_panels_ru
     assert props["dashboards_provisioned"] == "1"
     assert props["dashboards_matched_by"] == "my-board: provisioned team/my-board.json"
     assert props["dashboards_expectation"].startswith("the dashboards Grafana's providers provision")
+
+
+def test_a_listed_dashboard_not_provisioned_fails_naming_it(tmp_path):
+    """`dashboards: [My board, Missing]`: My board is provisioned, Missing is only hand made: named, after the wait."""
+    dashboards = [{"uid": "mine", "title": "My board", "folder": "Team", "file": "team/my-board.json"},
+                  {"uid": "hand", "title": "Missing", "provisioned": False}]
+    with FakeGrafana(dashboards=dashboards) as grafana:
+        result = run_on_users_grafana(tmp_path, grafana, "-k", "provisioned_in_its_folder", "--timeout-scale", "0.02",
+                                      dashboards=["My board", "Missing"])
+    failure = result.failure(PROVISIONED)
+    assert "oke Grafana provisioning: a listed dashboard not provisioned" in failure, result.output[-3000:]
+    assert ("Grafana's providers provision no dashboard with the uid or title Missing (Missing present but not "
+            "provisioned); 2 dashboards in /api/search?type=dash-db (expectation: the dashboards My board, Missing, "
+            "each provisioned by Grafana's providers") in failure
+
+
+def test_the_listed_dashboards_of_a_user_s_grafana_are_the_expectation(tmp_path):
+    dashboards = [{"uid": "mine", "title": "My board", "folder": "Team", "file": "team/my-board.json"},
+                  {"uid": "theirs", "title": "Other board", "folder": "Team", "file": "team/other.json"}]
+    with FakeGrafana(dashboards=dashboards) as grafana:
+        result = run_on_users_grafana(tmp_path, grafana, "-k", "provisioned_in_its_folder", dashboards=["mine"])
+    props = result.properties(PROVISIONED)
+    assert props["outcome"] == "passed", result.output[-3000:]
+    assert props["dashboards_matched_by"] == "my-board: provisioned team/my-board.json"

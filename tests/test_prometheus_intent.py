@@ -209,3 +209,62 @@ def test_a_remote_resource_without_remote_write_fails_at_once(monkeypatch) -> No
     assert (e.value.hop, e.value.diagnosis) == (
         "hop", f"Prometheus observability/{CR} has no spec.remoteWrite: its series are sent nowhere")
     assert recorded["cluster_label"].startswith("cluster=workstation (")
+
+
+def test_a_missing_pool_names_what_the_users_prometheus_selects(tmp_path) -> None:
+    """Release kps in observability: the words name its selectors as read from the resource, not this project's label."""
+    from conformance.monitor_selection import not_selected_words
+    with FakeKubeAPI("oke") as api:
+        api.add_prometheus("observability", CR, spec={**KPS, "serviceMonitorNamespaceSelector": None})
+        api.add_service("observability", "prometheus-operated", port=9090, port_name="web")
+        access, cluster = access_for(tmp_path, api)
+        envoy = not_selected_words(access, cluster, MANIFESTS / "envoy-podmonitor.yaml")
+        istiod = not_selected_words(access, cluster, MANIFESTS / "istiod-servicemonitor.yaml")
+    assert envoy.startswith(f"the PodMonitor monitoring/envoy-stats is not selected by the Prometheus (Prometheus "
+                            f"observability/{CR} selects PodMonitors with release=kps (podMonitorSelector) in namespaces "
+                            "with everything ({}) (podMonitorNamespaceSelector); see docs/troubleshooting.md")
+    assert "kube-prometheus-stack" not in envoy.replace(CR, "")
+    assert (f"selects ServiceMonitors with release=kps (serviceMonitorSelector) in its own namespace observability only "
+            "(serviceMonitorNamespaceSelector)") in istiod
+
+
+def test_a_users_stack_expects_the_monitors_its_prometheus_selects(tmp_path) -> None:
+    """kps in observability, found by its resource: its selected ServiceMonitors and PodMonitors are the jobs expected
+    (not this project's values), each naming the monitor and the resource that selects it."""
+    from types import SimpleNamespace
+
+    from conformance.stack_jobs import expected_jobs
+    from tests.test_discovery import kps_prometheus
+    with FakeKubeAPI("oke") as api:
+        kps_prometheus(api)
+        api.add_prometheus("observability", CR, spec=KPS)
+        api.add_service_monitor("observability", "kps-kubelet", labels={"release": "kps"})
+        api.add_service_monitor("default", "my-app", labels={"release": "kps"})
+        api.add_service_monitor("default", "not-mine", labels={"release": "other"})
+        api.add_pod_monitor("monitoring", "envoy-stats", labels={"release": "kps"})
+        access, cluster = access_for(tmp_path, api)
+        expectation = expected_jobs(access, cluster, SimpleNamespace(name="oke Prometheus"))
+    assert not expectation.project
+    assert expectation.source == (f"the monitors Prometheus observability/{CR} selects (oke Prometheus found at "
+                                  f"observability/prometheus-operated:9090 (Prometheus observability/{CR}), not under "
+                                  "the bring-up's name)")
+    assert [(j.monitor, j.source) for j in expectation.jobs] == [
+        ("podMonitor/monitoring/envoy-stats", f"PodMonitor monitoring/envoy-stats, selected by Prometheus observability/{CR}"),
+        ("serviceMonitor/default/my-app", f"ServiceMonitor default/my-app, selected by Prometheus observability/{CR}"),
+        ("serviceMonitor/observability/kps-kubelet",
+         f"ServiceMonitor observability/kps-kubelet, selected by Prometheus observability/{CR}")]
+    assert expectation.jobs[0].owns({"scrapePool": "podMonitor/monitoring/envoy-stats/0"})
+
+
+def test_the_project_stack_keeps_its_values_as_the_expectation(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from conformance.scrape_jobs import required_jobs
+    from conformance.stack_jobs import expected_jobs
+    with FakeKubeAPI("oke") as api:
+        api.add_stack_services(prometheus="http://127.0.0.1:9")
+        access, cluster = access_for(tmp_path, api)
+        expectation = expected_jobs(access, cluster, SimpleNamespace(name="oke Prometheus"))
+    assert expectation.project and expectation.jobs == required_jobs("primary")
+    assert expectation.source == ("this project's values for a primary (oke Prometheus is the bring-up's Service "
+                                  "monitoring/kube-prometheus-stack-prometheus:9090)")

@@ -69,7 +69,10 @@ def test_unselected_pod_monitor_fails_at_once_saying_why(tmp_path):
     failure = run.failure(SCRAPED.format("workstation"))
     assert (f"workstation Envoy → workstation Prometheus: the configuration workstation Prometheus loaded has no scrape "
             f"pool {ENVOY_POOL}: ") in failure
-    assert "release: kube-prometheus-stack" in failure and "scrape jobs of the configuration loaded at " in failure
+    assert ("the PodMonitor monitoring/envoy-stats is not selected by the Prometheus (its podMonitorSelector decides; "
+            "the Prometheus resource of workstation cannot be read: ") in failure
+    assert "the PodMonitor monitoring/envoy-stats applied by this project carries release=kube-prometheus-stack" in failure
+    assert "scrape jobs of the configuration loaded at " in failure
     assert run.properties(SCRAPED.format("workstation"))["outcome"] == "precondition"
     assert "failure" not in {c.tag for c in run.cases()[SCRAPED.format("oke")]}
     assert run.suite_seconds < 20

@@ -81,7 +81,7 @@ def test_no_injected_pod_on_the_remote_says_so_at_once(mesh_of):
         failure = result.failure(case)
         assert "no injected pod runs on workstation" in failure
         assert "no pod there has an istio-proxy container" in failure
-        assert "release: kube-prometheus-stack" not in failure
+        assert "is not selected by the Prometheus" not in failure
         assert result.properties(case)["outcome"] == "failed"
     assert result.seconds < 30  # at once, not after the 90 s wait
 

@@ -28,9 +28,10 @@ def primary_prometheus(tmp_path, extra_jobs=(), **jobs_options):
             prometheus.stop()
 
 
-def run_platform(tmp_path, prometheus, *args):
+def run_platform(tmp_path, prometheus, *args, stack: str | None = "bring-up"):
+    """The project's own stack by default (stack: bring-up); stack=None: a user's, given only by URL."""
     topo = write_topology(tmp_path, [{"name": "oke", "role": "primary", "provider": "endpoints",
-                                      "services": {"prometheus": prometheus.url}}])
+                                      **({"stack": stack} if stack else {}), "services": {"prometheus": prometheus.url}}])
     return run_suites(tmp_path, "--topology", str(topo), "-m", "platform", "-k", "target", *args)
 
 
@@ -113,3 +114,42 @@ def test_a_required_job_without_targets_times_out_naming_it(tmp_path):
     assert "oke Prometheus → its scrape targets: required jobs not all scraped after" in failure
     assert "no targets yet for required jobs kube-proxy (serviceMonitor/monitoring/kube-prometheus-stack-kube-proxy)" in failure
     assert run.properties(TARGETS)["outcome"] == "timed_out"
+
+
+USERS = "the jobs of the configuration oke Prometheus loaded (the topology gives oke Prometheus's URL and no stack: key"
+
+
+def test_a_users_stack_given_by_url_expects_the_jobs_its_prometheus_loaded(tmp_path):
+    """No stack: key and a URL: not this project's values (kube-proxy unconfigured is the user's choice), the jobs of
+    the loaded configuration, each up; the report says where the expectation came from."""
+    with primary_prometheus(tmp_path, omit=("kube-proxy",)) as prometheus:
+        run = run_platform(tmp_path, prometheus, stack=None)
+    assert run.code == 0, run.output
+    props = run.properties(TARGETS)
+    assert props["required_jobs_from"].startswith(USERS), props["required_jobs_from"]
+    assert "serviceMonitor/monitoring/kube-prometheus-stack-kube-proxy/0" not in props["required_jobs"].split(",")
+    assert "serviceMonitor/monitoring/kube-prometheus-stack-kubelet/0" in props["required_jobs"].split(",")
+
+
+def test_a_users_loaded_job_down_fails_saying_where_the_expectation_came_from(tmp_path):
+    closed = f"http://127.0.0.1:{free_port()}"
+    with primary_prometheus(tmp_path, urls={"kube-etcd": closed}) as prometheus:
+        run = run_platform(tmp_path, prometheus, stack=None)
+    failure = run.failure(TARGETS)
+    assert ("oke Prometheus → its scrape targets: 1 of 15 targets of required jobs down (jobs: "
+            "serviceMonitor/monitoring/kube-prometheus-stack-kube-etcd/0)") in failure
+    assert f"{closed}/kube-etcd/metrics: down" in failure and "connection refused" in failure
+    assert f"required jobs from {USERS}" in failure
+
+
+def test_a_users_prometheus_that_scrapes_nothing_is_not_a_pass(tmp_path):
+    """Nothing configured, nothing required: said at once, not passed by construction."""
+    prometheus = start_prometheus("primary", tmp_path / "p", cluster="oke", receiver=True, scrape_jobs=[], self_scrape=False)
+    try:
+        run = run_platform(tmp_path, prometheus, stack=None)
+    finally:
+        prometheus.stop()
+    failure = run.failure(TARGETS)
+    assert ("oke Prometheus → its scrape targets: oke Prometheus is configured to scrape nothing: no job is required "
+            f"(required jobs from {USERS}") in failure
+    assert run.properties(TARGETS)["outcome"] == "precondition"

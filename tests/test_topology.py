@@ -108,6 +108,10 @@ BAD = [
      "clusters[0] (oke).context: provider endpoints has no Kubernetes access"),
     ("clusters:\n  - {name: oke, role: primary, provider: endpoints, services: {prometheus: 'http://x'}, log_canary: {file: nowhere/x.log}}",
      "log_canary.file: folder"),
+    ("clusters:\n  - {name: oke, role: primary, provider: kind, stack: mine}",
+     "clusters[0] (oke).stack: unknown value 'mine'; expected one of bring-up, own"),
+    ("clusters:\n  - {name: oke, role: primary, provider: kind, dashboards: []}",
+     "clusters[0] (oke).dashboards: expected a non-empty list of dashboard uids or titles"),
     ("clusters: [ {name: oke", "not valid YAML at line"),
     ("- just a list", "expected a mapping with key 'clusters'"),
 ]

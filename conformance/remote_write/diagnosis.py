@@ -38,7 +38,8 @@ def explain_queues(snap: SenderSnapshot, log: LogSource | None) -> str:
     return "; ".join(parts)
 
 
-def explain_missing_series(sender: PrometheusClient | None, cluster: str, log: LogSource | None = None) -> str:
+def explain_missing_series(sender: PrometheusClient | None, cluster: str, log: LogSource | None = None,
+                           label: str = "cluster") -> str:
     """One clause on why a remote's series are not on the primary, from the sender's side."""
     if sender is None:
         return f"the {cluster} Prometheus is not in the topology, so the sender cannot be asked"
@@ -47,9 +48,9 @@ def explain_missing_series(sender: PrometheusClient | None, cluster: str, log: L
         snap = sender_snapshot(sender)
     except Exception as e:  # the diagnosis is best effort; the check's failure stands regardless
         return f"the {cluster} Prometheus could not be asked ({type(e).__name__}: {e})"
-    if labels.get("cluster") != cluster:
-        found = f"cluster={labels['cluster']}" if "cluster" in labels else "no cluster label"
-        return f"the {cluster} Prometheus sends {found} (global.external_labels); expected cluster={cluster}"
+    if labels.get(label) != cluster:
+        found = f"{label}={labels[label]}" if label in labels else f"no {label} label"
+        return f"the {cluster} Prometheus sends {found} (global.external_labels); expected {label}={cluster}"
     if not snap.queues:
         return f"nothing was sent: the {cluster} Prometheus has no remote_write queue (remote_write is not configured)"
     return explain_queues(snap, log)

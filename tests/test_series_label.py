@@ -1,0 +1,73 @@
+"""The label that tells a cluster's series apart, read from its Prometheus resource (issue 18): a user's stack naming
+it otherwise (`k8s_cluster`) is queried by that name, and where it cannot be read the suite's default says why."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from conformance.alerting import watchdog_clusters
+from conformance.kube_state_metrics import Canary, primary_matcher, why_not_described
+from conformance.promql import on_primary
+from conformance.series_label import series_label
+from tests.fakes.kubeapi import FakeKubeAPI
+from tests.test_discovery import access_for, kps_prometheus
+
+CR = "Prometheus observability/kps-kube-prometheus-stack-prometheus"
+
+
+def with_labels(api: FakeKubeAPI, labels: dict[str, str]) -> None:
+    """kube-prometheus-stack as release kps in observability (tests/test_discovery.py), its resource's externalLabels."""
+    kps_prometheus(api)
+    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus", spec={"externalLabels": labels})
+
+
+def test_a_user_named_label_is_read_from_the_resource_and_queried(tmp_path) -> None:
+    with FakeKubeAPI("oke") as api:
+        with_labels(api, {"k8s_cluster": "oke", "region": "eu"})
+        access, cluster = access_for(tmp_path, api)
+        label = series_label(access, cluster)
+    assert (label.name, label.where) == ("k8s_cluster", f"{CR} spec.externalLabels.k8s_cluster")
+    assert on_primary(cluster, label.name) == 'k8s_cluster=""'
+    assert on_primary(SimpleNamespace(is_primary=False, name="workstation"), label.name) == 'k8s_cluster="workstation"'
+
+
+def test_a_resource_labelling_the_cluster_otherwise_leaves_the_default_saying_why(tmp_path) -> None:
+    with FakeKubeAPI("oke") as api:
+        with_labels(api, {"cluster": "okee"})
+        access, cluster = access_for(tmp_path, api)
+        label = series_label(access, cluster)
+    assert label.name == "cluster"
+    assert label.where == (f"the suite's default: {CR} labels its series cluster=okee ({CR} spec.externalLabels.cluster);"
+                           " the topology names the cluster oke")
+
+
+def test_an_unreadable_resource_leaves_the_default_saying_why(tmp_path) -> None:
+    with FakeKubeAPI("oke") as api:
+        api.removed_groups.add("monitoring.coreos.com")
+        api.add_stack_services(prometheus="http://127.0.0.1:9")
+        access, cluster = access_for(tmp_path, api)
+        label = series_label(access, cluster)
+    assert label.name == "cluster"
+    assert label.where.startswith("the suite's default: the Prometheus resources of oke cannot be read: the API server "
+                                  "serves no monitoring.coreos.com/v1 prometheuses")
+
+
+class Primary:
+    name = "oke Prometheus"
+
+    def __init__(self, series):
+        self.series = series
+
+    def query(self, q):
+        return self.series
+
+
+def test_the_diagnoses_name_the_label_read() -> None:
+    canary = Canary("workstation", "conformance-x", "canary")
+    assert primary_matcher(canary, False, "k8s_cluster") == {"k8s_cluster": "workstation"}
+    primary = Primary([{"metric": {"k8s_cluster": "other"}}])
+    assert why_not_described(None, primary, canary, False, label="k8s_cluster").startswith(
+        "the primary has kube_pod_info for the canary with k8s_cluster=other, not workstation")
+    am = SimpleNamespace(alerts=lambda q: [{"labels": {"k8s_cluster": "workstation"}, "status": {"state": "active"}}])
+    assert watchdog_clusters(am, "k8s_cluster") == {"workstation": "active"}
+    assert watchdog_clusters(am) == {"": "active"}
