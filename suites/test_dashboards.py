@@ -196,7 +196,8 @@ def test_grafana_log_shows_no_provisioning_errors(primary, access, record_proper
     record_property("grafana_provisioning_errors", len(errors))
     if errors:
         raise Failed(grafana_hop(primary), f"{len(errors)} provisioning errors in Grafana's log, first: "
-                     f"{line_cause(errors[0])}{whose(errors[0], declared(profile=access.topology.profile))}", redact("\n".join(errors[:10])))
+                     f"{line_cause(errors[0])}{whose(errors[0], declared(profile=access.topology.profile))}",
+                     redact("\n".join(errors[:10])))
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])
