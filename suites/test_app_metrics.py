@@ -9,7 +9,8 @@ import pytest
 from conformance.access import ServiceAbsent
 from conformance.app_metrics import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import PreconditionUnmet
@@ -17,12 +18,9 @@ from conformance.promql import on_primary
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 
-# The ServiceMonitor scrapes every 15 s (stack/app/example-app-servicemonitor.yaml): a target that is up is
-# seen up within one interval; three cover a slow first scrape after the check begins.
-TARGET_WAIT = Wait(timeout=45, delay=0.5, max_delay=5)
-# One scrape interval (15 s) plus the remote-write batch deadline (5 s, Prometheus' default) brings a remote's
-# sample to the primary; three rounds of that cover a slow queue.
-SERIES_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+# The ServiceMonitor scrapes every 15 s (stack/app/example-app-servicemonitor.yaml, as the stack's Prometheus).
+TARGET_WAIT = timing.scraped()
+SERIES_WAIT = timing.forwarded()
 
 
 def role(cluster) -> str:

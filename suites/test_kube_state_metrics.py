@@ -9,7 +9,8 @@ from typing import Iterator
 import pytest
 
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
     JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, crash_loop, describe_targets, labels_renamed,
@@ -21,12 +22,8 @@ from conformance.state_canary import StateCanary
 
 pytestmark = [pytest.mark.kube_state_metrics, pytest.mark.part("kube-state-metrics")]
 
-# The chart's Prometheus scrapes every 15 s (stack/values scrapeInterval); a target is listed at its first service
-# discovery and scraped within one interval; two more intervals cover a slow first scrape.
-TARGET_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
-# ksm sees the pod through its watch at once; then one scrape (15 s) and, for a remote, one remote-write batch
-# (Prometheus' 5 s send deadline) put it on the primary. 90 s leaves room for a busy cluster.
-SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
+# ksm sees the pod through its watch at once; then one scrape and, for a remote, one remote-write batch.
+SERIES_WAIT = timing.forwarded()
 
 
 @pytest.fixture

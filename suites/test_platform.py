@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conformance.access import service_title
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.inventory import drift_failure
 from conformance.manifests import MANIFESTS
 from conformance.monitor_selection import require_monitor_selected
@@ -24,10 +25,10 @@ from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
 
-# A down target gets one fresh scrape before it counts as down: the chart scrapes every 30 s.
-TARGETS_WAIT = Wait(timeout=75, delay=1, max_delay=5)
+# A down target gets one fresh scrape before it counts as down (at the interval the cluster's Prometheus loaded).
+TARGETS_WAIT = timing.scraped()
 # Pods of a freshly installed stack settle within a couple of minutes (image pulls included).
-PODS_WAIT = Wait(timeout=180, delay=1, max_delay=10)
+PODS_WAIT = timing.pods_settled()
 LOG_LINES = 20
 NOT_CONFIGURED = ("their monitors are not selected by this Prometheus (serviceMonitorSelector / namespace selector of "
                   "the Prometheus resource; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "

@@ -10,7 +10,8 @@ import pytest
 
 from conformance.clients.jaeger import JaegerClient
 from conformance.clients.kiali import KialiClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet, TimedOut
@@ -20,12 +21,12 @@ from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.tracing, pytest.mark.part("tracing")]
 
-READY_WAIT = Wait(timeout=30, delay=0.5, max_delay=3)
+READY_WAIT = timing.ready()
 # Envoy's zipkin tracer sends its buffer every 5 s (runtime tracing.zipkin.flush_interval_ms, default 5000) or at 5
 # spans (tracing.zipkin.min_flush_spans); Jaeger's batch processor flushes every 200 ms: a few rounds cover a loaded
 # machine.
-SPANS_WAIT = Wait(timeout=60, delay=1, max_delay=5)
-KIALI_WAIT = Wait(timeout=60, delay=1, max_delay=5)
+SPANS_WAIT = timing.spans_stored()
+KIALI_WAIT = timing.spans_stored()  # Kiali asks Jaeger: the same spans
 # Jaeger's search window around the request: the cluster's clocks and the runner's may differ by this much.
 SKEW_US = 120 * 1_000_000
 
