@@ -18,8 +18,8 @@ from conformance.promql import on_primary
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 
-# The ServiceMonitor scrapes every 15 s (stack/app/example-app-servicemonitor.yaml, as the stack's Prometheus).
-TARGET_WAIT = timing.scraped()
+# The ServiceMonitor scrapes at the stack's interval (stack/app/example-app-servicemonitor.yaml: 15 s, as the
+# Prometheus's global one): the target wait follows the interval the cluster's Prometheus loaded.
 SERIES_WAIT = timing.forwarded()
 
 
@@ -51,7 +51,8 @@ def test_app_target_is_up(cluster, primary, prometheus, access, record_property)
         return state
 
     started = time.monotonic()
-    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=TARGET_WAIT)
+    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=wait)
     record_property("app_target", state)
     record_property("app_target_wait_seconds", round(time.monotonic() - started, 2))
 
