@@ -94,6 +94,12 @@ def spans_stored(flush: float = STACK.envoy_flush) -> Wait:
     return _poll(12 * flush, flush, first=1.0)
 
 
+def spans_follow(flush: float = STACK.envoy_flush) -> Wait:
+    """Once one sidecar's span of a request is in Jaeger, the other's: each sidecar sends within one flush interval of
+    the request's end (the client's span ends with the answer, after the server's), twice, and a margin."""
+    return _poll(2 * flush + MARGIN, flush, first=1.0)
+
+
 def kiali_cached() -> Wait:
     """Kiali refreshes its namespace and workload caches on a short interval; a minute covers a cold cache."""
     return _poll(60.0)
