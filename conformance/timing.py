@@ -69,7 +69,7 @@ def rules_evaluated(evaluation: float = STACK.evaluation) -> Wait:
 
 
 def alert_delivered(evaluation: float = STACK.evaluation, resend: float = STACK.resend_delay) -> Wait:
-    """A send before the notifier found the Alertmanager is lost: the next comes one resend delay later, plus a round."""
+    """A send before the notifier found the Alertmanager is lost: the next comes a resend delay later, plus a round."""
     return _poll(resend + evaluation + MARGIN)
 
 
