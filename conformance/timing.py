@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import yaml
+
 from conformance.eventually import Wait
 from conformance.http import ServiceError
 from conformance.remote_write.config import scrape_interval_seconds
@@ -141,5 +143,5 @@ def scrape_interval_of(prometheus, fallback: float = STACK.scrape) -> float:
         return fallback
     try:
         return scrape_interval_seconds(prometheus, default=PROMETHEUS_SCRAPE)
-    except (ServiceError, ValueError, KeyError, TypeError):
+    except (ServiceError, yaml.YAMLError, ValueError, KeyError, TypeError):
         return fallback

@@ -83,3 +83,4 @@ def test_an_unread_interval_falls_back():
     down = Config(Unreachable("Prometheus", "http://p:9090", "connection refused"))
     assert timing.scrape_interval_of(down) == timing.STACK.scrape
     assert timing.scrape_interval_of(Config("global: {}\n")) == timing.PROMETHEUS_SCRAPE  # Prometheus's own 1m
+    assert timing.scrape_interval_of(Config("global: [unclosed\n")) == timing.STACK.scrape
