@@ -32,6 +32,7 @@ class Intervals:
 STACK = Intervals()
 OPERATOR_SCRAPE = 30.0  # what a Prometheus resource without spec.scrapeInterval scrapes at (prometheus-operator)
 PROMETHEUS_SCRAPE = 60.0  # a loaded configuration without global.scrape_interval: Prometheus's own default, 1m
+COLD_AGENT = 60.0  # a minute: a cold log agent's first read and the first steps of its back-off, twice (log_delivered)
 MARGIN = 10.0  # a loaded machine's slack on one round: a slow scrape, a slow query, a slow reload
 
 
@@ -75,20 +76,20 @@ def alert_delivered(evaluation: float = STACK.evaluation, resend: float = STACK.
     return _poll(resend + evaluation + MARGIN)
 
 
-def log_delivered(backoff: float = STACK.agent_backoff) -> Wait:
-    """A line through a log agent: its batch (1 s) and, for a cold agent, its back-off's first steps (0.5 s doubling:
-    31.5 s over six) twice, so a retry round in flight when the line came still ends inside."""
-    return Wait(timeout=round(2 * backoff * (2 ** 6 - 1)), delay=0.25, max_delay=1.0)
+def log_delivered() -> Wait:
+    """A line through a log agent: its batch (1 s) and, for a cold agent, its first read of a new file and its
+    back-off's first six steps (agent_backoff doubling: 31.5 s), with as much again for a loaded machine."""
+    return Wait(timeout=COLD_AGENT, delay=0.25, max_delay=1.0)
 
 
-def labels_listed(backoff: float = STACK.agent_backoff) -> Wait:
+def labels_listed() -> Wait:
     """Loki's label values include a stream once its first line is in (as log_delivered), polled less often."""
-    return log_delivered(backoff).with_(delay=1.0, max_delay=5.0)
+    return log_delivered().with_(delay=1.0, max_delay=5.0)
 
 
-def event_delivered(backoff: float = STACK.agent_backoff) -> Wait:
+def event_delivered() -> Wait:
     """An Event: the exporter's watch hands it over at once and its Loki sink pushes it; as a log line, a resync."""
-    return log_delivered(backoff).with_(delay=0.5, max_delay=2.0)
+    return log_delivered().with_(delay=0.5, max_delay=2.0)
 
 
 def spans_stored(flush: float = STACK.envoy_flush) -> Wait:
