@@ -32,7 +32,7 @@ class Intervals:
 STACK = Intervals()
 OPERATOR_SCRAPE = 30.0  # what a Prometheus resource without spec.scrapeInterval scrapes at (prometheus-operator)
 PROMETHEUS_SCRAPE = 60.0  # a loaded configuration without global.scrape_interval: Prometheus's own default, 1m
-COLD_AGENT = 60.0  # a minute: a cold log agent's first read and the first steps of its back-off, twice (log_delivered)
+COLD_AGENT = 60.0  # a minute: a cold log agent's first read and its back-off's first six steps (31.5 s), about twice
 MARGIN = 10.0  # a loaded machine's slack on one round: a slow scrape, a slow query, a slow reload
 
 
