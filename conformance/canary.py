@@ -19,6 +19,7 @@ from typing import Callable, Protocol
 
 
 from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
+from conformance import timing
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.kube import KubeAccess
 from conformance.outcomes import Failed, PreconditionUnmet
@@ -26,7 +27,7 @@ from conformance.providers import Provider
 from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
-POD_START = Wait(timeout=120, delay=0.25, max_delay=2)  # includes a busybox pull on a cold node
+POD_START = timing.pod_started()  # includes a busybox pull on a cold node
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class PodEmitter:
 
 # -- following the line in Loki --------------------------------------------------------------
 TAIL_SLICE = 0.5  # seconds one look at the tail blocks; between looks the wait checks the hop board
-TAIL_WAIT = Wait(delay=0.0, max_delay=0.0)  # each look blocks on the websocket itself: no pause between
+TAIL_WAIT = timing.back_to_back()  # each look blocks on the websocket itself: no pause between
 TAIL_LIMIT = 10  # entries of history the tail sends first: the tag is new, so at most the line itself
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.kube import KubeAccess
 
-NAMESPACE_GONE = Wait(timeout=60, delay=0.5, max_delay=2)  # the namespace controller's pace: finalizers, then purge
+NAMESPACE_GONE = timing.namespace_gone()  # the namespace controller's pace: finalizers, then purge
 MANAGED_BY = {"app.kubernetes.io/managed-by": "monitoring-conformance"}
 
 

@@ -13,7 +13,8 @@ from conformance.alerting import (
 )
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
 from conformance.series_label import series_label
@@ -22,15 +23,14 @@ from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.alerting, pytest.mark.part("alerting")]
 
-# The chart's Prometheus evaluates every 30 s (evaluationInterval "" -> the operator's 30 s): every group
-# evaluates within one interval of the check's start; two more cover a slow first round.
-RULES_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+# The stack's Prometheus evaluates every 30 s (no evaluationInterval in stack/values: the operator's default).
+RULES_WAIT = timing.rules_evaluated()
 # Watchdog (expr vector(1), no `for`) fires at its group's first evaluation; Prometheus sends a firing alert
 # at once and then every resend delay (1 m). A send before the notifier has discovered the Alertmanager
 # reaches no send loop (notifier/alertmanagerset.go send at v3.14.0) and is lost, so after a restart the
-# first delivery can be one resend delay plus an interval late: 100 s covers 60 + 30 s and a slow round.
-WATCHDOG_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
-READY_WAIT = Wait(timeout=30, delay=0.5, max_delay=3)
+# first delivery can be one resend delay plus an interval late.
+WATCHDOG_WAIT = timing.alert_delivered()
+READY_WAIT = timing.ready()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,8 @@ import pytest
 from conformance.access import ServiceAbsent
 from conformance.app_metrics import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.monitor_selection import require_monitor_selected
 from conformance.outcomes import PreconditionUnmet
@@ -18,12 +19,9 @@ from conformance.series_label import series_label
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 
-# The ServiceMonitor scrapes every 15 s (stack/app/example-app-servicemonitor.yaml): a target that is up is
-# seen up within one interval; three cover a slow first scrape after the check begins.
-TARGET_WAIT = Wait(timeout=45, delay=0.5, max_delay=5)
-# One scrape interval (15 s) plus the remote-write batch deadline (5 s, Prometheus' default) brings a remote's
-# sample to the primary; three rounds of that cover a slow queue.
-SERIES_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+# The ServiceMonitor scrapes at the stack's interval (stack/app/example-app-servicemonitor.yaml: 15 s, as the
+# Prometheus's global one): the target wait follows the interval the cluster's Prometheus loaded.
+SERIES_WAIT = timing.forwarded()
 
 
 def role(cluster) -> str:
@@ -54,7 +52,8 @@ def test_app_target_is_up(cluster, primary, prometheus, access, record_property)
         return state
 
     started = time.monotonic()
-    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=TARGET_WAIT)
+    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=wait)
     record_property("app_target", state)
     record_property("app_target_wait_seconds", round(time.monotonic() - started, 2))
 

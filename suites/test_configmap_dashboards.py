@@ -14,7 +14,8 @@ from conformance.configmap_dashboards import (
     PROVIDER_KEY, SIDECAR_CONTAINER, DashboardConfigMap, SidecarEnv, folder_expected_by, new_dashboard, sidecar_env,
     sidecar_provider, sidecar_spec, why_not_selected,
 )
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError
 from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.configmap_dashboards, pytest.mark.part("configmap-dash
 # The sidecar (METHOD WATCH) writes the file when the API server sends the event and asks Grafana to reload at
 # once (REQ_URL); without that request Grafana's provider rescans every updateIntervalSeconds (30, the chart's
 # default). Three rescans cover a watch that was reconnecting (WATCH_SERVER_TIMEOUT 60 s) when the change came.
-PROVISION_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
+PROVISION_WAIT = timing.dashboards_provisioned()
 
 
 def find(grafana, uid: str, title: str) -> dict | None:

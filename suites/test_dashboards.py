@@ -8,7 +8,8 @@ import pytest
 
 from conformance.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.http import ServiceError
 from conformance.outcomes import CheckFailure, Failed, NotApplicable, Unobservable
 from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.dashboards
 
 # The dashboard sidecar and file provider rescan every 10-30 s; this wait is for a pass still under way, or for a
 # Grafana whose log cannot be read: a pass that has completed decides at once (see test_every_expected_dashboard_...).
-PROVISION_WAIT = Wait(timeout=90, delay=1, max_delay=5)
+PROVISION_WAIT = timing.dashboards_provisioned()
 
 
 def grafana_hop(primary) -> str:
@@ -37,7 +38,7 @@ def grafana_hop(primary) -> str:
 def test_grafana_is_healthy(primary, grafana, record_property):
     """Grafana's /api/health says its database is ok."""
     health = eventually(grafana.health, hop=f"conformance → {primary.name} Grafana", what="no health answer",
-                        wait=Wait(timeout=30, delay=0.5, max_delay=2))
+                        wait=timing.ready())
     record_property("grafana_version", health.get("version", ""))
     if health.get("database") != "ok":
         raise Failed(f"{primary.name} Grafana → its database", f"database is {health.get('database')!r}", str(health))

@@ -10,7 +10,8 @@ from conformance.events import (
     EventCauser, exporter_counts, find_probe, label_problem, line_problem, probe_namespace, sends_hopeless,
     why_not_in_loki,
 )
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.outcomes import Failed
 
@@ -18,8 +19,8 @@ pytestmark = [pytest.mark.events, pytest.mark.part("events")]
 
 # The exporter's informer hands a new Event over within a second of its creation (a watch), and its loki sink
 # pushes it at once, one request per event (pkg/sinks/loki.go: no batching); Loki makes it queryable as soon as
-# the ingester has it. 60 s covers a resync after a dropped watch, as the log canary's wait does.
-EVENT_WAIT = Wait(timeout=60, delay=0.5, max_delay=2)
+# the ingester has it. The log canary's budget covers a resync after a dropped watch.
+EVENT_WAIT = timing.event_delivered()
 
 
 @pytest.fixture

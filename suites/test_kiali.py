@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
 from conformance.kiali import (
@@ -20,8 +21,7 @@ from conformance.stack import StackService
 
 pytestmark = pytest.mark.kiali
 
-# Kiali refreshes its namespace and workload caches on a short interval; a minute covers a cold cache.
-KIALI_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
+KIALI_WAIT = timing.kiali_cached()
 REMOTE_SECRET_HINT = ("Kiali reaches a remote through a Secret in its namespace labelled kiali.io/multiCluster=true, "
                       "annotated kiali.io/cluster=<name>, whose kubeconfig has exactly one cluster named <name> "
                       "and a non-loopback server; the operator reads it on reconcile "

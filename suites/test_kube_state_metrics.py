@@ -9,7 +9,8 @@ from typing import Iterator
 import pytest
 
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
     JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, crash_loop, describe_targets, labels_renamed,
@@ -22,12 +23,9 @@ from conformance.state_canary import StateCanary
 
 pytestmark = [pytest.mark.kube_state_metrics, pytest.mark.part("kube-state-metrics")]
 
-# The chart's Prometheus scrapes every 15 s (stack/values scrapeInterval); a target is listed at its first service
-# discovery and scraped within one interval; two more intervals cover a slow first scrape.
-TARGET_WAIT = Wait(timeout=60, delay=0.5, max_delay=5)
-# ksm sees the pod through its watch at once; then one scrape (15 s) and, for a remote, one remote-write batch
-# (Prometheus' 5 s send deadline) put it on the primary. 90 s leaves room for a busy cluster.
-SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
+# Both waits follow the scrape interval the cluster's Prometheus loaded (the stack's own where it cannot be read): a
+# target is listed and scraped within a few intervals; ksm sees the pod through its watch at once, then one scrape and,
+# for a remote, one remote-write batch put it on the primary.
 
 
 @pytest.fixture
@@ -48,7 +46,9 @@ def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, rec
     job = cluster_ksm_job(access, cluster)
     record_property("ksm_scrape_pool", job.pool_prefix + "0")
     kube = access.kube_or_none(cluster)
-    until = time.time() + TARGET_WAIT.scaled()
+    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    record_property("ksm_target_wait_seconds", wait.timeout)
+    until = time.time() + wait.scaled()
 
     def probe():
         state = target_state(prometheus, job)
@@ -58,7 +58,7 @@ def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, rec
             raise NotYet(describe_targets(state, prometheus.name, job))
         return state
 
-    state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=TARGET_WAIT,
+    state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=wait,
                        diagnose=lambda: describe_targets(target_state(prometheus, job), prometheus.name, job))
     record_property("ksm_targets", state.count)
 
@@ -85,6 +85,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
         raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: "
                            f"{args.never} ({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
     unread = f"kube-state-metrics' arguments were not read ({args.unread}), so this waited" if args.unread else ""
+    series_wait = timing.forwarded(timing.scrape_interval_of(own))
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))
@@ -100,7 +101,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
         return carried
 
     carried = eventually(described, hop=name, what=f"the canary pod {canary.namespace}/{canary.pod} not described",
-                         wait=SERIES_WAIT, diagnose=lambda: "; ".join(x for x in (why_not_described(
+                         wait=series_wait, diagnose=lambda: "; ".join(x for x in (why_not_described(
                              own, primary_prometheus, canary, cluster.is_primary, job, series.name), unread) if x))
     record_property("ksm_describe_wait_seconds", round(time.monotonic() - started, 2))
     record_property("canary_cluster_label", ", ".join(sorted(c or "(none)" for c in carried)))
@@ -132,5 +133,5 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
                 f"{seen}: kube-state-metrics' watch or the scrape lags")
 
     eventually(ready, hop=name, what=f'kube_pod_status_ready{{condition="true"}} is not 1 for the canary pod '
-                                     f"{canary.namespace}/{canary.pod}", wait=SERIES_WAIT, diagnose=why_not_ready)
+                                     f"{canary.namespace}/{canary.pod}", wait=series_wait, diagnose=why_not_ready)
     record_property("ksm_ready_wait_seconds", round(time.monotonic() - started, 2))

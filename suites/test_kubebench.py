@@ -8,7 +8,8 @@ from conformance import kubebench as kb
 from conformance.access import ServiceAbsent
 from conformance.clients.prometheus import PrometheusClient
 from conformance.clients.pushgateway import PushgatewayClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.http import ServiceError
 from conformance.outcomes import Failed, PreconditionUnmet
@@ -20,11 +21,9 @@ pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
 
 # The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
 PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
-# The chart's Prometheus scrapes every 30 s (scrapeInterval "" -> the operator's 30 s); a remote's samples arrive
-# one batch send deadline (5 s) later: two scrapes and a send cover a slow first round.
-SCRAPE_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+SCRAPE_WAIT = timing.forwarded()
 # The bring-up waits for every node's first run; the totals then take one scrape and one remote_write send.
-TOTALS_WAIT = Wait(timeout=100, delay=0.5, max_delay=5)
+TOTALS_WAIT = timing.forwarded()
 
 
 def pushgateway_spec(access, cluster) -> StackService | None:

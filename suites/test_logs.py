@@ -13,7 +13,8 @@ import pytest
 
 from conformance import promtail
 from conformance.canary import Follower, follow, new_tag
-from conformance.eventually import NotYet, Wait, eventually, timeout_scale
+from conformance import timing
+from conformance.eventually import NotYet, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.hops import every_agent, hop
 from conformance.http import APIError, ServiceError, single_attempts
@@ -22,14 +23,14 @@ from conformance.outcomes import Failed
 pytestmark = pytest.mark.logs
 
 # Promtail and Alloy batch for up to 1 s (batchwait / batch_wait defaults) and Loki makes a line queryable as soon as the
-# ingester has it; 60 s leaves room for a cold agent. The line is followed on
+# ingester has it; the budget leaves room for a cold agent's back-off. The line is followed on
 # Loki's tail; where that is refused, polls are at most 1 s apart.
-CANARY_WAIT = Wait(timeout=60, delay=0.25, max_delay=1)
+CANARY_WAIT = timing.log_delivered()
 # Loki's /ready answers at once when Loki runs, and an answer on its way is awaited (request timeout),
 # so a few seconds only bound the retries of refused connections. A Loki still unreachable then is
 # down, and every check that needs it stops instead of waiting its own minute.
-LOKI_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
-LABEL_WAIT = Wait(timeout=60, delay=1, max_delay=5)
+LOKI_READY_WAIT = timing.answers()
+LABEL_WAIT = timing.labels_listed()
 DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least, from the first canary on
 LOOKBACK = 300  # seconds of Loki searched around the canary
 

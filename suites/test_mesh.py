@@ -7,7 +7,8 @@ from contextlib import nullcontext
 import pytest
 
 from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, MANIFESTS, traffic_generator
 from conformance.monitor_selection import not_selected_words, require_monitor_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
@@ -18,11 +19,11 @@ from conformance.traffic import AppMissing, sample_crossing, traffic_running
 
 pytestmark = pytest.mark.mesh
 
-# The monitors scrape every 15 s; the operator needs a reload after a monitor changes.
-SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
-# istio_requests_total exists only after traffic; two scrape intervals plus remote write
+# The monitors scrape at the stack's interval; the operator needs a reload after a monitor changes: five rounds.
+SCRAPE_WAIT = timing.scraped(rounds=5)
+# istio_requests_total exists only after traffic; two more scrape intervals than a forwarded series
 # (docs/troubleshooting.md#no-request-metrics-before-traffic).
-TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
+TRAFFIC_WAIT = timing.after_traffic()
 NO_SIDECAR = (f"no pod there has an {SIDECAR} container, so there is no Envoy to scrape; the bring-up keeps "
               "an injected sample/sleep (one replica) on every remote, and the traffic generator runs only during the mesh check")
 

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from conformance.clients.prometheus import RECEIVER_SETTING
-from conformance.eventually import NotYet, Wait, eventually, timeout_scale
+from conformance import timing
+from conformance.eventually import NotYet, eventually, timeout_scale
 from conformance.outcomes import Failed, PreconditionUnmet
 from conformance.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
                                       matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
@@ -24,10 +25,11 @@ pytestmark = pytest.mark.metrics
 # A remote sample reaches the primary within one scrape interval plus the queue's
 # batch_send_deadline (5 s by default) plus query slack; 15 s covers the last two.
 FRESHNESS_MARGIN = 15.0
-# Series show up after the first scrape and the first send; the chart scrapes every 30 s.
-SERIES_WAIT = Wait(timeout=90, delay=0.5, max_delay=5)
-# kube-prometheus-stack's default scrape interval.
-CHART_SCRAPE_INTERVAL = 30.0
+# Series show up after the first scrape and the first send.
+SERIES_WAIT = timing.forwarded()
+# A remote whose interval cannot be read: the longest a kube-prometheus-stack scrapes unless its values say otherwise
+# (prometheus-operator's default; this stack's values set 15 s), so an unread interval never makes a healthy remote stale.
+CHART_SCRAPE_INTERVAL = timing.OPERATOR_SCRAPE
 # How long a window of sender counters is judged for failures and growing lag: at least one scrape
 # interval plus one batch_send_deadline (Prometheus' default 5 s), or a window can hold no send
 # at all and a failing queue looks healthy (at the chart's 30 s interval, 5 of 6 times). The window
@@ -35,7 +37,7 @@ CHART_SCRAPE_INTERVAL = 30.0
 SENDER_WINDOW = 5.0
 SEND_DEADLINE = 5.0
 # Prometheus's /-/ready answers at once when it runs (see LOKI_READY_WAIT in test_logs for the bound).
-PROMETHEUS_READY_WAIT = Wait(timeout=3, delay=0.25, max_delay=1)
+PROMETHEUS_READY_WAIT = timing.answers()
 # The sender's log searched for its last send error; it repeats a line at most once a minute (logging.Dedupe).
 SENDER_LOG_SECONDS = 600
 
@@ -81,7 +83,7 @@ def stop_if_never_delivered(sender: PrometheusClient | None, log: LogSource, hop
 
 
 def remote_scrape_interval(sender: PrometheusClient | None) -> float:
-    """The remote's global scrape interval; the chart's 30 s when the remote cannot be asked."""
+    """The remote's global scrape interval; the operator's default when the remote cannot be asked."""
     if sender is None:
         return CHART_SCRAPE_INTERVAL
     try:

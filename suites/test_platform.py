@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conformance.access import service_title
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.inventory import drift_failure
 from conformance.manifests import MANIFESTS
 from conformance.monitor_selection import require_monitor_selected
@@ -25,10 +26,8 @@ from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
 
-# A down target gets one fresh scrape before it counts as down: the chart scrapes every 30 s.
-TARGETS_WAIT = Wait(timeout=75, delay=1, max_delay=5)
 # Pods of a freshly installed stack settle within a couple of minutes (image pulls included).
-PODS_WAIT = Wait(timeout=180, delay=1, max_delay=10)
+PODS_WAIT = timing.pods_settled()
 LOG_LINES = 20
 NOT_CONFIGURED = ("their monitors are not selected by this Prometheus (serviceMonitorSelector / namespace selector of "
                   "the Prometheus resource; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
@@ -65,6 +64,8 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
     for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
         require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)  # (not judged where absent)
     started = time.time()
+    # A down target gets one fresh scrape before it counts as down, at the interval the cluster's Prometheus loaded.
+    wait = timing.scraped(timing.scrape_interval_of(prometheus))
     jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
     unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]
     if unconfigured:  # the operator renders a pool for every monitor it selects: none means none selected
@@ -86,7 +87,7 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
             raise NotYet(f"{len(stale)} targets not freshly scraped yet: " + "; ".join(describe_target(t) for t in stale[:5]))
         return targets, not_up
 
-    targets, not_up = eventually(probe, hop=hop, what="required jobs not all scraped", wait=TARGETS_WAIT,
+    targets, not_up = eventually(probe, hop=hop, what="required jobs not all scraped", wait=wait,
                                  diagnose=lambda: "their monitor is not selected by this Prometheus or its Service has "
                                                   f"no endpoints (required jobs from {expectation.source})")
     down = [t for t in not_up if owner(t, required)]

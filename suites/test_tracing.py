@@ -10,7 +10,8 @@ import pytest
 
 from conformance.clients.jaeger import JaegerClient
 from conformance.clients.kiali import KialiClient
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.http import APIError, ServiceError
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet, TimedOut
@@ -20,12 +21,13 @@ from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.tracing, pytest.mark.part("tracing")]
 
-READY_WAIT = Wait(timeout=30, delay=0.5, max_delay=3)
+READY_WAIT = timing.ready()
 # Envoy's zipkin tracer sends its buffer every 5 s (runtime tracing.zipkin.flush_interval_ms, default 5000) or at 5
 # spans (tracing.zipkin.min_flush_spans); Jaeger's batch processor flushes every 200 ms: a few rounds cover a loaded
 # machine.
-SPANS_WAIT = Wait(timeout=60, delay=1, max_delay=5)
-KIALI_WAIT = Wait(timeout=60, delay=1, max_delay=5)
+SPANS_WAIT = timing.spans_stored()
+FOLLOW = timing.spans_follow()  # one cluster's spans in Jaeger: the other's come within this or not at all
+KIALI_WAIT = timing.spans_stored()  # Kiali asks Jaeger: the same spans
 # Jaeger's search window around the request: the cluster's clocks and the runner's may differ by this much.
 SKEW_US = 120 * 1_000_000
 
@@ -74,11 +76,20 @@ def test_forced_trace_from_the_remote_is_one_trace_from_both_clusters(remote, pr
         return Verdict(find_request(jaeger, sent.marker, services, sent.sent_us - SKEW_US, now_us + SKEW_US),
                        remote.name, primary.name)
 
+    one_side: list[float] = []  # when the spans of only one of the two clusters were first seen
+
     def probe() -> Verdict:
         verdict = look()
         if verdict.split:  # each span keeps the trace id its sidecar gave it: no later span joins them
             raise Failed(name, verdict.diagnosis(), verdict.describe(), final=True)
         if not verdict.ok:
+            if len(verdict.all_clusters & {remote.name, primary.name}) == 1:
+                one_side[:] = one_side or [time.monotonic()]
+                if (waited := time.monotonic() - one_side[0]) > FOLLOW.scaled():
+                    broken = name if verdict.broken == "source" else hop("tracing", primary, primary)
+                    raise Failed(broken, f"{verdict.diagnosis()} ({waited:.0f} s after the other cluster's spans were "
+                                         f"in Jaeger: each sidecar sends within one {timing.STACK.envoy_flush:.0f} s "
+                                         "flush interval of the request's end)", verdict.describe(), final=True)
             raise NotYet(verdict.describe())
         return verdict
 

@@ -12,14 +12,15 @@ import time
 import pytest
 
 from conformance.canary import new_tag
-from conformance.eventually import NotYet, Wait, eventually
+from conformance import timing
+from conformance.eventually import NotYet, eventually
 from conformance.hops import hop as hop_name
 from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
 
 pytestmark = pytest.mark.upgrade
 
-VISIBLE = Wait(timeout=60, delay=0.25, max_delay=1)
-PRESENT = Wait(timeout=120, delay=1, max_delay=5)  # components restart during an upgrade
+VISIBLE = timing.log_delivered()  # a line written after the upgrade
+PRESENT = timing.restarted()  # components restart during an upgrade
 
 
 @pytest.mark.logs
