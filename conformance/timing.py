@@ -1,18 +1,14 @@
 """Every wait's budget in one table, each derived from what the stack is configured to do, the reason beside it.
 
-A budget is a function of the intervals it depends on. Checks pass what the cluster says (scrape_interval_of reads
-its Prometheus's loaded configuration) and fall back to the stack's own values (STACK, as stack/values sets them).
+A budget is a function of the intervals it depends on. Checks pass what the cluster says (the metrics probe's
+scrape_interval_of reads its Prometheus's loaded configuration), else the stack's own values (STACK, from stack/values).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
-
 from conformance.eventually import Wait
-from conformance.http import ServiceError
-from conformance.remote_write.config import scrape_interval_seconds
 
 
 @dataclass(frozen=True)
@@ -136,13 +132,3 @@ def restarted() -> Wait:
 def back_to_back() -> Wait:
     """No pause between looks: each look blocks on a stream itself (a websocket's tail)."""
     return Wait(delay=0.0, max_delay=0.0)
-
-
-def scrape_interval_of(prometheus, fallback: float = STACK.scrape) -> float:
-    """The global scrape interval of the configuration this Prometheus loaded; fallback where it cannot be read."""
-    if prometheus is None:
-        return fallback
-    try:
-        return scrape_interval_seconds(prometheus, default=PROMETHEUS_SCRAPE)
-    except (ServiceError, yaml.YAMLError, ValueError, KeyError, TypeError):
-        return fallback

@@ -10,6 +10,7 @@ from conformance.access import ServiceAbsent
 from conformance.app_metrics import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
 from conformance import timing
+from conformance.remote_write.config import scrape_interval_of
 from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.monitor_selection import require_monitor_selected
@@ -52,7 +53,7 @@ def test_app_target_is_up(cluster, primary, prometheus, access, record_property)
         return state
 
     started = time.monotonic()
-    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    wait = timing.scraped(scrape_interval_of(prometheus))
     state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=wait)
     record_property("app_target", state)
     record_property("app_target_wait_seconds", round(time.monotonic() - started, 2))

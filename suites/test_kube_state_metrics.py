@@ -10,6 +10,7 @@ import pytest
 
 from conformance.clients.prometheus import PrometheusClient
 from conformance import timing
+from conformance.remote_write.config import scrape_interval_of
 from conformance.eventually import NotYet, eventually
 from conformance.hops import hop
 from conformance.kube_state_metrics import (
@@ -46,7 +47,7 @@ def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, rec
     job = cluster_ksm_job(access, cluster)
     record_property("ksm_scrape_pool", job.pool_prefix + "0")
     kube = access.kube_or_none(cluster)
-    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    wait = timing.scraped(scrape_interval_of(prometheus))
     record_property("ksm_target_wait_seconds", wait.timeout)
     until = time.time() + wait.scaled()
 
@@ -85,7 +86,7 @@ def test_the_canary_pod_is_described_on_the_primary(cluster, primary, primary_pr
         raise Failed(name, f"kube-state-metrics never describes the canary pod {canary.namespace}/{canary.pod}: "
                            f"{args.never} ({NAMESPACES_SETTING}; kube-state-metrics.collectors)")
     unread = f"kube-state-metrics' arguments were not read ({args.unread}), so this waited" if args.unread else ""
-    series_wait = timing.forwarded(timing.scrape_interval_of(own))
+    series_wait = timing.forwarded(scrape_interval_of(own))
 
     def described():
         found = primary_prometheus.query(canary.selector("kube_pod_info"))

@@ -11,6 +11,7 @@ import pytest
 
 from conformance.access import service_title
 from conformance import timing
+from conformance.remote_write.config import scrape_interval_of
 from conformance.eventually import NotYet, eventually
 from conformance.inventory import drift_failure
 from conformance.manifests import MANIFESTS
@@ -65,7 +66,7 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
         require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)  # (not judged where absent)
     started = time.time()
     # A down target gets one fresh scrape before it counts as down, at the interval the cluster's Prometheus loaded.
-    wait = timing.scraped(timing.scrape_interval_of(prometheus))
+    wait = timing.scraped(scrape_interval_of(prometheus))
     jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
     unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]
     if unconfigured:  # the operator renders a pool for every monitor it selects: none means none selected

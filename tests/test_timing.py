@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from conformance import timing
+from conformance.remote_write.config import scrape_interval_of
 from conformance.http import Unreachable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,13 +75,13 @@ class Config:
 
 
 def test_the_interval_is_read_from_the_loaded_configuration():
-    assert timing.scrape_interval_of(Config("global:\n  scrape_interval: 1s\n")) == 1.0
-    assert timing.scrape_interval_of(Config("global:\n  scrape_interval: 1m30s\n")) == 90.0
+    assert scrape_interval_of(Config("global:\n  scrape_interval: 1s\n")) == 1.0
+    assert scrape_interval_of(Config("global:\n  scrape_interval: 1m30s\n")) == 90.0
 
 
 def test_an_unread_interval_falls_back():
-    assert timing.scrape_interval_of(None) == timing.STACK.scrape
+    assert scrape_interval_of(None) == timing.STACK.scrape
     down = Config(Unreachable("Prometheus", "http://p:9090", "connection refused"))
-    assert timing.scrape_interval_of(down) == timing.STACK.scrape
-    assert timing.scrape_interval_of(Config("global: {}\n")) == timing.PROMETHEUS_SCRAPE  # Prometheus's own 1m
-    assert timing.scrape_interval_of(Config("global: [unclosed\n")) == timing.STACK.scrape
+    assert scrape_interval_of(down) == timing.STACK.scrape
+    assert scrape_interval_of(Config("global: {}\n")) == timing.PROMETHEUS_SCRAPE  # Prometheus's own 1m
+    assert scrape_interval_of(Config("global: [unclosed\n")) == timing.STACK.scrape

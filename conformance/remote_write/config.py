@@ -5,6 +5,8 @@ from __future__ import annotations
 import yaml
 
 from conformance.clients.prometheus import PrometheusClient
+from conformance.http import ServiceError
+from conformance.timing import PROMETHEUS_SCRAPE, STACK
 
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
@@ -40,3 +42,13 @@ def parse_duration(raw: str) -> float:
         number = ""
         i += len(unit)
     return total
+
+
+def scrape_interval_of(prometheus, fallback: float = STACK.scrape) -> float:
+    """The global scrape interval of the configuration this Prometheus loaded; fallback where it cannot be read."""
+    if prometheus is None:
+        return fallback
+    try:
+        return scrape_interval_seconds(prometheus, default=PROMETHEUS_SCRAPE)
+    except (ServiceError, yaml.YAMLError, ValueError, KeyError, TypeError):
+        return fallback
