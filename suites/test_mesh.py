@@ -8,8 +8,9 @@ import pytest
 
 from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
 from conformance.eventually import NotYet, Wait, eventually
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, MANIFESTS, traffic_generator
-from conformance.monitor_selection import require_monitor_selected
+from conformance.manifests import traffic_generator
+from conformance.mesh_monitors import ENVOY, ISTIOD, MeshMonitor, mesh_monitor
+from conformance.monitor_selection import require_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
@@ -22,9 +23,9 @@ SCRAPE_WAIT = Wait(timeout=90, delay=1, max_delay=5)
 # istio_requests_total exists only after traffic; two scrape intervals plus remote write
 # (docs/troubleshooting.md#no-request-metrics-before-traffic).
 TRAFFIC_WAIT = Wait(timeout=120, delay=1, max_delay=5)
-NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label "
-                "release: kube-prometheus-stack; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
-                "or no pod matches it")
+NOT_SELECTED = ("the PodMonitor/ServiceMonitor is not selected by the Prometheus (it needs the label its Prometheus "
+                "resource's monitor selector wants, the bring-up's release: kube-prometheus-stack; see "
+                "docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) or no pod matches it")
 NO_SIDECAR = (f"no pod there has an {SIDECAR} container, so there is no Envoy to scrape; the bring-up keeps "
               "an injected sample/sleep (one replica) on every remote, and the traffic generator runs only during the mesh check")
 
@@ -49,21 +50,35 @@ def pool_targets(prometheus, pool: str) -> list[dict]:
     return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
 
 
-def require_pool_configured(prometheus, pool: str, hop: str) -> None:
+def not_selected(monitor: MeshMonitor) -> str:
+    """NOT_SELECTED, and what was looked for when the cluster showed no mesh monitor (the bring-up's name was assumed)."""
+    return NOT_SELECTED if monitor.how == "bring-up name" else f"{NOT_SELECTED}; monitor: {monitor.where} ({monitor.how})"
+
+
+def require_monitor(access, cluster, rule, hop: str, record_property) -> MeshMonitor:
+    """The cluster's mesh monitor for `rule` (recorded with how it was found), failing at once when not selected."""
+    monitor = mesh_monitor(access, cluster, rule)
+    record_property("monitor", f"{monitor.where} ({monitor.how})")
+    if not monitor.how.startswith("bring-up name;"):  # a monitor the cluster has: judge its selection
+        require_selected(access, cluster, monitor.kind, monitor.namespace, monitor.name, hop, record_property)
+    return monitor
+
+
+def require_pool_configured(prometheus, pool: str, hop: str, why: str = NOT_SELECTED) -> None:
     """Fail at once when the configuration Prometheus has loaded has no such scrape job: the operator renders one
     for every monitor it selects, so none means none selected, and no wait turns up its targets."""
     jobs = prometheus.configured_jobs()
     if jobs is not None and pool not in jobs:
         loaded = prometheus.runtimeinfo().get("lastConfigTime", "")
-        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {NOT_SELECTED}",
+        raise PreconditionUnmet(hop, f"the configuration {prometheus.name} loaded has no scrape pool {pool}: {why}",
                                 f"scrape jobs of the configuration loaded at {loaded or 'an unknown time'}: {sorted(jobs)}")
 
 
-def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> list[dict]:
+def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None, why: str = NOT_SELECTED) -> list[dict]:
     """Wait for the scrape pool to have targets; fail at once, listing them, when any is down.
 
     precheck() runs while the pool is empty and may fail at once (no pod the monitor could select)."""
-    require_pool_configured(prometheus, pool, hop)
+    require_pool_configured(prometheus, pool, hop, why)
 
     def probe():
         targets = pool_targets(prometheus, pool)
@@ -77,7 +92,7 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 
     try:
         targets = eventually(probe, hop=hop, what=f"no targets in scrape pool {pool}", wait=SCRAPE_WAIT,
-                             diagnose=lambda: NOT_SELECTED)
+                             diagnose=lambda: why)
     except TimedOut as e:
         # The wait covered the operator's reload: no pool in this run, so the checks that need its series stop
         # at once (the hop board) instead of waiting as long again for series nothing scrapes.
@@ -94,8 +109,9 @@ def require_pool_up(prometheus, pool: str, hop: str, precheck=lambda: None) -> l
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
-    require_monitor_selected(access, cluster, MANIFESTS / "envoy-podmonitor.yaml", hop, record_property)
-    targets = require_pool_up(prometheus, ENVOY_POOL, hop, precheck=lambda: require_an_injected_pod(access, cluster, hop))
+    monitor = require_monitor(access, cluster, ENVOY, hop, record_property)
+    targets = require_pool_up(prometheus, monitor.pool, hop, precheck=lambda: require_an_injected_pod(access, cluster, hop),
+                              why=not_selected(monitor))
     record_property("envoy_targets", len(targets))
 
 
@@ -126,11 +142,13 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
 def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, access, record_property):
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
     hop = f"{primary.name} istiod → {primary.name} Prometheus"
-    require_monitor_selected(access, primary, MANIFESTS / "istiod-servicemonitor.yaml", hop, record_property)
-    require_pool_up(primary_prometheus, ISTIOD_POOL, hop)
+    monitor = require_monitor(access, primary, ISTIOD, hop, record_property)
+    targets = require_pool_up(primary_prometheus, monitor.pool, hop, why=not_selected(monitor))
+    # The job its targets carry (the Service's name, or its jobLabel's value: `pilot` under Istio's sample monitor).
+    jobs = "|".join(sorted({(t.get("labels") or {}).get("job", "") for t in targets} - {""})) or ".*istiod.*"
     missing = []
     for metric in ("pilot_xds_pushes", "istio_build"):
-        result = primary_prometheus.query(f'count({metric}{{job=~".*istiod.*"}}) or count({metric}{{component="pilot"}})')
+        result = primary_prometheus.query(f'count({metric}{{job=~"{jobs}"}}) or count({metric}{{component="pilot"}})')
         if not result:
             missing.append(metric)
     record_property("istiod_metrics_missing", len(missing))
