@@ -12,6 +12,7 @@ from conformance.http import ServiceError
 from conformance.manifests import MANIFESTS, load
 from conformance.outcomes import Unobservable
 from conformance.prometheus_intent import GROUP, VERSION, monitor_selection, read_intent
+from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob
 
 POOL_KIND = {"PodMonitor": "podMonitor", "ServiceMonitor": "serviceMonitor"}
 
@@ -104,3 +105,18 @@ def _selected(access, cluster, found: list[MeshMonitor]) -> list[MeshMonitor]:
         return []
     kube = access.kube(cluster)
     return [m for m in found if monitor_selection(kube, intent, m.kind, m.namespace, m.name).selected]
+
+
+RULES_BY_MANIFEST = {"envoy-podmonitor.yaml": ENVOY, "istiod-servicemonitor.yaml": ISTIOD}
+
+
+def role_rules(role: str) -> list[MonitorRule]:
+    """The mesh monitors a cluster of `role` must have (the bring-up applies PROJECT_MONITORS there)."""
+    return [RULES_BY_MANIFEST[name] for name in PROJECT_MONITORS[role]]
+
+
+def required_job(monitor: MeshMonitor) -> RequiredJob:
+    """The platform check's required job of a mesh monitor: its pool, its job as scrape_jobs.project_job names it."""
+    job = f"{monitor.namespace}/{monitor.name}" if monitor.kind == "PodMonitor" else monitor.name
+    source = "stack/manifests" if monitor.how == "bring-up name" else f"{monitor.where} ({monitor.how})"
+    return RequiredJob(job, monitor.pool.removesuffix("/0"), source)

@@ -12,14 +12,15 @@ import pytest
 from conformance.access import service_title
 from conformance.eventually import NotYet, Wait, eventually
 from conformance.inventory import drift_failure
-from conformance.manifests import MANIFESTS
-from conformance.monitor_selection import require_monitor_selected
+from conformance.kps_release import cluster_chart
+from conformance.mesh_monitors import mesh_monitor, required_job, role_rules
+from conformance.monitor_selection import require_selected
 from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
 from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.provision.versions import load_versions
 from conformance.pytest_plugin import INVENTORY
 from conformance.redact import redact
-from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob, required_jobs
+from conformance.scrape_jobs import RequiredJob, required_jobs
 from conformance.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
@@ -51,11 +52,15 @@ def owner(target: dict, required: tuple[RequiredJob, ...]) -> RequiredJob | None
 @pytest.mark.requirement("must")
 def test_every_prometheus_target_is_up(cluster, prometheus, access, record_property):
     """Every job the stack must have on this cluster is scraped and up; other down targets are reported only."""
-    required = required_jobs(cluster.role)
     hop = f"{service_title(cluster, 'prometheus')} → its scrape targets"
+    chart = cluster_chart(access, cluster)  # the chart's monitors are named after the release that made the Prometheus
+    mesh = [mesh_monitor(access, cluster, rule) for rule in role_rules(cluster.role)]
+    required = required_jobs(cluster.role, chart=chart, project=False) + tuple(required_job(m) for m in mesh)
     record_property("required_jobs", ",".join(j.job for j in required))
-    for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
-        require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)
+    record_property("chart_release", f"{chart.release} in {chart.namespace}: {chart.source}")
+    for m in mesh:  # the mesh monitors the cluster has, against the Prometheus resource's selectors
+        if not m.how.startswith("bring-up name;"):
+            require_selected(access, cluster, m.kind, m.namespace, m.name, hop, record_property)
     started = time.time()
     jobs = prometheus.configured_jobs()  # None: some are in scrape_config_files, and the wait says what is missing
     unconfigured = [j for j in required if jobs is not None and not any(job.startswith(j.pool_prefix) for job in jobs)]
