@@ -34,7 +34,7 @@ def mesh_of(tmp_path):
     names="other": the stack under a user's names (tests/proving_kube.py install_elsewhere) with Istio's sample
     monitors in istio-system labelled release=`monitor_release` (kps: the one its Prometheus selects)."""
     with ExitStack() as stack:
-        def start(sample_app: bool = True, names: str = "bring-up", monitor_release: str = "kps"):
+        def start(sample_app: bool = True, names: str = "bring-up", monitor_release: str | None = "kps"):
             envoy_pool, istiod_pool = (ENVOY_POOL, ISTIOD_POOL) if names == "bring-up" else (ISTIO_ENVOY_POOL, ISTIO_ISTIOD_POOL)
             flowing = {"now": lambda: False}
             client = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")]))
@@ -53,7 +53,7 @@ def mesh_of(tmp_path):
             stack.callback(pair.stop)
             kube = start_kube_stack(tmp_path / "kube", pair, sample_app=sample_app, names=names)
             stack.callback(kube.stop)
-            if names == "other":
+            if names == "other" and monitor_release:  # None: no mesh monitor on the clusters
                 for api in kube.apis.values():
                     istio_sample_monitors(api, release=monitor_release)
             workstation, oke = kube.apis["workstation"], kube.apis["oke"]
@@ -141,3 +141,15 @@ def test_istios_sample_monitors_as_shipped_are_named_unselected_with_the_label_w
     assert (f"ServiceMonitor istio-system/istio-component-monitor is not selected by {OTHER_CR}: it wants release=kps "
             "(serviceMonitorSelector), the monitor has release=istio") in istiod
     assert result.properties(SCRAPED)["outcome"] == result.properties(ISTIOD)["outcome"] == "precondition"
+
+
+def test_no_mesh_monitor_on_the_clusters_names_the_pool_assumed_and_what_was_looked_for(mesh_of):
+    """The stack under other names without any Envoy PodMonitor: no pool to wait on, said at once with the search."""
+    result = run(mesh_of(names="other", monitor_release=None), "-k", "workstation and sidecars_are_scraped")
+    failure = result.failure(SCRAPED)
+    assert result.properties(SCRAPED)["outcome"] == "precondition", failure
+    assert "the configuration workstation Prometheus loaded has no scrape pool podMonitor/monitoring/envoy-stats/0: " \
+        in failure, failure
+    assert ("monitor: PodMonitor monitoring/envoy-stats (bring-up name; not found: no PodMonitor monitoring/envoy-stats "
+            "and no PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path /stats/prometheus in "
+            "any namespace)") in failure
