@@ -4,7 +4,6 @@ in `istio-system`) found by their labels; with no Jaeger Service at all, the che
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 
