@@ -52,7 +52,7 @@ CHART_DEFAULTS: dict[str, Any] = {
 class ChartMonitor:
     """A ServiceMonitor of the chart: its name after the release, the job its targets get, its switches."""
 
-    name: str  # {release} is the Helm release name
+    name: str  # {fullname}: the chart's fullname (templates/_helpers.tpl); {release}: the release (a subchart's prefix)
     job: str
     switches: tuple[str, ...]
 
@@ -60,21 +60,21 @@ class ChartMonitor:
 # Job names: the operator sets job to the Service's name, then to the value of the Service label named by
 # spec.jobLabel when that label exists (promcfg.go). The chart's exporter Services carry `jobLabel: <job>`.
 CHART_MONITORS = (
-    ChartMonitor("{release}-apiserver", "apiserver",  # jobLabel component; Service default/kubernetes has component=apiserver
+    ChartMonitor("{fullname}-apiserver", "apiserver",  # jobLabel component; Service default/kubernetes has component=apiserver
                  ("kubernetesServiceMonitors.enabled", "kubeApiServer.enabled", "kubeApiServer.serviceMonitor.enabled")),
-    ChartMonitor("{release}-kubelet", "kubelet",  # jobLabel k8s-app; the operator's kubelet Service has k8s-app=kubelet
+    ChartMonitor("{fullname}-kubelet", "kubelet",  # jobLabel k8s-app; the operator's kubelet Service has k8s-app=kubelet
                  ("kubernetesServiceMonitors.enabled", "kubelet.enabled", "kubelet.serviceMonitor.enabled")),
-    ChartMonitor("{release}-coredns", "coredns",
+    ChartMonitor("{fullname}-coredns", "coredns",
                  ("kubernetesServiceMonitors.enabled", "coreDns.enabled", "coreDns.serviceMonitor.enabled")),
-    ChartMonitor("{release}-kube-dns", "kube-dns", ("kubernetesServiceMonitors.enabled", "kubeDns.enabled")),
-    ChartMonitor("{release}-kube-controller-manager", "kube-controller-manager",
+    ChartMonitor("{fullname}-kube-dns", "kube-dns", ("kubernetesServiceMonitors.enabled", "kubeDns.enabled")),
+    ChartMonitor("{fullname}-kube-controller-manager", "kube-controller-manager",
                  ("kubernetesServiceMonitors.enabled", "kubeControllerManager.enabled",
                   "kubeControllerManager.serviceMonitor.enabled")),
-    ChartMonitor("{release}-kube-scheduler", "kube-scheduler",
+    ChartMonitor("{fullname}-kube-scheduler", "kube-scheduler",
                  ("kubernetesServiceMonitors.enabled", "kubeScheduler.enabled", "kubeScheduler.serviceMonitor.enabled")),
-    ChartMonitor("{release}-kube-etcd", "kube-etcd",
+    ChartMonitor("{fullname}-kube-etcd", "kube-etcd",
                  ("kubernetesServiceMonitors.enabled", "kubeEtcd.enabled", "kubeEtcd.serviceMonitor.enabled")),
-    ChartMonitor("{release}-kube-proxy", "kube-proxy",
+    ChartMonitor("{fullname}-kube-proxy", "kube-proxy",
                  ("kubernetesServiceMonitors.enabled", "kubeProxy.enabled", "kubeProxy.serviceMonitor.enabled")),
     # Subcharts: jobLabel app.kubernetes.io/name (kube-state-metrics 8.4.0) and jobLabel (node-exporter 4.56.1,
     # whose Service the parent chart labels jobLabel: node-exporter).
@@ -83,10 +83,10 @@ CHART_MONITORS = (
     ChartMonitor("{release}-prometheus-node-exporter", "node-exporter",
                  ("nodeExporter.enabled", "prometheus-node-exporter.prometheus.monitor.enabled")),
     # No jobLabel (or one naming a label the Service lacks, as grafana 12.11.1's "{{ .Release.Name }}"): the Service name.
-    ChartMonitor("{release}-operator", "{release}-operator",
+    ChartMonitor("{fullname}-operator", "{fullname}-operator",
                  ("prometheusOperator.enabled", "prometheusOperator.serviceMonitor.selfMonitor")),
-    ChartMonitor("{release}-prometheus", "{release}-prometheus", ("prometheus.enabled", "prometheus.serviceMonitor.selfMonitor")),
-    ChartMonitor("{release}-alertmanager", "{release}-alertmanager",
+    ChartMonitor("{fullname}-prometheus", "{fullname}-prometheus", ("prometheus.enabled", "prometheus.serviceMonitor.selfMonitor")),
+    ChartMonitor("{fullname}-alertmanager", "{fullname}-alertmanager",
                  ("alertmanager.enabled", "alertmanager.serviceMonitor.selfMonitor")),
     ChartMonitor("{release}-grafana", "{release}-grafana", ("grafana.enabled", "grafana.serviceMonitor.enabled")),
 )
@@ -143,12 +143,36 @@ def project_job(path: Path) -> RequiredJob:
     return RequiredJob(job, monitor, f"stack/manifests/{path.name}")
 
 
-def required_jobs(role: str, values_file: Path | None = None) -> tuple[RequiredJob, ...]:
-    """The jobs a cluster of this role must have up, from the chart defaults merged with its values file."""
+@dataclass(frozen=True)
+class ChartRelease:
+    """The kube-prometheus-stack release whose monitors a cluster's Prometheus scrapes, and where that was read."""
+
+    release: str
+    fullname: str
+    namespace: str
+    source: str
+
+
+def chart_fullname(release: str) -> str:
+    """kube-prometheus-stack 88.5.3 templates/_helpers.tpl kube-prometheus-stack.fullname (no fullnameOverride)."""
+    name = release if "kube-prometheus-stack" in release else f"{release}-kube-prometheus-stack"
+    return name[:26].rstrip("-")
+
+
+def bring_up_release() -> ChartRelease:
+    release = chart_release()
+    return ChartRelease(release, chart_fullname(release), stack_namespace(), "the bring-up's release (stack/versions.yaml)")
+
+
+def required_jobs(role: str, values_file: Path | None = None, chart: ChartRelease | None = None,
+                  project: bool = True) -> tuple[RequiredJob, ...]:
+    """The jobs a cluster of this role must have up, from the chart defaults merged with its values file; the chart's
+    monitors named after `chart` (the bring-up's release by default); project=False leaves out stack/manifests'."""
     path = values_file or VALUES_FILE[role]
     values = merged(CHART_DEFAULTS, yaml.safe_load(path.read_text()) or {})
-    release, namespace = chart_release(), stack_namespace()
-    jobs = [RequiredJob(m.job.format(release=release), f"serviceMonitor/{namespace}/{m.name.format(release=release)}",
+    chart = chart or bring_up_release()
+    names = {"release": chart.release, "fullname": chart.fullname}
+    jobs = [RequiredJob(m.job.format(**names), f"serviceMonitor/{chart.namespace}/{m.name.format(**names)}",
                         f"kube-prometheus-stack values ({path.name})")
             for m in CHART_MONITORS if all(switch(values, s) for s in m.switches)]
-    return tuple(jobs) + tuple(project_job(MANIFESTS / name) for name in PROJECT_MONITORS[role])
+    return tuple(jobs) + (tuple(project_job(MANIFESTS / name) for name in PROJECT_MONITORS[role]) if project else ())

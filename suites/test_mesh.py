@@ -9,8 +9,9 @@ import pytest
 from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
 from conformance import timing
 from conformance.eventually import NotYet, eventually
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, MANIFESTS, traffic_generator
-from conformance.monitor_selection import not_selected_words, require_monitor_selected
+from conformance.manifests import traffic_generator
+from conformance.mesh_monitors import ENVOY, ISTIOD, MeshMonitor, MonitorRule, mesh_monitor
+from conformance.monitor_selection import monitor_not_selected_words, not_selected_words, require_selected
 from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
 from conformance.pods import SIDECAR, is_injected
 from conformance.promql import on_primary
@@ -46,6 +47,24 @@ def require_an_injected_pod(access, cluster, hop: str) -> None:
 
 def pool_targets(prometheus, pool: str) -> list[dict]:
     return [t for t in prometheus.active_targets() if t.get("scrapePool") == pool]
+
+
+def not_selected(access, cluster, rule: MonitorRule, monitor: MeshMonitor) -> str:
+    """Why the monitor's pool is missing (what the Prometheus resource selects), and, for a monitor other than this
+    project's own, how it was found or what was looked for (the bring-up's name assumed)."""
+    if monitor.how == "bring-up name":
+        return not_selected_words(access, cluster, rule.manifest)
+    words = monitor_not_selected_words(access, cluster, monitor.kind, monitor.namespace, monitor.name, "was found")
+    return f"{words}; monitor: {monitor.where} ({monitor.how})"
+
+
+def require_monitor(access, cluster, rule: MonitorRule, hop: str, record_property) -> MeshMonitor:
+    """The cluster's mesh monitor for `rule` (recorded with how it was found), failing at once when not selected."""
+    monitor = mesh_monitor(access, cluster, rule)
+    record_property("monitor", f"{monitor.where} ({monitor.how})")
+    if not monitor.how.startswith("bring-up name;"):  # a monitor the cluster has: judge its selection
+        require_selected(access, cluster, monitor.kind, monitor.namespace, monitor.name, hop, record_property)
+    return monitor
 
 
 def require_pool_configured(prometheus, pool: str, hop: str, not_selected: str) -> None:
@@ -93,9 +112,8 @@ def require_pool_up(prometheus, pool: str, hop: str, not_selected: str, precheck
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
     """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
-    monitor = MANIFESTS / "envoy-podmonitor.yaml"
-    require_monitor_selected(access, cluster, monitor, hop, record_property)
-    targets = require_pool_up(prometheus, ENVOY_POOL, hop, not_selected_words(access, cluster, monitor),
+    monitor = require_monitor(access, cluster, ENVOY, hop, record_property)
+    targets = require_pool_up(prometheus, monitor.pool, hop, not_selected(access, cluster, ENVOY, monitor),
                               precheck=lambda: require_an_injected_pod(access, cluster, hop))
     record_property("envoy_targets", len(targets))
 
@@ -129,12 +147,13 @@ def test_envoy_series_are_queryable_on_the_primary(cluster, primary, primary_pro
 def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, access, record_property):
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
     hop = f"{primary.name} istiod → {primary.name} Prometheus"
-    monitor = MANIFESTS / "istiod-servicemonitor.yaml"
-    require_monitor_selected(access, primary, monitor, hop, record_property)
-    require_pool_up(primary_prometheus, ISTIOD_POOL, hop, not_selected_words(access, primary, monitor))
+    monitor = require_monitor(access, primary, ISTIOD, hop, record_property)
+    targets = require_pool_up(primary_prometheus, monitor.pool, hop, not_selected(access, primary, ISTIOD, monitor))
+    # The job its targets carry (the Service's name, or its jobLabel's value: `pilot` under Istio's sample monitor).
+    jobs = "|".join(sorted({(t.get("labels") or {}).get("job", "") for t in targets} - {""})) or ".*istiod.*"
     missing = []
     for metric in ("pilot_xds_pushes", "istio_build"):
-        result = primary_prometheus.query(f'count({metric}{{job=~".*istiod.*"}}) or count({metric}{{component="pilot"}})')
+        result = primary_prometheus.query(f'count({metric}{{job=~"{jobs}"}}) or count({metric}{{component="pilot"}})')
         if not result:
             missing.append(metric)
     record_property("istiod_metrics_missing", len(missing))

@@ -14,14 +14,14 @@ from conformance import timing
 from conformance.remote_write.config import scrape_interval_of
 from conformance.eventually import NotYet, eventually
 from conformance.inventory import drift_failure
-from conformance.manifests import MANIFESTS
-from conformance.monitor_selection import require_monitor_selected
+from conformance.mesh_monitors import mesh_monitor, role_rules
+from conformance.monitor_selection import require_selected
 from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
 from conformance.pods import CrashLoopJudge, pod_problems
 from conformance.provision.versions import load_versions
 from conformance.pytest_plugin import INVENTORY
 from conformance.redact import redact
-from conformance.scrape_jobs import PROJECT_MONITORS, RequiredJob
+from conformance.scrape_jobs import RequiredJob
 from conformance.stack_jobs import expected_jobs
 from conformance.timefmt import rfc3339_seconds
 
@@ -62,8 +62,9 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
     if not required:  # nothing to judge is not a pass
         raise PreconditionUnmet(hop, f"{prometheus.name} is configured to scrape nothing: no job is required "
                                      f"(required jobs from {expectation.source})")
-    for name in PROJECT_MONITORS[cluster.role]:  # the bring-up's own monitors, against the Prometheus resource's selectors
-        require_monitor_selected(access, cluster, MANIFESTS / name, hop, record_property)  # (not judged where absent)
+    for rule in role_rules(cluster.role):  # the mesh monitors the cluster has, against the Prometheus's selectors
+        if not (m := mesh_monitor(access, cluster, rule)).how.startswith("bring-up name;"):
+            require_selected(access, cluster, m.kind, m.namespace, m.name, hop, record_property)
     started = time.time()
     # A down target gets one fresh scrape before it counts as down, at the interval the cluster's Prometheus loaded.
     wait = timing.scraped(scrape_interval_of(prometheus))

@@ -9,7 +9,7 @@ Each argument is a fault the stack can have; the defaults are the part as the br
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,19 +87,24 @@ class DashboardsGround:
 
 def start_dashboards_ground(folder: Path, pair: PrometheusPair, *, config: SidecarConfig | None = None,
                             folders_from_files_structure: bool = True, disable_deletion: bool = False,
-                            keep_files: bool = False) -> DashboardsGround:
-    """The kube stack with the sidecar (env `config`, the part's by default) and Grafana's sidecarProvider."""
+                            keep_files: bool = False, names: str = "bring-up") -> DashboardsGround:
+    """The kube stack with the sidecar (env `config`, the part's by default) and Grafana's sidecarProvider.
+    names="other": Grafana as its own release `grafana` in namespace `grafana` (start_kube_stack's install_elsewhere)."""
     config = config or part_sidecar_config()
     pair.primary.wait_for_targets(1)  # the dashboard's `sum(up)` needs the first scrape
-    stack = start_kube_stack(folder, pair)
+    stack = start_kube_stack(folder, pair, names=names)
     try:
         oke, grafana, svc = stack.apis["oke"], stack.grafana, stack_services()["grafana"]
+        labels = {"app.kubernetes.io/name": "grafana"}
+        if names == "other":  # grafana chart 12.11.1: fullname = the release, selectorLabels name + instance
+            svc = replace(svc, namespace="grafana", service="grafana")
+            labels["app.kubernetes.io/instance"] = "grafana"
         files = folder / "sc-dashboards"  # the emptyDir both containers mount at FOLDER
         files.mkdir(parents=True, exist_ok=True)
         provider = FileProvider("sidecarProvider", files, folders_from_files_structure=folders_from_files_structure,
                                 disable_deletion=disable_deletion)
         oke.add_configmap(svc.namespace, f"{svc.service}-config-dashboards", {PROVIDER_KEY: provider_yaml(provider, config.FOLDER)})
-        oke.add_pod(svc.namespace, GRAFANA_POD, labels={"app.kubernetes.io/name": "grafana"},
+        oke.add_pod(svc.namespace, GRAFANA_POD, labels=labels,
                     containers=[{"name": "grafana", "image": "docker.io/grafana/grafana:13.2.0"},
                                 {"name": SIDECAR_CONTAINER, "image": "quay.io/kiwigrid/k8s-sidecar:2.10.1",
                                  "env": config.env()}],

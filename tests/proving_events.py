@@ -159,8 +159,9 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
-    """Inside ns: both control planes, the Loki fake behind oke's loki-stack Service, a healthy exporter per cluster."""
+def start_events_ground(folder: Path, ns: NetNamespace, exporter_namespace: str | None = None) -> EventsGround:
+    """Inside ns: both control planes, the Loki fake behind oke's loki-stack Service, a healthy exporter per cluster;
+    exporter_namespace: the chart installed in a namespace of a user's choosing (the stack namespace by default)."""
     with ns:
         folder.mkdir(parents=True, exist_ok=True)
         loki = FakeLoki().start()
@@ -172,7 +173,7 @@ def start_events_ground(folder: Path, ns: NetNamespace) -> EventsGround:
             write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
             _populate(ground)
             for c, plane in planes.items():
-                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", chart_identity(ground, c))
+                ground.exporters[c] = Exporter(c, plane.ip, folder / f"exporter-{c}", chart_identity(ground, c, exporter_namespace))
         except BaseException:
             ground.stop()
             raise
@@ -197,18 +198,19 @@ def exporter_deployment(namespace: str) -> dict[str, Any]:
                 "spec": {"serviceAccountName": RELEASE, "containers": [{"name": RELEASE, "image": "busybox:1.36"}]}}}}
 
 
-def chart_identity(ground: Any, cluster: str) -> Path:
+def chart_identity(ground: Any, cluster: str, namespace: str | None = None) -> Path:
     """The chart's ServiceAccount and RBAC in the cluster, and a kubeconfig with that account's token (ground: any
     with planes and api(cluster), as EventsGround and the all-parts ground; the stack namespace exists).
 
     What the pod's mounted token gives the exporter in a real cluster (rest.InClusterConfig), so the self-tests
     prove the chart's rules are enough for the watch and the involved objects' lookups.
     """
-    ns, plane = stack_namespace(), ground.planes[cluster]
+    ns, plane = namespace or stack_namespace(), ground.planes[cluster]
     role = f"{RELEASE}-{ns}"
     token_secret = f"{RELEASE}-token"
     api = ground.api(cluster)
     apply(api, [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": RELEASE, "namespace": ns}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role}, "rules": RBAC_RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
@@ -223,17 +225,17 @@ def chart_identity(ground: Any, cluster: str) -> Path:
     path = plane.folder / f"kubeconfig-{RELEASE}"
     entry = kubeconfig_entry(cluster, plane.server, plane.pki, "admin")
     entry["users"][0]["user"] = {"token": base64.b64decode(token).decode()}
-    apply(api, [chart_pod()])
+    apply(api, [chart_pod(ns)])
     return write_kubeconfig(path, [entry])
 
 
-def chart_pod() -> dict:
+def chart_pod(namespace: str | None = None) -> dict:
     """The Deployment's pod as the chart labels it (common.labels.matchLabels; container event-exporter, args only
     -conf, so /metrics on the exporter's default :2112): hostNetwork on the kwok node, whose address is the
     cluster's, where the exporter process listens; the API server's pod proxy reaches its counters there. It mounts
     the chart's ConfigMap at /data (templates/deployment.yaml volume cfg), where the suite reads the exporter's config."""
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{RELEASE}-7f9c6d5b8-x2k4q", "namespace": stack_namespace(),
+            "metadata": {"name": f"{RELEASE}-7f9c6d5b8-x2k4q", "namespace": namespace or stack_namespace(),
                          "labels": {"app.kubernetes.io/name": "kubernetes-event-exporter",
                                     "app.kubernetes.io/instance": RELEASE}},
             "spec": {"hostNetwork": True, "terminationGracePeriodSeconds": 0, "serviceAccountName": RELEASE,

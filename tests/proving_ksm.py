@@ -21,7 +21,7 @@ from kubernetes import config as kconfig
 from kubernetes import watch
 
 import tests.real as real
-from conformance.kube_state_metrics import JOB, ksm_job
+from conformance.kube_state_metrics import JOB
 from conformance.stack import stack_namespace
 from conformance.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
@@ -138,18 +138,17 @@ def crash_looping(api: kclient.ApiClient, backoff: str = "5m0s", restarts: int =
                                      _request_timeout=15)
 
 
-def ksm_scrape_job(target: str, honor_labels: bool = True) -> dict:
+def ksm_scrape_job(target: str, honor_labels: bool = True, where: tuple[str, str] | None = None) -> dict:
     """The scrape config prometheus-operator v0.93 renders for the chart's kube-state-metrics ServiceMonitor.
 
     Its pool is 'serviceMonitor/<ns>/<release>-kube-state-metrics/0'; honor_labels from the endpoint's honorLabels
     (kube-prometheus-stack 88.5.3 sets kube-state-metrics.prometheus.monitor.http.honorLabels: true), so the
     namespace and pod ksm exposes win over the target labels the operator adds for the ksm pod itself.
     """
-    ns = stack_namespace()
-    service = f"{chart_release()}-kube-state-metrics"
+    ns, service = where or (stack_namespace(), f"{chart_release()}-kube-state-metrics")  # where: (namespace, Service)
     target_labels = {"namespace": ns, "service": service, "pod": KSM_POD, "container": JOB, "endpoint": "http",
                      "job": JOB}  # jobLabel app.kubernetes.io/name: the Service's label value
-    return {"job_name": f"{ksm_job().monitor}/0", "honor_labels": honor_labels, "static_configs": [{"targets": [target]}],
+    return {"job_name": f"serviceMonitor/{ns}/{service}/0", "honor_labels": honor_labels, "static_configs": [{"targets": [target]}],
             "relabel_configs": [{"target_label": k, "replacement": v} for k, v in target_labels.items()]}
 
 
@@ -197,11 +196,13 @@ class KsmGround:
 
 def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = ("oke", "workstation"),
                      honor_labels: bool = True, extra_jobs: dict[str, list[dict]] | None = None,
-                     **pair_options: Any) -> KsmGround:
+                     names: str = "bring-up", **pair_options: Any) -> KsmGround:
     """Inside ns: control planes, kube-state-metrics, the pair (scraping ksm on the clusters in `scraped`).
 
     extra_jobs: more scrape jobs per cluster, and pair_options for start_pair (rules, Alertmanagers): the other
-    parts' servers when this ground carries every part (tests/test_all_parts.py)."""
+    parts' servers when this ground carries every part (tests/test_all_parts.py). names="other": the subchart's
+    Service as kube-prometheus-stack release kps renders it in observability (OTHER_KSM), scraped under its pool."""
+    where = OTHER_KSM if names == "other" else None
     with ns:
         folder.mkdir(parents=True, exist_ok=True)
         planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
@@ -212,9 +213,11 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
             write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
             for c in planes:
                 system_pod(ground.api(c))
+                if where:
+                    chart_service(ground.api(c), *where)
             for c, plane in planes.items():
                 ground.ksm[c] = KsmProcess(c, plane.kubeconfig("admin"), folder / c / "ksm", api=ground.api(c)).start()
-            jobs = {c: ([ksm_scrape_job(k.target, honor_labels)] if c in scraped else []) + (extra_jobs or {}).get(c, [])
+            jobs = {c: ([ksm_scrape_job(k.target, honor_labels, where)] if c in scraped else []) + (extra_jobs or {}).get(c, [])
                     for c, k in ground.ksm.items()}
             ground.pair = start_pair(folder / "prometheus", primary_scrape_jobs=jobs["oke"],
                                      remote_scrape_jobs=jobs["workstation"], **pair_options)
@@ -223,6 +226,22 @@ def start_ksm_ground(folder: Path, ns: NetNamespace, scraped: tuple[str, ...] = 
             ground.stop()
             raise
     return ground
+
+
+OTHER_KSM = ("observability", "kps-kube-state-metrics")
+
+
+def chart_service(api: kclient.ApiClient, namespace: str, name: str) -> None:
+    """kube-state-metrics chart 8.4.0 templates/service.yaml for release kps: port http 8080, the chart's labels
+    (_helpers.tpl kube-state-metrics.labels); discovery reads only the Service (tests/test_discovery.py ksm_chart)."""
+    core = kclient.CoreV1Api(api)
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, _request_timeout=15)
+    core.create_namespaced_service(namespace, {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": JOB, "app.kubernetes.io/instance": "kps",
+                                              "app.kubernetes.io/component": "metrics", "release": "kps"}},
+        "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": 8080}],
+                 "selector": {"app.kubernetes.io/name": JOB, "app.kubernetes.io/instance": "kps"}}}, _request_timeout=15)
 
 
 def system_pod(api: kclient.ApiClient) -> None:

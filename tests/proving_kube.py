@@ -35,6 +35,7 @@ from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
 from tests.proving_ground import PrometheusPair, start_pair
 from conformance.profiles import PROFILES as STACK_PROFILES
+from conformance.scrape_jobs import ChartRelease
 from conformance.stack import stack_services
 from tests.proving_stack import CLUSTERS, PROFILES, kiali_spec, stack_scrape_jobs, start_grafana
 from tests.suite_runner import write_topology
@@ -162,14 +163,16 @@ def seed_sample_app(api: FakeKubeAPI, primary: bool) -> None:
 
 
 @contextmanager
-def stack_prometheus_pair(folder: Path) -> Iterator[PrometheusPair]:
+def stack_prometheus_pair(folder: Path, chart: ChartRelease | None = None) -> Iterator[PrometheusPair]:
     """The real Prometheus pair scraping what the stack's would: every required job (at a FakeExporter) and the
-    sidecars the bring-up runs, helloworld's on the primary and sleep's on the remote (plain Envoy stats)."""
+    sidecars the bring-up runs, helloworld's on the primary and sleep's on the remote (plain Envoy stats); `chart`
+    names the chart's monitors after a user's release (OTHER_CHART: install_elsewhere's)."""
     with ExitStack() as stack:
         exporter = stack.enter_context(FakeExporter())
         server_envoy, sleep_envoy = stack.enter_context(FakeEnvoy()), stack.enter_context(FakeEnvoy())
-        remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url])
-        pair = start_pair(folder, primary_scrape_jobs=stack_scrape_jobs("primary", exporter.url, [server_envoy.url]),
+        remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url], chart=chart)
+        pair = start_pair(folder, primary_scrape_jobs=stack_scrape_jobs("primary", exporter.url, [server_envoy.url],
+                                                                        chart=chart),
                           remote_scrape_jobs=remote_jobs)
         stack.callback(pair.stop)
         pair.wait_until_remote_arrives(jobs=len(remote_jobs) + 1)
@@ -264,6 +267,13 @@ def kps_prometheus_spec(cluster: str, primary: bool, release: str = "kps", remot
     return spec
 
 
+OTHER_CHART = ChartRelease("kps", "kps-kube-prometheus-stack", "observability", "install_elsewhere")
+# kube-prometheus-stack 88.5.3 templates/_helpers.tpl kube-prometheus-stack.labels on the Prometheus resource of release kps.
+KPS_LABELS = {"app": "kube-prometheus-stack-prometheus", "app.kubernetes.io/instance": "kps",
+              "app.kubernetes.io/part-of": "kube-prometheus-stack", "chart": "kube-prometheus-stack-88.5.3",
+              "release": "kps", "heritage": "Helm"}
+
+
 def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: str, agent_url: str) -> None:
     """The stack as a user's own releases leave it (the objects each pinned chart renders: tests/test_discovery.py):
     kube-prometheus-stack as release `kps` in `observability`, the log agent's chart in `logging`, and on the
@@ -274,8 +284,10 @@ def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: 
                           stack.pair.primary.url if primary else stack.pair.remote.url,
                           port=9090, port_name="web", labels={"operated-prometheus": "true"})
     stack.prometheus_ips[cluster] = svc["spec"]["clusterIP"]
-    api.add_prometheus("observability", "kps-kube-prometheus-stack-prometheus", spec=kps_prometheus_spec(
-        cluster, primary, remote_write_url=None if primary else f"http://{stack.prometheus_ips['oke']}:9090/api/v1/write"))
+    api.add_custom_object("monitoring.coreos.com", "v1", "prometheuses", "observability", {
+        "metadata": {"name": "kps-kube-prometheus-stack-prometheus", "labels": KPS_LABELS},
+        "spec": kps_prometheus_spec(cluster, primary, remote_write_url=None if primary else
+                                    f"http://{stack.prometheus_ips['oke']}:9090/api/v1/write")})
     api.add_service("logging", f"{agent}-metrics" if agent == "promtail" else agent, agent_url,
                     port=stack_services()[agent].port, port_name="http-metrics",
                     labels={"app.kubernetes.io/name": agent, "app.kubernetes.io/instance": agent})

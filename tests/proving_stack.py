@@ -18,7 +18,7 @@ import yaml
 from conformance.manifests import ENVOY_POOL
 from conformance.provision.dashboards import declared
 from conformance.provision.logs import VALUES, moved_schema, tsdb_from
-from conformance.scrape_jobs import required_jobs
+from conformance.scrape_jobs import ChartRelease, required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import LOKI_CHART_LAYOUT, FakeLoki
@@ -224,17 +224,19 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
 
 
 def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, omit: tuple[str, ...] = (),
-                      urls: dict[str, str] | None = None, empty: tuple[str, ...] = ()) -> list[dict]:
+                      urls: dict[str, str] | None = None, empty: tuple[str, ...] = (),
+                      chart: ChartRelease | None = None) -> list[dict]:
     """Scrape jobs that mirror the operator's: one per job the stack requires on a cluster of `role`.
 
     Each job is named like the operator's scrape pool ('serviceMonitor/monitoring/<name>/0') and relabels
     `job` like the operator does, at the FakeExporter (a path per job); the Envoy PodMonitor's pool scrapes
     `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: a pool without a target, as on the real stack).
     `omit` leaves jobs out (their monitor is not selected); `empty` keeps a job with no target (its monitor is
-    selected but its Service has no endpoint); `urls` points a job elsewhere (e.g. a closed port).
+    selected but its Service has no endpoint); `urls` points a job elsewhere (e.g. a closed port); `chart` names the
+    chart's monitors after another release (a user's).
     """
     jobs = []
-    for required in required_jobs(role):
+    for required in required_jobs(role, chart=chart):
         if required.job in omit:
             continue
         if required.monitor == ENVOY_POOL.rsplit("/", 1)[0]:

@@ -16,7 +16,7 @@ from tests.test_discovery import access_for, event_exporter_chart, ksm_chart
 
 def test_the_bring_up_pool_is_the_chart_monitor_s():
     monitor = next(m for m in CHART_MONITORS if m.job == "kube-state-metrics")
-    assert ksm_job().monitor == f"serviceMonitor/{stack_namespace()}/{monitor.name.format(release=chart_release())}"
+    assert ksm_job().monitor == f"serviceMonitor/{stack_namespace()}/{monitor.name.format(release=chart_release(), fullname=chart_release())}"
 
 
 def test_kube_state_metrics_under_another_release_is_looked_for_in_its_own_pool(tmp_path):

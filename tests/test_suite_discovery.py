@@ -10,15 +10,15 @@ import pytest
 import yaml
 
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
+from tests.proving_kube import OTHER_CHART, KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import run_suites
 from tests.test_suite_kube import EVERY_AREA
 
 
 @pytest.fixture(scope="module")
 def stack_pair(tmp_path_factory) -> Iterator[PrometheusPair]:
-    """A Prometheus pair with the stack's scrape jobs (as tests/test_suite_kube.py's)."""
-    with stack_prometheus_pair(tmp_path_factory.mktemp("stack-prometheus")) as pair:
+    """A Prometheus pair with the stack's scrape jobs (as tests/test_suite_kube.py's), the chart's named after kps."""
+    with stack_prometheus_pair(tmp_path_factory.mktemp("stack-prometheus"), OTHER_CHART) as pair:
         yield pair
 
 
@@ -51,6 +51,10 @@ def test_every_area_passes_on_a_stack_under_other_names(elsewhere: KubeStack) ->
         assert line in header
     assert header.index("stack inventory") < header.index("topology:")  # the first thing the console shows
     assert "oke promtail             logging/promtail-metrics:3101 [labels app.kubernetes.io/name=promtail]" in header
+    for cluster in ("oke", "workstation"):  # the chart's monitors named after the release found, not the bring-up's
+        targets = result.properties(f"suites.test_platform::test_every_prometheus_target_is_up[{cluster}]")
+        assert targets["chart_release"].startswith("kps in observability: Prometheus observability/"), targets
+        assert "kps-kube-prometheus-stack-operator" in targets["required_jobs"].split(",")
     junit = result.junit.read_text()
     assert 'name="inventory.oke.grafana" value="grafana/grafana:80 [labels app.kubernetes.io/name=grafana]  11.4.0"' in junit
     assert 'name="drift.oke.grafana" value="pinned 13.2.0, running 11.4.0"' in junit

@@ -17,20 +17,25 @@ from tests.proving_ground import start_pair
 from tests.proving_kube import SERVER, SLEEP, EnvoyTargets, start_kube_stack
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV
 from tests.suite_runner import run_suites
+from tests.test_mesh_monitors import ISTIO_ENVOY_POOL, ISTIO_ISTIOD_POOL, istio_sample_monitors
 from tests.test_suite_mesh import job
 
 CROSS = "suites.test_mesh::test_mesh_requests_cross_from_the_remote_to_the_primary[workstation]"
 SCRAPED = "suites.test_mesh::test_envoy_sidecars_are_scraped[workstation]"
 ON_PRIMARY = "suites.test_mesh::test_envoy_series_are_queryable_on_the_primary[workstation]"
+ISTIOD = "suites.test_mesh::test_istiod_is_scraped_with_its_metrics"
 APP = traffic_generator()
 ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
 
 
 @pytest.fixture
 def mesh_of(tmp_path):
-    """mesh_of(sample_app=True): a kube stack whose Prometheus pair scrapes the sidecars of running injected pods."""
+    """mesh_of(sample_app=True): a kube stack whose Prometheus pair scrapes the sidecars of running injected pods.
+    names="other": the stack under a user's names (tests/proving_kube.py install_elsewhere) with Istio's sample
+    monitors in istio-system labelled release=`monitor_release` (kps: the one its Prometheus selects)."""
     with ExitStack() as stack:
-        def start(sample_app: bool = True):
+        def start(sample_app: bool = True, names: str = "bring-up", monitor_release: str | None = "kps"):
+            envoy_pool, istiod_pool = (ENVOY_POOL, ISTIOD_POOL) if names == "bring-up" else (ISTIO_ENVOY_POOL, ISTIO_ISTIOD_POOL)
             flowing = {"now": lambda: False}
             client = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")]))
             sleep = stack.enter_context(FakeEnvoy())
@@ -41,13 +46,16 @@ def mesh_of(tmp_path):
             remote_sd, primary_sd = tmp_path / "remote-envoys.json", tmp_path / "primary-envoys.json"
             for f in (remote_sd, primary_sd):
                 f.write_text('[{"targets": [], "labels": {}}]')
-            sd = lambda f: {"job_name": ENVOY_POOL, "metrics_path": "/stats/prometheus",  # noqa: E731
+            sd = lambda f: {"job_name": envoy_pool, "metrics_path": "/stats/prometheus",  # noqa: E731
                             "file_sd_configs": [{"files": [str(f)], "refresh_interval": "1s"}]}
-            pair = start_pair(tmp_path / "prom", primary_scrape_jobs=[sd(primary_sd)] + job(ISTIOD_POOL, istiod.url, "/metrics"),
+            pair = start_pair(tmp_path / "prom", primary_scrape_jobs=[sd(primary_sd)] + job(istiod_pool, istiod.url, "/metrics"),
                               remote_scrape_jobs=[sd(remote_sd)])
             stack.callback(pair.stop)
-            kube = start_kube_stack(tmp_path / "kube", pair, sample_app=sample_app)
+            kube = start_kube_stack(tmp_path / "kube", pair, sample_app=sample_app, names=names)
             stack.callback(kube.stop)
+            if names == "other" and monitor_release:  # None: no mesh monitor on the clusters
+                for api in kube.apis.values():
+                    istio_sample_monitors(api, release=monitor_release)
             workstation, oke = kube.apis["workstation"], kube.apis["oke"]
             flowing["now"] = lambda: (workstation.deployment_replicas(APP.namespace, APP.name) or 0) > 0
             for targets in (EnvoyTargets(workstation, remote_sd, {SLEEP: sleep.url, APP: client.url}),
@@ -107,3 +115,41 @@ def test_read_only_never_scales_the_generator(mesh_of):
     result = run(kube, "-k", "cross", "--read-only")
     assert "--read-only" in result.cases()[CROSS].find("skipped").get("message")
     assert scale_patches(kube.apis["workstation"]) == []
+
+
+OTHER_CR = "Prometheus observability/kps-kube-prometheus-stack-prometheus"
+
+
+def test_the_mesh_passes_on_a_stack_under_other_names_through_istios_sample_monitors(mesh_of):
+    """No monitor in `monitoring`: the checks find Istio's sample monitors in istio-system and wait on their pools."""
+    result = run(mesh_of(names="other"))
+    assert result.code == 0, result.output
+    assert result.properties(SCRAPED)["monitor"] == "PodMonitor istio-system/envoy-stats-monitor (monitoring=istio-proxies)"
+    assert result.properties(SCRAPED)["monitor_selection"] == (
+        f"PodMonitor istio-system/envoy-stats-monitor is selected by {OTHER_CR} (podMonitorSelector: release=kps)")
+    assert result.properties(ISTIOD)["monitor"] == (
+        "ServiceMonitor istio-system/istio-component-monitor (monitoring=istio-components)")
+    assert result.properties(CROSS)["cross_cluster_series"] == "2"
+
+
+def test_istios_sample_monitors_as_shipped_are_named_unselected_with_the_label_wanted(mesh_of):
+    """Istio's sample carries release: istio; the user's kps Prometheus selects release=kps: both fail at once."""
+    result = run(mesh_of(names="other", monitor_release="istio"), "-k", "workstation and sidecars_are_scraped or istiod")
+    envoy, istiod = result.failure(SCRAPED), result.failure(ISTIOD)
+    assert (f"PodMonitor istio-system/envoy-stats-monitor is not selected by {OTHER_CR}: it wants release=kps "
+            "(podMonitorSelector), the monitor has release=istio") in envoy
+    assert (f"ServiceMonitor istio-system/istio-component-monitor is not selected by {OTHER_CR}: it wants release=kps "
+            "(serviceMonitorSelector), the monitor has release=istio") in istiod
+    assert result.properties(SCRAPED)["outcome"] == result.properties(ISTIOD)["outcome"] == "precondition"
+
+
+def test_no_mesh_monitor_on_the_clusters_names_the_pool_assumed_and_what_was_looked_for(mesh_of):
+    """The stack under other names without any Envoy PodMonitor: no pool to wait on, said at once with the search."""
+    result = run(mesh_of(names="other", monitor_release=None), "-k", "workstation and sidecars_are_scraped")
+    failure = result.failure(SCRAPED)
+    assert result.properties(SCRAPED)["outcome"] == "precondition", failure
+    assert "the configuration workstation Prometheus loaded has no scrape pool podMonitor/monitoring/envoy-stats/0: " \
+        in failure, failure
+    assert ("monitor: PodMonitor monitoring/envoy-stats (bring-up name; not found: no PodMonitor monitoring/envoy-stats "
+            "and no PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path /stats/prometheus in "
+            "any namespace)") in failure
