@@ -1,5 +1,5 @@
-"""The targets check on a stack under a user's own names: the chart's monitors are named after the release that made
-the cluster's Prometheus resource (its labels and name), in its namespace, not after the bring-up's release."""
+"""The targets check on a stack under a user's own names: the jobs required are the monitors the cluster's Prometheus
+resource selects (kube-prometheus-stack as release kps in observability), not the bring-up's release's."""
 
 from __future__ import annotations
 
@@ -42,6 +42,11 @@ def test_the_required_jobs_are_the_found_releases(tmp_path, omit: tuple[str, ...
                     "metadata": {"name": "kps-kube-prometheus-stack-prometheus", "labels": LABELS},
                     "spec": kps_prometheus_spec("oke", True)})
                 api.add_service("observability", "prometheus-operated", prometheus.url, port=9090, port_name="web")
+                for job in required_jobs("primary", chart=KPS, project=False):  # the chart's monitors, as it renders them
+                    kind, ns, name = job.monitor.split("/")[:3]
+                    api.add_custom_object("monitoring.coreos.com", "v1", f"{kind.lower()}s", ns, {
+                        "kind": kind[0].upper() + kind[1:], "metadata": {"name": name, "namespace": ns,
+                                                                          "labels": {"release": "kps"}}})
                 topo = tmp_path / "topology.yaml"
                 topo.write_text(yaml.safe_dump({"clusters": [{
                     "name": "oke", "role": "primary", "provider": "existing", "context": "kind-oke",
@@ -50,13 +55,14 @@ def test_the_required_jobs_are_the_found_releases(tmp_path, omit: tuple[str, ...
         finally:
             prometheus.stop()
     props = run.properties(TARGETS)
-    assert props["chart_release"] == ("kps in observability: Prometheus observability/kps-kube-prometheus-stack-prometheus "
-                                      "(labels release=kps, app.kubernetes.io/part-of=kube-prometheus-stack)")
+    assert props["required_jobs_from"].startswith(
+        "the monitors Prometheus observability/kps-kube-prometheus-stack-prometheus selects"), props
     if not omit:
         assert run.code == 0, run.output
-        assert "kps-kube-prometheus-stack-operator" in props["required_jobs"].split(",")
+        assert "observability/kps-kube-prometheus-stack-operator" in props["required_jobs"].split(","), props
         return
     failure = run.failure(TARGETS)
     assert props["outcome"] == "precondition", failure
-    assert ("the configuration oke Prometheus loaded has no scrape pool for kubelet "
-            "(serviceMonitor/observability/kps-kube-prometheus-stack-kubelet)") in failure
+    assert ("the configuration oke Prometheus loaded has no scrape pool for observability/kps-kube-prometheus-stack-kubelet "
+            "(serviceMonitor/observability/kps-kube-prometheus-stack-kubelet)") in failure, failure
+    assert "the Prometheus resource selects their monitors, yet the operator rendered no scrape pool" in failure
