@@ -27,6 +27,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in [
     Profile("promtail", "Promtail", "promtail", "loki-stack 2.10.3: Loki 2.9.3 and Promtail on every cluster"),
     Profile("alloy", "Alloy", "alloy",
             "the Loki chart (monolithic, Loki 3.x) on the primary; Grafana Alloy as a DaemonSet on every cluster"),
+    Profile("vector-opensearch", "Vector", "vector",
+            "OpenSearch and OpenSearch Dashboards on the primary; Vector as a DaemonSet on every cluster"),
 ]}
 
 
