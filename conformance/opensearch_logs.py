@@ -3,15 +3,16 @@ values, what OpenSearch and Vector say when the line does not arrive, and OpenSe
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
 
 from conformance import vector
 from conformance.access import Access, ServiceAbsent
-from conformance.clients.opensearch import OpenSearchClient, block_says
+from conformance.clients.opensearch import NDJSON, OpenSearchClient, block_says
 from conformance.eventually import NotYet
-from conformance.http import APIError, HTTPService, ServiceError, single_attempts
+from conformance.http import NO_RETRY, APIError, HTTPService, ServiceError, single_attempts
 from conformance.stack import SERVICES_FILE, _document
 from conformance.topology import Cluster
 
@@ -83,9 +84,10 @@ def cluster_values(client: OpenSearchClient) -> set[str]:
     return set()
 
 
-def refusal(client: OpenSearchClient, cluster: str) -> str:
-    """What OpenSearch says of a write like the canary's: an index block, else the answer to one bulk item of the
-    canary's shape (the message and the cluster field) into today's index, deleted again when accepted."""
+def refusal(client: OpenSearchClient, cluster: str, whole_request: bool = False) -> str:
+    """What OpenSearch says of a write like the canary's: an index block; else, when whole requests were refused
+    (a 4xx, not per item), whether it refuses the `_type` Vector sends with api_version auto; else the answer to one
+    bulk item of the canary's shape (the message and the cluster field) into today's index, deleted when accepted."""
     pattern = setting("index_pattern", INDEX_PATTERN)
     try:
         blocks = client.index_blocks(pattern)
@@ -94,21 +96,51 @@ def refusal(client: OpenSearchClient, cluster: str) -> str:
         index = time.strftime(pattern.replace("*", "%Y-%m-%d"), time.gmtime())
         field = setting("cluster_field", CLUSTER_FIELD)
         probe = {MESSAGE_FIELD: f"conformance-probe-{uuid.uuid4().hex[:8]}", **_nested(field, cluster)}
-        answer = client.bulk([({"index": {"_index": index}}, probe)], refresh=False)
-        if answer.failures:
-            return f"OpenSearch answers a bulk item like the canary's with {answer.failures[0].says()}"
-        _delete_probe(client, index, probe[MESSAGE_FIELD])
+        if whole_request:
+            typed = _bulk(client, {"_type": "_doc", "_index": index}, probe)
+            if typed.get("status") == 400 and "[_type]" in str(typed.get("error")):
+                return (f"OpenSearch refuses a bulk action line with _type ({_reason(typed)}): Vector sends it when the "
+                        f"sink's api_version is auto, reading OpenSearch {_major(client)}.x as an Elasticsearch before 7 "
+                        f"(src/sinks/elasticsearch/common.rs): set api_version to v8")
+        answer = _bulk(client, {"_index": index}, probe)
+        item = next(iter((answer.get("items") or [{}])[0].values()), {})
+        if item.get("error"):
+            error = item["error"]
+            cause = error.get("caused_by") or {}
+            more = f" (caused by {cause.get('type', '')}: {cause.get('reason', '')})" if cause else ""
+            return (f"OpenSearch answers a bulk item like the canary's with index into {item.get('_index', index)}: "
+                    f"{item.get('status')} {error.get('type', '')}: {error.get('reason', '')}{more}")
+        if item.get("_id"):
+            client.http.request("DELETE", f"/{item['_index']}/_doc/{item['_id']}")
         return (f"a bulk item with only {MESSAGE_FIELD} and {field}={cluster} is accepted into {index}, so OpenSearch "
                 f"refuses another field of Vector's documents: Vector logs the item's reason at level ERROR "
                 f"(\"Not retriable; dropping the request.\" reason=\"error type: ..., reason: ...\")")
-    except (ServiceError, KeyError, ValueError):
+    except (ServiceError, KeyError, ValueError, StopIteration):
         return ""
 
 
-def _delete_probe(client: OpenSearchClient, index: str, message: str) -> None:
-    """Remove the accepted probe item (refreshed first, so the delete-by-query sees it)."""
-    client.http.request("POST", f"/{index}/_refresh")
-    client.http.request("POST", f"/{index}/_delete_by_query", json={"query": {"match_phrase": {MESSAGE_FIELD: message}}})
+def _bulk(client: OpenSearchClient, action: dict, document: dict) -> dict:
+    """One _bulk of one item, its JSON answer whatever the status (a whole request refused is a 4xx with a body)."""
+    body = (json.dumps({"index": action}) + "\n" + json.dumps(document) + "\n").encode()
+    try:
+        r = client.http.request("POST", "/_bulk", content=body, headers=NDJSON, retry=NO_RETRY)
+    except APIError as e:
+        return {"status": e.status, "error": e.body}
+    return r.json()
+
+
+def _reason(answer: dict) -> str:
+    try:
+        return json.loads(answer["error"])["error"]["reason"]
+    except (ValueError, KeyError, TypeError):
+        return str(answer.get("error", ""))[:200]
+
+
+def _major(client: OpenSearchClient) -> str:
+    try:
+        return str(client.info()["version"]["number"]).split(".")[0]
+    except (ServiceError, KeyError):
+        return "?"
 
 
 def _nested(dotted: str, value: str) -> dict:
@@ -138,6 +170,12 @@ class VectorWatch:
     def hopeless(self) -> str | None:
         now = self.read()
         return vector.hopeless(now, self.before, self.where) if now else None
+
+    def whole_requests_refused(self) -> bool:
+        """Some bulk request since the canary was answered 4xx as a whole (not 200 with errors per item)."""
+        now = self.read()
+        grown = now.since(self.before) if now else vector.Counters()
+        return any(s.startswith("4") and s != "429" for s in grown.responses)
 
     def cause(self, source: str) -> str:
         now = self.read()

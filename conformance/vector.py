@@ -102,7 +102,11 @@ def hopeless(now: Counters, before: Counters | None, where: str) -> str | None:
         return None
     if grown.errors.get("request_failed/sending"):
         return rejected(grown, where)
-    if sum(grown.no_answer.values()) >= HOPELESS_ATTEMPTS and not grown.responses:
+    since, in_all = sum(grown.no_answer.values()), sum(now.no_answer.values())
+    # A Vector refused for a while waits up to 30 s between tries: one since the canary is enough when it has had
+    # HOPELESS_ATTEMPTS in all and never had an answer.
+    never = not now.sent and not now.responses
+    if not grown.responses and (since >= HOPELESS_ATTEMPTS or (since and never and in_all >= HOPELESS_ATTEMPTS)):
         return (f"{unreachable(grown, where)}, and the primary OpenSearch answers (its health check), so the "
                 f"endpoint Vector ships to is wrong: waiting will not help")
     return None

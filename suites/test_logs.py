@@ -251,13 +251,14 @@ def test_log_canary_reaches_the_primary_opensearch(cluster, primary, topology, o
     def hopeless() -> str | None:
         why = agent.hopeless() if agent else None
         if why and "rejects" in why:
-            said = opensearch_logs.refusal(opensearch, cluster.name)
+            said = opensearch_logs.refusal(opensearch, cluster.name, agent.whole_requests_refused())
             return f"{why}; {said}" if said else why
         return why
 
     def why_not() -> str:
         clauses = [agent.cause(line.source)] if agent else []
-        said = opensearch_logs.refusal(opensearch, cluster.name) if agent and "rejects" in clauses[0] else ""
+        said = (opensearch_logs.refusal(opensearch, cluster.name, agent.whole_requests_refused())
+                if agent and "rejects" in clauses[0] else "")
         return "; ".join(clauses + ([said] if said else []))
 
     def probe() -> opensearch_logs.Found:

@@ -108,7 +108,7 @@ def test_a_misspelled_marker_is_refused_in_one_line_and_the_reports_say_error(tm
 @pytest.mark.parametrize("args,words", [
     (["--timeout-scale", "-1"], "--timeout-scale -1.0: timeout scale must be positive"),
     (["--with", "kube-bench-typo"], "--with kube-bench-typo: unknown part; expected one of alerting, "),
-    (["--profile", "vector"], "profile 'vector': unknown; expected one of promtail, alloy"),
+    (["--profile", "vector"], "profile 'vector': unknown; expected one of promtail, alloy, vector-opensearch"),
 ])
 def test_bad_options_are_refused_in_one_line_and_the_reports_say_error(tmp_path, args, words):
     run = run_suites(tmp_path, "--topology", str(prometheus_only(tmp_path, "http://127.0.0.1:9")), *args)

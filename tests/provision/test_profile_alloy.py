@@ -66,10 +66,10 @@ def profile_topology(tmp_path):
 
 def test_an_unknown_profile_is_refused_naming_the_known_ones(provision, tmp_path):
     code, out = provision("up", "--dry-run", "--profile", "fluentbit")
-    assert code == 2 and "profile 'fluentbit': unknown; expected one of promtail, alloy" in out, out
+    assert code == 2 and "profile 'fluentbit': unknown; expected one of promtail, alloy, vector-opensearch" in out, out
     path = profile_topology(tmp_path)
     path.write_text(path.read_text().replace("profile: alloy", "profile: vector"))
-    with pytest.raises(ConfigError, match="profile: unknown profile 'vector'; expected one of promtail, alloy"):
+    with pytest.raises(ConfigError, match="profile: unknown profile 'vector'; expected one of promtail, alloy, vector-opensearch"):
         load_topology(path)
 
 
