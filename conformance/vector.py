@@ -86,11 +86,13 @@ def rejected(grown: Counters, where: str) -> str:
             f"retrying (an answer of 200 with \"errors\":true included), so the next line is refused alike")
 
 
-def unreachable(grown: Counters, where: str) -> str:
+def unreachable(grown: Counters, now: Counters) -> str:
+    """Requests without an answer, said as counted (Vector's counters name no endpoint: the sink's, whatever it is)."""
     kinds = "; ".join(sorted(grown.no_answer))
-    return (f"Vector cannot connect to {where} ({_n(sum(grown.no_answer.values()))} bulk requests since the canary got "
-            f"no answer: {kinds}; none answered); Vector retries them without end, backing off up to 30 s, and holds "
-            f"{_n(grown.buffered)} events in its buffer")
+    since, in_all = sum(grown.no_answer.values()), sum(now.no_answer.values())
+    counted = f"{_n(since)} bulk requests since the canary" + (f" and {_n(in_all)} in all" if in_all > since else "")
+    return (f"Vector cannot connect to its sink's endpoint ({counted} got no answer: {kinds}; none answered); "
+            f"Vector retries them without end, backing off up to 30 s, and holds {_n(now.buffered)} events in its buffer")
 
 
 def hopeless(now: Counters, before: Counters | None, where: str) -> str | None:
@@ -107,7 +109,7 @@ def hopeless(now: Counters, before: Counters | None, where: str) -> str | None:
     # HOPELESS_ATTEMPTS in all and never had an answer.
     never = not now.sent and not now.responses
     if not grown.responses and (since >= HOPELESS_ATTEMPTS or (since and never and in_all >= HOPELESS_ATTEMPTS)):
-        return (f"{unreachable(grown, where)}, and the primary OpenSearch answers (its health check), so the "
+        return (f"{unreachable(grown, now)}, and the primary OpenSearch answers at {where} (its health check), so the "
                 f"endpoint Vector ships to is wrong: waiting will not help")
     return None
 
@@ -120,7 +122,7 @@ def cause(now: Counters, before: Counters | None, where: str, source: str) -> st
     if grown.errors.get("request_failed/sending"):
         return rejected(grown, where)
     if grown.no_answer:
-        return unreachable(grown, where)
+        return unreachable(grown, now)
     retried = {s: n for s, n in grown.responses.items() if s == "429" or s.startswith("5")}
     if retried:
         return (f"OpenSearch fails Vector's bulk requests to {where} (answers {_answers(grown)} since the canary); "

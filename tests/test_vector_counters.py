@@ -32,14 +32,18 @@ def test_refused_requests_since_the_canary_are_hopeless_after_three():
     three = reading(lambda m: m.add("http_client_errors_total", SINK, 3, error_kind="refused"))
     assert vector.hopeless(two, before, WHERE) is None
     said = vector.hopeless(three, before, WHERE)
-    assert said.startswith(f"Vector cannot connect to {WHERE} (3 bulk requests since the canary got no answer: refused; "
-                           "none answered); Vector retries them without end, backing off up to 30 s"), said
+    assert said.startswith("Vector cannot connect to its sink's endpoint (3 bulk requests since the canary got no "
+                           "answer: refused; none answered); Vector retries them without end, backing off up to 30 s"), said
+    assert said.endswith(f"and the primary OpenSearch answers at {WHERE} (its health check), so the endpoint Vector "
+                         "ships to is wrong: waiting will not help"), said
 
 
 def test_one_refused_try_is_enough_from_a_vector_that_never_had_an_answer():
     before = reading(lambda m: m.add("http_client_errors_total", SINK, 5, error_kind="refused"))
     one_more = reading(lambda m: m.add("http_client_errors_total", SINK, 6, error_kind="refused"))
-    assert "so the endpoint Vector ships to is wrong" in vector.hopeless(one_more, before, WHERE)
+    said = vector.hopeless(one_more, before, WHERE)
+    assert said.startswith("Vector cannot connect to its sink's endpoint (1 bulk requests since the canary and 6 in all "
+                           "got no answer: refused; none answered)"), said
 
 
 def test_a_rejected_request_is_hopeless_at_once_and_5xx_is_only_the_timeouts_cause():
