@@ -59,6 +59,20 @@ def anywhere(client: OpenSearchClient, tag: str) -> list[dict]:
     return [{"_index": h["_index"], **(h.get("_source") or {})} for h in doc["hits"]["hits"]]
 
 
+def arrived_elsewhere(client: OpenSearchClient, tag: str, cluster: str) -> str:
+    """Where the line arrived under another cluster value, or without the field ("" when not at all): the transform's
+    configuration, so no later line can arrive differently."""
+    field = setting("cluster_field", CLUSTER_FIELD)
+    docs = anywhere(client, tag)
+    if not docs:
+        return ""
+    value = field_of(docs[0], field)
+    if value == cluster:  # refreshed between the two searches: the next look finds it under its cluster
+        return ""
+    carried = f"{field}={value}" if value is not None else f"no {field} field"
+    return f"the canary line arrived in {docs[0]['_index']} with {carried}, not {field}={cluster}"
+
+
 def field_of(doc: dict, dotted: str) -> object:
     """A document's field by dotted name, nested or flat; None when absent."""
     if dotted in doc:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import pytest
 
 from conformance import opensearch_logs, promtail
-from conformance.canary import HOPELESS_EVERY, Follower, follow, new_tag
+from conformance.canary import Follower, follow, give_up_when_hopeless, new_tag
 from conformance.eventually import NotYet, Wait, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.hops import every_agent, hop
 from conformance.http import APIError, ServiceError, single_attempts
-from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
+from conformance.outcomes import Failed, NotApplicable
 
 pytestmark = pytest.mark.logs
 
@@ -238,16 +238,6 @@ def test_log_canary_reaches_the_primary_opensearch(cluster, primary, topology, o
     name = opensearch_hop(cluster, primary, agent_name)
     agent = opensearch_logs.watch(access, cluster, opensearch.http.base_url)
 
-    def elsewhere() -> str:
-        """The line under another cluster value, or without the field: the transform's configuration."""
-        field = opensearch_logs.setting("cluster_field", opensearch_logs.CLUSTER_FIELD)
-        docs = opensearch_logs.anywhere(opensearch, tag)
-        if not docs:
-            return ""
-        value = opensearch_logs.field_of(docs[0], field)
-        carried = f"{field}={value}" if value is not None else f"no {field} field"
-        return f"the canary line arrived in {docs[0]['_index']} with {carried}, not {field}={cluster.name}"
-
     def hopeless() -> str | None:
         why = agent.hopeless() if agent else None
         if why and "rejects" in why:
@@ -265,26 +255,14 @@ def test_log_canary_reaches_the_primary_opensearch(cluster, primary, topology, o
         try:
             return opensearch_logs.find(opensearch, tag, cluster.name)
         except NotYet:
-            wrong = elsewhere()
+            wrong = opensearch_logs.arrived_elsewhere(opensearch, tag, cluster.name)
             if wrong:  # the transform's configuration: no later line can arrive differently
                 raise Failed(name, wrong, f"line: {line.text}", final=True) from None
             raise
 
     line = emitter.emit(tag)
-    started, looked = time.monotonic(), [time.monotonic()]
-
-    def attempt() -> opensearch_logs.Found:
-        try:
-            return probe()
-        except NotYet:
-            if time.monotonic() - looked[0] >= HOPELESS_EVERY:
-                looked[0] = time.monotonic()
-                why = hopeless()
-                if why:
-                    raise PreconditionUnmet(name, f"no canary line after {time.monotonic() - started:.0f} s; {why}") from None
-            raise
-
-    found = eventually(attempt, hop=name, what="no canary line", wait=CANARY_WAIT, diagnose=why_not)
+    found = eventually(give_up_when_hopeless(probe, hop=name, what="no canary line", hopeless=hopeless), hop=name,
+                       what="no canary line", wait=CANARY_WAIT, diagnose=why_not)
     record_property("log_canary_index", found.index)
     record_property("log_propagation_seconds", round(max(0.0, found.seen_at - line.emitted_at), 3))
     record_property("log_canary_seen_at", f"{found.seen_at:.3f}")

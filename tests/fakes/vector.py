@@ -30,7 +30,6 @@ import json
 import random
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
