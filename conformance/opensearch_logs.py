@@ -106,7 +106,9 @@ def refusal(client: OpenSearchClient, cluster: str, whole_request: bool = False)
     try:
         blocks = client.index_blocks(pattern)
         if blocks:
-            return "; ".join(block_says(i, ", ".join(b)) for i, b in sorted(blocks.items()))
+            said = "; ".join(block_says(i, ", ".join(b)) for i, b in sorted(blocks.items()))
+            flood = any("read_only_allow_delete" in b for b in blocks.values())
+            return f"{said}; {client.disk_watermarks().says()}" if flood else said
         index = time.strftime(pattern.replace("*", "%Y-%m-%d"), time.gmtime())
         field = setting("cluster_field", CLUSTER_FIELD)
         probe = {MESSAGE_FIELD: f"conformance-probe-{uuid.uuid4().hex[:8]}", **_nested(field, cluster)}

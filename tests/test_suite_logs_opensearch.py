@@ -93,6 +93,7 @@ def test_opensearch_rejecting_with_a_read_only_block_is_named_with_the_block(tmp
     assert re.match(rf"{HOP}: no canary line after \d+ s; OpenSearch rejects Vector's bulk requests to "
                     rf"{re.escape(node.url)}: [1-9]\d* failed as component_errors_total", failure), failure
     assert "index.blocks.read_only_allow_delete: true (the flood-stage disk watermark sets it" in failure, failure
+    assert "; disk watermarks low 85%, high 90%, flood stage 95% (an index on a node past the flood stage" in failure
     assert any("cluster_block_exception" in line for line in logged), logged
 
 
