@@ -12,6 +12,7 @@ from typing import Any, Callable
 from conformance.access import Access, ServiceAbsent
 from conformance.discovery import Ambiguous, Located, NotFound
 from conformance.http import ServiceError, single_attempts
+from conformance.opensearch_logs import in_opensearch
 from conformance.outcomes import Failed, NotApplicable, Unobservable
 from conformance.providers import provider_of
 from conformance.provision.versions import Versions
@@ -78,6 +79,10 @@ class Entry:
         return f"  {name:<24} {self.where} [{self.how}]  {version}"
 
 
+# The log store's services: True where they run on the OpenSearch profiles only, False on the Loki ones only.
+IN_OPENSEARCH_PROFILES = {"loki": False, "opensearch": True, "opensearch-dashboards": True}
+
+
 def services_of(topology: Topology, cluster: Cluster) -> list[str]:
     """The services the stack runs on this cluster (its role, its profile's agent, its parts)."""
     agent = topology.stack_profile.agent_service
@@ -85,7 +90,9 @@ def services_of(topology: Topology, cluster: Cluster) -> list[str]:
     for key, spec in stack_services(profile=topology.profile).items():
         if key in NOT_INVENTORIED or cluster.role not in spec.roles:
             continue
-        if key in ("promtail", "alloy") and key != agent:
+        if key in ("promtail", "alloy", "vector") and key != agent:
+            continue
+        if key in IN_OPENSEARCH_PROFILES and IN_OPENSEARCH_PROFILES[key] != in_opensearch(topology.profile):
             continue
         if key in PART_OF and not topology.has(PART_OF[key]):
             continue

@@ -53,6 +53,8 @@ def test_healthy_logs_pass_on_a_real_opensearch_and_record_propagation(tmp_path,
     assert result.properties(VALUES)["opensearch_cluster_values"] == "oke,workstation", result.properties(VALUES)
     assert result.properties(DASHBOARDS)["dashboards_state"] == "green", result.properties(DASHBOARDS)
     assert all(s and set(s) == {200} for s in bodies), (bodies, result.output[-3000:])
+    inventory = result.output.split("drift from versions.yaml")[0]  # the profile's services, not Loki
+    assert "oke opensearch " in inventory and "workstation vector " in inventory and " loki " not in inventory, inventory
 
 
 def _closed_port() -> int:
