@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, TypeVar
 
 
 from conformance.clients.loki import LokiClient, Tail, TailClosed, TailRefused
@@ -27,6 +27,7 @@ from conformance.providers import Provider
 from conformance.scratch_namespace import ScratchNamespace
 from conformance.stack import CanarySpec
 
+T = TypeVar("T")
 POD_START = timing.pod_started()  # includes a busybox pull on a cold node
 
 
@@ -227,6 +228,26 @@ class Follower:
 HOPELESS_EVERY = 2.0  # seconds between looks at the agent's counters while the canary is awaited
 
 
+def give_up_when_hopeless(probe: Callable[[], T], *, hop: str, what: str,
+                          hopeless: Callable[[], str | None] | None) -> Callable[[], T]:
+    """The probe, asking hopeless() every HOPELESS_EVERY seconds while it finds nothing (NotYet); a reason ends the
+    wait at once as a PreconditionUnmet (the agent's own counters show it cannot deliver), instead of at the timeout."""
+    started = time.monotonic()
+    looked = [started]
+
+    def attempt() -> T:
+        try:
+            return probe()
+        except NotYet:
+            if hopeless is not None and time.monotonic() - looked[0] >= HOPELESS_EVERY:
+                looked[0] = time.monotonic()
+                why = hopeless()
+                if why:
+                    raise PreconditionUnmet(hop, f"{what} after {time.monotonic() - started:.0f} s; {why}") from None
+            raise
+    return attempt
+
+
 def follow(follower: Follower, line: CanaryLine, *, hop: str, what: str, wait: Wait, diagnose=None,
            hopeless: Callable[[], str | None] | None = None) -> Sighting:
     """Wait for the line: on the tail while it lasts, then by polling for what is left of the wait.
@@ -234,27 +255,12 @@ def follow(follower: Follower, line: CanaryLine, *, hop: str, what: str, wait: W
     hopeless() is asked every HOPELESS_EVERY seconds while the line is missing; a reason ends the wait at once
     (the agent's own counters show it cannot deliver), instead of at the timeout."""
     started = time.monotonic()
-    looked = [started]
-
-    def give_up_if_hopeless(probe: Callable[[], Sighting]) -> Callable[[], Sighting]:
-        def attempt() -> Sighting:
-            try:
-                return probe()
-            except NotYet:
-                if hopeless is not None and time.monotonic() - looked[0] >= HOPELESS_EVERY:
-                    looked[0] = time.monotonic()
-                    why = hopeless()
-                    if why:
-                        raise PreconditionUnmet(hop, f"{what} after {time.monotonic() - started:.0f} s; {why}") from None
-                raise
-        return attempt
-
     if follower.tail is not None:
         try:
-            return eventually(give_up_if_hopeless(follower.from_tail), hop=hop, what=what,
-                              wait=TAIL_WAIT.with_(timeout=wait.timeout), diagnose=diagnose)
+            return eventually(give_up_when_hopeless(follower.from_tail, hop=hop, what=what, hopeless=hopeless),
+                              hop=hop, what=what, wait=TAIL_WAIT.with_(timeout=wait.timeout), diagnose=diagnose)
         except TailLost:
             pass
     left = max(0.0, wait.scaled() - (time.monotonic() - started)) / max(wait.scaled() / wait.timeout, 1e-9)
-    return eventually(give_up_if_hopeless(lambda: follower.by_polling(line.emitted_at)), hop=hop, what=what,
-                      wait=wait.with_(timeout=left), diagnose=diagnose)
+    polling = give_up_when_hopeless(lambda: follower.by_polling(line.emitted_at), hop=hop, what=what, hopeless=hopeless)
+    return eventually(polling, hop=hop, what=what, wait=wait.with_(timeout=left), diagnose=diagnose)

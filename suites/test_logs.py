@@ -1,7 +1,9 @@
-"""logs: every cluster's logs reach the primary Loki under cluster=<that cluster>.
+"""logs: every cluster's logs reach the primary's log store under that cluster's name.
 
-The checks judge the pipeline, whichever agent the stack profile runs (Promtail or Alloy; topology
-`profile:`): hops and diagnoses name that agent, and its own counters say why a line did not arrive.
+The checks judge the pipeline, whichever agent and store the stack profile runs (topology `profile:`): Promtail or
+Alloy into Loki (cluster=<name> label), or Vector into OpenSearch (the cluster field; conformance/opensearch_logs.py).
+Hops and diagnoses name that agent, and its own counters say why a line did not arrive. A check about the other
+store is not applicable on a profile.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance import promtail
-from conformance.canary import Follower, follow, new_tag
+from conformance import opensearch_logs, promtail
+from conformance.canary import Follower, follow, give_up_when_hopeless, new_tag
 from conformance import timing
 from conformance.eventually import NotYet, eventually, timeout_scale
 from conformance.exposition import parse_samples, sum_by
 from conformance.hops import every_agent, hop
 from conformance.http import APIError, ServiceError, single_attempts
-from conformance.outcomes import Failed
+from conformance.outcomes import Failed, NotApplicable
 
 pytestmark = pytest.mark.logs
 
@@ -35,6 +37,20 @@ DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at 
 LOOKBACK = 300  # seconds of Loki searched around the canary
 
 
+@pytest.fixture(scope="session")
+def logs_in_loki(topology) -> None:
+    """The Loki checks judge the Loki profiles only."""
+    if opensearch_logs.in_opensearch(topology.stack_profile.name):
+        raise NotApplicable(f"the stack profile {topology.stack_profile.name} keeps logs in OpenSearch, not Loki")
+
+
+@pytest.fixture(scope="session")
+def logs_in_opensearch(topology) -> None:
+    """The OpenSearch checks judge the vector-opensearch profile only."""
+    if not opensearch_logs.in_opensearch(topology.stack_profile.name):
+        raise NotApplicable(f"the stack profile {topology.stack_profile.name} keeps logs in Loki, not OpenSearch")
+
+
 @dataclass(frozen=True)
 class Discards:
     """Loki's discarded-sample counters by reason, and when they were read (time.monotonic())."""
@@ -44,7 +60,7 @@ class Discards:
 
 
 @pytest.fixture(scope="session")
-def discards_at_start(loki) -> Discards | None:
+def discards_at_start(logs_in_loki, loki) -> Discards | None:
     """Loki's discarded-sample counters when the logs checks began (None: not reachable)."""
     try:
         with single_attempts():  # a baseline, best effort: an unreachable Loki is the readiness check's verdict
@@ -75,6 +91,7 @@ def streams_summary(loki, cluster_name: str, now: float) -> str:
     return f"Loki has {len(streams)} streams with cluster={cluster_name}; the newest entry is {now - newest:.0f} s old"
 
 
+@pytest.mark.usefixtures("logs_in_loki")
 @pytest.mark.hop("loki[{primary}]")
 @pytest.mark.requirement("must")
 def test_primary_loki_is_ready(primary, loki):
@@ -88,6 +105,7 @@ def test_primary_loki_is_ready(primary, loki):
                unreachable_is_final=True)
 
 
+@pytest.mark.usefixtures("logs_in_loki")
 @pytest.mark.writes
 @pytest.mark.hop("logs[{cluster}]", needs=["loki[{primary}]"])
 @pytest.mark.requirement("must")
@@ -136,6 +154,7 @@ def _discards_grown(loki, before: Discards | None) -> str:
     return ", ".join(f"{r}: {n - was.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > was.get(r, 0.0))
 
 
+@pytest.mark.usefixtures("logs_in_loki")
 @pytest.mark.hop(needs=["loki[{primary}]", "logs[{each}]"])
 @pytest.mark.requirement("must")
 def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_property):
@@ -158,6 +177,7 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
     record_property("loki_cluster_values", ",".join(sorted(values)))
 
 
+@pytest.mark.usefixtures("logs_in_loki")
 @pytest.mark.hop(needs=["loki[{primary}]"])
 @pytest.mark.requirement("should")
 def test_loki_discards_nothing(primary, topology, loki, discards_at_start, record_property):
@@ -179,3 +199,112 @@ def test_loki_discards_nothing(primary, topology, loki, discards_at_start, recor
                      "re-read: see docs/troubleshooting.md#timestamp-too-old)")
 
 
+
+
+# -- the vector-opensearch profile: Vector into OpenSearch ----------------------------------------------------------
+# Vector's sink flushes a batch after 1 s (RealtimeSizeBasedDefaultBatchSettings) and the canary's search sees a
+# document once OpenSearch refreshes the index (index.refresh_interval 1 s by default): polls at most 1 s apart.
+OPENSEARCH_WAIT = timing.answers()  # as LOKI_READY_WAIT: refused connections only
+
+
+def opensearch_hop(cluster, primary, agent: str) -> str:
+    return f"{'' if cluster.is_primary else 'remote '}{cluster.name} {agent} → {primary.name} OpenSearch"
+
+
+@pytest.mark.usefixtures("logs_in_opensearch")
+@pytest.mark.hop("opensearch[{primary}]")
+@pytest.mark.requirement("must")
+def test_primary_opensearch_is_healthy(primary, opensearch, record_property):
+    """The primary's OpenSearch answers its cluster health green, or yellow on its single data node (its replicas
+    have nowhere to go: expected, and said so); red fails. Unreachable, it is down and the logs checks stop at once."""
+    name = f"conformance → {primary.name} OpenSearch"
+    health = eventually(opensearch.health, hop=name, what="OpenSearch health", wait=OPENSEARCH_WAIT,
+                        unreachable_is_final=True)
+    record_property("opensearch_health", health.status)
+    record_property("opensearch_health_says", health.says())
+    if not health.acceptable:
+        raise Failed(name, f"cluster health is {health.says()}", final=health.status == "red")
+
+
+@pytest.mark.usefixtures("logs_in_opensearch")
+@pytest.mark.writes
+@pytest.mark.hop("oslogs[{cluster}]", needs=["opensearch[{primary}]"])
+@pytest.mark.requirement("must")
+def test_log_canary_reaches_the_primary_opensearch(cluster, primary, topology, opensearch, access, emitter,
+                                                   record_property):
+    """A uniquely tagged line emitted in the cluster is found in the primary's OpenSearch (logs-*) with its cluster
+    field naming the cluster."""
+    tag = new_tag(cluster.name)
+    agent_name = topology.stack_profile.agent
+    name = opensearch_hop(cluster, primary, agent_name)
+    agent = opensearch_logs.watch(access, cluster, opensearch.http.base_url)
+
+    def hopeless() -> str | None:
+        why = agent.hopeless() if agent else None
+        if why and "rejects" in why:
+            said = opensearch_logs.refusal(opensearch, cluster.name, agent.whole_requests_refused())
+            return f"{why}; {said}" if said else why
+        return why
+
+    def why_not() -> str:
+        clauses = [agent.cause(line.source)] if agent else []
+        said = (opensearch_logs.refusal(opensearch, cluster.name, agent.whole_requests_refused())
+                if agent and "rejects" in clauses[0] else "")
+        return "; ".join(clauses + ([said] if said else []))
+
+    def probe() -> opensearch_logs.Found:
+        try:
+            return opensearch_logs.find(opensearch, tag, cluster.name)
+        except NotYet:
+            wrong = opensearch_logs.arrived_elsewhere(opensearch, tag, cluster.name)
+            if wrong:  # the transform's configuration: no later line can arrive differently
+                raise Failed(name, wrong, f"line: {line.text}", final=True) from None
+            raise
+
+    line = emitter.emit(tag)
+    found = eventually(give_up_when_hopeless(probe, hop=name, what="no canary line", hopeless=hopeless), hop=name,
+                       what="no canary line", wait=CANARY_WAIT, diagnose=why_not)
+    record_property("log_canary_index", found.index)
+    record_property("log_propagation_seconds", round(max(0.0, found.seen_at - line.emitted_at), 3))
+    record_property("log_canary_seen_at", f"{found.seen_at:.3f}")
+
+
+@pytest.mark.usefixtures("logs_in_opensearch")
+@pytest.mark.hop(needs=["opensearch[{primary}]", "oslogs[{each}]"])
+@pytest.mark.requirement("must")
+def test_opensearch_cluster_field_lists_every_cluster(topology, primary, opensearch, record_property):
+    """The cluster field's values over logs-* (a terms aggregation) include every cluster of the topology."""
+    expected = set(topology.names)
+    agent = topology.stack_profile.agent
+
+    def probe():
+        values = opensearch_logs.cluster_values(opensearch)
+        if not expected <= values:
+            raise NotYet(f"cluster field values {sorted(values)}")
+        return values
+
+    def missing_hops() -> str:
+        values = opensearch_logs.cluster_values(opensearch)
+        return "missing: " + ", ".join(opensearch_hop(topology.cluster(n), primary, agent) for n in sorted(expected - values))
+
+    values = eventually(probe, hop=f"every {agent} → {primary.name} OpenSearch", what="cluster field values incomplete",
+                        wait=LABEL_WAIT, diagnose=missing_hops)
+    record_property("opensearch_cluster_values", ",".join(sorted(values)))
+
+
+@pytest.mark.usefixtures("logs_in_opensearch")
+@pytest.mark.hop("dashboards[{primary}]")
+@pytest.mark.requirement("should")
+def test_opensearch_dashboards_has_the_logs_index_pattern(primary, opensearch_dashboards, record_property):
+    """OpenSearch Dashboards answers /api/status green and has the index pattern people search the logs with."""
+    name = f"conformance → {primary.name} OpenSearch Dashboards"
+    status = eventually(lambda: opensearch_logs.dashboards_status(opensearch_dashboards), hop=name,
+                        what="Dashboards status", wait=OPENSEARCH_WAIT, unreachable_is_final=True)
+    record_property("dashboards_state", status.state)
+    if status.state != "green":
+        raise Failed(name, f"/api/status says overall state {status.state or '(none)'}, not green")
+    pattern = opensearch_logs.setting("index_pattern", opensearch_logs.INDEX_PATTERN)
+    titles = opensearch_logs.index_patterns(opensearch_dashboards)
+    if pattern not in titles:
+        raise Failed(name, f"no index pattern {pattern} (index patterns: {', '.join(titles) or 'none'})",
+                     "Create it in Dashboards (Stack Management → Index patterns) or with the saved objects API.")
