@@ -20,6 +20,10 @@ from conformance.errors import ConfigError
 from conformance.stack import STACK_DIR
 
 KPS_VALUES = STACK_DIR / "values" / "kube-prometheus-stack.yaml"
+# kube-prometheus-stack overlays a profile needs on the primary: alloy, Grafana's Loki datasource URL; vector-opensearch,
+# no Loki datasource and no Loki dashboard (log search lives in OpenSearch Dashboards).
+KPS_OVERLAYS = {"alloy": STACK_DIR / "values" / "kube-prometheus-stack-alloy.yaml",
+                "vector-opensearch": STACK_DIR / "values" / "kube-prometheus-stack-vector-opensearch.yaml"}
 # The chart's sed leaves lines naming a built-in datasource ("-- Grafana --") alone.
 _BUILTIN = re.compile(r"-- .* --")
 _DATASOURCE_FIELD = re.compile(r'"datasource":.*,')
@@ -91,8 +95,6 @@ def declared(values_path: Path = KPS_VALUES, profile: str | None = None) -> list
 
 def _providers_dropped(profile: str | None) -> set[str]:
     """The dashboard providers the profile's kube-prometheus-stack overlay sets to null (helm then renders them empty)."""
-    from conformance.provision.logs import KPS_OVERLAYS  # logs' imports reach this module: read at call time
-
     overlay = KPS_OVERLAYS.get(profile or "")
     if overlay is None:
         return set()

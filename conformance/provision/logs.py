@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from conformance.errors import ConfigError
+from conformance.provision.dashboards import KPS_OVERLAYS
 from conformance.provision.parts import charts_of_absent_parts
 from conformance.provision.steps import Step
 from conformance.provision.versions import Versions
@@ -90,12 +91,6 @@ def charts_in_use(topology: Topology, charts: dict) -> list:
     others = {c for name, keys in PROFILE_CHARTS.items() if name != topology.profile for c in keys}
     others |= charts_of_absent_parts(topology)
     return [c for key, c in charts.items() if key not in others]
-
-
-# kube-prometheus-stack overlays a profile needs on the primary: alloy, Grafana's Loki datasource URL; vector-opensearch,
-# no Loki datasource and no Loki dashboard (log search lives in OpenSearch Dashboards).
-KPS_OVERLAYS = {"alloy": VALUES / "kube-prometheus-stack-alloy.yaml",
-                "vector-opensearch": VALUES / "kube-prometheus-stack-vector-opensearch.yaml"}
 
 
 def kps_values(topology: Topology) -> list[Path]:
