@@ -111,7 +111,11 @@ def refusal(client: OpenSearchClient, cluster: str, whole_request: bool = False)
             return f"{said}; {client.disk_watermarks().says()}" if flood else said
         index = time.strftime(pattern.replace("*", "%Y-%m-%d"), time.gmtime())
         field = setting("cluster_field", CLUSTER_FIELD)
-        probe = {MESSAGE_FIELD: f"conformance-probe-{uuid.uuid4().hex[:8]}", **_nested(field, cluster)}
+        # kubernetes_logs annotates every line with kubernetes.pod_name, pod_namespace, ... (vector v0.56.0
+        # src/sources/kubernetes_logs/pod_metadata_annotator.rs): a mapping the store holds for them is tried too.
+        probe = {MESSAGE_FIELD: f"conformance-probe-{uuid.uuid4().hex[:8]}",
+                 "kubernetes": {"pod_name": "conformance-probe", "pod_namespace": "conformance-probe"}}
+        probe = _merged(probe, _nested(field, cluster))
         if whole_request:
             typed = _bulk(client, {"_type": "_doc", "_index": index}, probe)
             if typed.get("status") == 400 and "[_type]" in str(typed.get("error")):
@@ -157,6 +161,14 @@ def _major(client: OpenSearchClient) -> str:
         return str(client.info()["version"]["number"]).split(".")[0]
     except (ServiceError, KeyError):
         return "?"
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    """`extra`'s fields over `base`, objects merged (a cluster field under kubernetes joins the pod's fields)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def _nested(dotted: str, value: str) -> dict:

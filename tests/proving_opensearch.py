@@ -74,7 +74,7 @@ def start_opensearch_stack(folder: Path, node_url: str, *, vector_urls: dict[str
     stack = OpenSearchStack(folder, opensearch_url or node_url, FakeDashboards().start())
     for cluster in CLUSTERS:
         stack.log_file(cluster).touch()
-        added = (fields or {}).get(cluster, {"kubernetes": {"cluster": cluster, "pod_name": "canary"}})
+        added = (fields or {}).get(cluster, {"cluster": cluster, "kubernetes": {"pod_name": "canary"}})
         url = (vector_urls or {}).get(cluster, node_url)
         stack.vectors[cluster] = FakeVector(url, stack.log_file(cluster), added, api_version=api_version).start()
         with stack.log_file(cluster).open("a") as f:

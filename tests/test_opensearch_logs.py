@@ -18,7 +18,7 @@ class Answers:
 
 
 def test_a_line_under_another_cluster_or_without_the_field_is_named_by_what_it_carries():
-    other = Answers({"message": "tag", "kubernetes": {"cluster": "oke"}})
+    other = Answers({"message": "tag", "cluster": "oke"})
     assert opensearch_logs.arrived_elsewhere(other, "tag", "remote") == (
         "the canary line arrived in logs-2026-12-05 with cluster=oke, not cluster=remote")
     bare = Answers({"message": "tag", "kubernetes": {"pod_name": "p"}})

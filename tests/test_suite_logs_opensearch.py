@@ -132,7 +132,7 @@ def test_a_missing_cluster_field_is_named_by_what_the_line_carries(tmp_path, nod
 
 
 def test_a_wrong_cluster_value_is_named_by_the_value(tmp_path, node):
-    with start_opensearch_stack(tmp_path, node.url, fields={"workstation": {"kubernetes": {"cluster": "oke"}}}) as stack:
+    with start_opensearch_stack(tmp_path, node.url, fields={"workstation": {"cluster": "oke"}}) as stack:
         result = stack.run("-k", "canary and workstation")
     failure = result.failure(CANARY.format("workstation"))
     assert failure.startswith(f"{HOP}: the canary line arrived in "), failure
@@ -145,11 +145,11 @@ def test_opensearch_down_stops_the_logs_checks_at_once(tmp_path, node):
     with start_opensearch_stack(tmp_path, node.url, vector_urls=urls, opensearch_url=closed) as stack:
         result = stack.run()
     failure = result.failure(HEALTH)
-    assert failure.startswith("conformance → oke opensearch: oke opensearch still unreachable when the wait ended "
+    assert failure.startswith("conformance → oke OpenSearch: oke OpenSearch still unreachable when the wait ended "
                               "after 3 s: connection refused"), failure
     for case in (CANARY.format("oke"), CANARY.format("workstation"), VALUES):  # stopped by the broken hop, not waited
         assert result.properties(case)["outcome"] == "blocked", result.properties(case)
-        assert result.failure(case).startswith("not run: needs conformance → oke opensearch: oke opensearch still "
+        assert result.failure(case).startswith("not run: needs conformance → oke OpenSearch: oke OpenSearch still "
                                                "unreachable"), result.failure(case)
 
 

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from conformance.provision.versions import load_versions
 from tests.fakes.exposition import family
 from tests.fakes.server import FakeServer, Response
 
@@ -47,6 +48,7 @@ BATCH_TIMEOUT = 1.0
 INITIAL_BACKOFF, MAX_BACKOFF = 1.0, 30.0
 REFUSED = "error trying to connect: tcp connect error: Connection refused (os error 111)"  # hyper's Display
 TAGS = ("component_id", "component_kind", "component_type", "host")
+VERSION = load_versions().apps["vector"].split("-")[0]  # the pin's version part, as Vector reports it (0.56.0)
 
 
 class VectorMetrics:
@@ -80,6 +82,11 @@ class VectorMetrics:
                 kind = "gauge" if name == "buffer_events" else "counter"
                 lines += family(f"vector_{name}", name, kind, names, {tuple(v for _, v in k): n for k, n in series.items()},
                                 lambda x: f"{x:g}")
+        # v0.56.0 src/internal_events/heartbeat.rs: every second the gauge build_info{debug, version, rust_version,
+        # arch, revision} = 1 (internal_metrics adds its host tag and the vector_ namespace).
+        lines += ["# TYPE vector_build_info gauge",
+                  f'vector_build_info{{arch="x86_64",debug="false",host="{self.host}",revision="",'
+                  f'rust_version="1.92.0",version="{VERSION}"}} 1']
         return "\n".join(lines) + "\n"
 
 
