@@ -7,10 +7,10 @@ from pathlib import Path
 DEFAULT_TOPOLOGY = Path(__file__).parent / "kind" / "topology.yaml"
 
 pytest_plugins = [
-    "conformance.pytest_plugin",
-    "conformance.hop_plugin",
-    "conformance.progress_plugin",
-    "conformance.report_plugin",
+    "conformance.plugins.suite",
+    "conformance.plugins.hops",
+    "conformance.plugins.progress",
+    "conformance.plugins.reports",
     "fixtures.clusters",
     "fixtures.clients",
     "fixtures.canary",

@@ -118,7 +118,7 @@ def upgrade(session: nox.Session) -> None:
     (--topology, --cache-dir, --preload, --offline, --keep); pytest arguments after `--pytest`.
     """
     install(session)
-    run(session, "python", "-m", "conformance.provision.upgrade", *session.posargs)
+    run(session, "python", "-m", "conformance.upgrade", *session.posargs)
 
 
 @nox.session(**SHARED)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from conformance.cli import workers  # noqa: E402
-from conformance.topology import load_topology  # noqa: E402
+from conformance.core.topology import load_topology  # noqa: E402
 from tests.proving_ground import FAST, STACK_TIMING  # noqa: E402
 from tests.proving_stack import ProvingStack  # noqa: E402
 from tests.suite_runner import SuiteRun, write_topology  # noqa: E402

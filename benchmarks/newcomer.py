@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from conformance.cli import workers  # noqa: E402
 from conformance.reports.model import load_run  # noqa: E402
-from conformance.topology import load_topology  # noqa: E402
+from conformance.core.topology import load_topology  # noqa: E402
 from tests.proving_ground import FAST, STACK_TIMING, PrometheusPair, start_prometheus  # noqa: E402
 from tests.suite_runner import run_suites, write_topology  # noqa: E402
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from conformance.topology import PARTS  # noqa: E402
+from conformance.core.topology import PARTS  # noqa: E402
 from tests.suite_runner import BENCH_RUNS_ENV  # noqa: E402
 
 BUDGET = 60.0  # issue 17: one hop broken, the whole run

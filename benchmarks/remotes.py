@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from conformance.cli import workers  # noqa: E402
-from conformance.topology import load_topology  # noqa: E402
+from conformance.core.topology import load_topology  # noqa: E402
 from tests.fakes.loki import FakeLoki  # noqa: E402
 from tests.fakes.promtail import FakePromtail  # noqa: E402
 from tests.proving_ground import PrometheusPair, start_prometheus  # noqa: E402

@@ -17,11 +17,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.reports import write
 from conformance.reports.model import EXIT_CODES, load_run
 from conformance.reports.text import verdict_line
-from conformance.topology import Topology, load_topology
+from conformance.core.topology import Topology, load_topology
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"

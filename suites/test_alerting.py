@@ -6,19 +6,19 @@ import time
 
 import pytest
 
-from conformance.alerting import (
+from conformance.probes.alerting.alerts import (
     ALERTING_SETTING, REMOTE_ALERTING_SETTING, WATCHDOG, alerts_sent_nowhere, config_state, delivery_hopeless,
     describe_rules, persistent_errors, rule_report, rules_not_configured, watchdog_clusters, watchdog_not_loaded,
     watchdog_state, why_not_delivered, why_watchdog_is_not_firing,
 )
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
-from conformance.series_label import series_label
-from conformance.timefmt import rfc3339_seconds
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.outcomes import Failed, NotApplicable, PreconditionUnmet
+from conformance.probes.metrics.series_label import series_label
+from conformance.core.timefmt import rfc3339_seconds
 from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.alerting, pytest.mark.part("alerting")]

@@ -6,17 +6,17 @@ import time
 
 import pytest
 
-from conformance.access import ServiceAbsent
-from conformance.app_metrics import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
+from conformance.core.access import ServiceAbsent
+from conformance.probes.app_metrics.series import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
 from conformance.clients.prometheus import PrometheusClient
-from conformance import timing
-from conformance.remote_write.config import scrape_interval_of
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.monitor_selection import require_monitor_selected
-from conformance.outcomes import PreconditionUnmet
-from conformance.promql import on_primary
-from conformance.series_label import series_label
+from conformance.core import timing
+from conformance.probes.metrics.remote_write.config import scrape_interval_of
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.probes.metrics.monitor_selection import require_monitor_selected
+from conformance.core.outcomes import PreconditionUnmet
+from conformance.probes.metrics.promql import on_primary
+from conformance.probes.metrics.series_label import series_label
 
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 

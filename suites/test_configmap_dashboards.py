@@ -8,19 +8,19 @@ from typing import Iterator
 
 import pytest
 
-from conformance.access import ServiceAbsent
+from conformance.core.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
-from conformance.configmap_dashboards import (
+from conformance.probes.configmap_dashboards.sidecar import (
     PROVIDER_KEY, SIDECAR_CONTAINER, DashboardConfigMap, SidecarEnv, folder_expected_by, new_dashboard, sidecar_env,
     sidecar_provider, sidecar_spec, why_not_selected,
 )
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.http import APIError, ServiceError
-from conformance.outcomes import CheckFailure, Failed, PreconditionUnmet
-from conformance.panel_runner import prometheus_scrape_interval, run_dashboard
-from conformance.stack import StackService
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.http import APIError, ServiceError
+from conformance.core.outcomes import CheckFailure, Failed, PreconditionUnmet
+from conformance.probes.dashboards.panel_runner import prometheus_scrape_interval, run_dashboard
+from conformance.core.stack import StackService
 
 pytestmark = [pytest.mark.configmap_dashboards, pytest.mark.part("configmap-dashboards")]
 

@@ -6,21 +6,21 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from conformance.access import ServiceAbsent
+from conformance.core.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.http import ServiceError
-from conformance.outcomes import CheckFailure, Failed, NotApplicable, Unobservable
-from conformance.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
-from conformance.panels import exclusions
-from conformance.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
-from conformance.dashboard_match import Match, match_dashboards
-from conformance.grafana_intent import LISTED, PROJECT, SEARCH, Intent, dashboards_intent, listed, provisioned_dashboards
-from conformance.provision.dashboards import Dashboard, declared
-from conformance.profiles import foreign_services
-from conformance.providers import LogUnavailable, provider_of
-from conformance.redact import redact
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.http import ServiceError
+from conformance.core.outcomes import CheckFailure, Failed, NotApplicable, Unobservable
+from conformance.probes.dashboards.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
+from conformance.probes.dashboards.panels import exclusions
+from conformance.probes.dashboards.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
+from conformance.probes.dashboards.match import Match, match_dashboards
+from conformance.probes.dashboards.intent import LISTED, PROJECT, SEARCH, Intent, dashboards_intent, listed, provisioned_dashboards
+from conformance.probes.dashboards.declared import Dashboard, declared
+from conformance.core.profiles import foreign_services
+from conformance.core.providers import LogUnavailable, provider_of
+from conformance.core.redact import redact
 
 pytestmark = pytest.mark.dashboards
 

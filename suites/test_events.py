@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from conformance.events import (
+from conformance.probes.events.probe_event import (
     EventCauser, exporter_counts, find_probe, label_problem, line_problem, probe_namespace, sends_hopeless,
     why_not_in_loki,
 )
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.outcomes import Failed
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.outcomes import Failed
 
 pytestmark = [pytest.mark.events, pytest.mark.part("events")]
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.http import ServiceError
-from conformance.kiali import (
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.http import ServiceError
+from conformance.probes.kiali.remote_secrets import (
     RemoteSecret, kiali_pod, last_line_about, loopback, remote_secrets, start_cause, unknown_cluster,
 )
-from conformance.outcomes import Failed, Unobservable
-from conformance.stack import StackService
+from conformance.core.outcomes import Failed, Unobservable
+from conformance.core.stack import StackService
 
 pytestmark = pytest.mark.kiali
 

@@ -9,18 +9,18 @@ from typing import Iterator
 import pytest
 
 from conformance.clients.prometheus import PrometheusClient
-from conformance import timing
-from conformance.remote_write.config import scrape_interval_of
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.kube_state_metrics import (
+from conformance.core import timing
+from conformance.probes.metrics.remote_write.config import scrape_interval_of
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.probes.kube_state_metrics.target import (
     JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, crash_loop, describe_targets, labels_renamed,
     primary_matcher, ready_values, target_state, why_not_described,
 )
-from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.series_label import series_label
-from conformance.stack import canary_spec
-from conformance.state_canary import StateCanary
+from conformance.core.outcomes import Failed, PreconditionUnmet
+from conformance.probes.metrics.series_label import series_label
+from conformance.core.stack import canary_spec
+from conformance.probes.kube_state_metrics.state_canary import StateCanary
 
 pytestmark = [pytest.mark.kube_state_metrics, pytest.mark.part("kube-state-metrics")]
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import kubebench as kb
-from conformance.access import ServiceAbsent
+from conformance.probes.kubebench import pushes as kb
+from conformance.core.access import ServiceAbsent
 from conformance.clients.prometheus import PrometheusClient
 from conformance.clients.pushgateway import PushgatewayClient
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.http import ServiceError
-from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.promql import on_primary
-from conformance.series_label import series_label
-from conformance.stack import StackService, stack_services
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.http import ServiceError
+from conformance.core.outcomes import Failed, PreconditionUnmet
+from conformance.probes.metrics.promql import on_primary
+from conformance.probes.metrics.series_label import series_label
+from conformance.core.stack import StackService, stack_services
 
 pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
 
@@ -110,7 +110,7 @@ def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheu
 def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
     """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
 
-    The primary's own series are stored without its external labels (conformance/promql.py on_primary)."""
+    The primary's own series are stored without its external labels (conformance/probes/metrics/promql.py on_primary)."""
     name = hop("kube-bench", cluster, primary)
     label = cluster_label(access, cluster, record_property)
 

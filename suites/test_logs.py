@@ -1,7 +1,7 @@
 """logs: every cluster's logs reach the primary's log store under that cluster's name.
 
 The checks judge the pipeline, whichever agent and store the stack profile runs (topology `profile:`): Promtail or
-Alloy into Loki (cluster=<name> label), or Vector into OpenSearch (the cluster field; conformance/opensearch_logs.py).
+Alloy into Loki (cluster=<name> label), or Vector into OpenSearch (the cluster field; conformance/probes/logs/opensearch.py).
 Hops and diagnoses name that agent, and its own counters say why a line did not arrive. A check about the other
 store is not applicable on a profile.
 """
@@ -13,14 +13,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from conformance import opensearch_logs, promtail
-from conformance.canary import Follower, follow, give_up_when_hopeless, new_tag
-from conformance import timing
-from conformance.eventually import NotYet, eventually, timeout_scale
-from conformance.exposition import parse_samples, sum_by
-from conformance.hops import every_agent, hop
-from conformance.http import APIError, ServiceError, single_attempts
-from conformance.outcomes import Failed, NotApplicable
+from conformance.probes.logs import opensearch as opensearch_logs
+from conformance.probes.logs import agent_counters as promtail
+from conformance.probes.logs.canary import Follower, follow, give_up_when_hopeless, new_tag
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually, timeout_scale
+from conformance.core.exposition import parse_samples, sum_by
+from conformance.core.hops import every_agent, hop
+from conformance.core.http import APIError, ServiceError, single_attempts
+from conformance.core.outcomes import Failed, NotApplicable
 
 pytestmark = pytest.mark.logs
 

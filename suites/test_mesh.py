@@ -6,17 +6,17 @@ from contextlib import nullcontext
 
 import pytest
 
-from conformance.access import DeclaredAbsent, ServiceAbsent, service_title
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.manifests import traffic_generator
-from conformance.mesh_monitors import ENVOY, ISTIOD, MeshMonitor, MonitorRule, mesh_monitor
-from conformance.monitor_selection import monitor_not_selected_words, not_selected_words, require_selected
-from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
-from conformance.pods import SIDECAR, is_injected
-from conformance.promql import on_primary
-from conformance.series_label import series_label
-from conformance.traffic import AppMissing, sample_crossing, traffic_running
+from conformance.core.access import DeclaredAbsent, ServiceAbsent, service_title
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.manifests import traffic_generator
+from conformance.probes.mesh.monitors import ENVOY, ISTIOD, MeshMonitor, MonitorRule, mesh_monitor
+from conformance.probes.metrics.monitor_selection import monitor_not_selected_words, not_selected_words, require_selected
+from conformance.core.outcomes import Failed, PreconditionUnmet, TimedOut
+from conformance.core.pods import SIDECAR, is_injected
+from conformance.probes.metrics.promql import on_primary
+from conformance.probes.metrics.series_label import series_label
+from conformance.probes.mesh.traffic import AppMissing, sample_crossing, traffic_running
 
 pytestmark = pytest.mark.mesh
 

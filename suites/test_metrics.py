@@ -7,18 +7,18 @@ import time
 import pytest
 
 from conformance.clients.prometheus import RECEIVER_SETTING
-from conformance import timing
-from conformance.eventually import NotYet, eventually, timeout_scale
-from conformance.outcomes import Failed, PreconditionUnmet
-from conformance.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually, timeout_scale
+from conformance.core.outcomes import Failed, PreconditionUnmet
+from conformance.probes.metrics.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
                                       matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
                                       undelivered)
-from conformance.providers import provider_of
-from conformance.hops import hop
-from conformance.http import APIError, ServiceError, Unreachable
+from conformance.core.providers import provider_of
+from conformance.core.hops import hop
+from conformance.core.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
-from conformance.prometheus_intent import read_intent, receiver_setting
-from conformance.remote_intent import require_remote_intent
+from conformance.probes.metrics.prometheus_intent import read_intent, receiver_setting
+from conformance.probes.metrics.remote_intent import require_remote_intent
 
 pytestmark = pytest.mark.metrics
 

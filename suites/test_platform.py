@@ -9,21 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from conformance.access import service_title
-from conformance import timing
-from conformance.remote_write.config import scrape_interval_of
-from conformance.eventually import NotYet, eventually
-from conformance.inventory import drift_failure
-from conformance.mesh_monitors import mesh_monitor, role_rules
-from conformance.monitor_selection import require_selected
-from conformance.outcomes import Failed, PreconditionUnmet, Unobservable
-from conformance.pods import CrashLoopJudge, pod_problems
-from conformance.provision.versions import load_versions
-from conformance.pytest_plugin import INVENTORY
-from conformance.redact import redact
-from conformance.scrape_jobs import RequiredJob
-from conformance.stack_jobs import expected_jobs
-from conformance.timefmt import rfc3339_seconds
+from conformance.core.access import service_title
+from conformance.core import timing
+from conformance.probes.metrics.remote_write.config import scrape_interval_of
+from conformance.core.eventually import NotYet, eventually
+from conformance.probes.inventory import drift_failure
+from conformance.probes.mesh.monitors import mesh_monitor, role_rules
+from conformance.probes.metrics.monitor_selection import require_selected
+from conformance.core.outcomes import Failed, PreconditionUnmet, Unobservable
+from conformance.core.pods import CrashLoopJudge, pod_problems
+from conformance.core.versions import load_versions
+from conformance.plugins.suite import INVENTORY
+from conformance.core.redact import redact
+from conformance.probes.platform.scrape_jobs import RequiredJob
+from conformance.probes.platform.stack_jobs import expected_jobs
+from conformance.core.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
 

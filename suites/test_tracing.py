@@ -10,13 +10,13 @@ import pytest
 
 from conformance.clients.jaeger import JaegerClient
 from conformance.clients.kiali import KialiClient
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop
-from conformance.http import APIError, ServiceError
-from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet, TimedOut
-from conformance.trace_request import NotSent, Sent, send_forced_request
-from conformance.tracing import Verdict, client_workload, find_request, server_service, server_workload
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop
+from conformance.core.http import APIError, ServiceError
+from conformance.core.outcomes import Failed, NotApplicable, PreconditionUnmet, TimedOut
+from conformance.probes.tracing.trace_request import NotSent, Sent, send_forced_request
+from conformance.probes.tracing.spans import Verdict, client_workload, find_request, server_service, server_workload
 from fixtures.clients import endpoint_or_skip
 
 pytestmark = [pytest.mark.tracing, pytest.mark.part("tracing")]

@@ -2,7 +2,7 @@
 
 Each check runs twice: before the upgrade it records what it wrote or saw, after
 the upgrade it asserts that thing is still queryable. Outside an upgrade they are
-deselected (conformance/pytest_plugin.py).
+deselected (conformance/plugins/suite.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from conformance.canary import new_tag
-from conformance import timing
-from conformance.eventually import NotYet, eventually
-from conformance.hops import hop as hop_name
-from conformance.outcomes import Failed, NotApplicable, PreconditionUnmet
+from conformance.probes.logs.canary import new_tag
+from conformance.core import timing
+from conformance.core.eventually import NotYet, eventually
+from conformance.core.hops import hop as hop_name
+from conformance.core.outcomes import Failed, NotApplicable, PreconditionUnmet
 
 pytestmark = pytest.mark.upgrade
 

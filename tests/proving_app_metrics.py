@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from conformance.app_metrics import app_metrics
+from conformance.probes.app_metrics.series import app_metrics
 
 
 def app_scrape_job(app_url: str, pod: str = "example-app-7d9f8b6c5d-x2x4q", service_port: str | None = None) -> dict:

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import yaml
 from kubernetes import client as kclient
 
-from conformance.configmap_dashboards import PROVIDER_KEY, SIDECAR_CONTAINER, sidecar_spec
-from conformance.stack import stack_services
+from conformance.probes.configmap_dashboards.sidecar import PROVIDER_KEY, SIDECAR_CONTAINER, sidecar_spec
+from conformance.core.stack import stack_services
 from tests.fakes.dashboard_sidecar import FakeDashboardSidecar, SidecarConfig
 from tests.fakes.grafana import FakeGrafana, FileProvider
 from tests.proving_ground import PrometheusPair

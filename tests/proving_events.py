@@ -24,7 +24,7 @@ from kubernetes import client as kclient
 
 import tests.real as real
 from conformance.provision.parts import EVENT_EXPORTER_VALUES, event_receivers
-from conformance.stack import stack_namespace, stack_services
+from conformance.core.stack import stack_namespace, stack_services
 from tests.fakes.loki import FakeLoki
 from tests.proving_realkube import ADDRESSES, MANIFESTS, Backend, apply, backend_pod, load, service, wait_for
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import yaml
 
-from conformance.provision.versions import load_versions
-from conformance.stack import stack_services
+from conformance.core.versions import load_versions
+from conformance.core.stack import stack_services
 import tests.real as real
 from tests.real.process import LoopbackServer, http_says
 
@@ -106,8 +106,8 @@ class PrometheusProcess(LoopbackServer):
     def wait_for_own_past(self, seconds: float | None = None, timeout: float | None = None) -> None:
         """Block until its TSDB holds its own queue counters of `seconds` ago, as on a stack that has run a while."""
         from conformance.clients.prometheus import PrometheusClient
-        from conformance.http import HTTPService
-        from conformance.remote_write import past_snapshots
+        from conformance.core.http import HTTPService
+        from conformance.probes.metrics.remote_write import past_snapshots
 
         seconds = seconds or self.sender_window
         timeout = timeout or 30.0 + seconds + 2 * self.timing.scrape_interval

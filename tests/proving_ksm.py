@@ -21,9 +21,9 @@ from kubernetes import config as kconfig
 from kubernetes import watch
 
 import tests.real as real
-from conformance.kube_state_metrics import JOB
-from conformance.stack import stack_namespace
-from conformance.scrape_jobs import chart_release
+from conformance.probes.kube_state_metrics.target import JOB
+from conformance.core.stack import stack_namespace
+from conformance.probes.platform.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace

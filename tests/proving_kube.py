@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from conformance.kiali import REMOTE_SECRET_LABEL
-from conformance.manifests import Deployment, traffic_generator
+from conformance.probes.kiali.remote_secrets import REMOTE_SECRET_LABEL
+from conformance.core.manifests import Deployment, traffic_generator
 from tests.fakes.envoy import FakeEnvoy
 from tests.fakes.exporter import FakeExporter
 from tests.fakes.grafana import FakeGrafana
@@ -34,9 +34,9 @@ from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
 from tests.proving_ground import PrometheusPair, start_pair
-from conformance.profiles import PROFILES as STACK_PROFILES
-from conformance.scrape_jobs import ChartRelease
-from conformance.stack import stack_services
+from conformance.core.profiles import PROFILES as STACK_PROFILES
+from conformance.probes.platform.scrape_jobs import ChartRelease
+from conformance.core.stack import stack_services
 from tests.proving_stack import CLUSTERS, PROFILES, kiali_spec, stack_scrape_jobs, start_grafana
 from tests.suite_runner import write_topology
 

@@ -14,7 +14,7 @@ from tests.fakes.vector import FakeVector
 from tests.suite_runner import SuiteRun, run_suites, write_topology
 
 CLUSTERS = ("oke", "workstation")
-CLUSTER_FIELD = "cluster"  # conformance/opensearch_logs.py CLUSTER_FIELD: the profile's transform
+CLUSTER_FIELD = "cluster"  # conformance/probes/logs/opensearch.py CLUSTER_FIELD: the profile's transform
 
 
 def clear_logs(url: str) -> None:

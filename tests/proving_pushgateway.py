@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 import tests.real as real
-from conformance import kubebench as kb
-from conformance.stack import stack_services
+from conformance.probes.kubebench import pushes as kb
+from conformance.core.stack import stack_services
 from tests.proving_ground import free_port
 from tests.real.process import LoopbackServer, http_ok
 

@@ -29,10 +29,10 @@ from kubernetes import client as kclient
 from kubernetes import config as kconfig
 from kubernetes.dynamic import DynamicClient
 
-from conformance.kiali import REMOTE_SECRET_LABEL
+from conformance.probes.kiali.remote_secrets import REMOTE_SECRET_LABEL
 from conformance.provision.phases.stack import write_kiali_remote_secret
 from conformance.provision.steps import Facts
-from conformance.stack import stack_services
+from conformance.core.stack import stack_services
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from conformance.manifests import ENVOY_POOL
-from conformance.provision.dashboards import declared
+from conformance.core.manifests import ENVOY_POOL
+from conformance.probes.dashboards.declared import declared
 from conformance.provision.logs import VALUES, moved_schema, tsdb_from
-from conformance.scrape_jobs import ChartRelease, required_jobs
+from conformance.probes.platform.scrape_jobs import ChartRelease, required_jobs
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import LOKI_CHART_LAYOUT, FakeLoki

@@ -7,16 +7,16 @@ import time
 
 import pytest
 
-from conformance.access import Access, NoKubeAccess, ServiceAbsent, read_permissions, write_permissions
+from conformance.core.access import Access, NoKubeAccess, ServiceAbsent, read_permissions, write_permissions
 from conformance.clients.grafana import GrafanaClient
 from conformance.clients.kiali import KialiClient
 from conformance.clients.loki import LokiClient, Stream
 from conformance.clients.prometheus import PrometheusClient
-from conformance.eventually import Wait, eventually
-from conformance.http import USER_AGENT, APIError
-from conformance.kube import KubeconfigProblem
-from conformance.outcomes import PreconditionUnmet, TimedOut, Unobservable
-from conformance.topology import load_topology
+from conformance.core.eventually import Wait, eventually
+from conformance.core.http import USER_AGENT, APIError
+from conformance.core.kube import KubeconfigProblem
+from conformance.core.outcomes import PreconditionUnmet, TimedOut, Unobservable
+from conformance.core.topology import load_topology
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.kubeapi import FakeKubeAPI
@@ -64,7 +64,7 @@ def test_loki_push_and_query_through_the_proxy(tmp_path, kube):
     now = time.time_ns()
     loki.push([Stream({"cluster": "oke", "job": "t"}, [(now, "hello through the proxy")])])
     streams = eventually(lambda: loki.streams('{cluster="oke"}', start=now / 1e9 - 60, end=now / 1e9 + 60) or
-                         (_ for _ in ()).throw(__import__("conformance.eventually").eventually.NotYet("none")),
+                         (_ for _ in ()).throw(__import__("conformance.core.eventually").eventually.NotYet("none")),
                          hop="h", what="w", wait=Wait(timeout=5, delay=0.05))
     assert streams[0]["values"][0][1] == "hello through the proxy"
 
@@ -86,7 +86,7 @@ def test_grafana_logs_in_with_the_secret_because_the_proxy_strips_authorization(
 
 
 def test_the_secret_value_is_masked_in_errors(tmp_path, kube):
-    from conformance.redact import redact
+    from conformance.core.redact import redact
 
     access, oke = access_for(tmp_path, kube)
     access.endpoint(oke, "grafana")

@@ -26,11 +26,11 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
-from conformance.configmap_dashboards import SIDECAR_CONTAINER
+from conformance.probes.configmap_dashboards.sidecar import SIDECAR_CONTAINER
 from conformance.reports.hops import hops_for
 from conformance.reports.model import AREAS, load_run
-from conformance.stack import stack_namespace, stack_services
-from conformance.topology import PARTS
+from conformance.core.stack import stack_namespace, stack_services
+from conformance.core.topology import PARTS
 from tests.fakes.example_app import FakeExampleApp
 from tests.fakes.loki import FakeLoki
 from tests.proving_alertmanager import WATCHDOG_RULES, start_alertmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.promtail import ALLOY, Counters, cause, hopeless
+from conformance.probes.logs.agent_counters import ALLOY, Counters, cause, hopeless
 
 HOSTS = ["host 127.0.0.1:31400"]
 WRITE = 'component_id="loki.write.default",component_path="/",host="127.0.0.1:31400"'

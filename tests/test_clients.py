@@ -9,7 +9,7 @@ import pytest
 from conformance.clients.grafana import GrafanaClient
 from conformance.clients.kiali import KialiClient
 from conformance.clients.loki import LokiClient, Stream
-from conformance.http import APIError, HTTPService, RetryPolicy
+from conformance.core.http import APIError, HTTPService, RetryPolicy
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki

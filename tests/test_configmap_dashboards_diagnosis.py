@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.configmap_dashboards import (
+from conformance.probes.configmap_dashboards.sidecar import (
     SidecarEnv, folder_expected_by, new_dashboard, sidecar_env, sidecar_provider, sidecar_spec, why_not_selected,
 )
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.discovery import Ambiguous, NotFound
-from conformance.events import probe_namespace
-from conformance.kube_state_metrics import TargetState, cluster_ksm_job, describe_targets, ksm_job
-from conformance.scrape_jobs import CHART_MONITORS, chart_release
-from conformance.stack import stack_namespace
+from conformance.core.discovery import Ambiguous, NotFound
+from conformance.probes.events.probe_event import probe_namespace
+from conformance.probes.kube_state_metrics.target import TargetState, cluster_ksm_job, describe_targets, ksm_job
+from conformance.probes.platform.scrape_jobs import CHART_MONITORS, chart_release
+from conformance.core.stack import stack_namespace
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.test_discovery import access_for, event_exporter_chart, ksm_chart
 
@@ -65,7 +65,7 @@ def test_no_exporter_leaves_the_events_check_not_observed_naming_what_was_looked
 
 
 def test_the_pushgateway_under_another_release_is_looked_for_in_its_own_pool(tmp_path):
-    from conformance.kubebench import pushgateway_pool
+    from conformance.probes.kubebench.pushes import pushgateway_pool
     from tests.test_discovery import pushgateway_chart
     with FakeKubeAPI("oke") as api:
         pushgateway_chart(api)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.access import Access
-from conformance.discovery import RULES, Ambiguous, NotFound
-from conformance.errors import ConfigError
-from conformance.topology import load_topology
+from conformance.core.access import Access
+from conformance.core.discovery import RULES, Ambiguous, NotFound
+from conformance.core.errors import ConfigError
+from conformance.core.topology import load_topology
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.suite_runner import write_topology
 
@@ -400,8 +400,8 @@ def test_placement_keys_are_checked_in_one_line(tmp_path, spec, message):
 def test_inventory_names_where_each_service_was_found_and_its_version(tmp_path):
     """Loki found by the Loki chart's labels answers its build info; a Grafana nowhere is one NOT FOUND line;
     the drift from the pins is listed (the fake runs 2.9.3 = loki-stack's pin, so Loki has none)."""
-    from conformance.inventory import lines, take_inventory
-    from conformance.provision.versions import load_versions
+    from conformance.probes.inventory import lines, take_inventory
+    from conformance.core.versions import load_versions
     from tests.fakes.loki import FakeLoki
 
     with FakeLoki() as loki, FakeKubeAPI("oke") as api:
@@ -424,8 +424,8 @@ def test_inventory_asks_istiod_its_version_and_says_why_kube_state_metrics_is_no
     pkg/version/version.go); kube-state-metrics' build info is on a port its Service has only with selfMonitor."""
     import yaml
 
-    from conformance.inventory import take_inventory
-    from conformance.topology import load_topology
+    from conformance.probes.inventory import take_inventory
+    from conformance.core.topology import load_topology
     from tests.fakes.server import FakeServer, Response
 
     with FakeServer() as istiod, FakeKubeAPI("oke") as api:

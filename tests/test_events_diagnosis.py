@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conformance.events import Arrival, ProbeEvent, find_probe, label_problem, line_problem, why_not_in_loki
+from conformance.probes.events.probe_event import Arrival, ProbeEvent, find_probe, label_problem, line_problem, why_not_in_loki
 
 NOW = 1_800_000_000.0
 PROBE = ProbeEvent("workstation", "monitoring", "conformance-event-workstation-abc", created_at=NOW - 10)
@@ -109,7 +109,7 @@ receivers:
 
 
 def test_with_two_receivers_a_failing_other_receiver_is_not_taken_for_a_hopeless_loki() -> None:
-    from conformance.events import SendCounts, exporter_config, sending_rules, sends_hopeless
+    from conformance.probes.events.probe_event import SendCounts, exporter_config, sending_rules, sends_hopeless
     kube, pod = config_pod({"config.yaml": TWO_RECEIVERS})
     doc, where = exporter_config(kube, pod)
     assert where == "ConfigMap events/kubernetes-event-exporter config.yaml" and sending_rules(doc["route"]) == 2
@@ -123,7 +123,7 @@ def test_with_two_receivers_a_failing_other_receiver_is_not_taken_for_a_hopeless
 
 
 def test_without_the_exporters_config_its_counters_decide_nothing() -> None:
-    from conformance.events import SendCounts, exporter_config, sends_hopeless
+    from conformance.probes.events.probe_event import SendCounts, exporter_config, sends_hopeless
     kube, pod = config_pod({"other.txt": "not: [a config"})
     assert exporter_config(kube, pod) is None
     assert sends_hopeless(SendCounts(10, 0), SendCounts(13, 3), "workstation") is None
@@ -132,7 +132,7 @@ def test_without_the_exporters_config_its_counters_decide_nothing() -> None:
 def test_the_project_s_config_sends_each_event_once() -> None:
     import yaml
 
-    from conformance.events import sending_rules
-    from conformance.stack import STACK_DIR
+    from conformance.probes.events.probe_event import sending_rules
+    from conformance.core.stack import STACK_DIR
     config = yaml.safe_load((STACK_DIR / "values" / "kubernetes-event-exporter.yaml").read_text())["config"]
     assert sending_rules(config["route"]) == 1

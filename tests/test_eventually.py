@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from conformance import eventually as ev
-from conformance.eventually import NotYet, Wait, eventually
-from conformance.http import APIError, HTTPService, RetryPolicy, Unreachable
-from conformance.outcomes import Failed, PreconditionUnmet, TimedOut
+from conformance.core import eventually as ev
+from conformance.core.eventually import NotYet, Wait, eventually
+from conformance.core.http import APIError, HTTPService, RetryPolicy, Unreachable
+from conformance.core.outcomes import Failed, PreconditionUnmet, TimedOut
 from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import free_port
 

@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
-from conformance.exposition import parse_samples
-from conformance.promtail import ALLOY, NO_ANSWER, Counters
+from conformance.core.exposition import parse_samples
+from conformance.probes.logs.agent_counters import ALLOY, NO_ANSWER, Counters
 from tests.fakes import promtail as promtail_fake
 from tests.fakes.alloy import USER_AGENT, FakeAlloy
 from tests.fakes.promtail import Backoff

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
+from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL
 from suites.test_dashboards import PROVISION_WAIT
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana

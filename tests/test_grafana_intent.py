@@ -4,10 +4,10 @@ a user's stack (read from /api/search?type=dash-db and each dashboard's meta); h
 from __future__ import annotations
 
 from conformance.clients.grafana import GrafanaClient
-from conformance.grafana_intent import LISTED, PROJECT, PROVIDERS, dashboards_intent, provisioned_dashboards
-from conformance.access import Access
-from conformance.http import HTTPService
-from conformance.topology import load_topology
+from conformance.probes.dashboards.intent import LISTED, PROJECT, PROVIDERS, dashboards_intent, provisioned_dashboards
+from conformance.core.access import Access
+from conformance.core.http import HTTPService
+from conformance.core.topology import load_topology
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.suite_runner import run_suites, write_topology

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.grafana_log import datasource_cause, last_pass, specific_part
+from conformance.probes.dashboards.grafana_log import datasource_cause, last_pass, specific_part
 
 START = 'logger=provisioning.dashboard t=2026-01-01T00:00:00Z level=info msg="starting to provision dashboards"'
 END = 'logger=provisioning.dashboard t=2026-01-01T00:00:01Z level=info msg="finished to provision dashboards"'

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import hopboard
-from conformance.outcomes import PreconditionUnmet
+from conformance.core import hopboard
+from conformance.core.outcomes import PreconditionUnmet
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,8 +51,8 @@ def test_a_needed_hop_that_broke_raises_a_precondition_naming_the_check(tmp_path
 CHECKS = '''
 import time
 import pytest
-from conformance.eventually import NotYet, Wait, eventually
-from conformance.outcomes import Failed, PreconditionUnmet
+from conformance.core.eventually import NotYet, Wait, eventually
+from conformance.core.outcomes import Failed, PreconditionUnmet
 
 @pytest.mark.hop("receiver")
 def test_primary_accepts_remote_write():
@@ -85,8 +85,8 @@ def test_a_failure_that_is_not_final_breaks_nothing():
 '''
 
 CONFTEST = '''
-from conformance import hop_plugin
-pytest_plugins = ["conformance.hop_plugin"]
+from conformance.plugins import hops as hop_plugin
+pytest_plugins = ["conformance.plugins.hops"]
 
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):

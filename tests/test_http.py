@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conformance.http import USER_AGENT, APIError, HTTPService, RetryPolicy, Unreachable, single_attempts
-from conformance.redact import redact, register_secret
+from conformance.core.http import USER_AGENT, APIError, HTTPService, RetryPolicy, Unreachable, single_attempts
+from conformance.core.redact import redact, register_secret
 from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import free_port
 
@@ -121,7 +121,7 @@ def test_every_request_names_the_suite_in_its_user_agent():
 
 
 def test_an_unreachable_service_is_an_http_error_not_a_check_outcome():
-    from conformance.outcomes import CheckFailure
+    from conformance.core.outcomes import CheckFailure
 
     error = Unreachable("oke Loki", "http://127.0.0.1:1/ready", "ConnectError: refused")
     assert error.transient and not isinstance(error, CheckFailure)

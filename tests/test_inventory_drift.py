@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.inventory import Entry, drift, drift_failure
-from conformance.outcomes import Failed, Unobservable
-from conformance.provision.versions import load_versions
+from conformance.probes.inventory import Entry, drift, drift_failure
+from conformance.core.outcomes import Failed, Unobservable
+from conformance.core.versions import load_versions
 
 VERSIONS = load_versions()
 PROMETHEUS = VERSIONS.apps["prometheus"].removeprefix("v")  # as its buildinfo says it
@@ -67,7 +67,7 @@ def test_the_check_on_a_real_prometheus_passes_at_its_pin_and_warns_with_another
     `should` naming both versions, and the run still passes."""
     import yaml
 
-    from conformance.provision.versions import VERSIONS_FILE
+    from conformance.core.versions import VERSIONS_FILE
     from tests.proving_ground import start_prometheus
     from tests.suite_runner import run_suites, write_topology
 

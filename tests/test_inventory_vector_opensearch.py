@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.access import Access
-from conformance.inventory import Entry, drift, drift_failure, lines, take_inventory
-from conformance.provision.versions import load_versions
-from conformance.topology import load_topology
+from conformance.core.access import Access
+from conformance.probes.inventory import Entry, drift, drift_failure, lines, take_inventory
+from conformance.core.versions import load_versions
+from conformance.core.topology import load_topology
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.fakes.server import FakeServer, Response
 from tests.suite_runner import write_topology
@@ -111,7 +111,7 @@ def test_an_answer_without_its_version_says_where_it_was_missing(tmp_path):
 @pytest.mark.parametrize("labels", ['version="0.56.0",rust_version="1.89"', 'rust_version="1.89",version="0.56.0"',
                                     'version="0.56.0"'])
 def test_the_version_label_is_read_not_one_ending_in_version(labels):
-    from conformance.inventory import BUILD_INFO
+    from conformance.probes.inventory import BUILD_INFO
 
     assert BUILD_INFO["vector"][2](f"vector_build_info{{{labels}}} 1\n") == "0.56.0"
 

@@ -1,10 +1,10 @@
-"""conformance/kiali.py: the remote secret as Kiali loads it, and the cause read from Kiali's fatal start line."""
+"""conformance/probes/kiali/remote_secrets.py: the remote secret as Kiali loads it, and the cause read from Kiali's fatal start line."""
 
 from __future__ import annotations
 
 import yaml
 
-from conformance.kiali import RemoteSecret, _parsed, loopback, start_cause
+from conformance.probes.kiali.remote_secrets import RemoteSecret, _parsed, loopback, start_cause
 
 SECRET = RemoteSecret("monitoring", "kiali-remote-cluster-secret-workstation", "workstation", "https://172.18.0.3:6443")
 # The two fatal lines a real Kiali v2.29.0 printed (../shared/contracts/kiali-2.29.0 README, the at-start scenarios).
@@ -59,7 +59,7 @@ SOURCE = "Kiali istio-system/kiali:20001/kiali /api/config (labels app.kubernete
 
 
 def test_a_topology_cluster_kiali_knows_by_its_api_server_under_another_name():
-    from conformance.kiali import unknown_cluster
+    from conformance.probes.kiali.remote_secrets import unknown_cluster
     said = unknown_cluster("workstation", KIALI_CLUSTERS, ["oke", "workstation"],
                            {"workstation": "https://10.77.2.1:6443/"}, SOURCE)
     assert said == ("Kiali does not list cluster workstation (it lists: cluster2, oke), read from " + SOURCE +
@@ -69,12 +69,12 @@ def test_a_topology_cluster_kiali_knows_by_its_api_server_under_another_name():
 
 
 def test_a_topology_cluster_kiali_does_not_know_names_kiali_s_others():
-    from conformance.kiali import unknown_cluster
+    from conformance.probes.kiali.remote_secrets import unknown_cluster
     said = unknown_cluster("workstation", KIALI_CLUSTERS, ["oke", "workstation"], {}, "http://kiali.example/api/config")
     assert said == ("Kiali does not list cluster workstation (it lists: cluster2, oke), read from "
                     "http://kiali.example/api/config; Kiali's clusters the topology does not name: cluster2")
 
 
 def test_kiali_with_no_cluster_at_all():
-    from conformance.kiali import unknown_cluster
+    from conformance.probes.kiali.remote_secrets import unknown_cluster
     assert unknown_cluster("oke", {}, ["oke"], {}, "X") == "Kiali does not list cluster oke (it lists: none), read from X"

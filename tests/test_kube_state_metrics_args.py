@@ -7,7 +7,7 @@ import time
 
 from kubernetes import client
 
-from conformance.kube_state_metrics import configured_away, crash_loop, ksm_job, restriction
+from conformance.probes.kube_state_metrics.target import configured_away, crash_loop, ksm_job, restriction
 
 CHART = ["--port=8080", "--resources=configmaps,pods,secrets"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.discovery import Ambiguous
-from conformance.mesh_monitors import ENVOY, ISTIOD, mesh_monitor
+from conformance.core.discovery import Ambiguous
+from conformance.probes.mesh.monitors import ENVOY, ISTIOD, mesh_monitor
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_kube import kps_prometheus_spec
 from tests.test_discovery import access_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.clients.opensearch import BulkResult, DiskWatermarks, Health, OpenSearchClient
-from conformance.http import NO_RETRY, HTTPService, Unreachable
+from conformance.core.http import NO_RETRY, HTTPService, Unreachable
 from tests.proving_ground import free_port
 
 # The real node's _bulk answer: one item created, one refused by its mapping (tests/test_real_opensearch.py).

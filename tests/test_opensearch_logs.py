@@ -1,11 +1,11 @@
-"""conformance/opensearch_logs.py's reading of a search on the tag alone: another cluster value or no field is the
+"""conformance/probes/logs/opensearch.py's reading of a search on the tag alone: another cluster value or no field is the
 transform's fault; the right value (a refresh between the two searches) is no verdict at all."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from conformance import opensearch_logs
+from conformance.probes.logs import opensearch as opensearch_logs
 
 
 class Answers:

@@ -9,10 +9,10 @@ import pytest
 
 from conformance.clients.loki import LokiClient, Stream
 from conformance.clients.prometheus import PrometheusClient
-from conformance.http import APIError, HTTPService, RetryPolicy
-from conformance.panels import (LokiVariables, PrometheusVariables, PanelQuery, builtins, exclusions, panel_queries,
+from conformance.core.http import APIError, HTTPService, RetryPolicy
+from conformance.probes.dashboards.panels import (LokiVariables, PrometheusVariables, PanelQuery, builtins, exclusions, panel_queries,
                                 runnable, step_s, time_range_s)
-from conformance.templating import ALL, VARIABLE, Resolution, Value, interpolate, resolve, select
+from conformance.probes.dashboards.templating import ALL, VARIABLE, Resolution, Value, interpolate, resolve, select
 from tests.fakes.loki import FakeLoki
 from tests.shared import SHARED, shared
 

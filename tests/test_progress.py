@@ -8,7 +8,7 @@ import pytest
 
 from conformance.cli import MAX_WORKERS, worker_cap, workers
 from conformance.reports.model import load_run
-from conformance.topology import load_topology
+from conformance.core.topology import load_topology
 from tests.suite_runner import run_suites, write_topology
 
 SERIES = "metrics::remote series reach the primary[nowhere]"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from conformance.clients.prometheus import RECEIVER_DISABLED_TEXT, PrometheusClient
-from conformance.eventually import NotYet, Wait, eventually
-from conformance.exposition import parse_samples
-from conformance.http import APIError, HTTPService
-from conformance.remote_write import sender_snapshot
-from conformance.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_METRICS
+from conformance.core.eventually import NotYet, Wait, eventually
+from conformance.core.exposition import parse_samples
+from conformance.core.http import APIError, HTTPService
+from conformance.probes.metrics.remote_write import sender_snapshot
+from conformance.probes.metrics.remote_write.sender import DROPPED, HIGHEST_IN, QUEUE_METRICS
 from tests.proving_ground import operator_labels
 from tests.real import REGISTRY
 
@@ -111,7 +111,7 @@ def test_receiver_probe_tells_enabled_from_disabled(primary, remote):
 
 
 def test_sender_metrics_are_the_ones_the_suite_reads(primary, remote):
-    """conformance/remote_write.py's names and the url label, as 3.14 exposes them on the sender's /metrics."""
+    """conformance/probes/metrics/remote_write.py's names and the url label, as 3.14 exposes them on the sender's /metrics."""
     wait_for_remote_series(primary)
     samples = parse_samples(remote.http.request("GET", "/metrics").text)
     write_url = f"{primary.http.base_url}/api/v1/write"

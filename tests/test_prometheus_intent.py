@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.label_selector import InvalidSelector, describe, unmet
-from conformance.monitor_selection import require_monitor_selected
-from conformance.outcomes import PreconditionUnmet
-from conformance.prometheus_intent import (PrometheusIntent, cluster_label, external_labels, monitor_selection,
+from conformance.probes.metrics.label_selector import InvalidSelector, describe, unmet
+from conformance.probes.metrics.monitor_selection import require_monitor_selected
+from conformance.core.outcomes import PreconditionUnmet
+from conformance.probes.metrics.prometheus_intent import (PrometheusIntent, cluster_label, external_labels, monitor_selection,
                                            read_intent, receiver_setting)
-from conformance.manifests import MANIFESTS
+from conformance.core.manifests import MANIFESTS
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.test_discovery import access_for
 
@@ -137,8 +137,8 @@ def test_the_receivers_setting() -> None:
 
 def test_the_app_metrics_servicemonitor_is_judged_as_the_mesh_monitors(tmp_path) -> None:
     """The app-metrics part's ServiceMonitor, labelled for the bring-up's release, under a Prometheus of release kps."""
-    from conformance.app_metrics import MONITOR_FILE
-    from conformance.manifests import load
+    from conformance.probes.app_metrics.series import MONITOR_FILE
+    from conformance.core.manifests import load
     meta = load(MONITOR_FILE)["metadata"]
     recorded: dict[str, object] = {}
     with FakeKubeAPI("oke") as api:
@@ -182,7 +182,7 @@ def test_a_disabled_receiver_names_the_resources_setting(tmp_path, spec, said) -
 def test_a_remote_write_url_is_elsewhere_only_when_that_is_certain() -> None:
     """Only an address of the primary's is judged: one of none of them (a gateway's, an ingress's), a loopback one (a
     local proxy), a name that does not resolve here or a cluster-local one are recorded, not judged."""
-    from conformance.remote_intent import INSIDE, judge_url
+    from conformance.probes.metrics.remote_intent import INSIDE, judge_url
     inside = {"10.96.0.10": "Service monitoring/kps" + INSIDE}
     exposed = {**inside, "172.18.255.200": "Service monitoring/kps (LoadBalancer)"}
     assert judge_url("http://172.18.255.200:9090/api/v1/write", exposed) == (True, "Service monitoring/kps (LoadBalancer)")
@@ -199,7 +199,7 @@ def test_a_remote_resource_without_remote_write_fails_at_once(monkeypatch) -> No
     """No spec.remoteWrite: the operator renders no remote_write, so no wait brings the series to the primary."""
     from types import SimpleNamespace
 
-    from conformance import remote_intent
+    from conformance.probes.metrics import remote_intent
     remote = SimpleNamespace(name="workstation")
     monkeypatch.setattr(remote_intent, "read_intent", lambda access, cluster: intent(
         {"externalLabels": {"cluster": "workstation"}}))
@@ -213,7 +213,7 @@ def test_a_remote_resource_without_remote_write_fails_at_once(monkeypatch) -> No
 
 def test_a_missing_pool_names_what_the_users_prometheus_selects(tmp_path) -> None:
     """Release kps in observability: the words name its selectors as read from the resource, not this project's label."""
-    from conformance.monitor_selection import not_selected_words
+    from conformance.probes.metrics.monitor_selection import not_selected_words
     with FakeKubeAPI("oke") as api:
         api.add_prometheus("observability", CR, spec={**KPS, "serviceMonitorNamespaceSelector": None})
         api.add_service("observability", "prometheus-operated", port=9090, port_name="web")
@@ -233,7 +233,7 @@ def test_a_users_stack_expects_the_monitors_its_prometheus_selects(tmp_path) -> 
     (not this project's values), each naming the monitor and the resource that selects it."""
     from types import SimpleNamespace
 
-    from conformance.stack_jobs import expected_jobs
+    from conformance.probes.platform.stack_jobs import expected_jobs
     from tests.test_discovery import kps_prometheus
     with FakeKubeAPI("oke") as api:
         kps_prometheus(api)
@@ -259,8 +259,8 @@ def test_a_users_stack_expects_the_monitors_its_prometheus_selects(tmp_path) -> 
 def test_the_project_stack_keeps_its_values_as_the_expectation(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from conformance.scrape_jobs import required_jobs
-    from conformance.stack_jobs import expected_jobs
+    from conformance.probes.platform.scrape_jobs import required_jobs
+    from conformance.probes.platform.stack_jobs import expected_jobs
     with FakeKubeAPI("oke") as api:
         api.add_stack_services(prometheus="http://127.0.0.1:9")
         access, cluster = access_for(tmp_path, api)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.errors import ConfigError
-from conformance.promtail import Counters, cause
-from conformance.topology import load_topology
+from conformance.core.errors import ConfigError
+from conformance.probes.logs.agent_counters import Counters, cause
+from conformance.core.topology import load_topology
 from tests.suite_runner import write_topology
 
 URL = ["http://loki:3100/loki/api/v1/push"]

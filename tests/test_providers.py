@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.access import Access, DeclaredAbsent, ServiceAbsent
-from conformance.providers import Endpoints, ExistingCluster, KindCluster, LogUnavailable, provider_of
-from conformance.topology import load_topology
+from conformance.core.access import Access, DeclaredAbsent, ServiceAbsent
+from conformance.core.providers import Endpoints, ExistingCluster, KindCluster, LogUnavailable, provider_of
+from conformance.core.topology import load_topology
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,7 +108,7 @@ def test_no_check_or_fixture_asks_which_provider_it_runs_on(folder):
 
 
 def test_the_inventory_opens_with_how_each_cluster_is_reached(tmp_path):
-    from conformance.inventory import described, lines
+    from conformance.probes.inventory import described, lines
     access, _ = topology(tmp_path, logs=False)
     assert lines([], None, "promtail", described(access))[1:4] == [
         "  oke: primary, kind, context kind-oke",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.topology import PARTS
+from conformance.core.topology import PARTS
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_SCREEN = "\n".join((REPO / "README.md").read_text().splitlines()[:60])

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from kubernetes import client as kclient
 
-from conformance.configmap_dashboards import NAMESPACE, SIDECAR_CONTAINER
-from conformance.stack import stack_services
+from conformance.probes.configmap_dashboards.sidecar import NAMESPACE, SIDECAR_CONTAINER
+from conformance.core.stack import stack_services
 from tests.proving_configmap_dashboards import part_sidecar_config, watching_sidecar
 from tests.proving_kube import GRAFANA_POD
 from tests.proving_realkube import RealKubeGround, cri_line, wait_for

@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
-from conformance.provision.versions import load_versions
+from conformance.core.versions import load_versions
 from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.real.ground import in_namespace

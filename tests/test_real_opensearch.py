@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from conformance.clients.opensearch import OpenSearchClient, block_says
-from conformance.http import APIError, HTTPService
+from conformance.core.http import APIError, HTTPService
 from tests.proving_ground import free_port
 from tests.real import opensearch
 from tests.real.opensearch import OpenSearchNode

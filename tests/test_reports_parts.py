@@ -60,9 +60,9 @@ ALERT_HOPS = ("oke Prometheus → oke Alertmanager", "workstation Prometheus →
 APP_UP, APP_REMOTE = "app target is up", "app series reach the primary"
 APP_FAILURE = "workstation app → oke Prometheus (remote_write): no version{job=\"example-app\",cluster=\"workstation\"}"
 CONFIGMAP = "configmap dashboard appears in its folder"
-CONFIGMAP_HOP = "oke ConfigMap → Grafana sidecar → oke Grafana"  # conformance/hops.py configmap_dashboards
+CONFIGMAP_HOP = "oke ConfigMap → Grafana sidecar → oke Grafana"  # conformance/core/hops.py configmap_dashboards
 EVENT = "an event reaches the primary loki"
-EVENT_HOPS = ("oke event exporter → oke Loki", "workstation event exporter → oke Loki")  # conformance/hops.py "events"
+EVENT_HOPS = ("oke event exporter → oke Loki", "workstation event exporter → oke Loki")  # conformance/core/hops.py "events"
 KSM = "the canary pod is described on the primary"
 KSM_HOPS = ("oke kube-state-metrics → oke Prometheus", "workstation kube-state-metrics → oke Prometheus")
 KUBEBENCH = "every group was pushed within the interval"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from conformance.alerting import watchdog_clusters
-from conformance.kube_state_metrics import Canary, primary_matcher, why_not_described
-from conformance.promql import on_primary
-from conformance.series_label import series_label
+from conformance.probes.alerting.alerts import watchdog_clusters
+from conformance.probes.kube_state_metrics.target import Canary, primary_matcher, why_not_described
+from conformance.probes.metrics.promql import on_primary
+from conformance.probes.metrics.series_label import series_label
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.test_discovery import access_for, kps_prometheus
 

@@ -181,7 +181,7 @@ def test_a_remote_whose_every_send_failed_for_two_rounds_is_named_at_once(tmp_pa
 
 
 def uptime(prometheus_url: str) -> float:
-    from conformance.timefmt import rfc3339_seconds
+    from conformance.core.timefmt import rfc3339_seconds
 
     started = httpx.get(f"{prometheus_url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
     return time.time() - rfc3339_seconds(started)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import yaml
 
-from conformance.app_metrics import app_metrics
+from conformance.probes.app_metrics.series import app_metrics
 from tests.fakes.example_app import FakeExampleApp
 from tests.proving_app_metrics import app_scrape_job
 from tests.proving_ground import PrometheusPair, start_pair, start_prometheus

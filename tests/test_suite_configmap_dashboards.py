@@ -162,7 +162,7 @@ def test_a_sidecar_that_leaves_the_file_times_out_naming_the_file(tmp_path, prom
 
 def test_the_part_overlay_is_what_the_suite_reads():
     """The label and annotation the check puts on its ConfigMap are the values the bring-up gives the chart."""
-    from conformance.configmap_dashboards import VALUES, sidecar_spec
+    from conformance.probes.configmap_dashboards.sidecar import VALUES, sidecar_spec
     dashboards = yaml.safe_load(VALUES.read_text())["grafana"]["sidecar"]["dashboards"]
     spec = sidecar_spec()
     assert (spec.label, spec.label_value, spec.folder_annotation) == ("grafana_dashboard", "1", "grafana_folder")

@@ -17,7 +17,7 @@ from tests.suite_runner import SuiteRun, run_suites
 
 SCRAPED = "suites.test_kube_state_metrics::test_kube_state_metrics_is_scraped[{}]"
 DESCRIBED = "suites.test_kube_state_metrics::test_the_canary_pod_is_described_on_the_primary[{}]"
-STATE_NS = "conformance-canary-state"  # stack/services.yaml canary.namespace + conformance/state_canary.py SUFFIX
+STATE_NS = "conformance-canary-state"  # stack/services.yaml canary.namespace + conformance/probes/kube_state_metrics/state_canary.py SUFFIX
 REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kube-state-metrics")
 
 

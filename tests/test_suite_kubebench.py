@@ -178,7 +178,7 @@ def test_a_node_without_results_is_named_at_once_from_the_pushgateways_groups(tm
 
 def test_a_node_whose_group_has_not_reached_the_primary_is_told_from_one_never_pushed():
     """The wait's diagnosis (reached only when every node has a group: a scrape or a send may still carry it)."""
-    from conformance.kubebench import why_nodes_missing
+    from conformance.probes.kubebench.pushes import why_nodes_missing
 
     groups = [{"job": "kube-bench", "instance": "oke-worker", "node": "oke-worker"}]
     assert why_nodes_missing(["oke-worker"], groups, "oke", "kube-bench") == \

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conformance.clients.loki import LokiClient, Stream
-from conformance.http import USER_AGENT, HTTPService
+from conformance.core.http import USER_AGENT, HTTPService
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites
 
@@ -21,7 +21,7 @@ CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"
 DISCARDS = "suites.test_logs::test_loki_discards_nothing"
 ENV = {GRAFANA_PASSWORD_ENV: GRAFANA_PASSWORD}
-AGENT = {"promtail": "Promtail", "alloy": "Alloy"}  # conformance/profiles.py Profile.agent
+AGENT = {"promtail": "Promtail", "alloy": "Alloy"}  # conformance/core/profiles.py Profile.agent
 
 
 @pytest.fixture(params=["promtail", "alloy"])
@@ -124,7 +124,7 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
             loki=endpoint.format(url=stack.loki.url, host=stack.loki.url.removeprefix("http://")))
     failure = result.failure(CANARY.format("workstation"))
     # A rejection cannot clear by waiting (the agent drops the batch, the next line is rejected alike): said at once.
-    # Refused pushes are said at once too when enough of them were counted (conformance/promtail.py _unanswered):
+    # Refused pushes are said at once too when enough of them were counted (conformance/probes/logs/agent_counters.py _unanswered):
     # within the 3 s or at its end, as the agent's backoff and the machine's load fall.
     after, outcome = {"rejected": (r"[0-3]", {"precondition"}),
                       "refused": (r"[0-3]", {"precondition", "timed_out"})}.get(fault, ("3", {"timed_out"}))

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from conformance.stack import stack_services
+from conformance.core.stack import stack_services
 from tests.proving_ground import PrometheusPair
 from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import SuiteRun, run_suites
@@ -89,7 +89,7 @@ def test_canary_timeout_names_the_cause_read_through_the_service_proxy(tmp_path:
     failure = result.failure(CANARY.format("workstation"))
     headline = failure.splitlines()[0]
     # A rejection cannot clear by waiting: said at once, from the agent's counters read while the canary waits.
-    # Refused pushes too once enough were counted (conformance/promtail.py _unanswered): within the 3 s or at its end.
+    # Refused pushes too once enough were counted (conformance/probes/logs/agent_counters.py _unanswered): within the 3 s or at its end.
     after, kind = {"rejected": (r"[0-3]", {"precondition"}),
                    "refused": (r"[0-3]", {"precondition", "timed_out"})}.get(fault, ("3", {"timed_out"}))
     assert re.match(rf"remote workstation {AGENT[profile][0]} → oke Loki: no canary line after {after} s; ", headline), failure

@@ -6,7 +6,7 @@ from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL
+from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.proving_ground import free_port, start_pair
 from tests.suite_runner import run_suites, write_topology

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from conformance.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
+from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.proving_ground import start_pair
 from tests.proving_kube import SERVER, SLEEP, EnvoyTargets, start_kube_stack

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conformance.clients.prometheus import PrometheusClient
-from conformance.http import HTTPService
-from conformance.remote_write import past_snapshots, sender_snapshot
+from conformance.core.http import HTTPService
+from conformance.probes.metrics.remote_write import past_snapshots, sender_snapshot
 from suites.test_metrics import FRESHNESS_MARGIN, SERIES_WAIT
 from tests.proving_ground import STACK_TIMING, PrometheusPair, free_port, start_pair, start_prometheus
 from tests.suite_runner import run_suites, write_topology
@@ -155,7 +155,7 @@ def test_a_sender_that_does_not_scrape_itself_is_watched_for_one_window(tmp_path
 
 def test_the_past_is_the_answering_process_own():
     """Of the instances the sender scraped, the one whose counters lead to now's; none when none does."""
-    from conformance.remote_write import Past, Queue, SenderSnapshot, matching
+    from conformance.probes.metrics.remote_write import Past, Queue, SenderSnapshot, matching
 
     def past(instance: str, **queues: float) -> Past:
         return Past(SenderSnapshot({u: Queue(u, attempted=a) for u, a in queues.items()}), 6, instance)
@@ -184,7 +184,7 @@ def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):
 
 def test_an_unreachable_remote_is_judged_by_the_chart_scrape_interval():
     from conformance.clients.prometheus import PrometheusClient
-    from conformance.http import HTTPService, RetryPolicy
+    from conformance.core.http import HTTPService, RetryPolicy
     from suites.test_metrics import CHART_SCRAPE_INTERVAL, remote_scrape_interval
 
     gone = PrometheusClient(HTTPService("workstation Prometheus", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 
-from conformance.scrape_jobs import required_jobs
+from conformance.probes.platform.scrape_jobs import required_jobs
 from tests.fakes.envoy import FakeEnvoy
 from tests.fakes.exporter import FakeExporter
 from tests.proving_ground import free_port, start_prometheus

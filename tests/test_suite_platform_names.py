@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conformance.scrape_jobs import ChartRelease, required_jobs
+from conformance.probes.platform.scrape_jobs import ChartRelease, required_jobs
 from tests.fakes.envoy import FakeEnvoy
 from tests.fakes.exporter import FakeExporter
 from tests.fakes.kubeapi import FakeKubeAPI

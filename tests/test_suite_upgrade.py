@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conformance.http import USER_AGENT
+from conformance.core.http import USER_AGENT
 from conformance.provision.logs import VALUES as STACK_VALUES
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites

@@ -1,4 +1,4 @@
-"""The timing table: every wait's budget comes from conformance/timing.py, derived from the stack's intervals."""
+"""The timing table: every wait's budget comes from conformance/core/timing.py, derived from the stack's intervals."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance import timing
-from conformance.remote_write.config import scrape_interval_of
-from conformance.http import Unreachable
+from conformance.core import timing
+from conformance.probes.metrics.remote_write.config import scrape_interval_of
+from conformance.core.http import Unreachable
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = {ROOT / "conformance" / "timing.py", ROOT / "conformance" / "eventually.py"}  # eventually: Wait's own default
+# eventually.py: Wait's own defaults
+TABLE = {ROOT / "conformance" / "core" / "timing.py", ROOT / "conformance" / "core" / "eventually.py"}
 
 
 def literal_waits(path: Path) -> list[int]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.errors import ConfigError
-from conformance.topology import load_topology
+from conformance.core.errors import ConfigError
+from conformance.core.topology import load_topology
 
 REPO = Path(__file__).resolve().parent.parent
 

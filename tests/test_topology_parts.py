@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from conformance.errors import ConfigError
-from conformance.topology import PARTS, load_topology
+from conformance.core.errors import ConfigError
+from conformance.core.topology import PARTS, load_topology
 
 CLUSTERS = """
 clusters:

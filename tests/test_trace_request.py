@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conformance import trace_request
-from conformance.access import Access
-from conformance.topology import load_topology
-from conformance.trace_request import NotSent, send_forced_request
+from conformance.probes.tracing import trace_request
+from conformance.core.access import Access
+from conformance.core.topology import load_topology
+from conformance.probes.tracing.trace_request import NotSent, send_forced_request
 from tests.fakes.kubeapi import FakeKubeAPI
 
 

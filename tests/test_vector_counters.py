@@ -1,9 +1,9 @@
-"""conformance/vector.py on FakeVector's exposition (Vector 0.56.0's names): what the sink's counters say, and when
+"""conformance/probes/logs/vector_counters.py on FakeVector's exposition (Vector 0.56.0's names): what the sink's counters say, and when
 waiting cannot help."""
 
 from __future__ import annotations
 
-from conformance import vector
+from conformance.probes.logs import vector_counters as vector
 from tests.fakes.vector import SINK, SOURCE, VectorMetrics
 
 WHERE = "http://opensearch:9200"

@@ -21,10 +21,10 @@ import httpx
 import pytest
 import yaml
 
-from conformance import hopboard
-from conformance.access import Access
-from conformance.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
-from conformance.topology import load_topology
+from conformance.core import hopboard
+from conformance.core.access import Access
+from conformance.probes.metrics.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
+from conformance.core.topology import load_topology
 from suites.test_metrics import sender_log
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
@@ -229,8 +229,8 @@ def pod_log_of(tmp_path: Path, log: str) -> LogSource:
 
 DEPENDENT_FIRST = '''
 import pytest
-from conformance.eventually import NotYet, Wait, eventually
-from conformance.outcomes import Failed
+from conformance.core.eventually import NotYet, Wait, eventually
+from conformance.core.outcomes import Failed
 
 @pytest.mark.hop("labels", needs=["logs"])
 def test_label_values():  # first in the file, but it needs what the canary below judges

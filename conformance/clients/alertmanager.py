@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.exposition import Sample, parse_samples
-from conformance.http import NO_RETRY
+from conformance.core.exposition import Sample, parse_samples
+from conformance.core.http import NO_RETRY
 from conformance.clients.base import ServiceClient
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from conformance.http import HTTPService
+from conformance.core.http import HTTPService
 
 
 class ServiceClient:
-    """A client of one service's HTTP API (every call bounded, every error a ServiceError: conformance/http.py)."""
+    """A client of one service's HTTP API (every call bounded, every error a ServiceError: conformance/core/http.py)."""
 
     def __init__(self, http: HTTPService) -> None:
         self.http = http

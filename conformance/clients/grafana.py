@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.access import Endpoint
-from conformance.http import APIError, HTTPService
+from conformance.core.access import Endpoint
+from conformance.core.http import APIError, HTTPService
 
 # Grafana rotates a session token every token_rotation_interval_minutes (10 by default,
 # conf/defaults.ini); a stale one gets 401 with this messageId (pkg/services/authn/error.go).

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import httpx
 import websocket
 
-from conformance.http import NO_RETRY, USER_AGENT
-from conformance.redact import redact
+from conformance.core.http import NO_RETRY, USER_AGENT
+from conformance.core.redact import redact
 from conformance.clients.base import ServiceClient
 
 TAIL_PATH = "/loki/api/v1/tail"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.clients.base import ServiceClient
-from conformance.http import NO_RETRY
+from conformance.core.http import NO_RETRY
 
 DISK = "cluster.routing.allocation.disk."  # DiskThresholdSettings: the watermark settings' common prefix
 BLOCKS = "index.blocks."  # IndexMetadata.APIBlock: index.blocks.<read_only|read_only_allow_delete|read|write|metadata>

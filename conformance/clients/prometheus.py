@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from conformance.http import APIError, NO_RETRY
+from conformance.core.http import APIError, NO_RETRY
 from conformance.clients.base import ServiceClient
 
 # What Prometheus answers on /api/v1/write when the receiver is off. 2.x names the

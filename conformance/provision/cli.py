@@ -9,15 +9,15 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.provision import diagnostics, junit, logs, network, preflight, tools
 from conformance.provision.clusters import KindConfig, State
 from conformance.provision.phases.images import preload_images
 from conformance.provision.plan import Options, down_plan, up_plan, validate
 from conformance.provision.run import Record, Runner, StepFailed, print_plan
-from conformance.provision.versions import VERSIONS_FILE, load_versions
-from conformance.profiles import PROFILES
-from conformance.topology import PARTS, load_topology
+from conformance.core.versions import VERSIONS_FILE, load_versions
+from conformance.core.profiles import PROFILES
+from conformance.core.topology import PARTS, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TOPOLOGY = ROOT / "kind" / "topology.yaml"

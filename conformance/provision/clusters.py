@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from conformance.errors import ConfigError
-from conformance.topology import Cluster
+from conformance.core.errors import ConfigError
+from conformance.core.topology import Cluster
 
 KIND_DIR = Path(__file__).resolve().parents[2] / "kind"
 MARKER = "created-by-monitoring-conformance.json"

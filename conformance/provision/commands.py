@@ -9,9 +9,9 @@ from pathlib import Path
 
 from conformance.provision.clusters import State
 from conformance.provision.steps import Step, When
-from conformance.provision.versions import Chart, Versions
-from conformance.stack import STACK_DIR
-from conformance.topology import Cluster, Topology
+from conformance.core.versions import Chart, Versions
+from conformance.core.stack import STACK_DIR
+from conformance.core.topology import Cluster, Topology
 
 VALUES = STACK_DIR / "values"
 

@@ -16,8 +16,8 @@ from conformance.provision.clusters import State
 from conformance.provision.commands import ISTIO_NS, Kube
 from conformance.provision.redact import Redactor, redact_secret_data
 from conformance.provision.steps import Facts
-from conformance.stack import stack_namespace, stack_services
-from conformance.topology import Cluster, Topology
+from conformance.core.stack import stack_namespace, stack_services
+from conformance.core.topology import Cluster, Topology
 
 # Each command has its own bound: one hung API server must not eat the whole budget.
 COMMAND_TIMEOUT = 30.0

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.provision.dashboards import KPS_OVERLAYS
 from conformance.provision.parts import charts_of_absent_parts
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions
-from conformance.stack import STACK_DIR, stack_namespace, stack_services
-from conformance.topology import Topology
+from conformance.core.versions import Versions
+from conformance.core.stack import STACK_DIR, stack_namespace, stack_services
+from conformance.core.topology import Topology
 
 VALUES = STACK_DIR / "values"
 # The charts (stack/versions.yaml charts: keys) of each profile's log pipeline; no other profile installs them.

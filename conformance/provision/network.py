@@ -18,11 +18,11 @@ from urllib.parse import urlparse
 
 import yaml
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.provision import tools
 from conformance.provision.preflight import GRAFANA_COM
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions, normalize_image
+from conformance.core.versions import Versions, normalize_image
 
 # Where each image registry answers (docker.io's registry API is not on docker.io itself).
 REGISTRY_API = {"docker.io": "registry-1.docker.io"}

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import yaml
 
-from conformance import kubebench as kb
-from conformance.errors import ConfigError
-from conformance.events import EVENTS_JOB
-from conformance.profiles import foreign_services
+from conformance.probes.kubebench import pushes as kb
+from conformance.core.errors import ConfigError
+from conformance.probes.events.probe_event import EVENTS_JOB
+from conformance.core.profiles import foreign_services
 from conformance.provision.commands import HELM_STEP_TIMEOUT, helm_install
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions
-from conformance.scrape_jobs import CHART_DEFAULTS, VALUES_FILE, merged, switch
-from conformance.stack import STACK_DIR, stack_namespace, stack_services
-from conformance.topology import Part, Topology
+from conformance.core.versions import Versions
+from conformance.probes.platform.scrape_jobs import CHART_DEFAULTS, VALUES_FILE, merged, switch
+from conformance.core.stack import STACK_DIR, stack_namespace, stack_services
+from conformance.core.topology import Part, Topology
 
 VALUES = STACK_DIR / "values"
 MANIFESTS = STACK_DIR / "manifests"

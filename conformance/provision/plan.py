@@ -5,7 +5,7 @@ Nothing here runs a command; run.py executes the steps and --dry-run prints them
 
 from __future__ import annotations
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.provision import dashboards, network
 from conformance.provision.clusters import KindConfig, State, check_distinct_subnets, config_path, load_kind_config
 from conformance.provision.commands import Kube, Options
@@ -14,7 +14,7 @@ from conformance.provision.phases.images import offline_node_image, preload_chec
 from conformance.provision.phases.mesh import mesh_phase, network_phase
 from conformance.provision.phases.stack import app_phase, stack_phase
 from conformance.provision.steps import Facts, Step, When
-from conformance.provision.versions import check_node_image
+from conformance.core.versions import check_node_image
 
 
 def validate(opts: Options) -> dict[str, KindConfig]:

@@ -1,9 +1,9 @@
-"""Redaction for the bring-up: the secrets it learned (facts) plus everything conformance.redact masks."""
+"""Redaction for the bring-up: the secrets it learned (facts) plus everything conformance.core.redact masks."""
 
 from __future__ import annotations
 
 from conformance.provision.steps import Facts
-from conformance.redact import MASK, redact, redact_secret_data
+from conformance.core.redact import MASK, redact, redact_secret_data
 
 __all__ = ["MASK", "Redactor", "redact_secret_data"]
 

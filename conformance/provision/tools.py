@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from conformance.provision.versions import Tool
+from conformance.core.versions import Tool
 
 # The cache the issue names; --cache-dir or MONITORING_CONFORMANCE_CACHE override it.
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "monitoring-conformance"

@@ -14,15 +14,15 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from conformance.errors import ConfigError
-from conformance.profiles import PROFILES
+from conformance.core.errors import ConfigError
+from conformance.core.profiles import PROFILES
 from conformance.provision import logs
-from conformance.topology import Topology
+from conformance.core.topology import Topology
 from conformance.provision.clusters import State
 from conformance.provision.commands import APP_NS, ISTIO_NS, Kube, Options
 from conformance.provision.plan import up_plan
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions, check_node_image, minor
+from conformance.core.versions import Versions, check_node_image, minor
 
 ISTIO_CONTROL_PLANE_FILES = ("istio-primary.yaml", "istio-remote.yaml")
 

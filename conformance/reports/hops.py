@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.names import PART_ALIASES
-from conformance.profiles import PROFILES
+from conformance.core.names import PART_ALIASES
+from conformance.core.profiles import PROFILES
 from conformance.reports.model import Check, Run
 
 AGENTS = {name: p.agent for name, p in PROFILES.items()}
@@ -86,7 +86,7 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
             if c != primary:
                 hops.append(Hop("app_metrics", c, f"{c} app", f"{primary} Prometheus (remote_write)"))
     if any(run.properties.get(f"part.{name}") is not None for name in ("kube-bench", *PART_ALIASES)):
-        # One hop per cluster, titled as the suite names it (conformance/hops.py "kube-bench"); a report written
+        # One hop per cluster, titled as the suite names it (conformance/core/hops.py "kube-bench"); a report written
         # before the part was hyphenated says part.kubebench.
         hops += [Hop("kube_bench", c, f"{c} kube-bench", f"{c} Pushgateway → {primary} Prometheus") for c in run.clusters]
     if run.properties.get("part.kube-state-metrics") is not None:
@@ -98,7 +98,7 @@ def part_hops(run: Run, primary: str) -> list[Hop]:
         # The suites' hop name: "<primary> ConfigMap → Grafana sidecar → <primary> Grafana".
         hops.append(Hop("configmap_dashboards", primary, f"{primary} ConfigMap", f"Grafana sidecar → {primary} Grafana"))
     if run.properties.get("part.tracing") is not None:
-        # The suites' hop names (conformance/hops.py tracing, kiali-tracing): every cluster's sidecars, and Kiali.
+        # The suites' hop names (conformance/core/hops.py tracing, kiali-tracing): every cluster's sidecars, and Kiali.
         hops += [Hop("tracing", c, f"{c} sidecars", f"{primary} Jaeger") for c in run.clusters]
         hops.append(Hop("tracing", primary, f"{primary} Kiali", f"{primary} Jaeger"))
     return hops

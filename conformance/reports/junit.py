@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.redact import redact
+from conformance.core.redact import redact
 
 
 def check_name(nodeid: str) -> str:

@@ -18,12 +18,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from conformance.names import marker_name
+from conformance.core.names import marker_name
 from conformance.reports.junit import check_name
 
 # The area markers in the order reports list them (a check's first one names its area).
 AREAS = ("logs", "metrics", "mesh", "kiali", "dashboards", "platform", "alerting", "app_metrics", "kube_bench", "kube_state_metrics", "events", "configmap_dashboards", "tracing")
-# Outcomes that make a check red (the `outcome` property of conformance/outcomes.py); "blocked": not run because
+# Outcomes that make a check red (the `outcome` property of conformance/core/outcomes.py); "blocked": not run because
 # a hop it needs was found broken by another check (it counts under that root cause).
 FAILING = ("failed", "timed_out", "precondition", "error", "blocked")
 # Outcomes of a check that did not observe its hop: could not (INCOMPLETE when a must), or declared not there.

@@ -8,7 +8,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.redact import redact
+from conformance.core.redact import redact
 from conformance.reports import history, html, summary
 from conformance.reports.model import Run, load_run
 

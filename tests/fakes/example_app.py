@@ -7,7 +7,7 @@ http_requests_total and http_request_duration_seconds have no series before a re
 
 from __future__ import annotations
 
-from conformance.provision.versions import load_versions
+from conformance.core.versions import load_versions
 from tests.fakes.exporter import PROMETHEUS_TEXT
 from tests.fakes.server import FakeServer, Response
 

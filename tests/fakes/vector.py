@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from conformance.provision.versions import load_versions
+from conformance.core.versions import load_versions
 from tests.fakes.exposition import family
 from tests.fakes.server import FakeServer, Response
 

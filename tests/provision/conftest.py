@@ -211,8 +211,8 @@ def make_offline_dir(folder: Path, leave_out: tuple[str, ...] = ()) -> Path:
     import io
     import tarfile
 
-    from conformance.provision.dashboards import declared
-    from conformance.provision.versions import load_versions
+    from conformance.probes.dashboards.declared import declared
+    from conformance.core.versions import load_versions
 
     (folder / "charts").mkdir(parents=True)
     (folder / "manifests").mkdir()

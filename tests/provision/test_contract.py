@@ -280,7 +280,7 @@ def test_offline_dashboards_come_from_files_not_grafana_com(provision, fakebin, 
 
 
 def test_offline_refuses_a_wrapped_dashboard(provision, fakebin, tmp_path):
-    from conformance.provision.dashboards import declared
+    from conformance.probes.dashboards.declared import declared
     folder = tmp_path / "dashboards"
     folder.mkdir()
     for d in declared():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conformance.provision.parts import EVENT_EXPORTER_VALUES, event_receivers
-from conformance.provision.versions import load_versions
+from conformance.core.versions import load_versions
 from tests.provision.test_parts_plan import topology_with
 
 CHART = "oci://registry-1.docker.io/bitnamicharts/kubernetes-event-exporter --version 3.0.2"

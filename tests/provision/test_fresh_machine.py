@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conformance.provision import tools
-from conformance.provision.versions import VERSIONS_FILE, load_versions
+from conformance.core.versions import VERSIONS_FILE, load_versions
 
 # Issue 8, item 8: the published sha256 values (cert-manager/makefile-modules
 # modules/tools/00_mod.mk for kind, kubectl and helm; helm v3.19.0's release notes

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from conformance.provision.phases.images import normalize_image, preload_images
-from conformance.provision.versions import VERSIONS_FILE, load_versions
-from conformance.stack import STACK_DIR
+from conformance.core.versions import VERSIONS_FILE, load_versions
+from conformance.core.stack import STACK_DIR
 
 RAW = yaml.safe_load(VERSIONS_FILE.read_text())
 PRELOAD = preload_images(load_versions())

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from conformance import kubebench as kb
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR
+from conformance.probes.kubebench import pushes as kb
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR
 from tests.provision.test_parts_plan import topology_with
 
 PUSHGATEWAY_VALUES = STACK_DIR / "values" / "prometheus-pushgateway.yaml"

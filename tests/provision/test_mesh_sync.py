@@ -16,7 +16,7 @@ from conformance.provision.phases.mesh import remote_cluster_state, remote_synce
 from conformance.provision.clusters import State
 from conformance.provision.run import Runner, StepFailed
 from conformance.provision.steps import Step
-from conformance.topology import load_topology
+from conformance.core.topology import load_topology
 from tests.provision.conftest import TOPOLOGY
 
 # istioctl 1.29.6 remote-clusters with two istiods, as istioctl/pkg/proxyconfig/clusters.go prints it.

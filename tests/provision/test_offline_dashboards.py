@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.errors import ConfigError
+from conformance.core.errors import ConfigError
 from conformance.provision import dashboards
 from tests.shared import shared
 

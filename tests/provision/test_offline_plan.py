@@ -10,8 +10,8 @@ import pytest
 
 from conformance.provision import network, preflight, tools
 from conformance.provision.plan import Options, up_plan
-from conformance.provision.versions import load_versions
-from conformance.topology import PARTS, load_topology
+from conformance.core.versions import load_versions
+from conformance.core.topology import PARTS, load_topology
 from tests.provision.conftest import TOPOLOGY, make_offline_dir
 
 ALL_PARTS = ",".join(PARTS)

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from conformance.stack import STACK_DIR
-from conformance.topology import PARTS
+from conformance.core.stack import STACK_DIR
+from conformance.core.topology import PARTS
 from tests.provision.conftest import TOPOLOGY
 
 ALERTING_VALUES = STACK_DIR / "values" / "kube-prometheus-stack-alerting.yaml"

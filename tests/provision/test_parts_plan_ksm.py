@@ -8,8 +8,8 @@ import yaml
 
 from conformance.provision import parts as parts_module
 from conformance.provision.parts import KSM_SWITCHES, Context, kube_state_metrics
-from conformance.provision.versions import load_versions
-from conformance.topology import Part, load_topology
+from conformance.core.versions import load_versions
+from conformance.core.topology import Part, load_topology
 from tests.provision.conftest import TOPOLOGY
 from tests.provision.test_parts_plan import kps_installs
 

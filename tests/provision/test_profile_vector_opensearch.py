@@ -9,15 +9,15 @@ import re
 import pytest
 import yaml
 
-from conformance.errors import ConfigError
-from conformance.profiles import foreign_services, profile
+from conformance.core.errors import ConfigError
+from conformance.core.profiles import foreign_services, profile
 from conformance.provision import dashboards
 from conformance.provision.phases.images import preload_images
 from conformance.provision.plan import Options, up_plan
 from conformance.provision.steps import Facts
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR, stack_services
-from conformance.topology import load_topology
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR, stack_services
+from conformance.core.topology import load_topology
 from tests.provision.test_parts_plan import topology_with
 from tests.provision.test_values import CHART_KEYS, TOPOLOGY, key_paths, known, rendered
 

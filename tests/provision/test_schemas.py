@@ -12,8 +12,8 @@ import yaml
 from conformance.provision import dashboards
 from conformance.provision.phases import mesh, stack
 from conformance.provision.steps import Facts
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR
 
 # Test-only dependencies (pyproject's `test` extra); skipped with the reason until installed.
 jsonschema = pytest.importorskip("jsonschema", reason="pip install jsonschema (test extra)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR
 
 APP = STACK_DIR / "app"
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from conformance.provision import tools
-from conformance.provision.versions import Tool
+from conformance.core.versions import Tool
 
 BINARY = b"#!/bin/sh\necho 'kind v0.31.0 go1.25.5 linux/amd64'\n"
 
@@ -128,7 +128,7 @@ def test_version_output_matching(output, version, expected):
 
 
 def test_the_pinned_tools_name_the_issue_s_four_tools():
-    from conformance.provision.versions import load_versions
+    from conformance.core.versions import load_versions
     pinned = load_versions().tools
     assert sorted(pinned) == ["helm", "istioctl", "kind", "kubectl"]
     assert replace(pinned["kind"], sha256={}).url_for("darwin", "arm64").endswith("/v0.31.0/kind-darwin-arm64")

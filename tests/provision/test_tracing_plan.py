@@ -9,8 +9,8 @@ import yaml
 from conformance.provision.commands import lb_address_step
 from conformance.provision.phases.images import preload_images
 from conformance.provision.phases.stack import _render_kiali
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR, stack_services
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR, stack_services
 from tests.provision.test_parts_plan import topology_with
 
 MANIFESTS = STACK_DIR / "manifests"
@@ -82,7 +82,7 @@ def test_the_pinned_jaeger_image_is_preloaded():
 
 def test_the_kiali_cr_with_the_part_is_valid_for_kiali_2_29(tmp_path):
     from conformance.provision.parts import Context, plan_parts
-    from conformance.topology import load_topology
+    from conformance.core.topology import load_topology
     from tests.provision.conftest import TOPOLOGY
     from tests.provision.test_schemas import documents, validate
 

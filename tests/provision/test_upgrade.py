@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.errors import ConfigError
-from conformance.provision import logs, upgrade
+from conformance.core.errors import ConfigError
+from conformance.provision import logs
+from conformance import upgrade
 from conformance.provision.plan import Options
 from conformance.provision.steps import Facts
 from conformance.provision.upgrade_plan import istio_path, upgrade_plan
-from conformance.provision.versions import VERSIONS_FILE, load_versions
-from conformance.stack import STACK_DIR
-from conformance.topology import load_topology
+from conformance.core.versions import VERSIONS_FILE, load_versions
+from conformance.core.stack import STACK_DIR
+from conformance.core.topology import load_topology
 from tests.provision.conftest import TOPOLOGY
 from tests.provision.test_contract import index_of
 from tests.provision.test_values import CHART_KEYS, key_paths, known, rendered

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conformance.provision.versions import VERSIONS_FILE
+from conformance.core.versions import VERSIONS_FILE
 from tests.provision.test_upgrade import old_pins, run
 
 

@@ -12,9 +12,9 @@ import yaml
 from conformance.provision import dashboards
 from conformance.provision.plan import Options, up_plan
 from conformance.provision.steps import Facts
-from conformance.provision.versions import load_versions
-from conformance.stack import STACK_DIR, stack_services
-from conformance.topology import load_topology
+from conformance.core.versions import load_versions
+from conformance.core.stack import STACK_DIR, stack_services
+from conformance.core.topology import load_topology
 
 CHART_KEYS = Path(__file__).with_name("schemas") / "chart-keys"
 VALUES = STACK_DIR / "values"

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from conformance.errors import ConfigError
-from conformance.provision.versions import check_node_image, load_versions, minor
+from conformance.core.errors import ConfigError
+from conformance.core.versions import check_node_image, load_versions, minor
 
 VERSIONS = load_versions()
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 import yaml
 
-from conformance.provision.versions import load_versions
+from conformance.core.versions import load_versions
 from tests.real.release import Release
 
 HERE = Path(__file__).parent

@@ -6,8 +6,8 @@ import yaml
 
 from conformance.provision.commands import Kube, Options, StepError
 from conformance.provision.steps import Step
-from conformance.provision.versions import Versions, normalize_image
-from conformance.stack import SERVICES_FILE
+from conformance.core.versions import Versions, normalize_image
+from conformance.core.stack import SERVICES_FILE
 
 
 def offline_node_image(steps: list[Step], image: str) -> list[Step]:

@@ -18,7 +18,7 @@ from conformance.provision.commands import (
 )
 from conformance.provision.parts import Context, plan_parts
 from conformance.provision.steps import Facts, Step
-from conformance.stack import stack_namespace, stack_services
+from conformance.core.stack import stack_namespace, stack_services
 
 
 def stack_phase(opts: Options, state: State, kube: dict[str, Kube]) -> list[Step]:

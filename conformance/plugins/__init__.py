@@ -1,0 +1,1 @@
+"""The pytest plugins: arguments, topology, parametrization, hops, progress and the reports' hooks."""

@@ -1,0 +1,1 @@
+"""The app-metrics part: the app's scrape pool and series."""

@@ -1,0 +1,1 @@
+"""The configmap-dashboards part: a labelled ConfigMap and Grafana's sidecar."""

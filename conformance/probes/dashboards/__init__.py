@@ -1,0 +1,1 @@
+"""The dashboards area: which dashboards Grafana should have, and their panels run as on load."""

@@ -1,0 +1,1 @@
+"""The Kiali area: what the primary's API server says of Kiali."""

@@ -1,0 +1,1 @@
+"""The kube-state-metrics part: its scrape target and the state canary's series."""

@@ -1,0 +1,1 @@
+"""The kube-bench part: per-node totals pushed to the Pushgateway."""

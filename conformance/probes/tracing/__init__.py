@@ -1,0 +1,1 @@
+"""The tracing part: one forced-traced request's spans in Jaeger."""
