@@ -52,10 +52,11 @@ def pool_targets(prometheus, pool: str) -> list[dict]:
 def not_selected(access, cluster, rule: MonitorRule, monitor: MeshMonitor) -> str:
     """Why the monitor's pool is missing (what the Prometheus resource selects), and, for a monitor other than this
     project's own, how it was found or what was looked for (the bring-up's name assumed)."""
-    if monitor.how == "bring-up name":
-        return not_selected_words(access, cluster, rule.manifest)
-    words = monitor_not_selected_words(access, cluster, monitor.kind, monitor.namespace, monitor.name, "was found")
-    return f"{words}; monitor: {monitor.where} ({monitor.how})"
+    if monitor.how.startswith("bring-up name"):  # this project's monitor, found or assumed: its labels are known
+        words = not_selected_words(access, cluster, rule.manifest)
+    else:
+        words = monitor_not_selected_words(access, cluster, monitor.kind, monitor.namespace, monitor.name, "was found")
+    return words if monitor.how == "bring-up name" else f"{words}; monitor: {monitor.where} ({monitor.how})"
 
 
 def require_monitor(access, cluster, rule: MonitorRule, hop: str, record_property) -> MeshMonitor:

@@ -135,7 +135,7 @@ FAULTS = [
     Fault("Envoy PodMonitor not selected on the remote", unscraped={"workstation": (ENVOY_POOL,)}, expect={
               SCRAPED.format("workstation"): ("precondition", [
                   f"workstation Envoy → workstation Prometheus: the configuration workstation Prometheus loaded has no "
-                  f"scrape pool {ENVOY_POOL}", "release: kube-prometheus-stack"]),
+                  f"scrape pool {ENVOY_POOL}", "carries release=kube-prometheus-stack"]),
               ON_PRIMARY.format("workstation"): ("blocked", [
                   "not run: needs workstation Envoy → workstation Prometheus: the configuration",
                   "(found by envoy sidecars are scraped[workstation])"]),
@@ -147,7 +147,7 @@ FAULTS = [
     Fault("istiod not scraped", unscraped={"oke": (ISTIOD_POOL,)},
           expect={
               ISTIOD: ("precondition", [f"oke istiod → oke Prometheus: the configuration oke Prometheus loaded has no "
-                                        f"scrape pool {ISTIOD_POOL}", "release: kube-prometheus-stack"]),
+                                        f"scrape pool {ISTIOD_POOL}", "carries release=kube-prometheus-stack"]),
               SCRAPED.format("oke"): ("passed", []), CROSS: ("passed", []),
           }),
     # No kiali.io/multiCluster secret: Kiali v2.29.0 knows only its home cluster and does not list the remote

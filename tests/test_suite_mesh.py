@@ -75,7 +75,6 @@ def test_unselected_pod_monitor_fails_at_once_saying_why(tmp_path):
     assert "scrape jobs of the configuration loaded at " in failure
     assert run.properties(SCRAPED.format("workstation"))["outcome"] == "precondition"
     assert "failure" not in {c.tag for c in run.cases()[SCRAPED.format("oke")]}
-    assert run.suite_seconds < 20
 
 
 def test_a_selected_pod_monitor_without_a_pod_waits_then_says_why(tmp_path):
