@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conformance.probes.events.probe_event import (
-    EventCauser, exporter_counts, find_probe, label_problem, line_problem, probe_namespace, sends_hopeless,
-    why_not_in_loki,
+    EventCauser, event_age, exporter_counts, exporter_max_age, exporter_stopped, find_probe, label_problem, line_problem,
+    probe_namespace, sends_hopeless, why_not_in_loki,
 )
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.events, pytest.mark.part("events")]
 
 # The exporter's informer hands a new Event over within a second of its creation (a watch), and its loki sink
 # pushes it at once, one request per event (pkg/sinks/loki.go: no batching); Loki makes it queryable as soon as
-# the ingester has it. The log canary's budget covers a resync after a dropped watch.
+# the ingester has it. The log canary's budget covers a resync after a dropped watch; with the exporter's config read,
+# the wait ends once the probe is older than its maxEventAgeSeconds (later it is dropped on sight) and one push.
 EVENT_WAIT = timing.event_delivered()
 
 
@@ -34,11 +35,13 @@ def causer(access, cluster):
 @pytest.mark.writes
 @pytest.mark.hop("events[{cluster}]", needs=["loki[{primary}]"])
 @pytest.mark.requirement("must")
-def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, record_property):
+def test_an_event_reaches_the_primary_loki(access, cluster, primary, loki, causer, record_property):
     """An Event created in the cluster is in the primary Loki under job=kubernetes-event, cluster=<cluster>,
     with its reason and involved object in the line."""
     name = hop("events", cluster, primary)
+    deployment = access.located(cluster, "event-exporter").spec.service
     before = exporter_counts(causer.kube, causer.namespace)  # None: not readable, the wait decides alone
+    max_age = exporter_max_age(causer.kube, causer.namespace)  # None: not readable, the log canary's wait
     probe = causer.cause()
 
     hopeless: list[str] = []  # seen at consecutive looks: a send still in flight has had the time between them
@@ -46,6 +49,10 @@ def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, recor
     def probe_loki():
         arrival = find_probe(loki, probe, time.time())
         if arrival is None:
+            stopped = exporter_stopped(causer.kube, causer.namespace, deployment)
+            if stopped:
+                raise Failed(name, f"the event {probe.involved} (reason ConformanceProbe) will not reach Loki: "
+                                   f"{cluster.name}'s event exporter is not running: {stopped}", diagnose(), final=True)
             why = sends_hopeless(before, exporter_counts(causer.kube, causer.namespace), cluster.name) if before else None
             hopeless[:] = [*hopeless, why] if why else []
             if len(hopeless) >= 2:
@@ -61,8 +68,9 @@ def test_an_event_reaches_the_primary_loki(cluster, primary, loki, causer, recor
             in_api = None
         return why_not_in_loki(loki, probe, in_api, time.time())
 
+    wait = EVENT_WAIT if max_age is None else timing.event_fresh(max_age[0], event_age(probe, time.time()))
     arrival = eventually(probe_loki, hop=name, what=f"the event {probe.involved} (reason ConformanceProbe) not in Loki",
-                         wait=EVENT_WAIT, diagnose=diagnose)
+                         wait=wait, diagnose=diagnose)
     seen = time.time()
     # The stream labels are the exporter's configuration: no later event can arrive differently.
     wrong = label_problem(arrival, cluster.name)

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import kubernetes
 import yaml
 
 from conformance.core.access import Access
@@ -271,3 +272,50 @@ def sends_hopeless(before: SendCounts | None, now: SendCounts | None, cluster: s
             f"(event_exporter_send_event_errors +{failed:.0f}; {rules}): it drops a failed event and does not retry "
             "(pkg/exporter/channel_registry.go), so the probe will not arrive; its loki receiver's url is not a Loki "
             "that answers (its log names the error at debug level)")
+
+
+def exporter_stopped(kube: KubeAccess, namespace: str, deployment: str) -> str | None:
+    """Why no exporter can see the probe: no exporter pod exists and its Deployment asks for none (scaled to 0) or is
+    gone, so nothing in the cluster starts one; None when a pod exists, one is due, or the API server cannot tell."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+        if any(not (p.status and p.status.phase in ("Succeeded", "Failed")) for p in pods):
+            return None
+        apps = kubernetes.client.AppsV1Api(kube.api_client)
+        found = kube.call(f"read Deployment {namespace}/{deployment}", apps.read_namespaced_deployment, deployment,
+                          namespace, ok=(404,))
+    except (ServiceError, ValueError):
+        return None
+    where = f"no pod labelled {EXPORTER_SELECTOR} exists in namespace {namespace}"
+    if found is None:
+        return f"{where} and the Deployment {namespace}/{deployment} is gone: nothing in the cluster starts an exporter"
+    if found.spec is not None and found.spec.replicas == 0:
+        return (f"{where} and its Deployment {namespace}/{deployment} is scaled to 0 replicas: nothing in the cluster "
+                "starts an exporter")
+    return None  # the Deployment wants a pod: the ReplicaSet may be creating it
+
+
+def max_event_age(config: dict) -> float:
+    """The exporter's maxEventAgeSeconds as it applies its config (pkg/exporter/config.go
+    validateMaxEventAgeSeconds): the deprecated throttlePeriod when only that is set, 5 s when neither is."""
+    age, throttle = config.get("maxEventAgeSeconds") or 0, config.get("throttlePeriod") or 0
+    return float(age or throttle or 5)
+
+
+def exporter_max_age(kube: KubeAccess, namespace: str) -> tuple[float, str] | None:
+    """The maxEventAgeSeconds of the exporter's pods' config (the ConfigMap they mount), with where it was read;
+    None when no pod's config can be read or the pods' configs disagree."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+        configs = [c for c in (exporter_config(kube, p) for p in pods) if c is not None]
+    except (ServiceError, ValueError):
+        return None
+    ages = {max_event_age(doc) for doc, _ in configs}
+    return (ages.pop(), configs[0][1]) if len(ages) == 1 else None
+
+
+def event_age(probe: ProbeEvent, now: float) -> float:
+    """The probe's age as the exporter measures it: from its lastTimestamp, stamped in whole seconds."""
+    return now - int(probe.created_at)
