@@ -117,6 +117,13 @@ def dashboards_provisioned(rescan: float = STACK.grafana_rescan) -> Wait:
     return _poll(3 * rescan)
 
 
+def dashboard_removed(sidecar_delay: float, rescan: float) -> Wait:
+    """A deleted ConfigMap's dashboard gone: the sidecar removes the file when it sees the deletion (a watch event at
+    once, a SLEEP pass every SLEEP_TIME) and asks Grafana to reload; should that request fail, the provider's next
+    rescan (updateIntervalSeconds); and a margin (the sidecar's 5 s error throttle, a slow reload)."""
+    return _poll(sidecar_delay + rescan + MARGIN)
+
+
 def pods_settled() -> Wait:
     """Pods of a freshly installed stack settle within a couple of minutes: image pulls, then readiness probes."""
     return Wait(timeout=180.0, delay=1.0, max_delay=10.0)
