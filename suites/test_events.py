@@ -7,8 +7,8 @@ import time
 import pytest
 
 from conformance.probes.events.probe_event import (
-    EventCauser, event_age, exporter_counts, exporter_max_age, exporter_stopped, find_probe, label_problem, line_problem,
-    probe_namespace, sends_hopeless, why_not_in_loki,
+    EventCauser, event_age, exporter_counts, exporter_crash_loop, exporter_max_age, exporter_stopped, find_probe,
+    label_problem, line_problem, probe_namespace, sends_hopeless, why_not_in_loki,
 )
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
@@ -49,7 +49,7 @@ def test_an_event_reaches_the_primary_loki(access, cluster, primary, loki, cause
     def probe_loki():
         arrival = find_probe(loki, probe, time.time())
         if arrival is None:
-            stopped = exporter_stopped(causer.kube, causer.namespace, deployment)
+            stopped = exporter_stopped(causer.kube, causer.namespace, deployment) or crash_loop()
             if stopped:
                 raise Failed(name, f"the event {probe.involved} (reason ConformanceProbe) will not reach Loki: "
                                    f"{cluster.name}'s event exporter is not running: {stopped}", diagnose(), final=True)
@@ -60,6 +60,14 @@ def test_an_event_reaches_the_primary_loki(access, cluster, primary, loki, cause
                                    f"{hopeless[-1]}", final=True)
             raise NotYet(f"no entry for {probe.involved} under job=kubernetes-event in the {loki.name}")
         return arrival
+
+    def crash_loop() -> str | None:
+        """The exporter crash-looping past the probe's last moment: a later start drops it as too old."""
+        if max_age is None:
+            return None
+        why = exporter_crash_loop(causer.kube, causer.namespace, int(probe.created_at) + max_age[0])
+        return why and (f"{why}, after the probe is older than maxEventAgeSeconds {max_age[0]:g} ({max_age[1]}), "
+                        "when a starting exporter drops it")
 
     def diagnose() -> str:
         try:

@@ -9,7 +9,9 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
-from tests.proving_events import CONTROL_PLANE, EventsGround, chart_pod, exporter_config, start_events_ground
+from tests.proving_events import (
+    CONTROL_PLANE, EventsGround, chart_pod, crash_looping, exporter_config, running_again, start_events_ground,
+)
 from tests.proving_realkube import ADDRESSES, apply
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
@@ -130,6 +132,28 @@ def test_an_exporter_with_no_pod_and_its_deployment_at_zero_is_named_at_once_wit
             ) in text
     assert "is in workstation's API server; Loki has events of cluster=oke under job=kubernetes-event but none " \
            "with cluster=workstation: workstation's exporter does not push here" in text
+
+
+def test_a_crash_looping_exporter_is_named_at_once_with_its_back_off(ground, healthy_after):
+    ground.exporters["workstation"].stop()
+    api = ground.api("workstation")
+    try:
+        with ground.ns:
+            crash_looping(api)  # the kubelet's account of it: next start in 5 min, long after the probe's 60 s
+        result = run(ground, "-k", "workstation")  # the real wait: the back-off outlasts the probe's age
+    finally:
+        with ground.ns:
+            running_again(api)
+    assert result.code == 1, result.output
+    props = result.properties(CASE.format("workstation"))
+    assert props["outcome"] == "failed"
+    text = message(result, CASE.format("workstation"))
+    assert text.startswith(f"{HOP.format('workstation')}: the event ConfigMap/conformance-event-workstation-"), text
+    assert ("will not reach Loki: workstation's event exporter is not running: pod monitoring/"
+            f"{chart_pod()['metadata']['name']} container event-exporter is in CrashLoopBackOff (6 restarts, last Error "
+            "(code 1)): the kubelet starts it again only ") in text
+    assert (" s from now (back-off 5m0s), after the probe is older than maxEventAgeSeconds 60 (ConfigMap "
+            "monitoring/kubernetes-event-exporter config.yaml), when a starting exporter drops it") in text
 
 
 def test_an_exporter_that_stopped_pushing_is_told_from_one_that_never_did(ground, healthy_after):

@@ -9,6 +9,7 @@ per event to /loki/api/v1/push: stream labels = the receiver's streamLabels, lin
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from conformance.core.exposition import parse_samples
 from conformance.core.http import NO_RETRY, ServiceError
 from conformance.core.kube import KubeAccess
 from conformance.core.topology import Cluster
+from conformance.probes.metrics.remote_write.config import parse_duration
 
 # The stream label job= every cluster's exporter pushes with (issue 11, part 2; stack/values and the bring-up).
 EVENTS_JOB = "kubernetes-event"
@@ -319,3 +321,33 @@ def exporter_max_age(kube: KubeAccess, namespace: str) -> tuple[float, str] | No
 def event_age(probe: ProbeEvent, now: float) -> float:
     """The probe's age as the exporter measures it: from its lastTimestamp, stamped in whole seconds."""
     return now - int(probe.created_at)
+
+
+def exporter_crash_loop(kube: KubeAccess, namespace: str, until: float) -> str | None:
+    """Why no exporter can take the probe before `until` (epoch seconds, when it grows too old to be sent): every
+    exporter pod's container waits in CrashLoopBackOff and the kubelet starts it again only after that; else None.
+
+    The kubelet does not start a container whose last run finished less than its back-off ago, and says so in the
+    waiting state: "back-off 5m0s restarting failed container=... pod=..." (pkg/kubelet/kuberuntime/
+    kuberuntime_manager.go doBackOff)."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+    except (ServiceError, ValueError):
+        return None
+    whys = []
+    for pod in pods:
+        looping = []
+        for c in (pod.status.container_statuses or []) if pod.status else []:
+            waiting, last = c.state.waiting if c.state else None, c.last_state.terminated if c.last_state else None
+            m = re.match(r"back-off (\S+) restarting", (waiting.message or "") if waiting else "")
+            if waiting and waiting.reason == "CrashLoopBackOff" and m and last and last.finished_at:
+                looping.append((c, last, m.group(1), last.finished_at.timestamp() + parse_duration(m.group(1))))
+        if not looping or min(at for *_, at in looping) <= until:
+            return None  # running, starting, a state this cannot time, or back within the probe's age: the wait decides
+        c, last, backoff, at = looping[0]
+        exit_ = f"{last.reason or 'exit'} (code {last.exit_code})"
+        whys.append(f"pod {namespace}/{pod.metadata.name} container {c.name} is in CrashLoopBackOff ({c.restart_count} "
+                    f"restarts, last {exit_}): the kubelet starts it again only {at - time.time():.0f} s from now "
+                    f"(back-off {backoff})")
+    return "; ".join(whys) or None
