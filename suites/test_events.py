@@ -13,6 +13,7 @@ from conformance.probes.events.probe_event import (
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop
+from conformance.core.http import ServiceError
 from conformance.core.outcomes import Failed
 
 pytestmark = [pytest.mark.events, pytest.mark.part("events")]
@@ -52,7 +53,7 @@ def test_an_event_reaches_the_primary_loki(access, cluster, primary, loki, cause
             stopped = exporter_stopped(causer.kube, causer.namespace, deployment) or crash_loop()
             if stopped:
                 raise Failed(name, f"the event {probe.involved} (reason ConformanceProbe) will not reach Loki: "
-                                   f"{cluster.name}'s event exporter is not running: {stopped}", diagnose(), final=True)
+                                   f"{cluster.name}'s event exporter is not running: {stopped}", loki_side(), final=True)
             why = sends_hopeless(before, exporter_counts(causer.kube, causer.namespace), cluster.name) if before else None
             hopeless[:] = [*hopeless, why] if why else []
             if len(hopeless) >= 2:
@@ -75,6 +76,13 @@ def test_an_event_reaches_the_primary_loki(access, cluster, primary, loki, cause
         except Exception:  # the diagnosis is best effort: Loki's side is the verdict
             in_api = None
         return why_not_in_loki(loki, probe, in_api, time.time())
+
+    def loki_side() -> str:
+        """What Loki has, as evidence beside a verdict from the API server (best effort)."""
+        try:
+            return diagnose()
+        except ServiceError as e:
+            return f"what Loki has is unknown: {e.headline}"
 
     wait = EVENT_WAIT if max_age is None else timing.event_fresh(max_age[0], event_age(probe, time.time()))
     arrival = eventually(probe_loki, hop=name, what=f"the event {probe.involved} (reason ConformanceProbe) not in Loki",
