@@ -11,8 +11,8 @@ import pytest
 from conformance.core.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.probes.configmap_dashboards.sidecar import (
-    PROVIDER_KEY, SIDECAR_CONTAINER, DashboardConfigMap, SidecarEnv, folder_expected_by, new_dashboard, sidecar_env,
-    sidecar_provider, sidecar_spec, why_not_selected,
+    PROVIDER_KEY, SIDECAR_CONTAINER, DashboardConfigMap, RemovalPace, SidecarEnv, folder_expected_by, new_dashboard,
+    removal_pace, sidecar_env, sidecar_provider, sidecar_spec, why_not_selected,
 )
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
@@ -186,6 +186,15 @@ def test_configmap_dashboard_panel_queries_run(primary, grafana, primary_prometh
                      "\n".join(run.problems))
 
 
+def the_removal_pace(made: DashboardConfigMap) -> RemovalPace | None:
+    """How soon the dashboard should go, from the sidecar's env and Grafana's provider; None when unreadable."""
+    try:
+        env = the_sidecar(made.kube, made.grafana)
+    except (CheckFailure, ServiceError):
+        return None
+    return removal_pace(env, the_provider(made.kube, made.grafana))
+
+
 @pytest.mark.writes
 @pytest.mark.requirement("must")
 def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, grafana, made, record_property):
@@ -193,6 +202,7 @@ def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, g
     name = hop("configmap_dashboards", primary, primary)
     provisioned_or_precondition(made, grafana, name)
     dash = made.dash
+    pace = the_removal_pace(made)
     made.delete()
     started = time.monotonic()
 
@@ -214,7 +224,9 @@ def test_configmap_dashboard_disappears_when_the_configmap_is_deleted(primary, g
         raise NotYet(f"dashboard {dash.uid} still provisioned from {meta.get('provisionedExternalId')}")
 
     eventually(probe, hop=name, what=f"dashboard {dash.uid} still in Grafana after its ConfigMap was deleted",
-               wait=PROVISION_WAIT,
+               wait=PROVISION_WAIT if pace is None else timing.dashboard_removed(pace.sidecar_delay, pace.rescan),
                diagnose=lambda: "the sidecar has not removed the file (k8s-sidecar removes it on the DELETED event)"
+                                + (f"; {pace.why}: past that, the file stays (the sidecar does not replay a deletion "
+                                   "it missed, e.g. while its watch reconnected)" if pace else "")
                                 + sidecar_log(made.kube, made.grafana))
     record_property("configmap_dashboard_removal_seconds", round(time.monotonic() - started, 2))

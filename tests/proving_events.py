@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,38 @@ def _populate(ground: EventsGround) -> None:
     wait_for(f"oke: endpoints of {b.service} = [{oke.ip}]", lambda: [
         a.ip for s in (core.read_namespaced_endpoints(b.service, ns).subsets or []) for a in s.addresses or []
     ] == [oke.ip])
+
+
+def crash_looping(api: kclient.ApiClient, backoff: str = "5m0s", restarts: int = 6) -> None:
+    """What a kubelet reports of the exporter pod whose container keeps exiting: the waiting state with its back-off
+    (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff), the last exit just now, not Ready."""
+    pod = chart_pod()
+    core, ns, name = kclient.CoreV1Api(api), pod["metadata"]["namespace"], pod["metadata"]["name"]
+    uid = core.read_namespaced_pod(name, ns, _request_timeout=15).metadata.uid
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    container = pod["spec"]["containers"][0]["name"]
+    status = {
+        "name": container, "ready": False, "started": False, "restartCount": restarts,
+        "image": "registry.example/stand-in:1", "imageID": "",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff} restarting failed "
+                                                                       f"container={container} pod={name}_{ns}({uid})"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp(now - 2), "finishedAt": stamp(now)}},
+    }
+    conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": stamp(now),
+                   "message": f"containers with unready status: [{container}]"} for t in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(name, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
+                                     _request_timeout=15)
+
+
+def running_again(api: kclient.ApiClient) -> None:
+    """The exporter pod as a kubelet reports it once its container runs and is Ready again."""
+    pod = chart_pod()
+    core, ns, name = kclient.CoreV1Api(api), pod["metadata"]["namespace"], pod["metadata"]["name"]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    container = pod["spec"]["containers"][0]["name"]
+    status = {"name": container, "ready": True, "started": True, "restartCount": 0, "image": "registry.example/stand-in:1",
+              "imageID": "", "state": {"running": {"startedAt": stamp}}, "lastState": {}}
+    conditions = [{"type": t, "status": "True", "lastTransitionTime": stamp} for t in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(name, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
+                                     _request_timeout=15)

@@ -158,6 +158,10 @@ def test_a_sidecar_that_leaves_the_file_times_out_naming_the_file(tmp_path, prom
     assert f"{HOP}: dashboard conformance-" in failure and "still in Grafana after its ConfigMap was deleted" in failure
     assert "still provisioned from Conformance/conformance-dashboard-" in failure
     assert "the sidecar has not removed the file" in failure
+    # The wait was the one the sidecar's env and Grafana's provider give, not three rescans (the outcome says which).
+    assert ("the sidecar's env says METHOD WATCH: it removes the file on the DELETED event and asks Grafana to reload "
+            "(REQ_URL), and Grafana's provider sidecarProvider rescans every 30 s (updateIntervalSeconds): past that, "
+            "the file stays") in failure
 
 
 def test_the_part_overlay_is_what_the_suite_reads():

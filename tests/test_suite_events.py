@@ -9,7 +9,9 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
-from tests.proving_events import CONTROL_PLANE, EventsGround, chart_pod, exporter_config, start_events_ground
+from tests.proving_events import (
+    CONTROL_PLANE, EventsGround, chart_pod, crash_looping, exporter_config, running_again, start_events_ground,
+)
 from tests.proving_realkube import ADDRESSES, apply
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
@@ -105,9 +107,9 @@ def test_an_exporter_whose_every_send_fails_is_named_at_once_from_its_counters(g
         assert exporter.metric("event_exporter_send_event_errors") >= 1
 
 
-def test_an_exporter_pointing_at_a_closed_port_whose_counters_cannot_be_read_times_out_naming_the_clusters_that_do_arrive(
+def test_an_exporter_with_no_pod_and_its_deployment_at_zero_is_named_at_once_with_what_loki_has(
         ground, healthy_after):
-    closed = ground.loki_push_url.replace(":3100/", ":1/")  # nothing listens on port 1
+    closed = ground.loki_push_url.replace(":3100/", ":1/")  # the process outside keeps failing: nothing arrives
     ground.configure("workstation", exporter_config("workstation", closed))
     ground.empty_loki()  # workstation's events of the earlier tests are not in the window
     run(ground, "-k", "oke")  # oke's exporter pushes an event now: Loki has its streams in the window
@@ -115,18 +117,43 @@ def test_an_exporter_pointing_at_a_closed_port_whose_counters_cannot_be_read_tim
         kclient.CoreV1Api(ground.api("workstation")).delete_namespaced_pod(chart_pod()["metadata"]["name"],
                                                                          "monitoring", grace_period_seconds=0)
     try:
-        result = run(ground, "-k", "workstation", "--timeout-scale", "0.2")
+        result = run(ground, "-k", "workstation")  # the real wait: the API server says it at the first look
     finally:
         with ground.ns:
             apply(ground.api("workstation"), [chart_pod()])
     assert result.code == 1, result.output
     props = result.properties(CASE.format("workstation"))
-    assert props["outcome"] == "timed_out"
+    assert props["outcome"] == "failed"
     text = message(result, CASE.format("workstation"))
-    assert HOP.format("workstation") in text
-    assert "the event ConfigMap/conformance-event-workstation-" in text
+    assert text.startswith(f"{HOP.format('workstation')}: the event ConfigMap/conformance-event-workstation-"), text
+    assert ("will not reach Loki: workstation's event exporter is not running: no pod labelled "
+            "app.kubernetes.io/name=kubernetes-event-exporter exists in namespace monitoring and its Deployment "
+            "monitoring/kubernetes-event-exporter is scaled to 0 replicas: nothing in the cluster starts an exporter"
+            ) in text
     assert "is in workstation's API server; Loki has events of cluster=oke under job=kubernetes-event but none " \
            "with cluster=workstation: workstation's exporter does not push here" in text
+
+
+def test_a_crash_looping_exporter_is_named_at_once_with_its_back_off(ground, healthy_after):
+    ground.exporters["workstation"].stop()
+    api = ground.api("workstation")
+    try:
+        with ground.ns:
+            crash_looping(api)  # the kubelet's account of it: next start in 5 min, long after the probe's 60 s
+        result = run(ground, "-k", "workstation")  # the real wait: the back-off outlasts the probe's age
+    finally:
+        with ground.ns:
+            running_again(api)
+    assert result.code == 1, result.output
+    props = result.properties(CASE.format("workstation"))
+    assert props["outcome"] == "failed"
+    text = message(result, CASE.format("workstation"))
+    assert text.startswith(f"{HOP.format('workstation')}: the event ConfigMap/conformance-event-workstation-"), text
+    assert ("will not reach Loki: workstation's event exporter is not running: pod monitoring/"
+            f"{chart_pod()['metadata']['name']} container event-exporter is in CrashLoopBackOff (6 restarts, last Error "
+            "(code 1)): the kubelet starts it again only ") in text
+    assert (" s from now (back-off 5m0s), after the probe is older than maxEventAgeSeconds 60 (ConfigMap "
+            "monitoring/kubernetes-event-exporter config.yaml), when a starting exporter drops it") in text
 
 
 def test_an_exporter_that_stopped_pushing_is_told_from_one_that_never_did(ground, healthy_after):

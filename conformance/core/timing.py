@@ -29,6 +29,7 @@ STACK = Intervals()
 OPERATOR_SCRAPE = 30.0  # what a Prometheus resource without spec.scrapeInterval scrapes at (prometheus-operator)
 PROMETHEUS_SCRAPE = 60.0  # a loaded configuration without global.scrape_interval: Prometheus's own default, 1m
 COLD_AGENT = 60.0  # a minute: a cold log agent's first read and its back-off's first six steps (31.5 s), about twice
+EVENT_IN_FLIGHT = 1.0  # an event the exporter accepted just in time: its involved object's lookup and one push
 MARGIN = 10.0  # a loaded machine's slack on one round: a slow scrape, a slow query, a slow reload
 
 
@@ -88,6 +89,13 @@ def event_delivered() -> Wait:
     return log_delivered().with_(delay=0.5, max_delay=2.0)
 
 
+def event_fresh(max_age: float, age: float) -> Wait:
+    """An Event the exporter has not sent yet: it drops one older than its maxEventAgeSeconds when it sees it
+    (pkg/kube/watcher.go isEventDiscarded), a restarted one re-lists and sends any younger; so until the probe's age
+    (`age` now) reaches max_age, and one push the age check let through (one request per event, no batching)."""
+    return event_delivered().with_(timeout=max(0.0, max_age - age) + EVENT_IN_FLIGHT)
+
+
 def spans_stored(flush: float = STACK.envoy_flush) -> Wait:
     """Envoy sends its spans every flush interval (or at 5 spans), Jaeger's batch every 200 ms: twelve flushes."""
     return _poll(12 * flush, flush, first=1.0)
@@ -107,6 +115,13 @@ def kiali_cached() -> Wait:
 def dashboards_provisioned(rescan: float = STACK.grafana_rescan) -> Wait:
     """The sidecar writes the file on the API server's event; Grafana's provider rescans every interval: three."""
     return _poll(3 * rescan)
+
+
+def dashboard_removed(sidecar_delay: float, rescan: float) -> Wait:
+    """A deleted ConfigMap's dashboard gone: the sidecar removes the file when it sees the deletion (a watch event at
+    once, a SLEEP pass every SLEEP_TIME) and asks Grafana to reload; should that request fail, the provider's next
+    rescan (updateIntervalSeconds); and a margin (the sidecar's 5 s error throttle, a slow reload)."""
+    return _poll(sidecar_delay + rescan + MARGIN)
 
 
 def pods_settled() -> Wait:

@@ -188,3 +188,39 @@ class DashboardConfigMap:
         """The ConfigMap first (so the sidecar removes its file), then the namespace."""
         self.delete()
         self.namespace.delete(wait=False)
+
+
+GRAFANA_RESCAN_DEFAULT = 10.0  # Grafana's file provider updateIntervalSeconds when the provider sets none
+SLEEP_TIME_DEFAULT = 60.0  # k8s-sidecar's SLEEP_TIME default (METHOD SLEEP: one list pass every SLEEP_TIME)
+
+
+@dataclass(frozen=True)
+class RemovalPace:
+    """How soon a deleted ConfigMap's dashboard leaves Grafana, from the sidecar's env and Grafana's provider."""
+
+    sidecar_delay: float
+    rescan: float
+    why: str
+
+
+def removal_pace(env: SidecarEnv, provider: dict | None) -> RemovalPace | None:
+    """The sidecar's delay in seeing a deletion (METHOD WATCH: its event, at once; SLEEP: SLEEP_TIME) and the provider's
+    rescan; None when the env or the provider cannot be read or the method keeps no watch (LIST runs once)."""
+    if env.env is None or provider is None:
+        return None
+    method = env.get("METHOD", "WATCH").upper() or "WATCH"
+    try:
+        rescan = float(provider.get("updateIntervalSeconds") or GRAFANA_RESCAN_DEFAULT)
+        sleep = float(env.get("SLEEP_TIME") or SLEEP_TIME_DEFAULT)
+    except (TypeError, ValueError):
+        return None
+    if method == "WATCH":
+        delay, seen = 0.0, "METHOD WATCH: it removes the file on the DELETED event"
+    elif method == "SLEEP":
+        delay, seen = sleep, f"METHOD SLEEP: it removes the file at its next pass, every SLEEP_TIME {sleep:g} s"
+    else:
+        return None
+    reload = "asks Grafana to reload (REQ_URL)" if env.get("REQ_URL") else "sets no REQ_URL"
+    why = (f"the sidecar's env says {seen} and {reload}, and Grafana's provider {provider.get('name', '?')} rescans "
+           f"every {rescan:g} s (updateIntervalSeconds)")
+    return RemovalPace(delay, rescan, why)

@@ -9,11 +9,13 @@ per event to /loki/api/v1/push: stream labels = the receiver's streamLabels, lin
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import kubernetes
 import yaml
 
 from conformance.core.access import Access
@@ -22,6 +24,7 @@ from conformance.core.exposition import parse_samples
 from conformance.core.http import NO_RETRY, ServiceError
 from conformance.core.kube import KubeAccess
 from conformance.core.topology import Cluster
+from conformance.probes.metrics.remote_write.config import parse_duration
 
 # The stream label job= every cluster's exporter pushes with (issue 11, part 2; stack/values and the bring-up).
 EVENTS_JOB = "kubernetes-event"
@@ -271,3 +274,80 @@ def sends_hopeless(before: SendCounts | None, now: SendCounts | None, cluster: s
             f"(event_exporter_send_event_errors +{failed:.0f}; {rules}): it drops a failed event and does not retry "
             "(pkg/exporter/channel_registry.go), so the probe will not arrive; its loki receiver's url is not a Loki "
             "that answers (its log names the error at debug level)")
+
+
+def exporter_stopped(kube: KubeAccess, namespace: str, deployment: str) -> str | None:
+    """Why no exporter can see the probe: no exporter pod exists and its Deployment asks for none (scaled to 0) or is
+    gone, so nothing in the cluster starts one; None when a pod exists, one is due, or the API server cannot tell."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+        if any(not (p.status and p.status.phase in ("Succeeded", "Failed")) for p in pods):
+            return None
+        apps = kubernetes.client.AppsV1Api(kube.api_client)
+        found = kube.call(f"read Deployment {namespace}/{deployment}", apps.read_namespaced_deployment, deployment,
+                          namespace, ok=(404,))
+    except (ServiceError, ValueError):
+        return None
+    where = f"no pod labelled {EXPORTER_SELECTOR} exists in namespace {namespace}"
+    if found is None:
+        return f"{where} and the Deployment {namespace}/{deployment} is gone: nothing in the cluster starts an exporter"
+    if found.spec is not None and found.spec.replicas == 0:
+        return (f"{where} and its Deployment {namespace}/{deployment} is scaled to 0 replicas: nothing in the cluster "
+                "starts an exporter")
+    return None  # the Deployment wants a pod: the ReplicaSet may be creating it
+
+
+def max_event_age(config: dict) -> float:
+    """The exporter's maxEventAgeSeconds as it applies its config (pkg/exporter/config.go
+    validateMaxEventAgeSeconds): the deprecated throttlePeriod when only that is set, 5 s when neither is."""
+    age, throttle = config.get("maxEventAgeSeconds") or 0, config.get("throttlePeriod") or 0
+    return float(age or throttle or 5)
+
+
+def exporter_max_age(kube: KubeAccess, namespace: str) -> tuple[float, str] | None:
+    """The maxEventAgeSeconds of the exporter's pods' config (the ConfigMap they mount), with where it was read;
+    None when no pod's config can be read or the pods' configs disagree."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+        configs = [c for c in (exporter_config(kube, p) for p in pods) if c is not None]
+    except (ServiceError, ValueError):
+        return None
+    ages = {max_event_age(doc) for doc, _ in configs}
+    return (ages.pop(), configs[0][1]) if len(ages) == 1 else None
+
+
+def event_age(probe: ProbeEvent, now: float) -> float:
+    """The probe's age as the exporter measures it: from its lastTimestamp, stamped in whole seconds."""
+    return now - int(probe.created_at)
+
+
+def exporter_crash_loop(kube: KubeAccess, namespace: str, until: float) -> str | None:
+    """Why no exporter can take the probe before `until` (epoch seconds, when it grows too old to be sent): every
+    exporter pod's container waits in CrashLoopBackOff and the kubelet starts it again only after that; else None.
+
+    The kubelet does not start a container whose last run finished less than its back-off ago, and says so in the
+    waiting state: "back-off 5m0s restarting failed container=... pod=..." (pkg/kubelet/kuberuntime/
+    kuberuntime_manager.go doBackOff)."""
+    try:
+        pods = kube.call("list the event exporter's pods", kube.core().list_namespaced_pod, namespace,
+                         label_selector=EXPORTER_SELECTOR).items
+    except (ServiceError, ValueError):
+        return None
+    whys = []
+    for pod in pods:
+        looping = []
+        for c in (pod.status.container_statuses or []) if pod.status else []:
+            waiting, last = c.state.waiting if c.state else None, c.last_state.terminated if c.last_state else None
+            m = re.match(r"back-off (\S+) restarting", (waiting.message or "") if waiting else "")
+            if waiting and waiting.reason == "CrashLoopBackOff" and m and last and last.finished_at:
+                looping.append((c, last, m.group(1), last.finished_at.timestamp() + parse_duration(m.group(1))))
+        if not looping or min(at for *_, at in looping) <= until:
+            return None  # running, starting, a state this cannot time, or back within the probe's age: the wait decides
+        c, last, backoff, at = looping[0]
+        exit_ = f"{last.reason or 'exit'} (code {last.exit_code})"
+        whys.append(f"pod {namespace}/{pod.metadata.name} container {c.name} is in CrashLoopBackOff ({c.restart_count} "
+                    f"restarts, last {exit_}): the kubelet starts it again only {at - time.time():.0f} s from now "
+                    f"(back-off {backoff})")
+    return "; ".join(whys) or None
