@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 import pytest
 
 from conformance.core.access import ServiceAbsent
 from conformance.clients.loki import LokiClient
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
-from conformance.core.http import ServiceError
-from conformance.core.outcomes import CheckFailure, Failed, NotApplicable, Unobservable
-from conformance.probes.dashboards.panel_runner import logql_has_data, prometheus_scrape_interval, run_dashboard  # noqa: F401
+from conformance.core.outcomes import Failed, NotApplicable
+from conformance.probes.dashboards.panel_runner import prometheus_scrape_interval, run_dashboard
 from conformance.probes.dashboards.panels import exclusions
-from conformance.probes.dashboards.grafana_log import ProvisioningPass, datasource_cause, last_pass, line_cause, log_field, specific_part
-from conformance.probes.dashboards.match import Match, match_dashboards
-from conformance.probes.dashboards.intent import LISTED, PROJECT, SEARCH, Intent, dashboards_intent, listed, provisioned_dashboards
-from conformance.probes.dashboards.declared import Dashboard, declared
+from conformance.probes.dashboards.grafana_log import last_pass, line_cause
+from conformance.probes.dashboards.log_reading import grafana_log, health_cause, read_pass, whose
+from conformance.probes.dashboards.match import match_dashboards
+from conformance.probes.dashboards.intent import PROJECT, dashboards_intent
+from conformance.probes.dashboards.declared import declared
+from conformance.probes.dashboards.provisioning import (
+    PROVISION_WAIT, api_problems, expected_dashboards, grafana_hop, headline, log_problems, providers_provision_dashboards,
+)
 from conformance.core.profiles import foreign_services
-from conformance.core.providers import LogUnavailable, provider_of
 from conformance.core.redact import redact
 
 pytestmark = pytest.mark.dashboards
-
-# The dashboard sidecar and file provider rescan every 10-30 s; this wait is for a pass still under way, or for a
-# Grafana whose log cannot be read: a pass that has completed decides at once (see test_every_expected_dashboard_...).
-PROVISION_WAIT = timing.dashboards_provisioned()
-
-
-def grafana_hop(primary) -> str:
-    return f"{primary.name} Grafana provisioning"
 
 
 @pytest.mark.hop("grafana[{primary}]")  # Grafana unreachable: the other dashboards checks stop at once
@@ -42,57 +34,6 @@ def test_grafana_is_healthy(primary, grafana, record_property):
     record_property("grafana_version", health.get("version", ""))
     if health.get("database") != "ok":
         raise Failed(f"{primary.name} Grafana → its database", f"database is {health.get('database')!r}", str(health))
-
-
-def read_pass(access, primary) -> ProvisioningPass | None:
-    """The last provisioning pass of Grafana's log; None when there is no log source or it cannot be read."""
-    try:
-        return last_pass(grafana_log(access, primary).splitlines())
-    except (CheckFailure, ServiceError, Unobservable, OSError):
-        return None
-
-
-def named(d: Dashboard) -> str:
-    """How a headline names a declared dashboard: its key and the file Grafana reads."""
-    return f"dashboard {d.key} (file {d.path})"
-
-
-def log_problems(expected: list[Dashboard], matches: dict[str, Match], run: ProvisioningPass) -> dict[str, str]:
-    """Final problems the pass logged, by dashboard key: its file rejected, its uid in more than one file."""
-    problems = {}
-    for d in expected:
-        if d.file in run.rejected and d.key not in matches:
-            path, cause = run.rejected[d.file]
-            problems[d.key] = f"Grafana's provisioning rejected {d.file}: {cause} (dashboard {d.key}, file {path})"
-    for uid, providers in run.duplicate_uids.items():
-        d = next((d for d in expected if uid in (d.uid, matches[d.key].uid if d.key in matches else None)), None)
-        if d is not None:
-            problems.setdefault(d.key, f"{named(d)}: its uid {uid} is used by more than one file (providers {providers}); "
-                                       "which one Grafana keeps is not certain, and the providers involved stop saving "
-                                       "changes (docs/troubleshooting.md#duplicate-dashboard-uid)")
-    return problems
-
-
-def api_problems(expected: list[Dashboard], matches: dict[str, Match]) -> dict[str, str]:
-    """What the API shows wrong, by dashboard key: missing, not provisioned, or in another folder."""
-    problems = {}
-    for d in expected:
-        m = matches.get(d.key)
-        if m is None:
-            problems[d.key] = f"{named(d)} is missing (grafana.com {d.gnet_id})"
-        elif not m.meta.get("provisioned"):
-            problems[d.key] = f"{named(d)} is present but not provisioned"
-        elif m.meta.get("folderTitle", "General") != d.folder_title:
-            problems[d.key] = f"{named(d)} is in folder {m.meta.get('folderTitle')!r}, expected {d.folder_title!r}"
-    return problems
-
-
-def headline(problems: list[str], completed: bool) -> str:
-    """The first problem, what made it final, and how many more there are."""
-    first = problems[0]
-    if completed and " is missing" in first:
-        first = first.replace(" is missing", " is missing: Grafana's provisioning pass completed without it", 1)
-    return first + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])
@@ -130,64 +71,6 @@ def test_every_expected_dashboard_is_provisioned_in_its_folder(primary, grafana,
     record_property("dashboards_matched_by", "; ".join(f"{key}: {m.by}" for key, m in sorted(matches.items())))
 
 
-def providers_provision_dashboards(primary, grafana, intent: Intent, record_property) -> None:
-    """On a user's stack the expectation is what its providers provision (at least one dashboard), or the topology's
-    `dashboards:` list, each of them provisioned (waiting for a pass under way); the panels check runs their queries."""
-
-    def probe():
-        found = provisioned_dashboards(grafana)
-        if intent.source == LISTED:
-            found, missing = listed(found, intent.names)
-            if missing:
-                raise NotYet(f"no provisioned dashboard with the uid or title {', '.join(missing)}")
-        if not found:
-            raise NotYet(f"no dashboard of {SEARCH} is provisioned")
-        return found
-
-    def diagnose() -> str:
-        hits = grafana.search("dash-db")
-        if intent.source == LISTED:
-            _, missing = listed(provisioned_dashboards(grafana), intent.names)
-            present = sorted(n for n in missing if any(n in (h.get("uid"), h.get("title")) for h in hits))
-            return (f"Grafana's providers provision no dashboard with the uid or title {', '.join(missing)}"
-                    + (f" ({', '.join(present)} present but not provisioned)" if present else "")
-                    + f"; {len(hits)} dashboards in {SEARCH} (expectation: {intent.describe()})")
-        return (f"Grafana's providers provision no dashboard: {len(hits)} dashboards in {SEARCH}, none with "
-                f"meta.provisioned or meta.provisionedExternalId (expectation: {intent.describe()})")
-
-    what = "a listed dashboard not provisioned" if intent.source == LISTED else "no provisioned dashboard"
-    found = eventually(probe, hop=grafana_hop(primary), what=what, wait=PROVISION_WAIT, diagnose=diagnose)
-    record_property("dashboards_provisioned", len(found))
-    record_property("dashboards_matched_by", "; ".join(f"{d.key}: provisioned {d.path or '(no file named)'}"
-                                                       for d in found))
-
-
-def expected_dashboards(access, primary, grafana) -> list:
-    """The dashboards the panels check runs: the project's own, those Grafana's providers provision, or the topology's
-    list of them (see intent)."""
-    intent = dashboards_intent(access, primary)
-    if intent.source == PROJECT:
-        return declared(profile=access.topology.profile)
-    found = provisioned_dashboards(grafana)
-    return listed(found, intent.names)[0] if intent.source == LISTED else found
-
-
-def grafana_log(access, primary) -> str:
-    """Grafana's own log, wherever the primary's provider has it (its pods, or the topology's grafana_log file)."""
-    if "grafana" in primary.absent:
-        access.endpoint(primary, "grafana")  # not applicable: the topology declares the stack without Grafana
-    return provider_of(access, primary).service_log("grafana")
-
-
-def whose(line: str, expected: list[Dashboard]) -> str:
-    """The declared dashboard and file a provisioning error line is about, as ' (dashboard ..., file ...)', or ''."""
-    path, uid = log_field(line, "file"), log_field(line, "uid")
-    d = next((d for d in expected if (path and PurePosixPath(path).name == d.file) or (uid and uid == d.uid)), None)
-    if d is not None:
-        return f" (dashboard {d.key}, file {path or d.path}" + (f", uid {uid})" if uid else ")")
-    return f" (file {path})" if path else (f" (uid {uid}, no declared dashboard has it)" if uid else "")
-
-
 @pytest.mark.requirement("must")  # Grafana's own log says why its API does not answer: no hop it needs
 def test_grafana_log_shows_no_provisioning_errors(primary, access, record_property):
     """The current provisioning pass of Grafana's log has no dashboard or datasource provisioning errors."""
@@ -211,21 +94,6 @@ def test_exactly_one_default_datasource(primary, grafana):
     defaults = [d["name"] for d in grafana.datasources() if d.get("isDefault")]
     if len(defaults) != 1:
         raise Failed(f"{primary.name} Grafana → datasources", f"{len(defaults)} default datasources: {defaults or 'none'}")
-
-
-def health_cause(health: dict, source: dict, access, primary) -> str:
-    """The health answer's message when it names a cause; when it is generic, the error Grafana logged for the source."""
-    message = str(health.get("message") or "")
-    if specific_part(message):
-        return message
-    try:
-        cause = datasource_cause(grafana_log(access, primary).splitlines(), source["uid"], source["name"])
-    except LogUnavailable:
-        return f"{message} (generic; no Grafana log source to find the cause in)"
-    except (CheckFailure, ServiceError, Unobservable, OSError) as e:
-        return f"{message} (generic; Grafana's log could not be read: {e})"
-    return f"{cause} (from Grafana's log; the health answer says only: {message})" if cause else \
-        f"{message} (generic; Grafana's log names no error for {source['name']})"
 
 
 @pytest.mark.hop(needs=["grafana[{primary}]"])

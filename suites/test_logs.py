@@ -9,18 +9,19 @@ store is not applicable on a profile.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import pytest
 
 from conformance.probes.logs import opensearch as opensearch_logs
 from conformance.probes.logs import agent_counters as promtail
 from conformance.probes.logs.canary import Follower, follow, give_up_when_hopeless, new_tag
+from conformance.probes.logs.loki_store import (
+    LOOKBACK, Discards, cluster_values, discards, discards_grown, streams_summary,
+)
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually, timeout_scale
-from conformance.core.exposition import parse_samples, sum_by
 from conformance.core.hops import every_agent, hop
-from conformance.core.http import APIError, ServiceError, single_attempts
+from conformance.core.http import ServiceError, single_attempts
 from conformance.core.outcomes import Failed, NotApplicable
 
 pytestmark = pytest.mark.logs
@@ -35,7 +36,6 @@ CANARY_WAIT = timing.log_delivered()
 LOKI_READY_WAIT = timing.answers()
 LABEL_WAIT = timing.labels_listed()
 DISCARD_WINDOW = 5.0  # seconds of Loki's discard counters the check watches at least, from the first canary on
-LOOKBACK = 300  # seconds of Loki searched around the canary
 
 
 @pytest.fixture(scope="session")
@@ -52,44 +52,17 @@ def logs_in_opensearch(topology) -> None:
         raise NotApplicable(f"the stack profile {topology.stack_profile.name} keeps logs in Loki, not OpenSearch")
 
 
-@dataclass(frozen=True)
-class Discards:
-    """Loki's discarded-sample counters by reason, and when they were read (time.monotonic())."""
-
-    by_reason: dict[str, float]
-    at: float
-
-
 @pytest.fixture(scope="session")
 def discards_at_start(logs_in_loki, loki) -> Discards | None:
     """Loki's discarded-sample counters when the logs checks began (None: not reachable)."""
     try:
         with single_attempts():  # a baseline, best effort: an unreachable Loki is the readiness check's verdict
-            counts = _discards(loki)
+            counts = discards(loki)
             return None if counts is None else Discards(counts, time.monotonic())
     except ServiceError as e:
         if e.transient:  # unreachable, or 503 while Loki has no ready pod: the readiness check and the waits say so
             return None
         raise
-
-
-def _discards(loki) -> dict[str, float] | None:
-    try:
-        text = loki.metrics()
-    except APIError as e:
-        if e.status in (401, 403, 404):
-            return None
-        raise
-    return sum_by(parse_samples(text), "loki_discarded_samples_total", "reason")
-
-
-def streams_summary(loki, cluster_name: str, now: float) -> str:
-    """What Loki has for cluster=<name> recently, for the timeout's headline."""
-    streams = loki.streams(f'{{cluster="{cluster_name}"}}', start=now - LOOKBACK, end=now, limit=50)
-    if not streams:
-        return f"Loki has no stream with cluster={cluster_name} in the last {LOOKBACK // 60} min"
-    newest = max(int(v[0]) for s in streams for v in s["values"]) / 1e9
-    return f"Loki has {len(streams)} streams with cluster={cluster_name}; the newest entry is {now - newest:.0f} s old"
 
 
 @pytest.mark.usefixtures("logs_in_loki")
@@ -119,7 +92,7 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, topology, loki, a
 
     def why_not(line) -> str:
         clauses = [agent.cause(line.source)] if agent else []
-        grown = _discards_grown(loki, discards_at_start)
+        grown = discards_grown(loki, discards_at_start)
         if grown:
             clauses.append(f"Loki discarded samples ({grown})")
         return "; ".join(clauses + [streams_summary(loki, cluster.name, time.time())])
@@ -127,7 +100,7 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, topology, loki, a
     def hopeless() -> str | None:
         """The agent's counters show it cannot deliver (with what Loki says of the pushes it rejects), or None."""
         why = agent.hopeless() if agent else None
-        grown = _discards_grown(loki, discards_at_start) if why else ""
+        grown = discards_grown(loki, discards_at_start) if why else ""
         return f"{why}; Loki discarded samples ({grown})" if grown else why
 
     with Follower(loki, tag, emitter.broad_selector(), f'{{cluster="{cluster.name}"}} |= "{tag}"', LOOKBACK) as follower:
@@ -147,14 +120,6 @@ def test_log_canary_reaches_the_primary_loki(cluster, primary, topology, loki, a
     record_property("log_canary_seen_at", f"{seen.seen_at:.3f}")  # wall clock, to line up with other records
 
 
-def _discards_grown(loki, before: Discards | None) -> str:
-    """Loki's discard reasons that grew since the logs checks began, e.g. 'rate_limited: 3'."""
-    if before is None:
-        return ""
-    was, now = before.by_reason, _discards(loki) or {}
-    return ", ".join(f"{r}: {n - was.get(r, 0.0):.0f}" for r, n in sorted(now.items()) if n > was.get(r, 0.0))
-
-
 @pytest.mark.usefixtures("logs_in_loki")
 @pytest.mark.hop(needs=["loki[{primary}]", "logs[{each}]"])
 @pytest.mark.requirement("must")
@@ -162,19 +127,13 @@ def test_loki_cluster_label_lists_every_cluster(topology, primary, loki, record_
     """The primary Loki's `cluster` label values include every cluster of the topology."""
     expected = set(topology.names)
 
-    def probe():
-        values = set(loki.label_values("cluster"))
-        if not expected <= values:
-            raise NotYet(f"cluster values {sorted(values)}")
-        return values
-
     def missing_hops() -> str:
         values = set(loki.label_values("cluster"))
         return "missing: " + ", ".join(hop("logs", topology.cluster(n), primary, agent) for n in sorted(expected - values))
 
     agent = topology.stack_profile.agent
-    values = eventually(probe, hop=every_agent(primary, agent), what="cluster label values incomplete",
-                        wait=LABEL_WAIT, diagnose=missing_hops)
+    values = eventually(lambda: cluster_values(loki, expected), hop=every_agent(primary, agent),
+                        what="cluster label values incomplete", wait=LABEL_WAIT, diagnose=missing_hops)
     record_property("loki_cluster_values", ",".join(sorted(values)))
 
 
@@ -187,7 +146,7 @@ def test_loki_discards_nothing(primary, topology, loki, discards_at_start, recor
         pytest.skip(f"Loki's own metrics (/metrics) are not reachable on {primary.name}")
     watched = time.monotonic() - discards_at_start.at  # the canaries ran inside the window already
     time.sleep(max(0.0, DISCARD_WINDOW * timeout_scale() - watched))  # stretches like the waits
-    now = _discards(loki) or {}
+    now = discards(loki) or {}
     start = discards_at_start.by_reason
     grown = {reason: now[reason] - start.get(reason, 0.0) for reason in now if now[reason] > start.get(reason, 0.0)}
     record_property("loki_discarded_samples", int(sum(grown.values())))
@@ -200,16 +159,10 @@ def test_loki_discards_nothing(primary, topology, loki, discards_at_start, recor
                      "re-read: see docs/troubleshooting.md#timestamp-too-old)")
 
 
-
-
 # -- the vector-opensearch profile: Vector into OpenSearch ----------------------------------------------------------
 # Vector's sink flushes a batch after 1 s (RealtimeSizeBasedDefaultBatchSettings) and the canary's search sees a
 # document once OpenSearch refreshes the index (index.refresh_interval 1 s by default): polls at most 1 s apart.
 OPENSEARCH_WAIT = timing.answers()  # as LOKI_READY_WAIT: refused connections only
-
-
-def opensearch_hop(cluster, primary, agent: str) -> str:
-    return f"{'' if cluster.is_primary else 'remote '}{cluster.name} {agent} → {primary.name} OpenSearch"
 
 
 @pytest.mark.usefixtures("logs_in_opensearch")
@@ -237,7 +190,7 @@ def test_log_canary_reaches_the_primary_opensearch(cluster, primary, topology, o
     field naming the cluster."""
     tag = new_tag(cluster.name)
     agent_name = topology.stack_profile.agent
-    name = opensearch_hop(cluster, primary, agent_name)
+    name = opensearch_logs.opensearch_hop(cluster, primary, agent_name)
     agent = opensearch_logs.watch(access, cluster, opensearch.http.base_url)
 
     def hopeless() -> str | None:
@@ -286,7 +239,8 @@ def test_opensearch_cluster_field_lists_every_cluster(topology, primary, opensea
 
     def missing_hops() -> str:
         values = opensearch_logs.cluster_values(opensearch)
-        return "missing: " + ", ".join(opensearch_hop(topology.cluster(n), primary, agent) for n in sorted(expected - values))
+        return "missing: " + ", ".join(opensearch_logs.opensearch_hop(topology.cluster(n), primary, agent)
+                                       for n in sorted(expected - values))
 
     values = eventually(probe, hop=f"every {agent} → {primary.name} OpenSearch", what="cluster field values incomplete",
                         wait=LABEL_WAIT, diagnose=missing_hops)

@@ -6,18 +6,16 @@ import time
 
 import pytest
 
-from conformance.clients.prometheus import RECEIVER_SETTING
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually, timeout_scale
-from conformance.core.outcomes import Failed, PreconditionUnmet
-from conformance.probes.metrics.remote_write import (LogSource, SenderSnapshot, describe_last_error, explain_missing_series,
-                                      matching, past_snapshots, retrying_undelivered, scrape_interval_seconds, sender_snapshot,
-                                      undelivered)
-from conformance.core.providers import provider_of
+from conformance.core.outcomes import Failed
+from conformance.probes.metrics.remote_write import describe_last_error, explain_missing_series, sender_snapshot
+from conformance.probes.metrics.remote_write.watch import (
+    remote_scrape_interval, sender_log, sender_window, stop_if_never_delivered,
+)
 from conformance.core.hops import hop
-from conformance.core.http import APIError, ServiceError, Unreachable
 from conformance.clients.prometheus import PrometheusClient
-from conformance.probes.metrics.prometheus_intent import read_intent, receiver_setting
+from conformance.probes.metrics.receiver import receiver_or_fail
 from conformance.probes.metrics.remote_intent import require_remote_intent
 
 pytestmark = pytest.mark.metrics
@@ -27,9 +25,6 @@ pytestmark = pytest.mark.metrics
 FRESHNESS_MARGIN = 15.0
 # Series show up after the first scrape and the first send.
 SERIES_WAIT = timing.forwarded()
-# A remote whose interval cannot be read: the longest a kube-prometheus-stack scrapes unless its values say otherwise
-# (prometheus-operator's default; this stack's values set 15 s), so an unread interval never makes a healthy remote stale.
-CHART_SCRAPE_INTERVAL = timing.OPERATOR_SCRAPE
 # How long a window of sender counters is judged for failures and growing lag: at least one scrape
 # interval plus one batch_send_deadline (Prometheus' default 5 s), or a window can hold no send
 # at all and a failing queue looks healthy (at the chart's 30 s interval, 5 of 6 times). The window
@@ -38,58 +33,6 @@ SENDER_WINDOW = 5.0
 SEND_DEADLINE = 5.0
 # Prometheus's /-/ready answers at once when it runs (see LOKI_READY_WAIT in test_logs for the bound).
 PROMETHEUS_READY_WAIT = timing.answers()
-# The sender's log searched for its last send error; it repeats a line at most once a minute (logging.Dedupe).
-SENDER_LOG_SECONDS = 600
-
-
-def receiver_or_fail(primary, primary_prometheus, read_only: bool, hop_name: str, access=None) -> None:
-    """Fail at once, with the fixing setting, when the primary cannot receive; the primary's Prometheus resource,
-    where it can be read, says which of its settings turns the receiver off."""
-    status = primary_prometheus.receiver_from_flags() if read_only else primary_prometheus.probe_receiver()
-    if not status.enabled:
-        setting = receiver_intent(access, primary) if access is not None else ""
-        raise PreconditionUnmet(hop_name, f"the remote-write receiver is disabled; set {RECEIVER_SETTING}"
-                                + (f" ({setting})" if setting else ""), status.evidence)
-
-
-def receiver_intent(access, primary) -> str:
-    """What the primary's Prometheus resource says of the receiver, or '' when it cannot be read."""
-    intent = read_intent(access, primary)
-    if isinstance(intent, str):
-        return ""
-    on, setting = receiver_setting(intent)
-    return f"{setting}; the running Prometheus has not taken it up" if on else setting
-
-
-def sender_log(access, remote) -> LogSource:
-    """The remote Prometheus's own log, wherever its provider has it (its pods, or the topology's prometheus_log file)."""
-    provider = provider_of(access, remote)
-    return LogSource(lambda: provider.service_log("prometheus", SENDER_LOG_SECONDS))
-
-
-def stop_if_never_delivered(sender: PrometheusClient | None, log: LogSource, hop_name: str) -> None:
-    """Fail final when the sender never delivered a sample and retries: recoverable errors are retried forever."""
-    if sender is None:
-        return
-    try:
-        stuck = undelivered(sender_snapshot(sender))
-    except ServiceError:  # the sender is not the hop judged here; its own check reports it unreachable
-        return
-    if stuck:
-        raise Failed(hop_name, "; ".join(retrying_undelivered(q, log) for q in stuck),
-                     "prometheus_remote_storage_queue_highest_sent_timestamp_seconds is 0 (no batch ever sent) and "
-                     "samples_retried_total grows: Prometheus retries recoverable errors (connection, 5xx, 429) forever",
-                     final=True)
-
-
-def remote_scrape_interval(sender: PrometheusClient | None) -> float:
-    """The remote's global scrape interval; the operator's default when the remote cannot be asked."""
-    if sender is None:
-        return CHART_SCRAPE_INTERVAL
-    try:
-        return scrape_interval_seconds(sender, default=CHART_SCRAPE_INTERVAL)
-    except (APIError, Unreachable):
-        return CHART_SCRAPE_INTERVAL
 
 
 @pytest.mark.hop("prometheus[{primary}]")
@@ -162,19 +105,6 @@ def test_remote_series_are_fresh(remote, primary, primary_prometheus, access, re
         raise Failed(name, f"the newest sample with {label}={remote.name} is {age:.0f} s old; "
                            f"expected under {limit:.0f} s (scrape interval {interval:.0f} s + {margin:.0f} s)",
                      explain_missing_series(sender, remote.name, log, label))
-
-
-def sender_window(sender: PrometheusClient, window: float) -> tuple[SenderSnapshot, SenderSnapshot, float, str]:
-    """The queues window seconds ago and now: from the sender's own scrapes of itself at once, else watched."""
-    try:
-        pasts = past_snapshots(sender, window)
-    except ServiceError:
-        pasts = []  # the sender answers /metrics but not this query: watch instead
-    now = sender_snapshot(sender)
-    if past := matching(pasts, now):
-        return past.snapshot, now, past.seconds_ago, "its own scrapes"
-    time.sleep(window)
-    return now, sender_snapshot(sender), window, "watched"
 
 
 @pytest.mark.hop("sender[{remote}]")  # its own key: a receiver found disabled does not silence the sender's account

@@ -21,15 +21,14 @@ from conformance.core.pods import CrashLoopJudge, pod_problems
 from conformance.core.versions import load_versions
 from conformance.plugins.suite import INVENTORY
 from conformance.core.redact import redact
-from conformance.probes.platform.scrape_jobs import RequiredJob
+from conformance.probes.platform.pod_logs import last_logs
+from conformance.probes.platform.targets import describe_target, owner, scraped_at
 from conformance.probes.platform.stack_jobs import expected_jobs
-from conformance.core.timefmt import rfc3339_seconds
 
 pytestmark = pytest.mark.platform
 
 # Pods of a freshly installed stack settle within a couple of minutes (image pulls included).
 PODS_WAIT = timing.pods_settled()
-LOG_LINES = 20
 NOT_CONFIGURED = ("their monitors are not selected by this Prometheus (serviceMonitorSelector / namespace selector of "
                   "the Prometheus resource; see docs/troubleshooting.md#monitor-not-selected-by-the-prometheus) "
                   "or the chart does not render them with these values")
@@ -39,16 +38,6 @@ NOT_RENDERED = ("the Prometheus resource selects their monitors, yet the operato
 
 # The control-plane jobs kind's kubeadm binds on 127.0.0.1 unless kind/*.yaml binds them on 0.0.0.0.
 LOOPBACK_BOUND = {"kube-controller-manager", "kube-scheduler", "kube-etcd", "kube-proxy"}
-
-
-def describe_target(t: dict) -> str:
-    job = (t.get("labels") or {}).get("job", "")
-    return (f"job {job} ({t.get('scrapePool')}) {t.get('scrapeUrl')}: {t.get('health')} "
-            f"({t.get('lastError') or 'no error'})")
-
-
-def owner(target: dict, required: tuple[RequiredJob, ...]) -> RequiredJob | None:
-    return next((j for j in required if j.owns(target)), None)
 
 
 @pytest.mark.requirement("must")
@@ -84,7 +73,7 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
             raise NotYet("no targets yet for required jobs " + ", ".join(f"{j.job} ({j.monitor})" for j in missing))
         not_up = [t for t in targets if t.get("health") != "up"]
         # Only a scrape that happened after the check started proves a target down now.
-        stale = [t for t in not_up if _scraped_at(t) < started]
+        stale = [t for t in not_up if scraped_at(t) < started]
         if stale:
             raise NotYet(f"{len(stale)} targets not freshly scraped yet: " + "; ".join(describe_target(t) for t in stale[:5]))
         return targets, not_up
@@ -110,10 +99,6 @@ def test_every_prometheus_target_is_up(cluster, prometheus, access, record_prope
                                + [f"required jobs from {expectation.source}"]))
 
 
-def _scraped_at(target: dict) -> float:
-    return rfc3339_seconds(target.get("lastScrape") or "")
-
-
 @pytest.mark.requirement("must")
 def test_every_stack_pod_is_ready(cluster, access, record_property):
     """Every pod in the stack's namespaces is Ready; a crash loop that persists fails with its previous log lines."""
@@ -131,7 +116,7 @@ def test_every_stack_pod_is_ready(cluster, access, record_property):
         fatal = [(p, "") if p.unrecoverable else (p, judge.persistent(p)) for p in problems
                  if p.unrecoverable or (p.crash_looping and judge.persistent(p))]
         if fatal:
-            evidence = "\n\n".join(f"{p}\n{_last_logs(kube, core, p)}" for p, _ in fatal[:3])
+            evidence = "\n\n".join(f"{p}\n{last_logs(kube, core, p)}" for p, _ in fatal[:3])
             first, why = fatal[0]
             raise Failed(hop, f"{first}" + (f" [{why}]" if why else "")
                          + (f" (and {len(fatal) - 1} more)" if len(fatal) > 1 else ""), evidence)
@@ -141,19 +126,6 @@ def test_every_stack_pod_is_ready(cluster, access, record_property):
 
     pods = eventually(probe, hop=hop, what="pods not Ready", wait=PODS_WAIT)
     record_property("pods_ready", len(pods))
-
-
-def _last_logs(kube, core, problem) -> str:
-    """The container's previous (crashed) log tail, else its current one."""
-    for previous in (True, False):
-        try:
-            text = core.read_namespaced_pod_log(problem.pod, problem.namespace, container=problem.container,
-                                                previous=previous, tail_lines=LOG_LINES, _request_timeout=10)
-        except Exception:
-            continue
-        label = "previous" if previous else "current"
-        return f"last {LOG_LINES} lines ({label} container):\n" + redact(text or "(empty)")
-    return "(no logs could be read)"
 
 
 @pytest.mark.requirement("should")

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL
-from suites.test_dashboards import PROVISION_WAIT
+from conformance.probes.dashboards.provisioning import PROVISION_WAIT
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana
 from tests.proving_ground import FAST, PrometheusPair, PrometheusProcess, Timing, free_port, start_prometheus

@@ -169,7 +169,7 @@ class ReceiverOff:
      f"Prometheus observability/{CR} spec.enableRemoteWriteReceiver: true; the running Prometheus has not taken it up"),
 ])
 def test_a_disabled_receiver_names_the_resources_setting(tmp_path, spec, said) -> None:
-    from suites.test_metrics import receiver_or_fail
+    from conformance.probes.metrics.receiver import receiver_or_fail
     with FakeKubeAPI("oke") as api:
         api.add_prometheus("observability", CR, spec=spec)
         api.add_service("observability", "prometheus-operated", port=9090, port_name="web")

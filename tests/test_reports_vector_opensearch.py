@@ -9,7 +9,7 @@ from conformance.reports.model import Check, Run
 
 BASE = {"clusters": "oke,workstation", "primary": "oke", "profile": "vector-opensearch"}
 CANARY = "log canary reaches the primary opensearch"
-# The logs suite's hop names on this profile (suites/test_logs.py opensearch_hop): the failure names its hop first.
+# The logs suite's hop names on this profile (conformance/probes/logs/opensearch.py opensearch_hop): the failure names its hop first.
 REMOTE_HOP = "remote workstation Vector → oke OpenSearch"
 FAILURE = f"{REMOTE_HOP}: no canary line; Vector's opensearch sink: component_errors_total rose (http_request_failed)"
 

@@ -185,7 +185,7 @@ def test_stale_remote_series_fail_freshness_with_the_age(tmp_path, pair):
 def test_an_unreachable_remote_is_judged_by_the_chart_scrape_interval():
     from conformance.clients.prometheus import PrometheusClient
     from conformance.core.http import HTTPService, RetryPolicy
-    from suites.test_metrics import CHART_SCRAPE_INTERVAL, remote_scrape_interval
+    from conformance.probes.metrics.remote_write.watch import CHART_SCRAPE_INTERVAL, remote_scrape_interval
 
     gone = PrometheusClient(HTTPService("workstation Prometheus", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(attempts=1)))
     assert remote_scrape_interval(gone) == CHART_SCRAPE_INTERVAL == 30.0

@@ -25,7 +25,7 @@ from conformance.core import hopboard
 from conformance.core.access import Access
 from conformance.probes.metrics.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
 from conformance.core.topology import load_topology
-from suites.test_metrics import sender_log
+from conformance.probes.metrics.remote_write.watch import sender_log
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, start_stack

@@ -164,8 +164,8 @@ class OpenSearchClient(ServiceClient):
             "minimum_should_match": 1}}}
         doc = self.http.request("POST", f"/{pattern}/_search", json=query).json()
         hits = [Hit(index=h["_index"], id=h["_id"], source=h.get("_source") or {}) for h in doc["hits"]["hits"]]
-        return [h for h in hits if _field(h.source, cluster_field) == cluster
-                and tag in str(_field(h.source, message_field) or "")]
+        return [h for h in hits if field_of(h.source, cluster_field) == cluster
+                and tag in str(field_of(h.source, message_field) or "")]
 
     def bulk(self, actions: list[tuple[dict, dict | None]], refresh: bool = True) -> BulkResult:
         """POST /_bulk with (action, document) pairs as NDJSON; `refresh` makes the documents searchable at once."""
@@ -201,8 +201,9 @@ class OpenSearchClient(ServiceClient):
             == "true")
 
 
-def _field(source: dict, dotted: str) -> Any:
-    """A field of a document by its dotted name, as a nested object or a flat key ("kubernetes.pod_name")."""
+def field_of(source: dict, dotted: str) -> Any:
+    """A field of a document by its dotted name, as a nested object or a flat key ("kubernetes.pod_name"); None when
+    absent."""
     if dotted in source:
         return source[dotted]
     value: Any = source

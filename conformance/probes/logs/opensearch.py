@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from conformance.probes.logs import vector_counters as vector
 from conformance.core.access import Access, ServiceAbsent
-from conformance.clients.opensearch import NDJSON, OpenSearchClient, block_says
+from conformance.clients.opensearch import NDJSON, OpenSearchClient, block_says, field_of
 from conformance.core.eventually import NotYet
 from conformance.core.http import NO_RETRY, APIError, HTTPService, ServiceError, single_attempts
 from conformance.core.stack import SERVICES_FILE, _document
@@ -71,18 +71,6 @@ def arrived_elsewhere(client: OpenSearchClient, tag: str, cluster: str) -> str:
         return ""
     carried = f"{field}={value}" if value is not None else f"no {field} field"
     return f"the canary line arrived in {docs[0]['_index']} with {carried}, not {field}={cluster}"
-
-
-def field_of(doc: dict, dotted: str) -> object:
-    """A document's field by dotted name, nested or flat; None when absent."""
-    if dotted in doc:
-        return doc[dotted]
-    value: object = doc
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def cluster_values(client: OpenSearchClient) -> set[str]:
@@ -248,3 +236,7 @@ def index_patterns(http: HTTPService) -> list[str]:
             return []
         raise
     return [str((o.get("attributes") or {}).get("title", "")) for o in doc.get("saved_objects") or []]
+
+
+def opensearch_hop(cluster, primary, agent: str) -> str:
+    return f"{'' if cluster.is_primary else 'remote '}{cluster.name} {agent} → {primary.name} OpenSearch"
