@@ -6,15 +6,15 @@ import time
 
 import pytest
 
-from conformance.core.access import ServiceAbsent
-from conformance.probes.app_metrics.series import MONITOR_FILE, app_metrics, pool_not_configured, target_state, why_not_on_primary
-from conformance.clients.prometheus import PrometheusClient
+from conformance.probes.app_metrics.series import (
+    MONITOR_FILE, app_metrics, own_prometheus, role, scrape_target, why_not_on_primary,
+)
+from conformance.probes.platform.targets import require_scraped
 from conformance.core import timing
 from conformance.probes.metrics.remote_write.config import scrape_interval_of
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop
 from conformance.probes.metrics.monitor_selection import require_monitor_selected
-from conformance.core.outcomes import PreconditionUnmet
 from conformance.probes.metrics.promql import on_primary
 from conformance.probes.metrics.series_label import series_label
 
@@ -25,37 +25,15 @@ pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 SERIES_WAIT = timing.forwarded()
 
 
-def role(cluster) -> str:
-    return "primary" if cluster.is_primary else "remote"
-
-
-def own_prometheus(access, cluster) -> PrometheusClient | None:
-    """The cluster's own Prometheus, asked only to say why its series are missing; None when the topology lacks it."""
-    try:
-        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
-    except ServiceAbsent:
-        return None
-
-
 @pytest.mark.hop("app_scrape[{cluster}]")
 @pytest.mark.requirement("must")
 def test_app_target_is_up(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus scrapes the app through its ServiceMonitor, and the target is up."""
-    name, app = hop("app_scrape", cluster, primary), app_metrics()
+    name = hop("app_scrape", cluster, primary)
     require_monitor_selected(access, cluster, MONITOR_FILE, name, record_property)
-    if why := pool_not_configured(prometheus, role(cluster)):
-        raise PreconditionUnmet(name, why)
-
-    def probe():
-        up, state = target_state(prometheus, role(cluster))
-        if not up:
-            raise NotYet(state)
-        return state
-
     started = time.monotonic()
     wait = timing.scraped(scrape_interval_of(prometheus))
-    state = eventually(probe, hop=name, what=f"no up target in scrape pool {app.pool}", wait=wait)
-    record_property("app_target", state)
+    record_property("app_target", require_scraped(prometheus, scrape_target(role(cluster)), name, wait).said)
     record_property("app_target_wait_seconds", round(time.monotonic() - started, 2))
 
 

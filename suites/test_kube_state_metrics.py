@@ -14,9 +14,10 @@ from conformance.probes.metrics.remote_write.config import scrape_interval_of
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop
 from conformance.probes.kube_state_metrics.target import (
-    JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, crash_loop, describe_targets, labels_renamed,
-    primary_matcher, ready_values, target_state, why_not_described,
+    JOB, NAMESPACES_SETTING, ArgsVerdict, cluster_ksm_job, configured_away, labels_renamed, primary_matcher, ready_values,
+    scrape_target, why_not_described,
 )
+from conformance.probes.platform.targets import require_scraped
 from conformance.core.outcomes import Failed, PreconditionUnmet
 from conformance.probes.metrics.series_label import series_label
 from conformance.core.stack import canary_spec
@@ -44,24 +45,11 @@ def test_kube_state_metrics_is_scraped(cluster, primary, prometheus, access, rec
     """The cluster's Prometheus has the chart's kube-state-metrics target (its ServiceMonitor named as the Service
     found), and it is up."""
     name = hop("kube-state-metrics", cluster, primary)
-    job = cluster_ksm_job(access, cluster)
-    record_property("ksm_scrape_pool", job.pool_prefix + "0")
-    kube = access.kube_or_none(cluster)
     wait = timing.scraped(scrape_interval_of(prometheus))
+    row = scrape_target(cluster_ksm_job(access, cluster), access.kube_or_none(cluster), time.time() + wait.scaled())
+    record_property("ksm_scrape_pool", row.pool)
     record_property("ksm_target_wait_seconds", wait.timeout)
-    until = time.time() + wait.scaled()
-
-    def probe():
-        state = target_state(prometheus, job)
-        if not state.up:
-            if state.down and kube is not None and (why := crash_loop(kube, prometheus, until, job)):
-                raise Failed(name, f"{JOB} not scraped: {describe_targets(state, prometheus.name, job)}; {why}", final=True)
-            raise NotYet(describe_targets(state, prometheus.name, job))
-        return state
-
-    state = eventually(probe, hop=name, what=f"{JOB} not scraped", wait=wait,
-                       diagnose=lambda: describe_targets(target_state(prometheus, job), prometheus.name, job))
-    record_property("ksm_targets", state.count)
+    record_property("ksm_targets", require_scraped(prometheus, row, name, wait).found.count)
 
 
 @pytest.mark.writes

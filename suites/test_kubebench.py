@@ -5,68 +5,21 @@ from __future__ import annotations
 import pytest
 
 from conformance.probes.kubebench import pushes as kb
+from conformance.probes.kubebench.scrape import pushgateway_spec, scrape_target
+from conformance.probes.kubebench.totals import cluster_label, groups_or_none, totals_on_primary, why_no_totals
+from conformance.probes.platform.targets import require_scraped
 from conformance.core.access import ServiceAbsent
-from conformance.clients.prometheus import PrometheusClient
-from conformance.clients.pushgateway import PushgatewayClient
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop
-from conformance.core.http import ServiceError
-from conformance.core.outcomes import Failed, PreconditionUnmet
+from conformance.core.outcomes import Failed
 from conformance.probes.metrics.promql import on_primary
-from conformance.probes.metrics.series_label import series_label
-from conformance.core.stack import StackService, stack_services
 
 pytestmark = [pytest.mark.kube_bench, pytest.mark.part("kube-bench")]
 
-# The operator names a ServiceMonitor target's job after its Service (prometheus-operator's default jobLabel).
-PUSHGATEWAY_JOB = stack_services()["pushgateway"].service
 SCRAPE_WAIT = timing.forwarded()
 # The bring-up waits for every node's first run; the totals then take one scrape and one remote_write send.
 TOTALS_WAIT = timing.forwarded()
-
-
-def pushgateway_spec(access, cluster) -> StackService | None:
-    """Where the cluster's Pushgateway Service was found; None (the bring-up's name) where it cannot be looked for or is
-    not found. Two candidates stop the check, not observed."""
-    try:
-        return access.located(cluster, "pushgateway").spec
-    except ServiceAbsent:
-        return None
-
-
-def totals_on_primary(prom: PrometheusClient, cluster, label: str) -> kb.Totals:
-    """The cluster's totals in the primary's TSDB (a remote's carry cluster=<name>; the primary's own none, on_primary)."""
-    return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster, label)}, job="{kb.push_job()}"}}')
-                           for r in kb.CHECKED})
-
-
-def cluster_label(access, cluster, record_property) -> str:
-    """The label the primary tells cluster's series apart by, recorded with where it was read."""
-    label = series_label(access, cluster)
-    record_property("cluster_label", str(label))
-    return label.name
-
-
-def groups_or_none(access, cluster) -> list[dict[str, str]] | None:
-    pg = access.client_or_none(cluster, "pushgateway", PushgatewayClient)
-    if pg is None:
-        return None
-    try:
-        return [g.labels for g in pg.groups()]
-    except ServiceError:
-        return None
-
-
-def why_no_totals(access, cluster, primary, primary_prometheus, label: str) -> str:
-    match = f'{{__name__=~"kube_bench_total_.+", {on_primary(cluster, label)}}}'
-    seen = [s["metric"] for s in primary_prometheus.query(match)]
-    on_cluster = None
-    if not cluster.is_primary:
-        own = access.client_or_none(cluster, "prometheus", PrometheusClient)
-        on_cluster = [s["metric"] for s in own.query('{__name__=~"kube_bench_total_.+"}')] if own else None
-    return kb.why_no_totals(seen, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
-                            kb.push_job())
 
 
 @pytest.mark.hop("pushgateway_scrape[{cluster}]")
@@ -74,35 +27,10 @@ def why_no_totals(access, cluster, primary, primary_prometheus, label: str) -> s
 def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheus, access, record_property):
     """The cluster's Prometheus has the Pushgateway as a target (its ServiceMonitor named as the Service found), up."""
     name = hop("kube-bench", cluster, primary)
-    spec = pushgateway_spec(access, cluster)
-    pool = kb.pushgateway_pool(spec)
-    job = spec.service if spec else PUSHGATEWAY_JOB  # the ServiceMonitor has no jobLabel: the Service's name
-    record_property("pushgateway_scrape_pool", pool)
-    jobs = prometheus.configured_jobs()
-    if jobs is not None and pool not in jobs:  # only a new selection brings the job: no wait helps
-        raise PreconditionUnmet(name, f"the configuration the {prometheus.name} loaded has no scrape job "
-                                      f"{pool}: the chart's ServiceMonitor is not selected by the "
-                                      "stack's Prometheus (serviceMonitor.enabled, serviceMonitor.additionalLabels."
-                                      "release=<kube-prometheus-stack release>)")
-
-    def probe():
-        up = prometheus.query(f'up{{job="{job}"}}')
-        if not up:
-            raise NotYet(f"the {prometheus.name} has no target with job={job}")
-        down = [s["metric"].get("instance", "") for s in up if float(s["value"][1]) != 1]
-        if down:
-            raise NotYet(f"the {prometheus.name}'s target job={job} is down: {', '.join(down)}")
-        return up
-
-    def diagnose():
-        mine = [t for t in prometheus.active_targets() if t.get("labels", {}).get("job") == job]
-        if not mine:
-            return ("no such target at all: the chart's ServiceMonitor is not selected by the stack's Prometheus "
-                    "(serviceMonitor.enabled, serviceMonitor.additionalLabels.release=<kube-prometheus-stack release>)")
-        return "; ".join(f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError') or ''}".strip() for t in mine)
-
-    up = eventually(probe, hop=name, what="Pushgateway target not up", wait=SCRAPE_WAIT, diagnose=diagnose)
-    record_property("pushgateway_targets", len(up))
+    row = scrape_target(pushgateway_spec(access, cluster))
+    record_property("pushgateway_scrape_pool", row.pool)
+    up = require_scraped(prometheus, row, name, SCRAPE_WAIT)
+    record_property("pushgateway_targets", len(up.found))
 
 
 @pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why

@@ -13,9 +13,11 @@ from functools import cache
 import yaml
 
 from conformance.clients.prometheus import PrometheusClient
+from conformance.core.access import ServiceAbsent
 from conformance.core.http import ServiceError
 from conformance.core.manifests import APP, scrape_pool
 from conformance.probes.platform.scrape_jobs import VALUES_FILE, chart_release
+from conformance.probes.platform.targets import ScrapeTarget, Seen
 
 APP_FILE = APP / "example-app.yaml"
 MONITOR_FILE = APP / "example-app-servicemonitor.yaml"
@@ -69,16 +71,23 @@ def selector_wanted(role: str) -> str:
     return "every ServiceMonitor (serviceMonitorSelector {})"
 
 
-def pool_not_configured(prom: PrometheusClient, role: str) -> str | None:
-    """Why the app's pool can never get a target, from the configuration the Prometheus loaded, or None.
+def not_selected(role: str) -> str:
+    """Why the app's pool is missing from the configuration the role's Prometheus loaded: the operator writes a job per
+    selected ServiceMonitor endpoint (promcfg.go generateServiceMonitorConfig), so only a new selection brings it."""
+    app = app_metrics()
+    return (f"the operator did not select ServiceMonitor {app.monitor}; it selects {selector_wanted(role)}, and the "
+            "ServiceMonitor must carry it")
 
-    The operator writes a job per selected ServiceMonitor endpoint (promcfg.go generateServiceMonitorConfig); a job
-    absent from the loaded configuration comes only with a new selection, not with waiting."""
-    app, jobs = app_metrics(), prom.configured_jobs()
-    if jobs is None or app.pool in jobs:
-        return None
-    return (f"the configuration the {prom.name} loaded has no scrape job {app.pool}: the operator did not select "
-            f"ServiceMonitor {app.monitor}; it selects {selector_wanted(role)}, and the ServiceMonitor must carry it")
+
+def scrape_target(role: str) -> ScrapeTarget:
+    """The app's row of "scraped on every cluster": its pool, judged from the loaded configuration, then its targets."""
+    app = app_metrics()
+
+    def read(prometheus: PrometheusClient) -> Seen:
+        up, state = target_state(prometheus, role)
+        return Seen(up, state)
+
+    return ScrapeTarget(app.pool, f"no up target in scrape pool {app.pool}", read, not_configured=not_selected(role))
 
 
 def target_state(prom: PrometheusClient, role: str) -> tuple[bool, str]:
@@ -93,8 +102,7 @@ def target_state(prom: PrometheusClient, role: str) -> tuple[bool, str]:
         return False, (f"target {t.get('scrapeUrl')} of {app.pool} is {t.get('health')}: "
                        f"{t.get('lastError') or '(no error text yet: not scraped)'}")
     if app.pool not in prom.scrape_pools():
-        return False, (f"the {prom.name} has no scrape pool {app.pool}: the operator did not select ServiceMonitor "
-                       f"{app.monitor}; it selects {selector_wanted(role)}, and the ServiceMonitor must carry it")
+        return False, f"the {prom.name} has no scrape pool {app.pool}: {not_selected(role)}"
     dropped = [t for t in seen.get("droppedTargets") or [] if t.get("scrapePool") == app.pool]
     return False, (f"scrape pool {app.pool} discovers no target ({len(dropped)} endpoints dropped by its relabelling): "
                    f"Service {app.namespace}/{app.service} has no ready endpoint on port {app.port}, "
@@ -135,3 +143,16 @@ def remote_write_state(own: PrometheusClient) -> str:
                 "(prometheus.prometheusSpec.remoteWrite[].writeRelabelConfigs)")
     return (f"it remote-writes to {', '.join(q.get('url', '') for q in queues)} without relabelling: "
             "the remote_write hop (the metrics checks) says why nothing arrives")
+
+
+def role(cluster) -> str:
+    """Which of this project's values the cluster's Prometheus was brought up with."""
+    return "primary" if cluster.is_primary else "remote"
+
+
+def own_prometheus(access, cluster) -> PrometheusClient | None:
+    """The cluster's own Prometheus, asked only to say why its series are missing; None when the topology lacks it."""
+    try:
+        return PrometheusClient(access.endpoint(cluster, "prometheus").http)
+    except ServiceAbsent:
+        return None

@@ -18,6 +18,7 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.core.http import ServiceError
 from conformance.probes.metrics.remote_write.config import parse_duration
 from conformance.probes.platform.scrape_jobs import RequiredJob
+from conformance.probes.platform.targets import ScrapeTarget, Seen
 from conformance.core.stack import StackService, stack_services
 from conformance.core.topology import Cluster
 
@@ -78,6 +79,24 @@ def describe_targets(state: TargetState, prom_name: str, job: RequiredJob | None
     if state.down:
         return f"{len(state.down)} of {state.count} {JOB} targets of the {prom_name} down: " + "; ".join(state.down[:3])
     return f"{state.count} {JOB} target(s) of the {prom_name} up"
+
+
+def scrape_target(job: RequiredJob, kube, until: float) -> ScrapeTarget:
+    """kube-state-metrics' row of "scraped on every cluster": its targets by the pool `job` owns (not judged from the
+    loaded configuration), final when its pod's crash-loop back-off (read through `kube`, where given) outlasts
+    `until` (epoch seconds, the wait's end)."""
+
+    def read(prometheus: PrometheusClient) -> Seen:
+        state = target_state(prometheus, job)
+        return Seen(state.up, describe_targets(state, prometheus.name, job), state)
+
+    def hopeless(prometheus: PrometheusClient, seen: Seen) -> str | None:
+        if seen.found.down and kube is not None and (why := crash_loop(kube, prometheus, until, job)):
+            return f"{JOB} not scraped: {seen.said}; {why}"
+        return None
+
+    return ScrapeTarget(job.pool_prefix + "0", f"{JOB} not scraped", read, hopeless=hopeless,
+                        diagnose=lambda prometheus: describe_targets(target_state(prometheus, job), prometheus.name, job))
 
 
 @dataclass(frozen=True)
