@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conformance.probes.logs.canary import new_tag
+from conformance.probes.logs.loki_store import cluster_values
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop as hop_name
@@ -87,14 +88,7 @@ def test_cluster_label_values_are_unchanged_across_the_upgrade(topology, primary
     """The primary Loki's `cluster` label values after the upgrade are the ones it had before it."""
     hop = f"every {topology.stack_profile.agent} → {primary.name} Loki across the upgrade"
     expected = set(topology.names)
-
-    def values():
-        found = set(loki.label_values("cluster"))
-        if not expected <= found:
-            raise NotYet(f"cluster values {sorted(found)}")
-        return found
-
-    seen = eventually(values, hop=hop, what="cluster label values incomplete", wait=PRESENT)
+    seen = eventually(lambda: cluster_values(loki, expected), hop=hop, what="cluster label values incomplete", wait=PRESENT)
     if upgrade.phase == "before":
         upgrade.put("cluster-values", sorted(seen))
         return

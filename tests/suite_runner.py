@@ -134,3 +134,13 @@ def record_for_bench(path: Path, run: SuiteRun, args: tuple[str, ...]) -> None:
             "code": run.code, "seconds": round(seconds, 1)}
     with path.open("a") as f:
         f.write(json.dumps(line) + "\n")
+
+
+def settle(condition, what: str, timeout: float = 60.0) -> None:
+    """Wait until the proving ground shows the state under test (a scrape, a remote-write send, a failed scrape), so the
+    check's own short wait judges it; slower on a loaded machine, never part of what a test asserts."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
+        time.sleep(0.5)

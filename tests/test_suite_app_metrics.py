@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,7 @@ from conformance.probes.app_metrics.series import app_metrics
 from tests.fakes.example_app import FakeExampleApp
 from tests.proving_app_metrics import app_scrape_job
 from tests.proving_ground import PrometheusPair, start_pair, start_prometheus
-from tests.suite_runner import run_suites
+from tests.suite_runner import SuiteRun, run_suites, settle
 
 TARGET = "suites.test_app_metrics::test_app_target_is_up[{}]"
 SERIES = "suites.test_app_metrics::test_app_series_reach_the_primary[{}]"
@@ -32,13 +31,14 @@ def topology(folder, pair: PrometheusPair, parts=("app-metrics",)):
     return path
 
 
-def settle(condition, what: str, timeout: float = 60.0) -> None:
-    """Wait for the fault's evidence (a scrape, a remote-write send) so the check's short wait judges the fault."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
-        time.sleep(0.2)
+def run_through(api, folder) -> SuiteRun:
+    """The app-metrics checks of a topology whose one cluster, the primary, is reached through `api` (a kube API)."""
+    kubeconfig = api.write_kubeconfig(folder / "kubeconfig")
+    topo = folder / "topology.yaml"
+    topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
+                                                  "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
+                                    "parts": ["app-metrics"]}))
+    return run_suites(folder, "--topology", str(topo), "-m", "app_metrics")
 
 
 def query(url: str, expr: str) -> list[dict]:
@@ -176,12 +176,7 @@ def test_every_check_passes_through_the_api_servers_service_proxy(tmp_path, app)
     try:
         with FakeKubeAPI("oke") as api:
             api.add_stack_services(prometheus=prom.url)
-            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-            topo = tmp_path / "topology.yaml"
-            topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
-                                                          "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
-                                            "parts": ["app-metrics"]}))
-            run = run_suites(tmp_path, "--topology", str(topo), "-m", "app_metrics")
+            run = run_through(api, tmp_path)
             proxied = [r.path for r in api.requests if "/proxy/" in r.path]
     finally:
         prom.stop()

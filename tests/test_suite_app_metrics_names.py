@@ -5,14 +5,12 @@ ServiceMonitor judged against that resource's selector, relabelled for it or as 
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_app_metrics import app_scrape_job
 from tests.proving_ground import start_prometheus
 from tests.proving_kube import kps_prometheus_spec
-from tests.suite_runner import run_suites
-from tests.test_suite_app_metrics import SERIES, TARGET, app  # noqa: F401 (the fixture)
+from tests.test_suite_app_metrics import SERIES, TARGET, app, run_through  # noqa: F401 (the fixture)
 
 CR = "Prometheus observability/kps-kube-prometheus-stack-prometheus"
 
@@ -31,12 +29,7 @@ def test_app_metrics_against_the_prometheus_resource_found(tmp_path, app, releas
             api.add_service_monitor("sample", "example-app", labels={"release": release},
                                     spec={"selector": {"matchLabels": {"app": "example-app"}},
                                           "endpoints": [{"port": "http-metrics", "path": "/metrics"}]})
-            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-            topo = tmp_path / "topology.yaml"
-            topo.write_text(yaml.safe_dump({"clusters": [{"name": "oke", "role": "primary", "provider": "existing",
-                                                          "context": "kind-oke", "kubeconfig": str(kubeconfig)}],
-                                            "parts": ["app-metrics"]}))
-            run = run_suites(tmp_path, "--topology", str(topo), "-m", "app_metrics")
+            run = run_through(api, tmp_path)
     finally:
         prom.stop()
     if release == "kps":

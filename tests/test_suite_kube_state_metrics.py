@@ -3,7 +3,6 @@ real Prometheus pair: the healthy path, and each fault with the hop and the diag
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -13,7 +12,7 @@ from kubernetes import client as kclient
 
 from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, crash_looping, start_ksm_ground
 from tests.real.ground import in_namespace
-from tests.suite_runner import SuiteRun, run_suites
+from tests.suite_runner import SuiteRun, run_suites, settle
 
 SCRAPED = "suites.test_kube_state_metrics::test_kube_state_metrics_is_scraped[{}]"
 DESCRIBED = "suites.test_kube_state_metrics::test_the_canary_pod_is_described_on_the_primary[{}]"
@@ -35,15 +34,6 @@ def run(ground: KsmGround, *args: str, parts=("kube-state-metrics",), timeout: f
     with ground.ns:  # the child pytest and its connections inside the ground's namespace
         return run_suites(ground.folder, "--topology", str(ground.topology(list(parts))), "-m", "kube_state_metrics",
                           *args, timeout=timeout)
-
-
-def settle(condition, what: str, timeout: float = 60.0) -> None:
-    """Wait until the fault's evidence exists (a failed scrape), so the check's short wait judges the fault."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
-        time.sleep(0.5)
 
 
 def ksm_target_down(ground: KsmGround, cluster: str) -> bool:

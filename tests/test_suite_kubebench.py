@@ -3,8 +3,6 @@ each fault; the node lists and service proxies of the clusters' API servers are 
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 import yaml
@@ -12,7 +10,7 @@ import yaml
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import start_pair, start_prometheus
 from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
-from tests.suite_runner import run_suites
+from tests.suite_runner import run_suites, settle
 
 SCRAPED = "suites.test_kubebench::test_the_pushgateway_is_scraped_on_every_cluster[{}]"
 TOTALS = "suites.test_kubebench::test_the_totals_of_every_pushing_node_reach_the_primary[{}]"
@@ -22,15 +20,6 @@ HOP = "{c} kube-bench → {c} Pushgateway → oke Prometheus"
 # Totals as a kind node's kube-bench run might report them; the checks read them back as pushed.
 TOTALS_OF = {"oke-control-plane": {"pass": 42, "fail": 12, "warn": 11}, "oke-worker": {"pass": 17, "fail": 2, "warn": 6},
              "workstation-control-plane": {"pass": 40, "fail": 13, "warn": 12}}
-
-
-def settle(condition, what: str, timeout: float = 60.0) -> None:
-    """Wait until the ground shows the state under test (a scrape, a remote_write send), slower on a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"proving ground: {what} after {timeout:.0f} s")
-        time.sleep(0.5)
 
 
 def has(prometheus_url: str, expr: str) -> bool:

@@ -14,14 +14,12 @@ from conformance.core.profiles import foreign_services, profile
 from conformance.provision import dashboards
 from conformance.provision.phases.images import preload_images
 from conformance.provision.plan import Options, up_plan
-from conformance.provision.steps import Facts
 from conformance.core.versions import load_versions
 from conformance.core.stack import STACK_DIR, stack_services
 from conformance.core.topology import load_topology
 from tests.provision.test_parts_plan import topology_with
-from tests.provision.test_values import CHART_KEYS, TOPOLOGY, key_paths, known, rendered
+from tests.provision.test_values import CHART_KEYS, TOPOLOGY, known, planned_values, unknown_keys
 
-VALUES = STACK_DIR / "values"
 # (values file, chart, top-level keys of our own that the chart's templates read through tpl)
 FILES = [
     ("opensearch.yaml", "opensearch", set()),
@@ -103,20 +101,13 @@ def test_the_events_part_is_refused_on_this_profile_naming_why(tmp_path):
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory) -> dict[tuple[str, str], dict]:
     """(cluster, release) -> rendered values of this profile's plan, run-time facts filled in."""
-    opts = Options(topology=load_topology(TOPOLOGY).with_profile(PROFILE), versions=load_versions(),
-                   cache_dir=tmp_path_factory.mktemp("cache"))
-    facts = Facts()
-    facts.set("oke.opensearch_ip", PRIMARY_OPENSEARCH_IP)
-    facts.set("oke.prometheus_ip", "172.18.255.232")
-    return {(s.cluster, s.argv[s.argv.index("--install") + 1]): rendered(s.argv, facts)
-            for s in up_plan(opts) if s.argv[:1] == ("helm",) and "upgrade" in s.argv}
+    return planned_values(load_topology(TOPOLOGY).with_profile(PROFILE), tmp_path_factory.mktemp("cache"),
+                          {"oke.opensearch_ip": PRIMARY_OPENSEARCH_IP, "oke.prometheus_ip": "172.18.255.232"})
 
 
 @pytest.mark.parametrize("filename,chart,own", FILES)
 def test_values_use_only_keys_the_pinned_chart_has(filename, chart, own):
-    keys = json.loads((CHART_KEYS / f"{chart}.json").read_text())["keys"]
-    doc = yaml.safe_load((VALUES / filename).read_text())
-    assert [p for p in key_paths(doc) if not known(p, keys) and p.split(".")[0] not in own] == []
+    assert unknown_keys(filename, chart, own) == []
 
 
 def test_the_key_check_knows_these_charts():

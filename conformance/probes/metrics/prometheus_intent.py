@@ -7,7 +7,7 @@ selectObjects, operator.go SelectNamespacesFromCache, promcfg.go buildExternalLa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from conformance.core.http import ServiceError
 from conformance.probes.metrics.label_selector import InvalidSelector, describe, has, keys, unmet
@@ -91,23 +91,19 @@ def _selection(kube, intent: PrometheusIntent, kind: str, namespace: str, name: 
         ns = kube.call(f"read namespace {namespace}", kube.core().read_namespace, namespace, ok=(403, 404))
         if ns is None:
             return Selection(None, f"namespace {namespace} cannot be read to judge {intent.source}'s {ns_field}")
-        ns_labels = ns.metadata.labels or {}
-        wanted = _unmet(ns_selector, ns_labels, f"{head}: its {ns_field}")
-        if isinstance(wanted, Selection):
-            return wanted
-        if wanted:
-            return Selection(False, f"{head}: its {ns_field} wants namespaces with {', '.join(wanted)}, namespace "
-                                    f"{namespace} has {has(ns_labels, keys(ns_selector))}")
+        refused = _refused(ns_selector, ns.metadata.labels or {}, f"{head}: its {ns_field}",
+                           lambda wants, got: f"{head}: its {ns_field} wants namespaces with {wants}, namespace "
+                                              f"{namespace} has {got}")
+        if refused is not None:
+            return refused
     selector = intent.spec.get(label_field)
     if selector is None:
         return Selection(False, f"{head}: its {label_field} is unset, which selects no {kind} (prometheus-operator: "
                                 f"an unset selector selects nothing, {{}} selects every one)")
-    wanted = _unmet(selector, labels, f"{head}: its {label_field}")
-    if isinstance(wanted, Selection):
-        return wanted
-    if wanted:
-        return Selection(False, f"{head}: it wants {', '.join(wanted)} ({label_field}), the monitor has "
-                                f"{has(labels, keys(selector))}")
+    refused = _refused(selector, labels, f"{head}: its {label_field}",
+                       lambda wants, got: f"{head}: it wants {wants} ({label_field}), the monitor has {got}")
+    if refused is not None:
+        return refused
     return Selection(True, f"{kind} {namespace}/{name} is selected by {intent.source} ({label_field}: "
                            f"{describe(selector)})")
 
@@ -163,9 +159,11 @@ def remote_write_urls(intent: PrometheusIntent) -> list[str]:
     return [str(r.get("url") or "") for r in intent.spec.get("remoteWrite") or []]
 
 
-def _unmet(selector: dict, labels: dict[str, str], whose: str) -> list[str] | Selection:
-    """What the selector wants that the labels lack; an invalid selector selects nothing (the operator's answer)."""
+def _refused(selector: dict, labels: dict[str, str], whose: str, says: Callable[[str, str], str]) -> Selection | None:
+    """Not selected: the labels lack what the selector wants (says(wanted, what the labels have) words it), or the
+    selector is invalid and selects nothing (the operator's answer); None when the labels are selected."""
     try:
-        return unmet(selector, labels)
+        wanted = unmet(selector, labels)
     except InvalidSelector as e:
         return Selection(False, f"{whose} is invalid ({e}), so the operator selects nothing")
+    return Selection(False, says(", ".join(wanted), has(labels, keys(selector)))) if wanted else None
