@@ -87,5 +87,3 @@ def test_kiali_remote_secret_is_there_for_the_remote(remote, primary, kiali, acc
     served = entry.get("apiEndpoint")
     if entry.get("accessible") and served and served.rstrip("/") != secret.server.rstrip("/"):
         raise Failed(hop("kiali", remote, primary), stale_secret(remote.name, secret, served), REMOTE_SECRET_HINT)
-
-

@@ -129,4 +129,3 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
     except AppMissing as e:
         pytest.skip(f"the sample mesh app is not deployed ({e}); `nox -s up` deploys it from stack/app/")
     record_property("cross_cluster_series", len(crossing))
-

@@ -1,5 +1,5 @@
-"""What the kubebench checks read through the clusters' services: where the Pushgateway runs, its groups, the totals
-on the primary, the label telling clusters apart there, and why a cluster's totals are missing."""
+"""What the kubebench checks read through the clusters' services: the Pushgateway's groups, the totals on the primary,
+the label telling clusters apart there, and why a cluster's totals are missing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from conformance.core.http import ServiceError
 from conformance.probes.kubebench import pushes as kb
 from conformance.probes.metrics.promql import on_primary
 from conformance.probes.metrics.series_label import series_label
-
 
 
 def totals_on_primary(prom: PrometheusClient, cluster, label: str) -> kb.Totals:
