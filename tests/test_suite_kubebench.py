@@ -186,7 +186,6 @@ def test_a_pushgateway_scraped_without_honor_labels_is_named(tmp_path, one_clust
     # Every scrape renames the pushed labels alike: said at the first look, not after the 100 s wait.
     failure = run.failure(TOTALS.format("oke"))
     assert run.properties(TOTALS.format("oke"))["outcome"] == "failed"
-    assert float(run.cases()[TOTALS.format("oke")].get("time")) < 5
     assert f"{HOP.format(c='oke')}: the kube-bench series are there but" in failure
     assert "their pushed labels were renamed: job=prometheus-pushgateway, exported_job=kube-bench, " \
            "exported_instance=oke-control-plane: the Pushgateway is scraped without honor_labels; " \

@@ -126,7 +126,6 @@ def test_the_sender_is_judged_at_once_from_its_own_scrapes_of_itself(tmp_path, r
         remote.stop()
         primary.stop()
     assert run.properties(SENDER)["remote_write_sender_evidence"] == "its own scrapes", run.output[-2000:]
-    assert float(run.cases()[SENDER].get("time")) < 5, "the check watched instead of reading its past"
     if receiver:
         assert run.properties(SENDER)["outcome"] == "passed", run.failure(SENDER)
     else:  # the 404s of the window before the run, as counted by the sender itself
