@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Iterator
 
 import pytest
@@ -44,7 +45,8 @@ def test_the_node_is_the_pinned_release_built_once_into_the_cache(node: OpenSear
 
 
 def test_one_node_with_a_replica_index_is_yellow_and_that_is_said_to_be_expected(client: OpenSearchClient) -> None:
-    client.http.request("PUT", "/replicated", json={"settings": {"number_of_shards": 1, "number_of_replicas": 1}})
+    index = f"replicated-{uuid.uuid4().hex[:8]}"  # the node outlives a rerun of this test on its worker
+    client.http.request("PUT", f"/{index}", json={"settings": {"number_of_shards": 1, "number_of_replicas": 1}})
     health = client.health()  # other tests' indices add their replicas (index.number_of_replicas defaults to 1)
     assert (health.status, health.data_nodes) == ("yellow", 1) and health.unassigned_shards >= 1
     assert health.acceptable
