@@ -27,7 +27,8 @@ import tests.real as real
 from conformance.provision.parts import EVENT_EXPORTER_VALUES, event_receivers
 from conformance.core.stack import stack_namespace, stack_services
 from tests.fakes.loki import FakeLoki
-from tests.proving_realkube import ADDRESSES, MANIFESTS, Backend, apply, backend_pod, load, service, wait_for
+from tests.proving_realkube import (ADDRESSES, MANIFESTS, Backend, apply, backend_pod, load, report_crash_loop, service,
+                                    wait_for)
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
 from tests.real.process import ServerProcess, http_ok
@@ -269,25 +270,10 @@ def _populate(ground: EventsGround) -> None:
 
 
 def crash_looping(api: kclient.ApiClient, backoff: str = "5m0s", restarts: int = 6) -> None:
-    """What a kubelet reports of the exporter pod whose container keeps exiting: the waiting state with its back-off
-    (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff), the last exit just now, not Ready."""
+    """The exporter pod's container keeps exiting (report_crash_loop)."""
     pod = chart_pod()
-    core, ns, name = kclient.CoreV1Api(api), pod["metadata"]["namespace"], pod["metadata"]["name"]
-    uid = core.read_namespaced_pod(name, ns, _request_timeout=15).metadata.uid
-    now = time.time()
-    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
-    container = pod["spec"]["containers"][0]["name"]
-    status = {
-        "name": container, "ready": False, "started": False, "restartCount": restarts,
-        "image": "registry.example/stand-in:1", "imageID": "",
-        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff} restarting failed "
-                                                                       f"container={container} pod={name}_{ns}({uid})"}},
-        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp(now - 2), "finishedAt": stamp(now)}},
-    }
-    conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": stamp(now),
-                   "message": f"containers with unready status: [{container}]"} for t in ("Ready", "ContainersReady")]
-    core.patch_namespaced_pod_status(name, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
-                                     _request_timeout=15)
+    report_crash_loop(api, pod["metadata"]["namespace"], pod["metadata"]["name"], pod["spec"]["containers"][0]["name"],
+                      backoff, restarts)
 
 
 def running_again(api: kclient.ApiClient) -> None:

@@ -25,6 +25,7 @@ from conformance.probes.kube_state_metrics.target import JOB
 from conformance.core.stack import stack_namespace
 from conformance.probes.platform.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
+from tests.proving_realkube import report_crash_loop
 from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
 from tests.real.process import LoopbackServer, http_ok, log_tail
@@ -119,23 +120,8 @@ def mirror_pod(api: kclient.ApiClient, args: list[str], timeout: float = 30.0) -
 
 
 def crash_looping(api: kclient.ApiClient, backoff: str = "5m0s", restarts: int = 6) -> None:
-    """What a kubelet reports of the ksm pod whose container keeps exiting: the waiting state with its back-off
-    (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff), the last exit just now, not Ready."""
-    core, ns = kclient.CoreV1Api(api), stack_namespace()
-    uid = core.read_namespaced_pod(KSM_POD, ns, _request_timeout=15).metadata.uid
-    now = time.time()
-    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
-    status = {
-        "name": JOB, "ready": False, "started": False, "restartCount": restarts,
-        "image": "registry.example/stand-in:1", "imageID": "",
-        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff} restarting failed "
-                                                                       f"container={JOB} pod={KSM_POD}_{ns}({uid})"}},
-        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp(now - 2), "finishedAt": stamp(now)}},
-    }
-    conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": stamp(now),
-                   "message": f"containers with unready status: [{JOB}]"} for t in ("Ready", "ContainersReady")]
-    core.patch_namespaced_pod_status(KSM_POD, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
-                                     _request_timeout=15)
+    """The ksm pod's container keeps exiting (report_crash_loop)."""
+    report_crash_loop(api, stack_namespace(), KSM_POD, JOB, backoff, restarts)
 
 
 def ksm_scrape_job(target: str, honor_labels: bool = True, where: tuple[str, str] | None = None) -> dict:

@@ -438,3 +438,23 @@ def _populate(ground: RealKubeGround) -> None:
                 a.ip for s in (core[c].read_namespaced_endpoints(b.service, b.namespace or ns).subsets or [])
                 for a in s.addresses or []
             ] == [ground.planes[c].ip])
+
+
+def report_crash_loop(api: kclient.ApiClient, ns: str, name: str, container: str, backoff: str, restarts: int) -> None:
+    """What a kubelet reports of a pod whose container keeps exiting: the waiting state with its back-off
+    (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff), the last exit just now, not Ready."""
+    core = kclient.CoreV1Api(api)
+    uid = core.read_namespaced_pod(name, ns, _request_timeout=15).metadata.uid
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    status = {
+        "name": container, "ready": False, "started": False, "restartCount": restarts,
+        "image": "registry.example/stand-in:1", "imageID": "",
+        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff} restarting failed "
+                                                                       f"container={container} pod={name}_{ns}({uid})"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": stamp(now - 2), "finishedAt": stamp(now)}},
+    }
+    conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady", "lastTransitionTime": stamp(now),
+                   "message": f"containers with unready status: [{container}]"} for t in ("Ready", "ContainersReady")]
+    core.patch_namespaced_pod_status(name, ns, {"status": {"containerStatuses": [status], "conditions": conditions}},
+                                     _request_timeout=15)
