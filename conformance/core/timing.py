@@ -97,8 +97,10 @@ def event_fresh(max_age: float, age: float) -> Wait:
 
 
 def spans_stored(flush: float = STACK.envoy_flush) -> Wait:
-    """Envoy sends its spans every flush interval (or at 5 spans), Jaeger's batch every 200 ms: twelve flushes."""
-    return _poll(12 * flush, flush, first=1.0)
+    """A request's spans in Jaeger: each sidecar reports within one flush interval of the request's end and gives the
+    report as long again (Envoy does not resend a lost one); Jaeger's pipeline (its 200 ms batch, a storage's 1 s
+    refresh) within one more; a slow first report twice that, and a margin."""
+    return _poll(4 * flush + MARGIN, flush, first=1.0)
 
 
 def spans_follow(flush: float = STACK.envoy_flush) -> Wait:

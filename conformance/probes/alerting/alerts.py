@@ -6,6 +6,7 @@ notifier/metric.go) and Alertmanager v0.34.0 (api/v2/openapi.yaml; config/coordi
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -120,25 +121,41 @@ def alerts_sent_nowhere(prom: PrometheusClient, setting: str) -> str | None:
             f"set {setting}")
 
 
-def delivery_hopeless(prom: PrometheusClient) -> str | None:
-    """Why waiting will not bring its alerts: up for two resend rounds and every send to every Alertmanager failed.
+def watchdog_first_sent(prom: PrometheusClient) -> tuple[float, float] | None:
+    """When Watchdog was first sent (the evaluation that fired it: its activeAt plus its `for`, in whole rounds of its
+    group) and its group's evaluation interval; None when it is not firing."""
+    active = [rfc3339_seconds(a.get("activeAt", "")) for a in prom.alerts()
+              if a.get("labels", {}).get("alertname") == WATCHDOG and a.get("state") == "firing"]
+    rules = [(float(g.get("interval") or 60), float(r.get("duration") or 0)) for g in prom.rule_groups()
+             for r in g.get("rules") or [] if r.get("name") == WATCHDOG and r.get("type") == "alerting"]
+    if not active or not rules:
+        return None
+    interval, hold = rules[0]
+    return min(active) + math.ceil(hold / interval) * interval, interval
 
-    Prometheus v3.14.0 drops a batch whose send failed (notifier/sendloop.go: errors and dropped count it, sent
-    only a success) and sends a firing alert again only after the resend delay (--rules.alert.resend-delay)."""
+
+def delivery_hopeless(prom: PrometheusClient) -> str | None:
+    """Why waiting will not bring its alerts: Watchdog sent in two rounds and every send to every Alertmanager failed.
+
+    Prometheus v3.14.0 sends a firing alert at the evaluation that fires it, then at the first evaluation past the
+    resend delay (--rules.alert.resend-delay; rules/alerting.go needsSending), and drops a batch whose send failed
+    (notifier/sendloop.go: errors and dropped count it, sent only a success)."""
     samples = parse_samples(prom.http.request("GET", "/metrics").text)
     errors = sum_by(samples, "prometheus_notifications_errors_total", "alertmanager")
     sent = sum_by(samples, "prometheus_notifications_sent_total", "alertmanager")
     if not errors or any(sent.values()) or not all(n > 0 for n in errors.values()):
         return None
+    if (first := watchdog_first_sent(prom)) is None:
+        return None
+    first_sent, interval = first
     resend = parse_duration(prom.flags().get("rules.alert.resend-delay", "1m"))
-    evaluation = parse_duration(((yaml.safe_load(prom.config_yaml()) or {}).get("global") or {}).get("evaluation_interval", "1m"))
-    up = max(0.0, time.time() - rfc3339_seconds(prom.runtimeinfo().get("startTime", "")))
-    if up < resend + 2 * evaluation:
+    firing = max(0.0, time.time() - first_sent)
+    if firing < resend + interval:
         return None  # not two send rounds yet: the first send may have raced the Alertmanager's start
     return (f"every alert the {prom.name} sent failed ({'; '.join(f'{u}: {n:.0f} alerts' for u, n in errors.items())} "
-            f"affected by errors, none sent in {up:.0f} s up; prometheus_notifications_errors_total): it drops a "
-            f"failed batch and resends only every {resend:g} s, so waiting will not help; its log names the error "
-            "(\"Error sending alerts\")")
+            f"affected by errors, none sent in the {firing:.0f} s since {WATCHDOG} was first sent; "
+            "prometheus_notifications_errors_total): it drops a failed batch and resends only every "
+            f"{resend:g} s, so waiting will not help; its log names the error (\"Error sending alerts\")")
 
 
 def watchdog_state(prom: PrometheusClient) -> str | None:
