@@ -21,8 +21,7 @@ from conformance.probes.metrics.series_label import series_label
 pytestmark = [pytest.mark.app_metrics, pytest.mark.part("app-metrics")]
 
 # The ServiceMonitor scrapes at the stack's interval (stack/app/example-app-servicemonitor.yaml: 15 s, as the
-# Prometheus's global one): the target wait follows the interval the cluster's Prometheus loaded.
-SERIES_WAIT = timing.forwarded()
+# Prometheus's global one): the target and series waits follow the interval the cluster's Prometheus loaded.
 
 
 @pytest.mark.hop("app_scrape[{cluster}]")
@@ -55,11 +54,12 @@ def test_app_series_reach_the_primary(cluster, primary, access, primary_promethe
             raise NotYet(f"no {selector} on the primary")
         return found
 
+    own = own_prometheus(access, cluster)
     started = time.monotonic()
-    found = eventually(probe, hop=name, what=f"no {selector} on the {primary_prometheus.name}", wait=SERIES_WAIT,
-                       diagnose=lambda: why_not_on_primary(own_prometheus(access, cluster), primary_prometheus,
-                                                           cluster.name, cluster.is_primary, role(cluster),
-                                                           label.name))
+    found = eventually(probe, hop=name, what=f"no {selector} on the {primary_prometheus.name}",
+                       wait=timing.forwarded(scrape_interval_of(own)),
+                       diagnose=lambda: why_not_on_primary(own, primary_prometheus, cluster.name, cluster.is_primary,
+                                                           role(cluster), label.name))
     record_property("app_series", len(found))
     record_property("app_version", found[0]["metric"].get("version", ""))
     record_property("app_series_wait_seconds", round(time.monotonic() - started, 2))
