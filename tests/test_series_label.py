@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from conformance.probes.alerting.alerts import watchdog_clusters
+from conformance.probes.kubebench import pushes as kb
 from conformance.probes.kube_state_metrics.target import Canary, primary_matcher, why_not_described
 from conformance.probes.metrics.promql import on_primary
 from conformance.probes.metrics.series_label import series_label
@@ -71,3 +72,11 @@ def test_the_diagnoses_name_the_label_read() -> None:
     am = SimpleNamespace(alerts=lambda q: [{"labels": {"k8s_cluster": "workstation"}, "status": {"state": "active"}}])
     assert watchdog_clusters(am, "k8s_cluster") == {"workstation": "active"}
     assert watchdog_clusters(am) == {"": "active"}
+
+
+def test_the_kubebench_diagnosis_names_the_label_read() -> None:
+    on_cluster = [{"__name__": "kube_bench_total_pass", "job": "kube-bench", "node": "workstation-control-plane"}]
+    words = kb.why_no_totals([], on_cluster, None, "workstation", "oke", "kube-bench", "k8s_cluster")
+    assert words == ("the workstation Prometheus has 1 kube-bench series but the oke Prometheus none with "
+                     "k8s_cluster=workstation: its remote_write does not carry them")
+    assert "cluster=workstation" in kb.why_no_totals([], on_cluster, None, "workstation", "oke", "kube-bench")
