@@ -12,6 +12,7 @@ import pytest
 from tests.proving_ground import PrometheusPair
 from tests.proving_kube import KPS_LABELS, OTHER_CHART, KubeStack, kps_prometheus_spec, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import run_suites
+from tests.test_suite_metrics import endpoints_topology
 
 LABEL = "k8s_cluster"
 CR = "kps-kube-prometheus-stack-prometheus"
@@ -61,3 +62,15 @@ def test_a_remote_resource_without_the_label_fails_at_once_naming_the_hop_and_th
         f"set spec.externalLabels.{LABEL}: workstation)"), failure
     assert (f"the one it names itself by: {LABEL} (Prometheus observability/{CR} spec.externalLabels.{LABEL})"
             in failure), failure
+
+
+def test_on_endpoints_the_label_is_read_from_the_configuration_prometheus_loaded(ground: KubeStack, tmp_path) -> None:
+    """No API server to read a resource from: the primary's global.external_labels name the label (the same pair)."""
+    topology = endpoints_topology(tmp_path, ground.pair.primary.url, ground.pair.remote.url)
+    result = run_suites(tmp_path, "--topology", str(topology), "-m", "metrics")
+    assert result.code == 0, result.output
+    assert result.properties(REMOTE_SERIES)["remote_intent"].startswith("not judged: ")
+    assert result.properties(REMOTE_SERIES)["cluster_label"] == (
+        f"{LABEL}=workstation (the label oke names itself by: the oke Prometheus global.external_labels.{LABEL} "
+        "(/api/v1/status/config; the Prometheus resource of oke cannot be read: cluster oke has provider endpoints: "
+        "no Kubernetes API access))")

@@ -93,6 +93,7 @@ def require_remote_intent(access, remote, primary, hop: str, record: Record) -> 
     intent = read_intent(access, remote)
     if isinstance(intent, str):
         record("remote_intent", f"not judged: {intent}")
+        record("cluster_label", f"{stack.name}={remote.name} (the label {primary.name} names itself by: {stack.where})")
         return stack.name
     try:
         label, where = cluster_label(intent, remote.name, stack.name)
