@@ -96,7 +96,8 @@ def test_watchdog_fires_in_prometheus(cluster, primary, prometheus, record_prope
 @pytest.mark.hop(needs=["watchdog[{cluster}]", "alertmanager[{primary}]"])  # not firing, or no Alertmanager: nothing to deliver
 @pytest.mark.requirement("must")
 def test_watchdog_reaches_the_alertmanager(cluster, primary, topology, access, alertmanager, record_property):
-    """Watchdog with cluster=<name> is in the primary's Alertmanager, for every cluster that sends it there."""
+    """Watchdog with <label>=<name> (the external label of its Prometheus resource) is in the primary's Alertmanager,
+    for every cluster that sends it there."""
     if not cluster.is_primary and topology.parts["alerting"].options["remote_alerts"] == "none":
         raise NotApplicable(f"the topology sends {cluster.name}'s alerts nowhere (parts.alerting.remote_alerts: none)")
     name = hop("alerting", cluster, primary)

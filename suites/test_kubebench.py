@@ -36,7 +36,7 @@ def test_the_pushgateway_is_scraped_on_every_cluster(cluster, primary, prometheu
 @pytest.mark.hop(needs=["pushgateway_scrape[{cluster}]"])  # nothing scraped there: the scrape check said why
 @pytest.mark.requirement("must")
 def test_the_totals_of_every_pushing_node_reach_the_primary(cluster, primary, primary_prometheus, access, record_property):
-    """kube_bench_total_pass, _fail and _warn per node are on the primary with cluster=<name> and job as pushed.
+    """kube_bench_total_pass, _fail and _warn per node are on the primary with <label>=<name> and job as pushed.
 
     The primary's own series are stored without its external labels (conformance/probes/metrics/promql.py on_primary)."""
     name = hop("kube-bench", cluster, primary)

@@ -58,7 +58,8 @@ def test_primary_accepts_remote_write(primary, primary_prometheus, read_only, ac
 @pytest.mark.hop("metrics[{remote}]", needs=["prometheus[{primary}]", "receiver[{primary}]", "sender[{remote}]"])
 @pytest.mark.requirement("must")
 def test_remote_series_reach_the_primary(remote, primary, primary_prometheus, access, read_only, record_property):
-    """Every remote cluster's series are on the primary with cluster=<name>."""
+    """Every remote cluster's series are on the primary with <label>=<name> (the external label of its Prometheus
+    resource)."""
     name = hop("metrics", remote, primary)
     receiver_or_fail(primary, primary_prometheus, read_only, name, access)
     label = require_remote_intent(access, remote, primary, name, record_property)  # at once, before any wait

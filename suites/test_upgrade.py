@@ -13,6 +13,7 @@ import pytest
 
 from conformance.probes.logs.canary import new_tag
 from conformance.probes.logs.loki_store import cluster_values
+from conformance.probes.metrics.series_label import series_label
 from conformance.core import timing
 from conformance.core.eventually import NotYet, eventually
 from conformance.core.hops import hop as hop_name
@@ -105,11 +106,13 @@ def test_cluster_label_values_are_unchanged_across_the_upgrade(topology, primary
 
 @pytest.mark.metrics
 @pytest.mark.requirement("must")
-def test_remote_series_from_before_the_upgrade_are_still_queryable(remote, primary, primary_prometheus, upgrade,
+def test_remote_series_from_before_the_upgrade_are_still_queryable(remote, primary, primary_prometheus, upgrade, access,
                                                                     record_property):
     """The primary still answers for the remote's series at a moment before the upgrade."""
     key = f"series/{remote.name}"
-    query = f'count(up{{cluster="{remote.name}"}})'
+    label = series_label(access, remote)  # the external label the remote's Prometheus resource names it by
+    record_property("cluster_label", str(label))
+    query = f'count(up{{{label.name}="{remote.name}"}})'
     hop = f"{primary.name} Prometheus storage across the upgrade ({remote.name} series)"
     if upgrade.phase == "before":
         def seen():

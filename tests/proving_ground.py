@@ -142,8 +142,9 @@ def start_prometheus(
     alertmanagers: list[str] | None = None,
     self_scrape: bool = True,
     resend_delay: str | None = None,
+    label: str = "cluster",
 ) -> PrometheusProcess:
-    """Start a prometheus with external label cluster=<cluster> (and the operator's) that scrapes itself (and scrape_jobs).
+    """Start a prometheus with external label <label>=<cluster> (and the operator's) that scrapes itself (and scrape_jobs).
 
     self_scrape=False leaves out its own job, as on a stack without the chart's selfMonitor ServiceMonitor;
     resend_delay (--rules.alert.resend-delay, default 1m) shortens how soon a firing alert is sent again.
@@ -159,7 +160,7 @@ def start_prometheus(
         "global": {
             "scrape_interval": interval,
             "evaluation_interval": interval,
-            "external_labels": {"cluster": cluster, **operator_labels()},
+            "external_labels": {label: cluster, **operator_labels()},
         },
         "scrape_configs": [
             *([{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}] if self_scrape else []),
@@ -196,17 +197,19 @@ def operator_args(folder: Path, receiver: bool) -> list[str]:
 
 @dataclass
 class PrometheusPair:
-    """The primary (receiver on, cluster=oke) and one remote (cluster=workstation, remote_write to the primary)."""
+    """The primary (receiver on, cluster=oke) and one remote (cluster=workstation, remote_write to the primary);
+    `label` is the external label both carry the cluster's name in (`cluster`, as the bring-up's)."""
 
     primary: PrometheusProcess
     remote: PrometheusProcess
+    label: str = "cluster"
 
     def wait_until_remote_arrives(self, jobs: int = 1, cluster: str = "workstation", timeout: float | None = None) -> None:
-        """Block until the primary has up{cluster=...} for `jobs` remote scrape jobs (remote write ran)."""
+        """Block until the primary has up{<label>=...} for `jobs` remote scrape jobs (remote write ran)."""
         timing = self.remote.timing
         timeout = timeout or 30.0 + 2 * (timing.scrape_interval + timing.send_deadline)
         deadline = time.monotonic() + timeout
-        query = f'count(up{{cluster="{cluster}"}})'
+        query = f'count(up{{{self.label}="{cluster}"}})'
         while time.monotonic() < deadline:
             result = httpx.get(f"{self.primary.url}/api/v1/query", params={"query": query}, timeout=2).json()["data"]["result"]
             if result and int(float(result[0]["value"][1])) >= jobs:
@@ -225,15 +228,15 @@ def start_pair(folder: Path, *, primary_cluster: str = "oke", remote_cluster: st
                receiver: bool = True, remote_scrape_jobs: list[dict] | None = None,
                primary_scrape_jobs: list[dict] | None = None, timing: Timing = FAST,
                rule_files: list[Path] | None = None, primary_alertmanagers: list[str] | None = None,
-               remote_alertmanagers: list[str] | None = None) -> PrometheusPair:
+               remote_alertmanagers: list[str] | None = None, label: str = "cluster") -> PrometheusPair:
     primary = start_prometheus("primary", folder / "primary", cluster=primary_cluster, receiver=receiver,
                                scrape_jobs=primary_scrape_jobs, timing=timing, rule_files=rule_files,
-                               alertmanagers=primary_alertmanagers)
+                               alertmanagers=primary_alertmanagers, label=label)
     try:
         remote = start_prometheus("remote", folder / "remote", cluster=remote_cluster, timing=timing,
                                   remote_write_url=f"{primary.url}/api/v1/write", scrape_jobs=remote_scrape_jobs,
-                                  rule_files=rule_files, alertmanagers=remote_alertmanagers)
+                                  rule_files=rule_files, alertmanagers=remote_alertmanagers, label=label)
     except Exception:
         primary.stop()
         raise
-    return PrometheusPair(primary, remote)
+    return PrometheusPair(primary, remote, label)

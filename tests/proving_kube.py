@@ -163,17 +163,18 @@ def seed_sample_app(api: FakeKubeAPI, primary: bool) -> None:
 
 
 @contextmanager
-def stack_prometheus_pair(folder: Path, chart: ChartRelease | None = None) -> Iterator[PrometheusPair]:
+def stack_prometheus_pair(folder: Path, chart: ChartRelease | None = None, label: str = "cluster") -> Iterator[PrometheusPair]:
     """The real Prometheus pair scraping what the stack's would: every required job (at a FakeExporter) and the
     sidecars the bring-up runs, helloworld's on the primary and sleep's on the remote (plain Envoy stats); `chart`
-    names the chart's monitors after a user's release (OTHER_CHART: install_elsewhere's)."""
+    names the chart's monitors after a user's release (OTHER_CHART: install_elsewhere's); `label` is the external label
+    both carry the cluster's name in."""
     with ExitStack() as stack:
         exporter = stack.enter_context(FakeExporter())
         server_envoy, sleep_envoy = stack.enter_context(FakeEnvoy()), stack.enter_context(FakeEnvoy())
         remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url], chart=chart)
         pair = start_pair(folder, primary_scrape_jobs=stack_scrape_jobs("primary", exporter.url, [server_envoy.url],
                                                                         chart=chart),
-                          remote_scrape_jobs=remote_jobs)
+                          remote_scrape_jobs=remote_jobs, label=label)
         stack.callback(pair.stop)
         pair.wait_until_remote_arrives(jobs=len(remote_jobs) + 1)
         yield pair
@@ -254,14 +255,16 @@ def start_kube_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dic
     return stack
 
 
-def kps_prometheus_spec(cluster: str, primary: bool, release: str = "kps", remote_write_url: str | None = None) -> dict:
+def kps_prometheus_spec(cluster: str, primary: bool, release: str = "kps", remote_write_url: str | None = None,
+                        label: str = "cluster") -> dict:
     """The Prometheus resource's spec as kube-prometheus-stack 88.5.3 (templates/prometheus/prometheus.yaml) renders our
     values (stack/values) for release `release`: monitors labelled release=<release> in any namespace, the cluster's
-    external label, the receiver on the primary, remote write to the primary on a remote."""
+    external label (`label`: the bring-up's `cluster`, or a user's), the receiver on the primary, remote write to the
+    primary on a remote."""
     wanted = {"matchLabels": {"release": release}}
     spec: dict = {"serviceMonitorSelector": wanted, "serviceMonitorNamespaceSelector": {},
                   "podMonitorSelector": wanted, "podMonitorNamespaceSelector": {},
-                  "externalLabels": {"cluster": cluster}, "enableRemoteWriteReceiver": primary}
+                  "externalLabels": {label: cluster}, "enableRemoteWriteReceiver": primary}
     if remote_write_url:
         spec["remoteWrite"] = [{"url": remote_write_url}]
     return spec
@@ -287,7 +290,7 @@ def install_elsewhere(api: FakeKubeAPI, stack: KubeStack, primary: bool, agent: 
     api.add_custom_object("monitoring.coreos.com", "v1", "prometheuses", "observability", {
         "metadata": {"name": "kps-kube-prometheus-stack-prometheus", "labels": KPS_LABELS},
         "spec": kps_prometheus_spec(cluster, primary, remote_write_url=None if primary else
-                                    f"http://{stack.prometheus_ips['oke']}:9090/api/v1/write")})
+                                    f"http://{stack.prometheus_ips['oke']}:9090/api/v1/write", label=stack.pair.label)})
     api.add_service("logging", f"{agent}-metrics" if agent == "promtail" else agent, agent_url,
                     port=stack_services()[agent].port, port_name="http-metrics",
                     labels={"app.kubernetes.io/name": agent, "app.kubernetes.io/instance": agent})

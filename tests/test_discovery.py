@@ -105,6 +105,24 @@ def jaeger_addon(api: FakeKubeAPI, namespace: str = "tracing-ns") -> None:
     api.add_service(namespace, "jaeger-collector", port=14268, port_name="jaeger-collector-http", labels={"app": "jaeger"})
 
 
+JAEGER_CHART_PORTS = [  # jaegertracing/helm-charts jaeger-4.2.3 (appVersion 2.13.0) templates/service.yaml, in order
+    {"name": "zk-compact-trft", "port": 5775}, {"name": "config-rest", "port": 5778},
+    {"name": "jg-compact-trft", "port": 6831}, {"name": "jg-binary-trft", "port": 6832},
+    {"name": "http-zipkin", "port": 9411}, {"name": "grpc-http", "port": 14250}, {"name": "c-tchan-trft", "port": 14267},
+    {"name": "http-c-binary-trft", "port": 14268}, {"name": "otlp-grpc", "port": 4317}, {"name": "otlp-http", "port": 4318},
+    {"name": "http-query", "port": 16686}, {"name": "grpc-query", "port": 16685}]
+
+
+def jaeger_chart(api: FakeKubeAPI, namespace: str = "observability", release: str = "jaeger") -> None:
+    """jaegertracing/helm-charts jaeger-4.2.3 templates/service.yaml: the all-in-one's one Service, jaeger.fullname (the
+    release when it contains `jaeger`), labels jaeger.labels (_helpers.tpl) and component all-in-one, no headless twin."""
+    name = release if "jaeger" in release else f"{release}-jaeger"
+    api.add_service(namespace, name, ports=[dict(p, targetPort=p["port"]) for p in JAEGER_CHART_PORTS],
+                    labels={"helm.sh/chart": "jaeger-4.2.3", "app.kubernetes.io/name": "jaeger",
+                            "app.kubernetes.io/instance": release, "app.kubernetes.io/version": "2.13.0",
+                            "app.kubernetes.io/managed-by": "Helm", "app.kubernetes.io/component": "all-in-one"})
+
+
 def ksm_chart(api: FakeKubeAPI, namespace: str = "observability", release: str = "kps") -> None:
     """kube-state-metrics chart 8.4.0 templates/service.yaml: Service kube-state-metrics.fullname (<release>-kube-state-
     metrics), port http 8080; _helpers.tpl kube-state-metrics.labels (releaseLabel: kube-prometheus-stack sets it)."""
@@ -185,6 +203,8 @@ RULE_CASES = [
     ("alloy", alloy_chart, "agents/collector:12345", ""),
     ("pushgateway", pushgateway_chart, "bench/pgw-prometheus-pushgateway:9091", ""),
     ("jaeger", jaeger_addon, "tracing-ns/tracing:80", "/jaeger"),
+    ("jaeger", jaeger_chart, "observability/jaeger:16686", ""),
+    ("jaeger", lambda api: jaeger_chart(api, namespace="traces", release="tr"), "traces/tr-jaeger:16686", ""),
     ("kube-state-metrics", ksm_chart, "observability/kps-kube-state-metrics:8080", ""),
     ("opensearch", opensearch_chart, "search/logs-master:9200", ""),
     ("opensearch-dashboards", opensearch_dashboards_chart, "search/ui-opensearch-dashboards:5601", ""),
@@ -249,6 +269,38 @@ def test_absent_service_names_what_was_looked_for(tmp_path, service):
     kind = "Deployment" if service == "event-exporter" else "Service"
     assert message.startswith("oke ") and f": not found: no {kind} " in message and RULES[service].looks_for in message
     assert "in any namespace" in message and f"services.{service} of cluster oke" in message
+
+
+def test_jaeger_absent_names_the_addons_labels_and_the_charts(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        api.add_service("observability", "jaeger-collector", port=4317, port_name="otlp-grpc",
+                        labels={"app.kubernetes.io/name": "jaeger", "app.kubernetes.io/component": "collector"})
+        access, oke = access_for(tmp_path, api)
+        with pytest.raises(NotFound) as caught:
+            access.endpoint(oke, "jaeger")
+    assert str(caught.value).startswith(
+        "oke Jaeger: not found: no Service istio-system/tracing (the bring-up's name) and no Services labelled "
+        "app=jaeger with a port http-query (Istio's jaeger addon), nor app.kubernetes.io/name=jaeger,"
+        "app.kubernetes.io/component=all-in-one with a port http-query (jaeger chart) in any namespace; name it in "
+        "topology "), caught.value
+
+
+def test_jaeger_from_the_addon_and_the_chart_gives_one_line_and_the_namespace_picks_one(tmp_path):
+    with FakeKubeAPI("oke") as api:
+        jaeger_addon(api)
+        jaeger_chart(api)
+        access, oke = access_for(tmp_path, api)
+        with pytest.raises(Ambiguous) as caught:
+            access.located(oke, "jaeger")
+        message = str(caught.value)
+        assert "\n" not in message
+        assert message.startswith(
+            "oke Jaeger: 2 candidates in any namespace: tracing-ns/tracing:80 (labels app=jaeger), observability/jaeger:"
+            "16686 (labels app.kubernetes.io/name=jaeger,app.kubernetes.io/component=all-in-one); pick one with "
+            "services.jaeger.namespace of cluster oke in topology "), message
+        picked, oke = access_for(tmp_path / "picked", api, services={"jaeger": {"namespace": "observability"}})
+        found = picked.located(oke, "jaeger")
+    assert (found.where, found.spec.web_root) == ("observability/jaeger:16686", "")
 
 
 def test_prometheus_rule_reads_the_route_prefix_and_the_pods(tmp_path):

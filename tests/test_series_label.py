@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import yaml
+
+from conformance.core.access import NoKubeAccess
 from conformance.probes.alerting.alerts import watchdog_clusters
+from conformance.probes.kubebench import pushes as kb
 from conformance.probes.kube_state_metrics.target import Canary, primary_matcher, why_not_described
 from conformance.probes.metrics.promql import on_primary
 from conformance.probes.metrics.series_label import series_label
@@ -71,3 +75,52 @@ def test_the_diagnoses_name_the_label_read() -> None:
     am = SimpleNamespace(alerts=lambda q: [{"labels": {"k8s_cluster": "workstation"}, "status": {"state": "active"}}])
     assert watchdog_clusters(am, "k8s_cluster") == {"workstation": "active"}
     assert watchdog_clusters(am) == {"": "active"}
+
+
+def test_the_kubebench_diagnosis_names_the_label_read() -> None:
+    on_cluster = [{"__name__": "kube_bench_total_pass", "job": "kube-bench", "node": "workstation-control-plane"}]
+    words = kb.why_no_totals([], on_cluster, None, "workstation", "oke", "kube-bench", "k8s_cluster")
+    assert words == ("the workstation Prometheus has 1 kube-bench series but the oke Prometheus none with "
+                     "k8s_cluster=workstation: its remote_write does not carry them")
+    assert "cluster=workstation" in kb.why_no_totals([], on_cluster, None, "workstation", "oke", "kube-bench")
+
+
+class LoadedConfig:
+    """A Prometheus as series_label asks it on an endpoints cluster: only its loaded configuration."""
+
+    name = "workstation Prometheus"
+
+    def __init__(self, labels: dict[str, str]):
+        self.labels = labels
+
+    def config_yaml(self) -> str:
+        return yaml.safe_dump({"global": {"external_labels": self.labels}})
+
+
+class EndpointsAccess:
+    def __init__(self, prom):
+        self.prom = prom
+
+    def kube(self, cluster):
+        raise NoKubeAccess(f"cluster {cluster.name} has provider endpoints: no Kubernetes API access")
+
+    def client_or_none(self, cluster, service, client):
+        return self.prom
+
+
+WORKSTATION = SimpleNamespace(name="workstation", is_primary=False)
+UNREAD = ("the Prometheus resource of workstation cannot be read: cluster workstation has provider endpoints: "
+          "no Kubernetes API access")
+
+
+def test_on_endpoints_the_label_is_the_one_the_prometheus_loaded() -> None:
+    label = series_label(EndpointsAccess(LoadedConfig({"k8s_cluster": "workstation", "region": "eu"})), WORKSTATION)
+    assert (label.name, label.where) == (
+        "k8s_cluster", f"the workstation Prometheus global.external_labels.k8s_cluster (/api/v1/status/config; {UNREAD})")
+
+
+def test_on_endpoints_a_prometheus_labelling_the_cluster_otherwise_leaves_the_default_saying_why() -> None:
+    label = series_label(EndpointsAccess(LoadedConfig({"k8s_cluster": "workstaton"})), WORKSTATION)
+    assert (label.name, label.where) == (
+        "cluster", f"the suite's default: {UNREAD}; the workstation Prometheus loaded no external label with the value "
+                   "workstation alone (global.external_labels: k8s_cluster=workstaton)")

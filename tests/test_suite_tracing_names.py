@@ -47,7 +47,9 @@ def test_tracing_finds_jaeger_and_kiali_under_other_names_or_says_what_it_looked
         users_stack(api, ground, jaeger=False)
         absent = run_through(api, ground, "absent")
     looked = ("oke Jaeger: not found: no Service istio-system/tracing (the bring-up's name) and no Services labelled "
-              "app=jaeger with a port http-query (Istio's jaeger addon) in any namespace; name it in topology")
+              "app=jaeger with a port http-query (Istio's jaeger addon), nor app.kubernetes.io/name=jaeger,"
+              "app.kubernetes.io/component=all-in-one with a port http-query (jaeger chart) in any namespace; name it "
+              "in topology")
     assert looked in absent.output, absent.output
     assert absent.code == 5, absent.output  # INCOMPLETE: the Jaeger hops could not be observed, none passed
     for case in (JAEGER, FORCED):

@@ -110,6 +110,15 @@ def by_labels(selectors: tuple[str, ...], ports: tuple[str, ...] = (), web_root:
     return find
 
 
+def any_of(*finds: Callable[[KubeAccess, StackService], list[Located]]) -> Callable[[KubeAccess, StackService], list[Located]]:
+    """Every finder's candidates, in order: a service that an addon or a chart may install, each labelled its own way."""
+
+    def find(kube: KubeAccess, base: StackService) -> list[Located]:
+        return [c for f in finds for c in f(kube, base)]
+
+    return find
+
+
 def by_workload(selectors: tuple[str, ...]) -> Callable[[KubeAccess, StackService], list[Located]]:
     """Deployments carrying one of `selectors`, one per release: for a service the suite finds by its workload, as
     its chart renders no Service by default (the event exporter)."""
@@ -197,8 +206,14 @@ RULES: dict[str, Rule] = {
                              ports=("prom-exporter",), pods="app.kubernetes.io/name=vector", cluster_ip=True)),
     "istiod": Rule("Services labelled app=istiod with a port http-monitoring (Istio's istio-discovery chart)",
                    by_labels(("app=istiod",), ports=("http-monitoring",), require_port="http-monitoring")),
-    "jaeger": Rule("Services labelled app=jaeger with a port http-query (Istio's jaeger addon)",
-                   by_labels(("app=jaeger",), ports=("http-query",), require_port="http-query")),
+    # The addon serves the query under /jaeger (the services.yaml row); the chart runs Jaeger 2's own configuration,
+    # whose jaeger_query sets no base_path: the web root is /.
+    "jaeger": Rule("Services labelled app=jaeger with a port http-query (Istio's jaeger addon), nor "
+                   "app.kubernetes.io/name=jaeger,app.kubernetes.io/component=all-in-one with a port http-query "
+                   "(jaeger chart)",
+                   any_of(by_labels(("app=jaeger",), ports=("http-query",), require_port="http-query"),
+                          by_labels(("app.kubernetes.io/name=jaeger,app.kubernetes.io/component=all-in-one",),
+                                    ports=("http-query",), web_root="", require_port="http-query"))),
 }
 
 

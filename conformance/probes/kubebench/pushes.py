@@ -182,17 +182,18 @@ def renamed_labels(series: list[dict], job: str) -> str | None:
 
 
 def why_no_totals(on_primary: list[dict], on_cluster: list[dict] | None, groups: list[dict[str, str]] | None,
-                  cluster: str, primary: str, job: str) -> str:
-    """Why the primary has no kube-bench totals with cluster=<cluster>, from what each hop holds.
+                  cluster: str, primary: str, job: str, label: str = "cluster") -> str:
+    """Why the primary has no kube-bench totals with <label>=<cluster>, from what each hop holds.
 
-    on_primary / on_cluster: series of kube_bench_total_* with cluster=<cluster> (any job) on the primary and on the
-    cluster's own Prometheus (None when it cannot be asked); groups: the cluster's Pushgateway's grouping labels.
+    on_primary / on_cluster: series of kube_bench_total_* with <label>=<cluster> (any job) on the primary and on the
+    cluster's own Prometheus (None when it cannot be asked); groups: the cluster's Pushgateway's grouping labels;
+    label: the external label the cluster's Prometheus resource names it by (conformance/probes/metrics/series_label.py).
     """
     if why := renamed_labels((on_cluster or []) + on_primary, job):
         return why
     if on_cluster:
         return (f"the {cluster} Prometheus has {len(on_cluster)} kube-bench series but the {primary} Prometheus none "
-                f"with cluster={cluster}: its remote_write does not carry them")
+                f"with {label}={cluster}: its remote_write does not carry them")
     if groups is None:
         return ""
     mine = sorted(g.get("node", g.get("instance", "")) for g in groups if g.get("job") == job)

@@ -12,7 +12,7 @@ from conformance.probes.metrics.series_label import series_label
 
 
 def totals_on_primary(prom: PrometheusClient, cluster, label: str) -> kb.Totals:
-    """The cluster's totals in the primary's TSDB (a remote's carry cluster=<name>; the primary's own none, on_primary)."""
+    """The cluster's totals in the primary's TSDB (a remote's carry <label>=<name>; the primary's own none, on_primary)."""
     return kb.totals_from({r: prom.query(f'{kb.metric(r)}{{{on_primary(cluster, label)}, job="{kb.push_job()}"}}')
                            for r in kb.CHECKED})
 
@@ -44,4 +44,4 @@ def why_no_totals(access, cluster, primary, primary_prometheus, label: str) -> s
         own = access.client_or_none(cluster, "prometheus", PrometheusClient)
         on_cluster = [s["metric"] for s in own.query('{__name__=~"kube_bench_total_.+"}')] if own else None
     return kb.why_no_totals(seen, on_cluster, groups_or_none(access, cluster), cluster.name, primary.name,
-                            kb.push_job())
+                            kb.push_job(), label)

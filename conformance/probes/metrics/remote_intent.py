@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from conformance.core.http import ServiceError
 from conformance.core.outcomes import PreconditionUnmet, Unobservable
 from conformance.probes.metrics.prometheus_intent import PrometheusIntent, cluster_label, read_intent, remote_write_urls
+from conformance.probes.metrics.series_label import series_label
 
 Record = Callable[[str, object], None]
-DEFAULT_LABEL = "cluster"  # the label the bring-up sets (stack/values) and the suite's default
 
 
 def _is_ip(host: str) -> bool:
@@ -87,15 +87,19 @@ def judge_url(url: str, addresses: dict[str, str]) -> tuple[bool | None, str]:
 def require_remote_intent(access, remote, primary, hop: str, record: Record) -> str:
     """The label the primary tells the remote's series apart by; PreconditionUnmet at once when the remote's resource
     labels them otherwise than the topology names it, sends nowhere, or sends elsewhere than the primary.
-    Where the resource cannot be read, say so (a JUnit property) and return the suite's default label."""
+    The label looked for first is the one the primary's own resource names its cluster by (`cluster` where that
+    cannot be read). Where the remote's resource cannot be read, say so (a JUnit property) and return that label."""
+    stack = series_label(access, primary)
     intent = read_intent(access, remote)
     if isinstance(intent, str):
         record("remote_intent", f"not judged: {intent}")
-        return DEFAULT_LABEL
+        record("cluster_label", f"{stack.name}={remote.name} (the label {primary.name} names itself by: {stack.where})")
+        return stack.name
     try:
-        label, where = cluster_label(intent, remote.name, DEFAULT_LABEL)
+        label, where = cluster_label(intent, remote.name, stack.name)
     except ValueError as e:
-        raise PreconditionUnmet(hop, str(e), "the primary finds a remote's series by this external label "
+        raise PreconditionUnmet(hop, str(e), f"the primary finds a remote's series by this external label, the one "
+                                f"it names itself by: {stack} "
                                 "(docs/troubleshooting.md#cluster-external-label-missing-or-wrong)") from None
     record("cluster_label", f"{label}={remote.name} ({where})")
     urls = remote_write_urls(intent)
