@@ -12,7 +12,7 @@ from conformance.core.eventually import NotYet, eventually
 from conformance.core.manifests import traffic_generator
 from conformance.probes.mesh.monitors import ENVOY, ISTIOD
 from conformance.probes.mesh.scrape_pools import (
-    SCRAPE_WAIT, not_selected, require_an_injected_pod, require_monitor, require_pool_up,
+    SCRAPE_WAIT, mesh_pools, not_selected, require_an_injected_pod, require_monitor, require_pool_up,
 )
 from conformance.core.outcomes import Failed
 from conformance.probes.metrics.promql import on_primary
@@ -29,11 +29,14 @@ TRAFFIC_WAIT = timing.after_traffic()
 @pytest.mark.requirement("must")
 @pytest.mark.hop("envoy[{cluster}]")
 def test_envoy_sidecars_are_scraped(cluster, prometheus, access, record_property):
-    """The Envoy PodMonitor's scrape pool exists in the cluster's Prometheus and its targets are up."""
+    """The Envoy PodMonitor's scrape pool (without one, a pool of the cluster's own scraping /stats/prometheus) exists
+    in the cluster's Prometheus and its targets are up."""
     hop = f"{cluster.name} Envoy → {service_title(cluster, 'prometheus')}"
     monitor = require_monitor(access, cluster, ENVOY, hop, record_property)
-    targets = require_pool_up(prometheus, monitor.pool, hop, not_selected(access, cluster, ENVOY, monitor),
-                              precheck=lambda: require_an_injected_pod(access, cluster, hop))
+    pools, monitor = mesh_pools(prometheus, ENVOY, monitor, record_property)
+    why = not_selected(access, cluster, ENVOY, monitor)
+    targets = [t for pool in pools for t in require_pool_up(prometheus, pool, hop, why,
+                                                            precheck=lambda: require_an_injected_pod(access, cluster, hop))]
     record_property("envoy_targets", len(targets))
 
 
@@ -67,7 +70,9 @@ def test_istiod_is_scraped_with_its_metrics(primary, primary_prometheus, access,
     """istiod's ServiceMonitor target is up, and pilot_xds_pushes and istio_build are present."""
     hop = f"{primary.name} istiod → {primary.name} Prometheus"
     monitor = require_monitor(access, primary, ISTIOD, hop, record_property)
-    targets = require_pool_up(primary_prometheus, monitor.pool, hop, not_selected(access, primary, ISTIOD, monitor))
+    pools, monitor = mesh_pools(primary_prometheus, ISTIOD, monitor, record_property)
+    why = not_selected(access, primary, ISTIOD, monitor)
+    targets = [t for pool in pools for t in require_pool_up(primary_prometheus, pool, hop, why)]
     # The job its targets carry (the Service's name, or its jobLabel's value: `pilot` under Istio's sample monitor).
     jobs = "|".join(sorted({(t.get("labels") or {}).get("job", "") for t in targets} - {""})) or ".*istiod.*"
     missing = []

@@ -7,6 +7,7 @@ import pytest
 
 from conformance.core.discovery import Ambiguous
 from conformance.probes.mesh.monitors import ENVOY, ISTIOD, mesh_monitor
+from conformance.probes.mesh.scrape_pools import pools_scraping
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_kube import kps_prometheus_spec
 from tests.test_discovery import access_for
@@ -86,3 +87,27 @@ def test_the_one_the_prometheus_selects_of_two_is_taken_and_two_selected_are_one
         "oke Envoy PodMonitor: 2 candidates in any namespace: PodMonitor mesh/sidecars (its endpoint), PodMonitor "
         "team-a/envoy (its endpoint); the check cannot tell which scrapes the mesh: leave one selected by the "
         "cluster's Prometheus resource")
+
+
+class Targets:
+    """A Prometheus answering only /api/v1/targets' active targets."""
+
+    def __init__(self, *targets: dict) -> None:
+        self.targets = list(targets)
+
+    def active_targets(self) -> list[dict]:
+        return self.targets
+
+
+@pytest.mark.parametrize("target, envoy, istiod", [
+    # Istio's annotations: injected pods' merged metrics at :15020/stats/prometheus, istiod's at :15014/metrics
+    ({"scrapePool": "kubernetes-pods", "scrapeUrl": "http://10.0.0.5:15020/stats/prometheus"}, True, False),
+    ({"scrapePool": "kubernetes-pods", "scrapeUrl": "http://10.0.0.9:15014/metrics"}, False, True),
+    ({"scrapePool": "istiod", "scrapeUrl": "http://10.0.0.9:8080/metrics",
+      "discoveredLabels": {"__meta_kubernetes_pod_label_app": "istiod"}}, False, True),
+    ({"scrapePool": "node", "scrapeUrl": "http://10.0.0.2:9100/metrics"}, False, False),
+])
+def test_a_pool_of_the_users_own_is_found_by_what_its_targets_scrape(target, envoy, istiod) -> None:
+    prometheus = Targets(target, {"scrapePool": "apiserver", "scrapeUrl": "https://10.0.0.1:6443/metrics"})
+    assert pools_scraping(prometheus, ENVOY) == ([target["scrapePool"]] if envoy else [])
+    assert pools_scraping(prometheus, ISTIOD) == ([target["scrapePool"]] if istiod else [])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
+import httpx
+
 import pytest
 
 from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
@@ -16,7 +18,7 @@ from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.proving_ground import start_pair
 from tests.proving_kube import SERVER, SLEEP, EnvoyTargets, start_kube_stack
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV
-from tests.suite_runner import run_suites
+from tests.suite_runner import run_suites, settle
 from tests.test_mesh_monitors import ISTIO_ENVOY_POOL, ISTIO_ISTIOD_POOL, istio_sample_monitors
 from tests.test_suite_mesh import job
 
@@ -34,8 +36,10 @@ def mesh_of(tmp_path):
     names="other": the stack under a user's names (tests/proving_kube.py install_elsewhere) with Istio's sample
     monitors in istio-system labelled release=`monitor_release` (kps: the one its Prometheus selects)."""
     with ExitStack() as stack:
-        def start(sample_app: bool = True, names: str = "bring-up", monitor_release: str | None = "kps"):
+        def start(sample_app: bool = True, names: str = "bring-up", monitor_release: str | None = "kps",
+                  envoy_job: tuple[str, str] | None = None):
             envoy_pool, istiod_pool = (ENVOY_POOL, ISTIOD_POOL) if names == "bring-up" else (ISTIO_ENVOY_POOL, ISTIO_ISTIOD_POOL)
+            envoy_pool, envoy_path = envoy_job or (envoy_pool, "/stats/prometheus")  # a job of the user's own
             flowing = {"now": lambda: False}
             client = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")]))
             sleep = stack.enter_context(FakeEnvoy())
@@ -46,7 +50,7 @@ def mesh_of(tmp_path):
             remote_sd, primary_sd = tmp_path / "remote-envoys.json", tmp_path / "primary-envoys.json"
             for f in (remote_sd, primary_sd):
                 f.write_text('[{"targets": [], "labels": {}}]')
-            sd = lambda f: {"job_name": envoy_pool, "metrics_path": "/stats/prometheus",  # noqa: E731
+            sd = lambda f: {"job_name": envoy_pool, "metrics_path": envoy_path,  # noqa: E731
                             "file_sd_configs": [{"files": [str(f)], "refresh_interval": "1s"}]}
             pair = start_pair(tmp_path / "prom", primary_scrape_jobs=[sd(primary_sd)] + job(istiod_pool, istiod.url, "/metrics"),
                               remote_scrape_jobs=[sd(remote_sd)])
@@ -143,13 +147,29 @@ def test_istios_sample_monitors_as_shipped_are_named_unselected_with_the_label_w
     assert result.properties(SCRAPED)["outcome"] == result.properties(ISTIOD)["outcome"] == "precondition"
 
 
-def test_no_mesh_monitor_on_the_clusters_names_the_pool_assumed_and_what_was_looked_for(mesh_of):
-    """The stack under other names without any Envoy PodMonitor: no pool to wait on, said at once with the search."""
-    result = run(mesh_of(names="other", monitor_release=None), "-k", "workstation and sidecars_are_scraped")
+def test_no_mesh_monitor_but_a_job_of_its_own_scraping_the_sidecars_is_judged_by_its_targets(mesh_of):
+    """No Envoy PodMonitor anywhere, but a job of the user's own (Istio's prometheus.io annotations) scrapes the
+    sidecars' /stats/prometheus: its pool is judged, and the report says how it was found."""
+    kube = mesh_of(names="other", monitor_release=None, envoy_job=("kubernetes-pods", "/stats/prometheus"))
+    # A user's job has long found its targets; this one's discovery file is written as the ground starts.
+    settle(lambda: httpx.get(f"{kube.pair.remote.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"],
+           "the remote's kubernetes-pods job has no target yet")
+    result = run(kube, "-k", "workstation and sidecars_are_scraped")
+    assert result.code == 0, result.output
+    assert result.properties(SCRAPED)["monitor"] == (
+        "none: scrape pool kubernetes-pods scrapes path /stats/prometheus (bring-up name; not found: no PodMonitor "
+        "monitoring/envoy-stats and no PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path "
+        "/stats/prometheus in any namespace)")
+
+
+def test_no_mesh_monitor_and_no_job_scraping_the_sidecars_names_the_pool_assumed_and_what_was_looked_for(mesh_of):
+    """Nothing scrapes the sidecars: no pool to wait on, said at once with the search."""
+    result = run(mesh_of(names="other", monitor_release=None, envoy_job=("kubernetes-pods", "/metrics")),
+                 "-k", "workstation and sidecars_are_scraped")
     failure = result.failure(SCRAPED)
     assert result.properties(SCRAPED)["outcome"] == "precondition", failure
     assert "the configuration workstation Prometheus loaded has no scrape pool podMonitor/monitoring/envoy-stats/0: " \
         in failure, failure
     assert ("monitor: PodMonitor monitoring/envoy-stats (bring-up name; not found: no PodMonitor monitoring/envoy-stats "
             "and no PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path /stats/prometheus in "
-            "any namespace)") in failure
+            "any namespace; no target of workstation Prometheus scrapes path /stats/prometheus)") in failure

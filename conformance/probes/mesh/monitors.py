@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from conformance.core.discovery import Ambiguous
 from conformance.core.http import ServiceError
@@ -46,6 +47,8 @@ class MonitorRule:
     label: tuple[str, str]
     shape: Callable[[dict], bool]
     looks_for: str
+    scrapes: Callable[[dict], bool]  # an active target's shape: what this monitor's pool would scrape
+    scraping: str  # that shape, said
 
     def bring_up(self, how: str) -> MeshMonitor:
         doc = load(self.manifest)
@@ -59,14 +62,21 @@ class MonitorRule:
 # istio/istio 1.29.6 samples/addons/extras/prometheus-operator.yaml: PodMonitor envoy-stats-monitor (label
 # monitoring: istio-proxies, podMetricsEndpoints path /stats/prometheus) and ServiceMonitor istio-component-monitor
 # (label monitoring: istio-components, endpoints port http-monitoring), both in istio-system, labelled release: istio.
+# Without a monitor, a job of the user's own may scrape the same endpoints: Istio's prometheus.io annotations put
+# injected pods' merged metrics at :15020/stats/prometheus (injection-template.yaml, enablePrometheusMerge) and
+# istiod's at :15014/metrics (istio-discovery templates/deployment.yaml).
 ENVOY = MonitorRule(
     "Envoy PodMonitor", "podmonitors", MANIFESTS / "envoy-podmonitor.yaml", ("monitoring", "istio-proxies"),
     lambda spec: any(e.get("path") == "/stats/prometheus" for e in spec.get("podMetricsEndpoints") or []),
-    "PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path /stats/prometheus")
+    "PodMonitor labelled monitoring=istio-proxies (Istio's sample) or scraping path /stats/prometheus",
+    lambda target: urlsplit(target.get("scrapeUrl", "")).path == "/stats/prometheus", "path /stats/prometheus")
 ISTIOD = MonitorRule(
     "istiod ServiceMonitor", "servicemonitors", MANIFESTS / "istiod-servicemonitor.yaml", ("monitoring", "istio-components"),
     lambda spec: any(e.get("port") == "http-monitoring" for e in spec.get("endpoints") or []),
-    "ServiceMonitor labelled monitoring=istio-components (Istio's sample) or scraping port http-monitoring")
+    "ServiceMonitor labelled monitoring=istio-components (Istio's sample) or scraping port http-monitoring",
+    lambda target: (urlsplit(target.get("scrapeUrl", "")).port == 15014
+                    or (target.get("discoveredLabels") or {}).get("__meta_kubernetes_pod_label_app") == "istiod"),
+    "port 15014 (http-monitoring) or an app=istiod pod")
 
 
 def mesh_monitor(access, cluster, rule: MonitorRule) -> MeshMonitor:

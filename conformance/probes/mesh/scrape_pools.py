@@ -3,6 +3,8 @@ loaded and its targets, why a pool is missing (the monitor's selection), and whe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conformance.core import timing
 from conformance.core.access import ServiceAbsent
 from conformance.core.eventually import NotYet, eventually
@@ -54,6 +56,23 @@ def require_monitor(access, cluster, rule: MonitorRule, hop: str, record_propert
     if not monitor.how.startswith("bring-up name;"):  # a monitor the cluster has: judge its selection
         require_selected(access, cluster, monitor.kind, monitor.namespace, monitor.name, hop, record_property)
     return monitor
+
+
+def pools_scraping(prometheus, rule: MonitorRule) -> list[str]:
+    """The scrape pools whose active targets scrape what the rule's monitor would (a job of the user's own)."""
+    return sorted({t.get("scrapePool", "") for t in prometheus.active_targets() if rule.scrapes(t)})
+
+
+def mesh_pools(prometheus, rule: MonitorRule, monitor: MeshMonitor, record_property) -> tuple[list[str], MeshMonitor]:
+    """The pools to judge: the monitor's; where no monitor was found and the loaded configuration lacks the pool
+    assumed, the pools of its own that scrape the same endpoints (recorded), else the one assumed, its search said."""
+    jobs = prometheus.configured_jobs()
+    if not monitor.how.startswith("bring-up name;") or jobs is None or monitor.pool in jobs:
+        return [monitor.pool], monitor
+    if pools := pools_scraping(prometheus, rule):
+        record_property("monitor", f"none: scrape pool {', '.join(pools)} scrapes {rule.scraping} ({monitor.how})")
+        return pools, monitor
+    return [monitor.pool], replace(monitor, how=f"{monitor.how}; no target of {prometheus.name} scrapes {rule.scraping}")
 
 
 def require_pool_configured(prometheus, pool: str, hop: str, not_selected: str) -> None:
