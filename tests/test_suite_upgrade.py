@@ -221,3 +221,17 @@ def test_a_v13_period_from_the_old_lines_day_hides_their_chunks(stack, starts, e
     day = datetime.fromtimestamp(first / 1e9, tz=timezone.utc).date()  # the first flushed line's day
     stack.move_to_alloy(v13_from=None if starts == "tomorrow" else day.isoformat())
     assert found(stack, "workstation", marker) == expected
+
+
+def test_remote_series_the_primary_lost_name_its_storage(stack):
+    """As if the primary's TSDB had been lost: the moment recorded before the upgrade has no series now."""
+    assert phase(stack, "before", "-m", "metrics", "-k", "before_the_upgrade").code == 0
+    state = json.loads((stack.folder / "state.json").read_text())
+    state["series/workstation"]["at"] -= 3600  # an hour before the ground started: nothing stored then
+    (stack.folder / "state.json").write_text(json.dumps(state))
+    after = phase(stack, "after", "-m", "metrics", "-k", "before_the_upgrade", "--timeout-scale", "0.05")
+    failure = after.failure(SERIES)
+    assert after.properties(SERIES)["outcome"] == "failed", failure
+    assert ("oke Prometheus storage across the upgrade (workstation series): count(up{cluster=\"workstation\"}) at "
+            in failure), failure
+    assert "(before the upgrade) is empty now: the primary lost its TSDB (no persistent volume?)" in failure
