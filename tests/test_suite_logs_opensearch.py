@@ -204,3 +204,13 @@ def test_dashboards_without_the_logs_index_pattern_names_the_pattern_and_what_it
     failure = result.failure(DASHBOARDS)
     assert result.properties(DASHBOARDS)["outcome"] == "failed", failure
     assert "conformance → oke OpenSearch Dashboards: no index pattern logs-* (index patterns: metrics-*)" in failure
+
+
+def test_a_cluster_missing_from_the_cluster_field_is_named_by_its_hop(tmp_path, node):
+    """The cluster-field check's own failing path: workstation's lines all say cluster=oke, so no value names it."""
+    with start_opensearch_stack(tmp_path, node.url, fields={"workstation": {"cluster": "oke"}}) as stack:
+        result = stack.run("-k", "cluster_field", "--timeout-scale", "0.05")
+    failure = result.failure(VALUES)
+    assert result.properties(VALUES)["outcome"] == "timed_out", failure
+    assert failure.startswith("every Vector → oke OpenSearch: "), failure
+    assert "missing: remote workstation Vector → oke OpenSearch" in failure, failure
