@@ -1,11 +1,11 @@
 """Every check keeps a failing-path self-test (issue 21): a self-test that runs it failing and asserts its diagnosis.
 
-The rule, read from the sources (no self-test is run): a self-test covers a check when what it reaches -- its body and
-decorators, and the module-level constants and helpers it names, followed through `from tests.x import NAME` --
-(1) names the check as the JUnit report does ('<area>::<sentence>[...]', tests/suite_runner.py's `cases()`) or as
-pytest's own writer did ('suites.test_<module>::test_<function>'), (2) reads a check's failure text
-(`.failure(` or `.failure_steady(`) and (3) asserts.
-"""
+The rule, read from the sources (no self-test is run): a self-test covers a check when it asserts and reads a check's
+failure text (`.failure(` or `.failure_steady(` of tests/suite_runner.py) with an argument that names the check -- as
+the JUnit report does ('<area>::<sentence>[...]') or as pytest's own writer did ('suites.test_<module>::test_<function>')
+-- directly, through a local name, or through a module-level constant here or in another tests module (`from tests.x
+import NAME`). Where the argument comes from a parameter (a table row, a helper's argument), every name the self-test
+reaches through its decorators, constants and helpers counts. A check's skip reason or properties alone do not count."""
 
 from __future__ import annotations
 
