@@ -169,7 +169,8 @@ def shipped(tmp_path_factory) -> tuple[str, str, str]:
     return text, host, str(log)
 
 
-@pytest.mark.parametrize("name,labels", [
+# name, labels: every series the recording shows after two lines reached Loki ("{host}", "{path}" filled in).
+RECORDED_SERIES = [
     # README "Metric names and labels": every loki.write series is {host, tenant} (tenant "" without tenant_id)
     # plus the component's component_id/component_path; host is the URL's host:port.
     ("loki_write_sent_entries_total", {**WRITE, "host": "{host}", "tenant": ""}),
@@ -188,19 +189,21 @@ def shipped(tmp_path_factory) -> tuple[str, str, str]:
     ("loki_source_file_read_bytes_total", {**SOURCE, "path": "{path}"}),
     ("loki_source_file_file_bytes_total", {**SOURCE, "path": "{path}"}),
     ("loki_source_file_files_active_total", SOURCE),
-])
-def test_alloy_exports_the_recorded_series_with_their_labels(shipped, name, labels):
+]
+
+
+def test_alloy_exports_the_recorded_series_and_no_other(shipped):
+    """The series, each with its labels, as the recording shows them; none it did not show."""
     text, host, path = shipped
-    expected = {k: v.format(host=host, path=path) for k, v in labels.items()}
-    assert expected in [s.labels for s in parse_samples(text) if s.name == name], name
-
-
-def test_alloy_exports_no_series_the_recording_did_not_show(shipped):
-    text, _, _ = shipped
-    names = {s.name for s in parse_samples(text)}
+    samples = parse_samples(text)
+    missing = [(name, labels) for name, labels in RECORDED_SERIES
+               if {k: v.format(host=host, path=path) for k, v in labels.items()}
+               not in [s.labels for s in samples if s.name == name]]
+    assert not missing, f"not exported as recorded: {missing}"
+    names = {s.name for s in samples}
     assert "loki_write_last_read_timestamp" not in names  # only with the WAL enabled
     assert not any(n.startswith("promtail_") or "encoded_bytes" in n for n in names)
-    assert not any("cluster" in s.labels or "job" in s.labels for s in parse_samples(text))  # no stream labels
+    assert not any("cluster" in s.labels or "job" in s.labels for s in samples)  # no stream labels
 
 
 class Answering(FakeServer):
@@ -310,17 +313,22 @@ def _attempt_times(monkeypatch, pick: str, tries: int = 10, batch_wait: float = 
     return at
 
 
-@pytest.mark.parametrize("retries,seconds", [
+# (retries, seconds after the append) as recorded.
+RECORDED_READINGS = [
     # README (a): loki_write_batch_retries_total went 3, 5, 6, 7, 8, 9, 10 at about 5, 15, 25, 50, 85, 205, 400 s.
     # Each try that fails counts one retry at once, so the counter reads n from try n until try n+1.
     (3, 5), (5, 15), (6, 25), (7, 50), (8, 85), (9, 205), (10, 400),
     # README (a): the drop came 402 s (Loki stopped) and 418 s (closed port) after the append: right after try 10.
     (10, 402), (10, 418),
-])
-def test_the_default_schedule_allows_each_recorded_reading(monkeypatch, retries, seconds):
+]
+
+
+def test_the_default_schedule_allows_each_recorded_reading(monkeypatch):
+    """Each reading lies between try n's earliest moment and try n+1's latest (every jitter low, every jitter high)."""
     earliest, latest = _attempt_times(monkeypatch, "low"), _attempt_times(monkeypatch, "high")
-    assert earliest[retries - 1] <= seconds
-    assert retries == 10 or latest[retries] >= seconds
+    outside = [(retries, seconds) for retries, seconds in RECORDED_READINGS
+               if not (earliest[retries - 1] <= seconds and (retries == 10 or latest[retries] >= seconds))]
+    assert not outside, f"readings the schedule cannot give: {outside} (earliest {earliest}, latest {latest})"
 
 
 def test_the_default_schedule_gives_up_within_the_documented_bounds(monkeypatch):

@@ -325,3 +325,15 @@ def wait_for_series(url: str, selector: str, timeout: float = 20.0) -> None:
             return
         time.sleep(0.2)
     raise RuntimeError(f"no {selector} on {url} after {timeout} s")
+
+
+def test_a_grafana_that_does_not_answer_is_named_by_the_health_check(stack):
+    """The health check's failing path: no answer from /api/health names the suite's hop to Grafana."""
+    topology = stack.topology()  # names Grafana's URL while it still serves
+    stack.grafana.stop()
+    result = run_suites(stack.folder, "--topology", str(topology), "-m", "dashboards", "-k", "grafana_is_healthy",
+                        "--timeout-scale", "0.05", env=ENV)
+    failure = result.failure(HEALTHY)
+    assert result.properties(HEALTHY)["outcome"] == "timed_out", failure
+    assert "conformance → oke Grafana: oke Grafana still unreachable when the wait ended" in failure, failure
+    assert "connection refused" in failure and "while waiting for: no health answer" in failure, failure

@@ -194,3 +194,23 @@ def test_api_version_auto_reads_opensearch_3_as_a_type_era_elasticsearch_and_is_
             "[_type]): Vector sends it when the sink's api_version is auto, reading OpenSearch 3.x as an Elasticsearch "
             "before 7 (src/sinks/elasticsearch/common.rs): set api_version to v8") in failure, failure
     assert any("client-side error, 400" in line for line in logged), logged
+
+
+def test_dashboards_without_the_logs_index_pattern_names_the_pattern_and_what_it_has(tmp_path, node):
+    """The Dashboards check's failing path: green, but nobody created logs-*; the message lists what there is."""
+    with start_opensearch_stack(tmp_path, node.url) as stack:
+        stack.dashboards.patterns = ["metrics-*"]
+        result = stack.run("-k", "index_pattern")
+    failure = result.failure(DASHBOARDS)
+    assert result.properties(DASHBOARDS)["outcome"] == "failed", failure
+    assert "conformance → oke OpenSearch Dashboards: no index pattern logs-* (index patterns: metrics-*)" in failure
+
+
+def test_a_cluster_missing_from_the_cluster_field_is_named_by_its_hop(tmp_path, node):
+    """The cluster-field check's own failing path: workstation's lines all say cluster=oke, so no value names it."""
+    with start_opensearch_stack(tmp_path, node.url, fields={"workstation": {"cluster": "oke"}}) as stack:
+        result = stack.run("-k", "cluster_field", "--timeout-scale", "0.05")
+    failure = result.failure(VALUES)
+    assert result.properties(VALUES)["outcome"] == "timed_out", failure
+    assert failure.startswith("every Vector → oke OpenSearch: "), failure
+    assert "missing: remote workstation Vector → oke OpenSearch" in failure, failure

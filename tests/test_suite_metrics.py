@@ -10,12 +10,14 @@ from conformance.clients.prometheus import PrometheusClient
 from conformance.core.http import HTTPService
 from conformance.probes.metrics.remote_write import past_snapshots, sender_snapshot
 from suites.test_metrics import FRESHNESS_MARGIN, SERIES_WAIT
+from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import STACK_TIMING, PrometheusPair, free_port, start_pair, start_prometheus
 from tests.suite_runner import run_suites, write_topology
 
 REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"
 FRESH = "suites.test_metrics::test_remote_series_are_fresh[workstation]"
 SENDER = "suites.test_metrics::test_remote_write_sender_is_healthy[workstation]"
+READY = "suites.test_metrics::test_primary_prometheus_is_ready"
 
 
 def endpoints_topology(folder, primary_url: str, remote_url: str | None):
@@ -240,3 +242,33 @@ def test_at_the_stacks_intervals_a_disabled_receiver_fails_the_sender_check(tmp_
     assert run.properties(REMOTE_SERIES)["outcome"] == "precondition"
     # Samples fail once per scrape (every 30 s): the sender's window must span a scrape and a send to see one.
     assert "samples failed to http://127.0.0.1:" in run.failure(SENDER), run.output[-3000:]
+
+
+def starting_prometheus() -> FakeServer:
+    """A Prometheus still replaying its WAL: /-/ready answers 503 "Service Unavailable" (prometheus web/web.go
+    testReady), whatever else it is asked."""
+    server = FakeServer()
+    server.route("GET", r"/-/ready", lambda request: Response(503, "Service Unavailable", "text/plain"))
+    return server.start()
+
+
+@pytest.mark.parametrize("starting, expected", [
+    (False, ["conformance → oke Prometheus: oke Prometheus still unreachable when the wait ended",
+             "connection refused", "while waiting for: Prometheus not ready"]),
+    (True, ["conformance → oke Prometheus: Prometheus not ready", "GET /-/ready answered 503: Service Unavailable"]),
+], ids=["nothing listens", "still starting"])
+def test_a_primary_prometheus_that_is_not_ready_is_named_by_the_ready_check(tmp_path, starting, expected):
+    """The ready check's failing paths: nothing listens at the primary's Prometheus, or it answers not ready."""
+    server = starting_prometheus() if starting else None
+    url = server.url if server else f"http://127.0.0.1:{free_port()}"
+    try:
+        topo = endpoints_topology(tmp_path, url, None)
+        run = run_suites(tmp_path, "--topology", str(topo), "-k", "primary_prometheus_is_ready",
+                         "--timeout-scale", "0.05")
+    finally:
+        if server:
+            server.stop()
+    failure = run.failure(READY)
+    assert run.properties(READY)["outcome"] == "timed_out", failure
+    for part in expected:
+        assert part in failure, failure

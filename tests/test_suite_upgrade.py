@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 import urllib.parse
@@ -221,3 +222,18 @@ def test_a_v13_period_from_the_old_lines_day_hides_their_chunks(stack, starts, e
     day = datetime.fromtimestamp(first / 1e9, tz=timezone.utc).date()  # the first flushed line's day
     stack.move_to_alloy(v13_from=None if starts == "tomorrow" else day.isoformat())
     assert found(stack, "workstation", marker) == expected
+
+
+def test_remote_series_the_primary_lost_name_its_storage(stack):
+    """As if the primary's TSDB had been lost: the moment recorded before the upgrade has no series now."""
+    assert phase(stack, "before", "-m", "metrics", "-k", "before_the_upgrade").code == 0
+    state = json.loads((stack.folder / "state.json").read_text())
+    state["series/workstation"]["at"] -= 3600  # an hour before the ground started: nothing stored then
+    (stack.folder / "state.json").write_text(json.dumps(state))
+    after = phase(stack, "after", "-m", "metrics", "-k", "before_the_upgrade", "--timeout-scale", "0.05")
+    failure = after.failure(SERIES)
+    assert after.properties(SERIES)["outcome"] == "failed", failure
+    # the label is the one the remote's Prometheus names its cluster by (cluster on this ground)
+    assert re.search(r'oke Prometheus storage across the upgrade \(workstation series\): count\(up\{\w+="workstation"\}\) '
+                     r"at \d\d:\d\d:\d\d UTC \(before the upgrade\) is empty now: the primary lost its TSDB \(no persistent "
+                     r"volume\?\)", failure), failure

@@ -189,14 +189,17 @@ class APIError(ServiceError):
 
     @property
     def path(self) -> str:
+        """The request's path without its query, as the headline names the call."""
         return httpx.URL(self.url).path
 
     @property
     def headline(self) -> str:
+        """One line for a check's message: the service, the call, the status and the gist of the body."""
         return f"{self.service} {self.method} {self.path} answered {self.status}: {body_gist(self.body)}"
 
     @property
     def detail(self) -> str:
+        """The whole exchange for the evidence: the call, the status and the (redacted, bounded) body."""
         return f"{self.method} {self.url} -> {self.status}\n{self.body}"
 
 

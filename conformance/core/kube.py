@@ -171,6 +171,7 @@ class KubeAccess:
 
     @property
     def hop(self) -> str:
+        """The hop from the suite to this API server, as checks name it."""
         return f"conformance → {self.name}"
 
     @cached_property

@@ -56,6 +56,7 @@ def reporter_for(item: pytest.Item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
+    """A fixture's wait (a check's setup) reports its progress like the check's own."""
     if TOPOLOGY not in item.config.stash:
         return (yield)
     with reporting_progress(reporter_for(item)):
@@ -64,6 +65,7 @@ def pytest_runtest_setup(item: pytest.Item):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
+    """A check's waits report their progress while it runs (only in a conformance run: a topology is loaded)."""
     if TOPOLOGY not in item.config.stash:
         return (yield)
     with reporting_progress(reporter_for(item)):

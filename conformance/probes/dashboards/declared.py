@@ -51,10 +51,12 @@ class Dashboard:
 
     @property
     def file(self) -> str:
+        """The dashboard's file name in the provider's directory: `<key>.json`."""
         return f"{self.key}.json"
 
     @property
     def path(self) -> str:
+        """Where the file is in the Grafana container, as messages name the dashboard's file."""
         return f"{self.directory}/{self.file}"
 
     @property

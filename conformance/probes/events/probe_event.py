@@ -49,6 +49,7 @@ class ProbeEvent:
 
     @property
     def involved(self) -> str:
+        """The probe's involved object as `kind/name`."""
         return f"ConfigMap/{self.name}"
 
     @property

@@ -34,6 +34,7 @@ class MeshMonitor:
 
     @property
     def where(self) -> str:
+        """How messages name the monitor: `<kind> <namespace>/<name>`."""
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
