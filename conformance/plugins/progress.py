@@ -54,21 +54,22 @@ def reporter_for(item: pytest.Item):
     return report
 
 
+def _reporting(item: pytest.Item):
+    """The check's waits report their progress; nothing outside a conformance run (no topology loaded)."""
+    return reporting_progress(reporter_for(item)) if TOPOLOGY in item.config.stash else nullcontext()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
     """A fixture's wait (a check's setup) reports its progress like the check's own."""
-    if TOPOLOGY not in item.config.stash:
-        return (yield)
-    with reporting_progress(reporter_for(item)):
+    with _reporting(item):
         return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
-    """A check's waits report their progress while it runs (only in a conformance run: a topology is loaded)."""
-    if TOPOLOGY not in item.config.stash:
-        return (yield)
-    with reporting_progress(reporter_for(item)):
+    """A check's waits report their progress while it runs."""
+    with _reporting(item):
         return (yield)
 
 
