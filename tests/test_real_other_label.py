@@ -14,6 +14,9 @@ from tests.proving_kube import KPS_LABELS, OTHER_CHART, KubeStack, kps_prometheu
 from tests.suite_runner import run_suites
 from tests.test_suite_metrics import endpoints_topology
 
+# One ground for the module: its tests stay on one worker (pytest-xdist --dist loadgroup), so it starts once.
+pytestmark = pytest.mark.xdist_group("other-label")
+
 LABEL = "k8s_cluster"
 CR = "kps-kube-prometheus-stack-prometheus"
 REMOTE_SERIES = "suites.test_metrics::test_remote_series_reach_the_primary[workstation]"

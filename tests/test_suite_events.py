@@ -16,6 +16,9 @@ from tests.proving_realkube import ADDRESSES, apply
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites
 
+# One ground for the module: its tests stay on one worker (pytest-xdist --dist loadgroup), so it starts once.
+pytestmark = pytest.mark.xdist_group("events-ground")
+
 CASE = "suites.test_events::test_an_event_reaches_the_primary_loki[{}]"
 HOP = "{} event exporter → oke Loki"
 

@@ -18,6 +18,9 @@ from tests.proving_kube import KIALI_NS, KubeStack, remote_secret_kubeconfig, st
 from tests.proving_stack import GRAFANA_PASSWORD, declared_dashboards
 from tests.suite_runner import SuiteRun, run_suites
 
+# One ground for the module: its tests stay on one worker (pytest-xdist --dist loadgroup), so it starts once.
+pytestmark = pytest.mark.xdist_group("kube-stack")
+
 EVERY_AREA = "logs or metrics or platform or kiali or dashboards"
 CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 LABELS = "suites.test_logs::test_loki_cluster_label_lists_every_cluster"

@@ -14,6 +14,9 @@ from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, cr
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites, settle
 
+# One ground for the module: its tests stay on one worker (pytest-xdist --dist loadgroup), so it starts once.
+pytestmark = pytest.mark.xdist_group("ksm-ground")
+
 SCRAPED = "suites.test_kube_state_metrics::test_kube_state_metrics_is_scraped[{}]"
 DESCRIBED = "suites.test_kube_state_metrics::test_the_canary_pod_is_described_on_the_primary[{}]"
 STATE_NS = "conformance-canary-state"  # stack/services.yaml canary.namespace + conformance/probes/kube_state_metrics/state_canary.py SUFFIX

@@ -16,6 +16,9 @@ from tests.proving_ground import PrometheusPair
 from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import SuiteRun, run_suites
 
+# One ground for the module: its tests stay on one worker (pytest-xdist --dist loadgroup), so it starts once.
+pytestmark = pytest.mark.xdist_group("logs-kube")
+
 CANARY = "suites.test_logs::test_log_canary_reaches_the_primary_loki[{}]"
 TOO_MANY_LABELS = {"cluster": "workstation", **{f"l{i}": "x" for i in range(30)}}  # 31 > max_label_names_per_series 30
 AGENT = {"promtail": ("Promtail", "promtail"), "alloy": ("Alloy", "alloy")}  # Profile.agent, its services.yaml key
