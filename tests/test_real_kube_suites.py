@@ -10,6 +10,7 @@ from typing import Iterator
 import pytest
 from kubernetes import client as kclient
 
+from conformance.core.manifests import APP, load, traffic_generator
 from conformance.core.versions import load_versions
 from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground
 from tests.proving_stack import GRAFANA_PASSWORD
@@ -24,7 +25,9 @@ PODS = "suites.test_platform::test_every_stack_pod_is_ready[{}]"
 TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
 DRIFT = "suites.test_platform::test_the_stack_runs_the_pinned_versions[{}]"  # a `should`: the fakes are not the pins
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
-AREAS = "(logs or metrics or platform or dashboards or kiali) and not upgrade"
+CROSS = "suites.test_mesh::test_mesh_requests_cross_from_the_remote_to_the_primary[workstation]"
+ISTIOD = "suites.test_mesh::test_istiod_is_scraped_with_its_metrics"
+AREAS = "(logs or metrics or platform or dashboards or kiali or mesh) and not upgrade"  # the default suite
 
 
 @contextmanager
@@ -64,6 +67,22 @@ def outcome(result: SuiteRun, case: str) -> str:
     return result.properties(case)["outcome"]
 
 
+def traffic_left_as_found(ground: RealKubeGround) -> None:
+    """The mesh check scaled the real traffic generator back: 0 replicas, and its pods gone (bounded wait)."""
+    app = traffic_generator()
+    selector = ",".join(f"{k}={v}" for k, v in load(APP / "traffic.yaml")["spec"]["selector"]["matchLabels"].items())
+    with ground.ns:
+        apps = kclient.AppsV1Api(ground.api("workstation"))
+        # The Deployment's own spec (the scale subresource omits a 0, as autoscaling/v1 Scale's omitempty does).
+        assert apps.read_namespaced_deployment(app.name, app.namespace, _request_timeout=10).spec.replicas == 0
+        core = kclient.CoreV1Api(ground.api("workstation"))
+        deadline = time.monotonic() + 60  # the replica set controller deletes them, kwok finishes the deletion
+        while core.list_namespaced_pod(app.namespace, label_selector=selector, _request_timeout=10).items:
+            assert time.monotonic() < deadline, "traffic pods still there 60 s after the check scaled to 0"
+            time.sleep(0.5)
+    assert ground.sidecars.api.errors == []
+
+
 def canary_namespace_gone(ground: RealKubeGround, cluster: str) -> bool:
     with ground.ns:
         try:
@@ -93,6 +112,9 @@ def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: R
         assert outcome(result, CANARY.format(cluster)) == "passed"
         assert canary_namespace_gone(ground, cluster)  # the real namespace controller finished the deletion
     assert outcome(result, REMOTE_SERIES) == "passed"
+    assert result.properties(CROSS)["cross_cluster_series"] == "2"  # both sidecars reported the crossing request
+    assert result.properties(ISTIOD)["istiod_metrics_missing"] == "0"
+    traffic_left_as_found(ground)
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert not ground.agent.errors
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
