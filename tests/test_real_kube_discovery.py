@@ -21,6 +21,7 @@ def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> Non
         topology = ground.topology()
         assert all("services" not in c for c in yaml.safe_load(topology.read_text())["clusters"])
         result = run(ground, "-m", AREAS)
+        crossing = result.properties(CROSS) if CROSS in result.cases() else {}  # read now: the next run replaces it
         traffic_left_as_found(ground)
         with ground.ns:
             apply(ground.api("workstation"), [
@@ -40,7 +41,7 @@ def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> Non
     for line in INVENTORY:
         assert line in header, header
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
-    assert result.properties(CROSS)["cross_cluster_series"] == "2"  # the mesh, through the real service proxy too
+    assert crossing.get("cross_cluster_series") == "2", crossing  # the mesh, through the real service proxy too
     one_line = ("workstation Prometheus: 2 candidates in any namespace: observability/prometheus-operated:9090 "
                 "(Prometheus observability/kps-kube-prometheus-stack-prometheus), team-a/prometheus-operated:9090 "
                 "(Prometheus team-a/team); pick one with services.prometheus.namespace of cluster workstation in "
