@@ -17,15 +17,15 @@ import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import yaml
 
 from conformance.probes.kiali.remote_secrets import REMOTE_SECRET_LABEL
-from conformance.core.manifests import Deployment, traffic_generator
-from tests.fakes.envoy import FakeEnvoy
+from conformance.core.manifests import MANIFESTS, Deployment, traffic_generator
+from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.exporter import FakeExporter
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
@@ -35,7 +35,7 @@ from tests.fakes.promtail import FakePromtail
 from tests.fakes.server import FakeServer, Request
 from tests.proving_ground import PrometheusPair, start_pair
 from conformance.core.profiles import PROFILES as STACK_PROFILES
-from conformance.probes.platform.scrape_jobs import ChartRelease
+from conformance.probes.platform.scrape_jobs import ChartRelease, project_job
 from conformance.core.stack import stack_services
 from tests.proving_stack import CLUSTERS, PROFILES, kiali_spec, stack_scrape_jobs, start_grafana
 from tests.suite_runner import write_topology
@@ -162,18 +162,54 @@ def seed_sample_app(api: FakeKubeAPI, primary: bool) -> None:
                        containers=[{"name": "curl", "image": "docker.io/curlimages/curl:8.21.0"}, SIDECAR])
 
 
+ISTIOD_JOB = project_job(MANIFESTS / "istiod-servicemonitor.yaml").job  # the job istiod's targets carry
+
+
+@dataclass
+class SampleMesh:
+    """The mesh as the sample app's traffic moves it: istiod's monitoring port (15014), helloworld's sidecar on the
+    primary (its destination series once `flowing()` has said so), and the traffic generator's sidecar on the remote,
+    a target in the file_sd file `client_targets` while its pods run (its source series)."""
+
+    istiod: FakeIstiod
+    server: FakeEnvoy
+    client: FakeEnvoy
+    client_targets: Path
+    flowing: Callable[[], bool] = lambda: False  # set once the clusters run
+
+
 @contextmanager
-def stack_prometheus_pair(folder: Path, chart: ChartRelease | None = None, label: str = "cluster") -> Iterator[PrometheusPair]:
+def sample_mesh(folder: Path) -> Iterator[SampleMesh]:
+    """FakeIstiod and the two sidecars of the sample request from workstation to oke; no client target yet."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        client_targets = folder / "traffic-envoys.json"
+        client_targets.write_text('[{"targets": [], "labels": {}}]')  # before Prometheus starts: file_sd reads it
+        made: list[SampleMesh] = []  # the server's sidecar asks the mesh made below
+        server = stack.enter_context(FakeEnvoy([request_series("destination", "workstation", "oke")],
+                                               traffic_flowing=lambda: made[0].flowing()))
+        client = stack.enter_context(FakeEnvoy([request_series("source", "workstation", "oke")]))
+        made.append(SampleMesh(stack.enter_context(FakeIstiod()), server, client, client_targets))
+        yield made[0]
+
+
+@contextmanager
+def stack_prometheus_pair(folder: Path, chart: ChartRelease | None = None, mesh: SampleMesh | None = None,
+                          label: str = "cluster") -> Iterator[PrometheusPair]:
     """The real Prometheus pair scraping what the stack's would: every required job (at a FakeExporter) and the
     sidecars the bring-up runs, helloworld's on the primary and sleep's on the remote (plain Envoy stats); `chart`
-    names the chart's monitors after a user's release (OTHER_CHART: install_elsewhere's); `label` is the external label
-    both carry the cluster's name in."""
+    names the chart's monitors after a user's release (OTHER_CHART: install_elsewhere's); `mesh` puts istiod's job on
+    its FakeIstiod, helloworld's sidecar and the traffic generator's (file_sd) in the Envoy pools; `label` is the
+    external label both carry the cluster's name in."""
     with ExitStack() as stack:
         exporter = stack.enter_context(FakeExporter())
-        server_envoy, sleep_envoy = stack.enter_context(FakeEnvoy()), stack.enter_context(FakeEnvoy())
-        remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url], chart=chart)
+        server_envoy = mesh.server if mesh else stack.enter_context(FakeEnvoy())
+        sleep_envoy = stack.enter_context(FakeEnvoy())
+        istiod = {ISTIOD_JOB: f"{mesh.istiod.url}/metrics"} if mesh else {}
+        remote_jobs = stack_scrape_jobs("remote", exporter.url, [sleep_envoy.url], chart=chart,
+                                        envoy_files=(mesh.client_targets,) if mesh else ())
         pair = start_pair(folder, primary_scrape_jobs=stack_scrape_jobs("primary", exporter.url, [server_envoy.url],
-                                                                        chart=chart),
+                                                                        urls=istiod, chart=chart),
                           remote_scrape_jobs=remote_jobs, label=label)
         stack.callback(pair.stop)
         pair.wait_until_remote_arrives(jobs=len(remote_jobs) + 1)
@@ -354,17 +390,28 @@ def start_kiali(kiali: FakeKiali, oke: FakeKubeAPI, workstation: FakeKubeAPI, na
     kiali.start()
 
 
+class Replicas(Protocol):
+    """Where a Deployment's replicas are read: a FakeKubeAPI, or a real API server (tests/proving_realkube.py)."""
+
+    def deployment_replicas(self, namespace: str, name: str) -> int | None: ...
+
+
 class EnvoyTargets:
     """File-based service discovery of a cluster's sidecars: an Envoy is a target only while its Deployment has
     replicas, as the PodMonitor sees it (Prometheus re-reads the file when it changes)."""
 
-    def __init__(self, api: FakeKubeAPI, path: Path, envoys: dict[Deployment, str]) -> None:
-        self.api, self.path, self.envoys = api, path, envoys
+    def __init__(self, api: "FakeKubeAPI | Replicas", path: Path, envoys: dict[Deployment, str], poll: float = 0.2) -> None:
+        self.api, self.path, self.envoys, self.poll = api, path, envoys, poll
         self._stop = threading.Event()
         self._written: list[str] | None = None
         self._sync()
         self._thread = threading.Thread(target=self._run, name="envoy-targets", daemon=True)
         self._thread.start()
+
+    @property
+    def targets(self) -> list[str]:
+        """The sidecars' addresses last written (those whose Deployment had replicas)."""
+        return list(self._written or [])
 
     def _sync(self) -> None:
         targets = sorted(urlsplit(url).netloc for d, url in self.envoys.items()
@@ -376,7 +423,7 @@ class EnvoyTargets:
             self._written = targets
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(self.poll):
             self._sync()
 
     def stop(self) -> None:

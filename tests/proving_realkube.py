@@ -7,7 +7,10 @@ Services with selectors over hostNetwork pods that kwok runs on the cluster's no
 node's and the kube-controller-manager's endpoints controller writes the Endpoints the API server's service
 proxy dials; a relay on that address carries the bytes to the real Prometheus pair and the fakes on loopback.
 The node agent plays what kwok does not: a container's stdout (into the CRI-format file kwok serves as its
-log) and Promtail's kubernetes-pods job (the cluster's FakePromtail ships the same lines).
+log) and Promtail's kubernetes-pods job (the cluster's FakePromtail ships the same lines). The mesh is
+tests/proving_kube.py's SampleMesh: istiod's job scrapes a FakeIstiod, and the traffic generator's sidecar is a
+target of the remote's Envoy pool while its Deployment, scaled on the real remote API server, has ready pods
+(the deployment and replica set controllers' work, kwok running the pods).
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ from kubernetes.dynamic import DynamicClient
 from conformance.probes.kiali.remote_secrets import REMOTE_SECRET_LABEL
 from conformance.provision.phases.stack import write_kiali_remote_secret
 from conformance.provision.steps import Facts
+from conformance.core.manifests import traffic_generator
 from conformance.core.stack import stack_services
 from tests.fakes.kiali import FakeKiali
 from tests.fakes.loki import FakeLoki
 from tests.fakes.promtail import FakePromtail
 from tests.proving_ground import PrometheusPair
-from tests.proving_kube import GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, kps_prometheus_spec, stack_prometheus_pair
+from tests.proving_kube import (GRAFANA_POD, GRAFANA_SECRET, STACK_PODS, EnvoyTargets, SampleMesh, kps_prometheus_spec,
+                                sample_mesh, stack_prometheus_pair)
 from tests.proving_stack import GRAFANA_PASSWORD, kiali_spec, start_grafana
 from tests.real.crds import all_crds
 from tests.real.kube import ControlPlane, LogRule, write_kubeconfig, kubeconfig_entry
@@ -107,7 +112,9 @@ class RealKubeGround:
     promtails: dict[str, FakePromtail] = field(default_factory=dict)
     relays: list[Relay] = field(default_factory=list)
     agent: "NodeAgent | None" = None
-    exits: ExitStack = field(default_factory=ExitStack)  # the Prometheus pair and its exporters
+    exits: ExitStack = field(default_factory=ExitStack)  # the Prometheus pair, its exporters and the mesh's fakes
+    mesh: SampleMesh | None = None
+    sidecars: EnvoyTargets | None = None  # the traffic generator's sidecar while its Deployment has ready pods
     startup_seconds: dict[str, float] = field(default_factory=dict)
     names: str = "bring-up"  # or "other": the stack under a user's own release names (OTHER_NAMES)
 
@@ -124,6 +131,8 @@ class RealKubeGround:
         return kconfig.new_client_from_config(str(self.kubeconfig), context=f"kind-{cluster}")
 
     def stop(self) -> None:
+        if self.sidecars:
+            self.sidecars.stop()
         if self.agent:
             self.agent.stop()
         for r in self.relays:
@@ -231,6 +240,29 @@ class NodeAgent:
                 self.ground.promtails[cluster].emit(line, ns, name, container, (pod.metadata.labels or {}).get("app", ""))
 
 
+class ReadyReplicas:
+    """A Deployment's ready replicas as the real API server reports them (its pods Running on kwok); a read that
+    fails keeps the last answer and is kept in `errors` (404: no such Deployment, None)."""
+
+    def __init__(self, api: kclient.ApiClient) -> None:
+        self.apps = kclient.AppsV1Api(api)
+        self.last: dict[tuple[str, str], int | None] = {}
+        self.errors: list[BaseException] = []
+
+    def deployment_replicas(self, namespace: str, name: str) -> int | None:
+        try:
+            status = self.apps.read_namespaced_deployment_status(name, namespace, _request_timeout=5).status
+            self.last[(namespace, name)] = status.ready_replicas or 0
+        except kclient.ApiException as e:
+            if e.status != 404:
+                self.errors.append(e)
+            else:
+                self.last[(namespace, name)] = None
+        except Exception as e:  # noqa: BLE001 - the server stopped or unreachable: kept, as the node agent keeps its
+            self.errors.append(e)
+        return self.last.get((namespace, name))
+
+
 def new_namespace() -> NetNamespace:
     return NetNamespace(list(ADDRESSES.values()))
 
@@ -251,7 +283,8 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
     folder.mkdir(parents=True, exist_ok=True)
     exits = ExitStack()
     try:
-        pair = exits.enter_context(stack_prometheus_pair(folder / "prometheus"))  # every job the stack scrapes
+        mesh = exits.enter_context(sample_mesh(folder / "mesh"))
+        pair = exits.enter_context(stack_prometheus_pair(folder / "prometheus", mesh=mesh))  # every job the stack scrapes
     except BaseException:
         exits.close()
         raise
@@ -259,7 +292,7 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
     grafana = start_grafana(pair, loki, log_path=folder / "grafana-fake.log")
     kiali = FakeKiali(kiali_spec()).start()
     planes = {c: ControlPlane(c, ip, folder / c) for c, ip in ADDRESSES.items()}
-    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits, names=names)
+    ground = RealKubeGround(folder, ns, planes, pair, loki, grafana, kiali, exits=exits, names=names, mesh=mesh)
     try:
         for c in planes:
             ground.promtails[c] = FakePromtail(f"{loki.url}/loki/api/v1/push", folder / f"{c}-unused.log",
@@ -279,6 +312,9 @@ def _start(folder: Path, ns: NetNamespace, grafana_log: str | None, log_rules: d
         write_kubeconfig(ground.kubeconfig, [kubeconfig_entry(c, p.server, p.pki, "admin") for c, p in planes.items()])
         _populate(ground)
         ground.agent = NodeAgent(ground).start()
+        ground.sidecars = EnvoyTargets(ReadyReplicas(ground.api("workstation")), mesh.client_targets,
+                                       {traffic_generator(): mesh.client.url}, poll=0.5)
+        mesh.flowing = lambda: bool(ground.sidecars.targets)  # helloworld's sidecar serves while the client runs
     except BaseException:
         ground.stop()
         raise

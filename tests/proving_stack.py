@@ -225,15 +225,16 @@ def start_stack(folder: Path, pair: PrometheusPair, *, promtail_labels: dict[str
 
 def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, omit: tuple[str, ...] = (),
                       urls: dict[str, str] | None = None, empty: tuple[str, ...] = (),
-                      chart: ChartRelease | None = None) -> list[dict]:
+                      chart: ChartRelease | None = None, envoy_files: tuple[Path, ...] = ()) -> list[dict]:
     """Scrape jobs that mirror the operator's: one per job the stack requires on a cluster of `role`.
 
     Each job is named like the operator's scrape pool ('serviceMonitor/monitoring/<name>/0') and relabels
     `job` like the operator does, at the FakeExporter (a path per job); the Envoy PodMonitor's pool scrapes
     `envoys`, the sidecars the bring-up runs on that cluster (no sidecar: a pool without a target, as on the real stack).
     `omit` leaves jobs out (their monitor is not selected); `empty` keeps a job with no target (its monitor is
-    selected but its Service has no endpoint); `urls` points a job elsewhere (e.g. a closed port); `chart` names the
-    chart's monitors after another release (a user's).
+    selected but its Service has no endpoint); `urls` points a job elsewhere (e.g. a closed port; a URL's own path is
+    kept, as a FakeIstiod's /metrics); `chart` names the chart's monitors after another release (a user's);
+    `envoy_files` adds file_sd files to the Envoy pool (sidecars that come and go with their pods).
     """
     jobs = []
     for required in required_jobs(role, chart=chart):
@@ -242,13 +243,15 @@ def stack_scrape_jobs(role: str, exporter_url: str, envoys: list[str] = (), *, o
         if required.monitor == ENVOY_POOL.rsplit("/", 1)[0]:
             targets, path = [urlsplit(u).netloc for u in envoys], "/stats/prometheus"
         else:
-            url = (urls or {}).get(required.job, exporter_url)
-            targets, path = [urlsplit(url).netloc], f"/{required.job.replace('/', '-')}/metrics"
+            url = urlsplit((urls or {}).get(required.job, exporter_url))
+            targets, path = [url.netloc], url.path if url.path.strip("/") else f"/{required.job.replace('/', '-')}/metrics"
         envoy_pool = required.monitor == ENVOY_POOL.rsplit("/", 1)[0]  # selected: a pool even with no sidecar to scrape
         if required.job in empty:
             targets = []
         if targets or envoy_pool or required.job in empty:
+            files = {"file_sd_configs": [{"files": [str(f) for f in envoy_files], "refresh_interval": "1s"}]} \
+                if envoy_pool and envoy_files else {}
             jobs.append({"job_name": f"{required.monitor}/0", "metrics_path": path,
-                         "static_configs": [{"targets": targets}],
+                         "static_configs": [{"targets": targets}], **files,
                          "relabel_configs": [{"target_label": "job", "replacement": required.job}]})
     return jobs

@@ -10,7 +10,7 @@ import yaml
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.proving_realkube import apply
 from tests.suite_runner import run_suites
-from tests.test_real_kube_suites import AREAS, ground_for, run
+from tests.test_real_kube_suites import AREAS, CROSS, ground_for, run, traffic_left_as_found
 from tests.test_suite_discovery import INVENTORY  # the same stack under the same names
 
 
@@ -21,6 +21,8 @@ def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> Non
         topology = ground.topology()
         assert all("services" not in c for c in yaml.safe_load(topology.read_text())["clusters"])
         result = run(ground, "-m", AREAS)
+        crossing = result.properties(CROSS) if CROSS in result.cases() else {}  # read now: the next run replaces it
+        traffic_left_as_found(ground)
         with ground.ns:
             apply(ground.api("workstation"), [
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
@@ -39,6 +41,7 @@ def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> Non
     for line in INVENTORY:
         assert line in header, header
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
+    assert crossing.get("cross_cluster_series") == "2", crossing  # the mesh, through the real service proxy too
     one_line = ("workstation Prometheus: 2 candidates in any namespace: observability/prometheus-operated:9090 "
                 "(Prometheus observability/kps-kube-prometheus-stack-prometheus), team-a/prometheus-operated:9090 "
                 "(Prometheus team-a/team); pick one with services.prometheus.namespace of cluster workstation in "

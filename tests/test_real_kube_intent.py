@@ -49,8 +49,8 @@ def test_the_prometheus_resources_intent_judges_monitors_labels_and_remote_write
             apply(ground.api("workstation"), [broken_resource(ground, "workstation", remoteWrite=[
                 {"url": "http://10.99.0.7:9090/api/v1/write"}])])
         elsewhere = seen(run(ground, "-m", "metrics", "-k", "reach_the_primary"))
-    # This ground's istiod pool is the FakeExporter's (no pilot_xds_pushes): its check passes the selection, then fails.
-    for case in (ENVOY.format("oke"), ENVOY.format("workstation"), REACH, PLATFORM.format("oke"),
+    # istiod's pool scrapes the ground's FakeIstiod (pilot_xds_pushes, istio_build): selected, scraped, its metrics there.
+    for case in (ENVOY.format("oke"), ENVOY.format("workstation"), ISTIOD, REACH, PLATFORM.format("oke"),
                  PLATFORM.format("workstation")):
         assert healthy[case][0] == "passed", healthy[case]
     assert healthy[ENVOY.format("workstation")][2]["monitor_selection"] == (

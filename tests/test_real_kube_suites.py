@@ -7,11 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 from kubernetes import client as kclient
 
+from conformance.core.manifests import APP, load, traffic_generator
 from conformance.core.versions import load_versions
-from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground
+from conformance.probes.mesh.traffic import sample_crossing
+from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground, wait_for
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.real.ground import in_namespace
 from tests.real.kube import LogRule, kubeconfig_entry, write_kubeconfig
@@ -24,7 +27,9 @@ PODS = "suites.test_platform::test_every_stack_pod_is_ready[{}]"
 TARGETS = "suites.test_platform::test_every_prometheus_target_is_up[{}]"
 DRIFT = "suites.test_platform::test_the_stack_runs_the_pinned_versions[{}]"  # a `should`: the fakes are not the pins
 CANARY_NS = "conformance-canary"  # stack/services.yaml canary.namespace
-AREAS = "(logs or metrics or platform or dashboards or kiali) and not upgrade"
+CROSS = "suites.test_mesh::test_mesh_requests_cross_from_the_remote_to_the_primary[workstation]"
+ISTIOD = "suites.test_mesh::test_istiod_is_scraped_with_its_metrics"
+AREAS = "(logs or metrics or platform or dashboards or kiali or mesh) and not upgrade"  # the default suite
 
 
 @contextmanager
@@ -64,6 +69,22 @@ def outcome(result: SuiteRun, case: str) -> str:
     return result.properties(case)["outcome"]
 
 
+def traffic_left_as_found(ground: RealKubeGround) -> None:
+    """The mesh check scaled the real traffic generator back: 0 replicas, and its pods gone (bounded wait)."""
+    app = traffic_generator()
+    selector = ",".join(f"{k}={v}" for k, v in load(APP / "traffic.yaml")["spec"]["selector"]["matchLabels"].items())
+    with ground.ns:
+        apps = kclient.AppsV1Api(ground.api("workstation"))
+        # The Deployment's own spec (the scale subresource omits a 0, as autoscaling/v1 Scale's omitempty does).
+        assert apps.read_namespaced_deployment(app.name, app.namespace, _request_timeout=10).spec.replicas == 0
+        core = kclient.CoreV1Api(ground.api("workstation"))
+        deadline = time.monotonic() + 60  # the replica set controller deletes them, kwok finishes the deletion
+        while core.list_namespaced_pod(app.namespace, label_selector=selector, _request_timeout=10).items:
+            assert time.monotonic() < deadline, "traffic pods still there 60 s after the check scaled to 0"
+            time.sleep(0.5)
+    assert ground.sidecars.api.errors == []
+
+
 def canary_namespace_gone(ground: RealKubeGround, cluster: str) -> bool:
     with ground.ns:
         try:
@@ -93,9 +114,37 @@ def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: R
         assert outcome(result, CANARY.format(cluster)) == "passed"
         assert canary_namespace_gone(ground, cluster)  # the real namespace controller finished the deletion
     assert outcome(result, REMOTE_SERIES) == "passed"
+    assert result.properties(CROSS)["cross_cluster_series"] == "2"  # both sidecars reported the crossing request
+    assert result.properties(ISTIOD)["istiod_metrics_missing"] == "0"
+    traffic_left_as_found(ground)
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert not ground.agent.errors
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
+
+
+def test_a_traffic_generator_whose_pods_never_run_times_out_and_is_scaled_back(ground: RealKubeGround) -> None:
+    """The real remote scales the generator up but no node takes its pods (a nodeSelector none has): no client
+    sidecar, so no source series; the check times out naming the request it waited for, then scales back to 0."""
+    app = traffic_generator()
+
+    def node_selector(selector: dict[str, str] | None) -> None:
+        with ground.ns:
+            kclient.AppsV1Api(ground.api("workstation")).patch_namespaced_deployment(
+                app.name, app.namespace, {"spec": {"template": {"spec": {"nodeSelector": selector}}}})
+    with ground.ns:  # a run before this one on the ground: its client's series go stale a few scrapes after it ends
+        query = f'istio_requests_total{{{sample_crossing("workstation").selector(response_code=None)},reporter="source"}}'
+        wait_for("the sample client's series of an earlier run stale on the primary", lambda: not httpx.get(
+            f"{ground.pair.primary.url}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"])
+    node_selector({"conformance.test/no-such-node": "true"})
+    try:
+        result = run(ground, "-m", "mesh", "-k", "cross", "--timeout-scale", "0.1")
+    finally:
+        node_selector(None)
+    failure = result.failure(CROSS)
+    assert outcome(result, CROSS) == "timed_out", failure
+    assert "workstation sample client → oke sample server (mesh)" in failure, failure
+    assert "no istio_requests_total from workstation to oke" in failure, failure
+    traffic_left_as_found(ground)
 
 
 def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(own_ground: RealKubeGround) -> None:
