@@ -101,22 +101,36 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
     def crossing_series(promql: str) -> list[dict]:
         return [s["metric"] for s in primary_prometheus.query(promql) if s["metric"].get("destination_cluster") == primary.name]
 
+    # Only requests made while the check runs count: a series left by earlier traffic stays queryable until it goes
+    # stale (a stopped pod's, minutes on a remote), so each series (every label, the pod's too) must be new or grow.
+    raw = f"istio_requests_total{{{crossing_request.selector()}}}"
+
+    def counts() -> dict[frozenset, float]:
+        return {frozenset(s["metric"].items()): float(s["value"][1]) for s in primary_prometheus.query(raw)
+                if s["metric"].get("destination_cluster") == primary.name}
+
+    before = counts()
+
     def probe():
-        crossing = crossing_series(query)
-        if not crossing:
+        grown = [dict(m) for m, n in counts().items() if n > before.get(m, -1.0)]
+        if not grown:
             seen = [s["metric"] for s in primary_prometheus.query(any_code)]
-            raise NotYet(f"2xx pairs from {remote.name} ({crossing_request.selector()}): none; any code: {seen or 'none'}")
+            raise NotYet(f"2xx requests from {remote.name} since the check began ({crossing_request.selector()}): none; "
+                         f"any code, any time: {seen or 'none'}")
         # The server's sidecar is scraped on the primary itself; the client's arrives later, through
         # remote write: wait for both instead of judging the first half that shows up.
-        reporters = sorted({p.get("reporter") for p in crossing})
+        reporters = sorted({p.get("reporter") for p in grown})
         if reporters != ["destination", "source"]:
-            raise NotYet(f"the crossing request is reported by {reporters} only; series: {crossing}")
-        return crossing
+            raise NotYet(f"the crossing request is reported by {reporters} only; series: {grown}")
+        return grown
 
     def diagnose() -> str:
         codes = sorted({p.get("response_code", "") for p in crossing_series(any_code)} - {""})
         if codes and not any(c.startswith("2") for c in codes):
             return f"requests cross but answer response_code {', '.join(codes)} only, never 2xx"
+        if before and not any(n > before.get(m, -1.0) for m, n in counts().items()):
+            return (f"{len(before)} series of earlier 2xx requests are there, but none grew while the check ran: "
+                    "no request crossed during it")
         reporters = sorted({p.get("reporter") for p in crossing_series(query)})
         return f"reported by {reporters} only; both sidecars should report it" if reporters else ""
 
@@ -133,4 +147,4 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
                                   wait=TRAFFIC_WAIT, diagnose=diagnose)
     except AppMissing as e:
         pytest.skip(f"the sample mesh app is not deployed ({e}); `nox -s up` deploys it from stack/app/")
-    record_property("cross_cluster_series", len(crossing))
+    record_property("cross_cluster_series", len({(p.get("reporter"), p.get("response_code")) for p in crossing}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,15 +103,17 @@ def test_report_needs_only_the_standard_library(tmp_path):
 def test_loadgroup_keeps_a_group_on_one_worker(tmp_path):
     """`nox -s tests` runs --dist loadgroup: the tests of an xdist_group (one expensive ground) share one worker.
     pytest 9.2 broke that silently (pytest-dev/pytest-xdist#1386); pyproject.toml keeps pytest below it."""
+    seen = tmp_path / "seen"
+    seen.mkdir()
     (tmp_path / "test_group.py").write_text(
-        "import os, pytest\n"
+        "import os, pathlib, pytest\n"
         "pytestmark = pytest.mark.xdist_group('ground')\n"
         "@pytest.mark.parametrize('i', range(6))\n"
-        "def test_one(i, tmp_path_factory):\n"
-        "    (tmp_path_factory.getbasetemp().parent.parent / f'seen-{i}').write_text(os.environ['PYTEST_XDIST_WORKER'])\n")
+        "def test_one(i):\n"
+        "    (pathlib.Path(os.environ['SEEN']) / str(i)).write_text(os.environ['PYTEST_XDIST_WORKER'])\n")
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "3", "--dist", "loadgroup", "-p", "no:cacheprovider",
-                          "--basetemp", str(tmp_path / "base" / "t"), str(tmp_path / "test_group.py")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                          "test_group.py"], cwd=tmp_path, env={**os.environ, "SEEN": str(seen)},
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    workers = {f.read_text() for f in (tmp_path / "base").glob("seen-*")}
-    assert len(list((tmp_path / "base").glob("seen-*"))) == 6 and len(workers) == 1, workers
+    workers = [f.read_text() for f in seen.iterdir()]
+    assert len(workers) == 6 and len(set(workers)) == 1, workers

@@ -143,6 +143,20 @@ def test_traffic_answered_only_with_5xx_fails_naming_the_code(tmp_path):
     assert run.properties(CROSS)["outcome"] == "timed_out"
 
 
+def test_series_left_by_earlier_traffic_that_do_not_grow_are_no_crossing(tmp_path):
+    """Both sidecars' 2xx series are there but none grows while the check runs: no request crossed during it."""
+    remote, primary, istiod = FakeEnvoy(CROSSING, growing=False), FakeEnvoy(SERVED, growing=False), FakeIstiod()
+    with servers(remote, primary, istiod):
+        run = run_mesh(tmp_path, remote_envoy=remote.url, primary_envoy=primary.url, istiod=istiod.url,
+                       args=("-k", "cross", "--timeout-scale", "0.05"))
+    failure = run.failure(CROSS)
+    assert run.properties(CROSS)["outcome"] == "timed_out", failure
+    assert "workstation sample client → oke sample server (mesh): no istio_requests_total from workstation to oke " \
+           "after" in failure, failure
+    assert "2 series of earlier 2xx requests are there, but none grew while the check ran: no request crossed " \
+           "during it" in failure, failure
+
+
 def test_another_workloads_crossing_does_not_count(tmp_path):
     """Only the sample client's request to helloworld counts, as Istio's tests pin source_workload and destination_service."""
     other = [request_series(r, "workstation", "oke", source_workload="someone-else") for r in ("source", "destination")]

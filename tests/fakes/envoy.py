@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from typing import Callable
@@ -25,23 +26,30 @@ def request_series(reporter: str, source: str, destination: str, count: int = 42
 class FakeEnvoy(FakeServer):
     """A sidecar's Envoy-only stats; `requests` holds istio_requests_total lines (empty: no traffic yet).
 
-    With `traffic_flowing`, the request lines appear only while it returns True (series are created
-    lazily, on the first request through the sidecar; docs/troubleshooting.md#no-request-metrics-before-traffic).
+    With `traffic_flowing`, the request lines appear once it has returned True (series are created lazily, on the
+    first request through the sidecar; docs/troubleshooting.md#no-request-metrics-before-traffic). Their counts grow
+    by one a scrape while traffic flows (always, without `traffic_flowing`), unless `growing` is False: series left
+    by earlier traffic.
     """
 
-    def __init__(self, requests: list[str] | None = None, traffic_flowing: Callable[[], bool] | None = None) -> None:
+    def __init__(self, requests: list[str] | None = None, traffic_flowing: Callable[[], bool] | None = None,
+                 growing: bool = True) -> None:
         super().__init__()
         self.request_lines = list(requests or [])
         self.traffic_flowing = traffic_flowing
+        self.growing = growing
+        self.served = 0  # requests since the start, one a scrape while traffic flows
         self._seen_traffic = False
         self.route("GET", "/stats/prometheus", self._stats)
 
     def _stats(self, _request) -> Response:
         body = "# TYPE envoy_server_uptime gauge\nenvoy_server_uptime 1234\n"
-        if self.traffic_flowing is not None:
-            self._seen_traffic = self._seen_traffic or self.traffic_flowing()
-        if self.request_lines and (self.traffic_flowing is None or self._seen_traffic):
-            body += "# TYPE istio_requests_total counter\n" + "".join(self.request_lines)
+        flowing = self.traffic_flowing is None or self.traffic_flowing()
+        self._seen_traffic = self._seen_traffic or flowing
+        self.served += 1 if flowing and self.growing else 0
+        if self.request_lines and self._seen_traffic:
+            body += "# TYPE istio_requests_total counter\n" + "".join(
+                re.sub(r" (\d+)\n$", lambda m: f" {int(m.group(1)) + self.served}\n", line) for line in self.request_lines)
         return Response(200, body, content_type=PROMETHEUS_TEXT)
 
 
