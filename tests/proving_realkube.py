@@ -96,6 +96,7 @@ class Backend:
     namespace: str = ""  # the stack's (stack/services.yaml) when empty
     service_labels: dict[str, str] = field(default_factory=dict)  # what the chart puts on the Service
     external_ips: list[str] = field(default_factory=list)  # names="other": the primary Prometheus's address for remotes
+    port_name: str = "http"  # the Service's port name (a discovery rule may ask for its chart's)
 
 
 @dataclass
@@ -190,10 +191,10 @@ def backend_pod(b: Backend, namespace: str) -> dict:
 
 
 def service(name: str, namespace: str, port: int, target: int, selector: dict[str, str],
-            labels: dict[str, str] | None = None, external_ips: list[str] | None = None) -> dict:
+            labels: dict[str, str] | None = None, external_ips: list[str] | None = None, port_name: str = "http") -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
                                                                  **({"labels": labels} if labels else {})},
-            "spec": {"selector": selector, "ports": [{"name": "http", "port": port, "targetPort": target}],
+            "spec": {"selector": selector, "ports": [{"name": port_name, "port": port, "targetPort": target}],
                      **({"externalIPs": external_ips} if external_ips else {})}}
 
 
@@ -364,8 +365,19 @@ def _other_backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
     loki = {"app.kubernetes.io/name": "loki", "app.kubernetes.io/instance": "loki"}
     grafana = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"}
     kiali = {"app.kubernetes.io/name": "kiali", "app.kubernetes.io/instance": "kiali"}
+    promtail = {"app.kubernetes.io/name": "promtail", "app.kubernetes.io/instance": "promtail"}
+
+    def agent(cluster: str, pod: str) -> Backend:
+        """The promtail chart's metrics Service (service.enabled) in `logging`, on the cluster's FakePromtail."""
+        return Backend("promtail-metrics", pod, promtail, 3101, ground.promtails[cluster].metrics_url.removesuffix("/metrics"),
+                       3101, namespace="logging", service_labels=promtail, port_name="http-metrics")
+    # Istio's istio-discovery chart: Service istiod (app=istiod, port http-monitoring 15014) on the sample mesh's istiod.
+    istiod = [Backend("istiod", "istiod-7b9c8d6f5-fghij", {"app": "istiod", "istio": "pilot"}, 15014, ground.mesh.istiod.url,
+                      15014, namespace="istio-system", service_labels={"app": "istiod", "istio": "pilot"},
+                      port_name="http-monitoring")] if ground.mesh else []
     return {
         "oke": [prometheus(ground.pair.primary.url, [ADDRESSES["oke"]]),  # where the node's relay carries 9090
+                agent("oke", "promtail-7xk2p"), *istiod,
                 Backend("loki", "loki-0", {**loki, "app.kubernetes.io/component": "single-binary"}, 3100,
                         ground.loki.url, 3100, namespace="logging",
                         service_labels={**loki, "app.kubernetes.io/component": "single-binary"}),
@@ -373,7 +385,7 @@ def _other_backends(ground: RealKubeGround) -> dict[str, list[Backend]]:
                         containers=["grafana", "grafana-sc-dashboard"], namespace="grafana", service_labels=grafana),
                 Backend("kiali", "kiali-6f7d8c9b4-klmno", kiali, 20001, ground.kiali.url, 20001,
                         namespace="istio-system", service_labels={**kiali, "app": "kiali"})],
-        "workstation": [prometheus(ground.pair.remote.url)],
+        "workstation": [prometheus(ground.pair.remote.url), agent("workstation", "promtail-9zq3w")],
     }
 
 
@@ -429,7 +441,7 @@ def _populate(ground: RealKubeGround) -> None:
             ground.relays.append(Relay(plane.ip, b.port, (host, int(port))).start())
             apply(api, [backend_pod(b, b.namespace or ns),
                         service(b.service, b.namespace or ns, b.service_port, b.port, b.labels, b.service_labels,
-                                b.external_ips)])
+                                b.external_ips, b.port_name)])
         if ground.names == "other":
             apply(api, [prometheus_resource(ground, c)])
         backend_names = {b.pod for b in backends[c]}

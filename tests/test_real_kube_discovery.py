@@ -38,7 +38,10 @@ def test_every_area_passes_on_the_stack_under_other_names(tmp_path: Path) -> Non
     print(result.output.split("collected", 1)[0])
     assert result.code == 0, result.output
     header = result.output.split("collected", 1)[0]
-    for line in INVENTORY:
+    for line in INVENTORY + [  # and the agents and istiod, each found by its chart's labels or the bring-up's name
+            "  oke promtail             logging/promtail-metrics:3101 [labels app.kubernetes.io/name=promtail]  2.9.3",
+            "  oke istiod               istio-system/istiod:15014 [bring-up name]  1.29.6",
+            "  workstation promtail     logging/promtail-metrics:3101 [labels app.kubernetes.io/name=promtail]  2.9.3"]:
         assert line in header, header
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
     assert crossing.get("cross_cluster_series") == "2", crossing  # the mesh, through the real service proxy too

@@ -60,6 +60,8 @@ class FakeIstiod(FakeServer):
         super().__init__()
         self.metrics = metrics
         self.route("GET", "/metrics", self._metrics)
+        # version.Info.String() on the monitoring port (istio 1.29.6 pilot/pkg/bootstrap/monitoring.go)
+        self.route("GET", "/version", lambda _request: Response(200, "1.29.6-3d6a1b2c4e5f60718293a4b5c6d7e8f9a0b1c2d3-Clean"))
 
     def _metrics(self, _request) -> Response:
         lines = []
