@@ -64,6 +64,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_HELD: list[socket.socket] = []
+
+
+def closed_port() -> int:
+    """A loopback port that refuses connections for the rest of this process: bound and never listening, so no server
+    started meanwhile (by this test or one beside it) is given it, as a port closed again could be."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
+
+
 @dataclass
 class PrometheusProcess(LoopbackServer):
     """One running prometheus; stop() ends it and keeps nothing but its tmp folder."""

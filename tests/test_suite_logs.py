@@ -7,13 +7,13 @@ both, and name the profile's agent in every hop and diagnosis.
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 
 from conformance.clients.loki import LokiClient, Stream
 from conformance.core.http import USER_AGENT, HTTPService
+from tests.proving_ground import closed_port
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import run_suites
 
@@ -91,10 +91,6 @@ def test_canary_falls_back_to_polling_where_the_tail_is_refused(stack):
     assert 0.0 < float(props["log_propagation_seconds"]) < 1.5 + 1.0
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
 TOO_MANY_LABELS = {"cluster": "workstation", **{f"l{i}": "x" for i in range(30)}}  # 31 > max_label_names_per_series 30
@@ -111,7 +107,7 @@ ENDPOINT = {"promtail": "{url}/loki/api/v1/push", "alloy": "host {host}"}
     ("silent", "{agent} pushed nothing since the canary was written: it read nothing from {log}"),
 ])
 def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prometheus_pair, profile, fault, cause):
-    port = _closed_port()
+    port = closed_port()
     options = {"refused": {"promtail_urls": {"workstation": f"http://127.0.0.1:{port}/loki/api/v1/push"}},
                "rejected": {"promtail_labels": {"workstation": TOO_MANY_LABELS}},
                "silent": {"silent_agents": ("workstation",)}}.get(fault, {})
@@ -143,7 +139,7 @@ def test_an_agent_pushing_to_a_closed_port_is_named_within_a_minute(tmp_path, pr
     """At the real timeouts: the agent's own counters show every push since the canary got no answer, so the canary
     says so within seconds instead of at its 60 s, and the label-values check, which needs that hop, stops at once
     naming it (one diagnosis per hop); before, the two waited 134 s one after the other."""
-    refused = f"http://127.0.0.1:{_closed_port()}/loki/api/v1/push"
+    refused = f"http://127.0.0.1:{closed_port()}/loki/api/v1/push"
     with start_stack(tmp_path, prometheus_pair, profile=profile, promtail_urls={"workstation": refused}) as stack:
         result = run(stack)
     failure = result.failure(CANARY.format("workstation"))

@@ -13,8 +13,9 @@ import time
 from typing import Callable
 
 from tests.fakes.alloy import FakeAlloy
+from tests.proving_ground import closed_port
 from tests.proving_stack import start_stack
-from tests.test_suite_logs import CANARY, TOO_MANY_LABELS, _closed_port, run
+from tests.test_suite_logs import CANARY, TOO_MANY_LABELS, run
 
 HOP = "remote workstation Alloy → oke Loki"
 GIVE_UP = 'msg="final error sending batch, no retries left, dropping data"'
@@ -32,7 +33,7 @@ def test_a_closed_port_is_named_from_alloys_counters_while_its_log_is_silent(tmp
     """(a) At the real schedule: pushes that get no answer (status_code="-1") since the canary end the wait (or one,
     from an Alloy that never delivered and had 3 refused before); the diagnosis says Alloy's log shows nothing at
     info level until the drop, which is minutes away."""
-    port = _closed_port()
+    port = closed_port()
     refused = f"http://127.0.0.1:{port}/loki/api/v1/push"
     with start_stack(tmp_path, prometheus_pair, profile="alloy", promtail_urls={"workstation": refused}) as stack:
         result = run(stack, "-k", "canary and workstation")
@@ -52,7 +53,7 @@ def test_an_alloy_refused_for_a_while_is_named_at_its_first_try_after_the_canary
     """(a) A real Alloy running for minutes with a wrong URL tries its batch once in 1-4 min: the canary's minute may
     see one try. Here the waits start at 2 s instead of 0.5 s (8-16 s after the third try, not 2-4 s), and the
     suite starts once Alloy has had three pushes refused: one more, after the canary, ends the wait."""
-    refused = f"http://127.0.0.1:{_closed_port()}/loki/api/v1/push"
+    refused = f"http://127.0.0.1:{closed_port()}/loki/api/v1/push"
     with start_stack(tmp_path, prometheus_pair, profile="alloy", promtail_urls={"workstation": refused}) as stack:
         stack.promtails["workstation"].stop()  # in its place an Alloy with the longer waits, reading the file afresh
         alloy = FakeAlloy(refused, stack.log_file("workstation"), external_labels={"cluster": "workstation"},

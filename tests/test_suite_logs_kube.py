@@ -5,14 +5,13 @@ profiles (promtail: Promtail and Loki 2.9.3; alloy: Alloy and Loki 3.7.6 behind 
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from conformance.core.stack import stack_services
-from tests.proving_ground import PrometheusPair
+from tests.proving_ground import PrometheusPair, closed_port
 from tests.proving_kube import KubeStack, stack_prometheus_pair, start_kube_stack
 from tests.suite_runner import SuiteRun, run_suites
 
@@ -40,10 +39,6 @@ def run(stack: KubeStack, *args: str) -> SuiteRun:
                       *args)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
 
 
 @pytest.mark.parametrize("refused", [False, True], ids=["tail", "fallback"])

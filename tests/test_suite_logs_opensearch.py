@@ -10,7 +10,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.proving_ground import free_port
+from tests.proving_ground import closed_port, free_port
 from tests.proving_opensearch import start_opensearch_stack
 from tests.real import opensearch
 from tests.real.opensearch import OpenSearchNode
@@ -58,20 +58,19 @@ def test_healthy_logs_pass_on_a_real_opensearch_and_record_propagation(tmp_path,
     assert "oke opensearch " in inventory and "workstation vector " in inventory and " loki " not in inventory, inventory
 
 
-def _closed_port() -> int:
-    return free_port()  # bound and closed again: nothing listens there
 
 
 def test_vector_pushing_to_a_closed_port_is_named_from_its_counters(tmp_path, node):
-    port = _closed_port()
+    port = closed_port()
     with start_opensearch_stack(tmp_path, node.url, vector_urls={"workstation": f"http://127.0.0.1:{port}"}) as stack:
         result = stack.run("-k", "canary and workstation")
     failure = result.failure(CANARY.format("workstation"))
     assert result.properties(CANARY.format("workstation"))["outcome"] == "precondition", failure
-    # Three tries since the canary; or one, when the start-up line's batch had three before it (its backoff grows).
-    assert re.match(rf"{HOP}: no canary line after \d+ s; Vector cannot connect to its sink's endpoint "
-                    r"\(([3-9]\d* bulk requests since the canary|[12] bulk requests since the canary and [3-9]\d* in all) "
-                    r"got no answer: error trying to connect: tcp connect error: Connection refused", failure), failure
+    # Three tries since the canary; or fewer, when the start-up line's batch had three before it (its backoff grows).
+    said = re.match(rf"{HOP}: no canary line after \d+ s; Vector cannot connect to its sink's endpoint "
+                    r"\((\d+) bulk requests since the canary(?: and (\d+) in all)? "
+                    r"got no answer: error trying to connect: tcp connect error: Connection refused", failure)
+    assert said and (int(said[1]) >= 3 or int(said[2] or 0) >= 3), failure
     assert "Vector retries them without end, backing off up to 30 s" in failure
     assert (f"and the primary OpenSearch answers at {node.url} (its health check), so the endpoint Vector ships to is "
             "wrong: waiting will not help") in failure, failure
@@ -141,7 +140,7 @@ def test_a_wrong_cluster_value_is_named_by_the_value(tmp_path, node):
 
 
 def test_opensearch_down_stops_the_logs_checks_at_once(tmp_path, node):
-    closed = f"http://127.0.0.1:{_closed_port()}"
+    closed = f"http://127.0.0.1:{closed_port()}"
     urls = {"oke": closed, "workstation": closed}
     with start_opensearch_stack(tmp_path, node.url, vector_urls=urls, opensearch_url=closed) as stack:
         result = stack.run()

@@ -103,6 +103,8 @@ def logfmt_line(level: str, msg: str, **attrs: str | int) -> str:
 class AlloyMetrics(PromtailMetrics):
     """The same observations as Promtail's client makes, exported under loki.write's and loki.source.file's names."""
 
+    BUILD_INFO = ()  # not Promtail's build: the recorded series (../shared/contracts/alloy-1.18.1) are the whole list
+
     COUNTERS = {  # name: (help, label names in exposition (sorted) order)
         "loki_write_sent_bytes_total": ("Number of bytes sent.", WRITE_LABELS),
         "loki_write_sent_entries_total": ("Number of log entries sent to the ingester.", WRITE_LABELS),

@@ -152,13 +152,15 @@ class PromtailMetrics:
         with self._lock:
             self.durations.setdefault((host, str(status)), []).append(seconds)
 
+    # cmd/promtail/main.go registers version.NewCollector("promtail"): the build's labels on a constant 1.
+    BUILD_INFO = ("# HELP promtail_build_info A metric with a constant '1' value labeled by version, revision, branch, "
+                  "goversion from which promtail was built, and the goos and goarch for the build.",
+                  "# TYPE promtail_build_info gauge",
+                  'promtail_build_info{branch="HEAD",goarch="amd64",goos="linux",goversion="go1.21.3",'
+                  'revision="2e3fd0b9",tags="netgo",version="2.9.3"} 1')
+
     def exposition(self) -> str:
-        # cmd/promtail/main.go registers version.NewCollector("promtail"): the build's labels on a constant 1.
-        lines = ["# HELP promtail_build_info A metric with a constant '1' value labeled by version, revision, branch, "
-                 "goversion from which promtail was built, and the goos and goarch for the build.",
-                 "# TYPE promtail_build_info gauge",
-                 'promtail_build_info{branch="HEAD",goarch="amd64",goos="linux",goversion="go1.21.3",'
-                 'revision="2e3fd0b9",tags="netgo",version="2.9.3"} 1']
+        lines = list(self.BUILD_INFO)
         with self._lock:
             for name, (help_text, label_names) in self.COUNTERS.items():
                 lines += family(name, help_text, "counter", label_names, self.counters[name], _num)

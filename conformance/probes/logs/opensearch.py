@@ -79,7 +79,12 @@ def cluster_values(client: OpenSearchClient) -> set[str]:
     field, pattern = setting("cluster_field", CLUSTER_FIELD), setting("index_pattern", INDEX_PATTERN)
     for name in (f"{field}.keyword", field):
         body = {"size": 0, "aggs": {"clusters": {"terms": {"field": name, "size": 500}}}}
-        doc = client.http.request("POST", f"/{pattern}/_search", json=body).json()
+        try:
+            doc = client.http.request("POST", f"/{pattern}/_search", json=body).json()
+        except APIError as e:
+            if name == field and e.status == 400 and "Text fields are not optimised" in e.body:
+                return set()  # mapped as text: its keyword sub-field, asked first, holds no value yet
+            raise
         buckets = ((doc.get("aggregations") or {}).get("clusters") or {}).get("buckets") or []
         if buckets:
             return {str(b["key"]) for b in buckets}
