@@ -111,8 +111,11 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
 
     before = counts()
 
+    def grown_since_start() -> list[dict]:
+        return [dict(m) for m, n in counts().items() if n > before.get(m, -1.0)]
+
     def probe():
-        grown = [dict(m) for m, n in counts().items() if n > before.get(m, -1.0)]
+        grown = grown_since_start()
         if not grown:
             seen = [s["metric"] for s in primary_prometheus.query(any_code)]
             raise NotYet(f"2xx requests from {remote.name} since the check began ({crossing_request.selector()}): none; "
@@ -128,7 +131,7 @@ def test_mesh_requests_cross_from_the_remote_to_the_primary(remote, primary, pri
         codes = sorted({p.get("response_code", "") for p in crossing_series(any_code)} - {""})
         if codes and not any(c.startswith("2") for c in codes):
             return f"requests cross but answer response_code {', '.join(codes)} only, never 2xx"
-        if before and not any(n > before.get(m, -1.0) for m, n in counts().items()):
+        if before and not grown_since_start():
             return (f"{len(before)} series of earlier 2xx requests are there, but none grew while the check ran: "
                     "no request crossed during it")
         reporters = sorted({p.get("reporter") for p in crossing_series(query)})
