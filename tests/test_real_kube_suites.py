@@ -40,6 +40,10 @@ def ground_for(tmp_path: Path, **options) -> Iterator[RealKubeGround]:
                             ADDRESSES.values())
 
 
+# The tests on the shared healthy ground stay on one worker, so it starts once (two control planes: ~10 s, 40 s loaded).
+SHARED_GROUND = pytest.mark.xdist_group("realkube-ground")
+
+
 @pytest.fixture(scope="module")
 def ground(tmp_path_factory) -> Iterator[RealKubeGround]:
     """One healthy ground for the checks that leave it as they found it."""
@@ -94,6 +98,7 @@ def canary_namespace_gone(ground: RealKubeGround, cluster: str) -> bool:
     return False
 
 
+@SHARED_GROUND
 def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: RealKubeGround) -> None:
     """Healthy: the canary pods run on kwok and are deleted with their namespace; series and pods check out."""
     result = run(ground, "-m", AREAS)
@@ -122,6 +127,7 @@ def test_logs_metrics_and_platform_pass_through_the_real_service_proxy(ground: R
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
 
 
+@SHARED_GROUND
 def test_a_traffic_generator_whose_pods_never_run_times_out_and_is_scaled_back(ground: RealKubeGround) -> None:
     """The real remote scales the generator up but no node takes its pods (a nodeSelector none has): no client
     sidecar, so no source series; the check times out naming the request it waited for, then scales back to 0."""
@@ -189,6 +195,7 @@ def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(tmp_path: P
     assert 'error="yaml: unmarshal errors"' in failure
 
 
+@SHARED_GROUND
 def test_remote_api_server_refusing_leaves_its_checks_unobserved_naming_the_real_status(
         ground: RealKubeGround, tmp_path: Path) -> None:
     """Real authentication (a certificate of another CA: 401) and real RBAC (a user bound to nothing: 403): the run's
@@ -259,6 +266,7 @@ def test_a_real_remote_token_revoked_under_kiali_fails_at_once_naming_the_remote
     assert outcome(result, secret) == "passed"  # the secret itself is there and right: its token is what is refused
 
 
+@SHARED_GROUND
 def test_a_kubeconfig_context_that_does_not_exist_is_one_line(ground: RealKubeGround, tmp_path: Path) -> None:
     """A misspelled context: named once, with the contexts the file has, before any check; no wait, no traceback."""
     oke, ws = ground.planes["oke"], ground.planes["workstation"]

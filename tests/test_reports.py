@@ -18,6 +18,9 @@ from tests.proving_kube import stack_prometheus_pair
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, start_stack
 from tests.suite_runner import SuiteRun, run_suites
 
+# One worker: the module shares one broken run (a Prometheus pair, the stack's fakes and a child suite run).
+pytestmark = pytest.mark.xdist_group("reports-broken")
+
 SCHEMA = Path(__file__).parent / "schemas" / "junit-10.xsd"
 CANARY = "logs::log canary reaches the primary loki[{}]"
 BROKEN_HOP = "remote workstation Promtail → oke Loki"

@@ -15,6 +15,10 @@ from tests.suite_runner import run_suites
 from tests.test_suite_kube import EVERY_AREA
 
 
+# One worker: the module shares one Prometheus pair with the stack's scrape jobs.
+pytestmark = pytest.mark.xdist_group("discovery-pair")
+
+
 @pytest.fixture(scope="module")
 def stack_pair(tmp_path_factory) -> Iterator[PrometheusPair]:
     """A Prometheus pair with the stack's scrape jobs (as tests/test_suite_kube.py's), the chart's named after kps."""
