@@ -133,9 +133,9 @@ def test_a_service_refused_for_the_whole_wait_is_reported_unreachable_at_the_end
     started = time.monotonic()
     with pytest.raises(TimedOut) as e:
         eventually(probe, hop="remote Promtail → primary Loki", what="no canary line",
-                   wait=Wait(timeout=0.8, delay=0.05, max_delay=0.1))
-    assert time.monotonic() - started >= 0.8  # at the wait's end, not at once
-    assert len(calls) > 2
+                   wait=Wait(timeout=2.0, delay=0.05, max_delay=0.1))
+    assert time.monotonic() - started >= 2.0  # at the wait's end, not at once
+    assert len(calls) >= 2  # retried: a refused connection is not final (how often depends on the machine's speed)
     assert e.value.kind == "timed_out"
     assert e.value.headline.startswith("conformance → oke Loki: oke Loki still unreachable when the wait ended after ")
     assert "connection refused" in e.value.headline
