@@ -14,16 +14,17 @@ last error.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from conformance.core import hopboard
 from conformance.core.http import ServiceError, Unreachable, single_attempts
 from conformance.core.outcomes import CheckFailure, TimedOut, from_service_error
+from conformance.core.scoped import set_within
 
 T = TypeVar("T")
 
@@ -35,14 +36,9 @@ Progress = Callable[[str, str, float, str], None]
 _progress: ContextVar[Progress | None] = ContextVar("eventually_progress", default=None)
 
 
-@contextmanager
-def reporting_progress(report: Progress | None) -> Iterator[None]:
+def reporting_progress(report: Progress | None) -> AbstractContextManager[None]:
     """Inside, every wait longer than PROGRESS_EVERY calls report(hop, what, elapsed, last state) that often."""
-    token = _progress.set(report)
-    try:
-        yield
-    finally:
-        _progress.reset(token)
+    return set_within(_progress, report)
 
 
 def set_timeout_scale(factor: float) -> None:

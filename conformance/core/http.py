@@ -13,17 +13,18 @@ import errno
 import json
 import re
 import ssl
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
 from conformance.core.redact import redact
+from conformance.core.scoped import set_within
 
 BODY_LIMIT = 1000  # characters of an error body kept in messages
 HEADLINE_LIMIT = 200  # characters of an error body a headline quotes (the detail keeps BODY_LIMIT)
@@ -60,14 +61,9 @@ NO_RETRY = RetryPolicy(attempts=1)
 _single_attempts: ContextVar[bool] = ContextVar("single_attempts", default=False)
 
 
-@contextmanager
-def single_attempts() -> Iterator[None]:
+def single_attempts() -> AbstractContextManager[None]:
     """Inside, every call tries once: the caller (a wait) retries transient failures itself."""
-    token = _single_attempts.set(True)
-    try:
-        yield
-    finally:
-        _single_attempts.reset(token)
+    return set_within(_single_attempts, True)
 
 
 def _transient(exc: BaseException) -> bool:

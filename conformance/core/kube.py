@@ -162,17 +162,9 @@ class KubeAccess:
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
+        self.name = f"{cluster.name} API server"  # how messages name this API server
+        self.hop = f"conformance → {self.name}"  # the hop from the suite to it, as checks name it
         self._reload_lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        """How messages name this API server, e.g. 'oke API server'."""
-        return f"{self.cluster.name} API server"
-
-    @property
-    def hop(self) -> str:
-        """The hop from the suite to this API server, as checks name it."""
-        return f"conformance → {self.name}"
 
     @cached_property
     def configuration(self) -> kubernetes.client.Configuration:

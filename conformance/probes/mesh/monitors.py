@@ -32,8 +32,7 @@ class MeshMonitor:
         """The scrape pool the operator renders for its first endpoint: '<kind>/<namespace>/<name>/0'."""
         return f"{POOL_KIND[self.kind]}/{self.namespace}/{self.name}/0"
 
-    @property
-    def where(self) -> str:
+    def __str__(self) -> str:
         """How messages name the monitor: `<kind> <namespace>/<name>`."""
         return f"{self.kind} {self.namespace}/{self.name}"
 
@@ -99,13 +98,13 @@ def mesh_monitor(access, cluster, rule: MonitorRule) -> MeshMonitor:
                          f"{rule.label[0]}={rule.label[1]}" if rule.matches({"metadata": o["metadata"]}) else "its endpoint")
              for o in items if rule.matches(o)]
     if not found:
-        return rule.bring_up(f"bring-up name; not found: no {own.where} and no {rule.looks_for} in any namespace")
+        return rule.bring_up(f"bring-up name; not found: no {own} and no {rule.looks_for} in any namespace")
     if len(found) > 1:
         found = _selected(access, cluster, found) or found
     if len(found) == 1:
         return found[0]
     raise Ambiguous(f"{cluster.name} {rule.title}: {len(found)} candidates in any namespace: "
-                    f"{', '.join(f'{m.where} ({m.how})' for m in found)}; the check cannot tell which scrapes the "
+                    f"{', '.join(f'{m} ({m.how})' for m in found)}; the check cannot tell which scrapes the "
                     f"mesh: leave one selected by the cluster's Prometheus resource")
 
 
@@ -129,5 +128,5 @@ def role_rules(role: str) -> list[MonitorRule]:
 def required_job(monitor: MeshMonitor) -> RequiredJob:
     """The platform check's required job of a mesh monitor: its pool, its job as scrape_jobs.project_job names it."""
     job = f"{monitor.namespace}/{monitor.name}" if monitor.kind == "PodMonitor" else monitor.name
-    source = "stack/manifests" if monitor.how == "bring-up name" else f"{monitor.where} ({monitor.how})"
+    source = "stack/manifests" if monitor.how == "bring-up name" else f"{monitor} ({monitor.how})"
     return RequiredJob(job, monitor.pool.removesuffix("/0"), source)

@@ -46,13 +46,13 @@ def not_selected(access, cluster, rule: MonitorRule, monitor: MeshMonitor) -> st
         words = not_selected_words(access, cluster, rule.manifest)
     else:
         words = monitor_not_selected_words(access, cluster, monitor.kind, monitor.namespace, monitor.name, "was found")
-    return words if monitor.how == "bring-up name" else f"{words}; monitor: {monitor.where} ({monitor.how})"
+    return words if monitor.how == "bring-up name" else f"{words}; monitor: {monitor} ({monitor.how})"
 
 
 def require_monitor(access, cluster, rule: MonitorRule, hop: str, record_property) -> MeshMonitor:
     """The cluster's mesh monitor for `rule` (recorded with how it was found), failing at once when not selected."""
     monitor = mesh_monitor(access, cluster, rule)
-    record_property("monitor", f"{monitor.where} ({monitor.how})")
+    record_property("monitor", f"{monitor} ({monitor.how})")
     if not monitor.how.startswith("bring-up name;"):  # a monitor the cluster has: judge its selection
         require_selected(access, cluster, monitor.kind, monitor.namespace, monitor.name, hop, record_property)
     return monitor
