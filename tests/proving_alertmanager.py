@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests import web
 import tests.real as real
 from tests.proving_ground import free_port
 from tests.real.process import LoopbackServer, http_ok
@@ -49,7 +50,7 @@ class AlertmanagerProcess(LoopbackServer):
     def reload(self, config: dict[str, Any]) -> httpx.Response:
         """Write config and POST /-/reload, as the operator's config reloader does; the answer says if it took."""
         self.config_path.write_text(yaml.safe_dump(config))
-        return httpx.post(f"{self.url}/-/reload", timeout=10)
+        return web.post(f"{self.url}/-/reload", timeout=10)
 
 
 def start_alertmanager(folder: Path, config: dict[str, Any] | None = None) -> AlertmanagerProcess:

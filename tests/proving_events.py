@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 from kubernetes import client as kclient
 
+from tests import web
 import tests.real as real
 from conformance.provision.parts import EVENT_EXPORTER_VALUES, event_receivers
 from conformance.core.stack import stack_namespace, stack_services
@@ -88,7 +88,7 @@ class Exporter(ServerProcess):
 
     def metric(self, name: str) -> float:
         """One counter of the exporter's own /metrics (pkg/metrics: events_sent, send_event_errors, ...)."""
-        text = httpx.get(f"http://{self.ip}:{METRICS_PORT}/metrics", timeout=5).text
+        text = web.get(f"http://{self.ip}:{METRICS_PORT}/metrics", timeout=5).text
         return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.split("{")[0].split(" ")[0] == name)
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from conformance.core.versions import load_versions
 from conformance.core.stack import stack_services
+from tests import web
 import tests.real as real
 from tests.real.process import LoopbackServer, http_says
 
@@ -99,7 +99,7 @@ class PrometheusProcess(LoopbackServer):
         config = yaml.safe_load(path.read_text())
         config.pop("remote_write", None)
         path.write_text(yaml.safe_dump(config))
-        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+        web.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
     def drop_from_remote_write(self, job: str) -> None:
         """Keep remote_write but drop one job's series from it (write_relabel_configs) and reload."""
@@ -108,7 +108,7 @@ class PrometheusProcess(LoopbackServer):
         for queue in config.get("remote_write") or []:
             queue["write_relabel_configs"] = [{"source_labels": ["job"], "regex": job, "action": "drop"}]
         path.write_text(yaml.safe_dump(config))
-        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+        web.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
 
     @property
     def sender_window(self) -> float:
@@ -134,7 +134,7 @@ class PrometheusProcess(LoopbackServer):
         timeout = timeout or 10.0 + 2 * self.timing.scrape_interval
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            targets = httpx.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+            targets = web.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
             if len(targets) >= count and all(t["health"] != "unknown" for t in targets):
                 return
             time.sleep(0.1)
@@ -223,7 +223,7 @@ class PrometheusPair:
         deadline = time.monotonic() + timeout
         query = f'count(up{{{self.label}="{cluster}"}})'
         while time.monotonic() < deadline:
-            result = httpx.get(f"{self.primary.url}/api/v1/query", params={"query": query}, timeout=2).json()["data"]["result"]
+            result = web.get(f"{self.primary.url}/api/v1/query", params={"query": query}, timeout=2).json()["data"]["result"]
             if result and int(float(result[0]["value"][1])) >= jobs:
                 # One more scrape and send, so every series of those jobs has arrived.
                 time.sleep(timing.scrape_interval + timing.send_deadline / 2)

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 
 from conformance.probes.kiali.remote_secrets import REMOTE_SECRET_LABEL
 from conformance.core.manifests import MANIFESTS, Deployment, traffic_generator
+from tests import web
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.exporter import FakeExporter
 from tests.fakes.grafana import FakeGrafana
@@ -356,7 +356,7 @@ def remote_secret_kubeconfig(server: str, token: str, cluster: str = "workstatio
 def mounted_remote_secrets(oke: FakeKubeAPI, namespace: str = KIALI_NS) -> Callable[[], dict[str, dict[str, str]]]:
     """What kiali-operator mounts into Kiali's pod: the Secrets labelled kiali.io/multiCluster=true, read at each start."""
     def read() -> dict[str, dict[str, str]]:
-        listed = httpx.get(f"{oke.url}/api/v1/namespaces/{namespace}/secrets", params={"labelSelector": REMOTE_SECRET_LABEL},
+        listed = web.get(f"{oke.url}/api/v1/namespaces/{namespace}/secrets", params={"labelSelector": REMOTE_SECRET_LABEL},
                            headers={"Authorization": f"Bearer {oke.token}"}).json()
         return {s["metadata"]["name"]: {k: base64.b64decode(v).decode() for k, v in (s.get("data") or {}).items()}
                 for s in listed["items"]}

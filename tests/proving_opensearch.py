@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import httpx
 
+from tests import web
 from tests.fakes.opensearch_dashboards import FakeDashboards
 from tests.fakes.vector import FakeVector
 from tests.suite_runner import SuiteRun, run_suites, write_topology
@@ -19,9 +19,9 @@ CLUSTER_FIELD = "cluster"  # conformance/probes/logs/opensearch.py CLUSTER_FIELD
 
 def clear_logs(url: str) -> None:
     """Delete the node's logs-* indices one by one (no wildcard delete: action.destructive_requires_name)."""
-    names = httpx.get(f"{url}/_cat/indices/logs-*", params={"h": "index", "format": "json"}, timeout=10).json()
+    names = web.get(f"{url}/_cat/indices/logs-*", params={"h": "index", "format": "json"}, timeout=10).json()
     for row in names:
-        httpx.delete(f"{url}/{row['index']}", timeout=30)
+        web.delete(f"{url}/{row['index']}", timeout=30)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import web
 import tests.real as real
 from conformance.probes.kubebench import pushes as kb
 from conformance.core.stack import stack_services
@@ -48,7 +49,7 @@ def push_text(document: dict[str, Any]) -> str:
 
 def fake_push(pushgateway_url: str, node: str, totals: dict[str, int]) -> httpx.Response:
     """The push step for one node: its curl --data-binary POST to <Pushgateway>/metrics/job/.../node/<node>."""
-    r = httpx.post(pushgateway_url + kb.push_path(node), content=push_text(kube_bench_json(totals)).encode(), timeout=10)
+    r = web.post(pushgateway_url + kb.push_path(node), content=push_text(kube_bench_json(totals)).encode(), timeout=10)
     r.raise_for_status()
     return r
 
@@ -83,7 +84,7 @@ class PushgatewayProcess(LoopbackServer):
 
     def push_time(self, node: str) -> float:
         """The group's push_time_seconds, as the Pushgateway's /metrics prints it (Go's shortest round-trip float)."""
-        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+        for line in web.get(f"{self.url}/metrics", timeout=5).text.splitlines():
             if line.startswith(kb.PUSH_TIME + "{") and f'node="{node}"' in line:
                 return float(line.rsplit(" ", 1)[1])
         raise KeyError(node)

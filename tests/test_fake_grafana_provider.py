@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import web
 from tests.fakes.grafana import FakeGrafana, FileProvider
 
 AUTH = ("admin", "admin")
@@ -22,11 +22,11 @@ def write(folder: Path, rel: str, uid: str, title: str) -> None:
 def hits(g: FakeGrafana) -> dict[str, str]:
     """uid -> folder title of every dashboard search shows."""
     return {h["uid"]: h.get("folderTitle", "General")
-            for h in httpx.get(f"{g.url}/api/search", params={"type": "dash-db"}, auth=AUTH).json()}
+            for h in web.get(f"{g.url}/api/search", params={"type": "dash-db"}, auth=AUTH).json()}
 
 
 def reload(g: FakeGrafana) -> None:
-    r = httpx.post(f"{g.url}/api/admin/provisioning/dashboards/reload", auth=AUTH)
+    r = web.post(f"{g.url}/api/admin/provisioning/dashboards/reload", auth=AUTH)
     assert r.status_code == 200 and r.json() == {"message": "Dashboards config reloaded"}
 
 
@@ -63,7 +63,7 @@ def test_a_file_gone_deletes_its_dashboard_or_with_disable_deletion_unprovisions
     reload(grafana)
     assert hits(grafana) == after
     if disable_deletion:
-        meta = httpx.get(f"{grafana.url}/api/dashboards/uid/gone", auth=AUTH).json()["meta"]
+        meta = web.get(f"{grafana.url}/api/dashboards/uid/gone", auth=AUTH).json()["meta"]
         assert meta["provisioned"] is False
 
 
@@ -73,7 +73,7 @@ def test_the_served_dashboard_is_the_files_json(grafana, tmp_path):
     path.write_text(json.dumps({"uid": "d", "title": "D", "templating": {"list": [{"name": "x"}]},
                                 "panels": [{"id": 7, "title": "P", "targets": [{"expr": "up"}]}]}))
     grafana.add_file_provider(FileProvider("p", tmp_path, folders_from_files_structure=True))
-    body = httpx.get(f"{grafana.url}/api/dashboards/uid/d", auth=AUTH).json()
+    body = web.get(f"{grafana.url}/api/dashboards/uid/d", auth=AUTH).json()
     assert body["meta"]["provisionedExternalId"] == "F/d.json" and body["meta"]["folderTitle"] == "F"
     assert body["dashboard"]["panels"][0]["targets"] == [{"expr": "up"}]
     assert body["dashboard"]["templating"] == {"list": [{"name": "x"}]}

@@ -22,6 +22,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from tests import web
 from tests.fakes import kube_objects as ko
 from tests.fakes.kubeapi import WATCH_REFUSED, FakeKubeAPI
 from tests.fakes.server import FakeServer, Request, Response
@@ -145,12 +146,12 @@ def test_bodies_are_compact_json_with_newline(http: httpx.Client) -> None:
 
 def test_anonymous_auth_reads_version_only(kube: FakeKubeAPI) -> None:
     kube.anonymous_auth = True
-    assert httpx.get(kube.url + "/version").status_code == 200
-    r = httpx.get(kube.url + "/api/v1/namespaces/monitoring/pods")
+    assert web.get(kube.url + "/version").status_code == 200
+    r = web.get(kube.url + "/api/v1/namespaces/monitoring/pods")
     assert r.status_code == 403
     assert r.json()["message"] == ('pods is forbidden: User "system:anonymous" cannot list resource "pods" '
                                    'in API group "" in the namespace "monitoring"')
-    assert httpx.get(kube.url + "/api").json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/api"'
+    assert web.get(kube.url + "/api").json()["message"] == 'forbidden: User "system:anonymous" cannot get path "/api"'
 
 
 # -- service proxy --------------------------------------------------------------------------

@@ -6,11 +6,11 @@ import json
 import socket
 import time
 
-import httpx
 import pytest
 
 from conformance.core.exposition import parse_samples
 from conformance.probes.logs.agent_counters import ALLOY, NO_ANSWER, Counters
+from tests import web
 from tests.fakes import promtail as promtail_fake
 from tests.fakes.alloy import USER_AGENT, FakeAlloy
 from tests.fakes.promtail import Backoff
@@ -37,9 +37,9 @@ def test_alloy_ships_with_its_external_labels_and_counts_under_loki_write_names(
     log.write_text("one\ntwo\n")
     with FakeAlloy(f"{loki3.url}/loki/api/v1/push", log, external_labels={"cluster": "workstation"}) as alloy:
         wait_for(lambda: alloy.sent_entries == 2)
-        assert httpx.get(alloy.ready_url).text == "Alloy is ready.\n"
-        assert httpx.get(alloy.metrics_url.removesuffix("/metrics") + "/config").status_code == 404  # no such page
-        text = httpx.get(alloy.metrics_url).text
+        assert web.get(alloy.ready_url).text == "Alloy is ready.\n"
+        assert web.get(alloy.metrics_url.removesuffix("/metrics") + "/config").status_code == 404  # no such page
+        text = web.get(alloy.metrics_url).text
     names = {s.name for s in parse_samples(text)}
     assert {"loki_write_sent_entries_total", "loki_write_dropped_entries_total", "loki_write_batch_retries_total",
             "loki_write_request_duration_seconds_count", "loki_source_file_read_lines_total"} <= names
@@ -90,13 +90,13 @@ def test_alloy_retries_a_5xx_with_backoff_and_sends_as_loki_write_does(tmp_path)
 
 
 def test_loki_3_refuses_an_instant_log_query_and_still_answers_a_metric_one(loki3):
-    refused = httpx.get(f"{loki3.url}/loki/api/v1/query", params={"query": '{cluster="oke"}'})
+    refused = web.get(f"{loki3.url}/loki/api/v1/query", params={"query": '{cluster="oke"}'})
     # the query frontend writes it without a newline (../shared/contracts/loki-3.7.6: `query instant log`)
     assert (refused.status_code, refused.text) == (400, INSTANT_LOG_QUERY_REFUSED)
-    assert httpx.get(f"{loki3.url}/loki/api/v1/query", params={"query": 'count_over_time({cluster="oke"}[1m])'}).status_code == 200
+    assert web.get(f"{loki3.url}/loki/api/v1/query", params={"query": 'count_over_time({cluster="oke"}[1m])'}).status_code == 200
     old = FakeLoki(version="2.9.3").start()
     try:  # 2.9.3 answers the same query with streams: the refusal is 3.x's
-        assert httpx.get(f"{old.url}/loki/api/v1/query", params={"query": '{cluster="oke"}'}).json()["data"]["resultType"] == "streams"
+        assert web.get(f"{old.url}/loki/api/v1/query", params={"query": '{cluster="oke"}'}).json()["data"]["resultType"] == "streams"
     finally:
         old.stop()
 
@@ -108,14 +108,14 @@ def test_loki_3_refuses_an_instant_log_query_and_still_answers_a_metric_one(loki
     ({"cluster": "oke", "service_name": "mine"}, "mine"),  # a stream's own is kept
 ])
 def test_loki_3_gives_every_stream_a_service_name(loki3, labels, service_name):
-    push = httpx.post(f"{loki3.url}/loki/api/v1/push", json={"streams": [{"stream": labels, "values": [[str(time.time_ns()), "x"]]}]})
+    push = web.post(f"{loki3.url}/loki/api/v1/push", json={"streams": [{"stream": labels, "values": [[str(time.time_ns()), "x"]]}]})
     assert push.status_code == 204
     assert loki3.streams()[0]["stream"] == {**labels, "service_name": service_name}
 
 
 def test_loki_3_limits_label_names_to_15_not_counting_service_name(loki3):
     labels = {f"l{i}": "x" for i in range(16)}
-    push = httpx.post(f"{loki3.url}/loki/api/v1/push", json={"streams": [{"stream": labels, "values": [[str(time.time_ns()), "x"]]}]})
+    push = web.post(f"{loki3.url}/loki/api/v1/push", json={"streams": [{"stream": labels, "values": [[str(time.time_ns()), "x"]]}]})
     assert push.status_code == 400 and "has 16 label names; limit 15" in push.text
     assert loki3.discarded["max_label_names_per_series"] == 1
 
@@ -123,8 +123,8 @@ def test_loki_3_limits_label_names_to_15_not_counting_service_name(loki3):
 def test_loki_3_keeps_structured_metadata_and_a_query_sees_it_as_labels(loki3):
     now = str(time.time_ns())
     body = {"streams": [{"stream": {"cluster": "oke"}, "values": [[now, "traced", {"trace_id": "abc"}]]}]}
-    assert httpx.post(f"{loki3.url}/loki/api/v1/push", json=body).status_code == 204
-    found = httpx.get(f"{loki3.url}/loki/api/v1/query_range", params={"query": '{cluster="oke"} | trace_id="abc"'}).json()
+    assert web.post(f"{loki3.url}/loki/api/v1/push", json=body).status_code == 204
+    found = web.get(f"{loki3.url}/loki/api/v1/query_range", params={"query": '{cluster="oke"} | trace_id="abc"'}).json()
     [stream] = found["data"]["result"]
     assert stream["stream"]["trace_id"] == "abc" and stream["values"][0][1] == "traced"
     assert "trace_id" not in loki3.streams()[0]["stream"]  # metadata, not an indexed label of the stream
@@ -142,8 +142,8 @@ def test_loki_3_keeps_structured_metadata_and_a_query_sees_it_as_labels(loki3):
 def test_loki_3_splits_a_stream_by_the_detected_level_of_its_lines(loki3, line, labels, level):
     """3.x adds detected_level (structured metadata) to each entry; a query merges it into the stream's labels."""
     body = {"streams": [{"stream": {"cluster": "oke", **labels}, "values": [[str(time.time_ns()), line]]}]}
-    assert httpx.post(f"{loki3.url}/loki/api/v1/push", json=body).status_code == 204
-    found = httpx.get(f"{loki3.url}/loki/api/v1/query_range", params={"query": '{cluster="oke"}'}).json()
+    assert web.post(f"{loki3.url}/loki/api/v1/push", json=body).status_code == 204
+    found = web.get(f"{loki3.url}/loki/api/v1/query_range", params={"query": '{cluster="oke"}'}).json()
     assert [s["stream"]["detected_level"] for s in found["data"]["result"]] == [level]
     assert "detected_level" not in loki3.streams()[0]["stream"]
 
@@ -163,7 +163,7 @@ def shipped(tmp_path_factory) -> tuple[str, str, str]:
     try:
         with FakeAlloy(f"{loki.url}/loki/api/v1/push", log) as alloy:
             wait_for(lambda: alloy.sent_entries == 2)
-            text = httpx.get(alloy.metrics_url).text
+            text = web.get(alloy.metrics_url).text
     finally:
         loki.stop()
     return text, host, str(log)
@@ -251,7 +251,7 @@ def test_alloy_gives_up_as_the_recording_shows(tmp_path, case, answer, options, 
     try:
         with FakeAlloy(url, log, min_backoff=0.001, log_level="debug", **options) as alloy:
             wait_for(lambda: alloy.dropped_entries == 1)
-            counters = Counters.parse(httpx.get(alloy.metrics_url).text, ALLOY)
+            counters = Counters.parse(web.get(alloy.metrics_url).text, ALLOY)
     finally:
         if server:
             server.stop()
@@ -269,7 +269,7 @@ def test_alloy_logs_nothing_at_info_while_it_retries_a_closed_port(tmp_path):
     log.write_text("line\n")
     with FakeAlloy(_closed_url(), log, log_path=tmp_path / "alloy.log") as alloy:
         wait_for(lambda: len(alloy.pushes) >= 3)
-        counters = Counters.parse(httpx.get(alloy.metrics_url).text, ALLOY)
+        counters = Counters.parse(web.get(alloy.metrics_url).text, ALLOY)
         assert alloy.log == [] and alloy.dropped_entries == 0  # nothing at info, nothing dropped until the give-up
         assert not (tmp_path / "alloy.log").exists()
     assert counters.requests[NO_ANSWER] >= 3 and counters.retries >= 3  # in step, as the recording's counters
@@ -299,9 +299,9 @@ def test_a_wrong_label_looks_like_success_on_alloys_side(tmp_path, loki3):
     log.write_text("line\n")
     with FakeAlloy(f"{loki3.url}/loki/api/v1/push", log, external_labels={"cluster": "wrong"}) as alloy:
         wait_for(lambda: alloy.sent_entries == 1)
-        counters = Counters.parse(httpx.get(alloy.metrics_url).text, ALLOY)
+        counters = Counters.parse(web.get(alloy.metrics_url).text, ALLOY)
     assert counters.requests == {"204": 1} and not any(counters.dropped.values()) and alloy.log == []
-    assert httpx.get(f"{loki3.url}/loki/api/v1/label/cluster/values").json()["data"] == ["wrong"]
+    assert web.get(f"{loki3.url}/loki/api/v1/label/cluster/values").json()["data"] == ["wrong"]
 
 
 def _attempt_times(monkeypatch, pick: str, tries: int = 10, batch_wait: float = 1.0) -> list[float]:
@@ -380,9 +380,9 @@ def test_alloy_against_a_stopped_loki_reads_on_and_drops_the_line_for_good(tmp_p
         with log.open("a") as f:
             f.write("during\n")
         wait_for(lambda: alloy.dropped_entries == 1)
-        assert httpx.get(alloy.ready_url).status_code == 200  # /-/ready and /-/healthy stay 200 meanwhile
-        assert httpx.get(alloy.ready_url.replace("/-/ready", "/-/healthy")).text == "All Alloy components are healthy.\n"
-        counters = Counters.parse(httpx.get(alloy.metrics_url).text, ALLOY)
+        assert web.get(alloy.ready_url).status_code == 200  # /-/ready and /-/healthy stay 200 meanwhile
+        assert web.get(alloy.ready_url.replace("/-/ready", "/-/healthy")).text == "All Alloy components are healthy.\n"
+        counters = Counters.parse(web.get(alloy.metrics_url).text, ALLOY)
     [line] = alloy.log
     assert GIVE_UP in line and "status=-1" in line and "connect: connection refused" in line
     assert counters.read_lines == {str(log): 2} and counters.requests[NO_ANSWER] == 10

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import web
 from tests.fakes import logql
 from tests.fakes.grafana import FakeGrafana
 from tests.fakes.kiali import FakeKiali
@@ -26,7 +27,7 @@ def loki() -> Iterator[FakeLoki]:
 
 
 def push(loki: FakeLoki, streams: list[dict], **kw: object) -> httpx.Response:
-    return httpx.post(loki.url + PUSH, json={"streams": streams}, **kw)  # type: ignore[arg-type]
+    return web.post(loki.url + PUSH, json={"streams": streams}, **kw)  # type: ignore[arg-type]
 
 
 def now_ns() -> int:
@@ -38,7 +39,7 @@ def stream(labels: dict[str, str], *entries: tuple[int, str]) -> dict:
 
 
 def query_range(loki: FakeLoki, query: str, **params: object) -> httpx.Response:
-    return httpx.get(loki.url + "/loki/api/v1/query_range", params={"query": query, **params})
+    return web.get(loki.url + "/loki/api/v1/query_range", params={"query": query, **params})
 
 
 # -- logql -----------------------------------------------------------------------------
@@ -117,10 +118,10 @@ def test_logql_label_filters_and_line_format() -> None:
 # pipeline error, the 500 of an uncompilable line-filter regexp; labels, label values (scoped by query=), series
 # (all without match[] on 2.9), /config, an unknown path's 404, GET on push 405.
 def test_ready_and_not_ready_switch(loki: FakeLoki) -> None:
-    r = httpx.get(loki.url + "/ready")
+    r = web.get(loki.url + "/ready")
     assert (r.status_code, r.text) == (200, "ready\n")
     loki.not_ready_for_seconds = 60
-    r = httpx.get(loki.url + "/ready")
+    r = web.get(loki.url + "/ready")
     assert (r.status_code, r.text) == (503, "Ingester not ready: waiting for 15s after being ready\n")
 
 
@@ -176,26 +177,26 @@ def test_query_failure_switch(loki: FakeLoki) -> None:
 def test_instant_log_query_looks_back_30_seconds(loki: FakeLoki) -> None:
     t = now_ns() - 60 * NS
     push(loki, [stream({"job": "j"}, (t - 31 * NS, "too early"), (t - 29 * NS, "inside"), (t, "at time"))])
-    r = httpx.get(loki.url + "/loki/api/v1/query", params={"query": '{job="j"}', "time": str(t)})
+    r = web.get(loki.url + "/loki/api/v1/query", params={"query": '{job="j"}', "time": str(t)})
     assert [v[1] for s in r.json()["data"]["result"] for v in s["values"]] == ["inside"]  # [time - 30 s, time)
 
 
 def test_labels_come_from_what_the_ingester_holds(loki: FakeLoki) -> None:
     push(loki, [stream({"job": "old", "cluster": "c-old"}, (now_ns() - 2 * 3600 * NS, "x"))])
-    values = lambda **p: httpx.get(loki.url + "/loki/api/v1/label/cluster/values", params=p).json()  # noqa: E731
+    values = lambda **p: web.get(loki.url + "/loki/api/v1/label/cluster/values", params=p).json()  # noqa: E731
     assert values() == {"status": "success", "data": ["c-old"]}  # outside the default hour, still held
     assert values(start=str(now_ns() - 60 * NS)) == {"status": "success", "data": ["c-old"]}
     assert values(query='{job="none"}') == {"status": "success"}  # `data` is omitempty
-    assert httpx.post(loki.url + "/loki/api/v1/labels").json()["data"] == ["cluster", "job"]
+    assert web.post(loki.url + "/loki/api/v1/labels").json()["data"] == ["cluster", "job"]
 
 
 def test_health_query_on_293_and_261() -> None:
     params = {"query": "vector(1)+vector(1)", "time": "4000000000", "direction": "backward"}
     with FakeLoki() as new:
-        body = httpx.get(new.url + "/loki/api/v1/query", params=params).json()  # type: ignore[attr-defined]
+        body = web.get(new.url + "/loki/api/v1/query", params=params).json()  # type: ignore[attr-defined]
         assert body["data"]["resultType"] == "vector" and body["data"]["result"][0]["value"][1] == "2"
     with FakeLoki(version="2.6.1") as old:
-        r = httpx.get(old.url + "/loki/api/v1/query", params=params)  # type: ignore[attr-defined]
+        r = web.get(old.url + "/loki/api/v1/query", params=params)  # type: ignore[attr-defined]
         assert (r.status_code, r.text) == (400, "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER")
 
 
@@ -298,7 +299,7 @@ def test_promtail_retries_5xx_with_backoff_then_delivers(tmp_path: Path) -> None
         at = [p.at for p in agent.pushes]
         assert agent.statuses == [503, 503, 204]
         assert 0.5 <= at[1] - at[0] < 1.0 + 0.2 and 1.0 <= at[2] - at[1] < 2.0 + 0.2  # [0.5, 1) then [1, 2) s
-        metrics = httpx.get(agent.metrics_url).text
+        metrics = web.get(agent.metrics_url).text
         host = loki.url.removeprefix("http://")
     assert f'promtail_batch_retries_total{{host="{host}",tenant=""}} 2' in metrics
     assert f'promtail_sent_entries_total{{host="{host}"}} 1' in metrics
@@ -315,7 +316,7 @@ def test_promtail_connection_errors_are_status_minus_1_and_dropped_after_the_ret
     with agent:
         agent.emit("lost", namespace="canary", pod="p", container="c", app="canary")
         assert wait_for(lambda: agent.dropped_entries == 1)
-        metrics = httpx.get(agent.metrics_url).text
+        metrics = web.get(agent.metrics_url).text
     assert agent.statuses == [-1, -1]
     assert f'promtail_request_duration_seconds_count{{host="127.0.0.1:{port}",status_code="-1"}} 2' in metrics
     assert f'promtail_dropped_entries_total{{host="127.0.0.1:{port}",reason="ingester_error",tenant=""}} 1' in metrics
@@ -370,44 +371,44 @@ AUTH = ("admin", "s3cret")
 
 
 def test_grafana_auth(grafana: FakeGrafana) -> None:
-    health = httpx.get(grafana.url + "/api/health")
+    health = web.get(grafana.url + "/api/health")
     assert health.status_code == 200 and health.json()["database"] == "ok" and "version" in health.json()
-    r = httpx.get(grafana.url + "/api/search")
+    r = web.get(grafana.url + "/api/search")
     assert (r.status_code, r.json()) == (401, {"message": "Unauthorized", "messageId": "auth.unauthorized",
                                                "statusCode": 401, "traceID": ""})
-    r = httpx.get(grafana.url + "/api/search", auth=("admin", "wrong"))
+    r = web.get(grafana.url + "/api/search", auth=("admin", "wrong"))
     assert r.status_code == 401 and r.json()["message"] == "Invalid username or password"
 
 
 def test_grafana_search_and_dashboard(grafana: FakeGrafana) -> None:
-    hits = httpx.get(grafana.url + "/api/search", params={"type": "dash-db"}, auth=AUTH).json()
+    hits = web.get(grafana.url + "/api/search", params={"type": "dash-db"}, auth=AUTH).json()
     mesh = next(h for h in hits if h["uid"] == "istio-mesh")
     assert mesh["folderTitle"] == "Istio" and mesh["type"] == "dash-db" and mesh["url"] == "/d/istio-mesh/istio-mesh-dashboard"
     assert {"uri", "tags", "isStarred", "folderUid", "folderId"} <= set(mesh)
     assert "folderTitle" not in next(h for h in hits if h["uid"] == "logs")  # General: omitted
-    folders = httpx.get(grafana.url + "/api/search", params={"type": "dash-folder"}, auth=AUTH).json()
+    folders = web.get(grafana.url + "/api/search", params={"type": "dash-folder"}, auth=AUTH).json()
     assert [f["title"] for f in folders] == ["Istio"]
-    only = httpx.get(grafana.url + "/api/search", params={"query": "mesh", "folderUIDs": mesh["folderUid"]}, auth=AUTH)
+    only = web.get(grafana.url + "/api/search", params={"query": "mesh", "folderUIDs": mesh["folderUid"]}, auth=AUTH)
     assert [h["uid"] for h in only.json()] == ["istio-mesh"]
-    full = httpx.get(grafana.url + "/api/dashboards/uid/istio-mesh", auth=AUTH).json()
+    full = web.get(grafana.url + "/api/dashboards/uid/istio-mesh", auth=AUTH).json()
     assert full["meta"]["provisioned"] is True and full["meta"]["provisionedExternalId"] == "istio-mesh.json"
     assert full["meta"]["folderTitle"] == "Istio" and full["dashboard"]["panels"][0]["targets"][0]["refId"] == "A"
-    r = httpx.get(grafana.url + "/api/dashboards/uid/nope", auth=AUTH)
+    r = web.get(grafana.url + "/api/dashboards/uid/nope", auth=AUTH)
     assert (r.status_code, r.json()) == (404, {"message": "Dashboard not found"})
-    assert httpx.get(grafana.url + "/api/folders", auth=AUTH).json()[0]["title"] == "Istio"
+    assert web.get(grafana.url + "/api/folders", auth=AUTH).json()[0]["title"] == "Istio"
 
 
 def test_grafana_datasources_and_health(grafana: FakeGrafana, loki: FakeLoki) -> None:
-    listed = httpx.get(grafana.url + "/api/datasources", auth=AUTH).json()
+    listed = web.get(grafana.url + "/api/datasources", auth=AUTH).json()
     assert [d["isDefault"] for d in listed] == [False, True]
     assert {"id", "uid", "orgId", "name", "type", "access", "url", "isDefault", "jsonData", "readOnly"} <= set(listed[0])
-    ok = httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH)
+    ok = web.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH)
     assert (ok.status_code, ok.json()) == (200, {"status": "OK", "message": "Successfully queried the Loki API."})
-    prom = httpx.get(grafana.url + "/api/datasources/uid/prometheus/health", auth=AUTH)
+    prom = web.get(grafana.url + "/api/datasources/uid/prometheus/health", auth=AUTH)
     assert prom.status_code == 400 and prom.json()["status"] == "ERROR"
     assert "no such host" in prom.json()["message"]  # never leaves loopback
     grafana.health_errors["loki"] = "forced"
-    assert httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH).json() == {
+    assert web.get(grafana.url + "/api/datasources/uid/loki/health", auth=AUTH).json() == {
         "status": "ERROR", "message": "forced"}
 
 
@@ -416,7 +417,7 @@ def test_grafana_loki_health_against_old_loki(tmp_path: Path) -> None:
         ds = [{"uid": "loki", "name": "Loki", "type": "loki", "url": "http://loki-stack:3100",
                "backend_url": old.url}]  # type: ignore[attr-defined]
         with FakeGrafana(datasources=ds, log_path=tmp_path / "g.log") as grafana:
-            r = httpx.get(grafana.url + "/api/datasources/uid/loki/health", auth=("admin", "admin"))  # type: ignore[attr-defined]
+            r = web.get(grafana.url + "/api/datasources/uid/loki/health", auth=("admin", "admin"))  # type: ignore[attr-defined]
     assert r.status_code == 400
     assert r.json() == {"status": "ERROR", "message": "There was an error returned querying the Loki API.: "
                                                       "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"}
@@ -429,11 +430,11 @@ def test_grafana_ds_query_forwards_to_loki(grafana: FakeGrafana, loki: FakeLoki)
     push(loki, [stream({"cluster": "workstation", "job": "j"}, (now_ns() - NS, "hello"))])
     body = {"queries": [{"refId": "A", "datasource": {"type": "loki", "uid": "loki"}, "expr": '{cluster="workstation"}'}],
             "from": "now-5m", "to": "now"}
-    r = httpx.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
+    r = web.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
     frame = r.json()["results"]["A"]["frames"][0]
     assert r.status_code == 200 and frame["data"]["values"][2] == ["hello"]
     body["queries"][0]["expr"] = '{cluster=~".*"}'
-    r = httpx.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
+    r = web.post(grafana.url + "/api/ds/query", json=body, auth=AUTH)
     assert r.status_code == 400 and "empty-compatible value" in r.json()["results"]["A"]["error"]
 
 
@@ -441,7 +442,7 @@ def test_grafana_provisioning_faults(tmp_path: Path) -> None:
     dashboards = [{"uid": "a", "title": ""}, {"uid": "b", "title": "B"}, {"uid": "b", "title": "B copy"},
                   {"uid": "c", "title": "Wrapped", "wrapped": True}]
     with FakeGrafana(log_path=tmp_path / "g.log", dashboards=dashboards) as grafana:
-        hits = httpx.get(grafana.url + "/api/search", auth=("admin", "admin")).json()  # type: ignore[attr-defined]
+        hits = web.get(grafana.url + "/api/search", auth=("admin", "admin")).json()  # type: ignore[attr-defined]
     assert [h["title"] for h in hits] == ["B"]
     log = (tmp_path / "g.log").read_text().splitlines()
     errors = [line for line in log if 'msg="failed to load dashboard from "' in line]
@@ -458,7 +459,7 @@ def test_grafana_two_default_datasources_crash(tmp_path: Path) -> None:
     try:
         assert grafana.crashed
         with pytest.raises(httpx.ConnectError):
-            httpx.get(grafana.url + "/api/health")
+            web.get(grafana.url + "/api/health")
         assert "Only one datasource per organization can be marked as default" in (tmp_path / "g.log").read_text()
     finally:
         grafana.stop()
@@ -484,22 +485,22 @@ def kiali() -> Iterator[FakeKiali]:
 
 
 def test_kiali_config_namespaces_workloads(kiali: FakeKiali) -> None:
-    cfg = httpx.get(kiali.url + "/kiali/api/config").json()
+    cfg = web.get(kiali.url + "/kiali/api/config").json()
     assert cfg["authStrategy"] == "anonymous" and cfg["controlPlanes"] == {"oke": "istio-system"}
     remote = cfg["clusters"]["workstation"]
     assert set(remote) == {"accessible", "apiEndpoint", "isKialiHome", "kialiInstances", "name", "secretName"}
     assert remote["accessible"] and not remote["isKialiHome"] and cfg["clusters"]["oke"]["isKialiHome"]
-    namespaces = httpx.get(kiali.url + "/kiali/api/namespaces").json()
+    namespaces = web.get(kiali.url + "/kiali/api/namespaces").json()
     assert {(n["cluster"], n["name"]) for n in namespaces} == {("oke", "istio-system"), ("oke", "canary"),
                                                                ("workstation", "canary")}
     canary = next(n for n in namespaces if n["cluster"] == "workstation")
     assert canary["revision"] == "default" and set(canary) >= {"isAmbient", "isControlPlane", "labels", "annotations"}
-    wl = httpx.get(kiali.url + "/kiali/api/clusters/workloads", params={"clusterName": "workstation"}).json()
+    wl = web.get(kiali.url + "/kiali/api/clusters/workloads", params={"clusterName": "workstation"}).json()
     assert wl["cluster"] == "workstation" and [w["name"] for w in wl["workloads"]] == ["canary"]
     assert wl["validations"] == {}
-    graph = httpx.get(kiali.url + "/kiali/api/mesh/graph").json()
+    graph = web.get(kiali.url + "/kiali/api/mesh/graph").json()
     assert {n["data"]["cluster"] for n in graph["elements"]["nodes"]} == {"_external_", "oke", "workstation"}
-    assert httpx.get(kiali.url + "/kiali/api/status").json()["status"]["Kiali state"] == "running"
-    assert httpx.get(kiali.url + "/api/config").status_code == 404  # only under web_root
+    assert web.get(kiali.url + "/kiali/api/status").json()["status"]["Kiali state"] == "running"
+    assert web.get(kiali.url + "/api/config").status_code == 404  # only under web_root
 
 

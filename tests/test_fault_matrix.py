@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL
 from conformance.probes.dashboards.provisioning import PROVISION_WAIT
+from tests import web
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.fakes.grafana import FakeGrafana
 from tests.proving_ground import FAST, PrometheusPair, PrometheusProcess, Timing, free_port, start_prometheus
@@ -217,7 +217,7 @@ def wait_for_counter(process: PrometheusProcess, name: str, timeout: float = 60.
     """Block until one of a real Prometheus' own counters (summed over its series) is above zero."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = httpx.get(f"{process.url}/metrics", timeout=5).text
+        text = web.get(f"{process.url}/metrics", timeout=5).text
         if sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", text, re.MULTILINE)) > 0:
             return
         time.sleep(0.2)

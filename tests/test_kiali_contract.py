@@ -21,13 +21,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
 
-import httpx
 import pytest
 import yaml
 
 from conformance.provision.commands import MANIFESTS
 from conformance.provision.phases.stack import write_kiali_remote_secret
 from conformance.provision.steps import Facts
+from tests import web
 from tests.fakes.kiali import FakeKiali, free_port
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.fakes.server import FakeServer, Response
@@ -224,14 +224,14 @@ def answer(scenario: str, request: str) -> tuple[int, str, Any]:
             kiali.tracing_url = f"{jaeger.url}/jaeger"
         else:
             setup(kiali, scenario)
-        response = httpx.get(f"{kiali.url}/kiali{request}")
+        response = web.get(f"{kiali.url}/kiali{request}")
         return response.status_code, response.headers["content-type"], response.json()
 
 
 def test_service_traces_without_tracing_is_503_with_kialis_error():
     """business/tracing.go client(): "tracing is not enabled"; handlers/tracing.go ServiceTraces: 503."""
     with FakeKiali(kiali_spec()) as kiali:
-        response = httpx.get(f"{kiali.url}/kiali{TRACES}")
+        response = web.get(f"{kiali.url}/kiali{TRACES}")
     assert (response.status_code, response.json()) == (503, {"error": "tracing is not enabled"})
 
 
@@ -239,7 +239,7 @@ def test_kiali_asks_jaeger_as_its_http_client_does():
     """prepareQuery: service <app>.<ns>, start/end in whole seconds as microseconds, tags {istio.cluster_id}, limit."""
     with FakeKiali(kiali_spec()) as kiali, JaegerQuery() as jaeger:
         kiali.tracing_url = f"{jaeger.url}/jaeger"
-        httpx.get(f"{kiali.url}/kiali{TRACES}&startMicros=1700000000123456&limit=5")
+        web.get(f"{kiali.url}/kiali{TRACES}&startMicros=1700000000123456&limit=5")
         (asked,) = [r for r in jaeger.requests if r.path == "/jaeger/api/traces"]
     assert asked.arg("service") == "helloworld.sample"
     assert asked.arg("start") == "1700000000000000"
@@ -433,5 +433,5 @@ def test_fake_kiali_answers_as_the_recorded_v2_29_0(scenario: str, recorded: Rec
 def test_a_revoked_remote_is_logged_as_the_real_one_logs_it(recorded: Recorded) -> None:
     """log: `Error fetching Namespaces for cluster [workstation]: Unauthorized` (recorded, remote-token-revoked)."""
     meet(recorded, "remote-token-revoked")
-    httpx.get(f"{recorded.kiali.url}/kiali/api/namespaces")
+    web.get(f"{recorded.kiali.url}/kiali/api/namespaces")
     assert recorded.kiali.log_lines[-1].endswith("ERR Error fetching Namespaces for cluster [workstation]: Unauthorized")

@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 from kubernetes import client as kclient
 
 from conformance.core.manifests import APP, load, traffic_generator
 from conformance.core.versions import load_versions
 from conformance.probes.mesh.traffic import sample_crossing
+from tests import web
 from tests.proving_realkube import ADDRESSES, RealKubeGround, cri_line, start_realkube_ground, wait_for
 from tests.proving_stack import GRAFANA_PASSWORD
 from tests.real.ground import in_namespace
@@ -139,7 +139,7 @@ def test_a_traffic_generator_whose_pods_never_run_times_out_and_is_scaled_back(g
                 app.name, app.namespace, {"spec": {"template": {"spec": {"nodeSelector": selector}}}})
     with ground.ns:  # a run before this one on the ground: its client's series go stale a few scrapes after it ends
         query = f'istio_requests_total{{{sample_crossing("workstation").selector(response_code=None)},reporter="source"}}'
-        wait_for("the sample client's series of an earlier run stale on the primary", lambda: not httpx.get(
+        wait_for("the sample client's series of an earlier run stale on the primary", lambda: not web.get(
             f"{ground.pair.primary.url}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"])
     node_selector({"conformance.test/no-such-node": "true"})
     try:

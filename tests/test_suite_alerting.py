@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 import yaml
 
+from tests import web
 from tests.proving_alertmanager import (
     BROKEN_RULES, REFUSED_CONFIG, WATCHDOG_RULES, AlertmanagerProcess, start_alertmanager,
 )
@@ -29,12 +29,12 @@ def settle(condition, what: str, timeout: float = 100.0) -> None:
 
 
 def alertmanager_holds_watchdog_of(am_url: str, cluster: str) -> bool:
-    alerts = httpx.get(f"{am_url}/api/v2/alerts", timeout=5).json()
+    alerts = web.get(f"{am_url}/api/v2/alerts", timeout=5).json()
     return any(a["labels"].get("alertname") == "Watchdog" and a["labels"].get("cluster") == cluster for a in alerts)
 
 
 def notifier_errors(prometheus_url: str) -> float:
-    text = httpx.get(f"{prometheus_url}/metrics", timeout=5).text
+    text = web.get(f"{prometheus_url}/metrics", timeout=5).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("prometheus_notifications_errors_total"))
 
@@ -183,7 +183,7 @@ def test_a_remote_whose_every_send_failed_for_two_rounds_is_named_at_once(tmp_pa
 def uptime(prometheus_url: str) -> float:
     from conformance.core.timefmt import rfc3339_seconds
 
-    started = httpx.get(f"{prometheus_url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
+    started = web.get(f"{prometheus_url}/api/v1/status/runtimeinfo", timeout=5).json()["data"]["startTime"]
     return time.time() - rfc3339_seconds(started)
 
 

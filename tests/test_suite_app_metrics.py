@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import yaml
 
 from conformance.probes.app_metrics.series import app_metrics
+from tests import web
 from tests.fakes.example_app import FakeExampleApp
 from tests.proving_app_metrics import app_scrape_job
 from tests.proving_ground import PrometheusPair, start_pair, start_prometheus
@@ -42,16 +42,16 @@ def run_through(api, folder) -> SuiteRun:
 
 
 def query(url: str, expr: str) -> list[dict]:
-    return httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"]
+    return web.get(f"{url}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"]
 
 
 def app_health(url: str) -> str:
-    targets = httpx.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+    targets = web.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     return next((t["health"] for t in targets if t["scrapePool"] == POOL), "")
 
 
 def dropped(url: str) -> int:
-    targets = httpx.get(f"{url}/api/v1/targets", params={"state": "dropped"}, timeout=5).json()["data"]["droppedTargets"]
+    targets = web.get(f"{url}/api/v1/targets", params={"state": "dropped"}, timeout=5).json()["data"]["droppedTargets"]
     return sum(1 for t in targets if t.get("scrapePool") == POOL)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 
+from tests import web
 from tests.fakes.server import FakeServer, Response
 from tests.proving_ground import start_pair
 from tests.shared import shared
@@ -321,7 +321,7 @@ def test_istiod_panels_without_the_app_target_label_are_named(tmp_path, pod_targ
 def wait_for_series(url: str, selector: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if httpx.get(f"{url}/api/v1/query", params={"query": selector}, timeout=2).json()["data"]["result"]:
+        if web.get(f"{url}/api/v1/query", params={"query": selector}, timeout=2).json()["data"]["result"]:
             return
         time.sleep(0.2)
     raise RuntimeError(f"no {selector} on {url} after {timeout} s")

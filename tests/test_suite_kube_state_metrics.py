@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import pytest
 from kubernetes import client as kclient
 
+from tests import web
 from tests.proving_ksm import ADDRESSES, KSM_POD, KsmGround, NotReadyKubelet, crash_looping, start_ksm_ground
 from tests.real.ground import in_namespace
 from tests.suite_runner import SuiteRun, run_suites, settle
@@ -41,7 +41,7 @@ def run(ground: KsmGround, *args: str, parts=("kube-state-metrics",), timeout: f
 
 def ksm_target_down(ground: KsmGround, cluster: str) -> bool:
     with ground.ns:
-        targets = httpx.get(f"{ground.prometheus_url(cluster)}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        targets = web.get(f"{ground.prometheus_url(cluster)}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
     return any(t["labels"].get("job") == "kube-state-metrics" and t["health"] == "down" for t in targets)
 
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 import yaml
 
+from tests import web
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import start_pair, start_prometheus
 from tests.proving_pushgateway import fake_push, scrape_job, start_pushgateway
@@ -23,7 +24,7 @@ TOTALS_OF = {"oke-control-plane": {"pass": 42, "fail": 12, "warn": 11}, "oke-wor
 
 
 def has(prometheus_url: str, expr: str) -> bool:
-    return bool(httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"])
+    return bool(web.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5).json()["data"]["result"])
 
 
 def cluster_api(name: str, prometheus: str, pushgateway: str | None, nodes: list[str]) -> FakeKubeAPI:
@@ -138,7 +139,7 @@ def test_a_group_whose_every_push_was_refused_is_named(tmp_path, one_cluster):
     # instead of answering 400: logging the refusal panics in prometheus/common v0.61.0 promslog (slog.go:62).
     text = "# TYPE kube_bench_total_pass counter\nkube_bench_total_pass 1\n"
     try:
-        refused = httpx.post(pg.url + "/metrics/job/kube-bench/instance/oke-worker/node/oke-worker", content=text.encode())
+        refused = web.post(pg.url + "/metrics/job/kube-bench/instance/oke-worker/node/oke-worker", content=text.encode())
         assert refused.status_code == 400, refused.text
     except httpx.RemoteProtocolError:
         pass

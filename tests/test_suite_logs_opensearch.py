@@ -7,9 +7,9 @@ import re
 import time
 from typing import Iterator
 
-import httpx
 import pytest
 
+from tests import web
 from tests.proving_ground import closed_port, free_port
 from tests.proving_opensearch import start_opensearch_stack
 from tests.real import opensearch
@@ -78,7 +78,7 @@ def test_vector_pushing_to_a_closed_port_is_named_from_its_counters(tmp_path, no
 
 def _block(url: str, value: bool | None) -> None:
     day = time.strftime("logs-%Y-%m-%d", time.gmtime())
-    httpx.put(f"{url}/{day}/_settings", json={"index.blocks.read_only_allow_delete": value}, timeout=10)
+    web.put(f"{url}/{day}/_settings", json={"index.blocks.read_only_allow_delete": value}, timeout=10)
 
 
 def test_opensearch_rejecting_with_a_read_only_block_is_named_with_the_block(tmp_path, node):
@@ -105,7 +105,7 @@ def test_opensearch_rejecting_a_mapping_conflict_is_named_by_the_bulk_items_reas
     day = time.strftime("logs-%Y-%m-%d", time.gmtime())
 
     def other_shipper(url: str) -> None:
-        httpx.post(f"{url}/{day}/_doc", params={"refresh": "true"}, json={"message": "x", "kubernetes": "a string"},
+        web.post(f"{url}/{day}/_doc", params={"refresh": "true"}, json={"message": "x", "kubernetes": "a string"},
                    timeout=30)
 
     with start_opensearch_stack(tmp_path, node.url, prepare=other_shipper) as stack:
@@ -154,13 +154,13 @@ def test_opensearch_down_stops_the_logs_checks_at_once(tmp_path, node):
 
 
 def test_a_red_index_fails_the_health_check_naming_it(tmp_path, node):
-    httpx.put(f"{node.url}/stranded", params={"wait_for_active_shards": "0"}, timeout=30, json={"settings": {
+    web.put(f"{node.url}/stranded", params={"wait_for_active_shards": "0"}, timeout=30, json={"settings": {
         "number_of_replicas": 0, "index.routing.allocation.require._name": "nowhere"}})
     try:
         with start_opensearch_stack(tmp_path, node.url) as stack:
             result = stack.run("-k", "healthy")
     finally:
-        httpx.delete(f"{node.url}/stranded", timeout=30)
+        web.delete(f"{node.url}/stranded", timeout=30)
     failure = result.failure(HEALTH)
     assert failure.startswith("conformance → oke OpenSearch: cluster health is red: a primary shard is not active"), failure
     assert "(red: stranded)" in failure
@@ -170,7 +170,7 @@ def _wait_for_startup_lines(url: str) -> None:
     """Until both start-up lines are searchable (the day's index exists to be blocked)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        r = httpx.post(f"{url}/logs-*/_search", json={"query": {"match_phrase": {"message": "log agent started"}}},
+        r = web.post(f"{url}/logs-*/_search", json={"query": {"match_phrase": {"message": "log agent started"}}},
                        timeout=10)
         if r.status_code == 200 and r.json()["hits"]["total"]["value"] >= 2:
             return

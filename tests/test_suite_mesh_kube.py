@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-import httpx
 
 import pytest
 
 from conformance.core.manifests import ENVOY_POOL, ISTIOD_POOL, traffic_generator
+from tests import web
 from tests.fakes.envoy import FakeEnvoy, FakeIstiod, request_series
 from tests.proving_ground import start_pair
 from tests.proving_kube import SERVER, SLEEP, EnvoyTargets, start_kube_stack
@@ -152,7 +152,7 @@ def test_no_mesh_monitor_but_a_job_of_its_own_scraping_the_sidecars_is_judged_by
     sidecars' /stats/prometheus: its pool is judged, and the report says how it was found."""
     kube = mesh_of(names="other", monitor_release=None, envoy_job=("kubernetes-pods", "/stats/prometheus"))
     # A user's job has long found its targets; this one's discovery file is written as the ground starts.
-    settle(lambda: httpx.get(f"{kube.pair.remote.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"],
+    settle(lambda: web.get(f"{kube.pair.remote.url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"],
            "the remote's kubernetes-pods job has no target yet")
     result = run(kube, "-k", "workstation and sidecars_are_scraped")
     assert result.code == 0, result.output

@@ -7,10 +7,10 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
+from tests import web
 from tests.fakes.envoy import TracingSidecar
 from tests.fakes.kiali import FakeKiali
 from tests.proving_jaeger import JaegerProcess, start_tracing_servers
@@ -77,7 +77,7 @@ def test_healthy_stack_passes_every_tracing_check(ground):
     assert forced["trace_spans"] == "2"  # the client sidecar's span and the server sidecar's, no shared context
     assert run.properties(KIALI)["kiali_trace_id"]
     # The Jaeger check runs first (the forced trace needs its hop): the server's service is there once traced.
-    services = httpx.get(f"{ground.jaeger.query_url}/api/services", timeout=10).json()["data"]
+    services = web.get(f"{ground.jaeger.query_url}/api/services", timeout=10).json()["data"]
     assert "helloworld.sample" in services
     assert "optional parts: tracing" in run.output
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import httpx
 import pytest
 import yaml
 
@@ -26,6 +25,7 @@ from conformance.core.access import Access
 from conformance.probes.metrics.remote_write import LogSource, describe_last_error, last_send_error, snapshot_from_metrics
 from conformance.core.topology import load_topology
 from conformance.probes.metrics.remote_write.watch import sender_log
+from tests import web
 from tests.fakes.kubeapi import FakeKubeAPI
 from tests.proving_ground import PrometheusPair, PrometheusProcess, free_port, start_prometheus
 from tests.proving_stack import GRAFANA_PASSWORD, GRAFANA_PASSWORD_ENV, ProvingStack, start_stack
@@ -48,7 +48,7 @@ REMOTE_WRITE = "workstation Prometheus → oke Prometheus (remote_write)"
 
 def counter(process: PrometheusProcess, name: str) -> float:
     """One remote-storage counter of a real Prometheus, summed over its queues (plain text, for setting up)."""
-    text = httpx.get(f"{process.url}/metrics", timeout=5).text
+    text = web.get(f"{process.url}/metrics", timeout=5).text
     return sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", text, re.MULTILINE))
 
 
@@ -178,7 +178,7 @@ def test_a_real_sender_retrying_a_refused_url_reads_as_never_delivered(tmp_path)
     remote = start_prometheus("remote", tmp_path / "r", cluster="workstation", remote_write_url=url)
     try:
         wait_for(lambda: counter(remote, "prometheus_remote_storage_samples_retried_total") > 0, "retries")
-        snap = snapshot_from_metrics(httpx.get(f"{remote.url}/metrics", timeout=5).text)
+        snap = snapshot_from_metrics(web.get(f"{remote.url}/metrics", timeout=5).text)
         log = remote.log_text()
     finally:
         remote.stop()
@@ -197,7 +197,7 @@ def test_a_real_sender_retrying_a_refused_url_reads_as_never_delivered(tmp_path)
 
 def test_a_delivering_sender_has_a_lag_from_its_own_timestamps(prometheus_pair):
     prometheus_pair.wait_until_remote_arrives(timeout=60)
-    snap = snapshot_from_metrics(httpx.get(f"{prometheus_pair.remote.url}/metrics", timeout=5).text)
+    snap = snapshot_from_metrics(web.get(f"{prometheus_pair.remote.url}/metrics", timeout=5).text)
     (queue,) = snap.queues.values()
     assert not queue.never_sent and not queue.retrying_undelivered
     lag = snap.lag(queue)

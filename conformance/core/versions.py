@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.errors import ConfigError
 from conformance.core.stack import STACK_DIR
 
@@ -79,7 +80,7 @@ def _fill(template: str, version: str, os_name: str, arch: str) -> str:
 def load_versions(path: Path = VERSIONS_FILE) -> Versions:
     """Read the pins; a missing or malformed key is a ConfigError naming it."""
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yamltext.parse(path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"versions {path}: cannot read: {e}") from None
     try:

@@ -26,6 +26,7 @@ import httpx
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
 from kubernetes import watch as kwatch
+from tests import web
 
 
 @dataclass
@@ -211,7 +212,7 @@ class FakeDashboardSidecar:
 
     def _request(self) -> None:
         try:
-            res = httpx.post(self.reload_url, auth=self.auth, json=None, timeout=10, trust_env=False)
+            res = web.post(self.reload_url, auth=self.auth, json=None, timeout=10, trust_env=False)
             self._log("INFO", f"None sent to {self.config.REQ_URL}. Response: {res.status_code} {res.reason_phrase} {res.text}")
         except httpx.HTTPError as e:
             self._log("ERROR", f"HTTP error for URL {self.config.REQ_URL}: {e}")

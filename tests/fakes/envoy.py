@@ -9,6 +9,7 @@ from typing import Callable
 
 import httpx
 
+from tests import web
 from tests.fakes.server import FakeServer, Response
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -113,7 +114,7 @@ class TracingSidecar(FakeServer):
                 if parent:
                     forward["x-b3-parentspanid"] = parent
             try:
-                upstream = httpx.get(self.upstream.rstrip("/") + path, headers=forward, timeout=10)
+                upstream = web.get(self.upstream.rstrip("/") + path, headers=forward, timeout=10)
                 status, body = upstream.status_code, upstream.text
             except httpx.TransportError:
                 status, body = 503, "upstream connect error or disconnect/reset before headers"
@@ -153,6 +154,6 @@ class TracingSidecar(FakeServer):
         if self.collector is None:
             return
         try:
-            httpx.post(self.collector.rstrip("/") + "/api/v2/spans", json=[span], timeout=5).raise_for_status()
+            web.post(self.collector.rstrip("/") + "/api/v2/spans", json=[span], timeout=5).raise_for_status()
         except httpx.HTTPError as e:  # Envoy counts tracing.zipkin.reports_failed and drops the batch
             self.send_errors.append(f"{type(e).__name__}: {e}")

@@ -41,6 +41,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import yaml
 
+from tests import web
 from tests.fakes.server import FakeServer, Request, Response
 
 # config/config.go AddHealthDefault, appended to the operator's `health_config.rate: []` on each config.Set: the
@@ -97,7 +98,7 @@ class RemoteClient:
     dialled: str  # where the pod's network takes `server` (FakeKiali.hosts)
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.dialled + path, headers={"Authorization": f"Bearer {self.token}"}, verify=False, timeout=5)
+        return web.get(self.dialled + path, headers={"Authorization": f"Bearer {self.token}"}, verify=False, timeout=5)
 
     def start_error(self) -> str | None:
         """Why the REST mapping cannot be built over this client (Kiali then exits), or None."""
@@ -473,7 +474,7 @@ class FakeKiali(FakeServer):
         url = self.tracing_url.rstrip("/") + "/api/traces?" + urlencode(params)
         dialled, address = self._dialled(url)
         try:
-            r = httpx.get(dialled, headers={"Accept": "application/json"}, timeout=5)
+            r = web.get(dialled, headers={"Accept": "application/json"}, timeout=5)
             body = r.json()
         except httpx.ConnectError:  # net/http's client.Do error
             return Response(503, {"error": f'Get "{url}": dial tcp {address}: connect: connection refused'})

@@ -22,6 +22,7 @@ from typing import IO
 import httpx
 import yaml
 
+from tests import web
 import tests.real as real
 from tests.real.pki import Pki, make_pki
 from tests.real.process import log_tail, spawn, stop_process
@@ -160,7 +161,7 @@ class ControlPlane:
         deadline = time.monotonic() + ready_timeout
         try:
             self._run("etcd", self._etcd_args())
-            self._wait(deadline, "etcd", lambda: httpx.get(f"http://{self.ip}:{ETCD_PORT}/health", timeout=2).json()["health"] == "true")
+            self._wait(deadline, "etcd", lambda: web.get(f"http://{self.ip}:{ETCD_PORT}/health", timeout=2).json()["health"] == "true")
             self._run("kube-apiserver", self._apiserver_args())
             self._wait(deadline, "kube-apiserver", self._apiserver_ready)
             self._bootstrap()

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 
+from tests import web
 from tests.real.build import BUILD_TIMEOUT, Progress, Unavailable, cache_root
 from tests.real.process import LoopbackServer
 from tests.real.registry import version_of
@@ -155,9 +155,9 @@ def node_settings(folder: Path, port: int, transport_port: int) -> dict[str, str
 
 def health_ready(url: str) -> bool:
     """Ready: GET / answers and the cluster health is green or yellow (503 before a cluster manager is elected)."""
-    if httpx.get(url + "/", timeout=2).status_code != 200:
+    if web.get(url + "/", timeout=2).status_code != 200:
         return False
-    health = httpx.get(url + "/_cluster/health", timeout=2)
+    health = web.get(url + "/_cluster/health", timeout=2)
     return health.status_code == 200 and health.json().get("status") in ("green", "yellow")
 
 

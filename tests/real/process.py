@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, ClassVar
 
 import httpx
+from tests import web
 
 TAIL = 2000  # characters of the log a failure message carries
 
@@ -21,13 +22,13 @@ def log_tail(path: Path, chars: int | None = TAIL) -> str:
 
 def http_ok(*urls: str) -> Callable[[], bool]:
     """A ready probe: each URL, in turn, answers 200 within a second."""
-    return lambda: all(httpx.get(url, timeout=1).status_code == 200 for url in urls)
+    return lambda: all(web.get(url, timeout=1).status_code == 200 for url in urls)
 
 
 def http_says(url: str, text: str) -> Callable[[], bool]:
     """A ready probe that also tells the program apart: url answers 200 with text in its body."""
     def probe() -> bool:
-        answer = httpx.get(url, timeout=1)
+        answer = web.get(url, timeout=1)
         return answer.status_code == 200 and text in answer.text
     return probe
 

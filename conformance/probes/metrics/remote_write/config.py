@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from conformance.clients.prometheus import PrometheusClient
+from conformance.core import yamltext
 from conformance.core.http import ServiceError
 from conformance.core.timing import PROMETHEUS_SCRAPE, STACK
 
@@ -12,7 +13,7 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 
 
 
 def _global(sender: PrometheusClient) -> dict:
-    config = yaml.safe_load(sender.config_yaml()) or {}
+    config = yamltext.parse(sender.config_yaml()) or {}
     return config.get("global") or {}
 
 
