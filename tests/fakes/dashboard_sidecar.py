@@ -69,9 +69,13 @@ class FakeDashboardSidecar:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    def connect(self) -> "FakeDashboardSidecar":
+        """Its API client: start() connects, then syncs in a thread; a test may connect and call sync() itself."""
+        self._core = kclient.CoreV1Api(kconfig.new_client_from_config(str(self.kubeconfig), context=self.context))
+        return self
+
     def start(self) -> "FakeDashboardSidecar":
-        api = kconfig.new_client_from_config(str(self.kubeconfig), context=self.context)
-        self._core = kclient.CoreV1Api(api)
+        self.connect()
         self._thread = threading.Thread(target=self._loop, name="dashboard-sidecar", daemon=True)
         self._thread.start()
         return self
