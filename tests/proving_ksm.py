@@ -9,7 +9,6 @@ pod is made in the real API server, kwok runs it) with the Prometheus URLs as se
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +17,14 @@ from typing import Any
 import yaml
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
-from kubernetes import watch
 
 import tests.real as real
 from conformance.probes.kube_state_metrics.target import JOB
 from conformance.core.stack import stack_namespace
 from conformance.probes.platform.scrape_jobs import chart_release
 from tests.proving_ground import PrometheusPair, free_port, start_pair
-from tests.proving_realkube import report_crash_loop
-from tests.real.kube import ControlPlane, kubeconfig_entry, write_kubeconfig
+from tests.proving_realkube import report_crash_loop, wait_for
+from tests.real.kube import UNREADY_NODE, ControlPlane, kubeconfig_entry, write_kubeconfig
 from tests.real.netns import NetNamespace
 from tests.real.process import LoopbackServer, http_ok, log_tail
 
@@ -239,50 +237,72 @@ def system_pod(api: kclient.ApiClient) -> None:
 
 
 class NotReadyKubelet:
-    """What a kubelet whose readiness probe fails reports: the Ready condition of the namespace's running pods
-    set to False through the real API server's status subresource (kwok moves a pod only out of Pending)."""
+    """A node whose kubelet runs pods and never finds them Ready (kwok-stages.yaml pod-not-ready), the only node
+    the scheduler may use while entered: a pod made meanwhile is Running and not Ready from its first status on."""
 
-    def __init__(self, ground: KsmGround, cluster: str, namespace: str) -> None:
+    PROBE = ("default", "unready-kubelet-probe")  # proves the scheduler places pods on the node only
+
+    def __init__(self, ground: KsmGround, cluster: str, timeout: float = 60.0) -> None:
         self.core = kclient.CoreV1Api(ground.api(cluster))
-        self.ns, self.namespace = ground.ns, namespace
-        self.patched: set[str] = set()
-        self.errors: list[BaseException] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="not-ready-kubelet", daemon=True)
+        self.ns, self.timeout = ground.ns, timeout
+        self.cordoned: list[str] = []  # the cluster's own nodes, unschedulable while entered
+        self.probed = ""  # the probe pod's Ready condition on the node
 
     def __enter__(self) -> "NotReadyKubelet":
-        with self.ns:  # the thread inherits the namespace it is started in
-            self._thread.start()
+        with self.ns:
+            self.cordoned = [n.metadata.name for n in self.core.list_node(_request_timeout=15).items
+                             if not n.spec.unschedulable]
+            for name in self.cordoned:
+                self._schedulable(name, False)
+            self.core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": UNREADY_NODE, "labels": {"kubernetes.io/hostname": UNREADY_NODE, "kubernetes.io/os": "linux",
+                                                 "type": "kwok"}, "annotations": {"kwok.x-k8s.io/node": "fake"}},
+                "spec": {"unschedulable": True}}, _request_timeout=15)
+            try:
+                self._only_the_node_is_used()
+            except BaseException:
+                self.__exit__()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _loop(self) -> None:
-        # A watch, not a poll: the pod is patched within moments of kwok's Running + Ready, before a scrape
-        # (1 s apart) is likely to have seen it Ready.
-        while not self._stop.is_set():
+        with self.ns:
             try:
-                for event in watch.Watch().stream(self.core.list_namespaced_pod, self.namespace, timeout_seconds=1,
-                                                  _request_timeout=5):
-                    pod = event["object"]
-                    if pod.status.phase == "Running" and pod.metadata.name not in self.patched \
-                            and event["type"] != "DELETED":
-                        self._not_ready(pod.metadata.name)
-                    if self._stop.is_set():
-                        return
+                self.core.delete_namespaced_pod(self.PROBE[1], self.PROBE[0], grace_period_seconds=0, _request_timeout=15)
             except kclient.ApiException as e:
-                if e.status not in (404, 410):
-                    self.errors.append(e)
-            except Exception as e:  # noqa: BLE001 - reported by the test
-                self.errors.append(e)
+                if e.status != 404:
+                    raise
+            self._schedulable(UNREADY_NODE, False)
+            for name in self.cordoned:
+                self._schedulable(name, True)
+            on_node = lambda: self.core.list_pod_for_all_namespaces(  # noqa: E731
+                field_selector=f"spec.nodeName={UNREADY_NODE}", _request_timeout=15).items
+            wait_for(f"the pods on {UNREADY_NODE} deleted", lambda: not on_node(), self.timeout)
+            self.core.delete_node(UNREADY_NODE, _request_timeout=15)
 
-    def _not_ready(self, name: str) -> None:
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        conditions = [{"type": t, "status": "False", "reason": "ContainersNotReady" if t == "Ready" else "ReadinessProbeFailed",
-                       "message": "containers with unready status: [canary]", "lastTransitionTime": now}
-                      for t in ("Ready", "ContainersReady")]
-        self.core.patch_namespaced_pod_status(name, self.namespace, {"status": {"conditions": conditions}},
-                                              _request_timeout=10)
-        self.patched.add(name)
+    def _only_the_node_is_used(self) -> None:
+        """The scheduler's cache has every other node cordoned (a probe pod finds no node while this one is
+        cordoned too), then this one schedulable (the probe lands on it): no pod made later can go elsewhere."""
+        namespace, name = self.PROBE
+        self.core.create_namespaced_pod(namespace, {
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "probe", "image": "registry.example/stand-in:1"}]}}, _request_timeout=15)
+        wait_for("the scheduler finding no node for the probe pod", lambda: self._condition("PodScheduled") == "False",
+                 self.timeout)
+        self._schedulable(UNREADY_NODE, True)
+        self.probed = wait_for(f"the probe pod running on {UNREADY_NODE}",
+                               lambda: self._probe().status.phase == "Running" and self._condition("Ready"), self.timeout)
+        self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0, _request_timeout=15)
+
+    def _probe(self) -> Any:
+        pod = self.core.read_namespaced_pod(self.PROBE[1], self.PROBE[0], _request_timeout=15)
+        if pod.spec.node_name not in (None, UNREADY_NODE):
+            raise AssertionError(f"the scheduler put the probe pod on {pod.spec.node_name}, a cordoned node")
+        return pod
+
+    def _condition(self, kind: str) -> str:
+        return next((c.status for c in self._probe().status.conditions or [] if c.type == kind), "")
+
+    def _schedulable(self, node: str, schedulable: bool) -> None:
+        self.core.patch_node(node, {"spec": {"unschedulable": not schedulable}}, _request_timeout=15)

@@ -57,14 +57,9 @@ REAL = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "
         "alertmanager", "pushgateway", "prometheus", "kubernetes-event-exporter", "jaeger")
 # kube-bench totals as a node's run might report them; the checks read them back as pushed.
 TOTALS = {"pass": 42, "fail": 12, "warn": 11}
-# The child session's own time (JUnit's): 18-31 s measured on the loaded 2-core machine (README), 60 s when a
-# Watchdog was sent before its notifier knew the Alertmanager (resent a minute later), up to 165 s beside other
-# tests; the alerting wait is 100 s, so 240 s allows that and the rest.
-SUITE_SECONDS = 240
-# Each watch of the sidecar starts without a resourceVersion, as k8s-sidecar's _watch_resource_iterator does, so a
-# ConfigMap deleted between two watches is never seen deleted. Upstream watches 60 s (WATCH_SERVER_TIMEOUT); the
-# fake's 2 s lost the check's deletion in one run of six on the loaded machine. 10 s makes that gap rarer and costs
-# at most that much at teardown (stop() waits for the watch to end).
+# How long each of the sidecar's watches lasts (upstream WATCH_SERVER_TIMEOUT, 60 s); stop() waits for the current
+# one to end. Nothing is lost between two watches: the fake lists and resumes from the list (FakeDashboardSidecar
+# _watch_once), where k8s-sidecar's fresh watch once lost the check's deletion on the loaded machine.
 SIDECAR_WATCH_SECONDS = 10.0
 GRAFANA_PASSWORD_ENV = "ALL_PARTS_GRAFANA_PASSWORD"  # the Grafana fake's admin password, for the topology's auth
 
@@ -202,8 +197,9 @@ def test_every_part_passes_on_one_ground_and_is_skipped_with_its_reason_without_
     assert {h.area for h in hops} == {area(p) for p in TOPOLOGY_PARTS}
     for h in hops:
         assert f'<g class="hop passed" data-hop="{h.title}"' in page, h.title
+    # The child session's own time, measured, never asserted (18-31 s on the loaded 2-core machine, up to 165 s
+    # beside other tests): a self-test does not depend on the machine's speed; run()'s timeout bounds it.
     print(f"all parts: {len(report.checks)} checks, suite {result.suite_seconds:.1f} s")
-    assert result.suite_seconds < SUITE_SECONDS
 
     # The same ground and run with the parts removed: each part's checks not applicable, saying why; nothing else was
     # selected, so no check ran: INCOMPLETE, never a failure.

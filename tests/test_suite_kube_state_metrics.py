@@ -190,9 +190,9 @@ def test_a_scrape_without_honor_labels_is_named(tmp_path):
 
 
 def test_a_canary_that_is_not_ready_is_named_at_once_with_the_api_servers_condition(ground):
-    with NotReadyKubelet(ground, "workstation", STATE_NS) as kubelet:
+    with NotReadyKubelet(ground, "workstation") as kubelet:  # the canary is never Ready, not even for a moment
         result = run(ground, "-k", "described and workstation")  # the real wait: said once ksm reports it not Ready
-    assert kubelet.patched and not kubelet.errors, kubelet.errors
+    assert kubelet.probed == "False"  # the node's kubelet left its probe pod not Ready
     failure = result.failure(DESCRIBED.format("workstation"))
     assert result.properties(DESCRIBED.format("workstation"))["outcome"] == "precondition", failure
     assert failure.startswith("workstation kube-state-metrics → oke Prometheus: the canary pod is not Ready in the "

@@ -1,7 +1,8 @@
 """FakeDashboardSidecar: kiwigrid/k8s-sidecar 2.10.1 as the grafana chart runs it for dashboards, in a thread.
 
 k8s-sidecar is itself Python on the kubernetes client; this follows its src/resources.py: against a real API
-server `_watch_resource_iterator` (METHOD WATCH, the chart's default: kubernetes.watch on the list call), against
+server `_watch_resource_iterator` (METHOD WATCH, the chart's default: kubernetes.watch on the list call; unlike it,
+each watch resumes where a list left off, see _watch_once), against
 the fake one, which refuses watch, `list_resources` (the list-based sync of METHOD=SLEEP), processing only
 ConfigMaps whose resourceVersion changed, as WATCH gets an event only for those; and src/helpers.py: the label selector is `LABEL=LABEL_VALUE` (or `LABEL` alone when the value is
 empty); NAMESPACE ALL lists every namespace, else each listed one; `_get_destination_folder` puts a ConfigMap
@@ -61,8 +62,7 @@ class FakeDashboardSidecar:
     log: Callable[[str], None] = lambda line: None
     # Fault switches -----------------------------------------------------------------
     watch: bool = False  # METHOD WATCH against an API server that serves watch (the real one); else list-based sync
-    # WATCH_SERVER_TIMEOUT (60 s upstream). Each watch starts without a resourceVersion, as upstream's does, so a
-    # delete between two watches goes unseen: 10 s keeps that gap rare, as 60 s does, and stop() still soon.
+    # WATCH_SERVER_TIMEOUT (60 s upstream): how long one watch lasts, and so how long stop() may wait.
     watch_timeout: float = 10.0
     keep_files: bool = False  # a sidecar that stopped syncing: a deleted ConfigMap's file stays on disk
     errors: list[BaseException] = field(default_factory=list)
@@ -70,9 +70,13 @@ class FakeDashboardSidecar:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
+    def connect(self) -> "FakeDashboardSidecar":
+        """Its API client: start() connects, then syncs in a thread; a test may connect and call sync() itself."""
+        self._core = kclient.CoreV1Api(kconfig.new_client_from_config(str(self.kubeconfig), context=self.context))
+        return self
+
     def start(self) -> "FakeDashboardSidecar":
-        api = kconfig.new_client_from_config(str(self.kubeconfig), context=self.context)
-        self._core = kclient.CoreV1Api(api)
+        self.connect()
         self._thread = threading.Thread(target=self._loop, name="dashboard-sidecar", daemon=True)
         self._thread.start()
         return self
@@ -130,6 +134,10 @@ class FakeDashboardSidecar:
         for ns in self.config.NAMESPACE.split(","):
             fn, args = self._list_fn(ns)
             items += fn(label_selector=self._selector(), limit=5, _request_timeout=10, **args).items
+        self._reconcile(items)
+
+    def _reconcile(self, items: list) -> None:
+        """The listed ConfigMaps written, the files of those known and no longer listed removed; a request if changed."""
         changed, seen = False, set()
         for item in items:
             seen.add(item.metadata.namespace + item.metadata.name)
@@ -142,9 +150,17 @@ class FakeDashboardSidecar:
     def _watch_once(self) -> None:
         """_watch_resource_iterator: ADDED/MODIFIED write, DELETED removes; a request after each change.
         One namespace of NAMESPACE (the upstream runs a thread per namespace); the server ends the watch after
-        watch_timeout, and the loop starts the next one (upstream WATCH_SERVER_TIMEOUT, 60 s)."""
+        watch_timeout, and the loop starts the next one (upstream WATCH_SERVER_TIMEOUT, 60 s).
+
+        Unlike k8s-sidecar 2.10.1, whose every watch starts without a resourceVersion (so a deletion while it
+        reconnects is never seen), this one lists first, removing the files of ConfigMaps gone since, and watches
+        from the list's resourceVersion, as an informer does: a healthy stack's self-test never loses a deletion by
+        chance (a loaded machine once lost one between two watches). A sidecar that misses it is keep_files."""
         fn, args = self._list_fn(self.config.NAMESPACE.split(",")[0])
+        listed = fn(label_selector=self._selector(), _request_timeout=10, **args)
+        self._reconcile(listed.items)
         stream = kwatch.Watch().stream(fn, label_selector=self._selector(), timeout_seconds=int(self.watch_timeout),
+                                       resource_version=listed.metadata.resource_version,
                                        _request_timeout=self.watch_timeout + 6, **args)
         for event in stream:
             item = event["object"]

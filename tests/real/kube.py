@@ -28,6 +28,8 @@ from tests.real.pki import Pki, make_pki
 from tests.real.process import log_tail, spawn, stop_process
 
 STAGES = Path(__file__).with_name("kwok-stages.yaml")
+# A node whose pods kwok runs and never marks Ready (kwok-stages.yaml pod-not-ready selects its name).
+UNREADY_NODE = "unready-kubelet"
 ETCD_PORT, ETCD_PEER_PORT = 2379, 2380
 API_PORT = 6443  # kubeadm's
 KUBELET_PORT = 10250  # kwok serves the nodes' kubelet API here
