@@ -43,9 +43,9 @@ def test_healthy_grafana_passes_every_dashboards_check(stack):
     assert GRAFANA_PASSWORD not in result.output and GRAFANA_PASSWORD not in result.junit.read_text()
 
 
-# The dashboards checks diagnose each of these within this many seconds of the child session's own time (issue 19):
-# a completed provisioning pass in Grafana's log decides, instead of PROVISION_WAIT's 90 s.
-DIAGNOSIS_SECONDS = 20.0
+# The dashboards checks diagnose each of these at once (issue 19): a completed provisioning pass in Grafana's log
+# decides, instead of PROVISION_WAIT's 90 s. "failed", not "timed_out", is that verdict, however fast the machine.
+AT_ONCE = "failed"
 
 
 def headline(failure: str) -> str:
@@ -65,7 +65,7 @@ def test_a_missing_and_a_misfiled_dashboard_are_each_named(tmp_path, prometheus_
         "Grafana's provisioning pass completed without it (grafana.com 7639) (and 1 more)"), failure
     assert "dashboard logs-app (file /var/lib/grafana/dashboards/logs/logs-app.json) is in folder 'General', expected 'Logs'" in failure
     record_property("verdict_seconds", round(result.suite_seconds, 2))
-    assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
+    assert result.properties(PROVISIONED)["outcome"] == AT_ONCE, failure
 
 
 def test_an_invalid_json_file_is_named_at_once(tmp_path, prometheus_pair, record_property):
@@ -82,7 +82,7 @@ def test_an_invalid_json_file_is_named_at_once(tmp_path, prometheus_pair, record
         "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: invalid character '<' looking for beginning "
         "of value (dashboard istio-workload, file /var/lib/grafana/dashboards/istio/istio-workload.json)")
     record_property("verdict_seconds", round(result.suite_seconds, 2))
-    assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
+    assert result.properties(PROVISIONED)["outcome"] == AT_ONCE, failure
 
 
 def test_a_duplicate_uid_is_named_with_its_dashboard_at_once(tmp_path, prometheus_pair, record_property):
@@ -100,7 +100,7 @@ def test_a_duplicate_uid_is_named_with_its_dashboard_at_once(tmp_path, prometheu
         "oke Grafana provisioning: 1 provisioning errors in Grafana's log, first: the same UID is used more than once "
         f"(dashboard istio-mesh, file /var/lib/grafana/dashboards/istio/istio-mesh.json, uid {mesh['uid']})")
     record_property("verdict_seconds", round(result.suite_seconds, 2))
-    assert result.suite_seconds < DIAGNOSIS_SECONDS, result.suite_seconds
+    assert result.properties(PROVISIONED)["outcome"] == AT_ONCE, failure
 
 
 def test_without_a_readable_log_a_missing_dashboard_is_waited_for(tmp_path, prometheus_pair):
