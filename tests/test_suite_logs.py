@@ -113,7 +113,10 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
                "silent": {"silent_agents": ("workstation",)}}.get(fault, {})
     with start_stack(tmp_path, prometheus_pair, profile=profile, **options) as stack:
         stack.loki.rate_limited = fault == "rate_limited"
-        result = run(stack, "-k", "canary and workstation", "--timeout-scale", "0.05")
+        # Rate-limited, the agent backs off (0.5 s doubling): 9 s, not 3, so that a push of the canary is refused, and
+        # counted by Loki, within the wait however late a loaded machine starts it.
+        scale = "0.15" if fault == "rate_limited" else "0.05"
+        result = run(stack, "-k", "canary and workstation", "--timeout-scale", scale)
         endpoint = ENDPOINT[profile]
         expected = cause.format(
             agent=AGENT[profile], log=stack.log_file("workstation"),
@@ -124,7 +127,8 @@ def test_canary_timeout_names_the_cause_from_the_agents_counters(tmp_path, prome
     # Refused pushes are said at once too when enough of them were counted (conformance/probes/logs/agent_counters.py _unanswered):
     # within the 3 s or at its end, as the agent's backoff and the machine's load fall.
     after, outcome = {"rejected": (r"[0-3]", {"precondition"}),
-                      "refused": (r"[0-3]", {"precondition", "timed_out"})}.get(fault, ("3", {"timed_out"}))
+                      "refused": (r"[0-3]", {"precondition", "timed_out"}),
+                      "rate_limited": ("9", {"timed_out"})}.get(fault, ("3", {"timed_out"}))
     assert re.match(rf"remote workstation {AGENT[profile]} → oke Loki: no canary line after {after} s; ", failure), failure
     assert expected in failure.splitlines()[0], failure
     assert result.properties(CANARY.format("workstation"))["outcome"] in outcome
