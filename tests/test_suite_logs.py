@@ -49,8 +49,9 @@ def test_healthy_logs_pass_and_record_propagation(stack):
     for cluster in ("oke", "workstation"):
         props = result.properties(CANARY.format(cluster))
         assert props["log_canary_follow"] == "tail"  # Loki's websocket, not polls
-        # file read <= 0.15 s + batchwait 1 s (real 1.07-1.30 s); up to 1.6 s seen on a loaded 2-core machine
-        assert 1.0 <= float(props["log_propagation_seconds"]) < 2.5
+        # file read <= 0.15 s + batchwait 1 s (real 1.07-1.30 s); up to 1.6 s seen on a loaded 2-core machine. Less
+        # than the batchwait when the canary joins a batch an earlier line opened (0.33 s seen on a busy machine).
+        assert 0.0 < float(props["log_propagation_seconds"]) < 2.5
         assert 0.0 <= seen_after_queryable(stack, result, cluster) < 0.5
     assert result.properties(LABELS)["loki_cluster_values"] == "oke,workstation"
     assert result.properties(DISCARDS)["loki_discarded_samples"] == "0"
