@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from conformance.core import yamltext
 from conformance.core.http import APIError, NO_RETRY
 from conformance.clients.base import ServiceClient
 
@@ -102,7 +101,7 @@ class PrometheusClient(ServiceClient):
     def configured_jobs(self) -> set[str] | None:
         """The job names of the loaded configuration's scrape_configs; None when it cannot say (scrape_config_files
         keep some elsewhere). Unlike /api/v1/scrape_pools, a job is here before discovery finds it a target."""
-        config = yaml.safe_load(self.config_yaml()) or {}
+        config = yamltext.parse(self.config_yaml()) or {}
         if config.get("scrape_config_files"):
             return None
         return {str(c.get("job_name")) for c in config.get("scrape_configs") or []}

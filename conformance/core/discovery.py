@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-import kubernetes
-
 from conformance.core.kube import KubeAccess
+from conformance.core.on_use import imported_on_use
 from conformance.core.outcomes import Unobservable
 from conformance.core.stack import CredentialsSecret, Placement, StackService
+
+kubernetes = imported_on_use("kubernetes")
 
 ADMIN_KEYS = ("admin-user", "admin-password")  # the grafana chart's admin Secret (templates/secret.yaml)
 

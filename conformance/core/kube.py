@@ -27,16 +27,16 @@ from pathlib import Path
 from typing import Any, Callable, Generator, TypeVar
 
 import httpx
-import kubernetes
-import urllib3
 import yaml
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from conformance.core.http import (USER_AGENT, APIError, HTTPService, RetryPolicy, ServiceError, Unreachable,
                               body_gist, connection_problem, current_policy, with_retries)
+from conformance.core.on_use import imported_on_use
 from conformance.core.redact import redact, register_secret
 from conformance.core.topology import Cluster
+
+kubernetes = imported_on_use("kubernetes")  # not loaded by a run without Kubernetes clusters
+urllib3 = imported_on_use("urllib3")
 
 T = TypeVar("T")
 UNAUTHORIZED = 401
@@ -182,7 +182,7 @@ class KubeAccess:
                 client_configuration=cfg,
                 persist_config=False,
             )
-        except (ConfigException, OSError, ValueError, TypeError) as e:
+        except (kubernetes.config.ConfigException, OSError, ValueError, TypeError) as e:
             raise KubeconfigProblem(self.name, self._kubeconfig_problem(e)) from None
         register_secret((self._token(cfg) or "").removeprefix("Bearer ").strip())
 
@@ -264,7 +264,7 @@ class KubeAccess:
         sent = self._token(self.configuration, refresh=False)
         try:
             return fn(*args, **kwargs)
-        except ApiException as e:
+        except kubernetes.client.ApiException as e:
             if e.status != UNAUTHORIZED:
                 raise
         self.refresh_credentials(rejected=sent)
@@ -286,7 +286,7 @@ class KubeAccess:
         def once() -> T | None:
             try:
                 return self.with_fresh_credentials(fn, *args, **kwargs)
-            except ApiException as e:
+            except kubernetes.client.ApiException as e:
                 if e.status in ok:
                     return None
                 if not e.status:  # the client's own transport error, wrapped

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from conformance.core import yamltext
 from conformance.core.stack import STACK_DIR
 
 MANIFESTS = STACK_DIR / "manifests"
@@ -15,7 +14,7 @@ APP = STACK_DIR / "app"
 
 def load(path: Path) -> dict:
     """The first document of a manifest file."""
-    return next(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return next(d for d in yamltext.parse_all(path.read_text()) if d)
 
 
 def scrape_pool(path: Path, endpoint: int = 0) -> str:

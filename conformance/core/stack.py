@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
+from conformance.core import yamltext
 
 STACK_DIR = Path(__file__).resolve().parents[2] / "stack"
 SERVICES_FILE = STACK_DIR / "services.yaml"
@@ -58,7 +58,7 @@ class StackService:
 @cache
 def _document(path: Path) -> dict:
     """stack/services.yaml, parsed once."""
-    return yaml.safe_load(path.read_text())
+    return yamltext.parse(path.read_text())
 
 
 @cache

@@ -13,3 +13,8 @@ SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def parse(text: str) -> Any:
     """The document in text, as yaml.safe_load reads it (yaml.YAMLError when it is not YAML)."""
     return yaml.load(text, Loader=SafeLoader)
+
+
+def parse_all(text: str) -> list[Any]:
+    """Every document in text, as yaml.safe_load_all reads them."""
+    return list(yaml.load_all(text, Loader=SafeLoader))

@@ -91,7 +91,7 @@ def pytest_runtest_call(item: pytest.Item):
     return (yield)
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)  # before the fixtures' finalizers: a cleanup runs to its end, broken hop or not
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     token = item.stash.get(_TOKEN, None)
     if token is not None:

@@ -10,10 +10,10 @@ import math
 import time
 from dataclasses import dataclass
 
-import yaml
 
 from conformance.clients.alertmanager import AlertmanagerClient
 from conformance.clients.prometheus import PrometheusClient
+from conformance.core import yamltext
 from conformance.core.exposition import parse_samples, sum_by
 from conformance.core.http import ServiceError
 from conformance.probes.metrics.remote_write.config import parse_duration
@@ -73,7 +73,7 @@ def rules_not_configured(prom: PrometheusClient) -> str | None:
 
     prometheus-operator v0.93.0 writes rule_files only when the Prometheus resource has a spec.ruleSelector
     (pkg/prometheus/promcfg.go appendRuleFiles); without one, no wait brings a rule group, only a new resource."""
-    config = yaml.safe_load(prom.config_yaml()) or {}
+    config = yamltext.parse(prom.config_yaml()) or {}
     if config.get("rule_files"):
         return None
     return (f"the configuration the {prom.name} loaded has no rule_files: its Prometheus resource has no ruleSelector, "
@@ -114,7 +114,7 @@ def watchdog_not_loaded(prom: PrometheusClient, since: float) -> str | None:
 
 def alerts_sent_nowhere(prom: PrometheusClient, setting: str) -> str | None:
     """Why no alert of this Prometheus reaches any Alertmanager, from the configuration it loaded; else None."""
-    config = yaml.safe_load(prom.config_yaml()) or {}
+    config = yamltext.parse(prom.config_yaml()) or {}
     if (config.get("alerting") or {}).get("alertmanagers"):
         return None
     return (f"the configuration the {prom.name} loaded has no alerting.alertmanagers: it sends its alerts nowhere; "

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import yaml
 
 from conformance.clients.prometheus import PrometheusClient
+from conformance.core import yamltext
 from conformance.core.access import ServiceAbsent
 from conformance.core.http import ServiceError
 from conformance.core.manifests import APP, scrape_pool
@@ -49,9 +49,9 @@ class AppMetrics:
 
 @cache
 def app_metrics() -> AppMetrics:
-    docs = [d for d in yaml.safe_load_all(APP_FILE.read_text()) if d]
+    docs = [d for d in yamltext.parse_all(APP_FILE.read_text()) if d]
     service = next(d for d in docs if d["kind"] == "Service")
-    monitor = next(d for d in yaml.safe_load_all(MONITOR_FILE.read_text()) if d)
+    monitor = next(d for d in yamltext.parse_all(MONITOR_FILE.read_text()) if d)
     job_label = monitor["spec"].get("jobLabel")
     job = (service["metadata"].get("labels") or {}).get(job_label) if job_label else None
     meta = monitor["metadata"]
@@ -62,7 +62,7 @@ def app_metrics() -> AppMetrics:
 
 def selector_wanted(role: str) -> str:
     """Which ServiceMonitors the role's Prometheus selects, as kube-prometheus-stack renders it from our values."""
-    spec = ((yaml.safe_load(VALUES_FILE[role].read_text()) or {}).get("prometheus") or {}).get("prometheusSpec") or {}
+    spec = ((yamltext.parse(VALUES_FILE[role].read_text()) or {}).get("prometheus") or {}).get("prometheusSpec") or {}
     if spec.get("serviceMonitorSelector"):
         return f"ServiceMonitors matching {spec['serviceMonitorSelector']} (prometheus.prometheusSpec.serviceMonitorSelector)"
     if spec.get("serviceMonitorSelectorNilUsesHelmValues", True):  # the chart's default is true
@@ -134,7 +134,7 @@ def why_not_on_primary(own: PrometheusClient | None, primary: PrometheusClient, 
 
 def remote_write_state(own: PrometheusClient) -> str:
     """What the remote's remote_write does with the app's series, from its loaded configuration."""
-    queues = (yaml.safe_load(own.config_yaml()) or {}).get("remote_write") or []
+    queues = (yamltext.parse(own.config_yaml()) or {}).get("remote_write") or []
     if not queues:
         return "it has no remote_write configured (prometheus.prometheusSpec.remoteWrite)"
     relabelled = [q.get("url", "") for q in queues if q.get("write_relabel_configs")]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.scratch_namespace import ScratchNamespace
 from conformance.core.stack import STACK_DIR, StackService
 
@@ -42,7 +43,7 @@ class SidecarSpec:
 
 
 def sidecar_spec(path: Path = VALUES) -> SidecarSpec:
-    dashboards = yaml.safe_load(path.read_text())["grafana"]["sidecar"]["dashboards"]
+    dashboards = yamltext.parse(path.read_text())["grafana"]["sidecar"]["dashboards"]
     return SidecarSpec(str(dashboards["label"]), str(dashboards.get("labelValue") or ""),
                        str(dashboards["folderAnnotation"]))
 
@@ -157,7 +158,7 @@ def folder_expected_by(env: SidecarEnv, provider: dict | None, spec: SidecarSpec
 def sidecar_provider(provider_yaml: str) -> dict | None:
     """The first provider of the chart's provider.yaml (the sidecar's), or None when it does not parse."""
     try:
-        doc = yaml.safe_load(provider_yaml) or {}
+        doc = yamltext.parse(provider_yaml) or {}
         return (doc.get("providers") or [None])[0]
     except yaml.YAMLError:
         return None

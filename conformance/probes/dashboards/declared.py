@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from conformance.core import yamltext
 from conformance.core.stack import STACK_DIR
 
 KPS_VALUES = STACK_DIR / "values" / "kube-prometheus-stack.yaml"
@@ -68,7 +67,7 @@ class Dashboard:
 def declared(values_path: Path = KPS_VALUES, profile: str | None = None) -> list[Dashboard]:
     """Dashboards from grafana.dashboardProviders and grafana.dashboards, in the chart's own shape, less the providers
     the profile's overlay nulls (vector-opensearch: no Loki dashboard)."""
-    grafana = yaml.safe_load(values_path.read_text())["grafana"]
+    grafana = yamltext.parse(values_path.read_text())["grafana"]
     dropped = _providers_dropped(profile)
     providers = grafana["dashboardProviders"]["dashboardproviders.yaml"]["providers"]
     folders = {p["name"]: p.get("folder", "") for p in providers}
@@ -90,5 +89,5 @@ def _providers_dropped(profile: str | None) -> set[str]:
     overlay = KPS_OVERLAYS.get(profile or "")
     if overlay is None:
         return set()
-    dashboards = (yaml.safe_load(overlay.read_text()).get("grafana") or {}).get("dashboards") or {}
+    dashboards = (yamltext.parse(overlay.read_text()).get("grafana") or {}).get("dashboards") or {}
     return {provider for provider, entries in dashboards.items() if entries is None}

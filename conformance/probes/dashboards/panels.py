@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from conformance.core import yamltext
 from conformance.core.stack import STACK_DIR
 from conformance.probes.dashboards.templating import Resolution, datasource_type, interpolate, query_result_texts
 
@@ -184,4 +183,4 @@ def exclusions(path: Path = EXCLUSIONS_FILE) -> list[Exclusion]:
     """Panels whose queries may return no data, each with the reason why."""
     if not path.exists():
         return []
-    return [Exclusion(**entry) for entry in (yaml.safe_load(path.read_text()) or {}).get("exclusions") or []]
+    return [Exclusion(**entry) for entry in (yamltext.parse(path.read_text()) or {}).get("exclusions") or []]

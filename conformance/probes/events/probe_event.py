@@ -15,16 +15,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import kubernetes
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.access import Access
 from conformance.clients.loki import LokiClient
 from conformance.core.exposition import parse_samples
 from conformance.core.http import NO_RETRY, ServiceError
 from conformance.core.kube import KubeAccess
+from conformance.core.on_use import imported_on_use
 from conformance.core.topology import Cluster
 from conformance.probes.metrics.remote_write.config import parse_duration
+
+kubernetes = imported_on_use("kubernetes")
 
 # The stream label job= every cluster's exporter pushes with (issue 11, part 2; stack/values and the bring-up).
 EVENTS_JOB = "kubernetes-event"
@@ -228,7 +231,7 @@ def exporter_config(kube: KubeAccess, pod) -> tuple[dict, str] | None:
                        source.name, pod.metadata.namespace, ok=(403, 404))
         for key, text in ((cm.data or {}) if cm is not None else {}).items():
             try:
-                doc = yaml.safe_load(text)
+                doc = yamltext.parse(text)
             except yaml.YAMLError:
                 continue
             if isinstance(doc, dict) and ("route" in doc or "receivers" in doc):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.kube import KubeAccess
 from conformance.core.pods import PodProblem, pod_problems
 from conformance.core.redact import register_secret
@@ -57,7 +58,7 @@ def _clusters(secret) -> list[RemoteSecret]:
 
 def _parsed(namespace: str, name: str, key: str, text: str) -> RemoteSecret:
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yamltext.parse(text) or {}
     except yaml.YAMLError as e:
         return RemoteSecret(namespace, name, key, "", f"its kubeconfig is not YAML ({str(e).splitlines()[0]})")
     if not isinstance(doc, dict):

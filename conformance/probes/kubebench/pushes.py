@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.stack import STACK_DIR, StackService, stack_services
 
 MANIFEST = STACK_DIR / "manifests" / "kube-bench.yaml"
@@ -35,7 +36,7 @@ def metric(result: str) -> str:
 
 @cache
 def _docs() -> tuple[dict, dict]:
-    config_map, cron_job = yaml.safe_load_all(MANIFEST.read_text())
+    config_map, cron_job = yamltext.parse_all(MANIFEST.read_text())
     return config_map, cron_job
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from conformance.core import yamltext
 from conformance.core.exposition import parse_samples
 from conformance.core.access import Access, ServiceAbsent
 from conformance.core.http import HTTPService, ServiceError, single_attempts
@@ -135,7 +136,7 @@ class Agent:
             raise AttributeError(f"{self.series.agent} shows no running config")
         page = self.http.request("GET", self.series.config_path).text
         found = CONFIG_PRE.search(page)
-        doc = yaml.safe_load(html.unescape(found.group(1) if found else page)) or {}
+        doc = yamltext.parse(html.unescape(found.group(1) if found else page)) or {}
         clients = doc.get("clients") or [doc.get("client") or {}]
         return [c["url"] for c in clients if isinstance(c, dict) and c.get("url")]
 

@@ -6,10 +6,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-import kubernetes
-
 from conformance.core.kube import KubeAccess
 from conformance.core.manifests import APP, Deployment, load, traffic_generator
+from conformance.core.on_use import imported_on_use
+
+kubernetes = imported_on_use("kubernetes")
 
 
 class AppMissing(Exception):

@@ -14,8 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from conformance.core import yamltext
 from conformance.core.manifests import MANIFESTS, load
 from conformance.core.stack import STACK_DIR, stack_namespace
 
@@ -128,7 +127,7 @@ def switch(values: dict, path: str) -> bool:
 
 @cache
 def chart_release() -> str:
-    return yaml.safe_load(VERSIONS_FILE.read_text())["charts"]["kube-prometheus-stack"]["release"]
+    return yamltext.parse(VERSIONS_FILE.read_text())["charts"]["kube-prometheus-stack"]["release"]
 
 
 def project_job(path: Path) -> RequiredJob:
@@ -169,7 +168,7 @@ def required_jobs(role: str, values_file: Path | None = None, chart: ChartReleas
     """The jobs a cluster of this role must have up, from the chart defaults merged with its values file; the chart's
     monitors named after `chart` (the bring-up's release by default); project=False leaves out stack/manifests'."""
     path = values_file or VALUES_FILE[role]
-    values = merged(CHART_DEFAULTS, yaml.safe_load(path.read_text()) or {})
+    values = merged(CHART_DEFAULTS, yamltext.parse(path.read_text()) or {})
     chart = chart or bring_up_release()
     names = {"release": chart.release, "fullname": chart.fullname}
     jobs = [RequiredJob(m.job.format(**names), f"serviceMonitor/{chart.namespace}/{m.name.format(**names)}",

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from kubernetes.stream import stream
-
 from conformance.core.access import Access
 from conformance.core.http import ServiceError
+from conformance.core.on_use import imported_on_use
 from conformance.core.providers import provider_of
 from conformance.core.topology import Cluster
 from conformance.probes.tracing.spans import FORCE_TRACE, client_workload, new_marker, request_path, server_service
+
+kube_stream = imported_on_use("kubernetes.stream")
 
 
 class NotSent(Exception):
@@ -71,7 +72,7 @@ def _exec_curl(access: Access, cluster: Cluster, marker: str, path: str, sent_us
     url = server_url(path)
     command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-H", f"{FORCE_TRACE}: true", url]
     try:
-        out = kube.with_fresh_credentials(stream, kube.core().connect_get_namespaced_pod_exec, pod, client.namespace,
+        out = kube.with_fresh_credentials(kube_stream.stream, kube.core().connect_get_namespaced_pod_exec, pod, client.namespace,
                                           command=command, container=client.name, stderr=True, stdin=False,
                                           stdout=True, tty=False, _request_timeout=30)
     except Exception as e:  # the websocket layer raises ApiException or its own errors
