@@ -51,10 +51,21 @@ def ground(tmp_path_factory) -> Iterator[RealKubeGround]:
         yield g
 
 
-@pytest.fixture
-def own_ground(tmp_path: Path) -> Iterator[RealKubeGround]:
-    """A ground of the test's own, for a test that breaks it."""
-    with ground_for(tmp_path) as g:
+# The tests that break a ground share one, each breaking a part the others do not look at: the crash loop and the
+# revoked token on the remote, the Loki pod on the primary; the API servers go down last (file order, one worker).
+BROKEN_GROUND = pytest.mark.xdist_group("realkube-broken")
+CRASH_LOG = 'level=error msg="error creating promtail" error="yaml: unmarshal errors"'  # the crashed container's log
+CRASH_POD = "loki-stack-promtail-crash"
+
+
+@pytest.fixture(scope="module")
+def breakable(tmp_path_factory) -> Iterator[RealKubeGround]:
+    """One ground for the tests that break it; kwok serves CRASH_LOG as the remote's crash pod's previous log."""
+    folder = tmp_path_factory.mktemp("realkube-breakable")
+    previous = folder / "promtail-previous.log"
+    previous.write_text(cri_line(CRASH_LOG))
+    rule = LogRule("monitoring", folder / "promtail.log", pod=CRASH_POD, container="promtail", previous=previous)
+    with ground_for(folder, log_rules={"workstation": [rule]}) as g:
         yield g
 
 
@@ -153,9 +164,31 @@ def test_a_traffic_generator_whose_pods_never_run_times_out_and_is_scaled_back(g
     traffic_left_as_found(ground)
 
 
-def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(own_ground: RealKubeGround) -> None:
+@BROKEN_GROUND
+def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(breakable: RealKubeGround) -> None:
+    """kwok plays CrashLoopBackOff and serves the crashed container's log as --previous: Failed at once, log shown."""
+    with breakable.ns:
+        core = kclient.CoreV1Api(breakable.api("workstation"))
+        core.create_namespaced_pod("monitoring", {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": CRASH_POD, "labels": {"conformance.test/crashloop": "true"}},
+            "spec": {"containers": [{"name": "promtail", "image": "docker.io/grafana/promtail:3.5.1"}]}})
+    try:
+        result = run(breakable, "-k", "stack_pod and workstation")
+    finally:
+        with breakable.ns:
+            core.delete_namespaced_pod(CRASH_POD, "monitoring", grace_period_seconds=0)
+    failure = result.failure(PODS.format("workstation"))
+    assert outcome(result, PODS.format("workstation")) == "failed", failure
+    assert f"monitoring/{CRASH_POD} container promtail CrashLoopBackOff (5 restarts)" in failure
+    assert "last 20 lines (previous container):" in failure
+    assert 'error="yaml: unmarshal errors"' in failure
+
+
+@BROKEN_GROUND
+def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(breakable: RealKubeGround) -> None:
     """Delete the Loki pod: the endpoints controller empties loki-stack's Endpoints; the real proxy answers 503."""
-    ground = own_ground
+    ground = breakable
     with ground.ns:
         core = kclient.CoreV1Api(ground.api("oke"))
         core.delete_namespaced_pod("loki-stack-0", "monitoring", grace_period_seconds=0)
@@ -175,24 +208,47 @@ def test_loki_pod_gone_is_the_real_proxys_503_and_the_logs_checks_time_out(own_g
     assert canary_namespace_gone(ground, "oke")
 
 
-def test_crashlooping_remote_pod_fails_at_once_with_its_previous_log(tmp_path: Path) -> None:
-    """kwok plays CrashLoopBackOff and serves the crashed container's log as --previous: Failed at once, log shown."""
-    previous = tmp_path / "promtail-previous.log"
-    previous.write_text(cri_line('level=error msg="error creating promtail" error="yaml: unmarshal errors"'))
-    rule = LogRule("monitoring", tmp_path / "promtail.log", pod="loki-stack-promtail-crash", container="promtail",
-                   previous=previous)
-    with ground_for(tmp_path, log_rules={"workstation": [rule]}) as g:
-        with g.ns:
-            kclient.CoreV1Api(g.api("workstation")).create_namespaced_pod("monitoring", {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": "loki-stack-promtail-crash", "labels": {"conformance.test/crashloop": "true"}},
-                "spec": {"containers": [{"name": "promtail", "image": "docker.io/grafana/promtail:3.5.1"}]}})
-        result = run(g, "-k", "stack_pod and workstation")
-    failure = result.failure(PODS.format("workstation"))
-    assert outcome(result, PODS.format("workstation")) == "failed", failure
-    assert "monitoring/loki-stack-promtail-crash container promtail CrashLoopBackOff (5 restarts)" in failure
-    assert "last 20 lines (previous container):" in failure
-    assert 'error="yaml: unmarshal errors"' in failure
+@BROKEN_GROUND
+def test_a_real_remote_token_revoked_under_kiali_fails_at_once_naming_the_remote_secret(breakable: RealKubeGround) -> None:
+    """The recorded remote-token-revoked, on real API servers: the token Secret deleted on the remote, so the real
+    remote API server answers Kiali's token 401; Kiali keeps the remote accessible, and the checks say so at once."""
+    with breakable.ns:
+        kclient.CoreV1Api(breakable.api("workstation")).delete_namespaced_secret("kiali-service-account-token", "monitoring")
+        (client,) = breakable.kiali._clients.values()  # the client Kiali built from the mounted secret
+        deadline = time.monotonic() + 60  # the API server's token cache: wait for the 401 itself, not for a time
+        while client.read_error() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert client.read_error() == "Unauthorized"
+    listed = "suites.test_kiali::test_kiali_lists_every_cluster_accessible_with_the_primary_as_home[workstation]"
+    result = run(breakable, "-m", "kiali", "-k", "workstation")
+    failure = result.failure(listed)
+    assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot read it (no namespace of it, no "
+            "Kubernetes-workstation in /api/status)") in failure, failure
+    assert "the credentials in remote secret kiali-remote-cluster-secret-workstation" in failure
+    assert outcome(result, listed) == "failed"  # at once, not timed_out after the namespace wait
+    secret = "suites.test_kiali::test_kiali_remote_secret_is_there_for_the_remote[workstation]"
+    assert outcome(result, secret) == "passed"  # the secret itself is there and right: its token is what is refused
+
+
+@BROKEN_GROUND
+def test_both_api_servers_down_end_the_run_at_once_one_line_per_cluster(breakable: RealKubeGround) -> None:
+    """`existing` clusters whose API servers are stopped: the look before the checks finds it, every check ends at
+    once not observed, and the closing block has one line per cluster with its server and the cause."""
+    for plane in breakable.planes.values():
+        next(c for c in plane.components if c.name == "kube-apiserver").stop()
+    result = run(breakable, "--read-only", timeout=120)
+    assert result.code == 5, result.output
+    assert result.suite_seconds < 30, result.output
+    assert "Traceback" not in result.output and "urllib3" not in result.output, result.output
+    block = closing_block(result)
+    assert block[0].startswith("INCOMPLETE: no check ran · "), block
+    causes = [line.strip() for line in block if line.startswith("  - ") and "API server" in line]
+    assert len(causes) == 2, block  # one line per cluster (the checks that write have their own: --read-only)
+    for name, plane in breakable.planes.items():
+        wanted = f"- not run: needs {name} API server at {plane.server}: unreachable: connection refused ("
+        assert sum(line.startswith(wanted) for line in causes) == 1, block
+    for case in result.names():
+        assert outcome(result, case) in ("skipped", "not_applicable"), (case, result.output)
 
 
 @SHARED_GROUND
@@ -223,47 +279,6 @@ def test_remote_api_server_refusing_leaves_its_checks_unobserved_naming_the_real
         for case in (TARGETS.format("workstation"), PODS.format("workstation")):
             assert outcome(result, case) == "skipped", result.output
         assert "INCOMPLETE: " in result.output and "Traceback" not in result.output
-
-
-def test_both_api_servers_down_end_the_run_at_once_one_line_per_cluster(own_ground: RealKubeGround) -> None:
-    """`existing` clusters whose API servers are stopped: the look before the checks finds it, every check ends at
-    once not observed, and the closing block has one line per cluster with its server and the cause."""
-    for plane in own_ground.planes.values():
-        next(c for c in plane.components if c.name == "kube-apiserver").stop()
-    result = run(own_ground, "--read-only", timeout=120)
-    assert result.code == 5, result.output
-    assert result.suite_seconds < 30, result.output
-    assert "Traceback" not in result.output and "urllib3" not in result.output, result.output
-    block = closing_block(result)
-    assert block[0].startswith("INCOMPLETE: no check ran · "), block
-    causes = [line.strip() for line in block if line.startswith("  - ") and "API server" in line]
-    assert len(causes) == 2, block  # one line per cluster (the checks that write have their own: --read-only)
-    for name, plane in own_ground.planes.items():
-        wanted = f"- not run: needs {name} API server at {plane.server}: unreachable: connection refused ("
-        assert sum(line.startswith(wanted) for line in causes) == 1, block
-    for case in result.names():
-        assert outcome(result, case) in ("skipped", "not_applicable"), (case, result.output)
-
-
-def test_a_real_remote_token_revoked_under_kiali_fails_at_once_naming_the_remote_secret(own_ground: RealKubeGround) -> None:
-    """The recorded remote-token-revoked, on real API servers: the token Secret deleted on the remote, so the real
-    remote API server answers Kiali's token 401; Kiali keeps the remote accessible, and the checks say so at once."""
-    with own_ground.ns:
-        kclient.CoreV1Api(own_ground.api("workstation")).delete_namespaced_secret("kiali-service-account-token", "monitoring")
-        (client,) = own_ground.kiali._clients.values()  # the client Kiali built from the mounted secret
-        deadline = time.monotonic() + 60  # the API server's token cache: wait for the 401 itself, not for a time
-        while client.read_error() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert client.read_error() == "Unauthorized"
-    listed = "suites.test_kiali::test_kiali_lists_every_cluster_accessible_with_the_primary_as_home[workstation]"
-    result = run(own_ground, "-m", "kiali", "-k", "workstation")
-    failure = result.failure(listed)
-    assert ("oke Kiali → workstation API server: Kiali lists workstation but cannot read it (no namespace of it, no "
-            "Kubernetes-workstation in /api/status)") in failure, failure
-    assert "the credentials in remote secret kiali-remote-cluster-secret-workstation" in failure
-    assert outcome(result, listed) == "failed"  # at once, not timed_out after the namespace wait
-    secret = "suites.test_kiali::test_kiali_remote_secret_is_there_for_the_remote[workstation]"
-    assert outcome(result, secret) == "passed"  # the secret itself is there and right: its token is what is refused
 
 
 @SHARED_GROUND
