@@ -34,11 +34,11 @@ def test_curl_runs_in_the_sleep_pod_with_the_force_trace_header(remote, monkeypa
     api.add_pod("sample", "sleep-6d5c8b7f9-x2x4k", labels={"app": "sleep"}, containers=[{"name": "sleep", "image": "curl"}])
     seen = {}
 
-    def exec_stub(fn, name, namespace, **kw):  # kubernetes.stream.stream(connect_get_namespaced_pod_exec, ...)
+    def exec_stub(fn, name, namespace, **kw):  # kube_stream.stream(connect_get_namespaced_pod_exec, ...)
         seen.update(name=name, namespace=namespace, **kw)
         return answer
 
-    monkeypatch.setattr(trace_request, "stream", exec_stub)
+    monkeypatch.setattr(trace_request.kube_stream, "stream", exec_stub)
     sent = send_forced_request(access, cluster)
     assert (seen["name"], seen["namespace"], seen["container"]) == ("sleep-6d5c8b7f9-x2x4k", "sample", "sleep")
     command = seen["command"]
