@@ -331,9 +331,10 @@ def test_namespace_termination(kube: FakeKubeAPI, core: client.CoreV1Api, ns: st
 # -- pod lifecycle and logs ------------------------------------------------------------------
 
 
-def test_pod_lifecycle_and_hook(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str) -> None:
+def test_pod_lifecycle_and_hook(kube: FakeKubeAPI, core: client.CoreV1Api, ns: str, monkeypatch) -> None:
     seen: list[dict] = []
     kube.on_pod_started = lambda pod: pod["metadata"]["namespace"] == ns and seen.append(pod)
+    monkeypatch.setattr(kube, "pod_start_delay", 3600)  # held in ContainerCreating until start_now, however slow
     created = core.create_namespaced_pod(ns, echo_pod("canary", "echo 'LINE one'; echo \"two\""))
     assert created.status.phase == "Pending" and created.spec.node_name is None
     assert created.spec.restart_policy == "Never" and created.spec.containers[0].image_pull_policy == "IfNotPresent"
@@ -344,6 +345,7 @@ def test_pod_lifecycle_and_hook(kube: FakeKubeAPI, core: client.CoreV1Api, ns: s
         core.read_namespaced_pod_log("canary", ns)
     assert status_of(err.value)["message"] == 'container "c" in pod "canary" is waiting to start: ContainerCreating'
 
+    kube.start_now(ns, "canary")
     running = wait_for(lambda: (p := core.read_namespaced_pod("canary", ns)).status.phase == "Running" and p)
     assert {c.type: c.status for c in running.status.conditions}["Ready"] == "True"
     assert running.status.container_statuses[0].state.running.started_at
