@@ -1,5 +1,5 @@
 """Modules imported at their first use: a run whose clusters are all endpoints never loads the Kubernetes client
-(about a third of a second of CPU at every start)."""
+(about a quarter of a second of CPU at every start)."""
 
 from __future__ import annotations
 
